@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// MatchPush decides whether a push of ref (refs/heads/… or refs/tags/…)
+// that changed paths starts this pipeline. When it does not, reason says
+// why in words fit for the run history. A nil paths means the changed
+// paths are unknown, and a path filter then lets the push through.
+func (p *Pipeline) MatchPush(ref string, paths []string) (ok bool, reason string) {
+	push := p.On.Push
+	if push == nil {
+		return false, "pipeline has no push trigger"
+	}
+	switch {
+	case strings.HasPrefix(ref, "refs/tags/"):
+		tag := strings.TrimPrefix(ref, "refs/tags/")
+		if len(push.Tags) == 0 {
+			return false, fmt.Sprintf("tag %s: the push trigger lists no tags", tag)
+		}
+		if !matchAny(push.Tags, tag) {
+			return false, fmt.Sprintf("tag %s matches none of %v", tag, push.Tags)
+		}
+		return true, ""
+	case strings.HasPrefix(ref, "refs/heads/"):
+		branch := strings.TrimPrefix(ref, "refs/heads/")
+		if len(push.Branches) == 0 && len(push.Tags) > 0 {
+			return false, fmt.Sprintf("branch %s: the push trigger lists tags only", branch)
+		}
+		if !matchAny(push.Branches, branch) {
+			return false, fmt.Sprintf("branch %s matches none of %v", branch, push.Branches)
+		}
+	default:
+		return false, fmt.Sprintf("ref %s is neither a branch nor a tag", ref)
+	}
+	if paths == nil || len(push.Paths) == 0 {
+		return true, ""
+	}
+	for _, changed := range paths {
+		if matchAny(push.Paths, changed) {
+			return true, ""
+		}
+	}
+	return false, fmt.Sprintf("none of the %d changed paths matches %v", len(paths), push.Paths)
+}
+
+// Runs reports whether the stage's `when` lets it run for a run started by
+// event on branch (branch is empty for tags and for runs without a branch).
+func (s *Stage) Runs(event, branch string) bool {
+	if s.When == nil {
+		return true
+	}
+	if len(s.When.Events) > 0 && !slices.Contains(s.When.Events, event) {
+		return false
+	}
+	if len(s.When.Branches) > 0 && (branch == "" || !matchAny(s.When.Branches, branch)) {
+		return false
+	}
+	return true
+}

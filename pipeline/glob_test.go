@@ -1,0 +1,57 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestGlob(t *testing.T) {
+	tests := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"main", "main", true},
+		{"main", "mainline", false},
+		{"release/*", "release/1.2", true},
+		{"release/*", "release/1.2/hotfix", false},
+		{"services/order/**", "services/order/main.go", true},
+		{"services/order/**", "services/order/internal/db/db.go", true},
+		{"services/order/**", "services/order", true},
+		{"services/order/**", "services/orders/main.go", false},
+		{"**/*.md", "README.md", true},
+		{"**/*.md", "docs/a/b/c.md", true},
+		{"**", "anything/at/all", true},
+		{"a/**/b/**/c", "a/x/y/b/c", true},
+		{"a/**/b/**/c", "a/x/y/c", false},
+		{"v[0-9]*", "v1.2.0", true},
+	}
+	for _, tt := range tests {
+		g, err := CompileGlob(tt.pattern)
+		if err != nil {
+			t.Fatalf("CompileGlob(%q): %v", tt.pattern, err)
+		}
+		if got := g.Match(tt.name); got != tt.want {
+			t.Errorf("%q.Match(%q) = %v, want %v", tt.pattern, tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestGlobRefusesBadPatterns(t *testing.T) {
+	for _, p := range []string{"", "[a-", "a/**b", "x\\"} {
+		if _, err := CompileGlob(p); err == nil {
+			t.Errorf("CompileGlob(%q) accepted a bad pattern", p)
+		}
+	}
+}
+
+// A hostile pattern of many ** against a deep path must stay polynomial;
+// this would not finish with naive backtracking.
+func TestGlobManyDoubleStarsStaysFast(t *testing.T) {
+	g, err := CompileGlob(strings.Repeat("**/", 40) + "z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Match(strings.Repeat("a/", 200) + "b") {
+		t.Error("matched a path that does not end in z")
+	}
+}

@@ -1,0 +1,161 @@
+package pipeline
+
+import "github.com/slipwayci/slipway/pipeline/strictyaml"
+
+// The settings of each stage kind. String fields are templates rendered
+// just before the stage runs (see Render); the comments give each default.
+
+// CloneSpec fetches the triggering commit.
+type CloneSpec struct {
+	Repo       string `yaml:"repo"`       // default: the repository that triggered the run
+	Depth      int    `yaml:"depth"`      // default 1; 0 in the file means the default
+	Submodules bool   `yaml:"submodules"` // default false
+	Auth       Auth   `yaml:"auth"`
+}
+
+// Auth names secrets (declared under `secrets:`) used to reach a git
+// server or a registry.
+type Auth struct {
+	Token    string `yaml:"token"`    // secret name: an HTTPS token
+	SSHKey   string `yaml:"sshKey"`   // secret name: a private key
+	Username string `yaml:"username"` // for token auth; default "x-access-token"
+}
+
+// BuildSpec builds and pushes an image with Kaniko.
+type BuildSpec struct {
+	Context    string            `yaml:"context"`    // directory inside the repo; default "."
+	Dockerfile string            `yaml:"dockerfile"` // relative to context; default "Dockerfile"
+	Image      string            `yaml:"image"`      // destination repository, required
+	Tag        string            `yaml:"tag"`        // default "{{ .Run.ShortSHA }}"
+	Target     string            `yaml:"target"`
+	BuildArgs  map[string]string `yaml:"buildArgs"`
+	Cache      bool              `yaml:"cache"`
+	CacheRepo  string            `yaml:"cacheRepo"` // default <image>/cache
+	Insecure   bool              `yaml:"insecure"`  // plain HTTP registry (loopback only)
+	Executor   string            `yaml:"executor"`  // local (default) or kubernetes
+	Auth       Auth              `yaml:"auth"`
+}
+
+// ScanSpec scans the image just built with Trivy.
+type ScanSpec struct {
+	Image         string   `yaml:"image"`  // default: the previous build stage's image by digest
+	FailOn        []string `yaml:"failOn"` // severities that fail the stage; default [CRITICAL]
+	IgnoreUnfixed bool     `yaml:"ignoreUnfixed"`
+	IgnoreFile    string   `yaml:"ignoreFile"` // in the repo; default .trivyignore when present
+	SBOM          bool     `yaml:"sbom"`       // also write a CycloneDX SBOM
+}
+
+// Severities Trivy reports, most severe first.
+var Severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"}
+
+// DeploySpec writes the image into the GitOps repo and has Argo CD sync it.
+type DeploySpec struct {
+	GitOps GitOpsSpec `yaml:"gitops"`
+	ArgoCD ArgoCDSpec `yaml:"argocd"`
+}
+
+// GitOpsSpec locates the app in the config repository.
+type GitOpsSpec struct {
+	Repo   string `yaml:"repo"`
+	Branch string `yaml:"branch"` // default main
+	Path   string `yaml:"path"`
+	Auth   Auth   `yaml:"auth"`
+}
+
+// ArgoCDSpec names the Argo CD application and how to reach Argo CD.
+type ArgoCDSpec struct {
+	App      string   `yaml:"app"`
+	Server   string   `yaml:"server"`
+	Token    string   `yaml:"token"` // secret name
+	Insecure bool     `yaml:"insecure"`
+	Timeout  Duration `yaml:"timeout"`
+}
+
+// CanarySpec shifts traffic in weighted steps under analysis.
+type CanarySpec struct {
+	Router    RouterSpec   `yaml:"router"`
+	Steps     []Step       `yaml:"steps"`
+	Interval  Duration     `yaml:"interval"`
+	Promotion string       `yaml:"promotion"` // auto (default) or manual
+	Analysis  AnalysisSpec `yaml:"analysis"`
+}
+
+// RouterSpec names exactly one traffic router.
+type RouterSpec struct {
+	Istio   *IstioRouter   `yaml:"istio"`
+	Gateway *GatewayRouter `yaml:"gatewayAPI"`
+}
+
+// IstioRouter splits traffic between two subsets of a VirtualService.
+type IstioRouter struct {
+	VirtualService string `yaml:"virtualService"`
+	StableSubset   string `yaml:"stableSubset"`
+	CanarySubset   string `yaml:"canarySubset"`
+}
+
+// GatewayRouter splits traffic between two backendRefs of an HTTPRoute.
+type GatewayRouter struct {
+	HTTPRoute     string `yaml:"httpRoute"`
+	StableService string `yaml:"stableService"`
+	CanaryService string `yaml:"canaryService"`
+}
+
+// Step is one canary step: a weight (written as a bare number), optionally
+// with its own interval, or a pause for a person (or for a duration).
+type Step struct {
+	Weight   int      `yaml:"weight"`
+	Interval Duration `yaml:"interval"`
+	Pause    *Pause   `yaml:"pause"`
+}
+
+// Pause holds the canary; without a duration it waits for a person.
+type Pause struct {
+	Duration Duration `yaml:"duration"`
+}
+
+// UnmarshalStrictYAML accepts `25` as well as `{weight: 25, interval: 2m}`.
+func (s *Step) UnmarshalStrictYAML(v *strictyaml.Value) {
+	if v.IsScalar() {
+		v.Decode(&s.Weight)
+		return
+	}
+	type plain Step
+	v.Decode((*plain)(s))
+}
+
+// AnalysisSpec decides, from Prometheus, whether a step passed.
+type AnalysisSpec struct {
+	FailureLimit          int      `yaml:"failureLimit"`          // default 1
+	ConsecutiveErrorLimit int      `yaml:"consecutiveErrorLimit"` // default 3
+	InconclusiveLimit     int      `yaml:"inconclusiveLimit"`     // default 3
+	MinRequests           int      `yaml:"minRequests"`
+	Prometheus            string   `yaml:"prometheus"` // address; default from the engine config
+	Metrics               []Metric `yaml:"metrics"`
+}
+
+// Builtin metrics.
+var Builtins = []string{"request-success-rate", "request-duration"}
+
+// Metric is one analysis query with its bounds; exactly one of Builtin,
+// Query and Alert is set.
+type Metric struct {
+	Name    string   `yaml:"name"`
+	Builtin string   `yaml:"builtin"`
+	Query   string   `yaml:"query" slipway:"late"` // sees .App .Namespace .Canary .Stable .Interval
+	Alert   string   `yaml:"alert"`
+	Min     *float64 `yaml:"min"`
+	Max     *float64 `yaml:"max"`
+}
+
+// FakeSpec is the scripted stand-in kind, for tests and the demo: it
+// writes log lines, waits, fails on chosen attempts and sets outputs, and
+// does nothing else.
+type FakeSpec struct {
+	Log            []string          `yaml:"log"`
+	Sleep          Duration          `yaml:"sleep"`
+	SleepAttempts  []int             `yaml:"sleepAttempts"` // default: every attempt sleeps
+	ExitCode       int               `yaml:"exitCode"`      // non-zero fails every attempt
+	FailOnAttempts []int             `yaml:"failOnAttempts"`
+	Retryable      bool              `yaml:"retryable"` // failures may be retried
+	Outputs        map[string]string `yaml:"outputs"`
+}

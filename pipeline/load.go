@@ -1,0 +1,65 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/slipwayci/slipway/pipeline/strictyaml"
+)
+
+// MaxFileSize is the largest pipeline file accepted.
+const MaxFileSize = 1 << 20
+
+// Error and Errors are the problems Load and Parse report; see strictyaml.
+type (
+	Error  = strictyaml.Error
+	Errors = strictyaml.Errors
+)
+
+// Load reads and validates a pipeline file. Problems in the file come back
+// as Errors (all of them at once); a file that cannot be read is a plain error.
+func Load(path string) (*Pipeline, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// MaxReported is how many problems are listed before the rest are counted.
+const MaxReported = 100
+
+// limitErrors sorts the problems and cuts a flood short: a hostile or
+// generated file must not produce megabytes of messages.
+func limitErrors(errs Errors) Errors {
+	errs.Sort()
+	if len(errs) <= MaxReported {
+		return errs
+	}
+	rest := len(errs) - MaxReported
+	errs = append(errs[:MaxReported:MaxReported], &Error{File: errs[0].File, Msg: fmt.Sprintf("… and %d more problems", rest)})
+	return errs
+}
+
+// Parse decodes and validates the text of a pipeline file named file.
+func Parse(file string, data []byte) (*Pipeline, error) {
+	p := &Pipeline{}
+	pos, errs := strictyaml.Decode(file, data, p, strictyaml.Limits{MaxBytes: MaxFileSize, MaxNodes: 100_000})
+	if len(errs) > 0 && len(pos) == 0 {
+		return nil, errs // the file as a whole is unreadable: nothing to check further
+	}
+	v := &validator{file: file, pos: pos, errs: errs, decodeErr: errs}
+	v.pipeline(p)
+	if len(v.errs) > 0 {
+		return nil, limitErrors(v.errs)
+	}
+	p.File = file
+	p.Source = append([]byte(nil), data...)
+	return p, nil
+}

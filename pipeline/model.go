@@ -1,0 +1,223 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/pipeline/strictyaml"
+)
+
+// APIVersion and Kind are the only header values a pipeline file may carry.
+const (
+	APIVersion = "slipway.dev/v1"
+	Kind       = "Pipeline"
+)
+
+// Pipeline is one decoded, validated pipeline file.
+type Pipeline struct {
+	APIVersion  string               `yaml:"apiVersion"`
+	Kind        string               `yaml:"kind"`
+	Metadata    Metadata             `yaml:"metadata"`
+	On          Triggers             `yaml:"on"`
+	Concurrency *Concurrency         `yaml:"concurrency"`
+	Env         map[string]string    `yaml:"env"`
+	Secrets     map[string]SecretRef `yaml:"secrets"`
+	Stages      []Stage              `yaml:"stages"`
+
+	// File is where the pipeline was read from; Source is its exact text,
+	// kept so that a run can be resumed from what it started with.
+	File   string `yaml:"-"`
+	Source []byte `yaml:"-"`
+}
+
+// Metadata names the pipeline. App defaults to Name and is what concurrency
+// groups and releases are keyed by.
+type Metadata struct {
+	Name string `yaml:"name"`
+	App  string `yaml:"app"`
+}
+
+// AppName is Metadata.App, or the pipeline's name when App is empty.
+func (p *Pipeline) AppName() string {
+	if p.Metadata.App != "" {
+		return p.Metadata.App
+	}
+	return p.Metadata.Name
+}
+
+// Triggers says what starts a run. A pipeline with none is run by hand only.
+type Triggers struct {
+	Push     *PushTrigger `yaml:"push"`
+	Schedule StringList   `yaml:"schedule"` // cron lines: 5 fields or @hourly-style descriptors
+	Manual   *Manual      `yaml:"manual"`
+}
+
+// PushTrigger filters pushes. Each list is a set of globs (`**` crosses
+// directories); an empty list matches everything of its kind. A push of a
+// tag is matched against Tags only; a push of a branch against Branches.
+type PushTrigger struct {
+	Branches []string `yaml:"branches"`
+	Tags     []string `yaml:"tags"`
+	Paths    []string `yaml:"paths"`
+}
+
+// Manual declares the parameters a person may pass when starting a run.
+type Manual struct {
+	Parameters map[string]Parameter `yaml:"parameters"`
+}
+
+// Parameter is one input of a manual run.
+type Parameter struct {
+	Description string `yaml:"description"`
+	Default     string `yaml:"default"`
+	Required    bool   `yaml:"required"`
+}
+
+// Concurrency policies.
+const (
+	PolicyQueue          = "queue"           // runs of a group go one at a time, in order
+	PolicyCancelPrevious = "cancel-previous" // a new run cancels queued and running ones of its group
+)
+
+// Concurrency puts runs into a group (a template over the run's data).
+type Concurrency struct {
+	Group  string `yaml:"group"`
+	Policy string `yaml:"policy"`
+}
+
+// SecretRef says where a secret's value comes from. Values are never
+// written in the pipeline file itself.
+type SecretRef struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// UnmarshalStrictYAML refuses inline secret values with a sentence that
+// says what to do instead.
+func (s *SecretRef) UnmarshalStrictYAML(v *strictyaml.Value) {
+	if v.IsScalar() {
+		v.Failf("secrets are references, not values: write {env: VAR} or {file: PATH}")
+		return
+	}
+	type plain SecretRef
+	v.Decode((*plain)(s))
+}
+
+// Stage is one step of a pipeline: common settings plus exactly one kind.
+type Stage struct {
+	Name    string   `yaml:"name"`
+	Timeout Duration `yaml:"timeout"`
+	Retries int      `yaml:"retries"`
+	When    *When    `yaml:"when"`
+
+	Clone  *CloneSpec  `yaml:"clone"`
+	Build  *BuildSpec  `yaml:"build"`
+	Scan   *ScanSpec   `yaml:"scan"`
+	Deploy *DeploySpec `yaml:"deploy"`
+	Canary *CanarySpec `yaml:"canary"`
+	Fake   *FakeSpec   `yaml:"fake"`
+}
+
+// Kinds lists the stage kinds a pipeline file may name.
+var Kinds = []string{"build", "canary", "clone", "deploy", "fake", "scan"}
+
+// Kind is the name of the stage's kind, or "" when none is set.
+func (s *Stage) Kind() string {
+	kinds := s.kinds()
+	if len(kinds) != 1 {
+		return ""
+	}
+	return kinds[0]
+}
+
+// Spec is the kind-specific settings (a *CloneSpec, *BuildSpec, …).
+func (s *Stage) Spec() any {
+	switch s.Kind() {
+	case "clone":
+		return s.Clone
+	case "build":
+		return s.Build
+	case "scan":
+		return s.Scan
+	case "deploy":
+		return s.Deploy
+	case "canary":
+		return s.Canary
+	case "fake":
+		return s.Fake
+	}
+	return nil
+}
+
+func (s *Stage) kinds() []string {
+	var k []string
+	for name, set := range map[string]bool{
+		"clone": s.Clone != nil, "build": s.Build != nil, "scan": s.Scan != nil,
+		"deploy": s.Deploy != nil, "canary": s.Canary != nil, "fake": s.Fake != nil,
+	} {
+		if set {
+			k = append(k, name)
+		}
+	}
+	return k
+}
+
+// UnknownFieldHint turns an unknown key of a stage into an unknown-kind error.
+func (s *Stage) UnknownFieldHint(key string) string {
+	msg := fmt.Sprintf("unknown stage kind or field %q (kinds: %s; fields: name, timeout, retries, when)",
+		key, strings.Join(Kinds, ", "))
+	if sug := strictyaml.Suggest(key, append([]string{"name", "timeout", "retries", "when"}, Kinds...)); sug != "" {
+		msg += fmt.Sprintf("; did you mean %q?", sug)
+	}
+	return msg
+}
+
+// When limits a stage to some runs. Empty lists match everything.
+type When struct {
+	Branches []string `yaml:"branches"` // globs over the branch name
+	Events   []string `yaml:"events"`   // push, tag, schedule, manual
+}
+
+// Events a run can be started by.
+const (
+	EventPush     = "push"
+	EventTag      = "tag"
+	EventSchedule = "schedule"
+	EventManual   = "manual"
+)
+
+var events = []string{EventPush, EventTag, EventSchedule, EventManual}
+
+// Duration is a time.Duration written as "90s", "5m", "1h30m".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration and refuses negative values.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: write it like 90s, 5m or 1h30m", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String prints the duration the way it is written in files.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// StringList is a list of text that may also be written as one value.
+type StringList []string
+
+// UnmarshalStrictYAML accepts `x` as well as `[x, y]`.
+func (l *StringList) UnmarshalStrictYAML(v *strictyaml.Value) {
+	if v.IsScalar() {
+		var s string
+		v.Decode(&s)
+		*l = StringList{s}
+		return
+	}
+	v.Decode((*[]string)(l))
+}

@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/pipeline/strictyaml"
+)
+
+// Checks of each stage kind's settings. Only what can be known from the
+// file is checked here; what depends on the repository or the cluster
+// (a Dockerfile that exists, a symlink that leaves the repo) is the
+// stage's own Validate/Run.
+
+func (v *validator) secretName(p *Pipeline, at, name string) {
+	if name == "" {
+		return
+	}
+	if _, ok := p.Secrets[name]; !ok {
+		v.failf(at, "secret %q is not declared under secrets", name)
+	}
+}
+
+func (v *validator) auth(p *Pipeline, at string, a Auth) {
+	v.secretName(p, at+".token", a.Token)
+	v.secretName(p, at+".sshKey", a.SSHKey)
+	if a.Token != "" && a.SSHKey != "" {
+		v.failf(at, "says both token and sshKey; choose one")
+	}
+}
+
+// repoPath refuses absolute paths and paths that climb out of the repo.
+func (v *validator) repoPath(at, p string) {
+	if p == "" || strings.Contains(p, "{{") {
+		return
+	}
+	clean := path.Clean(p)
+	if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
+		v.failf(at, "%q must be a relative path inside the repository", p)
+	}
+}
+
+func (v *validator) clone(p *Pipeline, at string, c *CloneSpec) {
+	if c.Depth < 0 {
+		v.failf(at+".depth", "must be 0 (the default, 1) or more, found %d", c.Depth)
+	}
+	if strings.HasPrefix(c.Repo, "-") {
+		v.failf(at+".repo", "%q looks like a command-line flag, not a repository URL", c.Repo)
+	}
+	v.auth(p, at+".auth", c.Auth)
+}
+
+func (v *validator) build(p *Pipeline, at string, b *BuildSpec) {
+	v.required(at+".image", b.Image)
+	v.repoPath(at+".context", b.Context)
+	v.repoPath(at+".dockerfile", b.Dockerfile)
+	v.oneOf(at+".executor", b.Executor, []string{"local", "kubernetes"})
+	v.auth(p, at+".auth", b.Auth)
+	for name := range b.BuildArgs {
+		if !envName.MatchString(name) {
+			v.failf(strictyaml.JoinKey(at+".buildArgs", name), "%q is not a valid build argument name", name)
+		}
+	}
+}
+
+func (v *validator) deploy(p *Pipeline, at string, d *DeploySpec) {
+	v.required(at+".gitops.repo", d.GitOps.Repo)
+	if v.required(at+".gitops.path", d.GitOps.Path) {
+		v.repoPath(at+".gitops.path", d.GitOps.Path)
+	}
+	v.auth(p, at+".gitops.auth", d.GitOps.Auth)
+	v.required(at+".argocd.app", d.ArgoCD.App)
+	v.secretName(p, at+".argocd.token", d.ArgoCD.Token)
+}
+
+func (v *validator) canary(at string, c *CanarySpec) {
+	v.router(at+".router", c.Router)
+	v.steps(at+".steps", c.Steps)
+	if c.Interval != 0 && time.Duration(c.Interval) < time.Second {
+		v.failf(at+".interval", "%s is shorter than 1s", c.Interval)
+	}
+	v.oneOf(at+".promotion", c.Promotion, []string{"auto", "manual"})
+	v.analysis(at+".analysis", &c.Analysis)
+}
+
+func (v *validator) router(at string, r RouterSpec) {
+	switch {
+	case r.Istio == nil && r.Gateway == nil:
+		v.failf(at, "names no router; set istio or gatewayAPI")
+	case r.Istio != nil && r.Gateway != nil:
+		v.failf(at, "names both istio and gatewayAPI; choose one")
+	case r.Istio != nil:
+		v.required(at+".istio.virtualService", r.Istio.VirtualService)
+		v.required(at+".istio.stableSubset", r.Istio.StableSubset)
+		v.required(at+".istio.canarySubset", r.Istio.CanarySubset)
+	default:
+		v.required(at+".gatewayAPI.httpRoute", r.Gateway.HTTPRoute)
+		v.required(at+".gatewayAPI.stableService", r.Gateway.StableService)
+		v.required(at+".gatewayAPI.canaryService", r.Gateway.CanaryService)
+	}
+}
+
+func (v *validator) steps(at string, steps []Step) {
+	if len(steps) == 0 {
+		v.failf(at, "a canary needs at least one step, e.g. [10, 50, 100]")
+		return
+	}
+	last := 0
+	for i, s := range steps {
+		sp := fmt.Sprintf("%s[%d]", at, i)
+		if s.Pause != nil {
+			if s.Weight != 0 || s.Interval != 0 {
+				v.failf(sp, "a pause step has no weight or interval")
+			}
+			continue
+		}
+		switch {
+		case s.Weight < 1 || s.Weight > 100:
+			v.failf(sp, "weight %d is outside 1..100", s.Weight)
+		case s.Weight <= last:
+			v.failf(sp, "weight %d does not increase (the step before is %d); weights must strictly increase", s.Weight, last)
+		}
+		last = max(last, s.Weight)
+		if s.Interval != 0 && time.Duration(s.Interval) < time.Second {
+			v.failf(sp+".interval", "%s is shorter than 1s", s.Interval)
+		}
+	}
+}
+
+func (v *validator) analysis(at string, a *AnalysisSpec) {
+	for name, n := range map[string]int{
+		"failureLimit": a.FailureLimit, "consecutiveErrorLimit": a.ConsecutiveErrorLimit,
+		"inconclusiveLimit": a.InconclusiveLimit, "minRequests": a.MinRequests,
+	} {
+		if n < 0 {
+			v.failf(at+"."+name, "must not be negative, found %d", n)
+		}
+	}
+	seen := map[string]bool{}
+	for i, m := range a.Metrics {
+		mp := fmt.Sprintf("%s.metrics[%d]", at, i)
+		if v.required(mp+".name", m.Name) && seen[m.Name] {
+			v.failf(mp+".name", "duplicate metric name %q", m.Name)
+		}
+		seen[m.Name] = true
+		v.metric(mp, m)
+	}
+}
+
+func (v *validator) metric(at string, m Metric) {
+	set := 0
+	for _, s := range []string{m.Builtin, m.Query, m.Alert} {
+		if s != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		v.failf(at, "set exactly one of builtin, query or alert")
+		return
+	}
+	v.oneOf(at+".builtin", m.Builtin, Builtins)
+	switch {
+	case m.Alert != "" && (m.Min != nil || m.Max != nil):
+		v.failf(at, "an alert metric fails while the alert fires; it takes no min or max")
+	case m.Alert == "" && m.Min == nil && m.Max == nil:
+		v.failf(at, "set min, max or both")
+	case m.Min != nil && m.Max != nil && *m.Min > *m.Max:
+		v.failf(at, "min %g is above max %g", *m.Min, *m.Max)
+	}
+}
+
+func (v *validator) fake(at string, f *FakeSpec) {
+	if f.ExitCode < 0 || f.ExitCode > 255 {
+		v.failf(at+".exitCode", "must be between 0 and 255, found %d", f.ExitCode)
+	}
+	for name, list := range map[string][]int{"failOnAttempts": f.FailOnAttempts, "sleepAttempts": f.SleepAttempts} {
+		if slices.ContainsFunc(list, func(n int) bool { return n < 1 }) {
+			v.failf(at+"."+name, "attempts are numbered from 1")
+		}
+	}
+	for name := range f.Outputs {
+		if !outputName.MatchString(name) {
+			v.failf(strictyaml.JoinKey(at+".outputs", name), "%q is not a valid output name (letters, digits, _)", name)
+		}
+	}
+}
