@@ -1,0 +1,92 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// AppendLogs stores lines in one transaction and sets their Seq.
+func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO logs (run_id, stage, attempt, at, text) VALUES (?, ?, ?, ?, ?) RETURNING seq`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range lines {
+			l := &lines[i]
+			if err := stmt.QueryRowContext(ctx, l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text).Scan(&l.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storing %d log lines of run %d: %w", len(lines), lines[0].RunID, err)
+	}
+	return nil
+}
+
+// ReadLogs returns up to limit lines of a run after afterSeq.
+func (s *Store) ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]store.LogLine, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, run_id, stage, attempt, at, text FROM logs
+		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading logs of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []store.LogLine
+	for rows.Next() {
+		var (
+			l  store.LogLine
+			at int64
+		)
+		if err := rows.Scan(&l.Seq, &l.RunID, &l.Stage, &l.Attempt, &at, &l.Text); err != nil {
+			return nil, fmt.Errorf("reading logs of run %d: %w", runID, err)
+		}
+		l.Time = fromMicros(at)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// AppendEvent adds an entry to a run's timeline.
+func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO events (run_id, at, kind, message) VALUES (?, ?, ?, ?)`,
+		e.RunID, micros(e.Time), e.Kind, e.Message)
+	if err != nil {
+		return fmt.Errorf("recording %s event of run %d: %w", e.Kind, e.RunID, err)
+	}
+	return nil
+}
+
+// ListEvents returns a run's timeline, oldest first.
+func (s *Store) ListEvents(ctx context.Context, runID int64) ([]store.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, at, kind, message FROM events WHERE run_id = ? ORDER BY id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("reading events of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var (
+			e  store.Event
+			at int64
+		)
+		if err := rows.Scan(&e.RunID, &at, &e.Kind, &e.Message); err != nil {
+			return nil, fmt.Errorf("reading events of run %d: %w", runID, err)
+		}
+		e.Time = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

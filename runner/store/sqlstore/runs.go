@@ -1,0 +1,171 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
+	status, reason, resumes, created_at, started_at, finished_at`
+
+// CreateRun stores r and its pending stages in one transaction.
+func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stage) error {
+	trig, err := json.Marshal(r.Trigger)
+	if err != nil {
+		return fmt.Errorf("creating run: encoding trigger: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
+			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0) RETURNING id`,
+			r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
+			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt)).Scan(&r.ID)
+		if err != nil {
+			return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
+		}
+		for _, st := range stages {
+			_, err := tx.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, kind, status, attempts, error,
+				outputs_json, started_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, '', '{}', 0, 0)`,
+				r.ID, st.Index, st.Name, st.Kind, store.StagePending)
+			if err != nil {
+				return fmt.Errorf("creating stage %s of run %d: %w", st.Name, r.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanRun(row scanner) (*store.Run, error) {
+	var (
+		r                          store.Run
+		source, trig               string
+		created, started, finished int64
+	)
+	err := row.Scan(&r.ID, &r.Pipeline, &r.App, &r.PipelineFile, &source, &r.Workdir, &trig, &r.Group, &r.Policy,
+		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(trig), &r.Trigger); err != nil {
+		return nil, fmt.Errorf("decoding trigger of run %d: %w", r.ID, err)
+	}
+	r.PipelineSource = []byte(source)
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMicros(created), fromMicros(started), fromMicros(finished)
+	return &r, nil
+}
+
+// GetRun returns run id, or store.ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, id int64) (*store.Run, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("run %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// ListRuns returns runs matching f, newest first.
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Pipeline != "" {
+		where, args = append(where, "pipeline = ?"), append(args, f.Pipeline)
+	}
+	if f.Group != "" {
+		where, args = append(where, "grp = ?"), append(args, f.Group)
+	}
+	if len(f.Status) > 0 {
+		marks, vals := in(f.Status)
+		where, args = append(where, "status IN ("+marks+")"), append(args, vals...)
+	}
+	if f.BeforeID > 0 {
+		where, args = append(where, "id < ?"), append(args, f.BeforeID)
+	}
+	q := `SELECT ` + runColumns + ` FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	rows, err := s.db.QueryContext(ctx, q, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	defer rows.Close()
+	var runs []*store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
+}
+
+// TransitionRun moves run id from one of `from` to `to`. Entering running
+// for the first time sets started_at; entering a final status sets
+// finished_at; going back to queued (a resume) counts a resume.
+func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunStatus, to store.RunStatus, reason string, at time.Time) (bool, error) {
+	marks, vals := in(from)
+	set, args := "status = ?, reason = ?", []any{to, reason}
+	switch {
+	case to == store.RunRunning:
+		set, args = set+", started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END", append(args, micros(at))
+	case to.Done():
+		set, args = set+", finished_at = ?", append(args, micros(at))
+	case to == store.RunQueued:
+		set += ", resumes = resumes + 1"
+	}
+	args = append(append(args, id), vals...)
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`)`, args...)
+	if err != nil {
+		return false, fmt.Errorf("moving run %d to %s: %w", id, to, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ClaimNext takes the oldest queued run allowed to start and marks it running.
+func (s *Store) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error) {
+	var claimed *store.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT r.id FROM runs r WHERE r.status = ? AND (r.grp = '' OR NOT EXISTS (
+				SELECT 1 FROM runs o WHERE o.grp = r.grp AND o.id <> r.id
+				AND (o.status = ? OR (o.status = ? AND o.id < r.id))))
+			ORDER BY r.id LIMIT 1`, store.RunQueued, store.RunRunning, store.RunQueued).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END
+			WHERE id = ?`, store.RunRunning, micros(at), id); err != nil {
+			return err
+		}
+		claimed, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claiming the next queued run: %w", err)
+	}
+	return claimed, nil
+}

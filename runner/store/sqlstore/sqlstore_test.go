@@ -1,0 +1,208 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+func open(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	s, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func newRun(t *testing.T, s *Store, pipeline, group string) *store.Run {
+	t.Helper()
+	r := &store.Run{Pipeline: pipeline, App: pipeline, PipelineFile: "p.yaml", PipelineSource: []byte("src"),
+		Trigger: store.Trigger{Event: "manual", Params: map[string]string{"a": "b"}}, Group: group,
+		Policy: "queue", Status: store.RunQueued, CreatedAt: time.Now()}
+	if err := s.CreateRun(context.Background(), r, []store.Stage{{Index: 0, Name: "build", Kind: "fake"}, {Index: 1, Name: "deploy", Kind: "fake"}}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRunRoundTripAndGuardedTransitions(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	r := newRun(t, s, "shop", "")
+	got, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Pipeline != "shop" || string(got.PipelineSource) != "src" || got.Trigger.Params["a"] != "b" || got.Status != store.RunQueued {
+		t.Errorf("round trip lost data: %+v", got)
+	}
+	ok, err := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
+	if err != nil || ok {
+		t.Fatalf("queued → succeeded went through a guard for running: ok=%v err=%v", ok, err)
+	}
+	if ok, _ := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "by test", time.Now()); !ok {
+		t.Fatal("queued → cancelled refused")
+	}
+	got, _ = s.GetRun(ctx, r.ID)
+	if got.Status != store.RunCancelled || got.Reason != "by test" || got.FinishedAt.IsZero() {
+		t.Errorf("after cancel: %+v", got)
+	}
+	if _, err := s.GetRun(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetRun(999) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestClaimNextKeepsGroupOrder(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	a1 := newRun(t, s, "a", "deploy-a")
+	a2 := newRun(t, s, "a", "deploy-a")
+	b1 := newRun(t, s, "b", "deploy-b")
+	free := newRun(t, s, "c", "")
+	var order []int64
+	for {
+		r, err := s.ClaimNext(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == nil {
+			break
+		}
+		order = append(order, r.ID)
+	}
+	// a2 waits for a1 (running); the others start.
+	want := []int64{a1.ID, b1.ID, free.ID}
+	if len(order) != 3 || order[0] != want[0] || order[1] != want[1] || order[2] != want[2] {
+		t.Fatalf("claimed %v, want %v", order, want)
+	}
+	s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
+	r, _ := s.ClaimNext(ctx, time.Now())
+	if r == nil || r.ID != a2.ID {
+		t.Fatalf("after a1 finished, claimed %v, want run %d", r, a2.ID)
+	}
+}
+
+// Two claimers racing must never both get the same run.
+func TestClaimNextIsExclusive(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	for range 20 {
+		newRun(t, s, "p", "")
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[int64]int{}
+		wg   sync.WaitGroup
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				r, err := s.ClaimNext(ctx, time.Now())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r == nil {
+					return
+				}
+				mu.Lock()
+				seen[r.ID]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 20 {
+		t.Errorf("claimed %d distinct runs, want 20", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("run %d claimed %d times", id, n)
+		}
+	}
+}
+
+func TestAttemptsAreIdempotentAndSummedIntoStages(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	r := newRun(t, s, "p", "")
+	now := time.Now()
+	for _, step := range []func() error{
+		func() error { return s.StartAttempt(ctx, r.ID, 0, 1, now) },
+		func() error { return s.StartAttempt(ctx, r.ID, 0, 1, now) }, // repeated: no effect
+		func() error { return s.FinishAttempt(ctx, r.ID, 0, 1, store.StageFailed, "boom", nil, now) },
+		func() error { return s.StartAttempt(ctx, r.ID, 0, 2, now) },
+		func() error {
+			return s.FinishAttempt(ctx, r.ID, 0, 2, store.StageSucceeded, "", map[string]string{"digest": "sha256:1"}, now)
+		},
+		func() error { return s.SetStageStatus(ctx, r.ID, 1, store.StageSkipped, "when: branch", now) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	atts, _ := s.ListAttempts(ctx, r.ID)
+	if len(atts) != 2 || atts[0].Status != store.StageFailed || atts[0].Error != "boom" || atts[1].Status != store.StageSucceeded {
+		t.Errorf("attempts = %+v", atts)
+	}
+	sts, _ := s.ListStages(ctx, r.ID)
+	if sts[0].Status != store.StageSucceeded || sts[0].Attempts != 2 || sts[0].Outputs["digest"] != "sha256:1" || sts[0].Error != "" {
+		t.Errorf("stage 0 = %+v", sts[0])
+	}
+	if sts[1].Status != store.StageSkipped || sts[1].Error != "when: branch" {
+		t.Errorf("stage 1 = %+v", sts[1])
+	}
+}
+
+func TestLogsAndEventsInOrder(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	r := newRun(t, s, "p", "")
+	lines := []store.LogLine{{RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: "one"}, {RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: "two"}}
+	if err := s.AppendLogs(ctx, lines); err != nil {
+		t.Fatal(err)
+	}
+	if lines[0].Seq == 0 || lines[1].Seq <= lines[0].Seq {
+		t.Errorf("seqs not assigned in order: %d, %d", lines[0].Seq, lines[1].Seq)
+	}
+	got, _ := s.ReadLogs(ctx, r.ID, lines[0].Seq, 10)
+	if len(got) != 1 || got[0].Text != "two" {
+		t.Errorf("ReadLogs after first = %+v", got)
+	}
+	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "queued", Message: "by test"})
+	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "started"})
+	evs, _ := s.ListEvents(ctx, r.ID)
+	if len(evs) != 2 || evs[0].Kind != "queued" || evs[1].Kind != "started" {
+		t.Errorf("events = %+v", evs)
+	}
+}
+
+func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	s, path := open(t)
+	r := newRun(t, s, "p", "")
+	s.Close()
+	s2, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.GetRun(ctx, r.ID); err != nil {
+		t.Fatalf("run lost on reopen: %v", err)
+	}
+	s2.db.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`)
+	s2.Close()
+	if _, err := OpenSQLite(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this engine knows") {
+		t.Fatalf("opening a newer schema: %v", err)
+	}
+}

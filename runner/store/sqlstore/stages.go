@@ -1,0 +1,115 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// ListStages returns the stages of a run in pipeline order.
+func (s *Store) ListStages(ctx context.Context, runID int64) ([]*store.Stage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, idx, name, kind, status, attempts, error, outputs_json,
+		started_at, finished_at FROM stages WHERE run_id = ? ORDER BY idx`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("listing stages of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []*store.Stage
+	for rows.Next() {
+		var (
+			st                store.Stage
+			outputs           string
+			started, finished int64
+		)
+		if err := rows.Scan(&st.RunID, &st.Index, &st.Name, &st.Kind, &st.Status, &st.Attempts, &st.Error,
+			&outputs, &started, &finished); err != nil {
+			return nil, fmt.Errorf("listing stages of run %d: %w", runID, err)
+		}
+		if err := json.Unmarshal([]byte(outputs), &st.Outputs); err != nil {
+			return nil, fmt.Errorf("decoding outputs of stage %s of run %d: %w", st.Name, runID, err)
+		}
+		st.StartedAt, st.FinishedAt = fromMicros(started), fromMicros(finished)
+		out = append(out, &st)
+	}
+	return out, rows.Err()
+}
+
+// ListAttempts returns every attempt of a run, by stage then attempt.
+func (s *Store) ListAttempts(ctx context.Context, runID int64) ([]*store.Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, idx, attempt, status, error, started_at, finished_at
+		FROM attempts WHERE run_id = ? ORDER BY idx, attempt`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("listing attempts of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []*store.Attempt
+	for rows.Next() {
+		var (
+			a                 store.Attempt
+			started, finished int64
+		)
+		if err := rows.Scan(&a.RunID, &a.Index, &a.Attempt, &a.Status, &a.Error, &started, &finished); err != nil {
+			return nil, fmt.Errorf("listing attempts of run %d: %w", runID, err)
+		}
+		a.StartedAt, a.FinishedAt = fromMicros(started), fromMicros(finished)
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
+// StartAttempt records the start of an attempt; repeating it is harmless.
+func (s *Store) StartAttempt(ctx context.Context, runID int64, index, n int, at time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (run_id, idx, attempt, status, error, started_at, finished_at)
+			VALUES (?, ?, ?, ?, '', ?, 0) ON CONFLICT (run_id, idx, attempt) DO NOTHING`,
+			runID, index, n, store.StageRunning, micros(at)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE stages SET status = ?, attempts = ?, error = '',
+			started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END WHERE run_id = ? AND idx = ?`,
+			store.StageRunning, n, micros(at), runID, index)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("recording start of attempt %d of stage %d of run %d: %w", n, index, runID, err)
+	}
+	return nil
+}
+
+// FinishAttempt records how an attempt ended, and its stage with it.
+func (s *Store) FinishAttempt(ctx context.Context, runID int64, index, n int, status store.StageStatus, errMsg string, outputs map[string]string, at time.Time) error {
+	if outputs == nil {
+		outputs = map[string]string{}
+	}
+	out, err := json.Marshal(outputs)
+	if err != nil {
+		return fmt.Errorf("encoding outputs: %w", err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET status = ?, error = ?, finished_at = ?
+			WHERE run_id = ? AND idx = ? AND attempt = ?`, status, errMsg, micros(at), runID, index, n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE stages SET status = ?, error = ?, outputs_json = ?, finished_at = ?
+			WHERE run_id = ? AND idx = ?`, status, errMsg, string(out), micros(at), runID, index)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("recording end of attempt %d of stage %d of run %d: %w", n, index, runID, err)
+	}
+	return nil
+}
+
+// SetStageStatus sets a stage's status when no attempt is involved.
+func (s *Store) SetStageStatus(ctx context.Context, runID int64, index int, status store.StageStatus, reason string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE stages SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND idx = ?`,
+		status, reason, micros(at), runID, index)
+	if err != nil {
+		return fmt.Errorf("setting stage %d of run %d to %s: %w", index, runID, status, err)
+	}
+	return nil
+}

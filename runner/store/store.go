@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a run does not exist.
+var ErrNotFound = errors.New("not found")
+
+// RunStatus is where a run is in its life: queued → running →
+// succeeded | failed | cancelled. A run interrupted by an engine crash goes
+// from running back to queued (resumed) or to failed.
+type RunStatus string
+
+const (
+	RunQueued    RunStatus = "queued"
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunCancelled RunStatus = "cancelled"
+)
+
+// Done reports whether the status is final.
+func (s RunStatus) Done() bool { return s == RunSucceeded || s == RunFailed || s == RunCancelled }
+
+// StageStatus is where a stage (and each of its attempts) is.
+type StageStatus string
+
+const (
+	StagePending   StageStatus = "pending"
+	StageRunning   StageStatus = "running"
+	StageSucceeded StageStatus = "succeeded"
+	StageFailed    StageStatus = "failed"
+	StageCancelled StageStatus = "cancelled"
+	StageSkipped   StageStatus = "skipped"
+)
+
+// Trigger says what started a run.
+type Trigger struct {
+	Event  string            `json:"event"` // push, tag, schedule, manual
+	Repo   string            `json:"repo,omitempty"`
+	Ref    string            `json:"ref,omitempty"`
+	SHA    string            `json:"sha,omitempty"`
+	Actor  string            `json:"actor,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// Run is one execution of a pipeline. The pipeline's source is kept with
+// it, so a restarted engine resumes exactly what was started.
+type Run struct {
+	ID             int64
+	Pipeline       string
+	App            string
+	PipelineFile   string
+	PipelineSource []byte
+	Workdir        string
+	Trigger        Trigger
+	Group          string // concurrency group, rendered; "" for none
+	Policy         string // queue or cancel-previous
+	Status         RunStatus
+	Reason         string // why it failed or was cancelled, in words
+	Resumes        int    // times resumed after an engine restart
+	CreatedAt      time.Time
+	StartedAt      time.Time
+	FinishedAt     time.Time
+}
+
+// Stage is the state of one stage of a run, summed over its attempts.
+type Stage struct {
+	RunID      int64
+	Index      int
+	Name       string
+	Kind       string
+	Status     StageStatus
+	Attempts   int
+	Error      string
+	Outputs    map[string]string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Attempt is one try of one stage. (RunID, Index, Attempt) identifies it.
+type Attempt struct {
+	RunID      int64
+	Index      int
+	Attempt    int
+	Status     StageStatus
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// LogLine is one line of a stage log (Stage is "" for the run's own lines).
+// Seq orders lines and increases across the whole store.
+type LogLine struct {
+	Seq     int64
+	RunID   int64
+	Stage   string
+	Attempt int
+	Time    time.Time
+	Text    string
+}
+
+// Event is one entry of a run's timeline.
+type Event struct {
+	RunID   int64
+	Time    time.Time
+	Kind    string // queued, started, stage-started, retry, cancel-requested, resumed, finished, …
+	Message string
+}
+
+// RunFilter selects runs for listing; zero fields match everything.
+type RunFilter struct {
+	Pipeline string
+	Status   []RunStatus
+	Group    string
+	BeforeID int64 // paging: only runs with a smaller ID
+	Limit    int   // default 50
+}
+
+// Runs persists runs and guards their status transitions.
+type Runs interface {
+	// CreateRun stores a new run (its ID is assigned and set on r) with one
+	// pending row per stage, atomically.
+	CreateRun(ctx context.Context, r *Run, stages []Stage) error
+	GetRun(ctx context.Context, id int64) (*Run, error)
+	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)
+	// TransitionRun sets the status of run id to `to` only if it is one of
+	// `from`, and reports whether it did: concurrent callers cannot both win.
+	TransitionRun(ctx context.Context, id int64, from []RunStatus, to RunStatus, reason string, at time.Time) (bool, error)
+	// ClaimNext moves the oldest queued run that may start to running and
+	// returns it, or returns nil. A run may start when no run of its
+	// concurrency group is running and no older run of the group is queued.
+	ClaimNext(ctx context.Context, at time.Time) (*Run, error)
+}
+
+// Stages persists stage and attempt state.
+type Stages interface {
+	ListStages(ctx context.Context, runID int64) ([]*Stage, error)
+	ListAttempts(ctx context.Context, runID int64) ([]*Attempt, error)
+	// StartAttempt records that attempt n of stage index began; calling it
+	// again for the same attempt changes nothing.
+	StartAttempt(ctx context.Context, runID int64, index, n int, at time.Time) error
+	// FinishAttempt records the outcome of an attempt and of its stage.
+	FinishAttempt(ctx context.Context, runID int64, index, n int, status StageStatus, errMsg string, outputs map[string]string, at time.Time) error
+	// SetStageStatus sets a stage's status without an attempt (skipped, or
+	// cancelled before it started).
+	SetStageStatus(ctx context.Context, runID int64, index int, status StageStatus, reason string, at time.Time) error
+}
+
+// Logs persists log lines.
+type Logs interface {
+	// AppendLogs stores lines in order and sets their Seq.
+	AppendLogs(ctx context.Context, lines []LogLine) error
+	// ReadLogs returns up to limit lines of a run with Seq > afterSeq, in order.
+	ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]LogLine, error)
+}
+
+// Events persists run timelines.
+type Events interface {
+	AppendEvent(ctx context.Context, e Event) error
+	ListEvents(ctx context.Context, runID int64) ([]Event, error)
+}
+
+// Store is everything the runner needs. Implementations are safe for
+// concurrent use.
+type Store interface {
+	Runs
+	Stages
+	Logs
+	Events
+	Close() error
+}
