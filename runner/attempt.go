@@ -1,0 +1,226 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
+)
+
+// errTimeout is the cause of an attempt's context when its stage timed out.
+type errTimeout struct{ d time.Duration }
+
+func (e errTimeout) Error() string { return fmt.Sprintf("stage timed out after %s", e.d) }
+
+// runStage takes stage i to success through as many attempts as its
+// retries allow. It returns "" to go on with the next stage, or the status
+// the run ends with (queued: the engine is shutting down) and why.
+func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunStatus, string) {
+	st, row := &x.p.Stages[i], x.stages[i]
+	switch row.Status {
+	case store.StageSucceeded: // resumed run: done before the restart
+		x.outputs[st.Name] = row.Outputs
+		return "", ""
+	case store.StageSkipped:
+		return "", ""
+	}
+	trig := x.data().Run
+	if !st.Runs(trig.Event, trig.Branch) {
+		reason := fmt.Sprintf("when: not for event %s on branch %q", trig.Event, trig.Branch)
+		if err := r.store.SetStageStatus(ctx, x.run.ID, i, store.StageSkipped, reason, time.Now()); err != nil {
+			return store.RunFailed, err.Error()
+		}
+		return "", ""
+	}
+	n, failures, err := r.pastAttempts(ctx, x.run.ID, i)
+	if err != nil {
+		return store.RunFailed, err.Error()
+	}
+	for {
+		n++
+		outputs, err := r.attempt(ctx, x, i, n)
+		status, reason := r.settle(ctx, x, i, n, outputs, err)
+		if status != store.StageFailed {
+			return runOutcome(st.Name, status, reason)
+		}
+		failures++
+		if !stages.IsRetryable(err) || failures > st.Retries {
+			return store.RunFailed, fmt.Sprintf("stage %s failed: %s", st.Name, reason)
+		}
+		wait := r.backoff(failures)
+		r.say(ctx, x, st.Name, n, "attempt %d failed (%d of %d retries left); retrying in %s",
+			n, st.Retries-failures+1, st.Retries, wait)
+		if sleepUntil(ctx, nil, wait) != nil {
+			status, reason := r.interruption(ctx)
+			return runOutcome(st.Name, status, reason)
+		}
+	}
+}
+
+// runOutcome maps how a stage ended to how the run goes on.
+func runOutcome(stage string, status store.StageStatus, reason string) (store.RunStatus, string) {
+	switch status {
+	case store.StageSucceeded:
+		return "", ""
+	case store.StageCancelled:
+		return store.RunCancelled, reason
+	case AttemptInterrupted:
+		return store.RunQueued, fmt.Sprintf("engine shutting down during stage %s; resumes at the next start", stage)
+	}
+	return store.RunFailed, fmt.Sprintf("stage %s: %s", stage, reason)
+}
+
+// interruption says why ctx ended: a cancellation of the run (with its
+// reason) or the engine going away.
+func (r *Runner) interruption(ctx context.Context) (store.StageStatus, string) {
+	var c errCancelled
+	if errors.As(context.Cause(ctx), &c) {
+		return store.StageCancelled, c.reason
+	}
+	return AttemptInterrupted, "engine shutting down"
+}
+
+// pastAttempts returns the number of the last attempt of stage i and how
+// many attempts failed (interrupted ones do not count).
+func (r *Runner) pastAttempts(ctx context.Context, id int64, i int) (last, failures int, err error) {
+	all, err := r.store.ListAttempts(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, a := range all {
+		if a.Index != i {
+			continue
+		}
+		last = max(last, a.Attempt)
+		if a.Status == store.StageFailed {
+			failures++
+		}
+	}
+	return last, failures, nil
+}
+
+// settle classifies and records the end of attempt n.
+func (r *Runner) settle(ctx context.Context, x *execution, i, n int, outputs map[string]string, err error) (store.StageStatus, string) {
+	status, reason := store.StageSucceeded, ""
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		status, reason = r.interruption(ctx)
+	default:
+		status, reason = store.StageFailed, x.mask.Mask(err.Error())
+	}
+	if status != store.StageSucceeded {
+		outputs = nil
+	}
+	at := time.Now()
+	if rerr := r.store.FinishAttempt(context.WithoutCancel(ctx), x.run.ID, i, n, status, reason, outputs, at); rerr != nil {
+		return store.StageFailed, rerr.Error()
+	}
+	if status == store.StageSucceeded {
+		x.outputs[x.p.Stages[i].Name] = outputs
+	}
+	r.notes.notify(x.run.ID)
+	return status, reason
+}
+
+// attempt runs attempt n of stage i: render, create, validate, run with
+// the stage's timeout, then clean up on a context of its own.
+func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (map[string]string, error) {
+	st := &x.p.Stages[i]
+	if err := r.store.StartAttempt(ctx, x.run.ID, i, n, time.Now()); err != nil {
+		return nil, err
+	}
+	r.notes.notify(x.run.ID)
+	log := r.newSink(ctx, x, st.Name, n)
+	defer log.Close()
+	run := &stages.Run{
+		ID: x.run.ID, Pipeline: x.p.Metadata.Name, App: x.p.AppName(), Stage: st.Name, Attempt: n,
+		Trigger: x.data().Run, Workdir: x.workdir, Env: x.p.Env, Secrets: x.secrets, Outputs: x.outputs,
+		Log: log, Logger: x.log.With("stage", st.Name, "attempt", n),
+	}
+	spec, err := pipeline.RenderSpec(st.Name, st.Spec(), x.data())
+	if err != nil {
+		return nil, err
+	}
+	stage, err := r.kinds.New(st.Kind(), spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := stage.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid settings: %w", err)
+	}
+	timeout := r.opts.defaultTimeout
+	if st.Timeout > 0 {
+		timeout = time.Duration(st.Timeout)
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout{timeout})
+	res, err := runSafely(actx, stage, run)
+	cancel()
+	if c, ok := stage.(stages.Cleaner); ok {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.cleanupTimeout)
+		if cerr := c.Cleanup(cctx, run); cerr != nil {
+			fmt.Fprintf(log, "slipway: cleanup failed: %v\n", cerr)
+		}
+		cancel()
+	}
+	var te errTimeout
+	if err != nil && ctx.Err() == nil && errors.As(context.Cause(actx), &te) {
+		return nil, stages.Retryable(fmt.Errorf("%w: %w", te, err))
+	}
+	if err == nil {
+		err = checkOutputs(res.Outputs)
+	}
+	return res.Outputs, err
+}
+
+// runSafely turns a panicking stage into a failed attempt.
+func runSafely(ctx context.Context, s stages.Stage, run *stages.Run) (res stages.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			run.Logger.Error("stage panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("stage panicked: %v", p)
+		}
+	}()
+	return s.Run(ctx, run)
+}
+
+var outputKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func checkOutputs(outputs map[string]string) error {
+	for k := range outputs {
+		if !outputKey.MatchString(k) {
+			return fmt.Errorf("stage returned an output named %q; names are letters, digits and _", k)
+		}
+	}
+	return nil
+}
+
+// backoff is the wait before the retry after the k-th failure.
+func (r *Runner) backoff(k int) time.Duration {
+	d := r.opts.backoffBase
+	for range k - 1 {
+		if d >= r.opts.backoffMax/2 {
+			return r.opts.backoffMax
+		}
+		d *= 2
+	}
+	return min(d, r.opts.backoffMax)
+}
+
+// newSink opens the log of attempt n of a stage.
+func (r *Runner) newSink(ctx context.Context, x *execution, stage string, n int) *sink {
+	return &sink{ctx: context.WithoutCancel(ctx), store: r.store, notes: r.notes, mask: x.mask, log: x.log,
+		runID: x.run.ID, stage: stage, attempt: n}
+}
+
+// say writes one line of the runner's own into a stage's log.
+func (r *Runner) say(ctx context.Context, x *execution, stage string, n int, format string, args ...any) {
+	s := r.newSink(ctx, x, stage, n)
+	fmt.Fprintf(s, "slipway: "+format+"\n", args...)
+}

@@ -1,0 +1,136 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// execution is one run being executed by this process.
+type execution struct {
+	run     *store.Run
+	p       *pipeline.Pipeline
+	secrets map[string]string
+	mask    *masker
+	workdir string
+	stages  []*store.Stage               // as stored when execution began
+	outputs map[string]map[string]string // of stages that succeeded, by name
+	log     *slog.Logger
+}
+
+// execute drives a claimed run to its end (or back to the queue when the
+// engine shuts down under it).
+func (r *Runner) execute(ctx context.Context, run *store.Run) {
+	x, err := r.prepare(ctx, run)
+	if err != nil {
+		r.finish(ctx, &execution{run: run, log: r.log}, store.RunFailed, err.Error())
+		return
+	}
+	for i := range x.p.Stages {
+		if status, reason := r.runStage(ctx, x, i); status != "" {
+			r.finish(ctx, x, status, reason)
+			return
+		}
+	}
+	r.finish(ctx, x, store.RunSucceeded, "")
+}
+
+// prepare rebuilds what a run needs from what was stored when it was
+// queued: the pipeline as it was then, its secrets, its workdir, and the
+// state of its stages (non-empty when the run is being resumed).
+func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error) {
+	p, err := pipeline.Parse(run.PipelineFile, run.PipelineSource)
+	if err != nil {
+		return nil, fmt.Errorf("the pipeline stored with the run no longer validates: %v", err)
+	}
+	secrets, err := resolveSecrets(p.Secrets, r.opts.lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		values = append(values, v)
+	}
+	workdir := run.Workdir
+	if workdir == "" {
+		workdir = filepath.Join(r.opts.workRoot, strconv.FormatInt(run.ID, 10))
+	}
+	if err := os.MkdirAll(workdir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating workdir: %w", err)
+	}
+	rows, err := r.store.ListStages(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != len(p.Stages) {
+		return nil, fmt.Errorf("run has %d stored stages but its pipeline has %d", len(rows), len(p.Stages))
+	}
+	return &execution{
+		run: run, p: p, secrets: secrets, mask: newMasker(values), workdir: workdir,
+		stages: rows, outputs: map[string]map[string]string{},
+		log: r.log.With("run", run.ID, "pipeline", run.Pipeline),
+	}, nil
+}
+
+// finish records how the run ended. It runs on a context of its own: the
+// end of a cancelled run must still be written down.
+func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatus, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	reason = x.mask.Mask(reason)
+	if status != store.RunQueued { // first, so a finished run never shows pending stages
+		r.skipPending(ctx, x.run.ID, fmt.Sprintf("not run: the run %s", status))
+	}
+	ok, err := r.transition(ctx, x.run.ID, status, reason)
+	if err != nil || !ok {
+		x.log.Error("recording the end of a run", "status", status, "ok", ok, "err", err)
+		return
+	}
+	x.log.Info("run ended", "status", status, "reason", reason)
+}
+
+// skipPending marks the stages that never started as skipped.
+func (r *Runner) skipPending(ctx context.Context, id int64, reason string) {
+	rows, err := r.store.ListStages(ctx, id)
+	if err != nil {
+		r.log.Error("listing stages to skip", "run", id, "err", err)
+		return
+	}
+	for _, s := range rows {
+		if s.Status == store.StagePending {
+			if err := r.store.SetStageStatus(ctx, id, s.Index, store.StageSkipped, reason, time.Now()); err != nil {
+				r.log.Error("skipping stage", "run", id, "stage", s.Name, "err", err)
+			}
+		}
+	}
+	r.notes.notify(id)
+}
+
+// templateData is what templates of run id see.
+func templateData(p *pipeline.Pipeline, id int64, trig store.Trigger, secrets map[string]string, outputs map[string]map[string]string) *pipeline.Data {
+	rd := pipeline.RunData{ID: id, Event: trig.Event, Repo: trig.Repo, Ref: trig.Ref, SHA: trig.SHA}
+	rd.Branch, _ = strings.CutPrefix(trig.Ref, "refs/heads/")
+	if rd.Branch == trig.Ref {
+		rd.Branch = ""
+	}
+	if tag, ok := strings.CutPrefix(trig.Ref, "refs/tags/"); ok {
+		rd.Tag = tag
+	}
+	rd.ShortSHA = trig.SHA[:min(7, len(trig.SHA))]
+	return &pipeline.Data{
+		Pipeline: p.Metadata.Name, App: p.AppName(), Run: rd,
+		Params: trig.Params, Secrets: secrets, Stages: outputs,
+	}
+}
+
+func (x *execution) data() *pipeline.Data {
+	return templateData(x.p, x.run.ID, x.run.Trigger, x.secrets, x.outputs)
+}

@@ -1,0 +1,78 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// ReasonEngineRestarted is the reason given to runs and attempts that an
+// engine crash interrupted.
+const ReasonEngineRestarted = "engine restarted"
+
+// Recover is called once when an engine starts, before Serve or Drain:
+// every run the store says is running was left by an engine that died.
+// The attempt it was in is recorded as interrupted, and the run is queued
+// again to resume at that stage — or failed, with the reason "engine
+// restarted", once it has been resumed as many times as WithMaxResumes
+// allows. No run stays "running" with nobody running it. It returns how
+// many runs it resumed and how many it failed.
+//
+// Only one engine may use a SQLite store at a time; with a shared
+// database, leases (not this function) decide which runs are orphaned.
+func (r *Runner) Recover(ctx context.Context) (resumed, failed int, err error) {
+	runs, err := r.store.ListRuns(ctx, store.RunFilter{Status: []store.RunStatus{store.RunRunning}, Limit: 100_000})
+	if err != nil {
+		return 0, 0, fmt.Errorf("recovering runs: %w", err)
+	}
+	for _, run := range runs {
+		stage, err := r.interruptAttempts(ctx, run.ID)
+		if err != nil {
+			return resumed, failed, fmt.Errorf("recovering run %d: %w", run.ID, err)
+		}
+		if run.Resumes >= r.opts.maxResumes {
+			reason := fmt.Sprintf("%s during %s, after %d resumes; giving up", ReasonEngineRestarted, stage, run.Resumes)
+			r.skipPending(ctx, run.ID, "not run: the run failed")
+			if _, err := r.transition(ctx, run.ID, store.RunFailed, reason); err != nil {
+				return resumed, failed, err
+			}
+			failed++
+			continue
+		}
+		reason := fmt.Sprintf("%s during %s; resuming there", ReasonEngineRestarted, stage)
+		if _, err := r.transition(ctx, run.ID, store.RunQueued, reason); err != nil {
+			return resumed, failed, err
+		}
+		resumed++
+	}
+	if resumed > 0 {
+		r.poke()
+	}
+	return resumed, failed, nil
+}
+
+// interruptAttempts marks a dead run's running attempts interrupted and
+// names the stage it was in.
+func (r *Runner) interruptAttempts(ctx context.Context, id int64) (string, error) {
+	attempts, err := r.store.ListAttempts(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	rows, err := r.store.ListStages(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	where := "start-up"
+	for _, a := range attempts {
+		if a.Status != store.StageRunning {
+			continue
+		}
+		if err := r.store.FinishAttempt(ctx, id, a.Index, a.Attempt, AttemptInterrupted, ReasonEngineRestarted, nil, time.Now()); err != nil {
+			return "", err
+		}
+		where = fmt.Sprintf("stage %s (attempt %d)", rows[a.Index].Name, a.Attempt)
+	}
+	return where, nil
+}

@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
+)
+
+// Runner executes pipeline runs. Create it with New; run Recover once at
+// engine start, then Serve (long-running engine) or Drain (one-shot).
+type Runner struct {
+	store store.Store
+	kinds *stages.Registry
+	opts  options
+	log   *slog.Logger
+	notes *notifier
+	wake  chan struct{}
+
+	mu      sync.Mutex
+	running map[int64]context.CancelCauseFunc // runs executing in this process
+}
+
+type options struct {
+	logger         *slog.Logger
+	workRoot       string
+	maxParallel    int
+	backoffBase    time.Duration
+	backoffMax     time.Duration
+	defaultTimeout time.Duration
+	cleanupTimeout time.Duration
+	maxResumes     int
+	lookupEnv      func(string) (string, bool)
+}
+
+// Option configures a Runner.
+type Option func(*options) error
+
+// WithLogger sets the engine's structured logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l != nil {
+			o.logger = l
+		}
+		return nil
+	}
+}
+
+// WithWorkRoot sets the directory under which runs without a workdir of
+// their own get one (default: a "work" directory in the OS temp dir).
+func WithWorkRoot(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return errors.New("WithWorkRoot: empty directory")
+		}
+		o.workRoot = dir
+		return nil
+	}
+}
+
+// WithMaxParallel bounds how many runs execute at once (default 4).
+func WithMaxParallel(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("WithMaxParallel(%d): need at least 1", n)
+		}
+		o.maxParallel = n
+		return nil
+	}
+}
+
+// WithRetryBackoff sets the wait before retry k: base·2^(k-1), at most
+// max (default 1s, 30s).
+func WithRetryBackoff(base, max time.Duration) Option {
+	return func(o *options) error {
+		if base < 0 || max < base {
+			return fmt.Errorf("WithRetryBackoff(%s, %s): need 0 ≤ base ≤ max", base, max)
+		}
+		o.backoffBase, o.backoffMax = base, max
+		return nil
+	}
+}
+
+// WithDefaultTimeout sets the timeout of stages that set none (default 1h).
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("WithDefaultTimeout(%s): must be positive", d)
+		}
+		o.defaultTimeout = d
+		return nil
+	}
+}
+
+// WithCleanupTimeout bounds each stage's Cleanup (default 2m).
+func WithCleanupTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("WithCleanupTimeout(%s): must be positive", d)
+		}
+		o.cleanupTimeout = d
+		return nil
+	}
+}
+
+// WithMaxResumes sets how many engine restarts one run survives before it
+// is failed rather than resumed again (default 3): a stage that crashes
+// the engine every time must not crash it forever.
+func WithMaxResumes(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("WithMaxResumes(%d): must not be negative", n)
+		}
+		o.maxResumes = n
+		return nil
+	}
+}
+
+// WithLookupEnv replaces os.LookupEnv for secrets declared as {env: VAR}.
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(o *options) error {
+		if f == nil {
+			return errors.New("WithLookupEnv: nil function")
+		}
+		o.lookupEnv = f
+		return nil
+	}
+}
+
+// New returns a Runner over st that makes stages from kinds.
+func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error) {
+	o := options{
+		logger:         slog.New(slog.DiscardHandler),
+		workRoot:       filepath.Join(os.TempDir(), "slipway-work"),
+		maxParallel:    4,
+		backoffBase:    time.Second,
+		backoffMax:     30 * time.Second,
+		defaultTimeout: time.Hour,
+		cleanupTimeout: 2 * time.Minute,
+		maxResumes:     3,
+		lookupEnv:      os.LookupEnv,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if st == nil || kinds == nil {
+		return nil, errors.New("runner.New: store and stage registry are required")
+	}
+	return &Runner{
+		store: st, kinds: kinds, opts: o, log: o.logger,
+		notes: newNotifier(), wake: make(chan struct{}, 1),
+		running: map[int64]context.CancelCauseFunc{},
+	}, nil
+}
+
+// Store returns the store the runner persists to.
+func (r *Runner) Store() store.Store { return r.store }
+
+func (r *Runner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Submit queues a run of p started by trig, and returns it with its ID.
+// workdir is where the stages run; "" gives the run a fresh directory.
+// With the cancel-previous policy, queued and running runs of the same
+// concurrency group are cancelled; with queue, the run waits its turn.
+func (r *Runner) Submit(ctx context.Context, p *pipeline.Pipeline, trig store.Trigger, workdir string) (*store.Run, error) {
+	if trig.Event == "" {
+		return nil, errors.New("submitting run: trigger has no event")
+	}
+	group, policy := "", pipeline.PolicyQueue
+	if c := p.Concurrency; c != nil {
+		data := templateData(p, 0, trig, nil, nil)
+		g, err := pipeline.RenderString("concurrency.group", c.Group, data)
+		if err != nil {
+			return nil, fmt.Errorf("submitting run of %s: rendering concurrency group: %w", p.Metadata.Name, err)
+		}
+		group = g
+		if c.Policy != "" {
+			policy = c.Policy
+		}
+	}
+	run := &store.Run{
+		Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
+		Workdir: workdir, Trigger: trig, Group: group, Policy: policy,
+		Status: store.RunQueued, CreatedAt: time.Now(),
+	}
+	rows := make([]store.Stage, len(p.Stages))
+	for i, s := range p.Stages {
+		rows[i] = store.Stage{Index: i, Name: s.Name, Kind: s.Kind()}
+	}
+	if err := r.store.CreateRun(ctx, run, rows); err != nil {
+		return nil, fmt.Errorf("submitting run of %s: %w", p.Metadata.Name, err)
+	}
+	r.event(ctx, run.ID, "queued", fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref)))
+	if policy == pipeline.PolicyCancelPrevious && group != "" {
+		if err := r.cancelGroup(ctx, group, run.ID); err != nil {
+			return run, err
+		}
+	}
+	r.poke()
+	return run, nil
+}
+
+// cancelGroup cancels the runs of group older than newest.
+func (r *Runner) cancelGroup(ctx context.Context, group string, newest int64) error {
+	older, err := r.store.ListRuns(ctx, store.RunFilter{Group: group, Status: []store.RunStatus{store.RunQueued, store.RunRunning}, BeforeID: newest, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("cancelling older runs of group %s: %w", group, err)
+	}
+	for _, o := range older {
+		if err := r.Cancel(ctx, o.ID, fmt.Sprintf("superseded by run %d (concurrency group %s)", newest, group)); err != nil && !errors.Is(err, ErrFinished) {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrFinished is returned by Cancel for a run that already finished.
+var ErrFinished = errors.New("run already finished")
+
+// errCancelled is the cause attached to a run's context by Cancel.
+type errCancelled struct{ reason string }
+
+func (e errCancelled) Error() string { return "cancelled: " + e.reason }
+
+// Cancel stops run id: a queued run is cancelled at once; a running one
+// has its stage's context cancelled, and is marked cancelled only after
+// the stage returned and its Cleanup ran.
+func (r *Runner) Cancel(ctx context.Context, id int64, reason string) error {
+	ok, err := r.move(ctx, id, []store.RunStatus{store.RunQueued}, store.RunCancelled, reason)
+	if err != nil {
+		return err
+	}
+	if ok {
+		r.skipPending(ctx, id, "run cancelled before it started")
+		return nil
+	}
+	r.mu.Lock() // dispatch claims and registers under mu: a claimed run is in r.running
+	cancel := r.running[id]
+	r.mu.Unlock()
+	if cancel != nil {
+		r.event(ctx, id, "cancel-requested", reason)
+		cancel(errCancelled{reason})
+		return nil
+	}
+	run, err := r.store.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.Status.Done() {
+		return fmt.Errorf("cancelling run %d: %w (%s)", id, ErrFinished, run.Status)
+	}
+	return fmt.Errorf("cancelling run %d: it is %s in another engine", id, run.Status)
+}
+
+// Wait blocks until run id has finished and returns it.
+func (r *Runner) Wait(ctx context.Context, id int64) (*store.Run, error) {
+	for {
+		wake := r.notes.wait(id)
+		run, err := r.store.GetRun(ctx, id)
+		if err != nil || run.Status.Done() {
+			return run, err
+		}
+		if err := sleepUntil(ctx, wake, pollInterval); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
