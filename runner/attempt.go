@@ -54,8 +54,7 @@ func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunSt
 			return store.RunFailed, fmt.Sprintf("stage %s failed: %s", st.Name, reason)
 		}
 		wait := r.backoff(failures)
-		r.say(ctx, x, st.Name, n, "attempt %d failed (%d of %d retries left); retrying in %s",
-			n, st.Retries-failures+1, st.Retries, wait)
+		r.say(ctx, x, st.Name, n, "attempt %d failed: %s; retry %d of %d in %s", n, reason, failures, st.Retries, wait)
 		if sleepUntil(ctx, nil, wait) != nil {
 			status, reason := r.interruption(ctx)
 			return runOutcome(st.Name, status, reason)
