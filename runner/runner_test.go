@@ -182,10 +182,10 @@ stages:
 func TestMasker(t *testing.T) {
 	m := newMasker([]string{"hunter22", "-----BEGIN KEY-----\nAAAAline2\n-----END KEY-----\n", "", "  "})
 	tests := map[string]string{
-		"password=hunter22":                   "password=***",
-		"aHVudGVyMjI=":                        "***",
-		"AAAAline2":                           "***",
-		"nothing secret here":                 "nothing secret here",
+		"password=hunter22":   "password=***",
+		"aHVudGVyMjI=":        "***",
+		"AAAAline2":           "***",
+		"nothing secret here": "nothing secret here",
 		base64.RawURLEncoding.EncodeToString([]byte("hunter22")): "***",
 	}
 	for in, want := range tests {

@@ -123,9 +123,9 @@ func yamlSyntaxError(err error) (int, string) {
 }
 
 type decoder struct {
-	file      string
-	pos       Positions
-	errs      Errors
+	file        string
+	pos         Positions
+	errs        Errors
 	budget      int
 	exhausted   bool
 	exhaustedAt int

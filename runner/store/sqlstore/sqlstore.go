@@ -60,20 +60,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
-	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
-	}
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(files)
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
 	if current > len(files) {
 		return fmt.Errorf("database schema is version %d, newer than this engine knows (%d): upgrade slipway", current, len(files))
 	}
-	for i, f := range files[current:] {
-		version := current + i + 1
+	for i, f := range files {
+		version := i + 1
 		if n, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(f, "migrations/"), "_", 2)[0]); n != version {
 			return fmt.Errorf("migration %s is out of sequence (want number %d)", f, version)
 		}
@@ -88,8 +88,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// apply runs one migration unless the database already has it. The check
+// and the change share a transaction, so two engines opening a new
+// database at once apply it once.
 func (s *Store) apply(ctx context.Context, version int, body string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&done); err != nil {
+			return err
+		}
+		if done > 0 {
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, body); err != nil {
 			return err
 		}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = execute(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writePipeline(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	src := "apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: shop}\n" + body
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidate(t *testing.T) {
+	code, out, errs := run(t, "validate", "../../configs/examples/order-service.yaml")
+	if code != 0 || out != "" || errs != "" {
+		t.Errorf("valid file: code %d, stdout %q, stderr %q (want silence)", code, out, errs)
+	}
+	code, out, _ = run(t, "validate", "-v", "../../configs/examples/order-service.yaml")
+	if code != 0 || !strings.Contains(out, "ok — pipeline order-service, 5 stages") {
+		t.Errorf("-v: code %d, stdout %q", code, out)
+	}
+	code, _, errs = run(t, "validate", "../../configs/examples/ci-only.yaml", "../../pipeline/testdata/wrong-types.bad.yaml", "missing.yaml")
+	if code != 1 {
+		t.Errorf("bad files: exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"../../pipeline/testdata/wrong-types.bad.yaml:8:14: stages[0].retries: expected a whole number",
+		"reading pipeline: open missing.yaml: no such file or directory",
+		"2 of 3 files invalid",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if code, _, _ := run(t, "validate"); code != 2 {
+		t.Errorf("validate without files: exit %d, want 2 (usage)", code)
+	}
+}
+
+func TestRunPrintsLogsAndSummaryAndExitsByStatus(t *testing.T) {
+	data := t.TempDir()
+	ok := writePipeline(t, "stages:\n  - {name: hello, fake: {log: ['hello from {{ .Run.Branch }}'], outputs: {answer: '42'}}}\n")
+	code, out, errs := run(t, "run", ok, "--data", data, "--ref", "feature/x")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"run 1 of shop (manual refs/heads/feature/x) queued", "hello#1", "│ hello from feature/x", "run 1 of shop: SUCCEEDED", "answer=42"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	bad := writePipeline(t, "stages:\n  - {name: boom, fake: {exitCode: 7}}\n  - {name: never, fake: {}}\n")
+	code, out, _ = run(t, "run", bad, "--data", data)
+	if code != 1 || !strings.Contains(out, "run 2 of shop: FAILED") || !strings.Contains(out, "fake stage exited with code 7") || !strings.Contains(out, "not run: the run failed") {
+		t.Errorf("failing run: exit %d\n%s", code, out)
+	}
+}
+
+func TestRunRefusesBadInput(t *testing.T) {
+	data := t.TempDir()
+	p := writePipeline(t, "on: {manual: {parameters: {env: {required: true}}}}\nstages:\n  - {name: a, fake: {}}\n")
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"run", p, "--data", data, "--ref", "--upload-pack=evil"}, 2, `--ref "--upload-pack=evil" is not a valid git ref`},
+		{[]string{"run", p, "--data", data, "--sha", "zzzz"}, 2, `--sha "zzzz" is not a hexadecimal commit id`},
+		{[]string{"run", p, "--data", data, "-p", "nope"}, 2, `--param "nope": write NAME=VALUE`},
+		{[]string{"run", p, "--data", data, "-p", "other=1"}, 2, "--param other: the pipeline declares no such parameter"},
+		{[]string{"run", p, "--data", data}, 2, "parameter env is required"},
+		{[]string{"run", "../../pipeline/testdata/canary.bad.yaml", "--data", data}, 1, "is not a valid pipeline:\n../../pipeline/testdata/canary.bad.yaml:7:15"},
+		{[]string{"run", p, "extra", "--data", data}, 2, "accepts 1 arg(s), received 2"},
+	}
+	for _, tt := range tests {
+		code, _, errs := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(errs, tt.msg) {
+			t.Errorf("slipway %v: exit %d, stderr %q; want exit %d with %q", tt.args, code, errs, tt.code, tt.msg)
+		}
+	}
+}
+
+func TestDemoRunsOnEmbeddedDefaults(t *testing.T) {
+	code, out, errs := run(t, "demo", "--data", t.TempDir())
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"SUCCEEDED", "build#2", "registry token is ***", "What happened:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "demo-token-7f3a9c") {
+		t.Error("the demo printed its secret")
+	}
+}
