@@ -1,0 +1,104 @@
+package slipway_test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/slipwayci/slipway/"
+
+// layers is DESIGN.md §1: which of the module's packages each part may
+// import. A package matches the longest prefix listed; "kind" is any
+// stages/<kind> package of a stage kind the pipeline file names.
+var layers = map[string][]string{
+	"pipeline": {"pipeline"},
+	"stages":   {"pipeline", "stages"}, // shared machinery under stages/ too; kinds: see kindRule
+	"runner":   {"pipeline", "stages", "runner"},
+	"triggers": {"pipeline", "runner", "triggers"},
+	"server":   {"runner", "triggers", "server"},
+	"configs":  {},
+}
+
+// free may import anything in the module.
+var free = []string{"cmd", "integration"}
+
+// stageKinds are the packages under stages/ that are kinds: they never
+// import one another, and only cmd and integration import them.
+var stageKinds = []string{"build", "canary", "clone", "deploy", "fake", "scan"}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// area is the first path element of a package of the module: runner for
+// runner/store/sqlstore. kind is set for stages/<kind>[/…].
+func area(path string) (top, kind string) {
+	rel := strings.TrimPrefix(path, module)
+	parts := strings.Split(rel, "/")
+	if parts[0] == "stages" && len(parts) > 1 && slices.Contains(stageKinds, parts[1]) {
+		kind = parts[1]
+	}
+	return parts[0], kind
+}
+
+func TestImportDirectionFollowsTheDesign(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) < 5 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	for _, p := range pkgs {
+		if p.ImportPath+"/" == module {
+			continue // this test
+		}
+		top, kind := area(p.ImportPath)
+		if slices.Contains(free, top) {
+			continue
+		}
+		allowed, known := layers[top]
+		if !known {
+			t.Errorf("%s: top-level directory %q is not in DESIGN.md §1; add it to the layout and to this test", p.ImportPath, top)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			itop, ikind := area(imp)
+			switch {
+			case !slices.Contains(allowed, itop):
+				t.Errorf("%s imports %s: %s/ may import only %v", p.ImportPath, imp, top, allowed)
+			case ikind != "" && ikind != kind:
+				t.Errorf("%s imports stage kind %s: kinds are wired in cmd/slipway and never import each other", p.ImportPath, imp)
+			case top == "runner" && itop == "stages" && imp != module+"stages":
+				t.Errorf("%s imports %s: the runner knows only the stage contract (package stages)", p.ImportPath, imp)
+			case top == "pipeline" && !strings.HasPrefix(strings.TrimPrefix(imp, module), "pipeline"):
+				t.Errorf("%s imports %s: pipeline/ depends on nothing else in the module", p.ImportPath, imp)
+			}
+		}
+	}
+}
