@@ -1,9 +1,10 @@
 package slipway_test
 
 import (
-	"encoding/json"
-	"io"
-	"os/exec"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -35,22 +36,43 @@ type pkg struct {
 	Imports    []string
 }
 
+// listPackages reads the import lines of every non-test Go file in the
+// module. It parses the files itself (rather than asking go list) so that
+// go test's cache sees the files it read and reruns when they change.
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	byDir := map[string]*pkg{}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		p := byDir[dir]
+		if p == nil {
+			p = &pkg{ImportPath: module + dir}
+			byDir[dir] = p
+		}
+		for _, imp := range f.Imports {
+			p.Imports = append(p.Imports, strings.Trim(imp.Path.Value, `"`))
+		}
+		return nil
+	})
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatal(err)
 	}
 	var pkgs []pkg
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	for {
-		var p pkg
-		if err := dec.Decode(&p); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		pkgs = append(pkgs, p)
+	for _, p := range byDir {
+		pkgs = append(pkgs, *p)
 	}
 	return pkgs
 }

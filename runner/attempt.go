@@ -38,9 +38,12 @@ func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunSt
 		}
 		return "", ""
 	}
-	n, failures, err := r.pastAttempts(ctx, x.run.ID, i)
-	if err != nil {
-		return store.RunFailed, err.Error()
+	n, failures := 0, 0
+	if row.Attempts > 0 { // resumed: carry on counting from the stored attempts
+		var err error
+		if n, failures, err = r.pastAttempts(ctx, x.run.ID, i); err != nil {
+			return store.RunFailed, err.Error()
+		}
 	}
 	for {
 		n++

@@ -53,10 +53,14 @@ func openEngine(t *testing.T, path string, opts ...Option) *testEngine {
 	return &testEngine{Runner: r, rec: rec, path: path}
 }
 
-// parse builds a pipeline from the stages part of a file.
+// parse builds a pipeline from the part of a file after its header.
 func parse(t *testing.T, rest string) *pipeline.Pipeline {
 	t.Helper()
-	src := "apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: shop}\n" + rest
+	return parseB(t, "apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: shop}\n"+rest)
+}
+
+func parseB(t testing.TB, src string) *pipeline.Pipeline {
+	t.Helper()
 	p, err := pipeline.Parse("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("test pipeline does not validate:\n%v", err)

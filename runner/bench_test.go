@@ -1,0 +1,100 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/runner/store/sqlstore"
+	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/fake"
+)
+
+// countingStore counts the store calls that write.
+type countingStore struct {
+	store.Store
+	writes atomic.Int64
+}
+
+func (c *countingStore) CreateRun(ctx context.Context, r *store.Run, s []store.Stage) error {
+	c.writes.Add(1)
+	return c.Store.CreateRun(ctx, r, s)
+}
+func (c *countingStore) TransitionRun(ctx context.Context, id int64, from []store.RunStatus, to store.RunStatus, reason string, at time.Time) (bool, error) {
+	c.writes.Add(1)
+	return c.Store.TransitionRun(ctx, id, from, to, reason, at)
+}
+func (c *countingStore) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error) {
+	c.writes.Add(1)
+	return c.Store.ClaimNext(ctx, at)
+}
+func (c *countingStore) StartAttempt(ctx context.Context, id int64, i, n int, at time.Time) error {
+	c.writes.Add(1)
+	return c.Store.StartAttempt(ctx, id, i, n, at)
+}
+func (c *countingStore) FinishAttempt(ctx context.Context, id int64, i, n int, s store.StageStatus, e string, o map[string]string, at time.Time) error {
+	c.writes.Add(1)
+	return c.Store.FinishAttempt(ctx, id, i, n, s, e, o, at)
+}
+func (c *countingStore) SetStageStatus(ctx context.Context, id int64, i int, s store.StageStatus, r string, at time.Time) error {
+	c.writes.Add(1)
+	return c.Store.SetStageStatus(ctx, id, i, s, r, at)
+}
+func (c *countingStore) AppendLogs(ctx context.Context, l []store.LogLine) error {
+	c.writes.Add(1)
+	return c.Store.AppendLogs(ctx, l)
+}
+func (c *countingStore) AppendEvent(ctx context.Context, e store.Event) error {
+	c.writes.Add(1)
+	return c.Store.AppendEvent(ctx, e)
+}
+
+// BenchmarkRun50NoopStages measures the engine's own overhead: one run of
+// 50 fake stages that do nothing, end to end through the SQLite store.
+// A stage transition is one of pending→running or running→succeeded.
+func BenchmarkRun50NoopStages(b *testing.B) {
+	const n = 50
+	ctx := context.Background()
+	sq, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sq.Close()
+	st := &countingStore{Store: sq}
+	kinds := stages.NewRegistry()
+	kinds.Register("fake", fake.New(nil))
+	r, err := New(st, kinds, WithWorkRoot(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var src strings.Builder
+	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\nstages:\n")
+	for i := range n {
+		fmt.Fprintf(&src, "  - {name: s%d, fake: {}}\n", i)
+	}
+	p := parseB(b, src.String())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		run, err := r.Submit(ctx, p, manual, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Drain(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if got, _ := st.GetRun(ctx, run.ID); got.Status != store.RunSucceeded {
+			b.Fatalf("run %d: %s %s", run.ID, got.Status, got.Reason)
+		}
+	}
+	elapsed := b.Elapsed()
+	transitions := float64(b.N * n * 2)
+	b.ReportMetric(float64(elapsed.Microseconds())/transitions, "µs/transition")
+	b.ReportMetric(float64(st.writes.Load())/float64(b.N), "writes/run")
+	b.ReportMetric(float64(st.writes.Load())/elapsed.Seconds(), "writes/s")
+}
