@@ -1,0 +1,42 @@
+# Slipway — the two promises: `make demo` runs the main job on embedded
+# defaults; `make test` runs every test. Both install what they need.
+
+GO        ?= go
+BIN       ?= bin/slipway
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The same flags build the binary here, in CI and in the Dockerfile.
+GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+# Per-machine cache of pinned external tools, shared by every checkout.
+TOOLS_DIR ?= $(HOME)/.cache/slipway/tools
+
+.PHONY: all build demo test test-short tools bench fuzz vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/slipway
+
+demo: tools build
+	$(BIN) demo
+
+test: tools vet
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tools:
+	@TOOLS_DIR=$(TOOLS_DIR) bash scripts/tools.sh
+
+bench:
+	bash bench/run.sh
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipeline
+
+clean:
+	rm -rf bin .slipway
