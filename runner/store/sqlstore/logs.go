@@ -38,25 +38,17 @@ func (s *Store) ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) 
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, run_id, stage, attempt, at, text FROM logs
-		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
+	out, err := queryAll(ctx, s.db, func(row scanner) (l store.LogLine, err error) {
+		var at int64
+		err = row.Scan(&l.Seq, &l.RunID, &l.Stage, &l.Attempt, &at, &l.Text)
+		l.Time = fromMicros(at)
+		return l, err
+	}, `SELECT seq, run_id, stage, attempt, at, text FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		runID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading logs of run %d: %w", runID, err)
 	}
-	defer rows.Close()
-	var out []store.LogLine
-	for rows.Next() {
-		var (
-			l  store.LogLine
-			at int64
-		)
-		if err := rows.Scan(&l.Seq, &l.RunID, &l.Stage, &l.Attempt, &at, &l.Text); err != nil {
-			return nil, fmt.Errorf("reading logs of run %d: %w", runID, err)
-		}
-		l.Time = fromMicros(at)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AppendEvent adds an entry to a run's timeline.
@@ -71,22 +63,14 @@ func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
 
 // ListEvents returns a run's timeline, oldest first.
 func (s *Store) ListEvents(ctx context.Context, runID int64) ([]store.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT run_id, at, kind, message FROM events WHERE run_id = ? ORDER BY id`, runID)
+	out, err := queryAll(ctx, s.db, func(row scanner) (e store.Event, err error) {
+		var at int64
+		err = row.Scan(&e.RunID, &at, &e.Kind, &e.Message)
+		e.Time = fromMicros(at)
+		return e, err
+	}, `SELECT run_id, at, kind, message FROM events WHERE run_id = ? ORDER BY id`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("reading events of run %d: %w", runID, err)
 	}
-	defer rows.Close()
-	var out []store.Event
-	for rows.Next() {
-		var (
-			e  store.Event
-			at int64
-		)
-		if err := rows.Scan(&e.RunID, &at, &e.Kind, &e.Message); err != nil {
-			return nil, fmt.Errorf("reading events of run %d: %w", runID, err)
-		}
-		e.Time = fromMicros(at)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }

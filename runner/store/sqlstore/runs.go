@@ -42,8 +42,6 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stag
 	})
 }
 
-type scanner interface{ Scan(...any) error }
-
 func scanRun(row scanner) (*store.Run, error) {
 	var (
 		r                          store.Run
@@ -103,20 +101,11 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, 
 		limit = 50
 	}
 	q += " ORDER BY id DESC LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, q, append(args, limit)...)
+	runs, err := queryAll(ctx, s.db, scanRun, q, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
-	defer rows.Close()
-	var runs []*store.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing runs: %w", err)
-		}
-		runs = append(runs, r)
-	}
-	return runs, rows.Err()
+	return runs, nil
 }
 
 // TransitionRun moves run id from one of `from` to `to`. Entering running

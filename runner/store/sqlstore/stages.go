@@ -12,53 +12,51 @@ import (
 
 // ListStages returns the stages of a run in pipeline order.
 func (s *Store) ListStages(ctx context.Context, runID int64) ([]*store.Stage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT run_id, idx, name, kind, status, attempts, error, outputs_json,
+	out, err := queryAll(ctx, s.db, scanStage, `SELECT run_id, idx, name, kind, status, attempts, error, outputs_json,
 		started_at, finished_at FROM stages WHERE run_id = ? ORDER BY idx`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("listing stages of run %d: %w", runID, err)
 	}
-	defer rows.Close()
-	var out []*store.Stage
-	for rows.Next() {
-		var (
-			st                store.Stage
-			outputs           string
-			started, finished int64
-		)
-		if err := rows.Scan(&st.RunID, &st.Index, &st.Name, &st.Kind, &st.Status, &st.Attempts, &st.Error,
-			&outputs, &started, &finished); err != nil {
-			return nil, fmt.Errorf("listing stages of run %d: %w", runID, err)
-		}
-		if err := json.Unmarshal([]byte(outputs), &st.Outputs); err != nil {
-			return nil, fmt.Errorf("decoding outputs of stage %s of run %d: %w", st.Name, runID, err)
-		}
-		st.StartedAt, st.FinishedAt = fromMicros(started), fromMicros(finished)
-		out = append(out, &st)
+	return out, nil
+}
+
+func scanStage(row scanner) (*store.Stage, error) {
+	var (
+		st                store.Stage
+		outputs           string
+		started, finished int64
+	)
+	if err := row.Scan(&st.RunID, &st.Index, &st.Name, &st.Kind, &st.Status, &st.Attempts, &st.Error,
+		&outputs, &started, &finished); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	if err := json.Unmarshal([]byte(outputs), &st.Outputs); err != nil {
+		return nil, fmt.Errorf("decoding outputs of stage %s: %w", st.Name, err)
+	}
+	st.StartedAt, st.FinishedAt = fromMicros(started), fromMicros(finished)
+	return &st, nil
 }
 
 // ListAttempts returns every attempt of a run, by stage then attempt.
 func (s *Store) ListAttempts(ctx context.Context, runID int64) ([]*store.Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT run_id, idx, attempt, status, error, started_at, finished_at
+	out, err := queryAll(ctx, s.db, scanAttempt, `SELECT run_id, idx, attempt, status, error, started_at, finished_at
 		FROM attempts WHERE run_id = ? ORDER BY idx, attempt`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("listing attempts of run %d: %w", runID, err)
 	}
-	defer rows.Close()
-	var out []*store.Attempt
-	for rows.Next() {
-		var (
-			a                 store.Attempt
-			started, finished int64
-		)
-		if err := rows.Scan(&a.RunID, &a.Index, &a.Attempt, &a.Status, &a.Error, &started, &finished); err != nil {
-			return nil, fmt.Errorf("listing attempts of run %d: %w", runID, err)
-		}
-		a.StartedAt, a.FinishedAt = fromMicros(started), fromMicros(finished)
-		out = append(out, &a)
+	return out, nil
+}
+
+func scanAttempt(row scanner) (*store.Attempt, error) {
+	var (
+		a                 store.Attempt
+		started, finished int64
+	)
+	if err := row.Scan(&a.RunID, &a.Index, &a.Attempt, &a.Status, &a.Error, &started, &finished); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	a.StartedAt, a.FinishedAt = fromMicros(started), fromMicros(finished)
+	return &a, nil
 }
 
 // StartAttempt records the start of an attempt; repeating it is harmless.
