@@ -47,8 +47,10 @@ func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunSt
 	}
 	for {
 		n++
+		began := time.Now()
 		outputs, err := r.attempt(ctx, x, i, n)
 		status, reason := r.settle(ctx, x, i, n, outputs, err)
+		r.opts.observer.StageFinished(st.Kind(), status, time.Since(began))
 		if status != store.StageFailed {
 			return runOutcome(st.Name, status, reason)
 		}

@@ -81,7 +81,7 @@ func BenchmarkRun50NoopStages(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		run, err := r.Submit(ctx, p, manual, "")
+		run, _, err := r.Submit(ctx, Request{Pipeline: p, Trigger: manual})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -94,6 +94,7 @@ func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatu
 		x.log.Error("recording the end of a run", "status", status, "ok", ok, "err", err)
 		return
 	}
+	r.opts.observer.RunFinished(status)
 	x.log.Info("run ended", "status", status, "reason", reason)
 }
 

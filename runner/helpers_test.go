@@ -72,7 +72,7 @@ var manual = store.Trigger{Event: "manual", Ref: "refs/heads/main", SHA: "012345
 
 func (e *testEngine) submit(t *testing.T, p *pipeline.Pipeline) *store.Run {
 	t.Helper()
-	run, err := e.Submit(context.Background(), p, manual, "")
+	run, _, err := e.Submit(context.Background(), Request{Pipeline: p, Trigger: manual})
 	if err != nil {
 		t.Fatal(err)
 	}

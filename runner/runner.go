@@ -39,6 +39,31 @@ type options struct {
 	cleanupTimeout time.Duration
 	maxResumes     int
 	lookupEnv      func(string) (string, bool)
+	observer       Observer
+}
+
+// Observer is told how stages and runs end, for the engine's metrics.
+// Calls come from the goroutines executing runs: implementations must be
+// safe for concurrent use and must not block.
+type Observer interface {
+	StageFinished(kind string, status store.StageStatus, d time.Duration)
+	RunFinished(status store.RunStatus)
+}
+
+type noObserver struct{}
+
+func (noObserver) StageFinished(string, store.StageStatus, time.Duration) {}
+func (noObserver) RunFinished(store.RunStatus)                            {}
+
+// WithObserver reports stage and run outcomes to o (default: nobody).
+func WithObserver(o Observer) Option {
+	return func(opts *options) error {
+		if o == nil {
+			return errors.New("WithObserver: nil observer")
+		}
+		opts.observer = o
+		return nil
+	}
 }
 
 // Option configures a Runner.
@@ -147,6 +172,7 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 		cleanupTimeout: 2 * time.Minute,
 		maxResumes:     3,
 		lookupEnv:      os.LookupEnv,
+		observer:       noObserver{},
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -173,46 +199,60 @@ func (r *Runner) poke() {
 	}
 }
 
-// Submit queues a run of p started by trig, and returns it with its ID.
-// workdir is where the stages run; "" gives the run a fresh directory.
+// Request asks for one run of a pipeline.
+type Request struct {
+	Pipeline *pipeline.Pipeline
+	Trigger  store.Trigger
+	Workdir  string // where the stages run; "" gives the run a fresh directory
+	// DedupKey, when set, makes the request idempotent: a second request
+	// with the same key returns the first run instead of creating one.
+	DedupKey string
+}
+
+// Submit queues a run and returns it with its ID; created is false when
+// the request's DedupKey named an existing run, which is returned.
 // With the cancel-previous policy, queued and running runs of the same
 // concurrency group are cancelled; with queue, the run waits its turn.
-func (r *Runner) Submit(ctx context.Context, p *pipeline.Pipeline, trig store.Trigger, workdir string) (*store.Run, error) {
-	if trig.Event == "" {
-		return nil, errors.New("submitting run: trigger has no event")
+func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, created bool, err error) {
+	p, trig := req.Pipeline, req.Trigger
+	if p == nil || trig.Event == "" {
+		return nil, false, errors.New("submitting run: no pipeline or no trigger event")
 	}
 	group, policy := "", pipeline.PolicyQueue
 	if c := p.Concurrency; c != nil {
 		data := templateData(p, 0, trig, nil, nil)
 		g, err := pipeline.RenderString("concurrency.group", c.Group, data)
 		if err != nil {
-			return nil, fmt.Errorf("submitting run of %s: rendering concurrency group: %w", p.Metadata.Name, err)
+			return nil, false, fmt.Errorf("submitting run of %s: rendering concurrency group: %w", p.Metadata.Name, err)
 		}
 		group = g
 		if c.Policy != "" {
 			policy = c.Policy
 		}
 	}
-	run := &store.Run{
+	run = &store.Run{
 		Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
-		Workdir: workdir, Trigger: trig, Group: group, Policy: policy,
-		Status: store.RunQueued, CreatedAt: time.Now(),
+		Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,
+		Status: store.RunQueued, CreatedAt: time.Now(), DedupKey: req.DedupKey,
 	}
 	rows := make([]store.Stage, len(p.Stages))
 	for i, s := range p.Stages {
 		rows[i] = store.Stage{Index: i, Name: s.Name, Kind: s.Kind()}
 	}
-	if err := r.store.CreateRun(ctx, run, rows); err != nil {
-		return nil, fmt.Errorf("submitting run of %s: %w", p.Metadata.Name, err)
+	if err := r.store.CreateRun(ctx, run, rows); errors.Is(err, store.ErrDuplicate) {
+		existing, err := r.store.RunByKey(ctx, req.DedupKey)
+		return existing, false, err
+	} else if err != nil {
+		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Metadata.Name, err)
 	}
 	r.event(ctx, run.ID, "queued", fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref)))
 	if policy == pipeline.PolicyCancelPrevious && group != "" {
 		if err := r.cancelGroup(ctx, group, run.ID); err != nil {
-			return run, err
+			return run, true, err
 		}
 	}
 	r.poke()
-	return run, nil
+	return run, true, nil
 }
 
 // cancelGroup cancels the runs of group older than newest.

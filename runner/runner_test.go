@@ -209,3 +209,21 @@ func TestBackoffDoublesUpToTheCap(t *testing.T) {
 		t.Errorf("backoff = %v, want %v", got, want)
 	}
 }
+
+func TestSubmitWithDedupKeyIsIdempotent(t *testing.T) {
+	e := newEngine(t)
+	p := parse(t, "stages:\n  - {name: a, fake: {}}\n")
+	req := Request{Pipeline: p, Trigger: manual, DedupKey: "github/delivery-1/shop"}
+	first, created, err := e.Submit(context.Background(), req)
+	if err != nil || !created {
+		t.Fatalf("first submit: %v %v", created, err)
+	}
+	again, created, err := e.Submit(context.Background(), req)
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("second submit: run %v created %v err %v, want run %d not created", again, created, err, first.ID)
+	}
+	e.drain(t)
+	if runs, _ := e.store.ListRuns(context.Background(), store.RunFilter{}); len(runs) != 1 {
+		t.Errorf("%d runs, want 1", len(runs))
+	}
+}

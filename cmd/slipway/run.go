@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -138,7 +139,7 @@ func runLocally(ctx context.Context, p *pipeline.Pipeline, f *runFlags, stdout, 
 		return err
 	}
 	defer eng.close()
-	run, err := eng.Submit(ctx, p, trig, f.workdir)
+	run, _, err := eng.Submit(ctx, runner.Request{Pipeline: p, Trigger: trig, Workdir: f.workdir})
 	if err != nil {
 		return err
 	}

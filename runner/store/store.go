@@ -62,6 +62,7 @@ type Run struct {
 	Status         RunStatus
 	Reason         string // why it failed or was cancelled, in words
 	Resumes        int    // times resumed after an engine restart
+	DedupKey       string // unique when set: one delivery or schedule fire makes one run
 	CreatedAt      time.Time
 	StartedAt      time.Time
 	FinishedAt     time.Time
@@ -123,10 +124,13 @@ type RunFilter struct {
 // Runs persists runs and guards their status transitions.
 type Runs interface {
 	// CreateRun stores a new run (its ID is assigned and set on r) with one
-	// pending row per stage, atomically.
+	// pending row per stage, atomically. If r.DedupKey is set and a run
+	// with that key exists, it stores nothing and returns ErrDuplicate.
 	CreateRun(ctx context.Context, r *Run, stages []Stage) error
 	GetRun(ctx context.Context, id int64) (*Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)
+	// RunByKey returns the run created with DedupKey key, or ErrNotFound.
+	RunByKey(ctx context.Context, key string) (*Run, error)
 	// TransitionRun sets the status of run id to `to` only if it is one of
 	// `from`, and reports whether it did: concurrent callers cannot both win.
 	TransitionRun(ctx context.Context, id int64, from []RunStatus, to RunStatus, reason string, at time.Time) (bool, error)
@@ -171,5 +175,9 @@ type Store interface {
 	Stages
 	Logs
 	Events
+	Deliveries
+	Schedules
+	Audit
+	StatusCounter
 	Close() error
 }

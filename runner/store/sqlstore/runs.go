@@ -13,7 +13,7 @@ import (
 )
 
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
-	status, reason, resumes, created_at, started_at, finished_at`
+	status, reason, resumes, created_at, started_at, finished_at, dedup_key`
 
 // CreateRun stores r and its pending stages in one transaction.
 func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stage) error {
@@ -22,11 +22,21 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stag
 		return fmt.Errorf("creating run: encoding trigger: %w", err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if r.DedupKey != "" {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE dedup_key = ?`, r.DedupKey).Scan(&id)
+			if err == nil {
+				return fmt.Errorf("creating run with key %s: %w (run %d)", r.DedupKey, store.ErrDuplicate, id)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
-			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0) RETURNING id`,
+			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) RETURNING id`,
 			r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt)).Scan(&r.ID)
+			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey).Scan(&r.ID)
 		if err != nil {
 			return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
 		}
@@ -49,7 +59,7 @@ func scanRun(row scanner) (*store.Run, error) {
 		created, started, finished int64
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &r.App, &r.PipelineFile, &source, &r.Workdir, &trig, &r.Group, &r.Policy,
-		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished)
+		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +81,37 @@ func (s *Store) GetRun(ctx context.Context, id int64) (*store.Run, error) {
 		return nil, fmt.Errorf("reading run %d: %w", id, err)
 	}
 	return r, nil
+}
+
+// RunByKey returns the run created with a deduplication key.
+func (s *Store) RunByKey(ctx context.Context, key string) (*store.Run, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE dedup_key = ? AND dedup_key <> ''`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("run with key %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading run with key %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// CountRuns counts runs by status.
+func (s *Store) CountRuns(ctx context.Context) (map[store.RunStatus]int, error) {
+	type row struct {
+		status store.RunStatus
+		n      int
+	}
+	rows, err := queryAll(ctx, s.db, func(sc scanner) (r row, err error) {
+		return r, sc.Scan(&r.status, &r.n)
+	}, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("counting runs: %w", err)
+	}
+	out := map[store.RunStatus]int{}
+	for _, r := range rows {
+		out[r.status] = r.n
+	}
+	return out, nil
 }
 
 // ListRuns returns runs matching f, newest first.

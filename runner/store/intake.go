@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrDuplicate is returned by CreateRun when a run with the same DedupKey
+// exists already.
+var ErrDuplicate = errors.New("duplicate")
+
+// Delivery statuses.
+const (
+	DeliveryReceived  = "received"  // stored, not yet turned into runs
+	DeliveryProcessed = "processed" // runs created (or none matched)
+	DeliveryIgnored   = "ignored"   // an event Slipway does not act on
+	DeliveryFailed    = "failed"    // could not be processed; a redelivery retries it
+)
+
+// Match says what one pipeline made of a delivery.
+type Match struct {
+	Pipeline string `json:"pipeline"`
+	RunID    int64  `json:"runId,omitempty"`
+	Reason   string `json:"reason,omitempty"` // why no run was started
+}
+
+// Delivery is one webhook delivery from a git forge, persisted before it is
+// answered. (Forge, ID) identifies it across redeliveries.
+type Delivery struct {
+	Forge      string
+	ID         string
+	ReceivedAt time.Time
+	Event      string // push, tag, ping, or the forge's own name of an ignored event
+	Repo       string
+	Ref        string
+	SHA        string
+	Status     string
+	Reason     string
+	Matches    []Match
+	Payload    []byte // the normalized event, to process it again after a crash
+}
+
+// RunIDs lists the runs a delivery started.
+func (d *Delivery) RunIDs() []int64 {
+	ids := []int64{}
+	for _, m := range d.Matches {
+		if m.RunID != 0 {
+			ids = append(ids, m.RunID)
+		}
+	}
+	return ids
+}
+
+// DeliveryFilter selects deliveries; zero fields match everything.
+type DeliveryFilter struct {
+	Status string
+	Repo   string
+	Limit  int // default 50
+}
+
+// Deliveries persists webhook deliveries.
+type Deliveries interface {
+	// CreateDelivery stores d; if (Forge, ID) exists it stores nothing and
+	// returns the existing delivery.
+	CreateDelivery(ctx context.Context, d *Delivery) (existing *Delivery, err error)
+	// UpdateDelivery saves the outcome (status, reason, matches) of d.
+	UpdateDelivery(ctx context.Context, d *Delivery) error
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
+}
+
+// Schedules remembers when each cron schedule last fired.
+type Schedules interface {
+	// LastFire returns the zero time for a schedule that never fired.
+	LastFire(ctx context.Context, key string) (time.Time, error)
+	SetLastFire(ctx context.Context, key string, at time.Time) error
+}
+
+// AuditEntry is one mutating action, by whom, on what.
+type AuditEntry struct {
+	ID     int64
+	Time   time.Time
+	Actor  string
+	Action string // e.g. run.trigger, run.cancel
+	Target string // e.g. pipeline/order-service, run/42
+	Detail string
+}
+
+// Audit is an append-only log: there is no way to change or remove an entry.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ListAudit returns entries newest first, with ID < beforeID when beforeID > 0.
+	ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEntry, error)
+}
+
+// StatusCounter counts runs by status, for the engine's metrics.
+type StatusCounter interface {
+	CountRuns(ctx context.Context) (map[RunStatus]int, error)
+}

@@ -1,0 +1,157 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+const deliveryColumns = `forge, id, received_at, event, repo, ref, sha, status, reason, matches_json, payload`
+
+func scanDelivery(row scanner) (*store.Delivery, error) {
+	var (
+		d                store.Delivery
+		at               int64
+		matches, payload string
+	)
+	if err := row.Scan(&d.Forge, &d.ID, &at, &d.Event, &d.Repo, &d.Ref, &d.SHA, &d.Status, &d.Reason, &matches, &payload); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(matches), &d.Matches); err != nil {
+		return nil, fmt.Errorf("decoding matches of delivery %s/%s: %w", d.Forge, d.ID, err)
+	}
+	d.ReceivedAt, d.Payload = fromMicros(at), []byte(payload)
+	return &d, nil
+}
+
+func encodeMatches(m []store.Match) (string, error) {
+	if m == nil {
+		m = []store.Match{}
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// CreateDelivery stores d unless a delivery with its (Forge, ID) exists,
+// in which case it returns that one.
+func (s *Store) CreateDelivery(ctx context.Context, d *store.Delivery) (*store.Delivery, error) {
+	matches, err := encodeMatches(d.Matches)
+	if err != nil {
+		return nil, err
+	}
+	var existing *store.Delivery
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID))
+		if err == nil {
+			existing = old
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
+	}
+	return existing, nil
+}
+
+// UpdateDelivery saves a delivery's outcome.
+func (s *Store) UpdateDelivery(ctx context.Context, d *store.Delivery) error {
+	matches, err := encodeMatches(d.Matches)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `UPDATE deliveries SET event = ?, repo = ?, ref = ?, sha = ?, status = ?, reason = ?, matches_json = ?
+		WHERE forge = ? AND id = ?`, d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, d.Forge, d.ID)
+	if err != nil {
+		return fmt.Errorf("updating delivery %s/%s: %w", d.Forge, d.ID, err)
+	}
+	return nil
+}
+
+// ListDeliveries returns deliveries, newest first.
+func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error) {
+	var (
+		where = []string{"1 = 1"}
+		args  []any
+	)
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.Repo != "" {
+		where, args = append(where, "repo = ?"), append(args, f.Repo)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	out, err := queryAll(ctx, s.db, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY received_at DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("listing deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// LastFire returns when the schedule key last fired (zero if never).
+func (s *Store) LastFire(ctx context.Context, key string) (time.Time, error) {
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT last_fire FROM schedules WHERE key = ?`, key).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading last fire of %s: %w", key, err)
+	}
+	return fromMicros(at), nil
+}
+
+// SetLastFire records that schedule key fired at at.
+func (s *Store) SetLastFire(ctx context.Context, key string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO schedules (key, last_fire) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET last_fire = excluded.last_fire`, key, micros(at))
+	if err != nil {
+		return fmt.Errorf("recording fire of %s: %w", key, err)
+	}
+	return nil
+}
+
+// AppendAudit adds an entry to the audit log.
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+		micros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
+	if err != nil {
+		return fmt.Errorf("writing audit entry %s %s: %w", e.Action, e.Target, err)
+	}
+	return nil
+}
+
+// ListAudit returns audit entries newest first.
+func (s *Store) ListAudit(ctx context.Context, beforeID int64, limit int) ([]store.AuditEntry, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	out, err := queryAll(ctx, s.db, func(row scanner) (e store.AuditEntry, err error) {
+		var at int64
+		err = row.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Detail)
+		e.Time = fromMicros(at)
+		return e, err
+	}, `SELECT id, at, actor, action, target, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, beforeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading audit log: %w", err)
+	}
+	return out, nil
+}
