@@ -1,0 +1,92 @@
+package triggers
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Event kinds a forge delivery is normalized to.
+const (
+	KindPush    = "push"    // a branch was pushed
+	KindTag     = "tag"     // a tag was pushed
+	KindPing    = "ping"    // the forge checks the hook
+	KindIgnored = "ignored" // anything else; Reason says what
+)
+
+// Event is a forge delivery, normalized.
+type Event struct {
+	Kind     string   `json:"kind"`
+	Name     string   `json:"name"` // the forge's own event name
+	Reason   string   `json:"reason,omitempty"`
+	RepoURLs []string `json:"repoUrls"` // every URL the payload gives for the repository
+	RepoName string   `json:"repoName,omitempty"`
+	Ref      string   `json:"ref,omitempty"`
+	Before   string   `json:"before,omitempty"`
+	After    string   `json:"after,omitempty"`
+	Deleted  bool     `json:"deleted,omitempty"`
+	// Paths changed by the push; nil when the payload cannot tell (too many
+	// commits for the forge to list), and path filters then let it through.
+	Paths  []string `json:"paths"`
+	Pusher string   `json:"pusher,omitempty"`
+}
+
+// commit is the part of a commit every forge's push payload shares.
+type commit struct {
+	Added    []string `json:"added"`
+	Removed  []string `json:"removed"`
+	Modified []string `json:"modified"`
+}
+
+// changedPaths is the union of the commits' paths, or nil when complete
+// is false (the payload lists only some of the commits).
+func changedPaths(commits []commit, complete bool) []string {
+	if !complete {
+		return nil
+	}
+	seen := map[string]bool{}
+	paths := []string{}
+	for _, c := range commits {
+		for _, list := range [][]string{c.Added, c.Removed, c.Modified} {
+			for _, p := range list {
+				if !seen[p] {
+					seen[p] = true
+					paths = append(paths, p)
+				}
+			}
+		}
+	}
+	return paths
+}
+
+// refKind says whether ref is a tag push.
+func refKind(ref string) string {
+	if strings.HasPrefix(ref, "refs/tags/") {
+		return KindTag
+	}
+	return KindPush
+}
+
+// zeroSHA is what forges send as "after" when a ref is deleted.
+func isZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
+
+// NormalizeRepoURL reduces a clone or web URL to lower-case host/path,
+// without credentials, scheme, port, trailing slash or ".git", so the many
+// spellings of one repository compare equal (the forges treat owner and
+// repository names case-insensitively). SSH forms (git@host:org/repo.git)
+// are understood too.
+func NormalizeRepoURL(raw string) string {
+	s := strings.TrimSpace(raw)
+	if i := strings.Index(s, "://"); i < 0 {
+		if at := strings.Index(s, "@"); at >= 0 {
+			if colon := strings.Index(s[at:], ":"); colon > 0 {
+				s = "ssh://" + s[:at+colon] + "/" + s[at+colon+1:]
+			}
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(s, "/"), ".git"))
+	}
+	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), ".git")
+	return strings.ToLower(u.Hostname() + path)
+}

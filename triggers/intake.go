@@ -1,0 +1,284 @@
+package triggers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/slipwayci/slipway/runner"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// Submitter queues runs; the runner is one.
+type Submitter interface {
+	Submit(ctx context.Context, req runner.Request) (*store.Run, bool, error)
+}
+
+// DefaultMaxBody is the largest webhook body accepted (GitHub caps its own at 25 MB).
+const DefaultMaxBody = 25 << 20
+
+// Webhook results, as counted in the engine's metrics.
+const (
+	ResultAccepted     = "accepted"
+	ResultDuplicate    = "duplicate"
+	ResultPing         = "ping"
+	ResultIgnored      = "ignored"
+	ResultUnauthorized = "unauthorized"
+	ResultTooLarge     = "too_large"
+	ResultMalformed    = "malformed"
+	ResultUnknownRepo  = "unknown_repo"
+	ResultFailed       = "failed"
+	ResultBadMethod    = "method_not_allowed"
+)
+
+// Intake receives webhook deliveries and turns pushes into runs.
+type Intake struct {
+	repos      []*Repo
+	forges     map[string]Forge
+	deliveries store.Deliveries
+	runs       Submitter
+	maxBody    int64
+	count      func(forge, result string)
+	log        *slog.Logger
+}
+
+// IntakeOption configures an Intake.
+type IntakeOption func(*Intake) error
+
+// WithMaxBody sets the largest body accepted (default DefaultMaxBody);
+// larger deliveries are answered 413.
+func WithMaxBody(n int64) IntakeOption {
+	return func(in *Intake) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxBody(%d): must be positive", n)
+		}
+		in.maxBody = n
+		return nil
+	}
+}
+
+// WithCounter reports each delivery's result (default: not counted).
+func WithCounter(f func(forge, result string)) IntakeOption {
+	return func(in *Intake) error {
+		in.count = f
+		return nil
+	}
+}
+
+// WithIntakeLogger sets the logger (default: discard).
+func WithIntakeLogger(l *slog.Logger) IntakeOption {
+	return func(in *Intake) error {
+		in.log = l
+		return nil
+	}
+}
+
+// NewIntake returns the webhook intake for repos.
+func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
+	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: DefaultMaxBody,
+		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if err := o(in); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// answer is the JSON body of every webhook response.
+type answer struct {
+	Delivery  string        `json:"delivery,omitempty"`
+	Result    string        `json:"result"`
+	Runs      []int64       `json:"runs,omitempty"`
+	Matches   []store.Match `json:"matches,omitempty"`
+	Reason    string        `json:"reason,omitempty"`
+	Duplicate bool          `json:"duplicate,omitempty"`
+}
+
+func (in *Intake) reply(w http.ResponseWriter, forge string, code int, a answer) {
+	in.count(forge, a.Result)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(a)
+}
+
+// Handler serves POST /hooks/{forge}.
+func (in *Intake) Handler(forgeName string) http.Handler {
+	forge, ok := in.forges[forgeName]
+	if !ok {
+		panic("triggers: unknown forge " + forgeName)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			in.reply(w, forgeName, http.StatusMethodNotAllowed, answer{Result: ResultBadMethod, Reason: "use POST"})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.maxBody))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			in.reply(w, forgeName, http.StatusRequestEntityTooLarge, answer{Result: ResultTooLarge, Reason: fmt.Sprintf("body larger than %d bytes", in.maxBody)})
+			return
+		case err != nil:
+			in.reply(w, forgeName, http.StatusBadRequest, answer{Result: ResultMalformed, Reason: "could not read the body"})
+			return
+		}
+		// Authenticate before parsing: find the repositories whose secret signs this body.
+		var candidates []*Repo
+		for _, repo := range in.repos {
+			if repo.Config.Forge == forgeName && forge.Verify(r.Header, body, repo.Secret) {
+				candidates = append(candidates, repo)
+			}
+		}
+		if len(candidates) == 0 {
+			in.reply(w, forgeName, http.StatusUnauthorized, answer{Result: ResultUnauthorized})
+			return
+		}
+		code, a := in.accept(r.Context(), forge, r.Header, body, candidates)
+		in.reply(w, forgeName, code, a)
+	})
+}
+
+// accept handles an authenticated delivery: parse, find its repository,
+// deduplicate, persist, process.
+func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body []byte, candidates []*Repo) (int, answer) {
+	id := forge.DeliveryID(h)
+	if id == "" {
+		sum := sha256.Sum256(body)
+		id = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	if len(id) > 200 {
+		return http.StatusBadRequest, answer{Result: ResultMalformed, Reason: "delivery id longer than 200 characters"}
+	}
+	ev, err := forge.Parse(h, body)
+	if err != nil {
+		return http.StatusBadRequest, answer{Delivery: id, Result: ResultMalformed, Reason: err.Error()}
+	}
+	var repo *Repo
+	for _, c := range candidates {
+		if c.matches(ev.RepoURLs) {
+			repo = c
+			break
+		}
+	}
+	if repo == nil {
+		return http.StatusNotFound, answer{Delivery: id, Result: ResultUnknownRepo, Reason: "no watched repository has this URL"}
+	}
+	payload, _ := json.Marshal(ev)
+	d := &store.Delivery{Forge: forge.Name(), ID: id, ReceivedAt: time.Now(), Event: ev.Kind, Repo: repo.Config.Name,
+		Ref: ev.Ref, SHA: ev.After, Status: store.DeliveryReceived, Payload: payload}
+	old, err := in.deliveries.CreateDelivery(ctx, d)
+	if err != nil {
+		in.log.Error("storing webhook delivery", "forge", forge.Name(), "delivery", id, "err", err)
+		return http.StatusInternalServerError, answer{Delivery: id, Result: ResultFailed, Reason: "could not store the delivery"}
+	}
+	if old != nil && old.Status != store.DeliveryFailed && old.Status != store.DeliveryReceived {
+		return http.StatusOK, answer{Delivery: id, Result: ResultDuplicate, Duplicate: true, Runs: old.RunIDs(), Matches: old.Matches, Reason: old.Reason}
+	}
+	in.process(ctx, d, ev, repo)
+	a := answer{Delivery: id, Runs: d.RunIDs(), Matches: d.Matches, Reason: d.Reason, Duplicate: old != nil}
+	switch {
+	case d.Status == store.DeliveryFailed:
+		a.Result = ResultFailed
+		return http.StatusInternalServerError, a
+	case ev.Kind == KindPing:
+		a.Result = ResultPing
+		return http.StatusOK, a
+	case d.Status == store.DeliveryIgnored:
+		a.Result = ResultIgnored
+		return http.StatusOK, a
+	}
+	a.Result = ResultAccepted
+	return http.StatusAccepted, a
+}
+
+// process decides what a stored delivery starts, submits the runs and
+// saves the outcome. Runs are keyed by delivery and pipeline, so
+// processing a delivery twice never starts a run twice.
+func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, repo *Repo) {
+	switch {
+	case ev.Kind == KindPing:
+		d.Status, d.Reason = store.DeliveryProcessed, "pong"
+	case ev.Kind == KindIgnored:
+		d.Status, d.Reason = store.DeliveryIgnored, ev.Reason
+	case ev.Deleted:
+		d.Status, d.Reason = store.DeliveryIgnored, fmt.Sprintf("%s was deleted", ev.Ref)
+	default:
+		d.Status, d.Matches = store.DeliveryProcessed, nil
+		for _, src := range repo.Sources {
+			m, err := in.start(ctx, d, ev, repo, src)
+			if err != nil {
+				d.Status = store.DeliveryFailed
+				m.Reason = err.Error()
+			}
+			d.Matches = append(d.Matches, m)
+		}
+		if d.Status == store.DeliveryFailed {
+			d.Reason = "some pipelines could not be read or started; a redelivery retries them"
+		}
+	}
+	if err := in.deliveries.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil {
+		in.log.Error("saving webhook delivery outcome", "delivery", d.ID, "err", err)
+		d.Status = store.DeliveryFailed
+	}
+}
+
+// start runs one pipeline for a push, if its trigger matches.
+func (in *Intake) start(ctx context.Context, d *store.Delivery, ev *Event, repo *Repo, src Source) (store.Match, error) {
+	p, err := src.Load(ctx, ev.Ref, ev.After)
+	if err != nil {
+		return store.Match{Pipeline: src.String()}, err
+	}
+	m := store.Match{Pipeline: p.Metadata.Name}
+	if ok, reason := p.MatchPush(ev.Ref, ev.Paths); !ok {
+		m.Reason = reason
+		return m, nil
+	}
+	run, _, err := in.runs.Submit(ctx, runner.Request{
+		Pipeline: p,
+		Trigger:  store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
+		DedupKey: d.Forge + "/" + d.ID + "/" + p.Metadata.Name,
+	})
+	if err != nil {
+		return m, err
+	}
+	m.RunID = run.ID
+	return m, nil
+}
+
+// Recover processes the deliveries that were stored but not processed
+// when the engine last stopped, so no accepted delivery is lost.
+func (in *Intake) Recover(ctx context.Context) (int, error) {
+	pending, err := in.deliveries.ListDeliveries(ctx, store.DeliveryFilter{Status: store.DeliveryReceived, Limit: 10000})
+	if err != nil {
+		return 0, fmt.Errorf("recovering webhook deliveries: %w", err)
+	}
+	for _, d := range pending {
+		var ev Event
+		repo := in.repo(d.Repo)
+		if err := json.Unmarshal(d.Payload, &ev); err != nil || repo == nil {
+			d.Status, d.Reason = store.DeliveryFailed, "stored delivery can no longer be processed (repository removed from the config?)"
+			in.deliveries.UpdateDelivery(ctx, d)
+			continue
+		}
+		in.process(ctx, d, &ev, repo)
+	}
+	return len(pending), nil
+}
+
+func (in *Intake) repo(name string) *Repo {
+	for _, r := range in.repos {
+		if r.Config.Name == name {
+			return r
+		}
+	}
+	return nil
+}

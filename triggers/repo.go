@@ -1,0 +1,74 @@
+package triggers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/slipwayci/slipway/pipeline"
+)
+
+// Repository is one watched repository as the engine config declares it.
+type Repository struct {
+	Name          string              `yaml:"name"`
+	URL           string              `yaml:"url"`
+	Forge         string              `yaml:"forge"`         // github, gitlab or gitea
+	Branch        string              `yaml:"branch"`        // for schedules and manual runs; default main
+	WebhookSecret pipeline.SecretRef  `yaml:"webhookSecret"` // HMAC secret (GitHub, Gitea) or token (GitLab)
+	Token         *pipeline.SecretRef `yaml:"token"`         // to read pipeline files from a private repository
+	Pipelines     []PipelineRef       `yaml:"pipelines"`
+}
+
+// DefaultBranch is Branch, or main.
+func (r *Repository) DefaultBranch() string {
+	if r.Branch == "" {
+		return "main"
+	}
+	return r.Branch
+}
+
+// PipelineRef names one pipeline of a repository: a file beside the engine
+// config (File), or a file inside the repository read at the pushed commit
+// (Path). Exactly one is set.
+type PipelineRef struct {
+	File string `yaml:"file"`
+	Path string `yaml:"path"`
+}
+
+// Source gives the pipeline to run for a commit of a repository.
+type Source interface {
+	// Load returns the pipeline as of commit sha of ref (sha "" means the
+	// tip of ref). It is safe for concurrent use.
+	Load(ctx context.Context, ref, sha string) (*pipeline.Pipeline, error)
+	// String says where the pipeline comes from, for messages.
+	String() string
+}
+
+// FileSource is a pipeline file loaded once from the engine's config.
+type FileSource struct{ P *pipeline.Pipeline }
+
+func (f FileSource) Load(context.Context, string, string) (*pipeline.Pipeline, error) {
+	return f.P, nil
+}
+func (f FileSource) String() string { return f.P.File }
+
+// Repo is a watched repository ready for use: its secret resolved and its
+// pipeline sources made.
+type Repo struct {
+	Config  Repository
+	Secret  string
+	Sources []Source
+}
+
+// String names the repository.
+func (r *Repo) String() string { return fmt.Sprintf("%s (%s)", r.Config.Name, r.Config.URL) }
+
+// matches reports whether any of urls is this repository.
+func (r *Repo) matches(urls []string) bool {
+	want := NormalizeRepoURL(r.Config.URL)
+	for _, u := range urls {
+		if NormalizeRepoURL(u) == want {
+			return true
+		}
+	}
+	return false
+}
