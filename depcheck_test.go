@@ -20,7 +20,7 @@ var layers = map[string][]string{
 	"stages":   {"pipeline", "stages"}, // shared machinery under stages/ too; kinds: see kindRule
 	"runner":   {"pipeline", "stages", "runner"},
 	"triggers": {"pipeline", "runner", "triggers"},
-	"server":   {"runner", "triggers", "server"},
+	"server":   {"pipeline", "runner", "triggers", "server"},
 	"configs":  {},
 }
 

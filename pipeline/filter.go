@@ -61,3 +61,29 @@ func (s *Stage) Runs(event, branch string) bool {
 	}
 	return true
 }
+
+// ManualParams checks the parameters given for a manual run against
+// on.manual.parameters and fills in defaults.
+func (p *Pipeline) ManualParams(given map[string]string) (map[string]string, error) {
+	declared := map[string]Parameter{}
+	if p.On.Manual != nil {
+		declared = p.On.Manual.Parameters
+	}
+	out := map[string]string{}
+	for name, v := range given {
+		if _, ok := declared[name]; !ok {
+			return nil, fmt.Errorf("parameter %s: the pipeline declares no such parameter under on.manual.parameters", name)
+		}
+		out[name] = v
+	}
+	for name, d := range declared {
+		if _, set := out[name]; set {
+			continue
+		}
+		if d.Required {
+			return nil, fmt.Errorf("parameter %s is required (%s)", name, d.Description)
+		}
+		out[name] = d.Default
+	}
+	return out, nil
+}

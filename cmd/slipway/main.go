@@ -67,6 +67,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newDemoCmd())
+	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newDemoCmd(), newServeCmd())
 	return root
 }

@@ -83,7 +83,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{[]string{"run", p, "--data", data, "--ref", "--upload-pack=evil"}, 2, `--ref "--upload-pack=evil" is not a valid git ref`},
 		{[]string{"run", p, "--data", data, "--sha", "zzzz"}, 2, `--sha "zzzz" is not a hexadecimal commit id`},
 		{[]string{"run", p, "--data", data, "-p", "nope"}, 2, `--param "nope": write NAME=VALUE`},
-		{[]string{"run", p, "--data", data, "-p", "other=1"}, 2, "--param other: the pipeline declares no such parameter"},
+		{[]string{"run", p, "--data", data, "-p", "other=1"}, 2, "--param: parameter other: the pipeline declares no such parameter"},
 		{[]string{"run", p, "--data", data}, 2, "parameter env is required"},
 		{[]string{"run", "../../pipeline/testdata/canary.bad.yaml", "--data", data}, 1, "is not a valid pipeline:\n../../pipeline/testdata/canary.bad.yaml:7:15"},
 		{[]string{"run", p, "extra", "--data", data}, 2, "accepts 1 arg(s), received 2"},

@@ -73,31 +73,19 @@ func isHex(s string) bool {
 // parseParams checks NAME=VALUE pairs against the pipeline's declared
 // manual parameters and fills in defaults.
 func parseParams(pairs []string, p *pipeline.Pipeline) (map[string]string, error) {
-	declared := map[string]pipeline.Parameter{}
-	if p.On.Manual != nil {
-		declared = p.On.Manual.Parameters
-	}
-	out := map[string]string{}
+	given := map[string]string{}
 	for _, kv := range pairs {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("--param %q: write NAME=VALUE", kv)
 		}
-		if _, known := declared[name]; !known {
-			return nil, fmt.Errorf("--param %s: the pipeline declares no such parameter under on.manual.parameters", name)
-		}
-		out[name] = value
+		given[name] = value
 	}
-	for name, d := range declared {
-		if _, set := out[name]; set {
-			continue
-		}
-		if d.Required {
-			return nil, fmt.Errorf("parameter %s is required (%s)", name, d.Description)
-		}
-		out[name] = d.Default
+	params, err := p.ManualParams(given)
+	if err != nil {
+		return nil, fmt.Errorf("--param: %w", err)
 	}
-	return out, nil
+	return params, nil
 }
 
 func newRunCmd() *cobra.Command {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipwayci/slipway/runner"
+	"github.com/slipwayci/slipway/runner/store/sqlstore"
+	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/triggers"
+)
+
+func newServeCmd() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the engine: webhooks, schedules, the run API and /metrics",
+		Long: `Run the long-lived engine. It receives pushes from git forges at /hooks/{github,gitlab,gitea},
+fires schedules, serves the JSON API under /api/v1 and its own /metrics. SIGTERM or Ctrl-C stops
+intake, lets requests in flight finish, and hands running stages back to the queue: the next
+start resumes them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), configPath, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "slipway.yaml", "engine config file")
+	return cmd
+}
+
+// serve runs the engine until ctx is done.
+func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) error {
+	cfg, err := server.LoadConfig(configPath)
+	if err != nil {
+		return exitCode{code: 1, err: fmt.Errorf("%s is not a valid engine config:\n%v", configPath, err)}
+	}
+	res, err := cfg.Resolve(os.LookupEnv)
+	if err != nil {
+		return exitCode{code: 1, err: err}
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return err
+	}
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.Data, "slipway.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	kinds, err := stageKinds()
+	if err != nil {
+		return err
+	}
+	metrics := server.NewMetrics(st)
+	r, err := runner.New(st, kinds, runner.WithLogger(log), runner.WithObserver(metrics),
+		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")))
+	if err != nil {
+		return err
+	}
+	resumed, failed, err := r.Recover(ctx)
+	if err != nil {
+		return err
+	}
+	intake, err := triggers.NewIntake(res.Repos, st, r, triggers.WithMaxBody(cfg.Webhooks.MaxBodyBytes),
+		triggers.WithCounter(metrics.Webhook), triggers.WithIntakeLogger(log))
+	if err != nil {
+		return err
+	}
+	redone, err := intake.Recover(ctx)
+	if err != nil {
+		return err
+	}
+	sched, err := triggers.NewScheduler(ctx, res.Repos, st, r, log)
+	if err != nil {
+		return err
+	}
+	log.Info("engine starting", "listen", cfg.Listen, "data", cfg.Data, "repositories", len(res.Repos),
+		"schedules", sched.Len(), "runs_resumed", resumed, "runs_failed", failed, "deliveries_reprocessed", redone)
+	return serveHTTP(ctx, cfg.Listen, server.New(st, r, intake, res, metrics, log).Handler(), r, sched, stdout, log)
+}
+
+// serveHTTP serves h and drives the runner and the scheduler until ctx is done,
+// then shuts down in order: intake first, then the runner.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runner, sched *triggers.Scheduler, stdout io.Writer, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	fmt.Fprintf(stdout, "slipway serving on http://%s\n", ln.Addr())
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	ran := make(chan error, 1)
+	go func() { ran <- r.Serve(engineCtx) }()
+	go sched.Run(engineCtx)
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		stopEngine()
+		<-ran
+		return fmt.Errorf("serving: %w", err)
+	}
+	log.Info("shutting down: no new deliveries; requests in flight finish")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("shutting down HTTP", "err", err)
+	}
+	stopEngine() // running stages are interrupted and go back to the queue
+	<-ran
+	log.Info("engine stopped")
+	return nil
+}

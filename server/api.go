@@ -1,0 +1,250 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// queryInt reads an optional positive integer parameter, bounded.
+func queryInt(r *http.Request, name string, def, maxValue int64) (int64, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 || n > maxValue {
+		return 0, fmt.Errorf("query parameter %s=%q must be a number from 0 to %d", name, raw, maxValue)
+	}
+	return n, nil
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who *Token) {
+	q := r.URL.Query()
+	limit, err := queryInt(r, "limit", 50, 500)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	before, err := queryInt(r, "before", 0, 1<<62)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	f := store.RunFilter{Pipeline: q.Get("pipeline"), BeforeID: before, Limit: int(limit)}
+	for _, st := range q["status"] {
+		if !slices.Contains([]store.RunStatus{store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCancelled}, store.RunStatus(st)) {
+			writeError(w, http.StatusBadRequest, "status %q is not one of queued, running, succeeded, failed, cancelled", st)
+			return
+		}
+		f.Status = append(f.Status, store.RunStatus(st))
+	}
+	runs, err := s.store.ListRuns(r.Context(), f)
+	if err != nil {
+		s.internal(w, "listing runs", err)
+		return
+	}
+	out := []RunView{}
+	for _, run := range runs {
+		if who.mayAccess(run.App) {
+			out = append(out, runView(run))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request, who *Token) {
+	run := s.runFor(w, r, who)
+	if run == nil {
+		return
+	}
+	view, err := s.runDetail(r, run)
+	if err != nil {
+		s.internal(w, "reading run", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, who *Token) {
+	run := s.runFor(w, r, who)
+	if run == nil {
+		return
+	}
+	reason := "cancelled by " + who.Name
+	err := s.engine.Cancel(r.Context(), run.ID, reason)
+	switch {
+	case errors.Is(err, runner.ErrFinished):
+		writeError(w, http.StatusConflict, "run %d has already finished (%s)", run.ID, run.Status)
+		return
+	case err != nil:
+		s.internal(w, "cancelling run", err)
+		return
+	}
+	s.audit(r.Context(), who, "run.cancel", fmt.Sprintf("run/%d", run.ID), "pipeline "+run.Pipeline)
+	writeJSON(w, http.StatusAccepted, map[string]any{"run": run.ID, "result": "cancel requested"})
+}
+
+// triggerRequest is the body of POST /api/v1/pipelines/{name}/runs.
+type triggerRequest struct {
+	Ref    string            `json:"ref"` // branch name, refs/heads/… or refs/tags/…; default: the repository's branch
+	SHA    string            `json:"sha"`
+	Params map[string]string `json:"params"`
+}
+
+func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) {
+	var req triggerRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if _, err := normalizeRef(req.Ref, "main"); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if req.SHA != "" && !isCommitID(req.SHA) {
+		writeError(w, http.StatusBadRequest, "sha %q is not a commit id", req.SHA)
+		return
+	}
+	name := r.PathValue("name")
+	p, repo, err := s.findPipeline(r, name, &req)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	if !who.mayAccess(p.AppName()) {
+		writeError(w, http.StatusNotFound, "pipeline %s not found", name)
+		return
+	}
+	params, err := p.ManualParams(req.Params)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	run, _, err := s.engine.Submit(r.Context(), runner.Request{Pipeline: p,
+		Trigger: store.Trigger{Event: pipeline.EventManual, Repo: repo, Ref: req.Ref, SHA: req.SHA, Actor: who.Name, Params: params}})
+	if err != nil {
+		s.internal(w, "starting run", err)
+		return
+	}
+	s.audit(r.Context(), who, "run.trigger", "pipeline/"+name, fmt.Sprintf("run %d at %s", run.ID, req.Ref))
+	writeJSON(w, http.StatusCreated, runView(run))
+}
+
+// decodeBody decodes a bounded JSON body strictly into v; an empty body
+// leaves v as it is (all defaults).
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		return fmt.Errorf("reading request body (at most %d bytes): %v", maxAPIBody, err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("malformed request body: %v", err)
+	}
+	if dec.More() {
+		return errors.New("malformed request body: more than one JSON value")
+	}
+	return nil
+}
+
+// findPipeline finds pipeline name among the watched repositories, at the
+// request's ref (which it completes). The ref and sha are already checked.
+func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest) (*pipeline.Pipeline, string, error) {
+	for _, repo := range s.repos {
+		ref, err := normalizeRef(req.Ref, repo.Config.DefaultBranch())
+		if err != nil {
+			return nil, "", err
+		}
+		for _, src := range repo.Sources {
+			p, err := src.Load(r.Context(), ref, req.SHA)
+			if err != nil {
+				s.log.Warn("reading pipeline for a manual run", "source", src.String(), "err", err)
+				continue
+			}
+			if p.Metadata.Name == name {
+				req.Ref = ref
+				return p, repo.Config.URL, nil
+			}
+		}
+	}
+	return nil, "", fmt.Errorf("pipeline %s not found", name)
+}
+
+// normalizeRef turns a branch name into refs/heads/NAME and refuses refs
+// that could be read as options or are not git refs.
+func normalizeRef(ref, def string) (string, error) {
+	if ref == "" {
+		ref = def
+	}
+	if strings.HasPrefix(ref, "-") || strings.ContainsAny(ref, " \t\n~^:?*[\\\x00") || strings.Contains(ref, "..") || len(ref) > 255 {
+		return "", fmt.Errorf("ref %q is not a valid git ref", ref)
+	}
+	if !strings.HasPrefix(ref, "refs/") {
+		ref = "refs/heads/" + ref
+	}
+	return ref, nil
+}
+
+func isCommitID(s string) bool {
+	if len(s) < 7 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Token) {
+	limit, err := queryInt(r, "limit", 50, 500)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	list, err := s.store.ListDeliveries(r.Context(), store.DeliveryFilter{Status: r.URL.Query().Get("status"), Repo: r.URL.Query().Get("repo"), Limit: int(limit)})
+	if err != nil {
+		s.internal(w, "listing deliveries", err)
+		return
+	}
+	out := []DeliveryView{}
+	for _, d := range list {
+		out = append(out, deliveryView(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, who *Token) {
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	before, err := queryInt(r, "before", 0, 1<<62)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	entries, err := s.store.ListAudit(r.Context(), before, int(limit))
+	if err != nil {
+		s.internal(w, "reading the audit log", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}

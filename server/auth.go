@@ -1,0 +1,59 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Role is what a token may do; each role may do what the ones below it may.
+type Role int
+
+const (
+	RoleViewer         Role = 1 // read runs, logs, deliveries
+	RoleReleaseManager Role = 2 // also trigger and cancel runs (later: promote, pause, abort)
+	RoleAdmin          Role = 3 // also read the audit log
+)
+
+var roles = map[string]Role{"viewer": RoleViewer, "release-manager": RoleReleaseManager, "admin": RoleAdmin}
+
+func (r Role) String() string {
+	for name, v := range roles {
+		if v == r {
+			return name
+		}
+	}
+	return "none"
+}
+
+// Token is an API token as the engine holds it: only its SHA-256.
+type Token struct {
+	Name string
+	Role Role
+	Apps []string // empty: every app
+	Hash [32]byte
+}
+
+// mayAccess reports whether the token's scope covers app.
+func (t *Token) mayAccess(app string) bool {
+	return len(t.Apps) == 0 || slices.Contains(t.Apps, app)
+}
+
+// authenticate finds the token a request's bearer credential hashes to.
+// Every configured hash is compared, in constant time.
+func authenticate(tokens []Token, r *http.Request) *Token {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || raw == "" || len(raw) > 4096 {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	var found *Token
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(sum[:], tokens[i].Hash[:]) == 1 {
+			found = &tokens[i]
+		}
+	}
+	return found
+}

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/pipeline/strictyaml"
+	"github.com/slipwayci/slipway/triggers"
+)
+
+// ConfigKind is the kind of an engine config file.
+const ConfigKind = "EngineConfig"
+
+// Config is the engine config file (configs/slipway.yaml documents it).
+type Config struct {
+	APIVersion   string                `yaml:"apiVersion"`
+	Kind         string                `yaml:"kind"`
+	Listen       string                `yaml:"listen"` // default 127.0.0.1:8080
+	Data         string                `yaml:"data"`   // default .slipway beside the config
+	Webhooks     WebhookConfig         `yaml:"webhooks"`
+	Repositories []triggers.Repository `yaml:"repositories"`
+	Tokens       []TokenConfig         `yaml:"tokens"`
+
+	file string
+}
+
+// WebhookConfig bounds webhook intake.
+type WebhookConfig struct {
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"` // default 25 MiB
+}
+
+// TokenConfig is one API token: its SHA-256 (hex) kept at rest, or a
+// reference to its value, hashed when the config is loaded.
+type TokenConfig struct {
+	Name   string              `yaml:"name"`
+	Role   string              `yaml:"role"` // viewer, release-manager, admin
+	Apps   []string            `yaml:"apps"` // empty: every app
+	SHA256 string              `yaml:"sha256"`
+	Secret *pipeline.SecretRef `yaml:"secret"`
+}
+
+var (
+	repoName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	hexHash  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// LoadConfig reads and validates an engine config file; problems come
+// back all at once as strictyaml.Errors.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading engine config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, pipeline.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading engine config %s: %w", path, err)
+	}
+	c := &Config{}
+	pos, errs := strictyaml.Decode(path, data, c, strictyaml.DefaultLimits)
+	if len(errs) > 0 && len(pos) == 0 {
+		return nil, errs
+	}
+	v := &checker{file: path, pos: pos, errs: errs}
+	v.config(c)
+	if len(v.errs) > 0 {
+		v.errs.Sort()
+		return nil, v.errs
+	}
+	c.file = path
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Data == "" {
+		c.Data = ".slipway"
+	}
+	if !filepath.IsAbs(c.Data) {
+		c.Data = filepath.Join(filepath.Dir(path), c.Data)
+	}
+	if c.Webhooks.MaxBodyBytes == 0 {
+		c.Webhooks.MaxBodyBytes = triggers.DefaultMaxBody
+	}
+	return c, nil
+}
+
+type checker struct {
+	file string
+	pos  strictyaml.Positions
+	errs strictyaml.Errors
+}
+
+func (v *checker) failf(path, format string, args ...any) {
+	p := v.pos.At(path)
+	v.errs = append(v.errs, &strictyaml.Error{File: v.file, Line: p.Line, Col: p.Col, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *checker) ref(path string, r pipeline.SecretRef) {
+	if (r.Env == "") == (r.File == "") {
+		v.failf(path, "write exactly one of {env: VAR} or {file: PATH}")
+	}
+}
+
+func (v *checker) config(c *Config) {
+	if c.APIVersion != pipeline.APIVersion {
+		v.failf("apiVersion", "must be %q, found %q", pipeline.APIVersion, c.APIVersion)
+	}
+	if c.Kind != ConfigKind {
+		v.failf("kind", "must be %q, found %q", ConfigKind, c.Kind)
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			v.failf("listen", "%q is not host:port", c.Listen)
+		}
+	}
+	if c.Webhooks.MaxBodyBytes < 0 {
+		v.failf("webhooks.maxBodyBytes", "must be positive")
+	}
+	names := map[string]bool{}
+	for i, r := range c.Repositories {
+		at := fmt.Sprintf("repositories[%d]", i)
+		switch {
+		case !repoName.MatchString(r.Name):
+			v.failf(at+".name", "%q must be lower-case letters, digits, '.', '_' or '-'", r.Name)
+		case names[r.Name]:
+			v.failf(at+".name", "duplicate repository name %q", r.Name)
+		}
+		names[r.Name] = true
+		if r.URL == "" || strings.HasPrefix(r.URL, "-") {
+			v.failf(at+".url", "a clone URL is required (and may not start with '-')")
+		}
+		if _, ok := triggers.Forges()[r.Forge]; !ok {
+			v.failf(at+".forge", "%q is not one of github, gitlab, gitea", r.Forge)
+		}
+		v.ref(at+".webhookSecret", r.WebhookSecret)
+		if r.Token != nil {
+			v.ref(at+".token", *r.Token)
+		}
+		if len(r.Pipelines) == 0 {
+			v.failf(at+".pipelines", "list at least one pipeline ({file: PATH} or {path: PATH-IN-REPO})")
+		}
+		for j, p := range r.Pipelines {
+			if (p.File == "") == (p.Path == "") {
+				v.failf(fmt.Sprintf("%s.pipelines[%d]", at, j), "write exactly one of file or path")
+			}
+		}
+	}
+	v.tokens(c.Tokens)
+}
+
+func (v *checker) tokens(tokens []TokenConfig) {
+	names := map[string]bool{}
+	for i, t := range tokens {
+		at := fmt.Sprintf("tokens[%d]", i)
+		if t.Name == "" || names[t.Name] {
+			v.failf(at+".name", "a unique name is required")
+		}
+		names[t.Name] = true
+		if _, ok := roles[t.Role]; !ok {
+			v.failf(at+".role", "%q is not one of viewer, release-manager, admin", t.Role)
+		}
+		switch {
+		case (t.SHA256 == "") == (t.Secret == nil):
+			v.failf(at, "write exactly one of sha256 (the token's hash) or secret (a reference to it)")
+		case t.SHA256 != "" && !hexHash.MatchString(t.SHA256):
+			v.failf(at+".sha256", "must be 64 lower-case hex digits (slipway token create prints it)")
+		case t.Secret != nil:
+			v.ref(at+".secret", *t.Secret)
+		}
+	}
+}
+
+// Resolved is a config made ready to serve: secrets read, pipeline files
+// loaded, token hashes known.
+type Resolved struct {
+	Repos  []*triggers.Repo
+	Tokens []Token
+}
+
+// Resolve reads every secret the config references and loads its
+// pipeline files (relative to the config file).
+func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, error) {
+	read := func(what string, r pipeline.SecretRef) (string, error) {
+		if r.Env != "" {
+			v, ok := lookupEnv(r.Env)
+			if !ok {
+				return "", fmt.Errorf("%s: environment variable %s is not set", what, r.Env)
+			}
+			return v, nil
+		}
+		path := r.File
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(c.file), path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	out := &Resolved{}
+	seen := map[string]string{}
+	for _, rc := range c.Repositories {
+		repo := &triggers.Repo{Config: rc}
+		var err error
+		if repo.Secret, err = read("repository "+rc.Name+" webhook secret", rc.WebhookSecret); err != nil {
+			return nil, err
+		}
+		token := ""
+		if rc.Token != nil {
+			if token, err = read("repository "+rc.Name+" token", *rc.Token); err != nil {
+				return nil, err
+			}
+		}
+		for _, pr := range rc.Pipelines {
+			if pr.Path != "" {
+				repo.Sources = append(repo.Sources, triggers.RepoFileSource{URL: rc.URL, Path: pr.Path, Token: token})
+				continue
+			}
+			file := pr.File
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(filepath.Dir(c.file), file)
+			}
+			p, err := pipeline.Load(file)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
+			}
+			if other, dup := seen[p.Metadata.Name]; dup {
+				return nil, fmt.Errorf("pipeline name %s is used by both %s and %s", p.Metadata.Name, other, file)
+			}
+			seen[p.Metadata.Name] = file
+			repo.Sources = append(repo.Sources, triggers.FileSource{P: p})
+		}
+		out.Repos = append(out.Repos, repo)
+	}
+	for _, tc := range c.Tokens {
+		t := Token{Name: tc.Name, Role: roles[tc.Role], Apps: slices.Clone(tc.Apps)}
+		if tc.Secret != nil {
+			v, err := read("token "+tc.Name, *tc.Secret)
+			if err != nil {
+				return nil, err
+			}
+			t.Hash = sha256.Sum256([]byte(v))
+		} else {
+			b, _ := hex.DecodeString(tc.SHA256)
+			copy(t.Hash[:], b)
+		}
+		out.Tokens = append(out.Tokens, t)
+	}
+	return out, nil
+}

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// LogLineView is one log line as the API shows it.
+type LogLineView struct {
+	Seq     int64     `json:"seq"`
+	Stage   string    `json:"stage"`
+	Attempt int       `json:"attempt"`
+	Time    time.Time `json:"time"`
+	Text    string    `json:"text"`
+}
+
+func logView(l store.LogLine) LogLineView {
+	return LogLineView{Seq: l.Seq, Stage: l.Stage, Attempt: l.Attempt, Time: l.Time, Text: l.Text}
+}
+
+// runLogs serves a run's log: as JSON pages (?after=SEQ), or with
+// ?follow=1 as Server-Sent Events that end when the run ends. Each event
+// carries its seq as id, so a client reconnecting with Last-Event-ID
+// resumes where it stopped.
+func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, who *Token) {
+	run := s.runFor(w, r, who)
+	if run == nil {
+		return
+	}
+	after, err := queryInt(r, "after", 0, 1<<62)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if r.URL.Query().Get("follow") != "1" {
+		lines, err := s.store.ReadLogs(r.Context(), run.ID, after, 1000)
+		if err != nil {
+			s.internal(w, "reading logs", err)
+			return
+		}
+		out := []LogLineView{}
+		next := after
+		for _, l := range lines {
+			out = append(out, logView(l))
+			next = l.Seq
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"lines": out, "next": next, "done": run.Status.Done() && len(lines) < 1000})
+		return
+	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if after, err = strconv.ParseInt(id, 10, 64); err != nil || after < 0 {
+			writeError(w, http.StatusBadRequest, "Last-Event-ID %q is not a log sequence number", id)
+			return
+		}
+	}
+	s.streamLogs(w, r, run.ID, after)
+}
+
+func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after int64) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	err := s.engine.Follow(r.Context(), id, after, func(l store.LogLine) error {
+		b, _ := json.Marshal(logView(l))
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", l.Seq, b); err != nil {
+			return err
+		}
+		flusher.Flush()
+		return nil
+	})
+	if err != nil {
+		return // the client went away, or the engine is stopping
+	}
+	run, err := s.store.GetRun(r.Context(), id)
+	if err != nil {
+		return
+	}
+	b, _ := json.Marshal(map[string]string{"status": string(run.Status), "reason": run.Reason})
+	fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
+	flusher.Flush()
+}

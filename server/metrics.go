@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// Metrics is the engine's own /metrics. It is a runner.Observer and
+// counts webhook deliveries by result.
+type Metrics struct {
+	reg           *prometheus.Registry
+	stageDuration *prometheus.HistogramVec
+	runsFinished  *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
+}
+
+// NewMetrics registers the engine's metrics; runs by status and the queue
+// depth are read from counter at each scrape.
+func NewMetrics(counter store.StatusCounter) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "slipway_stage_duration_seconds", Help: "Duration of stage attempts, by kind and outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+		}, []string{"kind", "status"}),
+		runsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_runs_finished_total", Help: "Runs that ended in this engine, by status (queued: handed back at shutdown).",
+		}, []string{"status"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_webhook_deliveries_total", Help: "Webhook deliveries, by forge and result.",
+		}, []string{"forge", "result"}),
+	}
+	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, runsCollector{counter},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// StageFinished observes a stage attempt.
+func (m *Metrics) StageFinished(kind string, status store.StageStatus, d time.Duration) {
+	m.stageDuration.WithLabelValues(kind, string(status)).Observe(d.Seconds())
+}
+
+// RunFinished counts a run's end.
+func (m *Metrics) RunFinished(status store.RunStatus) {
+	m.runsFinished.WithLabelValues(string(status)).Inc()
+}
+
+// Webhook counts one delivery's result.
+func (m *Metrics) Webhook(forge, result string) {
+	m.webhooks.WithLabelValues(forge, result).Inc()
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+var (
+	runsDesc  = prometheus.NewDesc("slipway_runs", "Runs in the store, by status.", []string{"status"}, nil)
+	queueDesc = prometheus.NewDesc("slipway_queue_depth", "Runs waiting to start.", nil, nil)
+)
+
+// runsCollector reads run counts from the store at scrape time.
+type runsCollector struct{ counter store.StatusCounter }
+
+func (c runsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- runsDesc
+	ch <- queueDesc
+}
+
+func (c runsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.counter.CountRuns(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(runsDesc, err)
+		return
+	}
+	for _, s := range []store.RunStatus{store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCancelled} {
+		ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(counts[store.RunQueued]))
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/slipwayci/slipway/runner"
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/triggers"
+)
+
+// Engine is what the server needs of the runner.
+type Engine interface {
+	Submit(ctx context.Context, req runner.Request) (*store.Run, bool, error)
+	Cancel(ctx context.Context, id int64, reason string) error
+	Follow(ctx context.Context, id, afterSeq int64, fn func(store.LogLine) error) error
+}
+
+// Server is the engine's HTTP face: webhooks, the JSON API, /metrics.
+type Server struct {
+	store   store.Store
+	engine  Engine
+	intake  *triggers.Intake
+	repos   []*triggers.Repo
+	tokens  []Token
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// New wires the HTTP server. intake receives the webhooks; res gives the
+// repositories (for manual runs) and the API tokens.
+func New(st store.Store, engine Engine, intake *triggers.Intake, res *Resolved, m *Metrics, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{store: st, engine: engine, intake: intake, repos: res.Repos, tokens: res.Tokens, metrics: m, log: log}
+}
+
+// maxAPIBody bounds the JSON bodies of API calls.
+const maxAPIBody = 64 << 10
+
+// Handler routes every endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for name := range triggers.Forges() {
+		mux.Handle("/hooks/"+name, s.intake.Handler(name))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("GET /api/v1/runs", s.auth(RoleViewer, s.listRuns))
+	mux.Handle("GET /api/v1/runs/{id}", s.auth(RoleViewer, s.getRun))
+	mux.Handle("GET /api/v1/runs/{id}/logs", s.auth(RoleViewer, s.runLogs))
+	mux.Handle("POST /api/v1/runs/{id}/cancel", s.auth(RoleReleaseManager, s.cancelRun))
+	mux.Handle("POST /api/v1/pipelines/{name}/runs", s.auth(RoleReleaseManager, s.triggerRun))
+	mux.Handle("GET /api/v1/deliveries", s.auth(RoleViewer, s.listDeliveries))
+	mux.Handle("GET /api/v1/audit", s.auth(RoleAdmin, s.listAudit))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// handler is an API handler that knows who calls it.
+type handler func(w http.ResponseWriter, r *http.Request, who *Token)
+
+// auth admits requests whose token has at least role. Refusals of
+// mutating calls are audited.
+func (s *Server) auth(role Role, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := authenticate(s.tokens, r)
+		if who == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+			writeError(w, http.StatusUnauthorized, "a valid API token is required")
+			return
+		}
+		if who.Role < role {
+			if r.Method != http.MethodGet {
+				s.audit(r.Context(), who, "denied", r.Method+" "+r.URL.Path, fmt.Sprintf("role %s, needs %s", who.Role, role))
+			}
+			writeError(w, http.StatusForbidden, "token %s has role %s; this needs %s", who.Name, who.Role, role)
+			return
+		}
+		h(w, r, who)
+	})
+}
+
+// audit appends to the audit log; failing to do so is logged loudly.
+func (s *Server) audit(ctx context.Context, who *Token, action, target, detail string) {
+	err := s.store.AppendAudit(context.WithoutCancel(ctx), store.AuditEntry{Time: time.Now(), Actor: who.Name, Action: action, Target: target, Detail: detail})
+	if err != nil {
+		s.log.Error("writing audit log", "actor", who.Name, "action", action, "target", target, "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// runFor loads run {id} if the caller's scope covers its app; it answers
+// the request itself when not.
+func (s *Server) runFor(w http.ResponseWriter, r *http.Request, who *Token) *store.Run {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, "run id %q is not a positive number", r.PathValue("id"))
+		return nil
+	}
+	run, err := s.store.GetRun(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !who.mayAccess(run.App)) {
+		writeError(w, http.StatusNotFound, "run %d not found", id)
+		return nil
+	}
+	if err != nil {
+		s.internal(w, "reading run", err)
+		return nil
+	}
+	return run
+}
+
+func (s *Server) internal(w http.ResponseWriter, doing string, err error) {
+	s.log.Error(doing, "err", err)
+	writeError(w, http.StatusInternalServerError, "%s failed; see the engine log", doing)
+}

@@ -1,0 +1,367 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner"
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/runner/store/sqlstore"
+	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/triggers"
+)
+
+type apiTest struct {
+	url string
+	st  store.Store
+}
+
+func token(name string, role Role, value string, apps ...string) Token {
+	return Token{Name: name, Role: role, Apps: apps, Hash: sha256.Sum256([]byte(value))}
+}
+
+func mustPipeline(t *testing.T, src string) triggers.Source {
+	t.Helper()
+	p, err := pipeline.Parse("p.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\n"+src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return triggers.FileSource{P: p}
+}
+
+func newAPI(t *testing.T) *apiTest {
+	t.Helper()
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := stages.NewRegistry()
+	kinds.Register("fake", fake.New(nil))
+	m := NewMetrics(st)
+	r, err := runner.New(st, kinds, runner.WithObserver(m), runner.WithWorkRoot(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Resolved{
+		Repos: []*triggers.Repo{{Config: triggers.Repository{Name: "shop", URL: "https://git.example.com/shop.git", Forge: "github"}, Secret: "s",
+			Sources: []triggers.Source{
+				mustPipeline(t, `metadata: {name: shop}
+on: {manual: {parameters: {size: {default: small}}}}
+stages:
+  - {name: hello, fake: {log: ["hello {{ .Params.size }} from {{ .Run.Branch }}"]}}
+`),
+				mustPipeline(t, "metadata: {name: slow}\nstages:\n  - {name: a, fake: {log: [sleeping], sleep: 1m}}\n"),
+				mustPipeline(t, "metadata: {name: other, app: billing}\nstages:\n  - {name: a, fake: {}}\n"),
+			}}},
+		Tokens: []Token{token("viewer", RoleViewer, "view-token"), token("rm", RoleReleaseManager, "rm-token"),
+			token("admin", RoleAdmin, "admin-token"), token("billing-viewer", RoleViewer, "billing-token", "billing")},
+	}
+	intake, err := triggers.NewIntake(res.Repos, st, r, triggers.WithCounter(m.Webhook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(st, r, intake, res, m, nil).Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Serve(ctx); close(done) }()
+	t.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
+	return &apiTest{url: srv.URL, st: st}
+}
+
+func (a *apiTest) do(t *testing.T, method, path, tok, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, a.url+path, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (a *apiTest) waitRun(t *testing.T, id float64, want string) map[string]any {
+	t.Helper()
+	for range 1000 {
+		_, run := a.do(t, "GET", "/api/v1/runs/"+itoa(id), "view-token", "")
+		if run["status"] == want {
+			return run
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("run %v never became %s", id, want)
+	return nil
+}
+
+func itoa(f float64) string { return strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), "e+00") }
+func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
+
+func TestTriggerRunThenReadItBack(t *testing.T) {
+	a := newAPI(t)
+	code, run := a.do(t, "POST", "/api/v1/pipelines/shop/runs", "rm-token", `{"ref": "feature/x", "params": {"size": "10ms"}}`)
+	if code != 201 || run["pipeline"] != "shop" {
+		t.Fatalf("trigger: %d %v", code, run)
+	}
+	trig := run["trigger"].(map[string]any)
+	if trig["ref"] != "refs/heads/feature/x" || trig["actor"] != "rm" || trig["event"] != "manual" {
+		t.Errorf("trigger = %v", trig)
+	}
+	done := a.waitRun(t, run["id"].(float64), "succeeded")
+	st := done["stages"].([]any)[0].(map[string]any)
+	if st["status"] != "succeeded" || len(st["attempts"].([]any)) != 1 || len(done["events"].([]any)) < 3 {
+		t.Errorf("run detail = %v", done)
+	}
+	code, logs := a.do(t, "GET", "/api/v1/runs/"+itoa(run["id"].(float64))+"/logs", "view-token", "")
+	lines := logs["lines"].([]any)
+	if code != 200 || len(lines) == 0 || lines[0].(map[string]any)["text"] != "hello 10ms from feature/x" || logs["done"] != true {
+		t.Errorf("logs: %d %v", code, logs)
+	}
+	code, list := a.do(t, "GET", "/api/v1/runs?pipeline=shop&status=succeeded", "view-token", "")
+	if code != 200 || len(list["runs"].([]any)) != 1 {
+		t.Errorf("list: %d %v", code, list)
+	}
+	code, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
+	entries := audit["entries"].([]any)
+	if code != 200 || len(entries) != 1 || entries[0].(map[string]any)["Action"] != "run.trigger" || entries[0].(map[string]any)["Actor"] != "rm" {
+		t.Errorf("audit: %d %v", code, audit)
+	}
+}
+
+func TestAuthRolesAndScopes(t *testing.T) {
+	a := newAPI(t)
+	_, run := a.do(t, "POST", "/api/v1/pipelines/shop/runs", "rm-token", `{"params": {"size": "1ms"}}`)
+	id := itoa(run["id"].(float64))
+	tests := []struct {
+		method, path, tok string
+		want              int
+	}{
+		{"GET", "/api/v1/runs", "", 401},
+		{"GET", "/api/v1/runs", "wrong-token", 401},
+		{"GET", "/api/v1/runs", "view-token", 200},
+		{"POST", "/api/v1/pipelines/shop/runs", "view-token", 403},
+		{"POST", "/api/v1/runs/" + id + "/cancel", "view-token", 403},
+		{"GET", "/api/v1/audit", "rm-token", 403},
+		{"GET", "/api/v1/audit", "admin-token", 200},
+		{"GET", "/api/v1/runs/" + id, "billing-token", 404}, // outside its apps: as if absent
+		{"POST", "/api/v1/pipelines/other/runs", "rm-token", 201},
+		{"GET", "/healthz", "", 200},
+	}
+	for _, tt := range tests {
+		if code, body := a.do(t, tt.method, tt.path, tt.tok, ""); code != tt.want {
+			t.Errorf("%s %s with %q: %d %v, want %d", tt.method, tt.path, tt.tok, code, body, tt.want)
+		}
+	}
+	_, list := a.do(t, "GET", "/api/v1/runs", "billing-token", "")
+	for _, r := range list["runs"].([]any) {
+		if r.(map[string]any)["app"] != "billing" {
+			t.Errorf("scoped token sees %v", r)
+		}
+	}
+	_, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
+	denied := 0
+	for _, e := range audit["entries"].([]any) {
+		if e.(map[string]any)["Action"] == "denied" {
+			denied++
+		}
+	}
+	if denied != 2 {
+		t.Errorf("%d refused mutating calls audited, want 2: %v", denied, audit)
+	}
+}
+
+func TestBadAPIInput(t *testing.T) {
+	a := newAPI(t)
+	tests := []struct {
+		method, path, body string
+		want               int
+		msg                string
+	}{
+		{"GET", "/api/v1/runs/abc", "", 400, "is not a positive number"},
+		{"GET", "/api/v1/runs/-3", "", 400, "is not a positive number"},
+		{"GET", "/api/v1/runs/99999", "", 404, "run 99999 not found"},
+		{"GET", "/api/v1/runs?limit=100000", "", 400, "limit"},
+		{"GET", "/api/v1/runs?status=exploded", "", 400, "is not one of"},
+		{"POST", "/api/v1/pipelines/shop/runs", `{"ref": "--upload-pack=x"}`, 400, "not a valid git ref"},
+		{"POST", "/api/v1/pipelines/shop/runs", `{"refs": "main"}`, 400, "unknown field"},
+		{"POST", "/api/v1/pipelines/shop/runs", `{"ref": "main"`, 400, "malformed request body"},
+		{"POST", "/api/v1/pipelines/shop/runs", `{"params": {"colour": "red"}}`, 400, "declares no such parameter"},
+		{"POST", "/api/v1/pipelines/shop/runs", `{"sha": "zz"}`, 400, "not a commit id"},
+		{"POST", "/api/v1/pipelines/shop/runs", `{"ref": "` + strings.Repeat("a", 70<<10) + `"}`, 400, "at most"},
+		{"POST", "/api/v1/pipelines/nope/runs", "", 404, "pipeline nope not found"},
+		{"GET", "/api/v1/nothing", "", 404, "no such endpoint"},
+	}
+	for _, tt := range tests {
+		code, body := a.do(t, tt.method, tt.path, "admin-token", tt.body)
+		if code != tt.want || !strings.Contains(body["error"].(string), tt.msg) {
+			t.Errorf("%s %s %.40q: %d %v, want %d %q", tt.method, tt.path, tt.body, code, body, tt.want, tt.msg)
+		}
+	}
+	if runs, _ := a.st.ListRuns(context.Background(), store.RunFilter{}); len(runs) != 0 {
+		t.Errorf("bad requests created %d runs", len(runs))
+	}
+}
+
+func TestCancelAndFollowLogsOverSSE(t *testing.T) {
+	a := newAPI(t)
+	_, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
+	id := itoa(run["id"].(float64))
+	a.waitRun(t, run["id"].(float64), "running")
+
+	req, _ := http.NewRequest("GET", a.url+"/api/v1/runs/"+id+"/logs?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer view-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	if code, body := a.do(t, "POST", "/api/v1/runs/"+id+"/cancel", "rm-token", ""); code != 202 {
+		t.Fatalf("cancel: %d %v", code, body)
+	}
+	events := readSSE(t, resp.Body)
+	if len(events) < 2 || events[0].name != "log" || !strings.Contains(events[0].data, "sleeping") || events[len(events)-1].name != "end" ||
+		!strings.Contains(events[len(events)-1].data, `"status":"cancelled"`) {
+		t.Errorf("events = %+v", events)
+	}
+	if code, body := a.do(t, "POST", "/api/v1/runs/"+id+"/cancel", "rm-token", ""); code != 409 {
+		t.Errorf("cancelling a finished run: %d %v", code, body)
+	}
+}
+
+type sseEvent struct{ id, name, data string }
+
+func readSSE(t *testing.T, r io.Reader) []sseEvent {
+	t.Helper()
+	var (
+		out []sseEvent
+		cur sseEvent
+	)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			out = append(out, cur)
+			if cur.name == "end" {
+				return out
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			cur.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			cur.name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.data = line[6:]
+		}
+	}
+	return out
+}
+
+func TestMetricsReportRunsAndWebhooks(t *testing.T) {
+	a := newAPI(t)
+	_, run := a.do(t, "POST", "/api/v1/pipelines/other/runs", "rm-token", "")
+	a.waitRun(t, run["id"].(float64), "succeeded")
+	http.Post(a.url+"/hooks/github", "application/json", strings.NewReader("{}")) // unsigned
+	resp, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`slipway_runs{status="succeeded"} 1`, `slipway_queue_depth 0`,
+		`slipway_runs_finished_total{status="succeeded"} 1`,
+		`slipway_stage_duration_seconds_count{kind="fake",status="succeeded"} 1`,
+		`slipway_webhook_deliveries_total{forge="github",result="unauthorized"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c, err := LoadConfig("../configs/slipway.yaml")
+	if err != nil {
+		t.Fatalf("the example engine config is invalid:\n%v", err)
+	}
+	if c.Listen != "127.0.0.1:8080" || len(c.Repositories) != 2 || len(c.Tokens) != 3 {
+		t.Errorf("config = %+v", c)
+	}
+	_, err = LoadConfig("testdata/bad.yaml")
+	var errs interface{ Error() string }
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	errs = err
+	for _, want := range []string{
+		`bad.yaml:3:9: listen: "localhost" is not host:port`,
+		`webhooks.maxBodyBytes: must be positive`,
+		`repositories[0].name: "Shop" must be lower-case`,
+		`repositories[0].url: a clone URL is required (and may not start with '-')`,
+		`repositories[0].forge: "bitbucket" is not one of github, gitlab, gitea`,
+		`repositories[0].webhookSecret: write exactly one of {env: VAR} or {file: PATH}`,
+		`repositories[0].pipelines[0]: write exactly one of file or path`,
+		`repositories[1].pipelines: list at least one pipeline`,
+		`tokens[0].role: "root" is not one of`,
+		`tokens[1].name: a unique name is required`,
+		`tokens[1]: write exactly one of sha256`,
+		`tokens[2]: write exactly one of sha256`,
+	} {
+		if !strings.Contains(errs.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+	if _, err := LoadConfig("testdata/missing.yaml"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing config: %v", err)
+	}
+}
+
+func TestResolveReadsSecretsAndLoadsPipelines(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nstages:\n  - {name: a, fake: {}}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "tok"), []byte("file-token\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "slipway.yaml"), []byte(`apiVersion: slipway.dev/v1
+kind: EngineConfig
+repositories:
+  - {name: r, url: "https://x/r.git", forge: gitea, webhookSecret: {env: HOOK}, pipelines: [{file: p.yaml}, {path: .slipway.yaml}]}
+tokens:
+  - {name: a, role: admin, secret: {file: tok}}
+`), 0o644)
+	c, err := LoadConfig(filepath.Join(dir, "slipway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != filepath.Join(dir, ".slipway") {
+		t.Errorf("data = %s", c.Data)
+	}
+	if _, err := c.Resolve(func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "environment variable HOOK is not set") {
+		t.Errorf("missing env: %v", err)
+	}
+	res, err := c.Resolve(func(k string) (string, bool) { return "hook-secret", k == "HOOK" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Repos[0].Secret != "hook-secret" || len(res.Repos[0].Sources) != 2 || res.Tokens[0].Hash != sha256.Sum256([]byte("file-token")) {
+		t.Errorf("resolved = %+v", res.Repos[0])
+	}
+}
