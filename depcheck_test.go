@@ -25,7 +25,7 @@ var layers = map[string][]string{
 }
 
 // free may import anything in the module.
-var free = []string{"cmd", "integration"}
+var free = []string{"cmd", "integration", "bench"}
 
 // stageKinds are the packages under stages/ that are kinds: they never
 // import one another, and only cmd and integration import them.

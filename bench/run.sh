@@ -1,7 +1,45 @@
 #!/usr/bin/env bash
-# Benchmarks of the engine, reported as numbers (never asserted in tests).
-#   BenchmarkRun50NoopStages: one run of 50 no-op stages through the SQLite
-#   store — µs per stage transition, store writes per run and per second.
+# Benchmarks, reported as numbers (never asserted in tests):
+#  1. BenchmarkRun50NoopStages: engine overhead — one run of 50 no-op stages
+#     through the SQLite store: µs per stage transition, writes per run and per second.
+#  2. Webhook intake under load: N signed GitHub push deliveries against a real
+#     `slipway serve` on loopback at fixed concurrency: deliveries/s, p50/p99
+#     latency, and a check that each delivery made exactly one run or no-match.
+# Environment: COUNT (benchmark repetitions, default 5), N (deliveries,
+# default 20000), C (concurrency, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go test -run '^$' -bench . -benchmem -count "${COUNT:-5}" ./runner/... | tee bench/last-run.txt
+out=bench/last-run.txt
+: > "$out"
+
+echo "== engine overhead" | tee -a "$out"
+go test -run '^$' -bench . -benchmem -count "${COUNT:-5}" ./runner/... | tee -a "$out"
+
+echo "== webhook intake" | tee -a "$out"
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+CGO_ENABLED=0 go build -o "$work/slipway" ./cmd/slipway
+go build -o "$work/webhookload" ./bench/webhookload
+printf 'bench-secret\n' > "$work/secret"
+cat > "$work/web.yaml" <<'YAML'
+apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: web}
+on: {push: {branches: [main], paths: ["web/**"]}}
+stages:
+  - {name: build, fake: {}}
+YAML
+cat > "$work/slipway.yaml" <<'YAML'
+apiVersion: slipway.dev/v1
+kind: EngineConfig
+listen: 127.0.0.1:0
+data: data
+repositories:
+  - {name: web, url: "https://github.com/bench/web.git", forge: github, webhookSecret: {file: secret}, pipelines: [{file: web.yaml}]}
+YAML
+"$work/slipway" serve --config "$work/slipway.yaml" > "$work/serve.out" 2> "$work/serve.log" &
+pid=$!
+for _ in $(seq 100); do grep -q 'serving on' "$work/serve.out" && break; sleep 0.1; done
+url=$(sed -n 's/^slipway serving on //p' "$work/serve.out")
+[ -n "$url" ] || { echo "slipway serve did not start"; cat "$work/serve.log"; exit 1; }
+"$work/webhookload" -server "$url" -secret bench-secret -n "${N:-20000}" -c "${C:-16}" -data "$work/data" | tee -a "$out"

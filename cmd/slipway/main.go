@@ -67,6 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newDemoCmd(), newServeCmd())
+	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newDemoCmd(), newServeCmd(),
+		newRunsCmd(), newLogsCmd(), newTriggerCmd(), newCancelCmd(), newTokenCmd())
 	return root
 }

@@ -110,3 +110,32 @@ func TestDemoRunsOnEmbeddedDefaults(t *testing.T) {
 		t.Error("the demo printed its secret")
 	}
 }
+
+func TestClientCommandsRefuseBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"runs", "show", "abc", "--server", "http://127.0.0.1:1"}, `run ID "abc" is not a positive number`},
+		{[]string{"cancel", "-5", "--server", "http://127.0.0.1:1"}, "unknown shorthand flag"},
+		{[]string{"runs", "--server", "ftp://x"}, `--server "ftp://x" is not an http(s) URL`},
+		{[]string{"runs", "--server", "http://127.0.0.1:1", "-o", "yaml"}, `-o "yaml": use table or json`},
+		{[]string{"trigger", "web", "-p", "novalue", "--server", "http://127.0.0.1:1"}, `--param "novalue": write NAME=VALUE`},
+		{[]string{"token", "create", "bob", "root"}, `role "root" is not one of`},
+		{[]string{"runs", "--server", "http://127.0.0.1:1"}, "reaching the engine at http://127.0.0.1:1"},
+		{[]string{"serve", "--config", "../../server/testdata/bad.yaml"}, "is not a valid engine config"},
+	}
+	for _, tt := range tests {
+		code, _, errs := run(t, tt.args...)
+		if code == 0 || !strings.Contains(errs, tt.msg) {
+			t.Errorf("slipway %v: exit %d, stderr %q; want failure with %q", tt.args, code, errs, tt.msg)
+		}
+	}
+}
+
+func TestTokenCreatePrintsTokenAndHash(t *testing.T) {
+	code, out, _ := run(t, "token", "create", "alice", "release-manager")
+	if code != 0 || !strings.Contains(out, "slw_") || !strings.Contains(out, "- {name: alice, role: release-manager, sha256: ") {
+		t.Errorf("token create: %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,151 @@
+// Command webhookload sends a bounded number of signed GitHub push
+// deliveries to a running `slipway serve` at a fixed concurrency, reports
+// accepted deliveries per second and answer latency, and then checks in
+// the engine's database that every delivery produced exactly one run or
+// one recorded no-match. Loopback only; see bench/run.sh.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/runner/store/sqlstore"
+)
+
+func main() {
+	server := flag.String("server", "http://127.0.0.1:8080", "engine URL (loopback)")
+	secret := flag.String("secret", "", "webhook secret")
+	repo := flag.String("repo", "https://github.com/bench/web.git", "repository clone URL in the payloads")
+	n := flag.Int("n", 20000, "deliveries to send")
+	c := flag.Int("c", 16, "concurrent senders")
+	data := flag.String("data", "", "the engine's data directory, to verify runs")
+	flag.Parse()
+	if err := run(*server, *secret, *repo, *n, *c, *data); err != nil {
+		fmt.Fprintln(os.Stderr, "webhookload:", err)
+		os.Exit(1)
+	}
+}
+
+func payload(repo string, i int) []byte {
+	changed := "web/page.html" // even deliveries match the pipeline's paths; odd ones do not
+	if i%2 == 1 {
+		changed = "docs/readme.md"
+	}
+	b, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/main", "before": fmt.Sprintf("%040x", i), "after": fmt.Sprintf("%040x", i+1),
+		"repository": map[string]any{"clone_url": repo}, "pusher": map[string]any{"name": "bench"},
+		"commits": []any{map[string]any{"added": []string{}, "removed": []string{}, "modified": []string{changed}}},
+	})
+	return b
+}
+
+func run(server, secret, repo string, n, c int, data string) error {
+	u, err := url.Parse(server)
+	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1" && u.Hostname() != "localhost") {
+		return fmt.Errorf("-server %q: loopback addresses only", server)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}, Timeout: 30 * time.Second}
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, n)
+		codes     = map[int]int{}
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				body := payload(repo, i)
+				m := hmac.New(sha256.New, []byte(secret))
+				m.Write(body)
+				req, _ := http.NewRequest("POST", server+"/hooks/github", bytes.NewReader(body))
+				req.Header.Set("X-GitHub-Event", "push")
+				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", i))
+				req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				d := time.Since(t0)
+				code := -1
+				if err == nil {
+					code = resp.StatusCode
+					resp.Body.Close()
+				}
+				mu.Lock()
+				latencies = append(latencies, d)
+				codes[code]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+	fmt.Printf("deliveries: %d at concurrency %d in %s\n", n, c, elapsed.Round(time.Millisecond))
+	fmt.Printf("answers by status: %v\n", codes)
+	fmt.Printf("throughput: %.0f deliveries/s\n", float64(n)/elapsed.Seconds())
+	fmt.Printf("latency: p50 %s  p99 %s  max %s\n", pct(0.50), pct(0.99), latencies[len(latencies)-1])
+	if codes[http.StatusAccepted] != n {
+		return fmt.Errorf("%d of %d deliveries were not accepted", n-codes[http.StatusAccepted], n)
+	}
+	if data == "" {
+		return nil
+	}
+	return verify(data, n)
+}
+
+// verify checks that every delivery made exactly one run or one recorded no-match.
+func verify(data string, n int) error {
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(data, "slipway.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ds, err := st.ListDeliveries(ctx, store.DeliveryFilter{Limit: n + 1})
+	if err != nil {
+		return err
+	}
+	runs, err := st.ListRuns(ctx, store.RunFilter{Limit: n + 1})
+	if err != nil {
+		return err
+	}
+	started, noMatch := 0, 0
+	for _, d := range ds {
+		if d.Status != store.DeliveryProcessed || len(d.Matches) != 1 {
+			return fmt.Errorf("delivery %s: status %s with %d matches", d.ID, d.Status, len(d.Matches))
+		}
+		if d.Matches[0].RunID != 0 {
+			started++
+		} else if d.Matches[0].Reason != "" {
+			noMatch++
+		}
+	}
+	if len(ds) != n || started+noMatch != n || len(runs) != started {
+		return fmt.Errorf("%d deliveries stored, %d started a run, %d recorded a no-match, %d runs exist", len(ds), started, noMatch, len(runs))
+	}
+	fmt.Printf("verified: %d deliveries → %d runs (one each) + %d recorded no-matches; no duplicates\n", n, started, noMatch)
+	return nil
+}
