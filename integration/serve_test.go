@@ -215,7 +215,9 @@ tokens:
 	if !strings.Contains(out, "run 3 cancelled") {
 		t.Errorf("logs -f of a cancelled run:\n%s", out)
 	}
-	var audit struct{ Entries []struct{ Action, Actor string } }
+	var audit struct {
+		Entries []struct{ Action, Actor string }
+	}
 	eng2.api(t, "GET", "/api/v1/audit", "ops-token-value", &audit)
 	if len(audit.Entries) != 2 || audit.Entries[0].Action != "run.cancel" || audit.Entries[1].Action != "run.trigger" {
 		t.Errorf("audit = %+v", audit)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
@@ -29,14 +28,18 @@ func queryInt(r *http.Request, name string, def, maxValue int64) (int64, error) 
 	return n, nil
 }
 
+// page reads the limit and before parameters of a listing.
+func page(r *http.Request, defLimit, maxLimit int64) (limit, before int64, err error) {
+	if limit, err = queryInt(r, "limit", defLimit, maxLimit); err != nil {
+		return 0, 0, err
+	}
+	before, err = queryInt(r, "before", 0, 1<<62)
+	return limit, before, err
+}
+
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who *Token) {
 	q := r.URL.Query()
-	limit, err := queryInt(r, "limit", 50, 500)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	before, err := queryInt(r, "before", 0, 1<<62)
+	limit, before, err := page(r, 50, 500)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
@@ -108,11 +111,11 @@ func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) 
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if _, err := normalizeRef(req.Ref, "main"); err != nil {
+	if _, err := pipeline.NormalizeRef(req.Ref, "main"); err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if req.SHA != "" && !isCommitID(req.SHA) {
+	if req.SHA != "" && !pipeline.IsCommitID(req.SHA) {
 		writeError(w, http.StatusBadRequest, "sha %q is not a commit id", req.SHA)
 		return
 	}
@@ -166,7 +169,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 // request's ref (which it completes). The ref and sha are already checked.
 func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest) (*pipeline.Pipeline, string, error) {
 	for _, repo := range s.repos {
-		ref, err := normalizeRef(req.Ref, repo.Config.DefaultBranch())
+		ref, err := pipeline.NormalizeRef(req.Ref, repo.Config.DefaultBranch())
 		if err != nil {
 			return nil, "", err
 		}
@@ -183,33 +186,6 @@ func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest)
 		}
 	}
 	return nil, "", fmt.Errorf("pipeline %s not found", name)
-}
-
-// normalizeRef turns a branch name into refs/heads/NAME and refuses refs
-// that could be read as options or are not git refs.
-func normalizeRef(ref, def string) (string, error) {
-	if ref == "" {
-		ref = def
-	}
-	if strings.HasPrefix(ref, "-") || strings.ContainsAny(ref, " \t\n~^:?*[\\\x00") || strings.Contains(ref, "..") || len(ref) > 255 {
-		return "", fmt.Errorf("ref %q is not a valid git ref", ref)
-	}
-	if !strings.HasPrefix(ref, "refs/") {
-		ref = "refs/heads/" + ref
-	}
-	return ref, nil
-}
-
-func isCommitID(s string) bool {
-	if len(s) < 7 || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdef", c) {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Token) {
@@ -231,12 +207,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Tok
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, who *Token) {
-	limit, err := queryInt(r, "limit", 100, 1000)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	before, err := queryInt(r, "before", 0, 1<<62)
+	limit, before, err := page(r, 100, 1000)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return

@@ -110,7 +110,7 @@ func (a *apiTest) waitRun(t *testing.T, id float64, want string) map[string]any 
 	return nil
 }
 
-func itoa(f float64) string { return strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), "e+00") }
+func itoa(f float64) string    { return strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), "e+00") }
 func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
 func TestTriggerRunThenReadItBack(t *testing.T) {

@@ -6,28 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/runner/store/sqlstore"
-	"github.com/slipwayci/slipway/stages"
-	"github.com/slipwayci/slipway/stages/fake"
 )
 
 // newSchedulerOn makes a scheduler over the database at path, as an engine
 // (re)starting on it would.
 func newSchedulerOn(t *testing.T, path string) (*Scheduler, store.Store) {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	kinds := stages.NewRegistry()
-	kinds.Register("fake", fake.New(nil))
-	r, err := runner.New(st, kinds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, r := newRunner(t, path)
 	repo := &Repo{Config: Repository{Name: "shop", URL: "https://git.example.com/shop.git"},
 		Sources: []Source{filePipeline(t, "nightly", `{schedule: ["0 3 * * *", "@hourly"]}`)}}
 	s, err := NewScheduler(context.Background(), []*Repo{repo}, st, r, nil)

@@ -66,9 +66,10 @@ func filePipeline(t *testing.T, name, on string) Source {
 	return FileSource{P: p}
 }
 
-func newIntakeTest(t *testing.T, extra ...*Repo) *intakeTest {
+// newRunner opens the store at path and a runner over it with the fake kind.
+func newRunner(t *testing.T, path string) (store.Store, *runner.Runner) {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	st, err := sqlstore.OpenSQLite(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,13 @@ func newIntakeTest(t *testing.T, extra ...*Repo) *intakeTest {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, r
+}
+
+func newIntakeTest(t *testing.T, extra ...*Repo) *intakeTest {
+	t.Helper()
+	st, r := newRunner(t, filepath.Join(t.TempDir(), "s.db"))
+	var err error
 	repos := append([]*Repo{
 		{Config: Repository{Name: "hello", URL: "https://github.com/Codertocat/Hello-World.git", Forge: "github"}, Secret: "gh-secret",
 			Sources: []Source{

@@ -28,6 +28,16 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 }
 
+// forRun is client for the commands that take a run ID argument.
+func (f *clientFlags) forRun(arg string) (*client, string, error) {
+	c, err := f.client()
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := runID(arg)
+	return c, id, err
+}
+
 // client talks to the engine's JSON API.
 type client struct {
 	base  *url.URL

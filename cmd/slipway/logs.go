@@ -22,11 +22,7 @@ func newLogsCmd() *cobra.Command {
 		Short: "Print a run's logs; -f follows them live until the run ends",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			id, err := runID(args[0])
+			c, id, err := f.forRun(args[0])
 			if err != nil {
 				return err
 			}

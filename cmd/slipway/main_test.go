@@ -80,7 +80,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"run", p, "--data", data, "--ref", "--upload-pack=evil"}, 2, `--ref "--upload-pack=evil" is not a valid git ref`},
+		{[]string{"run", p, "--data", data, "--ref", "--upload-pack=evil"}, 2, `--ref: ref "--upload-pack=evil" is not a valid git ref`},
 		{[]string{"run", p, "--data", data, "--sha", "zzzz"}, 2, `--sha "zzzz" is not a hexadecimal commit id`},
 		{[]string{"run", p, "--data", data, "-p", "nope"}, 2, `--param "nope": write NAME=VALUE`},
 		{[]string{"run", p, "--data", data, "-p", "other=1"}, 2, "--param: parameter other: the pipeline declares no such parameter"},

@@ -73,11 +73,7 @@ func newRunsShowCmd() *cobra.Command {
 		Short: "Show one run: trigger, stages, attempts, timeline",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			id, err := runID(args[0])
+			c, id, err := f.forRun(args[0])
 			if err != nil {
 				return err
 			}
@@ -190,11 +186,7 @@ func newCancelCmd() *cobra.Command {
 		Short: "Cancel a run on the engine (its stages still clean up)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			id, err := runID(args[0])
+			c, id, err := f.forRun(args[0])
 			if err != nil {
 				return err
 			}

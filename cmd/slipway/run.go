@@ -37,14 +37,11 @@ func (f *runFlags) register(cmd *cobra.Command, dataDefault string) {
 
 // trigger builds the manual trigger the flags describe.
 func (f *runFlags) trigger(p *pipeline.Pipeline) (store.Trigger, error) {
-	ref := f.ref
-	if ref == "" || strings.HasPrefix(ref, "-") || strings.ContainsAny(ref, " \t\n~^:?*[\\") {
-		return store.Trigger{}, fmt.Errorf("--ref %q is not a valid git ref", ref)
+	ref, err := pipeline.NormalizeRef(f.ref, "main")
+	if err != nil {
+		return store.Trigger{}, fmt.Errorf("--ref: %w", err)
 	}
-	if !strings.HasPrefix(ref, "refs/") {
-		ref = "refs/heads/" + ref
-	}
-	if f.sha != "" && !isHex(f.sha) {
+	if f.sha != "" && !pipeline.IsCommitID(f.sha) {
 		return store.Trigger{}, fmt.Errorf("--sha %q is not a hexadecimal commit id", f.sha)
 	}
 	params, err := parseParams(f.params, p)
@@ -56,18 +53,6 @@ func (f *runFlags) trigger(p *pipeline.Pipeline) (store.Trigger, error) {
 		actor = "local"
 	}
 	return store.Trigger{Event: pipeline.EventManual, Ref: ref, SHA: f.sha, Actor: actor, Params: params}, nil
-}
-
-func isHex(s string) bool {
-	if len(s) < 4 || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return true
 }
 
 // parseParams checks NAME=VALUE pairs against the pipeline's declared
