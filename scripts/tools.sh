@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what `make test` and `make demo` need beyond the
-# Go toolchain, into a per-machine cache keyed by version ($TOOLS_DIR,
-# default ~/.cache/slipway/tools) so fresh clones on the same machine reuse
-# it. A second run changes nothing. Today the engine needs only Go itself
-# and git; the pinned Kaniko, Trivy and cluster tools join this list with
-# the stage kinds that use them.
+# Go toolchain: Debian packages, and the pinned Kaniko executor and Trivy
+# CLI built from the Go module proxy into a per-machine cache keyed by
+# version ($TOOLS_DIR, default ~/.cache/slipway/tools) so fresh clones on
+# the same machine reuse them. A second run changes nothing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/slipway/tools}
+TOOLS_DIR=${TOOLS_DIR:-${SLIPWAY_TOOLS_DIR:-$HOME/.cache/slipway/tools}}
 mkdir -p "$TOOLS_DIR"
+# shellcheck source=../stages/tools/versions.env
+. stages/tools/versions.env
 
 want_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' go.mod)
 have_go=$(go env GOVERSION | sed 's/^go//')
@@ -17,14 +19,45 @@ if [ "$(printf '%s\n%s\n' "$want_go" "$have_go" | sort -V | head -n1)" != "$want
   exit 1
 fi
 
-# Debian packages the tests use; installed only when missing.
+# Debian packages: git (repositories, git http-backend), docker-registry (the
+# registry images are pushed to), busybox-static (a shell for test base
+# images), util-linux (unshare for the build sandbox), ca-certificates.
 need=()
 command -v git >/dev/null || need+=(git)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static file)
+command -v unshare >/dev/null || need+=(util-linux)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tools: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
     exit 1
   fi
-  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+  echo "tools: installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-echo "tools: ok (Go $have_go, $(git --version), cache $TOOLS_DIR)"
+
+# The Kaniko executor, from its own small module (tools/kaniko) so its
+# dependency graph never touches slipway's. Static, as the sandbox needs.
+kaniko="$TOOLS_DIR/kaniko-$KANIKO_VERSION/executor"
+grep -q "github.com/GoogleContainerTools/kaniko $KANIKO_VERSION" tools/kaniko/go.mod ||
+  { echo "tools: tools/kaniko/go.mod does not pin Kaniko $KANIKO_VERSION" >&2; exit 1; }
+if [ ! -x "$kaniko" ]; then
+  echo "tools: building Kaniko executor $KANIKO_VERSION (minutes the first time)"
+  mkdir -p "$(dirname "$kaniko")"
+  (cd tools/kaniko && CGO_ENABLED=0 go build -trimpath -o "$kaniko.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor)
+  mv "$kaniko.tmp" "$kaniko"
+fi
+
+# The Trivy CLI (v0.74 needs GOEXPERIMENT=jsonv2 to build).
+trivy="$TOOLS_DIR/trivy-$TRIVY_VERSION/trivy"
+if [ ! -x "$trivy" ]; then
+  echo "tools: building Trivy $TRIVY_VERSION (minutes the first time)"
+  mkdir -p "$(dirname "$trivy")"
+  tmp=$(mktemp -d)
+  GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
+  mv "$tmp/trivy" "$trivy"
+  rmdir "$tmp"
+fi
+
+echo "tools: ok (Go $have_go, $(git --version), Kaniko $KANIKO_VERSION, Trivy $("$trivy" --version 2>/dev/null | head -n1 | awk '{print $2}'), cache $TOOLS_DIR)"

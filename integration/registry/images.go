@@ -1,0 +1,95 @@
+package registry
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// File is one file of an image layer.
+type File struct {
+	Path string
+	Mode int64
+	Data []byte
+	Link string // a symlink target, instead of Data
+}
+
+// PushImage pushes a single-layer linux/amd64 image made of files to ref
+// (a plain-HTTP loopback registry) and returns its digest.
+func PushImage(ref string, files []File, cmd []string) (v1.Hash, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		h := &tar.Header{Name: f.Path, Mode: f.Mode, Size: int64(len(f.Data)), Typeflag: tar.TypeReg}
+		if f.Link != "" {
+			h = &tar.Header{Name: f.Path, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: f.Link}
+		} else if f.Mode&0o40000 != 0 || f.Path[len(f.Path)-1] == '/' {
+			h = &tar.Header{Name: f.Path, Mode: 0o755, Typeflag: tar.TypeDir}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return v1.Hash{}, err
+		}
+		if h.Typeflag == tar.TypeReg {
+			if _, err := tw.Write(f.Data); err != nil {
+				return v1.Hash{}, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return v1.Hash{}, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(buf.Bytes())), nil
+	})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.Architecture, cfg.OS = "amd64", "linux"
+	cfg.Config.Cmd = cmd
+	cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		return v1.Hash{}, err
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := remote.Write(r, img); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	return img.Digest()
+}
+
+// PushBusybox pushes a base image holding Debian's static busybox as
+// /bin/busybox with /bin/sh and the common applets linked to it, so
+// Dockerfiles built FROM it can RUN shell commands.
+func PushBusybox(ref string) (v1.Hash, error) {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading /bin/busybox (Debian busybox-static): %w", err)
+	}
+	files := []File{{Path: "bin/", Mode: 0o40755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "tmp/", Mode: 0o40777}, {Path: "etc/", Mode: 0o40755},
+		{Path: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")}}
+	for _, applet := range []string{"sh", "echo", "cat", "ls", "mkdir", "cp", "rm", "chmod", "sleep", "true", "env", "wget", "grep", "sed"} {
+		files = append(files, File{Path: "bin/" + applet, Link: "busybox"})
+	}
+	return PushImage(ref, files, []string{"/bin/sh"})
+}
