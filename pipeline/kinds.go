@@ -8,9 +8,14 @@ import "github.com/slipwayci/slipway/pipeline/strictyaml"
 // CloneSpec fetches the triggering commit.
 type CloneSpec struct {
 	Repo       string `yaml:"repo"`       // default: the repository that triggered the run
-	Depth      int    `yaml:"depth"`      // default 1; 0 in the file means the default
+	Depth      int    `yaml:"depth"`      // commits of history; default 1; -1 for all
 	Submodules bool   `yaml:"submodules"` // default false
 	Auth       Auth   `yaml:"auth"`
+	// Engine is go-git, git (the git CLI with --filter=blob:none, for very
+	// large repositories) or auto (the default): git when the clone is
+	// deeper than CLIThreshold commits (or the whole history), else go-git.
+	Engine       string `yaml:"engine"`
+	CLIThreshold int    `yaml:"cliThreshold"` // default 50
 }
 
 // Auth names secrets (declared under `secrets:`) used to reach a git
@@ -43,6 +48,8 @@ type ScanSpec struct {
 	IgnoreUnfixed bool     `yaml:"ignoreUnfixed"`
 	IgnoreFile    string   `yaml:"ignoreFile"` // in the repo; default .trivyignore when present
 	SBOM          bool     `yaml:"sbom"`       // also write a CycloneDX SBOM
+	Insecure      bool     `yaml:"insecure"`   // plain-HTTP registry (loopback only)
+	Auth          Auth     `yaml:"auth"`       // registry credentials
 }
 
 // Severities Trivy reports, most severe first.

@@ -198,6 +198,7 @@ func (v *validator) stage(p *Pipeline, path string, s *Stage, earlier []string) 
 			v.oneOf(fmt.Sprintf("%s.failOn[%d]", kpath, i), sev, Severities)
 		}
 		v.repoPath(kpath+".ignoreFile", s.Scan.IgnoreFile)
+		v.auth(p, kpath+".auth", s.Scan.Auth)
 	case "deploy":
 		v.deploy(p, kpath, s.Deploy)
 	case "canary":

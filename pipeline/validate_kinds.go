@@ -44,8 +44,12 @@ func (v *validator) repoPath(at, p string) {
 }
 
 func (v *validator) clone(p *Pipeline, at string, c *CloneSpec) {
-	if c.Depth < 0 {
-		v.failf(at+".depth", "must be 0 (the default, 1) or more, found %d", c.Depth)
+	if c.Depth < -1 {
+		v.failf(at+".depth", "must be -1 (all history), 0 (the default, 1) or more, found %d", c.Depth)
+	}
+	v.oneOf(at+".engine", c.Engine, []string{"auto", "go-git", "git"})
+	if c.CLIThreshold < 0 {
+		v.failf(at+".cliThreshold", "must not be negative")
 	}
 	if strings.HasPrefix(c.Repo, "-") {
 		v.failf(at+".repo", "%q looks like a command-line flag, not a repository URL", c.Repo)

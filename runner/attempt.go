@@ -48,8 +48,9 @@ func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunSt
 	for {
 		n++
 		began := time.Now()
-		outputs, err := r.attempt(ctx, x, i, n)
-		status, reason := r.settle(ctx, x, i, n, outputs, err)
+		res, err := r.attempt(ctx, x, i, n)
+		r.keepArtifacts(ctx, x, i, n, res.Artifacts)
+		status, reason := r.settle(ctx, x, i, n, res.Outputs, err)
 		r.opts.observer.StageFinished(st.Kind(), status, time.Since(began))
 		if status != store.StageFailed {
 			return runOutcome(st.Name, status, reason)
@@ -133,12 +134,23 @@ func (r *Runner) settle(ctx context.Context, x *execution, i, n int, outputs map
 	return status, reason
 }
 
+// keepArtifacts stores what an attempt produced, whatever its outcome.
+func (r *Runner) keepArtifacts(ctx context.Context, x *execution, i, n int, arts []stages.Artifact) {
+	for _, a := range arts {
+		err := r.store.PutArtifact(context.WithoutCancel(ctx), store.Artifact{RunID: x.run.ID, Index: i, Attempt: n,
+			Name: a.Name, MediaType: a.MediaType, Subject: a.Subject, Data: a.Data, CreatedAt: time.Now()})
+		if err != nil {
+			r.say(ctx, x, x.p.Stages[i].Name, n, "could not store artifact %s: %v", a.Name, err)
+		}
+	}
+}
+
 // attempt runs attempt n of stage i: render, create, validate, run with
 // the stage's timeout, then clean up on a context of its own.
-func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (map[string]string, error) {
+func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (stages.Result, error) {
 	st := &x.p.Stages[i]
 	if err := r.store.StartAttempt(ctx, x.run.ID, i, n, time.Now()); err != nil {
-		return nil, err
+		return stages.Result{}, err
 	}
 	r.notes.notify(x.run.ID)
 	log := r.newSink(ctx, x, st.Name, n)
@@ -150,14 +162,14 @@ func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (map[strin
 	}
 	spec, err := pipeline.RenderSpec(st.Name, st.Spec(), x.data())
 	if err != nil {
-		return nil, err
+		return stages.Result{}, err
 	}
 	stage, err := r.kinds.New(st.Kind(), spec)
 	if err != nil {
-		return nil, err
+		return stages.Result{}, err
 	}
 	if err := stage.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid settings: %w", err)
+		return stages.Result{}, fmt.Errorf("invalid settings: %w", err)
 	}
 	timeout := r.opts.defaultTimeout
 	if st.Timeout > 0 {
@@ -175,12 +187,12 @@ func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (map[strin
 	}
 	var te errTimeout
 	if err != nil && ctx.Err() == nil && errors.As(context.Cause(actx), &te) {
-		return nil, stages.Retryable(fmt.Errorf("%w: %w", te, err))
+		return res, stages.Retryable(fmt.Errorf("%w: %w", te, err))
 	}
 	if err == nil {
 		err = checkOutputs(res.Outputs)
 	}
-	return res.Outputs, err
+	return res, err
 }
 
 // runSafely turns a panicking stage into a failed attempt.

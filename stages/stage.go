@@ -64,8 +64,19 @@ type Run struct {
 	Logger *slog.Logger
 }
 
-// Result is what a successful attempt leaves for later stages: outputs
-// are read by templates as {{ .Stages.NAME.KEY }}.
+// Result is what an attempt leaves behind. Outputs (of a successful
+// attempt) are read by later stages' templates as {{ .Stages.NAME.KEY }}.
+// Artifacts are stored with the run even when Run also returns an error:
+// the scan report of an image that failed the gate is the evidence.
 type Result struct {
-	Outputs map[string]string
+	Outputs   map[string]string
+	Artifacts []Artifact
+}
+
+// Artifact is a document a stage produced: a scan report, an SBOM.
+type Artifact struct {
+	Name      string // unique within the attempt, e.g. trivy-report.json
+	MediaType string
+	Subject   string // what it describes, e.g. an image digest
+	Data      []byte
 }

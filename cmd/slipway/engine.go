@@ -11,15 +11,36 @@ import (
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/build"
+	"github.com/slipwayci/slipway/stages/clone"
 	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/stages/scan"
+	"github.com/slipwayci/slipway/stages/tools"
 )
 
-// stageKinds is the registry of the stage kinds this binary offers. Each
-// real kind is added here, by hand, when it lands.
+// stageKinds is the registry of the stage kinds this binary offers, wired
+// by hand. The external tools come from the tools cache (stages/tools);
+// the environment tunes Trivy: SLIPWAY_TRIVY_CACHE (its cache and
+// database, default <tools>/trivy-cache) and SLIPWAY_TRIVY_OFFLINE=1 (scan
+// with the database there, never download one).
 func stageKinds() (*stages.Registry, error) {
+	trivyCache := os.Getenv("SLIPWAY_TRIVY_CACHE")
+	if trivyCache == "" {
+		trivyCache = filepath.Join(tools.Dir(), "trivy-cache")
+	}
 	kinds := stages.NewRegistry()
-	if err := kinds.Register("fake", fake.New(nil)); err != nil {
-		return nil, err
+	for kind, f := range map[string]stages.Factory{
+		"fake":  fake.New(nil),
+		"clone": clone.New(clone.GoGit{}, clone.CLI{}),
+		"build": build.New(map[string]build.Builder{
+			"local":      &build.Local{Executor: tools.Kaniko()},
+			"kubernetes": &build.Kubernetes{Namespace: "slipway-builds"},
+		}),
+		"scan": scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
+	} {
+		if err := kinds.Register(kind, f); err != nil {
+			return nil, err
+		}
 	}
 	return kinds, nil
 }

@@ -23,6 +23,9 @@ type Server struct {
 	Root string
 	URL  string // http://127.0.0.1:PORT
 	srv  *http.Server
+	// Token, when set, is the password every request must carry (HTTP
+	// basic auth, any user name), as a forge's access token.
+	Token string
 }
 
 // Start serves the bare repositories under root on a free loopback port
@@ -44,7 +47,17 @@ func Start(ctx context.Context, root string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git server: %w", err)
 	}
-	s := &Server{Root: root, URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	s := &Server{Root: root, URL: "http://" + ln.Addr().String()}
+	s.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Token != "" {
+			if _, pass, ok := r.BasicAuth(); !ok || pass != s.Token {
+				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})}
 	go s.srv.Serve(ln)
 	go func() {
 		<-ctx.Done()

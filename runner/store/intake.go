@@ -97,3 +97,26 @@ type Audit interface {
 type StatusCounter interface {
 	CountRuns(ctx context.Context) (map[RunStatus]int, error)
 }
+
+// Artifact is a document a stage attempt produced.
+type Artifact struct {
+	RunID     int64
+	Index     int // stage
+	Attempt   int
+	Name      string
+	MediaType string
+	Subject   string // e.g. the image digest a scan report describes
+	Size      int
+	CreatedAt time.Time
+	Data      []byte // empty in listings
+}
+
+// Artifacts persists stage artifacts.
+type Artifacts interface {
+	// PutArtifact stores a; storing the same (run, stage, attempt, name) again replaces it.
+	PutArtifact(ctx context.Context, a Artifact) error
+	// ListArtifacts lists a run's artifacts without their data.
+	ListArtifacts(ctx context.Context, runID int64) ([]Artifact, error)
+	// GetArtifact returns one artifact with its data (the latest attempt's), or ErrNotFound.
+	GetArtifact(ctx context.Context, runID int64, index int, name string) (*Artifact, error)
+}

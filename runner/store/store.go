@@ -179,5 +179,6 @@ type Store interface {
 	Schedules
 	Audit
 	StatusCounter
+	Artifacts
 	Close() error
 }

@@ -1,0 +1,186 @@
+package clone
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages"
+)
+
+// fixture is a repository served over real git HTTP with three commits.
+type fixture struct {
+	srv     *gitserver.Server
+	url     string
+	commits []string // oldest first
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	srv, err := gitserver.Start(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	url, err := srv.CreateRepo("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := gitserver.Clone(url, filepath.Join(t.TempDir(), "wt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{srv: srv, url: url}
+	for _, v := range []string{"one", "two", "three"} {
+		sha, err := wt.Commit("main", v, map[string]string{"version.txt": v + "\n", "dir/" + v + ".txt": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.commits = append(f.commits, sha)
+	}
+	if err := wt.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func runOf(t *testing.T, repo, sha string, secrets map[string]string) (*stages.Run, *bytes.Buffer) {
+	var log bytes.Buffer
+	return &stages.Run{ID: 1, Stage: "clone", Attempt: 1, Workdir: filepath.Join(t.TempDir(), "work"), Log: &log, Secrets: secrets,
+		Trigger: pipeline.RunData{Repo: repo, Ref: "refs/heads/main", SHA: sha}}, &log
+}
+
+func clone(t *testing.T, spec pipeline.CloneSpec, run *stages.Run) (stages.Result, error) {
+	t.Helper()
+	s, err := New(GoGit{}, CLI{})(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		return stages.Result{}, err
+	}
+	return s.Run(context.Background(), run)
+}
+
+func TestCloneChecksOutTheExactCommit(t *testing.T) {
+	f := newFixture(t)
+	for _, engine := range []string{"go-git", "git"} {
+		for _, tt := range []struct {
+			name, sha, want string
+		}{
+			{"an older commit than the tip", f.commits[1], "two\n"},
+			{"the tip", "", "three\n"},
+			{"an abbreviated id", f.commits[2][:10], "three\n"},
+		} {
+			t.Run(engine+"/"+tt.name, func(t *testing.T) {
+				run, log := runOf(t, f.url, tt.sha, nil)
+				res, err := clone(t, pipeline.CloneSpec{Engine: engine, Depth: 3}, run)
+				if err != nil {
+					t.Fatalf("%v\n%s", err, log)
+				}
+				got, _ := os.ReadFile(filepath.Join(run.Workdir, "version.txt"))
+				if string(got) != tt.want || res.Outputs["engine"] != engine || !strings.HasPrefix(res.Outputs["sha"], tt.sha) || len(res.Outputs["sha"]) != 40 {
+					t.Errorf("version.txt = %q, outputs %v", got, res.Outputs)
+				}
+				// A retry into the same workdir starts over cleanly.
+				if _, err := clone(t, pipeline.CloneSpec{Engine: engine, Depth: 3}, run); err != nil {
+					t.Errorf("second clone into the same workdir: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// When the server refuses to send a commit by its id, go-git fetches the
+// branch and finds the commit in its history — or says to increase depth.
+// (The git CLI speaks protocol v2, which may fetch any reachable commit.)
+func TestCloneFallsBackToTheBranch(t *testing.T) {
+	f := newFixture(t)
+	cmd := exec.Command("git", "config", "--unset", "uploadpack.allowAnySHA1InWant")
+	cmd.Dir = filepath.Join(f.srv.Root, "app.git")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	for _, engine := range []string{"go-git", "git"} {
+		run, log := runOf(t, f.url, f.commits[1], nil)
+		if _, err := clone(t, pipeline.CloneSpec{Engine: engine, Depth: 5}, run); err != nil {
+			t.Errorf("%s with depth 5: %v\n%s", engine, err, log)
+		}
+		run, _ = runOf(t, f.url, f.commits[0], nil)
+		_, err := clone(t, pipeline.CloneSpec{Engine: engine, Depth: 1}, run)
+		got, _ := os.ReadFile(filepath.Join(run.Workdir, "version.txt"))
+		switch {
+		case engine == "go-git" && (err == nil || !strings.Contains(err.Error(), "increase clone.depth")):
+			t.Errorf("go-git: a commit beyond depth 1: %v", err)
+		case engine == "git" && (err != nil || string(got) != "one\n"):
+			t.Errorf("git: a commit beyond depth 1: %v, version %q", err, got)
+		}
+	}
+}
+
+func TestCloneWithTokenNeverShowsIt(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Token = "tok-3f9a1c-secret"
+	for _, engine := range []string{"go-git", "git"} {
+		run, log := runOf(t, f.url, f.commits[2], map[string]string{"GIT_TOKEN": f.srv.Token})
+		if _, err := clone(t, pipeline.CloneSpec{Engine: engine, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run); err != nil {
+			t.Errorf("%s with the token: %v", engine, err)
+		}
+		run, log = runOf(t, f.url, f.commits[2], map[string]string{"GIT_TOKEN": "wrong-token-value"})
+		_, err := clone(t, pipeline.CloneSpec{Engine: engine, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run)
+		if err == nil || strings.Contains(err.Error(), "wrong-token-value") || strings.Contains(log.String(), "wrong-token-value") {
+			t.Errorf("%s with a wrong token: %v\n%s", engine, err, log)
+		}
+		withCreds := strings.Replace(f.url, "http://", "http://user:url-secret-99@", 1)
+		run, log = runOf(t, withCreds+"x", "", nil)
+		_, err = clone(t, pipeline.CloneSpec{Engine: engine}, run)
+		if err == nil || strings.Contains(err.Error(), "url-secret-99") || strings.Contains(log.String(), "url-secret-99") {
+			t.Errorf("%s: credentials in the URL leaked: %v\n%s", engine, err, log)
+		}
+	}
+}
+
+func TestCloneRefusesHostileInput(t *testing.T) {
+	tests := []struct {
+		repo, ref, sha, want string
+	}{
+		{"--upload-pack=touch /tmp/pwned", "refs/heads/main", "", "looks like a command-line flag"},
+		{"ext::sh -c touch% /tmp/pwned", "refs/heads/main", "", "transport that runs commands"},
+		{"https://example.com/x.git?--upload-pack=evil", "refs/heads/main", "", "carries a git option"},
+		{"https://example.com/x.git", "--output=/etc/passwd", "", "not a valid git ref"},
+		{"https://example.com/x.git", "refs/heads/main", "HEAD~1", "not a commit id"},
+		{"", "refs/heads/main", "", "set clone.repo"},
+	}
+	for _, tt := range tests {
+		run, _ := runOf(t, tt.repo, tt.sha, nil)
+		run.Trigger.Ref = tt.ref
+		_, err := clone(t, pipeline.CloneSpec{}, run)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("clone of %q at %q %q: %v, want %q", tt.repo, tt.ref, tt.sha, err, tt.want)
+		}
+	}
+}
+
+func TestAutoEnginePicksByDepth(t *testing.T) {
+	for _, tt := range []struct {
+		spec  pipeline.CloneSpec
+		depth int
+		want  string
+	}{
+		{pipeline.CloneSpec{}, 1, "go-git"},
+		{pipeline.CloneSpec{}, 51, "git"},
+		{pipeline.CloneSpec{}, 0, "git"},
+		{pipeline.CloneSpec{CLIThreshold: 10}, 11, "git"},
+		{pipeline.CloneSpec{Engine: "go-git"}, 0, "go-git"},
+	} {
+		if got := (&Stage{spec: tt.spec}).engine(tt.depth); got != tt.want {
+			t.Errorf("engine(%+v, %d) = %s, want %s", tt.spec, tt.depth, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+// Package clone is the clone stage kind: it fetches the triggering
+// repository at the exact commit of the run into the run's workdir —
+// shallow by default — with go-git, or with the git CLI (--filter=blob:none)
+// for very large repositories, and with token or SSH-key auth taken from
+// the pipeline's secrets. Credentials never reach logs or errors.
+package clone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages"
+)
+
+// DefaultCLIThreshold is the depth above which auto uses the git CLI.
+const DefaultCLIThreshold = 50
+
+// Request is one checkout.
+type Request struct {
+	URL        string
+	Ref        string // refs/heads/… or refs/tags/…
+	SHA        string // the exact commit; "" for the tip of Ref
+	Depth      int    // commits; 0 for all history
+	Submodules bool
+	Dir        string // empty, or a previous checkout to replace
+	Auth       Auth
+}
+
+// Auth is a resolved credential.
+type Auth struct {
+	Username string // for Token
+	Token    string
+	SSHKey   string // a PEM private key
+}
+
+// Cloner checks a commit out into a directory and returns its full SHA.
+type Cloner interface {
+	Clone(ctx context.Context, req Request, log func(format string, args ...any)) (string, error)
+}
+
+// Stage is one clone attempt.
+type Stage struct {
+	spec    pipeline.CloneSpec
+	engines map[string]Cloner
+}
+
+// New returns the factory of the clone kind over its two engines.
+func New(gogit, cli Cloner) stages.Factory {
+	return func(spec any) (stages.Stage, error) {
+		s, ok := spec.(*pipeline.CloneSpec)
+		if !ok || s == nil {
+			return nil, fmt.Errorf("clone stage needs a *pipeline.CloneSpec, got %T", spec)
+		}
+		return &Stage{spec: *s, engines: map[string]Cloner{"go-git": gogit, "git": cli}}, nil
+	}
+}
+
+// Validate checks the repository URL, when the pipeline sets one.
+func (s *Stage) Validate() error {
+	if s.spec.Repo != "" {
+		return CheckURL(s.spec.Repo)
+	}
+	return nil
+}
+
+// CheckURL refuses URLs that could run commands or be read as options.
+func CheckURL(raw string) error {
+	lower := strings.ToLower(raw)
+	switch {
+	case raw == "":
+		return errors.New("no repository URL")
+	case strings.HasPrefix(raw, "-"):
+		return fmt.Errorf("repository URL %q looks like a command-line flag", redactURL(raw))
+	case strings.Contains(lower, "--upload-pack") || strings.Contains(lower, "--receive-pack") || strings.Contains(lower, "--config"):
+		return fmt.Errorf("repository URL %q carries a git option", redactURL(raw))
+	case strings.HasPrefix(lower, "ext::") || strings.HasPrefix(lower, "fd::"):
+		return fmt.Errorf("repository URL %q uses a transport that runs commands", redactURL(raw))
+	case strings.ContainsAny(raw, "\n\r\x00 "):
+		return fmt.Errorf("repository URL %q holds whitespace or control characters", redactURL(raw))
+	}
+	return nil
+}
+
+// engine picks the engine for a depth (0 = all history).
+func (s *Stage) engine(depth int) string {
+	switch s.spec.Engine {
+	case "go-git", "git":
+		return s.spec.Engine
+	}
+	threshold := s.spec.CLIThreshold
+	if threshold == 0 {
+		threshold = DefaultCLIThreshold
+	}
+	if depth == 0 || depth > threshold {
+		return "git"
+	}
+	return "go-git"
+}
+
+// Run checks the run's commit out into the workdir.
+func (s *Stage) Run(ctx context.Context, run *stages.Run) (stages.Result, error) {
+	req, err := s.request(run)
+	if err != nil {
+		return stages.Result{}, err
+	}
+	engine := s.engine(req.Depth)
+	say := func(format string, args ...any) { fmt.Fprintf(run.Log, "slipway: "+format+"\n", args...) }
+	say("cloning %s %s at %s with %s (depth %s)", redactURL(req.URL), req.Ref, orTip(req.SHA), engine, depthWord(req.Depth))
+	sha, err := s.engines[engine].Clone(ctx, req, say)
+	if err != nil {
+		return stages.Result{}, redactErr(err, req)
+	}
+	say("checked out %s", sha)
+	return stages.Result{Outputs: map[string]string{"sha": sha, "ref": req.Ref, "dir": req.Dir, "engine": engine}}, nil
+}
+
+func (s *Stage) request(run *stages.Run) (Request, error) {
+	repo := s.spec.Repo
+	if repo == "" {
+		repo = run.Trigger.Repo
+	}
+	if repo == "" {
+		return Request{}, errors.New("the run names no repository (it was not started by a push): set clone.repo")
+	}
+	if err := CheckURL(repo); err != nil {
+		return Request{}, err
+	}
+	ref, err := pipeline.NormalizeRef(run.Trigger.Ref, "main")
+	if err != nil {
+		return Request{}, err
+	}
+	if run.Trigger.SHA != "" && !pipeline.IsCommitID(run.Trigger.SHA) {
+		return Request{}, fmt.Errorf("%q is not a commit id", run.Trigger.SHA)
+	}
+	depth := s.spec.Depth
+	switch depth {
+	case 0:
+		depth = 1
+	case -1:
+		depth = 0
+	}
+	req := Request{URL: repo, Ref: ref, SHA: run.Trigger.SHA, Depth: depth, Submodules: s.spec.Submodules, Dir: run.Workdir}
+	if a := s.spec.Auth; a.Token != "" {
+		req.Auth = Auth{Username: a.Username, Token: run.Secrets[a.Token]}
+		if req.Auth.Username == "" {
+			req.Auth.Username = "x-access-token"
+		}
+	} else if a.SSHKey != "" {
+		req.Auth = Auth{SSHKey: run.Secrets[a.SSHKey]}
+	}
+	return req, nil
+}
+
+// emptyDir makes dir an empty directory (a retry starts from scratch).
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// redactURL hides the password or token of a URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// redactErr removes every credential of req from err's text.
+func redactErr(err error, req Request) error {
+	msg := err.Error()
+	for _, secret := range []string{req.Auth.Token, req.Auth.SSHKey} {
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "***")
+		}
+	}
+	if u, perr := url.Parse(req.URL); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "***")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
+}
+
+func orTip(sha string) string {
+	if sha == "" {
+		return "its tip"
+	}
+	return sha
+}
+
+func depthWord(d int) string {
+	if d == 0 {
+		return "all history"
+	}
+	return fmt.Sprint(d)
+}
+
+var _ stages.Stage = (*Stage)(nil)

@@ -1,0 +1,88 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// Trivy runs the Trivy CLI as a process.
+type Trivy struct {
+	Path     string // the trivy executable
+	CacheDir string // its cache (the vulnerability database lives in CacheDir/db)
+	// Offline scans with the database already in CacheDir and never
+	// downloads one (air-gapped machines, tests, the demo).
+	Offline bool
+}
+
+// Target is what to scan and how to reach it.
+type Target struct {
+	Image         string // repository@sha256:…
+	Insecure      bool   // plain-HTTP or self-signed registry
+	Username      string
+	Password      string
+	IgnoreUnfixed bool
+	IgnoreFile    string // absolute path, or ""
+}
+
+// Report returns Trivy's JSON report (schema 2) of the target.
+func (t *Trivy) Report(ctx context.Context, target Target, log io.Writer) ([]byte, error) {
+	return t.run(ctx, target, log, "--format", "json")
+}
+
+// SBOM returns a CycloneDX SBOM of the target.
+func (t *Trivy) SBOM(ctx context.Context, target Target, log io.Writer) ([]byte, error) {
+	return t.run(ctx, target, log, "--format", "cyclonedx")
+}
+
+func (t *Trivy) run(ctx context.Context, target Target, log io.Writer, format ...string) ([]byte, error) {
+	if _, err := os.Stat(t.Path); err != nil {
+		return nil, fmt.Errorf("trivy: %w (run `make tools`)", err)
+	}
+	args := append([]string{"image", "--quiet", "--cache-dir", t.CacheDir, "--scanners", "vuln"}, format...)
+	if t.Offline {
+		args = append(args, "--skip-db-update", "--skip-java-db-update", "--offline-scan")
+	}
+	if target.Insecure {
+		args = append(args, "--insecure")
+	}
+	if target.IgnoreUnfixed {
+		args = append(args, "--ignore-unfixed")
+	}
+	if target.IgnoreFile != "" {
+		args = append(args, "--ignorefile", target.IgnoreFile)
+	}
+	args = append(args, "--", target.Image)
+	cmd := exec.CommandContext(ctx, t.Path, args...)
+	cmd.Env = []string{"HOME=" + os.TempDir(), "PATH=/usr/bin:/bin", "TRIVY_NO_PROGRESS=true"}
+	if target.Username != "" {
+		cmd.Env = append(cmd.Env, "TRIVY_USERNAME="+target.Username, "TRIVY_PASSWORD="+target.Password)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, log)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("trivy interrupted: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("trivy failed (%v): %s", err, lastLine(stderr.String()))
+	}
+	if stdout.Len() == 0 {
+		return nil, fmt.Errorf("trivy wrote no report: %s", lastLine(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) == 0 || lines[len(lines)-1] == "" {
+		return "no output"
+	}
+	return lines[len(lines)-1]
+}
