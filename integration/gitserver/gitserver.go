@@ -96,7 +96,10 @@ func Clone(url, dir string) (*WorkTree, error) {
 	if err := run("", "git", "clone", "--quiet", url, dir); err != nil {
 		return nil, err
 	}
-	for _, kv := range [][2]string{{"user.name", "Slipway Test"}, {"user.email", "test@slipway.invalid"}, {"commit.gpgsign", "false"}} {
+	// A large post buffer makes git send Content-Length, which CGI needs
+	// (it cannot take a chunked request body).
+	for _, kv := range [][2]string{{"user.name", "Slipway Test"}, {"user.email", "test@slipway.invalid"}, {"commit.gpgsign", "false"},
+		{"http.postBuffer", "524288000"}} {
 		if err := run(dir, "git", "config", kv[0], kv[1]); err != nil {
 			return nil, err
 		}

@@ -33,6 +33,9 @@ func Start(ctx context.Context, dir string) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	config := filepath.Join(dir, "config.yml")
 	body := fmt.Sprintf(`version: 0.1
 log: {level: warn}

@@ -1,0 +1,181 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/registry"
+	"github.com/slipwayci/slipway/integration/trivydb"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// buildEnv is a git server, a registry with a busybox base image, and an
+// offline Trivy database.
+type buildEnv struct {
+	git      *gitserver.Server
+	reg      *registry.Registry
+	repoURL  string
+	wt       *gitserver.WorkTree
+	trivyDir string
+	dir      string
+}
+
+func newBuildEnv(t *testing.T) *buildEnv {
+	t.Helper()
+	needBuildTools(t)
+	ctx := context.Background()
+	e := &buildEnv{dir: t.TempDir()}
+	var err error
+	e.reg, err = registry.Start(ctx, filepath.Join(e.dir, "registry"))
+	must(t, err)
+	t.Cleanup(e.reg.Stop)
+	_, err = registry.PushBusybox(e.reg.Addr + "/base/busybox:1")
+	must(t, err)
+	e.git, err = gitserver.Start(ctx, filepath.Join(e.dir, "git"))
+	must(t, err)
+	t.Cleanup(func() { e.git.Close() })
+	e.repoURL, err = e.git.CreateRepo("shop")
+	must(t, err)
+	e.wt, err = gitserver.Clone(e.repoURL, filepath.Join(e.dir, "wt"))
+	must(t, err)
+	e.trivyDir = filepath.Join(e.dir, "trivy")
+	must(t, trivydb.Write(e.trivyDir, trivydb.Fixture))
+	return e
+}
+
+// commit pushes a Dockerfile that RUNs in the busybox base image and
+// copies app; it returns the commit.
+func (e *buildEnv) commit(t *testing.T, msg string, app []byte, extra map[string]string) string {
+	t.Helper()
+	files := map[string]string{
+		"svc/Dockerfile": fmt.Sprintf("FROM %s/base/busybox:1\nRUN echo \"built by kaniko\" > /built.txt\nCOPY app /app\nRUN chmod 755 /app\nCMD [\"/app\"]\n", e.reg.Addr),
+		"svc/app":        string(app),
+	}
+	for k, v := range extra {
+		files[k] = v
+	}
+	sha, err := e.wt.Commit("main", msg, files)
+	must(t, err)
+	must(t, e.wt.Push("main"))
+	return sha
+}
+
+func (e *buildEnv) pipeline(t *testing.T, engine, build string) string {
+	t.Helper()
+	return writeFile(t, e.dir, "pipeline.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: shop}
+stages:
+  - {name: clone, clone: {repo: %q, engine: %s}}
+  - {name: build, build: {%s}}
+  - {name: scan, scan: {failOn: [HIGH, CRITICAL], insecure: true, sbom: true}}
+`, e.repoURL, engine, build))
+}
+
+// slipwayRun runs `slipway run` with the offline Trivy database.
+func (e *buildEnv) slipwayRun(t *testing.T, pipeline, sha string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(slipwayBin, "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
+	cmd.Env = append(os.Environ(), "SLIPWAY_TRIVY_CACHE="+e.trivyDir, "SLIPWAY_TRIVY_OFFLINE=1")
+	out, _ := cmd.CombinedOutput()
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// A push becomes an image: clone at the exact commit over git HTTP, Kaniko
+// builds a Dockerfile with RUN from a base image in a real registry, the
+// digest is the registry's, and Trivy passes the clean image and fails the
+// vulnerable one with the right CVE — its report stored with the run.
+func TestCloneBuildScanAgainstRealSystems(t *testing.T) {
+	e := newBuildEnv(t)
+	cleanSHA := e.commit(t, "clean app", goBinary(t, cleanMod, cleanMain), nil)
+	vulnSHA := e.commit(t, "app with x/text v0.3.6", goBinary(t, vulnMod, vulnMain), nil)
+	p := e.pipeline(t, "go-git", fmt.Sprintf("context: svc, image: %s/shop/app, insecure: true, cache: true", e.reg.Addr))
+
+	out, code := e.slipwayRun(t, p, cleanSHA)
+	if code != 0 {
+		t.Fatalf("clean release: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"checked out " + cleanSHA, "Running: [/bin/sh -c echo", "pushed " + e.reg.Addr + "/shop/app@sha256:",
+		"CRITICAL 0, HIGH 0", "the image passes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("clean run output lacks %q:\n%s", want, out)
+		}
+	}
+	// The digest the run recorded is the one the registry serves for the tag.
+	st := openStore(t, filepath.Join(e.dir, "data"))
+	defer st.Close()
+	stages, _ := st.ListStages(context.Background(), 1)
+	tag, err := name.NewTag(e.reg.Addr+"/shop/app:"+cleanSHA[:7], name.Insecure)
+	must(t, err)
+	desc, err := remote.Head(tag)
+	must(t, err)
+	if stages[1].Outputs["digest"] != desc.Digest.String() || stages[2].Outputs["digest"] != desc.Digest.String() {
+		t.Errorf("build digest %s, scan digest %s, registry %s", stages[1].Outputs["digest"], stages[2].Outputs["digest"], desc.Digest)
+	}
+
+	out, code = e.slipwayRun(t, p, vulnSHA)
+	if code != 1 || !strings.Contains(out, "1 finding(s) at a gated severity (failOn: HIGH, CRITICAL): CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6, fixed in 0.3.7") {
+		t.Fatalf("vulnerable release: exit %d\n%s", code, out)
+	}
+	arts, err := st.ListArtifacts(context.Background(), 2)
+	must(t, err)
+	if len(arts) != 2 || arts[1].Name != "trivy-report.json" || arts[0].Name != "sbom.cdx.json" || !strings.HasPrefix(arts[1].Subject, "sha256:") {
+		t.Errorf("artifacts of the failed scan = %+v", arts)
+	}
+	report, err := st.GetArtifact(context.Background(), 2, 2, "trivy-report.json")
+	if err != nil || !strings.Contains(string(report.Data), `"VulnerabilityID": "CVE-2021-38561"`) {
+		t.Errorf("stored report: %v", err)
+	}
+	runs, _ := st.ListRuns(context.Background(), store.RunFilter{})
+	if len(runs) != 2 || runs[0].Status != store.RunFailed || runs[1].Status != store.RunSucceeded {
+		t.Errorf("runs = %+v", runs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "kaniko-root-*")); len(left) > 0 {
+		t.Errorf("build sandboxes left behind: %v", left)
+	}
+}
+
+// Each bad input ends the run with an error that says what is wrong.
+func TestBadBuildInputsFailClearly(t *testing.T) {
+	e := newBuildEnv(t)
+	outside := t.TempDir()
+	writeFile(t, outside, "Dockerfile", "FROM scratch\n")
+	sha := e.commit(t, "odd layout", []byte("x"), map[string]string{"nodocker/readme.txt": "no Dockerfile here"})
+	must(t, os.Symlink(outside, filepath.Join(e.wt.Dir, "escape")))
+	sha2, err := e.wt.Commit("main", "symlink out", nil)
+	must(t, err)
+	must(t, e.wt.Push("main"))
+	deadRegistry := "127.0.0.1:9" // discard port: nothing listens
+	// go-git keeps symlinks inside the checkout; the git CLI writes them as
+	// committed, so the escaping link reaches the build stage's check.
+	tests := []struct {
+		name, engine, build, sha, want string
+	}{
+		{"missing Dockerfile", "go-git", fmt.Sprintf("context: nodocker, image: %s/shop/x, insecure: true", e.reg.Addr), sha, "Dockerfile: nodocker/Dockerfile does not exist in the repository"},
+		{"context outside the repository", "git", fmt.Sprintf("context: escape, image: %s/shop/x, insecure: true", e.reg.Addr), sha2, "build context: escape leaves the repository"},
+		{"registry down", "go-git", fmt.Sprintf("context: svc, image: %s/shop/x, insecure: true", deadRegistry), sha, "kaniko build failed"},
+	}
+	for _, tt := range tests {
+		out, code := e.slipwayRun(t, e.pipeline(t, tt.engine, tt.build), tt.sha)
+		if code != 1 || !strings.Contains(out, tt.want) {
+			t.Errorf("%s: exit %d, want %q in:\n%s", tt.name, code, tt.want, out)
+		}
+	}
+	// Executor missing: a tools directory without Kaniko.
+	cmd := exec.Command(slipwayBin, "run", e.pipeline(t, "go-git", fmt.Sprintf("context: svc, image: %s/shop/x, insecure: true", e.reg.Addr)),
+		"--data", filepath.Join(e.dir, "data2"), "--sha", sha)
+	cmd.Env = append(os.Environ(), "SLIPWAY_TOOLS_DIR="+t.TempDir())
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "kaniko executor") || !strings.Contains(string(out), "make tools") {
+		t.Errorf("executor missing:\n%s", out)
+	}
+}

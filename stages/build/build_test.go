@@ -1,0 +1,129 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages"
+)
+
+func repoWith(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	return dir
+}
+
+func TestRequestFromSettings(t *testing.T) {
+	repo := repoWith(t, map[string]string{"svc/Dockerfile.prod": "FROM scratch\n", "svc/app": "x"})
+	s := &Stage{spec: pipeline.BuildSpec{Context: "svc", Dockerfile: "Dockerfile.prod", Image: "127.0.0.1:5000/shop/order",
+		BuildArgs: map[string]string{"B": "2", "A": "1"}, Target: "prod", Cache: true, Insecure: true, Auth: pipeline.Auth{Token: "REG"}}}
+	run := &stages.Run{ID: 7, Workdir: repo, Trigger: pipeline.RunData{ShortSHA: "abc1234"}, Secrets: map[string]string{"REG": "s3cr3t"}}
+	req, err := s.request(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, _ := filepath.EvalSymlinks(repo)
+	if req.ContextDir != filepath.Join(real, "svc") || req.Dockerfile != filepath.Join(real, "svc", "Dockerfile.prod") ||
+		req.Destination != "127.0.0.1:5000/shop/order:abc1234" || req.CacheRepo != "127.0.0.1:5000/shop/order/cache" ||
+		len(req.Insecure) != 1 || req.Insecure[0] != "127.0.0.1:5000" {
+		t.Errorf("request = %+v", req)
+	}
+	var cfg struct {
+		Auths map[string]struct{ Auth string } `json:"auths"`
+	}
+	if err := json.Unmarshal(req.DockerConfig, &cfg); err != nil || cfg.Auths["127.0.0.1:5000"].Auth != "c2xpcHdheTpzM2NyM3Q=" {
+		t.Errorf("docker config = %s", req.DockerConfig)
+	}
+	args := strings.Join(executorArgs(req, "/workspace", "/kaniko/build/Dockerfile", "/kaniko/digest"), " ")
+	for _, want := range []string{"--context=dir:///workspace", "--destination=127.0.0.1:5000/shop/order:abc1234",
+		"--build-arg=A=1 --build-arg=B=2", "--target=prod", "--cache=true --cache-repo=127.0.0.1:5000/shop/order/cache",
+		"--insecure --insecure-pull --insecure-registry=127.0.0.1:5000", "--digest-file=/kaniko/digest"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("executor args lack %q: %s", want, args)
+		}
+	}
+}
+
+func TestBadBuildInputsAreClearErrors(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	repo := repoWith(t, map[string]string{"svc/app": "x", "Dockerfile": "FROM scratch\n"})
+	os.Symlink(outside, filepath.Join(repo, "elsewhere"))
+	tests := []struct {
+		spec pipeline.BuildSpec
+		want string
+	}{
+		{pipeline.BuildSpec{Image: "r/x", Context: "svc"}, "Dockerfile: svc/Dockerfile does not exist in the repository"},
+		{pipeline.BuildSpec{Image: "r/x", Context: "elsewhere"}, "build context: elsewhere leaves the repository"},
+		{pipeline.BuildSpec{Image: "r/x", Dockerfile: "../../etc/passwd"}, "Dockerfile: ../../etc/passwd"},
+		{pipeline.BuildSpec{Image: "r/x", Context: "nowhere"}, "nowhere does not exist"},
+		{pipeline.BuildSpec{Image: "r/x", Tag: "bad tag!"}, "is not a valid image tag"},
+	}
+	for _, tt := range tests {
+		s := &Stage{spec: tt.spec}
+		_, err := s.request(&stages.Run{Workdir: repo, Trigger: pipeline.RunData{ShortSHA: "abc1234"}})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want %q", tt.spec, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		spec pipeline.BuildSpec
+		want string
+	}{
+		{pipeline.BuildSpec{Image: "UPPER/Case"}, "is not a repository name"},
+		{pipeline.BuildSpec{Image: "r/x", Executor: "docker"}, `executor "docker" is not available`},
+	} {
+		s := &Stage{spec: tt.spec, builders: map[string]Builder{"local": &Local{}}}
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.spec, err, tt.want)
+		}
+	}
+}
+
+func TestMissingExecutorIsAClearError(t *testing.T) {
+	repo := repoWith(t, map[string]string{"Dockerfile": "FROM scratch\n"})
+	_, err := (&Local{Executor: "/nonexistent/executor"}).Build(context.Background(),
+		Request{ContextDir: repo, Dockerfile: filepath.Join(repo, "Dockerfile"), Destination: "r/x:1"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "kaniko executor") || !strings.Contains(err.Error(), "make tools") {
+		t.Errorf("Build with no executor: %v", err)
+	}
+}
+
+func TestKubernetesPodRunsKanikoWithTheSameArguments(t *testing.T) {
+	k := &Kubernetes{Namespace: "builds", ServiceAccount: "kaniko", CredsSecret: "regcred",
+		ContextVolume: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "contexts"}}}
+	req := Request{ContextDir: "/w/run-7/svc", Dockerfile: "/w/run-7/svc/docker/Dockerfile", Destination: "reg.example.com/shop:abc",
+		Cache: true, CacheRepo: "reg.example.com/shop/cache", BuildArgs: map[string]string{"V": "1"}}
+	pod, err := k.Pod("build-7-1", "run-7/svc", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pod.Spec.Containers[0]
+	want := executorArgs(req, "/workspace", "/workspace/docker/Dockerfile", "/dev/termination-log")
+	if pod.Namespace != "builds" || pod.Spec.RestartPolicy != corev1.RestartPolicyNever || c.Image != KanikoImage ||
+		strings.Join(c.Args, " ") != strings.Join(want, " ") || *pod.Spec.AutomountServiceAccountToken {
+		t.Errorf("pod = %+v", pod)
+	}
+	if c.VolumeMounts[0].MountPath != "/workspace" || c.VolumeMounts[0].SubPath != "run-7/svc" || !c.VolumeMounts[0].ReadOnly ||
+		c.VolumeMounts[1].MountPath != "/kaniko/.docker" || pod.Spec.Volumes[1].Secret.SecretName != "regcred" {
+		t.Errorf("mounts = %+v volumes = %+v", c.VolumeMounts, pod.Spec.Volumes)
+	}
+	if _, err := k.Pod("b", "/abs", req); err == nil {
+		t.Error("an absolute context path was accepted")
+	}
+	if _, err := k.Build(context.Background(), req, &bytes.Buffer{}); err != ErrNotRunnable {
+		t.Errorf("Build = %v, want ErrNotRunnable", err)
+	}
+}
