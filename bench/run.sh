@@ -5,6 +5,10 @@
 #  2. Webhook intake under load: N signed GitHub push deliveries against a real
 #     `slipway serve` on loopback at fixed concurrency: deliveries/s, p50/p99
 #     latency, and a check that each delivery made exactly one run or no-match.
+#  3. The first half of a release against the real systems (needs root and
+#     `make tools`): go-git vs git CLI clone of one generated repository (time,
+#     peak memory), the Kaniko sandbox's cost, a build with the layer cache
+#     cold and warm, and a Trivy scan.
 # Environment: COUNT (benchmark repetitions, default 5), N (deliveries,
 # default 20000), C (concurrency, default 16).
 set -euo pipefail
@@ -14,6 +18,9 @@ out=bench/last-run.txt
 
 echo "== engine overhead" | tee -a "$out"
 go test -run '^$' -bench . -benchmem -count "${COUNT:-5}" ./runner/... | tee -a "$out"
+
+echo "== clone, build, scan" | tee -a "$out"
+go test -run '^$' -bench 'Clone|Sandbox|Build|Scan' -benchtime "${BENCHTIME:-5x}" ./integration/ | tee -a "$out"
 
 echo "== webhook intake" | tee -a "$out"
 work=$(mktemp -d)

@@ -197,3 +197,23 @@ func copyTree(src, dst string) error {
 }
 
 var _ Builder = (*Local)(nil)
+
+// SandboxVersion runs `executor version` in a fresh sandbox: the sandbox's
+// whole cost (root, namespaces, mounts, chroot, removal) around a command
+// that does nothing. For benchmarks.
+func SandboxVersion(ctx context.Context, l *Local) error {
+	root, err := os.MkdirTemp(l.WorkRoot, "kaniko-root-")
+	if err != nil {
+		return err
+	}
+	defer removeSandbox(root, io.Discard)
+	if err := l.prepare(root, Request{ContextDir: root + "/workspace", Dockerfile: "/dev/null"}); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c", sandboxScript, "sandbox", root, "version")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
