@@ -191,7 +191,7 @@ func BenchmarkScan(b *testing.B) {
 	if tools.Check(tools.Trivy()) != nil {
 		b.Skip("needs Trivy (make tools)")
 	}
-	app := goBinary(&testing.T{}, vulnMod, vulnMain)
+	app := appBinary(b, true)
 	os.WriteFile(filepath.Join(dir, "app"), app, 0o755)
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+reg.Addr+"/base:1\nCOPY app /app\nRUN chmod 755 /app\n"), 0o644)
 	res, err := (&build.Local{Executor: tools.Kaniko()}).Build(context.Background(), build.Request{ContextDir: dir,

@@ -12,43 +12,35 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/registry"
-	"github.com/slipwayci/slipway/integration/trivydb"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-// buildEnv is a git server, a registry with a busybox base image, and an
-// offline Trivy database.
+// buildEnv is the local environment (git server, registry with a busybox
+// base image, offline Trivy database) with one repository.
 type buildEnv struct {
-	git      *gitserver.Server
-	reg      *registry.Registry
-	repoURL  string
-	wt       *gitserver.WorkTree
-	trivyDir string
-	dir      string
+	*localenv.Env
+	reg     *registry.Registry
+	repoURL string
+	wt      *gitserver.WorkTree
+	dir     string
 }
 
 func newBuildEnv(t *testing.T) *buildEnv {
 	t.Helper()
 	needBuildTools(t)
-	ctx := context.Background()
-	e := &buildEnv{dir: t.TempDir()}
-	var err error
-	e.reg, err = registry.Start(ctx, filepath.Join(e.dir, "registry"))
+	dir := t.TempDir()
+	env, err := localenv.Start(context.Background(), dir)
 	must(t, err)
-	t.Cleanup(e.reg.Stop)
-	_, err = registry.PushBusybox(e.reg.Addr + "/base/busybox:1")
+	t.Cleanup(env.Close)
+	e := &buildEnv{Env: env, reg: env.Registry, dir: dir}
+	e.repoURL, err = env.Git.CreateRepo("shop")
 	must(t, err)
-	e.git, err = gitserver.Start(ctx, filepath.Join(e.dir, "git"))
+	e.wt, err = gitserver.Clone(e.repoURL, filepath.Join(dir, "wt"))
 	must(t, err)
-	t.Cleanup(func() { e.git.Close() })
-	e.repoURL, err = e.git.CreateRepo("shop")
-	must(t, err)
-	e.wt, err = gitserver.Clone(e.repoURL, filepath.Join(e.dir, "wt"))
-	must(t, err)
-	e.trivyDir = filepath.Join(e.dir, "trivy")
-	must(t, trivydb.Write(e.trivyDir, trivydb.Fixture))
 	return e
 }
 
@@ -56,10 +48,7 @@ func newBuildEnv(t *testing.T) *buildEnv {
 // copies app; it returns the commit.
 func (e *buildEnv) commit(t *testing.T, msg string, app []byte, extra map[string]string) string {
 	t.Helper()
-	files := map[string]string{
-		"svc/Dockerfile": fmt.Sprintf("FROM %s/base/busybox:1\nRUN echo \"built by kaniko\" > /built.txt\nCOPY app /app\nRUN chmod 755 /app\nCMD [\"/app\"]\n", e.reg.Addr),
-		"svc/app":        string(app),
-	}
+	files := map[string]string{"svc/Dockerfile": demoapp.Dockerfile(e.Base), "svc/app": string(app)}
 	for k, v := range extra {
 		files[k] = v
 	}
@@ -85,9 +74,18 @@ stages:
 func (e *buildEnv) slipwayRun(t *testing.T, pipeline, sha string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(slipwayBin, "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
-	cmd.Env = append(os.Environ(), "SLIPWAY_TRIVY_CACHE="+e.trivyDir, "SLIPWAY_TRIVY_OFFLINE=1")
+	cmd.Env = append(os.Environ(), e.TrivyEnv()...)
 	out, _ := cmd.CombinedOutput()
 	return string(out), cmd.ProcessState.ExitCode()
+}
+
+func appBinary(t testing.TB, vulnerable bool) []byte {
+	t.Helper()
+	b, err := demoapp.Build(context.Background(), vulnerable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // A push becomes an image: clone at the exact commit over git HTTP, Kaniko
@@ -96,8 +94,8 @@ func (e *buildEnv) slipwayRun(t *testing.T, pipeline, sha string) (string, int) 
 // vulnerable one with the right CVE — its report stored with the run.
 func TestCloneBuildScanAgainstRealSystems(t *testing.T) {
 	e := newBuildEnv(t)
-	cleanSHA := e.commit(t, "clean app", goBinary(t, cleanMod, cleanMain), nil)
-	vulnSHA := e.commit(t, "app with x/text v0.3.6", goBinary(t, vulnMod, vulnMain), nil)
+	cleanSHA := e.commit(t, "clean app", appBinary(t, false), nil)
+	vulnSHA := e.commit(t, "app with x/text v0.3.6", appBinary(t, true), nil)
 	p := e.pipeline(t, "go-git", fmt.Sprintf("context: svc, image: %s/shop/app, insecure: true, cache: true", e.reg.Addr))
 
 	out, code := e.slipwayRun(t, p, cleanSHA)

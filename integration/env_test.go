@@ -3,8 +3,7 @@ package integration
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"testing"
+		"testing"
 
 	"github.com/slipwayci/slipway/stages/tools"
 )
@@ -34,32 +33,3 @@ func needBuildTools(t *testing.T) {
 	_, err = os.Stat("/bin/busybox")
 	need(t, err == nil, "busybox-static (make tools)")
 }
-
-// goBinary builds a static Go program from main.go and go.mod contents.
-func goBinary(t *testing.T, gomod, main string) []byte {
-	t.Helper()
-	src := t.TempDir()
-	writeFile(t, src, "go.mod", gomod)
-	writeFile(t, src, "main.go", main)
-	out := filepath.Join(src, "app")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building a test binary: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// The programs the test images carry: one linking golang.org/x/text v0.3.6
-// (CVE-2021-38561), one linking nothing but the standard library.
-const (
-	cleanMod  = "module example.com/app\n\ngo 1.21\n"
-	cleanMain = "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"clean\") }\n"
-	vulnMod   = "module example.com/app\n\ngo 1.21\n\nrequire golang.org/x/text v0.3.6\n"
-	vulnMain  = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() { fmt.Println(language.English) }\n"
-)

@@ -96,12 +96,19 @@ func TestRunRefusesBadInput(t *testing.T) {
 	}
 }
 
-func TestDemoRunsOnEmbeddedDefaults(t *testing.T) {
+func TestDemoReleasesAGoodCommitAndStopsABadOne(t *testing.T) {
+	if err := demoPrerequisites(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: %v", err)
+		}
+		t.Skip(err)
+	}
 	code, out, errs := run(t, "demo", "--data", t.TempDir())
 	if code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"SUCCEEDED", "build#2", "registry token is ***", "What happened:"} {
+	for _, want := range []string{"run 1 of order-service: SUCCEEDED", "Argo CD token is *** (masked in every log)",
+		"run 2 of order-service: FAILED", "CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6, fixed in 0.3.7", "What happened:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
