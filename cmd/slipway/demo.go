@@ -95,27 +95,29 @@ func demo(ctx context.Context, f *runFlags, out, errw io.Writer) error {
 		return fmt.Errorf("the embedded demo pipeline is invalid: %w", err)
 	}
 
-	fmt.Fprintf(out, "\n== 1. a good commit: the service, linking only Go's standard library\n")
-	good, err := demoCommit(ctx, wt, env.Base, false)
-	if err != nil {
-		return err
+	var shas [2]string
+	for i, release := range []struct {
+		title      string
+		vulnerable bool
+	}{
+		{"a good commit: the service, linking only Go's standard library", false},
+		{"a bad commit: the service now links golang.org/x/text v0.3.6", true},
+	} {
+		fmt.Fprintf(out, "\n== %d. %s\n", i+1, release.title)
+		if shas[i], err = demoCommit(ctx, wt, env.Base, release.vulnerable); err != nil {
+			return err
+		}
+		f.sha = shas[i]
+		err = runLocally(ctx, p, f, out, errw)
+		var ec exitCode
+		switch {
+		case !release.vulnerable && err != nil:
+			return fmt.Errorf("the good release failed: %w", err)
+		case release.vulnerable && (!errors.As(err, &ec) || ec.code != 1):
+			return fmt.Errorf("the bad release should have been stopped by the scan, got: %v", err)
+		}
 	}
-	f.sha = good
-	if err := runLocally(ctx, p, f, out, errw); err != nil {
-		return fmt.Errorf("the good release failed: %w", err)
-	}
-
-	fmt.Fprintf(out, "\n== 2. a bad commit: the service now links golang.org/x/text v0.3.6\n")
-	bad, err := demoCommit(ctx, wt, env.Base, true)
-	if err != nil {
-		return err
-	}
-	f.sha = bad
-	err = runLocally(ctx, p, f, out, errw)
-	var ec exitCode
-	if !errors.As(err, &ec) || ec.code != 1 {
-		return fmt.Errorf("the bad release should have been stopped by the scan, got: %v", err)
-	}
+	good, bad := shas[0], shas[1]
 	fmt.Fprintf(out, `
 What happened:
   - run 1 cloned commit %.7s over git HTTP, built it with Kaniko in a throw-away sandbox,
