@@ -3,7 +3,7 @@ package integration
 import (
 	"os"
 	"os/exec"
-		"testing"
+	"testing"
 
 	"github.com/slipwayci/slipway/stages/tools"
 )
