@@ -21,8 +21,12 @@ fi
 
 # Debian packages: git (repositories, git http-backend), docker-registry (the
 # registry images are pushed to), busybox-static (a shell for test base
-# images), util-linux (unshare for the build sandbox), ca-certificates.
+# images), util-linux (unshare for the build sandbox), ca-certificates, and
+# for the local cluster etcd-server, redis-server (Argo CD) and prometheus.
 need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v prometheus >/dev/null || need+=(prometheus)
 command -v git >/dev/null || need+=(git)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static file)
@@ -58,6 +62,34 @@ if [ ! -x "$trivy" ]; then
   GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
   mv "$tmp/trivy" "$trivy"
   rmdir "$tmp"
+fi
+
+# kube-apiserver and kube-controller-manager for the local cluster, from a
+# module that replaces every k8s.io staging module with its release; the
+# version ldflags let clients parse the server version.
+kube="$TOOLS_DIR/kubernetes-$KUBERNETES_VERSION"
+if [ ! -x "$kube/kube-apiserver" ] || [ ! -x "$kube/kube-controller-manager" ]; then
+  echo "tools: building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION (minutes the first time)"
+  mkdir -p "$kube"
+  minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+  ldflags=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  done
+  for bin in kube-apiserver kube-controller-manager; do
+    (cd tools/kubernetes && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kube/$bin.tmp" "k8s.io/kubernetes/cmd/$bin")
+    mv "$kube/$bin.tmp" "$kube/$bin"
+  done
+fi
+
+# Argo CD's multi-call binary (it picks its role from argv[0]), from a
+# module carrying Argo CD's own replace block.
+argocd="$TOOLS_DIR/argocd-$ARGOCD_VERSION/argocd"
+if [ ! -x "$argocd" ]; then
+  echo "tools: building Argo CD $ARGOCD_VERSION (minutes the first time)"
+  mkdir -p "$(dirname "$argocd")"
+  (cd tools/argocd && CGO_ENABLED=0 go build -trimpath -o "$argocd.tmp" github.com/argoproj/argo-cd/v2/cmd)
+  mv "$argocd.tmp" "$argocd"
 fi
 
 echo "tools: ok (Go $have_go, $(git --version), Kaniko $KANIKO_VERSION, Trivy $("$trivy" --version 2>/dev/null | head -n1 | awk '{print $2}'), cache $TOOLS_DIR)"

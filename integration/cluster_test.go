@@ -1,0 +1,204 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipwayci/slipway/integration/cluster"
+	"github.com/slipwayci/slipway/integration/demoapp"
+	"github.com/slipwayci/slipway/integration/nodeagent"
+	"github.com/slipwayci/slipway/integration/procs"
+	"github.com/slipwayci/slipway/integration/registry"
+)
+
+func needClusterTools(t *testing.T) {
+	t.Helper()
+	need(t, os.Geteuid() == 0, "root (the node agent chroots containers)")
+	for _, m := range cluster.Missing() {
+		need(t, false, m)
+	}
+	_, err := exec.LookPath("docker-registry")
+	need(t, err == nil, "docker-registry (make tools)")
+}
+
+// pushDemoImage pushes the demo service as a one-layer image: busybox,
+// the binary and its behaviour file.
+func pushDemoImage(t *testing.T, reg *registry.Registry, ref, version string, errorRate float64, latencyMs int) string {
+	t.Helper()
+	app, err := demoapp.Build(context.Background(), false)
+	must(t, err)
+	bb, err := os.ReadFile("/bin/busybox")
+	must(t, err)
+	files := []registry.File{{Path: "bin/", Mode: 0o40755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "bin/sh", Link: "busybox"},
+		{Path: "etc/", Mode: 0o40755}, {Path: "etc/order-service/", Mode: 0o40755},
+		{Path: "etc/order-service/behaviour.json", Mode: 0o644, Data: []byte(demoapp.Behaviour(version, errorRate, latencyMs))},
+		{Path: "app", Mode: 0o755, Data: app}}
+	digest, err := registry.PushImage(reg.Addr+"/"+ref, files, []string{"/app"})
+	must(t, err)
+	return reg.Addr + "/" + strings.Split(ref, ":")[0] + "@" + digest.String()
+}
+
+// localCluster is a control plane, a node agent and a registry.
+type localCluster struct {
+	*cluster.Cluster
+	client *kubernetes.Clientset
+	reg    *registry.Registry
+	agent  *nodeagent.Agent
+	dir    string
+}
+
+func startLocalCluster(t *testing.T) *localCluster {
+	t.Helper()
+	needClusterTools(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := cluster.Start(ctx, filepath.Join(dir, "cluster"))
+	must(t, err)
+	lc := &localCluster{Cluster: c, dir: dir}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("component logs:\n%s", c.Tails(15))
+		}
+	})
+	lc.client, err = c.Client()
+	must(t, err)
+	lc.reg, err = registry.Start(ctx, filepath.Join(dir, "registry"))
+	must(t, err)
+	agentCtx, stopAgent := context.WithCancel(ctx)
+	lc.agent = nodeagent.New(lc.client, filepath.Join(dir, "node"), nil)
+	agentDone := make(chan struct{})
+	go func() { lc.agent.Run(agentCtx); close(agentDone) }()
+	t.Cleanup(func() { stopAgent(); <-agentDone; lc.reg.Stop(); c.Stop() })
+	waitFor(t, "the node to be Ready", func() bool { return lc.agent.Ready(ctx) })
+	return lc
+}
+
+func demoDeployment(name, version, image string) *appsv1.Deployment {
+	labels := map[string]string{"app": "order-service", "version": version}
+	one := int32(1)
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "order-service", Image: image,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz",
+						Port: intstr.FromString("http")}}, PeriodSeconds: 1},
+				}}},
+			},
+		},
+	}
+}
+
+func (lc *localCluster) waitAvailable(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, "deployment "+name+" to be available", func() bool {
+		d, err := lc.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && d.Status.AvailableReplicas == 1 && d.Status.UpdatedReplicas == 1
+	})
+	pods, err := lc.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=order-service"})
+	must(t, err)
+	for i := range pods.Items {
+		if pods.Items[i].Status.PodIP != "" && pods.Items[i].DeletionTimestamp == nil && strings.HasPrefix(pods.Items[i].Name, name) {
+			return &pods.Items[i]
+		}
+	}
+	t.Fatalf("no running pod of %s", name)
+	return nil
+}
+
+// The control plane and the node agent: a Deployment of an image from the
+// local registry becomes Available, its Pod serves on its own address,
+// deleting it stops the process, and teardown leaves nothing running.
+func TestLocalClusterRunsADeployment(t *testing.T) {
+	lc := startLocalCluster(t)
+	ctx := context.Background()
+	image := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
+	_, err := lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("order-service-v1", "v1", image), metav1.CreateOptions{})
+	must(t, err)
+	pod := lc.waitAvailable(t, "default", "order-service-v1")
+	resp, err := http.Get(fmt.Sprintf("http://%s:8080/", pod.Status.PodIP))
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "order-service v1 ok") {
+		t.Errorf("pod answered %d %q", resp.StatusCode, body)
+	}
+	cs := pod.Status.ContainerStatuses[0]
+	if !cs.Ready || cs.ImageID == "" || !strings.Contains(image, cs.ImageID) {
+		t.Errorf("container status = %+v", cs)
+	}
+	must(t, lc.client.AppsV1().Deployments("default").Delete(ctx, "order-service-v1", metav1.DeleteOptions{}))
+	waitFor(t, "the pod's process to stop", func() bool {
+		_, err := http.Get(fmt.Sprintf("http://%s:8080/healthz", pod.Status.PodIP))
+		return err != nil
+	})
+}
+
+// A missing image is reported as ImagePullBackOff, a process that exits
+// as CrashLoopBackOff with its exit code and restarts: what Argo CD and
+// the deploy stage will read to explain an unhealthy release.
+func TestNodeAgentReportsFailingPods(t *testing.T) {
+	lc := startLocalCluster(t)
+	ctx := context.Background()
+	missing := lc.reg.Addr + "/shop/nothing:v9"
+	_, err := lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("no-image", "v9", missing), metav1.CreateOptions{})
+	must(t, err)
+	crash := pushDemoImage(t, lc.reg, "shop/crash:v1", "v1", 0, 0)
+	d := demoDeployment("crasher", "crash", crash)
+	d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "BEHAVIOUR_FILE", Value: "/bin/busybox"}} // not JSON: exit 2
+	_, err = lc.client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+	must(t, err)
+	waitState := func(prefix string, ok func(corev1.ContainerStatus) bool) {
+		waitFor(t, prefix+" pod state", func() bool {
+			pods, _ := lc.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+			for _, p := range pods.Items {
+				if strings.HasPrefix(p.Name, prefix) && len(p.Status.ContainerStatuses) == 1 && ok(p.Status.ContainerStatuses[0]) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	waitState("no-image", func(s corev1.ContainerStatus) bool {
+		return s.State.Waiting != nil && s.State.Waiting.Reason == "ImagePullBackOff" && strings.Contains(s.State.Waiting.Message, "nothing")
+	})
+	waitState("crasher", func(s corev1.ContainerStatus) bool {
+		return s.RestartCount >= 1 && s.State.Waiting != nil && s.State.Waiting.Reason == "CrashLoopBackOff" &&
+			s.LastTerminationState.Terminated != nil && s.LastTerminationState.Terminated.ExitCode == 2
+	})
+}
+
+func TestLocalClusterTeardownLeavesNothing(t *testing.T) {
+	needClusterTools(t)
+	dir := t.TempDir()
+	c, err := cluster.Start(context.Background(), dir)
+	must(t, err)
+	if alive := procs.Alive(dir); len(alive) < 3 {
+		t.Fatalf("expected etcd, kube-apiserver and kube-controller-manager running, found %v", alive)
+	}
+	c.Stop()
+	if alive := procs.Alive(dir); len(alive) > 0 {
+		t.Errorf("processes left after Stop: %v", alive)
+	}
+	_ = time.Second
+}
