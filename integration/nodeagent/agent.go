@@ -3,7 +3,8 @@
 // registers one Ready node, binds every pending Pod to it, runs each
 // container's entrypoint from its image (pulled by digest from the local
 // registry, unpacked once per digest) as a chrooted process, gives each Pod
-// its own loopback address (127.0.1.N; the process gets it as POD_IP),
+// its own loopback address (127.N.x.y, N picked per agent; the process
+// gets it as POD_IP),
 // probes readiness, restarts containers that exit, and reports Pod status
 // — phase, conditions, podIP, container states (ImagePullBackOff,
 // CrashLoopBackOff, restarts) — so Deployments become Available and Argo
@@ -14,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +43,7 @@ type Agent struct {
 
 	mu     sync.Mutex
 	pods   map[types.UID]*podRun
+	net    int // the agent's own 127.N.0.0/16, so two agents never share an address
 	nextIP int
 }
 
@@ -50,7 +53,7 @@ func New(client kubernetes.Interface, dir string, log *slog.Logger) *Agent {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Agent{client: client, dir: dir, images: &images{dir: filepath.Join(dir, "images")}, log: log,
-		pods: map[types.UID]*podRun{}, nextIP: 2}
+		pods: map[types.UID]*podRun{}, net: 2 + rand.Intn(250), nextIP: 2}
 }
 
 // Run registers the node and runs Pods until ctx ends; then it stops every
@@ -186,11 +189,8 @@ func (a *Agent) start(ctx context.Context, pod *corev1.Pod) {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return
 	}
-	ip := fmt.Sprintf("127.0.1.%d", a.nextIP)
+	ip := fmt.Sprintf("127.%d.%d.%d", a.net, a.nextIP/250, 2+a.nextIP%250)
 	a.nextIP++
-	if a.nextIP > 254 {
-		a.nextIP = 2
-	}
 	r := newPodRun(a, pod.DeepCopy(), ip)
 	a.pods[pod.UID] = r
 	go r.run(ctx)

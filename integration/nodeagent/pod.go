@@ -30,6 +30,9 @@ type podRun struct {
 
 	mu     sync.Mutex
 	states map[string]*containerState
+	// reportMu serializes status reports, so the last one written is
+	// always taken from the latest state.
+	reportMu sync.Mutex
 }
 
 // containerState is what the agent reports of one container.
@@ -228,6 +231,13 @@ func (r *podRun) probe(ctx context.Context, c corev1.Container) {
 		return
 	}
 	client := &http.Client{Timeout: time.Duration(max(p.TimeoutSeconds, 1)) * time.Second}
+	// As the kubelet does: ready after successThreshold passes in a row
+	// (default 1), unready after failureThreshold failures in a row (default 3).
+	failureThreshold, successThreshold := max(p.FailureThreshold, 3), max(p.SuccessThreshold, 1)
+	if p.FailureThreshold > 0 {
+		failureThreshold = p.FailureThreshold
+	}
+	passes, failures := int32(0), int32(0)
 	for {
 		ok := false
 		if h := p.HTTPGet; h != nil {
@@ -240,7 +250,17 @@ func (r *podRun) probe(ctx context.Context, c corev1.Container) {
 			conn.Close()
 			ok = true
 		}
-		r.setReady(ctx, c.Name, ok)
+		if ok {
+			passes, failures = passes+1, 0
+		} else {
+			passes, failures = 0, failures+1
+		}
+		switch {
+		case passes >= successThreshold:
+			r.setReady(ctx, c.Name, true)
+		case failures >= failureThreshold:
+			r.setReady(ctx, c.Name, false)
+		}
 		if sleep(ctx, period) {
 			return
 		}
@@ -309,6 +329,8 @@ func (r *podRun) update(ctx context.Context, name string, f func(*containerState
 
 // report writes the Pod's status as the agent knows it.
 func (r *podRun) report(ctx context.Context) {
+	r.reportMu.Lock()
+	defer r.reportMu.Unlock()
 	r.mu.Lock()
 	allReady, anyRunning := true, false
 	var statuses []corev1.ContainerStatus

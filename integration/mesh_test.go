@@ -1,0 +1,149 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/slipwayci/slipway/integration/loadgen"
+	"github.com/slipwayci/slipway/integration/meshproxy"
+	"github.com/slipwayci/slipway/integration/promserver"
+)
+
+// The seed article's order-service: two subsets behind one VirtualService.
+func orderServiceRouting(ns string, v1, v2 int) []*unstructured.Unstructured {
+	return []*unstructured.Unstructured{
+		{Object: map[string]any{"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
+			"metadata": map[string]any{"name": "order-service", "namespace": ns},
+			"spec": map[string]any{"host": "order-service", "subsets": []any{
+				map[string]any{"name": "v1", "labels": map[string]any{"version": "v1"}},
+				map[string]any{"name": "v2", "labels": map[string]any{"version": "v2"}}}}}},
+		virtualService(ns, v1, v2),
+	}
+}
+
+func virtualService(ns string, v1, v2 int) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "order-service", "namespace": ns},
+		"spec": map[string]any{"hosts": []any{"order-service"}, "http": []any{map[string]any{"route": []any{
+			map[string]any{"destination": map[string]any{"host": "order-service", "subset": "v1"}, "weight": int64(v1)},
+			map[string]any{"destination": map[string]any{"host": "order-service", "subset": "v2"}, "weight": int64(v2)}}}}}}}
+}
+
+func orderService() *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "order-service"}, Spec: corev1.ServiceSpec{
+		Selector: map[string]string{"app": "order-service"},
+		Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}}
+}
+
+func countVersions(r loadgen.Result) (v1, v2 int) {
+	for body, n := range r.Bodies {
+		switch {
+		case strings.HasPrefix(body, "order-service v1"):
+			v1 += n
+		case strings.HasPrefix(body, "order-service v2"):
+			v2 += n
+		}
+	}
+	return v1, v2
+}
+
+func promQuery(t *testing.T, url, q string) (float64, bool) {
+	t.Helper()
+	c, err := api.NewClient(api.Config{Address: url})
+	must(t, err)
+	v, _, _, err := promv1.NewAPI(c).Query(context.Background(), q, time.Now())
+	if err != nil {
+		return 0, false
+	}
+	vec, ok := v.(model.Vector)
+	if !ok || len(vec) != 1 {
+		return 0, false
+	}
+	return float64(vec[0].Value), true
+}
+
+// flaggerSuccessRate is Flagger's Istio request-success-rate query.
+func flaggerSuccessRate(ns, workload string) string {
+	sel := fmt.Sprintf(`reporter="destination",destination_workload_namespace=%q,destination_workload=~%q`, ns, workload)
+	return fmt.Sprintf(`sum(rate(istio_requests_total{%s,response_code!~"5.*"}[1m])) / sum(rate(istio_requests_total{%s}[1m])) * 100`, sel, sel)
+}
+
+// The mesh proxy splits traffic by the VirtualService's weights, Prometheus
+// scrapes its Istio-named metrics, and a weight change moves the split.
+func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
+	lc := startLocalCluster(t)
+	_, err := exec.LookPath("prometheus")
+	need(t, err == nil, "prometheus (make tools)")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dyn, err := dynamic.NewForConfig(lc.Config())
+	must(t, err)
+	must(t, meshproxy.InstallCRDs(ctx, dyn))
+	waitFor(t, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, dyn) == nil })
+	for _, v := range []string{"v1", "v2"} {
+		image := pushDemoImage(t, lc.reg, "shop/order-service:"+v, v, 0, 0)
+		_, err := lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("order-service-"+v, v, image), metav1.CreateOptions{})
+		must(t, err)
+	}
+	_, err = lc.client.CoreV1().Services("default").Create(ctx, orderService(), metav1.CreateOptions{})
+	must(t, err)
+	for _, obj := range orderServiceRouting("default", 90, 10) {
+		gvr := meshproxy.DestinationRules
+		if obj.GetKind() == "VirtualService" {
+			gvr = meshproxy.VirtualServices
+		}
+		_, err := dyn.Resource(gvr).Namespace("default").Create(ctx, obj, metav1.CreateOptions{})
+		must(t, err)
+	}
+	lc.waitAvailable(t, "default", "order-service-v1")
+	lc.waitAvailable(t, "default", "order-service-v2")
+	proxy, err := meshproxy.Start(ctx, lc.client, dyn)
+	must(t, err)
+	prom, err := promserver.Start(ctx, filepath.Join(lc.dir, "prometheus"), []string{proxy.MetricsAddr}, "")
+	must(t, err)
+	defer prom.Stop()
+
+	res := loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service.default", 400, 2500*time.Millisecond)
+	v1, v2 := countVersions(res)
+	// 1000 draws at p=0.1: mean 100, sd 9.5; 60..140 is ±4 sd.
+	if res.Sent != 1000 || res.Codes[200] != 1000 || v1+v2 != 1000 || v2 < 60 || v2 > 140 {
+		pods, _ := lc.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		for _, p := range pods.Items {
+			t.Logf("pod %s ip %s phase %s conditions %+v deleting %v", p.Name, p.Status.PodIP, p.Status.Phase, p.Status.Conditions, p.DeletionTimestamp)
+		}
+		t.Fatalf("90/10 split: sent %d, codes %v, v1 %d, v2 %d, errors %d, answers %v", res.Sent, res.Codes, v1, v2, res.Errors, res.Bodies)
+	}
+	waitFor(t, "Prometheus to report the canary's success rate", func() bool {
+		rate, ok := promQuery(t, prom.URL, flaggerSuccessRate("default", "order-service-v2"))
+		return ok && rate == 100
+	})
+
+	vs, err := dyn.Resource(meshproxy.VirtualServices).Namespace("default").Get(ctx, "order-service", metav1.GetOptions{})
+	must(t, err)
+	vs.Object["spec"] = virtualService("default", 50, 50).Object["spec"]
+	_, err = dyn.Resource(meshproxy.VirtualServices).Namespace("default").Update(ctx, vs, metav1.UpdateOptions{})
+	must(t, err)
+	waitFor(t, "the proxy to apply the new weights", func() bool {
+		_, v2 := countVersions(loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service", 200, 500*time.Millisecond))
+		return v2 >= 30
+	})
+	res = loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service", 400, 2500*time.Millisecond)
+	v1, v2 = countVersions(res)
+	if v2 < 430 || v2 > 570 { // 1000 draws at p=0.5: sd 15.8; ±4.4 sd
+		t.Errorf("50/50 split: v1 %d, v2 %d", v1, v2)
+	}
+}
