@@ -1,0 +1,202 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
+	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/slipwayci/slipway/integration/argocd"
+	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/loadgen"
+	"github.com/slipwayci/slipway/integration/meshproxy"
+	"github.com/slipwayci/slipway/integration/promserver"
+)
+
+// orderServiceManifests is the GitOps directory of the seed article's
+// order-service: two Deployments (subsets v1 and v2), a Service, a
+// DestinationRule and a VirtualService splitting v1/v2 by weight.
+func orderServiceManifests(imageV1, imageV2 string, w1, w2 int) map[string]string {
+	deployment := func(version, image string) string {
+		return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: order-service-%[1]s
+  labels: {app: order-service, version: %[1]s}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: order-service, version: %[1]s}
+  template:
+    metadata:
+      labels: {app: order-service, version: %[1]s}
+    spec:
+      containers:
+        - name: order-service
+          image: %[2]s
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 1
+`, version, image)
+	}
+	return map[string]string{
+		"apps/order-service/deployment-v1.yaml": deployment("v1", imageV1),
+		"apps/order-service/deployment-v2.yaml": deployment("v2", imageV2),
+		"apps/order-service/service.yaml": `apiVersion: v1
+kind: Service
+metadata: {name: order-service}
+spec:
+  selector: {app: order-service}
+  ports: [{name: http, port: 80, targetPort: http}]
+`,
+		"apps/order-service/destinationrule.yaml": `apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: order-service}
+spec:
+  host: order-service
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+`,
+		"apps/order-service/virtualservice.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: order-service}
+spec:
+  hosts: [order-service]
+  http:
+    - route:
+        # the canary's share of traffic: Slipway moves these weights in steps
+        - destination: {host: order-service, subset: v1}
+          weight: %d
+        - destination: {host: order-service, subset: v2}
+          weight: %d
+`, w1, w2),
+	}
+}
+
+// syncAndWait syncs app at revision through Argo CD's API and waits until
+// Argo CD reports that revision Synced and Healthy.
+func syncAndWait(t *testing.T, apps application.ApplicationServiceClient, app, revision string) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	began := time.Now()
+	prune := true
+	_, err := apps.Sync(ctx, &application.ApplicationSyncRequest{Name: &app, Revision: &revision, Prune: &prune})
+	must(t, err)
+	var last *v1alpha1.Application
+	for range 600 {
+		a, err := apps.Get(ctx, &application.ApplicationQuery{Name: &app})
+		if err == nil {
+			last = a
+			op := a.Status.OperationState
+			if a.Status.Sync.Status == v1alpha1.SyncStatusCodeSynced && a.Status.Sync.Revision == revision &&
+				a.Status.Health.Status == "Healthy" && op != nil && op.Phase == "Succeeded" && op.SyncResult != nil && op.SyncResult.Revision == revision {
+				return time.Since(began)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("application %s never became Synced and Healthy at %s: sync %+v health %+v operation %+v", app, revision,
+		last.Status.Sync, last.Status.Health, last.Status.OperationState)
+	return 0
+}
+
+// The seed article's order-service, released by the real Argo CD: an
+// Application is synced through Argo CD's own gRPC client, becomes Synced
+// and Healthy, serves ~90/10 through the mesh proxy, Prometheus answers
+// Flagger's success-rate query, and new weights committed to git and
+// synced move the split.
+func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
+	lc := startLocalCluster(t)
+	for _, m := range argocd.Missing() {
+		need(t, false, m)
+	}
+	_, err := exec.LookPath("prometheus")
+	need(t, err == nil, "prometheus (make tools)")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dyn, err := dynamic.NewForConfig(lc.Config())
+	must(t, err)
+	must(t, meshproxy.InstallCRDs(ctx, dyn))
+	waitFor(t, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, dyn) == nil })
+
+	git, err := gitserver.Start(ctx, filepath.Join(lc.dir, "git"))
+	must(t, err)
+	defer git.Close()
+	repo, err := git.CreateRepo("gitops")
+	must(t, err)
+	wt, err := gitserver.Clone(repo, filepath.Join(lc.dir, "gitops"))
+	must(t, err)
+	v1 := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
+	v2 := pushDemoImage(t, lc.reg, "shop/order-service:v2", "v2", 0, 0)
+	rev1, err := wt.Commit("main", "order-service: v1 stable, v2 canary at 10%", orderServiceManifests(v1, v2, 90, 10))
+	must(t, err)
+	must(t, wt.Push("main"))
+
+	argo, err := argocd.Start(ctx, filepath.Join(lc.dir, "argocd"), lc.Cluster)
+	must(t, err)
+	defer argo.Stop()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range argo.Procs() {
+				t.Logf("--- %s\n%s", p.Name, p.Tail(15))
+			}
+		}
+	})
+	client, err := argo.Client(lc.dir)
+	must(t, err)
+	closer, apps, err := client.NewApplicationClient()
+	must(t, err)
+	defer closer.Close()
+	name := "order-service"
+	_, err = apps.Create(ctx, &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: argocd.Namespace},
+		Spec: v1alpha1.ApplicationSpec{
+			Project:     "default",
+			Source:      &v1alpha1.ApplicationSource{RepoURL: repo, Path: "apps/order-service", TargetRevision: "main"},
+			Destination: v1alpha1.ApplicationDestination{Server: argo.ClusterServer, Namespace: "shop"},
+			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}},
+		},
+	}})
+	must(t, err)
+	took := syncAndWait(t, apps, name, rev1)
+	t.Logf("first sync to Synced+Healthy: %s", took)
+
+	proxy, err := meshproxy.Start(ctx, lc.client, dyn)
+	must(t, err)
+	prom, err := promserver.Start(ctx, filepath.Join(lc.dir, "prometheus"), []string{proxy.MetricsAddr}, "")
+	must(t, err)
+	defer prom.Stop()
+	res := loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service.shop", 400, 2500*time.Millisecond)
+	c1, c2 := countVersions(res)
+	if res.Codes[200] != 1000 || c2 < 60 || c2 > 140 {
+		t.Fatalf("90/10 through Argo CD: codes %v, v1 %d, v2 %d, answers %v", res.Codes, c1, c2, res.Bodies)
+	}
+	waitFor(t, "Prometheus to report the canary's success rate", func() bool {
+		rate, ok := promQuery(t, prom.URL, flaggerSuccessRate("shop", "order-service-v2"))
+		return ok && rate == 100
+	})
+
+	rev2, err := wt.Commit("main", "order-service: canary to 50%", orderServiceManifests(v1, v2, 50, 50))
+	must(t, err)
+	must(t, wt.Push("main"))
+	took = syncAndWait(t, apps, name, rev2)
+	t.Logf("weight change sync to Synced+Healthy: %s", took)
+	waitFor(t, "the proxy to apply the new weights", func() bool {
+		_, n := countVersions(loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service.shop", 200, 500*time.Millisecond))
+		return n >= 30
+	})
+	res = loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service.shop", 400, 2500*time.Millisecond)
+	c1, c2 = countVersions(res)
+	if c2 < 430 || c2 > 570 {
+		t.Errorf("50/50 after the sync: v1 %d, v2 %d", c1, c2)
+	}
+}
