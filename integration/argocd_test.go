@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,13 +10,11 @@ import (
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/loadgen"
-	"github.com/slipwayci/slipway/integration/meshproxy"
-	"github.com/slipwayci/slipway/integration/promserver"
+	"github.com/slipwayci/slipway/integration/localenv"
 )
 
 // orderServiceManifests is the GitOps directory of the seed article's
@@ -115,23 +112,10 @@ func syncAndWait(t *testing.T, apps application.ApplicationServiceClient, app, r
 // Flagger's success-rate query, and new weights committed to git and
 // synced move the split.
 func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
-	lc := startLocalCluster(t)
-	for _, m := range argocd.Missing() {
-		need(t, false, m)
-	}
-	_, err := exec.LookPath("prometheus")
-	need(t, err == nil, "prometheus (make tools)")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dyn, err := dynamic.NewForConfig(lc.Config())
-	must(t, err)
-	must(t, meshproxy.InstallCRDs(ctx, dyn))
-	waitFor(t, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, dyn) == nil })
-
-	git, err := gitserver.Start(ctx, filepath.Join(lc.dir, "git"))
-	must(t, err)
-	defer git.Close()
-	repo, err := git.CreateRepo("gitops")
+	lc := startLocalCluster(t, localenv.Options{Mesh: true, ArgoCD: true})
+	ctx := context.Background()
+	argo, proxy, prom := lc.ArgoCD, lc.Proxy, lc.Prometheus
+	repo, err := lc.Git.CreateRepo("gitops")
 	must(t, err)
 	wt, err := gitserver.Clone(repo, filepath.Join(lc.dir, "gitops"))
 	must(t, err)
@@ -141,16 +125,6 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 	must(t, err)
 	must(t, wt.Push("main"))
 
-	argo, err := argocd.Start(ctx, filepath.Join(lc.dir, "argocd"), lc.Cluster)
-	must(t, err)
-	defer argo.Stop()
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range argo.Procs() {
-				t.Logf("--- %s\n%s", p.Name, p.Tail(15))
-			}
-		}
-	})
 	client, err := argo.Client(lc.dir)
 	must(t, err)
 	closer, apps, err := client.NewApplicationClient()
@@ -170,11 +144,6 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 	took := syncAndWait(t, apps, name, rev1)
 	t.Logf("first sync to Synced+Healthy: %s", took)
 
-	proxy, err := meshproxy.Start(ctx, lc.client, dyn)
-	must(t, err)
-	prom, err := promserver.Start(ctx, filepath.Join(lc.dir, "prometheus"), []string{proxy.MetricsAddr}, "")
-	must(t, err)
-	defer prom.Stop()
 	res := loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service.shop", 400, 2500*time.Millisecond)
 	c1, c2 := countVersions(res)
 	if res.Codes[200] != 1000 || c2 < 60 || c2 > 140 {

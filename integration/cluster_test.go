@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/demoapp"
-	"github.com/slipwayci/slipway/integration/nodeagent"
+	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/procs"
 	"github.com/slipwayci/slipway/integration/registry"
 )
@@ -52,39 +52,43 @@ func pushDemoImage(t *testing.T, reg *registry.Registry, ref, version string, er
 	return reg.Addr + "/" + strings.Split(ref, ":")[0] + "@" + digest.String()
 }
 
-// localCluster is a control plane, a node agent and a registry.
+// localCluster is the local environment with its cluster parts.
 type localCluster struct {
+	*localenv.Env
 	*cluster.Cluster
 	client *kubernetes.Clientset
 	reg    *registry.Registry
-	agent  *nodeagent.Agent
 	dir    string
 }
 
-func startLocalCluster(t *testing.T) *localCluster {
+// startLocalCluster starts the local environment with the cluster (and
+// what opts adds) for one test, and tears it down after.
+func startLocalCluster(t *testing.T, opts ...localenv.Options) *localCluster {
 	t.Helper()
 	needClusterTools(t)
-	ctx := context.Background()
+	o := localenv.Options{Cluster: true}
+	for _, x := range opts {
+		o = x
+	}
+	if o.ArgoCD {
+		for _, m := range argocd.Missing() {
+			need(t, false, m)
+		}
+	}
+	if o.Mesh {
+		_, err := exec.LookPath("prometheus")
+		need(t, err == nil, "prometheus (make tools)")
+	}
 	dir := t.TempDir()
-	c, err := cluster.Start(ctx, filepath.Join(dir, "cluster"))
+	env, err := localenv.Start(context.Background(), dir, o)
 	must(t, err)
-	lc := &localCluster{Cluster: c, dir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("component logs:\n%s", c.Tails(15))
+			t.Logf("component logs:\n%s", env.Logs(15))
 		}
+		env.Close()
 	})
-	lc.client, err = c.Client()
-	must(t, err)
-	lc.reg, err = registry.Start(ctx, filepath.Join(dir, "registry"))
-	must(t, err)
-	agentCtx, stopAgent := context.WithCancel(ctx)
-	lc.agent = nodeagent.New(lc.client, filepath.Join(dir, "node"), nil)
-	agentDone := make(chan struct{})
-	go func() { lc.agent.Run(agentCtx); close(agentDone) }()
-	t.Cleanup(func() { stopAgent(); <-agentDone; lc.reg.Stop(); c.Stop() })
-	waitFor(t, "the node to be Ready", func() bool { return lc.agent.Ready(ctx) })
-	return lc
+	return &localCluster{Env: env, Cluster: env.Cluster, client: env.Kube, reg: env.Registry, dir: dir}
 }
 
 func demoDeployment(name, version, image string) *appsv1.Deployment {
@@ -188,17 +192,56 @@ func TestNodeAgentReportsFailingPods(t *testing.T) {
 	})
 }
 
-func TestLocalClusterTeardownLeavesNothing(t *testing.T) {
+// The whole launcher comes up — registry, git, control plane, node agent,
+// Argo CD, mesh proxy, Prometheus — and Close leaves no process behind.
+func TestLauncherTeardownLeavesNothing(t *testing.T) {
 	needClusterTools(t)
+	for _, m := range argocd.Missing() {
+		need(t, false, m)
+	}
 	dir := t.TempDir()
-	c, err := cluster.Start(context.Background(), dir)
+	env, err := localenv.Start(context.Background(), dir, localenv.Options{Mesh: true, ArgoCD: true})
 	must(t, err)
-	if alive := procs.Alive(dir); len(alive) < 3 {
-		t.Fatalf("expected etcd, kube-apiserver and kube-controller-manager running, found %v", alive)
+	for _, tm := range env.Timings {
+		t.Logf("%-15s %s", tm.Part, tm.Took.Round(time.Millisecond))
 	}
-	c.Stop()
+	started := env.Procs()
+	var names []string
+	for _, p := range started {
+		names = append(names, p.Name)
+	}
+	if len(started) != 9 {
+		t.Errorf("expected registry, etcd, kube-apiserver, kube-controller-manager, redis, 3 Argo CD roles and Prometheus, started %v", names)
+	}
+	env.Close()
+	for _, p := range started {
+		if p.Running() {
+			t.Errorf("%s (pid %d) still runs after Close", p.Name, p.Pid())
+		}
+	}
 	if alive := procs.Alive(dir); len(alive) > 0 {
-		t.Errorf("processes left after Stop: %v", alive)
+		t.Errorf("processes left after Close: %v", alive)
 	}
-	_ = time.Second
+}
+
+// clusterMissing lists what the local cluster needs and lacks.
+func clusterMissing() []string {
+	m := cluster.Missing()
+	if os.Geteuid() != 0 {
+		m = append(m, "root")
+	}
+	return m
+}
+
+// httpGetHost GETs url with a Host header and returns the body.
+func httpGetHost(url, host string) (string, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

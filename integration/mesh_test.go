@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/slipwayci/slipway/integration/loadgen"
+	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/meshproxy"
-	"github.com/slipwayci/slipway/integration/promserver"
 )
 
 // The seed article's order-service: two subsets behind one VirtualService.
@@ -85,21 +82,15 @@ func flaggerSuccessRate(ns, workload string) string {
 // The mesh proxy splits traffic by the VirtualService's weights, Prometheus
 // scrapes its Istio-named metrics, and a weight change moves the split.
 func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
-	lc := startLocalCluster(t)
-	_, err := exec.LookPath("prometheus")
-	need(t, err == nil, "prometheus (make tools)")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dyn, err := dynamic.NewForConfig(lc.Config())
-	must(t, err)
-	must(t, meshproxy.InstallCRDs(ctx, dyn))
-	waitFor(t, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, dyn) == nil })
+	lc := startLocalCluster(t, localenv.Options{Mesh: true})
+	ctx := context.Background()
+	dyn, proxy, prom := lc.Dynamic, lc.Proxy, lc.Prometheus
 	for _, v := range []string{"v1", "v2"} {
 		image := pushDemoImage(t, lc.reg, "shop/order-service:"+v, v, 0, 0)
 		_, err := lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("order-service-"+v, v, image), metav1.CreateOptions{})
 		must(t, err)
 	}
-	_, err = lc.client.CoreV1().Services("default").Create(ctx, orderService(), metav1.CreateOptions{})
+	_, err := lc.client.CoreV1().Services("default").Create(ctx, orderService(), metav1.CreateOptions{})
 	must(t, err)
 	for _, obj := range orderServiceRouting("default", 90, 10) {
 		gvr := meshproxy.DestinationRules
@@ -111,11 +102,6 @@ func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
 	}
 	lc.waitAvailable(t, "default", "order-service-v1")
 	lc.waitAvailable(t, "default", "order-service-v2")
-	proxy, err := meshproxy.Start(ctx, lc.client, dyn)
-	must(t, err)
-	prom, err := promserver.Start(ctx, filepath.Join(lc.dir, "prometheus"), []string{proxy.MetricsAddr}, "")
-	must(t, err)
-	defer prom.Stop()
 
 	res := loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-service.default", 400, 2500*time.Millisecond)
 	v1, v2 := countVersions(res)

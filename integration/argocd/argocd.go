@@ -241,7 +241,7 @@ func (a *ArgoCD) startProcesses(ctx context.Context, dir string, c *cluster.Clus
 		}
 		return p, err
 	}
-	r, err := start("redis-server", "--port", fmt.Sprint(ports["redis"]), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	r, err := start("redis-server", "--port", fmt.Sprint(ports["redis"]), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 	if err != nil {
 		return err
 	}

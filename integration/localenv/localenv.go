@@ -1,18 +1,40 @@
-// Package localenv starts, on loopback, the systems the first half of a
-// release talks to: a git server, a container registry holding a busybox
-// base image, and an offline Trivy database. Tests and `slipway demo` use
-// it; the local Kubernetes cluster and Argo CD join it later.
+// Package localenv is the one launcher of the local environment that
+// tests and `slipway demo` run against, on loopback, with free ports and
+// temporary directories: a git server, a container registry (with a
+// busybox base image) and an offline Trivy database; with Options.Cluster
+// also a real control plane (etcd, kube-apiserver, kube-controller-manager)
+// and the node agent; with Options.Mesh the mesh proxy and Prometheus
+// scraping it every second; with Options.ArgoCD the real Argo CD. Every
+// component logs to a file under the directory; Close tears everything
+// down, newest first, and leaves no process behind.
 package localenv
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipwayci/slipway/integration/argocd"
+	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/meshproxy"
+	"github.com/slipwayci/slipway/integration/nodeagent"
+	"github.com/slipwayci/slipway/integration/procs"
+	"github.com/slipwayci/slipway/integration/promserver"
 	"github.com/slipwayci/slipway/integration/registry"
 	"github.com/slipwayci/slipway/integration/trivydb"
 )
+
+// Options chooses the parts beyond git, registry and Trivy.
+type Options struct {
+	Cluster bool // control plane and node agent
+	Mesh    bool // mesh proxy and Prometheus (implies Cluster)
+	ArgoCD  bool // the real Argo CD (implies Cluster)
+}
 
 // Env is a running local environment.
 type Env struct {
@@ -21,42 +43,214 @@ type Env struct {
 	Registry *registry.Registry
 	Base     string // the busybox base image, REGISTRY/base/busybox:1
 	TrivyDir string // Trivy cache holding the offline database
+
+	Cluster    *cluster.Cluster
+	Kube       *kubernetes.Clientset
+	Dynamic    dynamic.Interface
+	Agent      *nodeagent.Agent
+	Proxy      *meshproxy.Proxy
+	Prometheus *promserver.Server
+	ArgoCD     *argocd.ArgoCD
+
+	// Timings is how long each part took to come up, in start order.
+	Timings []Timing
+
+	cancel  context.CancelFunc
+	closers []func()
 }
 
-// Start brings the environment up under dir. Close stops it.
-func Start(ctx context.Context, dir string) (*Env, error) {
-	e := &Env{Dir: dir, TrivyDir: filepath.Join(dir, "trivy")}
-	var err error
-	if e.Registry, err = registry.Start(ctx, filepath.Join(dir, "registry")); err != nil {
-		return nil, err
+// Timing is one part's start-up time.
+type Timing struct {
+	Part string
+	Took time.Duration
+}
+
+// Start brings the environment up under dir. On error, what was started
+// is stopped again.
+func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error) {
+	var o Options
+	for _, x := range opts {
+		o = x
 	}
-	e.Base = e.Registry.Addr + "/base/busybox:1"
-	if _, err := registry.PushBusybox(e.Base); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("pushing the base image: %w", err)
+	if o.Mesh || o.ArgoCD {
+		o.Cluster = true
 	}
-	if e.Git, err = gitserver.Start(ctx, filepath.Join(dir, "git")); err != nil {
-		e.Close()
-		return nil, err
+	e = &Env{Dir: dir, TrivyDir: filepath.Join(dir, "trivy")}
+	var bg context.Context
+	bg, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	steps := []struct {
+		part string
+		on   bool
+		run  func() error
+	}{
+		{"registry", true, func() error { return e.startRegistry(ctx) }},
+		{"git server", true, func() error { return e.startGit(bg) }},
+		{"trivy database", true, func() error { return trivydb.Write(e.TrivyDir, trivydb.Fixture) }},
+		{"control plane", o.Cluster, func() error { return e.startCluster(ctx) }},
+		{"node agent", o.Cluster, func() error { return e.startAgent(ctx, bg) }},
+		{"routing CRDs", o.Cluster, func() error { return e.installRouting(ctx) }},
+		{"argo cd", o.ArgoCD, func() error { return e.startArgoCD(ctx) }},
+		{"mesh proxy", o.Mesh, func() error { return e.startProxy(bg) }},
+		{"prometheus", o.Mesh, func() error { return e.startPrometheus(ctx) }},
 	}
-	if err := trivydb.Write(e.TrivyDir, trivydb.Fixture); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("writing the offline Trivy database: %w", err)
+	for _, s := range steps {
+		if !s.on {
+			continue
+		}
+		began := time.Now()
+		if err := s.run(); err != nil {
+			return nil, fmt.Errorf("starting the %s: %w", s.part, err)
+		}
+		e.Timings = append(e.Timings, Timing{Part: s.part, Took: time.Since(began)})
 	}
 	return e, nil
 }
 
-// Close stops what Start started.
+func (e *Env) startRegistry(ctx context.Context) error {
+	r, err := registry.Start(ctx, filepath.Join(e.Dir, "registry"))
+	if err != nil {
+		return err
+	}
+	e.Registry = r
+	e.closers = append(e.closers, r.Stop)
+	e.Base = r.Addr + "/base/busybox:1"
+	if _, err := registry.PushBusybox(e.Base); err != nil {
+		return fmt.Errorf("pushing the base image: %w", err)
+	}
+	return nil
+}
+
+func (e *Env) startGit(ctx context.Context) error {
+	g, err := gitserver.Start(ctx, filepath.Join(e.Dir, "git"))
+	if err != nil {
+		return err
+	}
+	e.Git = g
+	e.closers = append(e.closers, func() { g.Close() })
+	return nil
+}
+
+func (e *Env) startCluster(ctx context.Context) error {
+	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"))
+	if err != nil {
+		return err
+	}
+	e.Cluster = c
+	e.closers = append(e.closers, c.Stop)
+	if e.Kube, err = c.Client(); err != nil {
+		return err
+	}
+	e.Dynamic, err = dynamic.NewForConfig(c.Config())
+	return err
+}
+
+func (e *Env) startAgent(ctx, bg context.Context) error {
+	agentCtx, stop := context.WithCancel(bg)
+	e.Agent = nodeagent.New(e.Kube, filepath.Join(e.Dir, "node"), nil)
+	done := make(chan struct{})
+	go func() { e.Agent.Run(agentCtx); close(done) }()
+	e.closers = append(e.closers, func() { stop(); <-done })
+	return waitUntil(ctx, 30*time.Second, "the node to be Ready", func() bool { return e.Agent.Ready(ctx) })
+}
+
+func (e *Env) installRouting(ctx context.Context) error {
+	if err := meshproxy.InstallCRDs(ctx, e.Dynamic); err != nil {
+		return err
+	}
+	return waitUntil(ctx, 30*time.Second, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, e.Dynamic) == nil })
+}
+
+func (e *Env) startArgoCD(ctx context.Context) error {
+	a, err := argocd.Start(ctx, filepath.Join(e.Dir, "argocd"), e.Cluster)
+	if err != nil {
+		return err
+	}
+	e.ArgoCD = a
+	e.closers = append(e.closers, a.Stop)
+	return nil
+}
+
+func (e *Env) startProxy(bg context.Context) error {
+	p, err := meshproxy.Start(bg, e.Kube, e.Dynamic)
+	e.Proxy = p
+	return err
+}
+
+func (e *Env) startPrometheus(ctx context.Context) error {
+	p, err := promserver.Start(ctx, filepath.Join(e.Dir, "prometheus"), []string{e.Proxy.MetricsAddr}, "")
+	if err != nil {
+		return err
+	}
+	e.Prometheus = p
+	e.closers = append(e.closers, p.Stop)
+	return nil
+}
+
+// Close stops what Start started, newest first.
 func (e *Env) Close() {
-	if e.Git != nil {
-		e.Git.Close()
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
 	}
-	if e.Registry != nil {
-		e.Registry.Stop()
+	e.closers = nil
+	if e.cancel != nil {
+		e.cancel()
 	}
+}
+
+// Logs returns the tail of every component's log, for failing tests.
+func (e *Env) Logs(n int) string {
+	var s string
+	if e.Cluster != nil {
+		s += e.Cluster.Tails(n)
+	}
+	if e.ArgoCD != nil {
+		for _, p := range e.ArgoCD.Procs() {
+			s += fmt.Sprintf("--- %s\n%s\n", p.Name, p.Tail(n))
+		}
+	}
+	return s
 }
 
 // TrivyEnv is the environment that points the scan kind at the offline database.
 func (e *Env) TrivyEnv() []string {
 	return []string{"SLIPWAY_TRIVY_CACHE=" + e.TrivyDir, "SLIPWAY_TRIVY_OFFLINE=1"}
+}
+
+// waitUntil polls cond every 50 ms until it holds or timeout passes.
+func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Procs lists every process the environment started.
+func (e *Env) Procs() []*procs.Proc {
+	var out []*procs.Proc
+	if e.Registry != nil {
+		out = append(out, e.Registry.Procs()...)
+	}
+	if e.Cluster != nil {
+		out = append(out, e.Cluster.Procs()...)
+	}
+	if e.ArgoCD != nil {
+		out = append(out, e.ArgoCD.Procs()...)
+	}
+	if e.Prometheus != nil {
+		out = append(out, e.Prometheus.Procs()...)
+	}
+	return out
 }

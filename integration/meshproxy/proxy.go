@@ -163,3 +163,18 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ snapshot = (*Proxy)(nil)
+
+// ResourceVersion is the resourceVersion of a routing object (kind
+// VirtualService, DestinationRule or HTTPRoute) as the proxy currently
+// routes by it, or "" when it has none: how far its view has caught up.
+func (p *Proxy) ResourceVersion(kind, namespace, name string) string {
+	inf, ok := p.kinds[kind]
+	if !ok {
+		return ""
+	}
+	obj, exists, err := inf.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !exists {
+		return ""
+	}
+	return obj.(*unstructured.Unstructured).GetResourceVersion()
+}

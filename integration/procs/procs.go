@@ -143,3 +143,11 @@ func Alive(marker string) []string {
 	}
 	return out
 }
+
+// Running reports whether the process (or any process with its pid) still exists.
+func (p *Proc) Running() bool {
+	if done, _ := p.Exited(); done {
+		return syscall.Kill(p.Pid(), 0) == nil
+	}
+	return true
+}

@@ -91,3 +91,6 @@ func quoteAll(ss []string) string {
 	}
 	return strings.Join(q, ", ")
 }
+
+// Procs is Prometheus's process, for teardown checks.
+func (s *Server) Procs() []*procs.Proc { return []*procs.Proc{s.proc} }

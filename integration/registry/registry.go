@@ -71,3 +71,6 @@ http:
 
 // Stop ends the registry and waits for it.
 func (r *Registry) Stop() { r.proc.Stop(5 * time.Second) }
+
+// Procs is the registry's process, for teardown checks.
+func (r *Registry) Procs() []*procs.Proc { return []*procs.Proc{r.proc} }
