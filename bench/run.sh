@@ -9,6 +9,9 @@
 #     `make tools`): go-git vs git CLI clone of one generated repository (time,
 #     peak memory), the Kaniko sandbox's cost, a build with the layer cache
 #     cold and warm, and a Trivy scan.
+#  4. The local environment: launcher start (first and warm), Argo CD sync to
+#     the new version serving (p50, split into synced / running / ready /
+#     serving), and a weight change in the API server to the mesh proxy.
 # Environment: COUNT (benchmark repetitions, default 5), N (deliveries,
 # default 20000), C (concurrency, default 16).
 set -euo pipefail
@@ -21,6 +24,9 @@ go test -run '^$' -bench . -benchmem -count "${COUNT:-5}" ./runner/... | tee -a 
 
 echo "== clone, build, scan" | tee -a "$out"
 go test -run '^$' -bench 'Clone|Sandbox|Build|Scan' -benchtime "${BENCHTIME:-5x}" ./integration/ | tee -a "$out"
+
+echo "== local environment" | tee -a "$out"
+go test -run '^$' -bench 'Launcher|SyncToServing|WeightChangeToProxy' -benchtime "${BENCHTIME:-5x}" -v ./integration/ | grep -E 'Benchmark|start [0-9]' | tee -a "$out"
 
 echo "== webhook intake" | tee -a "$out"
 work=$(mktemp -d)
