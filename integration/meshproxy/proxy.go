@@ -102,20 +102,15 @@ func (p *Proxy) list(kind string) []*unstructured.Unstructured {
 	return out
 }
 
-func (p *Proxy) services(ns string) []*corev1.Service {
-	var out []*corev1.Service
-	for _, o := range p.svcs.GetStore().List() {
-		if s := o.(*corev1.Service); s.Namespace == ns {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+func (p *Proxy) services(ns string) []*corev1.Service { return inNamespace[*corev1.Service](p.svcs, ns) }
 
-func (p *Proxy) pods(ns string) []*corev1.Pod {
-	var out []*corev1.Pod
-	for _, o := range p.podInf.GetStore().List() {
-		if x := o.(*corev1.Pod); x.Namespace == ns {
+func (p *Proxy) pods(ns string) []*corev1.Pod { return inNamespace[*corev1.Pod](p.podInf, ns) }
+
+// inNamespace lists an informer's objects of one namespace.
+func inNamespace[T interface{ GetNamespace() string }](inf cache.SharedIndexInformer, ns string) []T {
+	var out []T
+	for _, o := range inf.GetStore().List() {
+		if x := o.(T); x.GetNamespace() == ns {
 			out = append(out, x)
 		}
 	}
