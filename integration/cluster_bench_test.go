@@ -87,6 +87,12 @@ func BenchmarkSyncToServing(b *testing.B) {
 	}
 	t := &testing.T{}
 	v1 := pushDemoImage(t, env.Registry, "shop/order-service:v1", "v1", 0, 0)
+	if _, err := wt.Commit("main", "order-service v1", orderServiceManifests(v1, v1, 100, 0)); err != nil {
+		b.Fatal(err)
+	}
+	if err := wt.Push("main"); err != nil {
+		b.Fatal(err)
+	}
 	client, _ := env.ArgoCD.Client(dir)
 	closer, apps, _ := client.NewApplicationClient()
 	defer closer.Close()

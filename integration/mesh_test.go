@@ -132,4 +132,27 @@ func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
 	if v2 < 430 || v2 > 570 { // 1000 draws at p=0.5: sd 15.8; ±4.4 sd
 		t.Errorf("50/50 split: v1 %d, v2 %d", v1, v2)
 	}
+
+	// The Gateway API router: an HTTPRoute splitting two Services 3:1.
+	for _, v := range []string{"v1", "v2"} {
+		svc := orderService()
+		svc.Name, svc.Spec.Selector = "order-service-"+v, map[string]string{"app": "order-service", "version": v}
+		_, err := lc.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+		must(t, err)
+	}
+	route := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": "order-gw", "namespace": "default"},
+		"spec": map[string]any{"hostnames": []any{"order-gw"}, "rules": []any{map[string]any{"backendRefs": []any{
+			map[string]any{"name": "order-service-v1", "port": int64(80), "weight": int64(3)},
+			map[string]any{"name": "order-service-v2", "port": int64(80), "weight": int64(1)}}}}}}}
+	_, err = dyn.Resource(meshproxy.HTTPRoutes).Namespace("default").Create(ctx, route, metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "the proxy to see the HTTPRoute", func() bool {
+		return proxy.ResourceVersion("HTTPRoute", "default", "order-gw") != ""
+	})
+	res = loadgen.Run(ctx, "http://"+proxy.Addr+"/", "order-gw", 400, 2500*time.Millisecond)
+	v1, v2 = countVersions(res)
+	if res.Codes[200] != 1000 || v2 < 195 || v2 > 305 { // p=0.25: sd 13.7; ±4 sd
+		t.Errorf("HTTPRoute 3:1 split: codes %v, v1 %d, v2 %d, answers %v", res.Codes, v1, v2, res.Bodies)
+	}
 }

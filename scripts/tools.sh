@@ -92,4 +92,15 @@ if [ ! -x "$argocd" ]; then
   mv "$argocd.tmp" "$argocd"
 fi
 
+# The kustomize CLI, which Argo CD's repo-server runs for kustomize apps.
+kustomize="$TOOLS_DIR/kustomize-$KUSTOMIZE_VERSION/kustomize"
+if [ ! -x "$kustomize" ]; then
+  echo "tools: building kustomize $KUSTOMIZE_VERSION"
+  mkdir -p "$(dirname "$kustomize")"
+  tmp=$(mktemp -d)
+  CGO_ENABLED=0 GOBIN="$tmp" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  mv "$tmp/kustomize" "$kustomize"
+  rmdir "$tmp"
+fi
+
 echo "tools: ok (Go $have_go, $(git --version), Kaniko $KANIKO_VERSION, Trivy $("$trivy" --version 2>/dev/null | head -n1 | awk '{print $2}'), cache $TOOLS_DIR)"

@@ -62,8 +62,10 @@ func Binary() string {
 // Missing says what Argo CD needs that is not installed.
 func Missing() []string {
 	var out []string
-	if tools.Check(Binary()) != nil {
-		out = append(out, Binary()+" (make tools)")
+	for _, bin := range []string{Binary(), filepath.Join(tools.Dir(), "kustomize-"+tools.Version("KUSTOMIZE"), "kustomize")} {
+		if tools.Check(bin) != nil {
+			out = append(out, bin+" (make tools)")
+		}
 	}
 	for _, bin := range []string{"redis-server", "git"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -224,7 +226,10 @@ func (a *ArgoCD) startProcesses(ctx context.Context, dir string, c *cluster.Clus
 	redis := fmt.Sprintf("127.0.0.1:%d", ports["redis"])
 	repo := fmt.Sprintf("127.0.0.1:%d", ports["repo"])
 	a.Server = fmt.Sprintf("127.0.0.1:%d", ports["server"])
-	env := []string{"KUBECONFIG=" + c.Kubeconfig, "ARGOCD_GPG_ENABLED=false", "TMPDIR=" + dir, "ARGOCD_NAMESPACE=" + Namespace}
+	// The repo-server runs git, and kustomize for kustomize apps.
+	kustomizeDir := filepath.Join(tools.Dir(), "kustomize-"+tools.Version("KUSTOMIZE"))
+	env := []string{"KUBECONFIG=" + c.Kubeconfig, "ARGOCD_GPG_ENABLED=false", "TMPDIR=" + dir, "ARGOCD_NAMESPACE=" + Namespace,
+		"PATH=" + kustomizeDir + ":" + os.Getenv("PATH")}
 	start := func(role string, args ...string) (*procs.Proc, error) {
 		bin := filepath.Join(dir, "bin", role)
 		if role != "redis-server" {
