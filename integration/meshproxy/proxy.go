@@ -102,7 +102,9 @@ func (p *Proxy) list(kind string) []*unstructured.Unstructured {
 	return out
 }
 
-func (p *Proxy) services(ns string) []*corev1.Service { return inNamespace[*corev1.Service](p.svcs, ns) }
+func (p *Proxy) services(ns string) []*corev1.Service {
+	return inNamespace[*corev1.Service](p.svcs, ns)
+}
 
 func (p *Proxy) pods(ns string) []*corev1.Pod { return inNamespace[*corev1.Pod](p.podInf, ns) }
 
