@@ -1,0 +1,100 @@
+package gitops
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/slipwayci/slipway/stages/workspace"
+)
+
+// Locator says where an app's directory keeps the image to deploy.
+// Exactly one field is set.
+type Locator struct {
+	// Kustomize: the `images:` entry of kustomization.yaml with this name
+	// gets newName and digest (and loses newTag).
+	Kustomize string
+	// Helm: a values file and the dotted key path of a value that holds
+	// the whole reference (repository@digest), e.g. canary.image.
+	HelmFile, HelmKey string
+	// Manifest: a manifest file and the container whose image is set.
+	ManifestFile, Container string
+}
+
+// SetImage writes image@digest where loc says, under appDir of the
+// checkout root, keeping comments and formatting. It reports whether the
+// file changed. Paths that leave the repository are refused.
+func SetImage(root, appDir string, loc Locator, image, digest string) (bool, error) {
+	ref := image + "@" + digest
+	switch {
+	case loc.Kustomize != "":
+		return editYAML(root, filepath.Join(appDir, "kustomization.yaml"), func(rn *yaml.RNode) error {
+			entry, err := rn.Pipe(yaml.LookupCreate(yaml.SequenceNode, "images"), yaml.ElementMatcher{Keys: []string{"name"}, Values: []string{loc.Kustomize}, Create: yaml.NewMapRNode(&map[string]string{"name": loc.Kustomize})})
+			if err != nil {
+				return fmt.Errorf("finding images entry %q: %w", loc.Kustomize, err)
+			}
+			for field, value := range map[string]string{"newName": image, "digest": digest} {
+				if err := entry.PipeE(yaml.SetField(field, yaml.NewStringRNode(value))); err != nil {
+					return err
+				}
+			}
+			_, err = entry.Pipe(yaml.Clear("newTag"))
+			return err
+		})
+	case loc.HelmFile != "":
+		keys := strings.Split(loc.HelmKey, ".")
+		if loc.HelmKey == "" || len(keys) == 0 {
+			return false, fmt.Errorf("a Helm values locator needs a key path")
+		}
+		return editYAML(root, filepath.Join(appDir, loc.HelmFile), func(rn *yaml.RNode) error {
+			return rn.PipeE(yaml.LookupCreate(yaml.MappingNode, keys[:len(keys)-1]...), yaml.SetField(keys[len(keys)-1], yaml.NewStringRNode(ref)))
+		})
+	case loc.ManifestFile != "":
+		return editYAML(root, filepath.Join(appDir, loc.ManifestFile), func(rn *yaml.RNode) error {
+			c, err := rn.Pipe(yaml.Lookup("spec", "template", "spec", "containers", "[name="+loc.Container+"]"))
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				return fmt.Errorf("no container %q in spec.template.spec.containers", loc.Container)
+			}
+			return c.PipeE(yaml.SetField("image", yaml.NewStringRNode(ref)))
+		})
+	}
+	return false, fmt.Errorf("no image locator: set kustomize, helm or manifest")
+}
+
+// editYAML applies f to a single-document YAML file inside root and writes
+// it back if it changed.
+func editYAML(root, rel string, f func(*yaml.RNode) error) (bool, error) {
+	path, err := workspace.Resolve(root, rel, workspace.File)
+	if err != nil {
+		return false, err
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	if bytes.Contains(before, []byte("\n---")) {
+		return false, fmt.Errorf("%s holds several YAML documents; point the locator at a file with one", rel)
+	}
+	rn, err := yaml.Parse(string(before))
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	if err := f(rn); err != nil {
+		return false, fmt.Errorf("editing %s: %w", rel, err)
+	}
+	after, err := rn.String()
+	if err != nil {
+		return false, err
+	}
+	if after == string(before) {
+		return false, nil
+	}
+	return true, os.WriteFile(path, []byte(after), 0o644)
+}
