@@ -57,25 +57,38 @@ var Severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"}
 
 // DeploySpec writes the image into the GitOps repo and has Argo CD sync it.
 type DeploySpec struct {
+	Image  string     `yaml:"image"` // repository@sha256:…; default: the image an earlier stage pushed
 	GitOps GitOpsSpec `yaml:"gitops"`
 	ArgoCD ArgoCDSpec `yaml:"argocd"`
 }
 
 // GitOpsSpec locates the app in the config repository.
 type GitOpsSpec struct {
-	Repo   string `yaml:"repo"`
-	Branch string `yaml:"branch"` // default main
-	Path   string `yaml:"path"`
-	Auth   Auth   `yaml:"auth"`
+	Repo   string       `yaml:"repo"`
+	Branch string       `yaml:"branch"` // default main
+	Path   string       `yaml:"path"`
+	Image  ImageLocator `yaml:"image"`
+	Auth   Auth         `yaml:"auth"`
+}
+
+// ImageLocator says where under the app's path the canary image is
+// written; exactly one way is set.
+type ImageLocator struct {
+	Kustomize string `yaml:"kustomize"` // the name of an images: entry of kustomization.yaml
+	Helm      string `yaml:"helm"`      // a values file …
+	Key       string `yaml:"key"`       // … and the dotted key of the value holding repository@digest
+	Manifest  string `yaml:"manifest"`  // a manifest file …
+	Container string `yaml:"container"` // … and the container whose image is set
 }
 
 // ArgoCDSpec names the Argo CD application and how to reach Argo CD.
 type ArgoCDSpec struct {
-	App      string   `yaml:"app"`
-	Server   string   `yaml:"server"`
-	Token    string   `yaml:"token"` // secret name
-	Insecure bool     `yaml:"insecure"`
-	Timeout  Duration `yaml:"timeout"`
+	App       string   `yaml:"app"`
+	Server    string   `yaml:"server"`    // host:port
+	Token     string   `yaml:"token"`     // secret name
+	PlainText bool     `yaml:"plainText"` // a server run with --insecure (no TLS)
+	Insecure  bool     `yaml:"insecure"`  // TLS without verification
+	Timeout   Duration `yaml:"timeout"`   // to Synced and Healthy; default 5m
 }
 
 // CanarySpec shifts traffic in weighted steps under analysis.

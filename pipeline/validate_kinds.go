@@ -76,7 +76,25 @@ func (v *validator) deploy(p *Pipeline, at string, d *DeploySpec) {
 		v.repoPath(at+".gitops.path", d.GitOps.Path)
 	}
 	v.auth(p, at+".gitops.auth", d.GitOps.Auth)
+	loc := d.GitOps.Image
+	ways := 0
+	for _, set := range []bool{loc.Kustomize != "", loc.Helm != "" || loc.Key != "", loc.Manifest != "" || loc.Container != ""} {
+		if set {
+			ways++
+		}
+	}
+	switch {
+	case ways != 1:
+		v.failf(at+".gitops.image", "say where the image goes: exactly one of {kustomize: NAME}, {helm: FILE, key: KEY} or {manifest: FILE, container: NAME}")
+	case (loc.Helm == "") != (loc.Key == ""):
+		v.failf(at+".gitops.image", "a Helm locator needs both helm (the values file) and key")
+	case (loc.Manifest == "") != (loc.Container == ""):
+		v.failf(at+".gitops.image", "a manifest locator needs both manifest (the file) and container")
+	}
+	v.repoPath(at+".gitops.image.helm", loc.Helm)
+	v.repoPath(at+".gitops.image.manifest", loc.Manifest)
 	v.required(at+".argocd.app", d.ArgoCD.App)
+	v.required(at+".argocd.server", d.ArgoCD.Server)
 	v.secretName(p, at+".argocd.token", d.ArgoCD.Token)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/build"
 	"github.com/slipwayci/slipway/stages/clone"
+	"github.com/slipwayci/slipway/stages/deploy"
 	"github.com/slipwayci/slipway/stages/fake"
 	"github.com/slipwayci/slipway/stages/scan"
 	"github.com/slipwayci/slipway/stages/tools"
@@ -36,7 +37,8 @@ func stageKinds() (*stages.Registry, error) {
 			"local":      &build.Local{Executor: tools.Kaniko()},
 			"kubernetes": &build.Kubernetes{Namespace: "slipway-builds"},
 		}),
-		"scan": scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
+		"deploy": deploy.New(),
+		"scan":   scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
 	} {
 		if err := kinds.Register(kind, f); err != nil {
 			return nil, err

@@ -100,11 +100,11 @@ func TestTargetSelection(t *testing.T) {
 	if _, _, err := scanRun(t, pipeline.ScanSpec{Image: "reg/x:latest"}, c, nil); err == nil || !strings.Contains(err.Error(), "by digest") {
 		t.Errorf("a tag was accepted: %v", err)
 	}
-	if _, _, err := scanRun(t, pipeline.ScanSpec{}, c, nil); err == nil || !strings.Contains(err.Error(), "run a build stage first") {
+	if _, _, err := scanRun(t, pipeline.ScanSpec{}, c, nil); err == nil || !strings.Contains(err.Error(), "run a build stage first, or name the image (scan.image)") {
 		t.Errorf("no build: %v", err)
 	}
 	two := map[string]map[string]string{"a": {"ref": "r/a@sha256:1"}, "b": {"ref": "r/b@sha256:2"}}
-	if _, _, err := scanRun(t, pipeline.ScanSpec{}, c, two); err == nil || !strings.Contains(err.Error(), "set scan.image") {
+	if _, _, err := scanRun(t, pipeline.ScanSpec{}, c, two); err == nil || !strings.Contains(err.Error(), "name the image (scan.image)") {
 		t.Errorf("two builds: %v", err)
 	}
 	s, _ := New(c)(&pipeline.ScanSpec{IgnoreUnfixed: true, Insecure: true})

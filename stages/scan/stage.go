@@ -8,11 +8,9 @@ package scan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -117,9 +115,9 @@ func gateError(failing []Finding, failOn []string) error {
 func (s *Stage) target(run *stages.Run) (Target, error) {
 	t := Target{Image: s.spec.Image, Insecure: s.spec.Insecure, IgnoreUnfixed: s.spec.IgnoreUnfixed}
 	if t.Image == "" {
-		img, err := builtImage(run.Outputs)
+		img, err := stages.BuiltImage(run.Outputs)
 		if err != nil {
-			return Target{}, err
+			return Target{}, fmt.Errorf("%w (scan.image)", err)
 		}
 		t.Image = img
 	}
@@ -142,25 +140,6 @@ func (s *Stage) target(run *stages.Run) (Target, error) {
 	}
 	t.IgnoreFile = path
 	return t, nil
-}
-
-// builtImage finds the image an earlier stage pushed (its "ref" output,
-// repository@digest). Several candidates are an error: say which.
-func builtImage(outputs map[string]map[string]string) (string, error) {
-	var refs []string
-	for _, out := range outputs {
-		if ref := out["ref"]; strings.Contains(ref, "@sha256:") {
-			refs = append(refs, ref)
-		}
-	}
-	sort.Strings(refs)
-	switch len(refs) {
-	case 0:
-		return "", errors.New("no earlier stage pushed an image: run a build stage first, or set scan.image")
-	case 1:
-		return refs[0], nil
-	}
-	return "", fmt.Errorf("several earlier stages pushed images (%s): set scan.image", strings.Join(refs, ", "))
 }
 
 var _ stages.Stage = (*Stage)(nil)

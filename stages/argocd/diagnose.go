@@ -1,0 +1,78 @@
+package argocd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Diagnose reads the application's resource tree and its unhealthy Pods
+// and explains, one line each, what is wrong and what to do. It returns ""
+// when it finds nothing to say, and never fails the caller.
+func (c *Client) Diagnose(ctx context.Context, app string) string {
+	tree, err := c.apps.ResourceTree(ctx, &application.ResourcesQuery{ApplicationName: &app})
+	if err != nil {
+		return fmt.Sprintf("\n  (could not read the resource tree: %v)", scrub(err, c.token))
+	}
+	var lines []string
+	for _, n := range tree.Nodes {
+		if n.Kind != "Pod" || n.Health == nil || n.Health.Status == "Healthy" {
+			continue
+		}
+		group, version, kind, name, ns := "", "v1", "Pod", n.Name, n.Namespace
+		res, err := c.apps.GetResource(ctx, &application.ApplicationResourceRequest{Name: &app, Namespace: &ns,
+			ResourceName: &name, Version: &version, Group: &group, Kind: &kind})
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("pod %s: %s (%s)", name, n.Health.Status, n.Health.Message))
+			continue
+		}
+		var pod corev1.Pod
+		if json.Unmarshal([]byte(res.GetManifest()), &pod) != nil {
+			continue
+		}
+		lines = append(lines, ExplainPod(&pod)...)
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\n  " + strings.Join(lines, "\n  ")
+}
+
+// ExplainPod says, in plain words with a remedy, why a Pod is not serving.
+func ExplainPod(p *corev1.Pod) []string {
+	var out []string
+	if p.Status.Phase == corev1.PodPending && p.Spec.NodeName == "" {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				return []string{fmt.Sprintf("pod %s is Pending: it cannot be scheduled (%s). Free capacity, lower its resource requests, or fix its node selectors and tolerations.", p.Name, c.Message)}
+			}
+		}
+		return []string{fmt.Sprintf("pod %s is Pending: no node has taken it yet. Check the cluster's capacity and the scheduler.", p.Name)}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		w, last := cs.State.Waiting, cs.LastTerminationState.Terminated
+		switch {
+		case w != nil && (w.Reason == "ImagePullBackOff" || w.Reason == "ErrImagePull"):
+			out = append(out, fmt.Sprintf("pod %s, container %s: the image cannot be pulled (%s: %s). Check that %s exists in the registry and that the pod's imagePullSecret grants access to it.",
+				p.Name, cs.Name, w.Reason, w.Message, cs.Image))
+		case last != nil && last.Reason == "OOMKilled":
+			out = append(out, fmt.Sprintf("pod %s, container %s: killed for running out of memory (OOMKilled, restarted %d times). Raise its memory limit or find the leak.",
+				p.Name, cs.Name, cs.RestartCount))
+		case w != nil && w.Reason == "CrashLoopBackOff":
+			code := int32(-1)
+			if last != nil {
+				code = last.ExitCode
+			}
+			out = append(out, fmt.Sprintf("pod %s, container %s: the container keeps exiting (CrashLoopBackOff, last exit code %d, restarted %d times). Read its log for the cause.",
+				p.Name, cs.Name, code, cs.RestartCount))
+		case cs.State.Running != nil && !cs.Ready:
+			out = append(out, fmt.Sprintf("pod %s, container %s: running but not ready — its readiness probe fails. Check the probe's path and port, and what the app answers there.",
+				p.Name, cs.Name))
+		}
+	}
+	return out
+}

@@ -1,0 +1,28 @@
+package stages
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// BuiltImage is the image an earlier stage pushed: its "ref" output,
+// repository@sha256:… (the build kind sets it). Several candidates are an
+// error that names them.
+func BuiltImage(outputs map[string]map[string]string) (string, error) {
+	var refs []string
+	for _, out := range outputs {
+		if ref := out["ref"]; strings.Contains(ref, "@sha256:") {
+			refs = append(refs, ref)
+		}
+	}
+	sort.Strings(refs)
+	switch len(refs) {
+	case 0:
+		return "", errors.New("no earlier stage pushed an image: run a build stage first, or name the image")
+	case 1:
+		return refs[0], nil
+	}
+	return "", fmt.Errorf("several earlier stages pushed images (%s): name the image", strings.Join(refs, ", "))
+}
