@@ -214,3 +214,36 @@ func TestDeployFailuresAreExplained(t *testing.T) {
 		t.Error("the missing image's deploy commit is not in the config repository")
 	}
 }
+
+// The node agent produces, for real, a process that exits, a readiness
+// probe that fails and a Pod no node fits; the deploy stage explains each.
+func TestDeployExplainsUnhealthyPods(t *testing.T) {
+	e := newReleaseEnv(t)
+	crash := pushDemoImageWith(t, e.reg, "shop/order-service:crash", "this is not JSON")
+	unready := pushDemoImageWith(t, e.reg, "shop/order-service:unready", demoapp.UnhealthyBehaviour("unready"))
+	for _, tt := range []struct {
+		name, image string
+		edit        func()
+		want        string
+	}{
+		{"process exits", crash, nil, "keeps exiting (CrashLoopBackOff, last exit code 2"},
+		{"probe fails", unready, nil, "running but not ready — its readiness probe fails"},
+		{"no node fits", e.v1, func() {
+			files := orderServiceManifests(e.v1, e.v1, 90, 10)
+			files["apps/order-service/deployment-v2.yaml"] = strings.Replace(files["apps/order-service/deployment-v2.yaml"],
+				"    spec:\n      containers:", "    spec:\n      nodeSelector: {disktype: ssd}\n      containers:", 1)
+			_, err := e.config.Commit("main", "canary wants ssd", files)
+			must(t, err)
+			must(t, e.config.Push("main"))
+		}, "cannot be scheduled (0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.)"},
+	} {
+		if tt.edit != nil {
+			exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--rebase").Run()
+			tt.edit()
+		}
+		out, code := e.run(t, e.deployOnly(t, tt.image, e.ArgoCD.Server, "order-service", "15s"), "", e.ArgoCD.Token)
+		if code != 1 || !strings.Contains(out, tt.want) {
+			t.Errorf("%s: exit %d, want %q:\n%s", tt.name, code, tt.want, out)
+		}
+	}
+}

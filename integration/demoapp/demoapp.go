@@ -39,6 +39,7 @@ type behaviour struct {
 	ErrorRate float64 ` + "`json:\"errorRate\"`" + `
 	LatencyMs int     ` + "`json:\"latencyMs\"`" + `
 	Version   string  ` + "`json:\"version\"`" + `
+	Unhealthy bool    ` + "`json:\"unhealthy\"`" + `
 }
 
 func main() {
@@ -60,7 +61,13 @@ func main() {
 	if addr == "" {
 		addr = ":8080"
 	}
-	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if b.Unhealthy {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Duration(b.LatencyMs) * time.Millisecond)
 		if rand.Float64() < b.ErrorRate {
@@ -84,6 +91,11 @@ func source(vulnerable bool) string {
 		imp, use = `"golang.org/x/text/language"`, `", "+language.English.String()`
 	}
 	return strings.NewReplacer("LANGUAGE_IMPORT", imp, "LANGUAGE_USE", use).Replace(serviceMain)
+}
+
+// UnhealthyBehaviour is a behaviour file whose service fails its /healthz.
+func UnhealthyBehaviour(version string) string {
+	return fmt.Sprintf("{\"version\": %q, \"unhealthy\": true}\n", version)
 }
 
 // Behaviour is the service's behaviour file: how often it fails and how slow it is.

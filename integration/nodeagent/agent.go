@@ -13,6 +13,7 @@ package nodeagent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand"
@@ -109,8 +110,7 @@ func (a *Agent) Ready(ctx context.Context) bool {
 }
 
 func (a *Agent) registerNode(ctx context.Context) error {
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: NodeName, Labels: map[string]string{
-		"kubernetes.io/hostname": NodeName, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: NodeName, Labels: nodeLabels}}
 	if _, err := a.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
@@ -168,6 +168,8 @@ func (a *Agent) handle(ctx context.Context, obj any) {
 				a.log.Warn("finishing pod deletion", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 			}
 		}
+	case pod.Spec.NodeName == "" && !fitsNode(pod):
+		a.unschedulable(ctx, pod)
 	case pod.Spec.NodeName == "":
 		err := a.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
@@ -177,6 +179,35 @@ func (a *Agent) handle(ctx context.Context, obj any) {
 		}
 	case pod.Spec.NodeName == NodeName:
 		a.start(ctx, pod)
+	}
+}
+
+// nodeLabels are the labels of the agent's node.
+var nodeLabels = map[string]string{"kubernetes.io/hostname": NodeName, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+
+// fitsNode is the one scheduling rule the agent applies: the Pod's node
+// selector must match the node's labels.
+func fitsNode(pod *corev1.Pod) bool {
+	for k, v := range pod.Spec.NodeSelector {
+		if nodeLabels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// unschedulable reports, as the scheduler would, that no node fits.
+func (a *Agent) unschedulable(ctx context.Context, pod *corev1.Pod) {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+			return
+		}
+	}
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"phase": "Pending", "conditions": []corev1.PodCondition{{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, LastTransitionTime: metav1.Now(),
+		Message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}}}})
+	if _, err := a.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		a.log.Warn("reporting an unschedulable pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
 }
 

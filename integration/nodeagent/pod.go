@@ -39,6 +39,7 @@ type podRun struct {
 type containerState struct {
 	status corev1.ContainerStatus
 	ready  bool
+	done   bool // exited for good (restartPolicy Never, or OnFailure after success)
 }
 
 func newPodRun(a *Agent, pod *corev1.Pod, ip string) *podRun {
@@ -88,6 +89,10 @@ func (r *podRun) runContainer(ctx context.Context, c corev1.Container) {
 		began := time.Now()
 		exit, err := r.exec(ctx, c, img)
 		if ctx.Err() != nil {
+			return
+		}
+		if policy := r.pod.Spec.RestartPolicy; policy == corev1.RestartPolicyNever || (policy == corev1.RestartPolicyOnFailure && exit == 0) {
+			r.setExited(ctx, c.Name, exit, err, began)
 			return
 		}
 		r.setTerminated(ctx, c.Name, img, exit, err, began)
@@ -311,6 +316,22 @@ func (r *podRun) setTerminated(ctx context.Context, name string, img *image, exi
 	})
 }
 
+// setExited records a container that will not be restarted.
+func (r *podRun) setExited(ctx context.Context, name string, exit int, err error, began time.Time) {
+	r.update(ctx, name, func(s *containerState) {
+		s.ready, s.done = false, true
+		reason, msg := "Completed", ""
+		if exit != 0 {
+			reason = "Error"
+		}
+		if err != nil {
+			msg = err.Error()
+		}
+		s.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(exit), Reason: reason,
+			Message: msg, StartedAt: metav1.NewTime(began), FinishedAt: metav1.Now(), ContainerID: s.status.ContainerID}}
+	})
+}
+
 func (r *podRun) setReady(ctx context.Context, name string, ready bool) {
 	r.mu.Lock()
 	changed := r.states[name].ready != ready
@@ -332,10 +353,12 @@ func (r *podRun) report(ctx context.Context) {
 	r.reportMu.Lock()
 	defer r.reportMu.Unlock()
 	r.mu.Lock()
-	allReady, anyRunning := true, false
+	allReady, anyRunning, allDone, allSucceeded := true, false, true, true
 	var statuses []corev1.ContainerStatus
 	for _, c := range r.pod.Spec.Containers {
 		s := r.states[c.Name]
+		allDone = allDone && s.done
+		allSucceeded = allSucceeded && s.done && s.status.State.Terminated != nil && s.status.State.Terminated.ExitCode == 0
 		st := s.status
 		st.Ready = s.ready
 		running := st.State.Running != nil
@@ -354,7 +377,12 @@ func (r *podRun) report(ctx context.Context) {
 		return corev1.PodCondition{Type: t, Status: s, LastTransitionTime: now}
 	}
 	phase := corev1.PodPending
-	if anyRunning || allReady {
+	switch {
+	case allDone && allSucceeded:
+		phase, allReady = corev1.PodSucceeded, false
+	case allDone:
+		phase, allReady = corev1.PodFailed, false
+	case anyRunning || allReady:
 		phase = corev1.PodRunning
 	}
 	status := corev1.PodStatus{

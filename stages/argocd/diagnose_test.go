@@ -1,0 +1,46 @@
+package argocd
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestExplainPod(t *testing.T) {
+	pod := func(spec corev1.PodSpec, status corev1.PodStatus) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "order-service-v2-abc"}, Spec: spec, Status: status}
+	}
+	onNode := corev1.PodSpec{NodeName: "n1"}
+	cs := func(s corev1.ContainerStatus) corev1.PodStatus {
+		s.Name, s.Image = "order-service", "reg/order-service@sha256:1"
+		return corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{s}}
+	}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"unschedulable", pod(corev1.PodSpec{}, corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Message: "0/1 nodes are available: 1 Insufficient memory"}}}),
+			"cannot be scheduled (0/1 nodes are available: 1 Insufficient memory). Free capacity"},
+		{"image pull", pod(onNode, cs(corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+			Reason: "ImagePullBackOff", Message: "manifest unknown"}}})), "the image cannot be pulled (ImagePullBackOff: manifest unknown). Check that reg/order-service@sha256:1 exists in the registry and that the pod's imagePullSecret"},
+		{"crash loop", pod(onNode, cs(corev1.ContainerStatus{RestartCount: 4, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2}}})), "keeps exiting (CrashLoopBackOff, last exit code 2, restarted 4 times)"},
+		{"OOM", pod(onNode, cs(corev1.ContainerStatus{RestartCount: 1, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}})), "out of memory (OOMKilled, restarted 1 times). Raise its memory limit"},
+		{"not ready", pod(onNode, cs(corev1.ContainerStatus{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})), "running but not ready — its readiness probe fails"},
+	}
+	for _, tt := range tests {
+		got := strings.Join(ExplainPod(tt.pod), "\n")
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	healthy := pod(onNode, cs(corev1.ContainerStatus{Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}))
+	if got := ExplainPod(healthy); len(got) != 0 {
+		t.Errorf("a healthy pod was explained: %v", got)
+	}
+}
