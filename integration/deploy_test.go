@@ -247,3 +247,81 @@ func TestDeployExplainsUnhealthyPods(t *testing.T) {
 		}
 	}
 }
+
+// presyncHook is an Argo CD PreSync hook Job that keeps a sync operation
+// running for a while (the node agent runs its busybox sleep).
+func presyncHook(base string, seconds int) string {
+	return fmt.Sprintf(`apiVersion: batch/v1
+kind: Job
+metadata:
+  name: presync-wait
+  annotations:
+    argocd.argoproj.io/hook: PreSync
+    argocd.argoproj.io/hook-delete-policy: BeforeHookCreation
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - {name: wait, image: %s, command: ["sleep", "%d"]}
+`, base, seconds)
+}
+
+// An operation already in progress is waited for, then the deploy syncs;
+// a deploy cancelled mid-sync (Ctrl-C) terminates the operation it started.
+func TestDeployWaitsForAnOperationAndTerminatesItsOwn(t *testing.T) {
+	e := newReleaseEnv(t)
+	exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--rebase").Run()
+	files := orderServiceManifests(e.v1, e.v1, 90, 10)
+	files["apps/order-service/presync.yaml"] = presyncHook(e.Base, 5)
+	rev, err := e.config.Commit("main", "a PreSync hook that takes 5s", files)
+	must(t, err)
+	must(t, e.config.Push("main"))
+	client, err := e.ArgoCD.Client(e.dir)
+	must(t, err)
+	closer, apps, err := client.NewApplicationClient()
+	must(t, err)
+	defer closer.Close()
+	name := "order-service"
+	_, err = apps.Sync(context.Background(), &application.ApplicationSyncRequest{Name: &name, Revision: &rev})
+	must(t, err)
+
+	v2 := pushDemoImage(t, e.reg, "shop/order-service:v2-wait", "v2-wait", 0, 0)
+	out, code := e.run(t, e.deployOnly(t, v2, e.ArgoCD.Server, name, "90s"), "", e.ArgoCD.Token)
+	if code != 0 || !strings.Contains(out, "another Argo CD operation on order-service is in progress; waiting for it") ||
+		!strings.Contains(out, "Synced and Healthy") {
+		t.Fatalf("deploy during another operation: exit %d\n%s", code, out)
+	}
+
+	// Now a hook that outlasts our patience: Ctrl-C the deploy mid-sync.
+	exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--rebase").Run()
+	files["apps/order-service/presync.yaml"] = presyncHook(e.Base, 120)
+	_, err = e.config.Commit("main", "a PreSync hook that takes 2 minutes", files)
+	must(t, err)
+	must(t, e.config.Push("main"))
+	v3 := pushDemoImage(t, e.reg, "shop/order-service:v3-cancel", "v3-cancel", 0, 0)
+	cmd := exec.Command(slipwayBin, "run", e.deployOnly(t, v3, e.ArgoCD.Server, name, "5m"), "--data", filepath.Join(e.dir, "data"))
+	cmd.Env = append(os.Environ(), "TEST_ARGOCD_TOKEN="+e.ArgoCD.Token)
+	var buf syncBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	must(t, cmd.Start())
+	waitFor(t, "the deploy to start its sync", func() bool { return strings.Contains(buf.String(), "Argo CD is syncing") })
+	must(t, cmd.Process.Signal(os.Interrupt))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("the cancelled deploy did not end:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "terminated the Argo CD operation on order-service") || !strings.Contains(buf.String(), "CANCELLED") {
+		t.Errorf("cancelled deploy output:\n%s", buf.String())
+	}
+	waitFor(t, "Argo CD to report the operation terminated", func() bool {
+		a, err := apps.Get(context.Background(), &application.ApplicationQuery{Name: &name})
+		return err == nil && a.Status.OperationState != nil && a.Status.OperationState.Phase != "Running" &&
+			strings.Contains(strings.ToLower(a.Status.OperationState.Message), "terminated")
+	})
+}
