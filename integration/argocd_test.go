@@ -114,7 +114,7 @@ func syncAndWait(t *testing.T, apps application.ApplicationServiceClient, app, r
 func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 	lc := startLocalCluster(t, localenv.Options{Mesh: true, ArgoCD: true})
 	ctx := context.Background()
-	argo, proxy, prom := lc.ArgoCD, lc.Proxy, lc.Prometheus
+	proxy, prom := lc.Proxy, lc.Prometheus
 	repo, err := lc.Git.CreateRepo("gitops")
 	must(t, err)
 	wt, err := gitserver.Clone(repo, filepath.Join(lc.dir, "gitops"))
@@ -125,22 +125,8 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 	must(t, err)
 	must(t, wt.Push("main"))
 
-	client, err := argo.Client(lc.dir)
-	must(t, err)
-	closer, apps, err := client.NewApplicationClient()
-	must(t, err)
-	defer closer.Close()
+	apps := orderServiceApp(t, lc.Env, lc.dir, repo)
 	name := "order-service"
-	_, err = apps.Create(ctx, &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: argocd.Namespace},
-		Spec: v1alpha1.ApplicationSpec{
-			Project:     "default",
-			Source:      &v1alpha1.ApplicationSource{RepoURL: repo, Path: "apps/order-service", TargetRevision: "main"},
-			Destination: v1alpha1.ApplicationDestination{Server: argo.ClusterServer, Namespace: "shop"},
-			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}},
-		},
-	}})
-	must(t, err)
 	took := syncAndWait(t, apps, name, rev1)
 	t.Logf("first sync to Synced+Healthy: %s", took)
 
@@ -168,4 +154,31 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 	if c2 < 430 || c2 > 570 {
 		t.Errorf("50/50 after the sync: v1 %d, v2 %d", c1, c2)
 	}
+}
+
+// orderServiceApp creates the order-service Application in Argo CD — its
+// manifests at apps/order-service of repo, deployed to namespace shop —
+// and returns an Application client for the test.
+func orderServiceApp(t testing.TB, env *localenv.Env, dir, repo string) application.ApplicationServiceClient {
+	t.Helper()
+	client, err := env.ArgoCD.Client(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closer, apps, err := client.NewApplicationClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closer.Close() })
+	_, err = apps.Create(context.Background(), &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: "order-service", Namespace: argocd.Namespace},
+		Spec: v1alpha1.ApplicationSpec{Project: "default",
+			Source:      &v1alpha1.ApplicationSource{RepoURL: repo, Path: "apps/order-service", TargetRevision: "main"},
+			Destination: v1alpha1.ApplicationDestination{Server: env.ArgoCD.ClusterServer, Namespace: "shop"},
+			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apps
 }

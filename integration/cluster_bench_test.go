@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
-	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -95,20 +94,8 @@ func BenchmarkSyncToServing(b *testing.B) {
 	if err := wt.Push("main"); err != nil {
 		b.Fatal(err)
 	}
-	client, _ := env.ArgoCD.Client(dir)
-	closer, apps, _ := client.NewApplicationClient()
-	defer closer.Close()
+	apps := orderServiceApp(b, env, dir, repo)
 	name := "order-service"
-	_, err = apps.Create(ctx, &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: argocd.Namespace},
-		Spec: v1alpha1.ApplicationSpec{Project: "default",
-			Source:      &v1alpha1.ApplicationSource{RepoURL: repo, Path: "apps/order-service", TargetRevision: "main"},
-			Destination: v1alpha1.ApplicationDestination{Server: env.ArgoCD.ClusterServer, Namespace: "shop"},
-			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}}},
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	if _, err := wt.Commit("main", "50/50", orderServiceManifests(v1, v1, 50, 50)); err != nil {
 		b.Fatal(err)
 	}

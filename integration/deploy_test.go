@@ -11,10 +11,8 @@ import (
 	"time"
 
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
-	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/localenv"
@@ -49,19 +47,7 @@ func newReleaseEnv(t *testing.T) *releaseEnv {
 	rev, err := e.config.Commit("main", "order-service v1; canary slot runs v1 too", orderServiceManifests(e.v1, e.v1, 90, 10))
 	must(t, err)
 	must(t, e.config.Push("main"))
-	client, err := lc.ArgoCD.Client(lc.dir)
-	must(t, err)
-	closer, apps, err := client.NewApplicationClient()
-	must(t, err)
-	defer closer.Close()
-	_, err = apps.Create(context.Background(), &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
-		ObjectMeta: metav1.ObjectMeta{Name: "order-service", Namespace: argocd.Namespace},
-		Spec: v1alpha1.ApplicationSpec{Project: "default",
-			Source:      &v1alpha1.ApplicationSource{RepoURL: e.configRepo, Path: "apps/order-service", TargetRevision: "main"},
-			Destination: v1alpha1.ApplicationDestination{Server: lc.ArgoCD.ClusterServer, Namespace: "shop"},
-			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}}},
-	}})
-	must(t, err)
+	apps := orderServiceApp(t, lc.Env, lc.dir, e.configRepo)
 	syncAndWait(t, apps, "order-service", rev)
 	return e
 }
