@@ -136,8 +136,7 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 		t.Fatalf("90/10 through Argo CD: codes %v, v1 %d, v2 %d, answers %v", res.Codes, c1, c2, res.Bodies)
 	}
 	waitFor(t, "Prometheus to report the canary's success rate", func() bool {
-		rate, ok := promQuery(t, prom.URL, flaggerSuccessRate("shop", "order-service-v2"))
-		return ok && rate == 100
+		return canarySuccessRate(t, prom.URL, "shop", "order-service-v2") == 100
 	})
 
 	rev2, err := wt.Commit("main", "order-service: canary to 50%", orderServiceManifests(v1, v2, 50, 50))

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/meshproxy"
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages/analysis"
 )
 
 // The seed article's order-service: two subsets behind one VirtualService.
@@ -73,10 +74,20 @@ func promQuery(t *testing.T, url, q string) (float64, bool) {
 	return float64(vec[0].Value), true
 }
 
-// flaggerSuccessRate is Flagger's Istio request-success-rate query.
-func flaggerSuccessRate(ns, workload string) string {
-	sel := fmt.Sprintf(`reporter="destination",destination_workload_namespace=%q,destination_workload=~%q`, ns, workload)
-	return fmt.Sprintf(`sum(rate(istio_requests_total{%s,response_code!~"5.*"}[1m])) / sum(rate(istio_requests_total{%s}[1m])) * 100`, sel, sel)
+// canarySuccessRate measures the builtin request-success-rate metric (Flagger's
+// Istio query, as the canary's analysis runs it) against a real Prometheus;
+// -1 when the measurement is not a plain pass or fail.
+func canarySuccessRate(t *testing.T, url, ns, workload string) float64 {
+	t.Helper()
+	p, err := analysis.NewPrometheus(url)
+	must(t, err)
+	min := 99.0
+	m := analysis.Measure(context.Background(), p, pipeline.Metric{Name: "success-rate", Builtin: "request-success-rate", Min: &min},
+		analysis.Target{Namespace: ns, Canary: workload, Interval: "1m"}, 1)
+	if m.Outcome != analysis.Pass && m.Outcome != analysis.Fail {
+		return -1
+	}
+	return m.Value
 }
 
 // The mesh proxy splits traffic by the VirtualService's weights, Prometheus
@@ -114,8 +125,7 @@ func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
 		t.Fatalf("90/10 split: sent %d, codes %v, v1 %d, v2 %d, errors %d, answers %v", res.Sent, res.Codes, v1, v2, res.Errors, res.Bodies)
 	}
 	waitFor(t, "Prometheus to report the canary's success rate", func() bool {
-		rate, ok := promQuery(t, prom.URL, flaggerSuccessRate("default", "order-service-v2"))
-		return ok && rate == 100
+		return canarySuccessRate(t, prom.URL, "default", "order-service-v2") == 100
 	})
 
 	vs, err := dyn.Resource(meshproxy.VirtualServices).Namespace("default").Get(ctx, "order-service", metav1.GetOptions{})

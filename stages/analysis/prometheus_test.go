@@ -1,0 +1,85 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/pipeline"
+)
+
+// fakeProm is an httptest Prometheus answering each query by a substring
+// of it: "" means no series, "down" a 503, several values several series.
+func fakeProm(t *testing.T, answers map[string][]string) *Prometheus {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		q := r.Form.Get("query")
+		for key, values := range answers {
+			if !strings.Contains(q, key) {
+				continue
+			}
+			if len(values) == 1 && values[0] == "down" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			var result []any
+			for _, v := range values {
+				result = append(result, map[string]any{"metric": map[string]string{}, "value": []any{1700000000, v}})
+			}
+			if result == nil {
+				result = []any{}
+			}
+			json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": result}})
+			return
+		}
+		t.Errorf("unexpected query %q", q)
+	}))
+	t.Cleanup(srv.Close)
+	p, err := NewPrometheus(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ptr(f float64) *float64 { return &f }
+
+func TestMeasureOutcomes(t *testing.T) {
+	target := Target{Namespace: "shop", Canary: "order-service-v2", Interval: "1m"}
+	sr := pipeline.Metric{Name: "success-rate", Builtin: "request-success-rate", Min: ptr(99)}
+	tests := []struct {
+		name    string
+		answers map[string][]string
+		metric  pipeline.Metric
+		minReq  int
+		want    Outcome
+		msg     string
+	}{
+		{"healthy canary", map[string][]string{"increase": {"120"}, "response_code!~": {"99.5"}}, sr, 50, Pass, ""},
+		{"failing canary", map[string][]string{"increase": {"120"}, "response_code!~": {"71.2"}}, sr, 50, Fail, "71.2 < min 99"},
+		{"too few requests", map[string][]string{"increase": {"12"}}, sr, 50, Inconclusive, "12 requests in 1m, fewer than minRequests 50"},
+		{"no data", map[string][]string{"increase": {}}, sr, 50, Inconclusive, "fewer than minRequests"},
+		{"NaN", map[string][]string{"response_code!~": {"NaN"}}, sr, 0, Inconclusive, "NaN"},
+		{"Prometheus down", map[string][]string{"istio": {"down"}}, sr, 50, Error, "querying Prometheus"},
+		{"several series", map[string][]string{"response_code!~": {"99", "98"}}, sr, 0, Error, "2 series where one was expected"},
+		{"alert quiet", map[string][]string{"ALERTS": {}}, pipeline.Metric{Name: "budget", Alert: "ErrorBudgetBurn"}, 0, Pass, "not firing"},
+		{"alert firing", map[string][]string{"ALERTS": {"1"}}, pipeline.Metric{Name: "budget", Alert: "ErrorBudgetBurn"}, 0, Fail, "is firing"},
+		{"custom query, max", map[string][]string{"checkout_errors_total": {"0.5"}}, pipeline.Metric{Name: "errors", Max: ptr(0.1),
+			Query: `sum(rate(checkout_errors_total{version="{{ .Canary }}"}[{{ .Interval }}]))`}, 0, Fail, "0.5 > max 0.1"},
+		{"bad template", nil, pipeline.Metric{Name: "bad", Max: ptr(1), Query: `{{ .Nope }}`}, 0, Error, "rendering the query"},
+	}
+	for _, tt := range tests {
+		got := Measure(context.Background(), fakeProm(t, tt.answers), tt.metric, target, tt.minReq)
+		if got.Outcome != tt.want || !strings.Contains(got.Message, tt.msg) {
+			t.Errorf("%s: %s %q, want %s %q", tt.name, got.Outcome, got.Message, tt.want, tt.msg)
+		}
+	}
+	got := Measure(context.Background(), fakeProm(t, map[string][]string{"increase": {"120"}, "response_code!~": {"100"}}), sr, target, 50)
+	if !strings.Contains(got.Query, `destination_workload=~"order-service-v2"`) || !strings.Contains(got.Query, "[1m]") || got.Requests != 120 {
+		t.Errorf("rendered query %q, requests %v", got.Query, got.Requests)
+	}
+}
