@@ -305,9 +305,20 @@ func TestDeployWaitsForAnOperationAndTerminatesItsOwn(t *testing.T) {
 	if !strings.Contains(buf.String(), "terminated the Argo CD operation on order-service") || !strings.Contains(buf.String(), "CANCELLED") {
 		t.Errorf("cancelled deploy output:\n%s", buf.String())
 	}
-	waitFor(t, "Argo CD to report the operation terminated", func() bool {
+	// Terminating (requested, the controller stopping the hook) or already
+	// Failed/Error with "terminated": either way no longer running ours.
+	var last string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		a, err := apps.Get(context.Background(), &application.ApplicationQuery{Name: &name})
-		return err == nil && a.Status.OperationState != nil && a.Status.OperationState.Phase != "Running" &&
-			strings.Contains(strings.ToLower(a.Status.OperationState.Message), "terminated")
-	})
+		if err == nil && a.Status.OperationState != nil {
+			op := a.Status.OperationState
+			last = fmt.Sprintf("%s: %s", op.Phase, op.Message)
+			if op.Phase == "Terminating" || ((op.Phase == "Failed" || op.Phase == "Error") && strings.Contains(strings.ToLower(op.Message), "terminat")) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Argo CD never reported the operation terminated; last: %s", last)
+		}
+	}
 }

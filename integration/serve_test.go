@@ -233,10 +233,10 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// waitFor polls cond (bounded) until it holds.
+// waitFor polls cond every 20 ms until it holds, for at most 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 500 {
+	for range 1500 {
 		if cond() {
 			return
 		}
