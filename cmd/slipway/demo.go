@@ -128,7 +128,8 @@ What happened:
   - both Trivy reports are stored with their runs, tied to the image digests;
   - the Argo CD token was masked in every stored and printed log;
   - every transition, attempt, log line and report is in %s/slipway.db.
-deploy and canary are stand-ins (kind: fake) until the real kinds land.
+deploy and canary are stand-ins here (kind: fake); the real deploy kind is exercised against
+Argo CD by the integration tests, and the demo will use it with the canary kind.
 `, good, env.Registry.Addr, bad, f.data)
 	return nil
 }
