@@ -180,5 +180,6 @@ type Store interface {
 	Audit
 	StatusCounter
 	Artifacts
+	Releases
 	Close() error
 }
