@@ -133,15 +133,23 @@ func (c *Client) startSync(ctx context.Context, app, revision string, deadline t
 	}
 }
 
-// terminate stops the operation this client started, on a context of its own.
+// terminate stops the operation this client started, on a context of its
+// own. Right after a Sync call Argo CD may not show the operation yet
+// ("No operation is in progress"): that answer is retried for a while.
 func (c *Client) terminate(app string, log func(string, ...any)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := c.apps.TerminateOperation(ctx, &application.OperationTerminateRequest{Name: &app}); err != nil {
-		log("could not terminate the Argo CD operation on %s: %v", app, scrub(err, c.token))
-		return
+	for {
+		_, err := c.apps.TerminateOperation(ctx, &application.OperationTerminateRequest{Name: &app})
+		if err == nil {
+			log("terminated the Argo CD operation on %s", app)
+			return
+		}
+		if !strings.Contains(err.Error(), "No operation is in progress") || sleep(ctx, 250*time.Millisecond) {
+			log("could not terminate the Argo CD operation on %s: %v", app, scrub(err, c.token))
+			return
+		}
 	}
-	log("terminated the Argo CD operation on %s", app)
 }
 
 // explainRPC turns Argo CD's gRPC errors into a sentence.
