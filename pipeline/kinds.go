@@ -93,11 +93,33 @@ type ArgoCDSpec struct {
 
 // CanarySpec shifts traffic in weighted steps under analysis.
 type CanarySpec struct {
+	Image     string       `yaml:"image"`     // repository@sha256:…; default: the image an earlier stage pushed
+	GitOps    GitOpsSpec   `yaml:"gitops"`    // the config repo; image: where the canary workload's image is
+	Stable    ImageLocator `yaml:"stable"`    // where the stable workload's image is
+	ArgoCD    ArgoCDSpec   `yaml:"argocd"`    // the Argo CD application holding both and the router
+	Workloads Workloads    `yaml:"workloads"` // what the analysis queries are about
+	Notify    []Notify     `yaml:"notify"`
 	Router    RouterSpec   `yaml:"router"`
 	Steps     []Step       `yaml:"steps"`
 	Interval  Duration     `yaml:"interval"`
 	Promotion string       `yaml:"promotion"` // auto (default) or manual
 	Analysis  AnalysisSpec `yaml:"analysis"`
+}
+
+// Workloads names the stable and canary workloads (Deployments) and their
+// namespace, as the mesh's metrics label them.
+type Workloads struct {
+	Namespace string `yaml:"namespace"` // default "default"
+	Stable    string `yaml:"stable"`
+	Canary    string `yaml:"canary"`
+}
+
+// Notify is where release events (started, promoted, rolled back, paused)
+// are posted.
+type Notify struct {
+	URL       string `yaml:"url"`
+	URLSecret string `yaml:"urlSecret"` // a secret holding the URL (Slack webhook URLs are secrets)
+	Format    string `yaml:"format"`    // json (default) or slack
 }
 
 // RouterSpec names exactly one traffic router.

@@ -202,7 +202,7 @@ func (v *validator) stage(p *Pipeline, path string, s *Stage, earlier []string) 
 	case "deploy":
 		v.deploy(p, kpath, s.Deploy)
 	case "canary":
-		v.canary(kpath, s.Canary)
+		v.canary(p, kpath, s.Canary)
 	case "fake":
 		v.fake(kpath, s.Fake)
 	}

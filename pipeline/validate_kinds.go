@@ -71,12 +71,20 @@ func (v *validator) build(p *Pipeline, at string, b *BuildSpec) {
 }
 
 func (v *validator) deploy(p *Pipeline, at string, d *DeploySpec) {
-	v.required(at+".gitops.repo", d.GitOps.Repo)
-	if v.required(at+".gitops.path", d.GitOps.Path) {
-		v.repoPath(at+".gitops.path", d.GitOps.Path)
+	v.gitops(p, at+".gitops", d.GitOps)
+	v.argocd(p, at+".argocd", d.ArgoCD)
+}
+
+func (v *validator) gitops(p *Pipeline, at string, g GitOpsSpec) {
+	v.required(at+".repo", g.Repo)
+	if v.required(at+".path", g.Path) {
+		v.repoPath(at+".path", g.Path)
 	}
-	v.auth(p, at+".gitops.auth", d.GitOps.Auth)
-	loc := d.GitOps.Image
+	v.auth(p, at+".auth", g.Auth)
+	v.locator(at+".image", g.Image)
+}
+
+func (v *validator) locator(at string, loc ImageLocator) {
 	ways := 0
 	for _, set := range []bool{loc.Kustomize != "", loc.Helm != "" || loc.Key != "", loc.Manifest != "" || loc.Container != ""} {
 		if set {
@@ -85,20 +93,42 @@ func (v *validator) deploy(p *Pipeline, at string, d *DeploySpec) {
 	}
 	switch {
 	case ways != 1:
-		v.failf(at+".gitops.image", "say where the image goes: exactly one of {kustomize: NAME}, {helm: FILE, key: KEY} or {manifest: FILE, container: NAME}")
+		v.failf(at, "say where the image goes: exactly one of {kustomize: NAME}, {helm: FILE, key: KEY} or {manifest: FILE, container: NAME}")
 	case (loc.Helm == "") != (loc.Key == ""):
-		v.failf(at+".gitops.image", "a Helm locator needs both helm (the values file) and key")
+		v.failf(at, "a Helm locator needs both helm (the values file) and key")
 	case (loc.Manifest == "") != (loc.Container == ""):
-		v.failf(at+".gitops.image", "a manifest locator needs both manifest (the file) and container")
+		v.failf(at, "a manifest locator needs both manifest (the file) and container")
 	}
-	v.repoPath(at+".gitops.image.helm", loc.Helm)
-	v.repoPath(at+".gitops.image.manifest", loc.Manifest)
-	v.required(at+".argocd.app", d.ArgoCD.App)
-	v.required(at+".argocd.server", d.ArgoCD.Server)
-	v.secretName(p, at+".argocd.token", d.ArgoCD.Token)
+	v.repoPath(at+".helm", loc.Helm)
+	v.repoPath(at+".manifest", loc.Manifest)
 }
 
-func (v *validator) canary(at string, c *CanarySpec) {
+func (v *validator) argocd(p *Pipeline, at string, a ArgoCDSpec) {
+	v.required(at+".app", a.App)
+	v.required(at+".server", a.Server)
+	v.secretName(p, at+".token", a.Token)
+}
+
+func (v *validator) canary(p *Pipeline, at string, c *CanarySpec) {
+	if c.Image != "" && !strings.Contains(c.Image, "@sha256:") {
+		v.failf(at+".image", "%q: name the image by digest (repository@sha256:…)", c.Image)
+	}
+	v.gitops(p, at+".gitops", c.GitOps)
+	v.locator(at+".stable", c.Stable)
+	v.argocd(p, at+".argocd", c.ArgoCD)
+	v.required(at+".workloads.stable", c.Workloads.Stable)
+	v.required(at+".workloads.canary", c.Workloads.Canary)
+	for i, n := range c.Notify {
+		np := fmt.Sprintf("%s.notify[%d]", at, i)
+		if (n.URL == "") == (n.URLSecret == "") {
+			v.failf(np, "set exactly one of url or urlSecret")
+		}
+		v.secretName(p, np+".urlSecret", n.URLSecret)
+		v.oneOf(np+".format", n.Format, []string{"json", "slack"})
+		if n.URL != "" && !strings.HasPrefix(n.URL, "http://") && !strings.HasPrefix(n.URL, "https://") {
+			v.failf(np+".url", "%q is not an http(s) URL", n.URL)
+		}
+	}
 	v.router(at+".router", c.Router)
 	v.steps(at+".steps", c.Steps)
 	if c.Interval != 0 && time.Duration(c.Interval) < time.Second {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/slipwayci/slipway/stages"
 )
 
 // rescanInterval is how often the dispatcher looks for queued runs it was
@@ -70,7 +72,10 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 		<-slot
 		return false, err
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
+	// The run's context ends with stages.ErrShutdown when the engine's
+	// does, so a stage can tell a shutdown (resume later) from a cancel.
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stopShutdown := context.AfterFunc(ctx, func() { cancel(stages.ErrShutdown) })
 	r.running[run.ID] = cancel
 	r.mu.Unlock()
 	r.event(ctx, run.ID, "started", "")
@@ -83,6 +88,7 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 			r.mu.Lock()
 			delete(r.running, run.ID)
 			r.mu.Unlock()
+			stopShutdown()
 			cancel(nil)
 		}()
 		r.execute(runCtx, run)

@@ -62,6 +62,9 @@ type Run struct {
 	Log io.Writer
 	// Logger is for the engine's own structured logs, with run and stage attached.
 	Logger *slog.Logger
+	// Release keeps a canary's checkpoint, evidence and commands; set by
+	// the runner for every attempt.
+	Release Release
 }
 
 // Result is what an attempt leaves behind. Outputs (of a successful

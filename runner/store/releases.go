@@ -51,7 +51,47 @@ type RollbackFilter struct {
 type Releases interface {
 	AddMeasurement(ctx context.Context, m *Measurement) error // sets m.ID
 	ListMeasurements(ctx context.Context, runID int64) ([]Measurement, error)
-	AddRollback(ctx context.Context, r *Rollback) error // sets r.ID
+	AddRollback(ctx context.Context, r *Rollback) error // sets r.ID; a run's second rollback returns the first's ID
 	GetRollback(ctx context.Context, id int64) (*Rollback, error)
 	ListRollbacks(ctx context.Context, f RollbackFilter) ([]*Rollback, error) // newest first
+
+	// SaveRelease creates or replaces the checkpoint of run r.RunID.
+	SaveRelease(ctx context.Context, r *Release) error
+	// GetRelease returns the checkpoint of a run, or ErrNotFound.
+	GetRelease(ctx context.Context, runID int64) (*Release, error)
+	// ListReleases returns the checkpoints of app (every app when ""),
+	// newest first; with inFlight only those not yet promoted or rolled back.
+	ListReleases(ctx context.Context, app string, inFlight bool) ([]*Release, error)
+	// AddCommand queues a command for a release; c.ID is set.
+	AddCommand(ctx context.Context, c *Command) error
+	// TakeCommand returns the oldest command of a run not yet taken and
+	// marks it taken, or returns nil: each command is taken once.
+	TakeCommand(ctx context.Context, runID int64, at time.Time) (*Command, error)
+}
+
+// Release is the checkpoint of a canary release: where it stands, and the
+// canary stage's own notes (Data, JSON) to carry on after a restart.
+type Release struct {
+	RunID     int64
+	App       string
+	State     string // see ReleaseDone
+	Step      int
+	Weight    int
+	Reason    string
+	Data      []byte
+	UpdatedAt time.Time
+}
+
+// ReleaseDone lists the final states of a release.
+var ReleaseDone = []string{"promoted", "rolled-back", "failed"}
+
+// Command is what a person (or an alert) asks of a release: promote,
+// promote-full, abort, pause, resume.
+type Command struct {
+	ID        int64
+	RunID     int64
+	Name      string
+	Actor     string
+	Detail    []byte // JSON, e.g. the alert that asked for an abort
+	CreatedAt time.Time
 }

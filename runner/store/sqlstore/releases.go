@@ -67,7 +67,8 @@ func (s *Store) AddRollback(ctx context.Context, r *store.Rollback) error {
 		evidence = "null"
 	}
 	err := s.db.QueryRowContext(ctx, `INSERT INTO rollbacks (run_id, app, source_sha, digest, trigger_kind, actor, reason, weight,
-		release_commit, rollback_commit, evidence_json, detected_at, restored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		release_commit, rollback_commit, evidence_json, detected_at, restored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET run_id = excluded.run_id RETURNING id`,
 		r.RunID, r.App, r.SourceSHA, r.Digest, r.Trigger, r.Actor, r.Reason, r.Weight, r.ReleaseCommit, r.RollbackCommit, evidence,
 		micros(r.DetectedAt), micros(r.RestoredAt)).Scan(&r.ID)
 	if err != nil {

@@ -1,0 +1,92 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrShutdown is the cause of a stage's context when the engine is going
+// away (SIGTERM, a drained one-shot run): the attempt is interrupted and
+// resumed at the next start. Any other cancellation — the run was
+// cancelled, the stage timed out — is final. A canary rolls back then, but
+// not on ErrShutdown: traffic stays where it is until the engine is back.
+var ErrShutdown = errors.New("engine shutting down")
+
+// ShuttingDown reports whether ctx ended because the engine is going away.
+func ShuttingDown(ctx context.Context) bool { return errors.Is(context.Cause(ctx), ErrShutdown) }
+
+// Release is what the engine keeps for a canary stage: its checkpoint (so
+// a restarted engine carries on where it stood), its measurements and its
+// rollback record (the evidence on-call reads), and the commands people
+// and alerts give it (promote, abort, …). The runner implements it over
+// its store, for one run; methods are safe for concurrent use. Every
+// method is idempotent where the contract says so, because a crash can
+// repeat any step.
+type Release interface {
+	// Checkpoint returns what Save stored last for this run, or nil.
+	Checkpoint(ctx context.Context) (*Checkpoint, error)
+	// Save replaces the checkpoint.
+	Save(ctx context.Context, c Checkpoint) error
+	// Measured stores one measurement and returns its ID.
+	Measured(ctx context.Context, m Measurement) (int64, error)
+	// Measurements returns this run's measurements, oldest first.
+	Measurements(ctx context.Context) ([]Measurement, error)
+	// RolledBack stores the run's rollback record and returns its ID; a
+	// second call for the same run returns the first record's ID.
+	RolledBack(ctx context.Context, r RollbackRecord) (int64, error)
+	// NextCommand returns the oldest command not yet taken, or nil. Each
+	// command is returned once.
+	NextCommand(ctx context.Context) (*Command, error)
+}
+
+// Checkpoint is where a release stands: State (progressing, paused,
+// promoting, rolling-back, promoted, rolled-back), the step and weight,
+// why, and the stage's own notes as JSON.
+type Checkpoint struct {
+	State  string
+	Step   int
+	Weight int
+	Reason string
+	Data   []byte
+}
+
+// Measurement is one stored analysis measurement.
+type Measurement struct {
+	ID       int64
+	Step     int
+	Weight   int // the canary's share of traffic when measured
+	Metric   string
+	Query    string // as rendered and sent
+	Value    float64
+	Min, Max *float64
+	Requests float64 // -1 when not measured
+	Outcome  string  // pass, fail, inconclusive, error
+	Message  string
+	At       time.Time
+}
+
+// RollbackRecord says what was rolled back, why, on what evidence, with
+// which config-repo commits, and when traffic was back on stable.
+type RollbackRecord struct {
+	SourceSHA      string
+	Digest         string
+	Trigger        string // analysis, manual, alert
+	Actor          string // who aborted, or the alert's name
+	Reason         string
+	Weight         int
+	ReleaseCommit  string
+	RollbackCommit string
+	Evidence       []byte // JSON
+	DetectedAt     time.Time
+	RestoredAt     time.Time
+}
+
+// Command is a request to a release: promote, promote-full, abort, pause
+// or resume, by Actor; Detail is JSON (the alert behind an abort).
+type Command struct {
+	Name   string
+	Actor  string
+	Detail []byte
+	At     time.Time
+}
