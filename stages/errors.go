@@ -1,6 +1,9 @@
 package stages
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // retryable marks an error as worth another attempt (a registry that
 // answered 503, a timeout talking to a server), as opposed to one that
@@ -22,4 +25,23 @@ func Retryable(err error) error {
 func IsRetryable(err error) bool {
 	var r retryable
 	return errors.As(err, &r)
+}
+
+// Redact returns err with every non-empty secret replaced by ***, or err
+// itself when it holds none. Stages pass errors from libraries (git, gRPC)
+// through it: those may quote a URL or a header with a credential.
+func Redact(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "***")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient"
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+
+	"github.com/slipwayci/slipway/stages"
 )
 
 // Client talks to one Argo CD API server.
@@ -32,11 +34,11 @@ func Dial(server, token string, plainText, insecure bool, configDir string) (*Cl
 	c, err := apiclient.NewClient(&apiclient.ClientOptions{ServerAddr: server, AuthToken: token, PlainText: plainText,
 		Insecure: insecure, ConfigPath: configDir + "/no-argocd-config"})
 	if err != nil {
-		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, scrub(err, token))
+		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, stages.Redact(err, token))
 	}
 	closer, apps, err := c.NewApplicationClient()
 	if err != nil {
-		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, scrub(err, token))
+		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, stages.Redact(err, token))
 	}
 	return &Client{apps: apps, closer: closer, token: token}, nil
 }
@@ -46,7 +48,7 @@ func Dial(server, token string, plainText, insecure bool, configDir string) (*Cl
 func (c *Client) Check(ctx context.Context, app string) error {
 	_, err := c.apps.Get(ctx, &application.ApplicationQuery{Name: &app})
 	if err != nil {
-		return fmt.Errorf("checking application %s in Argo CD: %s", app, explainRPC(scrub(err, c.token).Error()))
+		return fmt.Errorf("checking application %s in Argo CD: %s", app, explainRPC(stages.Redact(err, c.token).Error()))
 	}
 	return nil
 }
@@ -82,7 +84,7 @@ func (c *Client) SyncAndWait(ctx context.Context, app, revision string, timeout 
 			c.terminate(app, log)
 			return Result{}, fmt.Errorf("sync of %s at %.7s interrupted: %w", app, revision, ctx.Err())
 		case err != nil:
-			return Result{}, fmt.Errorf("reading application %s from Argo CD: %w", app, scrub(err, c.token))
+			return Result{}, fmt.Errorf("reading application %s from Argo CD: %w", app, stages.Redact(err, c.token))
 		}
 		st := a.Status
 		op := st.OperationState
@@ -119,7 +121,7 @@ func (c *Client) startSync(ctx context.Context, app, revision string, deadline t
 			log("Argo CD is syncing %s to %.7s", app, revision)
 			return nil
 		}
-		msg := scrub(err, c.token).Error()
+		msg := stages.Redact(err, c.token).Error()
 		if !strings.Contains(msg, "another operation is already in progress") {
 			return fmt.Errorf("asking Argo CD to sync %s at %.7s: %s", app, revision, explainRPC(msg))
 		}
@@ -146,7 +148,7 @@ func (c *Client) terminate(app string, log func(string, ...any)) {
 			return
 		}
 		if !strings.Contains(err.Error(), "No operation is in progress") || sleep(ctx, 250*time.Millisecond) {
-			log("could not terminate the Argo CD operation on %s: %v", app, scrub(err, c.token))
+			log("could not terminate the Argo CD operation on %s: %v", app, stages.Redact(err, c.token))
 			return
 		}
 	}
@@ -165,14 +167,6 @@ func explainRPC(msg string) string {
 		return "Argo CD is unreachable (is argocd.server right, and is it up?) — " + msg
 	}
 	return msg
-}
-
-// scrub removes the token from an error's text.
-func scrub(err error, token string) error {
-	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), token, "***"))
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -9,11 +9,9 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
@@ -89,28 +87,16 @@ func (s *Stage) Run(ctx context.Context, run *stages.Run) (stages.Result, error)
 // write commits image@digest into the config repository.
 func (s *Stage) write(ctx context.Context, run *stages.Run, image, digest string, say func(string, ...any)) (gitops.Result, error) {
 	g := s.spec.GitOps
-	branch := g.Branch
-	if branch == "" {
-		branch = "main"
-	}
-	w := &gitops.Writer{URL: g.Repo, Branch: branch, WorkRoot: os.TempDir()}
-	if g.Auth.Token != "" {
-		user := g.Auth.Username
-		if user == "" {
-			user = "x-access-token"
-		}
-		w.Auth = &githttp.BasicAuth{Username: user, Password: run.Secrets[g.Auth.Token]}
-	}
-	loc := gitops.Locator{Kustomize: g.Image.Kustomize, HelmFile: g.Image.Helm, HelmKey: g.Image.Key,
-		ManifestFile: g.Image.Manifest, Container: g.Image.Container}
+	w := gitops.WriterFor(g, run.Secrets)
+	loc := gitops.LocatorOf(g.Image)
 	msg := fmt.Sprintf("slipway: deploy %s@%.19s to %s\n\nPipeline: %s\nRun: %d\nSource: %s %s\nImage: %s@%s\n",
 		lastPart(image), digest, g.Path, run.Pipeline, run.ID, run.Trigger.Ref, run.Trigger.SHA, image, digest)
 	res, err := w.Write(ctx, msg, func(root string) (bool, error) { return gitops.SetImage(root, g.Path, loc, image, digest) })
 	if err != nil {
-		return res, fmt.Errorf("writing %s into the config repository: %w", digest, scrub(err, run.Secrets[g.Auth.Token]))
+		return res, fmt.Errorf("writing %s into the config repository: %w", digest, stages.Redact(err, run.Secrets[g.Auth.Token]))
 	}
 	if res.Changed {
-		say("committed %.7s to %s %s (%d attempt(s)): %s now runs %s@%.19s", res.Commit, g.Repo, branch, res.Attempts, g.Path, lastPart(image), digest)
+		say("committed %.7s to %s %s (%d attempt(s)): %s now runs %s@%.19s", res.Commit, g.Repo, w.Branch, res.Attempts, g.Path, lastPart(image), digest)
 	} else {
 		say("the config repository already deploys %s@%.19s; no new commit (%.7s)", lastPart(image), digest, res.Commit)
 	}
@@ -118,12 +104,5 @@ func (s *Stage) write(ctx context.Context, run *stages.Run, image, digest string
 }
 
 func lastPart(image string) string { return image[strings.LastIndex(image, "/")+1:] }
-
-func scrub(err error, secret string) error {
-	if secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), secret, "***"))
-}
 
 var _ stages.Stage = (*Stage)(nil)

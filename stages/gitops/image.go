@@ -68,6 +68,56 @@ func SetImage(root, appDir string, loc Locator, image, digest string) (bool, err
 	return false, fmt.Errorf("no image locator: set kustomize, helm or manifest")
 }
 
+// GetImage reads the image reference (repository@digest, or
+// repository:tag) that loc points at under appDir.
+func GetImage(root, appDir string, loc Locator) (string, error) {
+	var ref string
+	read := func(rn *yaml.RNode, path ...string) string {
+		n, _ := rn.Pipe(yaml.Lookup(path...))
+		if n == nil {
+			return ""
+		}
+		return yaml.GetValue(n)
+	}
+	var file string
+	var f func(*yaml.RNode) error
+	switch {
+	case loc.Kustomize != "":
+		file = filepath.Join(appDir, "kustomization.yaml")
+		f = func(rn *yaml.RNode) error {
+			entry, _ := rn.Pipe(yaml.Lookup("images", "[name="+loc.Kustomize+"]"))
+			if entry == nil {
+				return fmt.Errorf("no images entry %q", loc.Kustomize)
+			}
+			ref = read(entry, "newName")
+			if d := read(entry, "digest"); d != "" {
+				ref += "@" + d
+			} else if t := read(entry, "newTag"); t != "" {
+				ref += ":" + t
+			}
+			return nil
+		}
+	case loc.HelmFile != "":
+		file = filepath.Join(appDir, loc.HelmFile)
+		f = func(rn *yaml.RNode) error { ref = read(rn, strings.Split(loc.HelmKey, ".")...); return nil }
+	case loc.ManifestFile != "":
+		file = filepath.Join(appDir, loc.ManifestFile)
+		f = func(rn *yaml.RNode) error {
+			ref = read(rn, "spec", "template", "spec", "containers", "[name="+loc.Container+"]", "image")
+			return nil
+		}
+	default:
+		return "", fmt.Errorf("no image locator: set kustomize, helm or manifest")
+	}
+	if _, err := editYAML(root, file, f); err != nil {
+		return "", err
+	}
+	if ref == "" {
+		return "", fmt.Errorf("%s holds no image where the locator points", file)
+	}
+	return ref, nil
+}
+
 // editYAML applies f to a single-document YAML file inside root and writes
 // it back if it changed.
 func editYAML(root, rel string, f func(*yaml.RNode) error) (bool, error) {

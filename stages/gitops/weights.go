@@ -44,14 +44,60 @@ func SetWeights(root, appDir string, r Router, canary int) (bool, error) {
 		return false, err
 	}
 	return editYAML(root, rel, func(rn *yaml.RNode) error {
-		switch r.Kind {
-		case "VirtualService": // spec.http[].route[].destination.subset
-			return setPairWeights(rn, r, canary, []string{"spec", "http"}, "route", []string{"destination", "subset"})
-		case "HTTPRoute": // spec.rules[].backendRefs[].name
-			return setPairWeights(rn, r, canary, []string{"spec", "rules"}, "backendRefs", []string{"name"})
+		stable, canaryDest, err := findPair(rn, r)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("unknown router kind %q", r.Kind)
+		for d, w := range map[*yaml.RNode]int{stable: 100 - canary, canaryDest: canary} {
+			if err := d.PipeE(yaml.SetField("weight", yaml.NewScalarRNode(fmt.Sprint(w)))); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// Weights reads the stable and canary weights of r from a manifest (YAML
+// or JSON, e.g. the live object Argo CD reports). A destination without a
+// weight counts as 0.
+func Weights(manifest string, r Router) (stable, canary int, err error) {
+	rn, err := yaml.Parse(manifest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading %s %s: %w", r.Kind, r.Name, err)
+	}
+	s, c, err := findPair(rn, r)
+	if err != nil {
+		return 0, 0, err
+	}
+	weight := func(d *yaml.RNode) (int, error) {
+		w, _ := d.Pipe(yaml.Lookup("weight"))
+		if w == nil {
+			return 0, nil
+		}
+		var n int
+		_, err := fmt.Sscan(yaml.GetValue(w), &n)
+		return n, err
+	}
+	if stable, err = weight(s); err == nil {
+		canary, err = weight(c)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the weights of %s %s: %w", r.Kind, r.Name, err)
+	}
+	return stable, canary, nil
+}
+
+// findPair finds r's stable and canary destinations: Istio's
+// spec.http[].route[].destination.subset, Gateway API's
+// spec.rules[].backendRefs[].name.
+func findPair(rn *yaml.RNode, r Router) (stable, canary *yaml.RNode, err error) {
+	switch r.Kind {
+	case "VirtualService":
+		return pair(rn, r, []string{"spec", "http"}, "route", []string{"destination", "subset"})
+	case "HTTPRoute":
+		return pair(rn, r, []string{"spec", "rules"}, "backendRefs", []string{"name"})
+	}
+	return nil, nil, fmt.Errorf("unknown router kind %q", r.Kind)
 }
 
 // findObject returns the file (one document) in dir holding kind/name.
@@ -74,13 +120,13 @@ func findObject(dir, kind, name string) (string, error) {
 	return "", fmt.Errorf("no %s %q in a single-document YAML file of %s", kind, name, dir)
 }
 
-// setPairWeights edits the first of the routes (at routesPath) whose
+// pair returns, from the first of the routes (at routesPath) whose
 // destinations (the list at destsField) include both the stable and the
-// canary, each named by the field at keyPath.
-func setPairWeights(rn *yaml.RNode, r Router, canary int, routesPath []string, destsField string, keyPath []string) error {
+// canary — each named by the field at keyPath — those two destinations.
+func pair(rn *yaml.RNode, r Router, routesPath []string, destsField string, keyPath []string) (stable, canary *yaml.RNode, err error) {
 	routes, err := rn.Pipe(yaml.Lookup(routesPath...))
 	if err != nil || routes == nil {
-		return fmt.Errorf("%s %s has no %s", r.Kind, r.Name, strings.Join(routesPath, "."))
+		return nil, nil, fmt.Errorf("%s %s has no %s", r.Kind, r.Name, strings.Join(routesPath, "."))
 	}
 	items, _ := routes.Elements()
 	for _, route := range items {
@@ -95,15 +141,9 @@ func setPairWeights(rn *yaml.RNode, r Router, canary int, routesPath []string, d
 				found[yaml.GetValue(key)] = d
 			}
 		}
-		if found[r.Stable] == nil || found[r.Canary] == nil {
-			continue
+		if found[r.Stable] != nil && found[r.Canary] != nil {
+			return found[r.Stable], found[r.Canary], nil
 		}
-		for name, w := range map[string]int{r.Stable: 100 - canary, r.Canary: canary} {
-			if err := found[name].PipeE(yaml.SetField("weight", yaml.NewScalarRNode(fmt.Sprint(w)))); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
-	return fmt.Errorf("no route of %s %s sends to both %s and %s", r.Kind, r.Name, r.Stable, r.Canary)
+	return nil, nil, fmt.Errorf("no route of %s %s sends to both %s and %s", r.Kind, r.Name, r.Stable, r.Canary)
 }
