@@ -3,17 +3,18 @@ package stages
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // BuiltImage is the image an earlier stage pushed: its "ref" output,
-// repository@sha256:… (the build kind sets it). Several candidates are an
+// repository@sha256:… (the build kind sets it; deploy repeats it). Several different candidates are an
 // error that names them.
 func BuiltImage(outputs map[string]map[string]string) (string, error) {
 	var refs []string
 	for _, out := range outputs {
-		if ref := out["ref"]; strings.Contains(ref, "@sha256:") {
+		if ref := out["ref"]; strings.Contains(ref, "@sha256:") && !slices.Contains(refs, ref) {
 			refs = append(refs, ref)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/build"
+	"github.com/slipwayci/slipway/stages/canary"
 	"github.com/slipwayci/slipway/stages/clone"
 	"github.com/slipwayci/slipway/stages/deploy"
 	"github.com/slipwayci/slipway/stages/fake"
@@ -23,7 +24,8 @@ import (
 // by hand. The external tools come from the tools cache (stages/tools);
 // the environment tunes Trivy: SLIPWAY_TRIVY_CACHE (its cache and
 // database, default <tools>/trivy-cache) and SLIPWAY_TRIVY_OFFLINE=1 (scan
-// with the database there, never download one).
+// with the database there, never download one); SLIPWAY_PROMETHEUS is the
+// Prometheus a canary's analysis asks when its pipeline names none.
 func stageKinds() (*stages.Registry, error) {
 	trivyCache := os.Getenv("SLIPWAY_TRIVY_CACHE")
 	if trivyCache == "" {
@@ -38,6 +40,7 @@ func stageKinds() (*stages.Registry, error) {
 			"kubernetes": &build.Kubernetes{Namespace: "slipway-builds"},
 		}),
 		"deploy": deploy.New(),
+		"canary": canary.New(os.Getenv("SLIPWAY_PROMETHEUS")),
 		"scan":   scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
 	} {
 		if err := kinds.Register(kind, f); err != nil {

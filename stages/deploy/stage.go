@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/argocd"

@@ -28,8 +28,14 @@ type Locator struct {
 // SetImage writes image@digest where loc says, under appDir of the
 // checkout root, keeping comments and formatting. It reports whether the
 // file changed. Paths that leave the repository are refused.
+//
+// An empty digest writes image as it is (repository:tag): the stable image
+// a rollback restores may have been pinned by tag.
 func SetImage(root, appDir string, loc Locator, image, digest string) (bool, error) {
 	ref := image + "@" + digest
+	if digest == "" {
+		ref = image
+	}
 	switch {
 	case loc.Kustomize != "":
 		return editYAML(root, filepath.Join(appDir, "kustomization.yaml"), func(rn *yaml.RNode) error {
@@ -37,12 +43,18 @@ func SetImage(root, appDir string, loc Locator, image, digest string) (bool, err
 			if err != nil {
 				return fmt.Errorf("finding images entry %q: %w", loc.Kustomize, err)
 			}
-			for field, value := range map[string]string{"newName": image, "digest": digest} {
+			fields := map[string]string{"newName": image, "digest": digest}
+			clear := "newTag"
+			if digest == "" {
+				name, tag := splitTag(image)
+				fields, clear = map[string]string{"newName": name, "newTag": tag}, "digest"
+			}
+			for field, value := range fields {
 				if err := entry.PipeE(yaml.SetField(field, yaml.NewStringRNode(value))); err != nil {
 					return err
 				}
 			}
-			_, err = entry.Pipe(yaml.Clear("newTag"))
+			_, err = entry.Pipe(yaml.Clear(clear))
 			return err
 		})
 	case loc.HelmFile != "":
@@ -66,6 +78,15 @@ func SetImage(root, appDir string, loc Locator, image, digest string) (bool, err
 		})
 	}
 	return false, fmt.Errorf("no image locator: set kustomize, helm or manifest")
+}
+
+// splitTag splits repository:tag (a port in the host is not a tag).
+func splitTag(image string) (name, tag string) {
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return image, "latest"
+	}
+	return image[:i], image[i+1:]
 }
 
 // GetImage reads the image reference (repository@digest, or

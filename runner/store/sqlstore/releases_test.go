@@ -34,7 +34,12 @@ func TestMeasurementsAndRollbacks(t *testing.T) {
 	if err := s.AddRollback(ctx, r); err != nil || r.ID == 0 {
 		t.Fatalf("AddRollback: %v", err)
 	}
-	other := &store.Rollback{RunID: run.ID, App: "payments", Trigger: "manual", Actor: "alice", DetectedAt: now.Add(-time.Hour), RestoredAt: now}
+	again := *r
+	if err := s.AddRollback(ctx, &again); err != nil || again.ID != r.ID {
+		t.Errorf("a second rollback of run %d: id %d, want %d (%v)", run.ID, again.ID, r.ID, err)
+	}
+	run2 := newRun(t, s, "payments", "")
+	other := &store.Rollback{RunID: run2.ID, App: "payments", Trigger: "manual", Actor: "alice", DetectedAt: now.Add(-time.Hour), RestoredAt: now}
 	if err := s.AddRollback(ctx, other); err != nil {
 		t.Fatal(err)
 	}
@@ -50,5 +55,60 @@ func TestMeasurementsAndRollbacks(t *testing.T) {
 	recent, _ := s.ListRollbacks(ctx, store.RollbackFilter{Since: now.Add(-time.Minute)})
 	if len(all) != 2 || all[0].ID != r.ID || len(shop) != 1 || len(recent) != 1 || recent[0].App != "order-service" {
 		t.Errorf("ListRollbacks: all %d (first %d), app %d, recent %d", len(all), all[0].ID, len(shop), len(recent))
+	}
+}
+
+// A release's checkpoint is replaced in place; commands are taken once,
+// oldest first, per run.
+func TestReleaseCheckpointsAndCommands(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	a, b := newRun(t, s, "order-service", ""), newRun(t, s, "payments", "")
+	if _, err := s.GetRelease(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRelease before any save = %v", err)
+	}
+	for _, st := range []string{"progressing", "paused"} {
+		if err := s.SaveRelease(ctx, &store.Release{RunID: a.ID, App: "order-service", State: st, Step: 2, Weight: 25, Data: []byte(`{"since":3}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, s.SaveRelease(ctx, &store.Release{RunID: b.ID, App: "payments", State: "rolled-back"}))
+	got, err := s.GetRelease(ctx, a.ID)
+	if err != nil || got.State != "paused" || got.Weight != 25 || string(got.Data) != `{"since":3}` {
+		t.Errorf("GetRelease = %+v, %v", got, err)
+	}
+	inFlight, _ := s.ListReleases(ctx, "", true)
+	all, _ := s.ListReleases(ctx, "", false)
+	pay, _ := s.ListReleases(ctx, "payments", false)
+	if len(inFlight) != 1 || inFlight[0].RunID != a.ID || len(all) != 2 || len(pay) != 1 {
+		t.Errorf("ListReleases: in flight %d, all %d, payments %d", len(inFlight), len(all), len(pay))
+	}
+	for _, name := range []string{"pause", "promote"} {
+		must(t, s.AddCommand(ctx, &store.Command{RunID: a.ID, Name: name, Actor: "alice", CreatedAt: time.Now()}))
+	}
+	must(t, s.AddCommand(ctx, &store.Command{RunID: b.ID, Name: "abort", Actor: "bob", Detail: []byte(`{"alert":{}}`)}))
+	var taken []string
+	for {
+		c, err := s.TakeCommand(ctx, a.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c == nil {
+			break
+		}
+		taken = append(taken, c.Name+"/"+c.Actor)
+	}
+	if len(taken) != 2 || taken[0] != "pause/alice" || taken[1] != "promote/alice" {
+		t.Errorf("taken from run a: %v", taken)
+	}
+	if c, _ := s.TakeCommand(ctx, b.ID, time.Now()); c == nil || c.Name != "abort" || string(c.Detail) != `{"alert":{}}` {
+		t.Errorf("run b's command = %+v", c)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

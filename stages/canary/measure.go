@@ -1,0 +1,92 @@
+package canary
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/analysis"
+)
+
+// measure evaluates every metric once, stores each measurement, and
+// decides on all the measurements of this release that still count.
+func (r *release) measure(ctx context.Context, i, weight int, interval time.Duration) (analysis.Decision, error) {
+	a := r.spec.Analysis
+	if len(a.Metrics) == 0 {
+		return analysis.Decision{Action: analysis.Continue}, nil
+	}
+	ns := r.spec.Workloads.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	target := analysis.Target{App: r.run.App, Namespace: ns, Canary: r.spec.Workloads.Canary, Stable: r.spec.Workloads.Stable,
+		Interval: fmt.Sprintf("%ds", int(interval.Round(time.Second).Seconds()))}
+	for _, metric := range a.Metrics {
+		m := analysis.Measure(ctx, r.querier, metric, target, a.MinRequests)
+		if ctx.Err() != nil {
+			return analysis.Decision{}, ctx.Err()
+		}
+		if _, err := r.run.Release.Measured(ctx, toStored(m, i, weight)); err != nil {
+			return analysis.Decision{}, fmt.Errorf("storing a measurement: %w", err)
+		}
+		r.say("  %s", describe(m))
+	}
+	stored, err := r.run.Release.Measurements(ctx)
+	if err != nil {
+		return analysis.Decision{}, fmt.Errorf("reading the measurements: %w", err)
+	}
+	var history []analysis.Measurement
+	for _, m := range stored {
+		if m.ID > r.notes.Since {
+			history = append(history, fromStored(m))
+		}
+	}
+	return analysis.Decide(history, analysis.Limits{FailureLimit: a.FailureLimit,
+		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit}), nil
+}
+
+// fromAnalysis is the rollback verdict of a decision, with the deciding
+// measurements as evidence.
+func (r *release) fromAnalysis(d analysis.Decision) verdict {
+	v := verdict{Action: rollback, Trigger: "analysis", Reason: d.Reason, DetectedAt: time.Now()}
+	if n := len(d.Evidence); n > 0 {
+		v.DetectedAt = d.Evidence[n-1].At
+	}
+	v.Evidence, _ = json.Marshal(map[string]any{"measurements": d.Evidence})
+	return v
+}
+
+// describe is one measurement in words, for the stage log.
+func describe(m analysis.Measurement) string {
+	s := fmt.Sprintf("%s: %s", m.Metric, m.Outcome)
+	if m.Outcome == analysis.Pass || m.Outcome == analysis.Fail {
+		s += fmt.Sprintf(" (%.4g", m.Value)
+		if m.Min != nil {
+			s += fmt.Sprintf(", min %g", *m.Min)
+		}
+		if m.Max != nil {
+			s += fmt.Sprintf(", max %g", *m.Max)
+		}
+		s += ")"
+	}
+	if m.Message != "" && m.Outcome != analysis.Pass {
+		s += " — " + m.Message
+	}
+	return s
+}
+
+func toStored(m analysis.Measurement, step, weight int) stages.Measurement {
+	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+		m.Value = 0 // the message says NaN; stores and JSON take no NaN
+	}
+	return stages.Measurement{Step: step, Weight: weight, Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
+		Requests: m.Requests, Outcome: string(m.Outcome), Message: m.Message, At: m.At}
+}
+
+func fromStored(m stages.Measurement) analysis.Measurement {
+	return analysis.Measurement{Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
+		Requests: m.Requests, Outcome: analysis.Outcome(m.Outcome), Message: m.Message, At: m.At}
+}

@@ -1,0 +1,180 @@
+package canary
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/analysis"
+)
+
+// shift commits the weight, has Argo CD sync it and verifies it live.
+func (r *release) shift(ctx context.Context, i, weight int) error {
+	if err := r.save(ctx, Progressing, i, weight, fmt.Sprintf("step %d: %d%%", i+1, weight)); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("slipway: %s canary at %d%%\n\nPipeline: %s\nRun: %d\nImage: %s\n", r.run.App, weight, r.run.Pipeline, r.run.ID, r.ref)
+	commit, err := r.apply(ctx, msg, func(root string) (bool, error) { return r.router.SetWeight(root, weight) })
+	if err != nil {
+		return err
+	}
+	if _, err := r.verify(ctx, weight); err != nil {
+		return err
+	}
+	r.say("step %d of %d: %d%% of traffic on the canary (config %.7s, verified live)", i+1, len(r.spec.Steps), weight, commit)
+	return nil
+}
+
+// hold waits for a person at a gate (a pause step, manual promotion, an
+// inconclusive analysis, a pause command) — or for d, when d > 0.
+func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Duration) verdict {
+	if err := r.save(ctx, Paused, i, weight, why); err != nil {
+		return r.failed(ctx, err)
+	}
+	if d > 0 {
+		r.say("paused for %s: %s", d, why)
+	} else {
+		r.say("paused at %d%%: %s; waiting for promote, resume or abort", weight, why)
+		r.notify.send(r.event("paused", fmt.Sprintf("release of %s paused at %d%%: %s", r.short(), weight, why)))
+	}
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r.stopped(ctx)
+		case <-timer:
+			return r.resumed(ctx, i, weight, verdict{Action: next})
+		case <-tick.C:
+		}
+		cmd, err := r.run.Release.NextCommand(ctx)
+		if err != nil {
+			r.say("reading commands: %v", err)
+			continue
+		}
+		if cmd == nil || cmd.Name == "pause" {
+			continue
+		}
+		r.say("%s by %s", cmd.Name, cmd.Actor)
+		if v := r.command(cmd); v.Action == rollback {
+			return v
+		} else if cmd.Name == "promote-full" {
+			return r.resumed(ctx, i, weight, v)
+		}
+		return r.resumed(ctx, i, weight, verdict{Action: next})
+	}
+}
+
+// resumed checkpoints the release as progressing again.
+func (r *release) resumed(ctx context.Context, i, weight int, v verdict) verdict {
+	if err := r.save(ctx, Progressing, i, weight, "resumed"); err != nil {
+		return r.failed(ctx, err)
+	}
+	return v
+}
+
+// command turns a person's (or an alert's) command into a verdict.
+func (r *release) command(c *stages.Command) verdict {
+	switch c.Name {
+	case "abort":
+		v := verdict{Action: rollback, Trigger: "manual", Actor: c.Actor, Reason: "aborted by " + c.Actor, DetectedAt: c.At}
+		var d struct {
+			Alert  json.RawMessage `json:"alert"`
+			Name   string          `json:"alertname"`
+			Reason string          `json:"reason"`
+		}
+		if json.Unmarshal(c.Detail, &d) == nil && len(d.Alert) > 0 {
+			v.Trigger, v.Actor, v.Evidence = "alert", d.Name, d.Alert
+			v.Reason = fmt.Sprintf("alert %s fired for %s", d.Name, r.run.App)
+		}
+		if d.Reason != "" {
+			v.Reason += ": " + d.Reason
+		}
+		return v
+	case "promote-full":
+		return verdict{Action: full, Actor: c.Actor}
+	}
+	return verdict{Action: next, Actor: c.Actor}
+}
+
+// analyse measures step i every interval until the analysis decides, a
+// command ends the step, or ctx ends.
+func (r *release) analyse(ctx context.Context, i, weight int, interval time.Duration) verdict {
+	for {
+		early, v := r.await(ctx, i, weight, interval)
+		if v != nil {
+			return *v
+		}
+		d, err := r.measure(ctx, i, weight, interval)
+		switch {
+		case err != nil:
+			return r.failed(ctx, err)
+		case d.Action == analysis.Rollback:
+			return r.fromAnalysis(d)
+		case d.Action == analysis.Pause:
+			v := r.hold(ctx, i, weight, d.Reason, 0)
+			if v.Action != next {
+				return v
+			}
+			r.notes.Since = r.lastMeasurement(ctx)
+			continue // measure this step again
+		}
+		if early != "" {
+			return r.command(&stages.Command{Name: early})
+		}
+		return verdict{Action: next}
+	}
+}
+
+// await waits out one analysis interval, taking commands meanwhile. It
+// returns a command that ends the wait early (promote, promote-full), or
+// a verdict that ends the step (abort, ctx done).
+func (r *release) await(ctx context.Context, i, weight int, interval time.Duration) (string, *verdict) {
+	end := time.NewTimer(interval)
+	defer end.Stop()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			v := r.stopped(ctx)
+			return "", &v
+		case <-end.C:
+			return "", nil
+		case <-tick.C:
+		}
+		cmd, err := r.run.Release.NextCommand(ctx)
+		if err != nil || cmd == nil {
+			continue
+		}
+		r.say("%s by %s at %d%%", cmd.Name, cmd.Actor, weight)
+		switch cmd.Name {
+		case "abort":
+			v := r.command(cmd)
+			return "", &v
+		case "pause":
+			if v := r.hold(ctx, i, weight, "paused by "+cmd.Actor, 0); v.Action != next {
+				return "", &v
+			}
+		case "promote", "promote-full": // measure now; never past a failing analysis
+			return cmd.Name, nil
+		}
+	}
+}
+
+// lastMeasurement is the ID of this run's newest measurement.
+func (r *release) lastMeasurement(ctx context.Context) int64 {
+	all, _ := r.run.Release.Measurements(ctx)
+	if len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].ID
+}
