@@ -29,6 +29,7 @@ type Config struct {
 	Webhooks     WebhookConfig         `yaml:"webhooks"`
 	Repositories []triggers.Repository `yaml:"repositories"`
 	Tokens       []TokenConfig         `yaml:"tokens"`
+	Alertmanager *AlertmanagerConfig   `yaml:"alertmanager"`
 
 	file string
 }
@@ -36,6 +37,16 @@ type Config struct {
 // WebhookConfig bounds webhook intake.
 type WebhookConfig struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"` // default 25 MiB
+}
+
+// AlertmanagerConfig enables POST /hooks/alertmanager: how Alertmanager
+// authenticates (its http_config: a bearer token, or basic auth) and which
+// label of an alert names the app whose release it rolls back.
+type AlertmanagerConfig struct {
+	BearerToken *pipeline.SecretRef `yaml:"bearerToken"`
+	Username    string              `yaml:"username"`
+	Password    *pipeline.SecretRef `yaml:"password"`
+	AppLabel    string              `yaml:"appLabel"` // default "app"
 }
 
 // TokenConfig is one API token: its SHA-256 (hex) kept at rest, or a
@@ -154,6 +165,22 @@ func (v *checker) config(c *Config) {
 		}
 	}
 	v.tokens(c.Tokens)
+	if a := c.Alertmanager; a != nil {
+		switch {
+		case (a.BearerToken == nil) == (a.Password == nil):
+			v.failf("alertmanager", "write exactly one of bearerToken or username and password (as Alertmanager's http_config sends them)")
+		case a.BearerToken != nil:
+			v.ref("alertmanager.bearerToken", *a.BearerToken)
+			if a.Username != "" {
+				v.failf("alertmanager.username", "goes with password, not bearerToken")
+			}
+		default:
+			v.ref("alertmanager.password", *a.Password)
+			if a.Username == "" {
+				v.failf("alertmanager.username", "is required with password")
+			}
+		}
+	}
 }
 
 func (v *checker) tokens(tokens []TokenConfig) {
@@ -181,8 +208,9 @@ func (v *checker) tokens(tokens []TokenConfig) {
 // Resolved is a config made ready to serve: secrets read, pipeline files
 // loaded, token hashes known.
 type Resolved struct {
-	Repos  []*triggers.Repo
-	Tokens []Token
+	Repos        []*triggers.Repo
+	Tokens       []Token
+	Alertmanager *AlertmanagerAuth // nil: the receiver is off
 }
 
 // Resolve reads every secret the config references and loads its
@@ -254,6 +282,25 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 			copy(t.Hash[:], b)
 		}
 		out.Tokens = append(out.Tokens, t)
+	}
+	if a := c.Alertmanager; a != nil {
+		out.Alertmanager = &AlertmanagerAuth{Username: a.Username, AppLabel: a.AppLabel}
+		if out.Alertmanager.AppLabel == "" {
+			out.Alertmanager.AppLabel = "app"
+		}
+		ref, what := a.Password, "alertmanager password"
+		if a.BearerToken != nil {
+			ref, what = a.BearerToken, "alertmanager bearer token"
+		}
+		v, err := read(what, *ref)
+		if err != nil {
+			return nil, err
+		}
+		if a.BearerToken != nil {
+			out.Alertmanager.Bearer = v
+		} else {
+			out.Alertmanager.Password = v
+		}
 	}
 	return out, nil
 }

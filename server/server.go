@@ -29,6 +29,7 @@ type Server struct {
 	intake  *triggers.Intake
 	repos   []*triggers.Repo
 	tokens  []Token
+	alerts  *AlertmanagerAuth
 	metrics *Metrics
 	log     *slog.Logger
 }
@@ -39,7 +40,7 @@ func New(st store.Store, engine Engine, intake *triggers.Intake, res *Resolved, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: st, engine: engine, intake: intake, repos: res.Repos, tokens: res.Tokens, metrics: m, log: log}
+	return &Server{store: st, engine: engine, intake: intake, repos: res.Repos, tokens: res.Tokens, alerts: res.Alertmanager, metrics: m, log: log}
 }
 
 // maxAPIBody bounds the JSON bodies of API calls.
@@ -62,6 +63,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/pipelines/{name}/runs", s.auth(RoleReleaseManager, s.triggerRun))
 	mux.Handle("GET /api/v1/deliveries", s.auth(RoleViewer, s.listDeliveries))
 	mux.Handle("GET /api/v1/audit", s.auth(RoleAdmin, s.listAudit))
+	mux.Handle("GET /api/v1/releases", s.auth(RoleViewer, s.listReleases))
+	for _, c := range releaseCommands {
+		mux.Handle("POST /api/v1/apps/{app}/"+c, s.auth(RoleReleaseManager, s.releaseCommand(c)))
+	}
+	mux.Handle("GET /api/v1/rollbacks", s.auth(RoleViewer, s.listRollbacks))
+	mux.Handle("GET /api/v1/rollbacks/{id}", s.auth(RoleViewer, s.getRollback))
+	mux.HandleFunc("POST /hooks/alertmanager", s.alertmanager)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})

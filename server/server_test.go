@@ -68,6 +68,7 @@ stages:
 			}}},
 		Tokens: []Token{token("viewer", RoleViewer, "view-token"), token("rm", RoleReleaseManager, "rm-token"),
 			token("admin", RoleAdmin, "admin-token"), token("billing-viewer", RoleViewer, "billing-token", "billing")},
+		Alertmanager: &AlertmanagerAuth{Bearer: "am-token", AppLabel: "app"},
 	}
 	intake, err := triggers.NewIntake(res.Repos, st, r, triggers.WithCounter(m.Webhook))
 	if err != nil {

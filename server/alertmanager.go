@@ -1,0 +1,124 @@
+package server
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// AlertmanagerAuth is how Alertmanager authenticates to
+// POST /hooks/alertmanager, and the label naming an alert's app.
+type AlertmanagerAuth struct {
+	Bearer             string
+	Username, Password string
+	AppLabel           string
+}
+
+// maxAlertBody bounds an Alertmanager delivery (a group holds at most a
+// few hundred alerts).
+const maxAlertBody = 1 << 20
+
+// admits checks the request's credentials in constant time.
+func (a *AlertmanagerAuth) admits(r *http.Request) bool {
+	if a.Bearer != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.Bearer)) == 1
+	}
+	user, pass, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(user), []byte(a.Username))&
+		subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) == 1
+}
+
+// alertGroup is Alertmanager's webhook payload (version 4); only what
+// Slipway reads.
+type alertGroup struct {
+	Version string  `json:"version"`
+	Status  string  `json:"status"`
+	Alerts  []alert `json:"alerts"`
+}
+
+type alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// alertmanager receives Alertmanager's webhook: each firing alert whose
+// app label names an app with a release in flight aborts that release,
+// with the alert as the rollback's evidence. Resolved alerts, and alerts
+// for apps with nothing in flight, are acknowledged and ignored.
+func (s *Server) alertmanager(w http.ResponseWriter, r *http.Request) {
+	if s.alerts == nil {
+		writeError(w, http.StatusNotFound, "the Alertmanager receiver is not configured (alertmanager: in the engine config)")
+		return
+	}
+	if !s.alerts.admits(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway-alertmanager"`)
+		writeError(w, http.StatusUnauthorized, "Alertmanager credentials are required")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAlertBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "an Alertmanager delivery is at most %d bytes", maxAlertBody)
+		return
+	}
+	var g alertGroup
+	if err := json.Unmarshal(body, &g); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed Alertmanager payload: %v", err)
+		return
+	}
+	if g.Version != "4" {
+		writeError(w, http.StatusBadRequest, "Alertmanager webhook payload version %q; Slipway reads version 4", g.Version)
+		return
+	}
+	aborted, ignored := []map[string]any{}, 0
+	for _, a := range g.Alerts {
+		run, err := s.abortFor(r, a)
+		if err != nil {
+			s.internal(w, "aborting a release for an alert", err)
+			return
+		}
+		if run == 0 {
+			ignored++
+			continue
+		}
+		aborted = append(aborted, map[string]any{"app": a.Labels[s.alerts.AppLabel], "run": run, "alert": a.Labels["alertname"]})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"aborted": aborted, "ignored": ignored})
+}
+
+// abortFor queues an abort of the release the alert names, if it fires and
+// a release of its app is in flight; it returns that release's run.
+func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
+	app := a.Labels[s.alerts.AppLabel]
+	if a.Status != "firing" || app == "" || !appName.MatchString(app) {
+		return 0, nil
+	}
+	rels, err := s.store.ListReleases(r.Context(), app, true)
+	if err != nil || len(rels) == 0 {
+		return 0, err
+	}
+	name := a.Labels["alertname"]
+	detail, err := json.Marshal(map[string]any{"alertname": name, "alert": a})
+	if err != nil {
+		return 0, err
+	}
+	rel := rels[0]
+	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: "abort", Actor: "alertmanager",
+		Detail: detail, CreatedAt: time.Now()}); err != nil {
+		return 0, err
+	}
+	s.audit(r.Context(), &Token{Name: "alertmanager"}, "release.abort", fmt.Sprintf("app/%s run/%d", app, rel.RunID),
+		fmt.Sprintf("alert %s firing since %s", name, a.StartsAt.Format(time.RFC3339)))
+	return rel.RunID, nil
+}
