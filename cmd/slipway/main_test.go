@@ -131,6 +131,13 @@ func TestClientCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"token", "create", "bob", "root"}, `role "root" is not one of`},
 		{[]string{"runs", "--server", "http://127.0.0.1:1"}, "reaching the engine at http://127.0.0.1:1"},
 		{[]string{"serve", "--config", "../../server/testdata/bad.yaml"}, "is not a valid engine config"},
+		{[]string{"promote", "--server", "http://127.0.0.1:1"}, "accepts 1 arg(s), received 0"},
+		{[]string{"abort", "a", "b", "--server", "http://127.0.0.1:1"}, "accepts 1 arg(s), received 2"},
+		{[]string{"pause", "shop", "--full", "--server", "http://127.0.0.1:1"}, "unknown flag: --full"},
+		{[]string{"promote", "shop", "--server", "http://127.0.0.1:1"}, "reaching the engine at http://127.0.0.1:1"},
+		{[]string{"rollbacks", "show", "x", "--server", "http://127.0.0.1:1"}, `rollback ID "x" is not a positive number`},
+		{[]string{"rollbacks", "--since", "-1h", "--server", "http://127.0.0.1:1"}, "--since -1h0m0s: must be positive"},
+		{[]string{"rollbacks", "--since", "yesterday", "--server", "http://127.0.0.1:1"}, "invalid argument"},
 	}
 	for _, tt := range tests {
 		code, _, errs := run(t, tt.args...)

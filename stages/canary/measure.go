@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -55,7 +56,9 @@ func (r *release) fromAnalysis(d analysis.Decision) verdict {
 	if n := len(d.Evidence); n > 0 {
 		v.DetectedAt = d.Evidence[n-1].At
 	}
-	v.Evidence, _ = json.Marshal(map[string]any{"measurements": d.Evidence})
+	a := r.spec.Analysis
+	v.Evidence, _ = json.Marshal(map[string]any{"measurements": d.Evidence,
+		"failureLimit": max(a.FailureLimit, 1), "consecutiveErrorLimit": cmp.Or(a.ConsecutiveErrorLimit, 3)})
 	return v
 }
 
