@@ -110,7 +110,7 @@ func (v *validator) argocd(p *Pipeline, at string, a ArgoCDSpec) {
 }
 
 func (v *validator) canary(p *Pipeline, at string, c *CanarySpec) {
-	if c.Image != "" && !strings.Contains(c.Image, "@sha256:") {
+	if c.Image != "" && !strings.Contains(c.Image, "{{") && !strings.Contains(c.Image, "@sha256:") {
 		v.failf(at+".image", "%q: name the image by digest (repository@sha256:…)", c.Image)
 	}
 	v.gitops(p, at+".gitops", c.GitOps)

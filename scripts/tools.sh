@@ -22,11 +22,13 @@ fi
 # Debian packages: git (repositories, git http-backend), docker-registry (the
 # registry images are pushed to), busybox-static (a shell for test base
 # images), util-linux (unshare for the build sandbox), ca-certificates, and
-# for the local cluster etcd-server, redis-server (Argo CD) and prometheus.
+# for the local cluster etcd-server, redis-server (Argo CD), prometheus and
+# prometheus-alertmanager.
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v git >/dev/null || need+=(git)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static file)

@@ -20,8 +20,10 @@ import (
 
 // Server is a running Prometheus.
 type Server struct {
-	URL  string // http://127.0.0.1:PORT
-	proc *procs.Proc
+	URL     string // http://127.0.0.1:PORT
+	proc    *procs.Proc
+	dir     string
+	targets []string
 }
 
 // Start runs Prometheus under dir, scraping targets (host:port, path
@@ -39,15 +41,7 @@ func Start(ctx context.Context, dir string, targets []string, rules string) (*Se
 	if err != nil {
 		return nil, err
 	}
-	config := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    static_configs:\n      - targets: [%s]\n",
-		quoteAll(targets))
-	if rules != "" {
-		if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(rules), 0o644); err != nil {
-			return nil, err
-		}
-		config += "rule_files: [rules.yml]\n"
-	}
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
+	if err := writeConfig(dir, targets, rules, ""); err != nil {
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -57,7 +51,7 @@ func Start(ctx context.Context, dir string, targets []string, rules string) (*Se
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: url, proc: p}
+	s := &Server{URL: url, proc: p, dir: dir, targets: targets}
 	// Ready means every target has been scraped once: Prometheus applies
 	// its first targets only after a few seconds, and load sent before
 	// that would never be seen as a rate.
@@ -79,6 +73,40 @@ func Start(ctx context.Context, dir string, targets []string, rules string) (*Se
 		return nil, err
 	}
 	return s, nil
+}
+
+// writeConfig writes prometheus.yml (and rules.yml) into dir.
+func writeConfig(dir string, targets []string, rules, alertmanager string) error {
+	config := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: mesh\n    static_configs:\n      - targets: [%s]\n",
+		quoteAll(targets))
+	if rules != "" {
+		if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(rules), 0o644); err != nil {
+			return err
+		}
+		config += "rule_files: [rules.yml]\n"
+	}
+	if alertmanager != "" {
+		config += fmt.Sprintf("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [%q]\n", alertmanager)
+	}
+	return os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644)
+}
+
+// Reconfigure replaces the alerting rules and the Alertmanager
+// (host:port; "" for none) and has Prometheus reload its configuration.
+func (s *Server) Reconfigure(ctx context.Context, rules, alertmanager string) error {
+	if err := writeConfig(s.dir, s.targets, rules, alertmanager); err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/-/reload", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reloading Prometheus: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reloading Prometheus: %s (see %s)", resp.Status, s.proc.Log)
+	}
+	return nil
 }
 
 // Stop ends Prometheus.
