@@ -47,7 +47,7 @@ func Start(ctx context.Context, dir string, targets []string, rules string) (*Se
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p, err := procs.Start("prometheus", filepath.Join(dir, "prometheus.log"), bin, []string{
 		"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--web.enable-lifecycle", "--log.level=warn"}, nil)
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--web.enable-lifecycle", "--rules.alert.resend-delay=1s", "--log.level=warn"}, nil)
 	if err != nil {
 		return nil, err
 	}
