@@ -2,82 +2,18 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/slipwayci/slipway/integration/argocd"
+	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
 )
-
-// orderServiceManifests is the GitOps directory of the seed article's
-// order-service: two Deployments (subsets v1 and v2), a Service, a
-// DestinationRule and a VirtualService splitting v1/v2 by weight.
-func orderServiceManifests(imageV1, imageV2 string, w1, w2 int) map[string]string {
-	deployment := func(version, image string) string {
-		return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: order-service-%[1]s
-  labels: {app: order-service, version: %[1]s}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: order-service, version: %[1]s}
-  template:
-    metadata:
-      labels: {app: order-service, version: %[1]s}
-    spec:
-      containers:
-        - name: order-service
-          image: %[2]s
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe:
-            httpGet: {path: /healthz, port: http}
-            periodSeconds: 1
-`, version, image)
-	}
-	return map[string]string{
-		"apps/order-service/deployment-v1.yaml": deployment("v1", imageV1),
-		"apps/order-service/deployment-v2.yaml": deployment("v2", imageV2),
-		"apps/order-service/service.yaml": `apiVersion: v1
-kind: Service
-metadata: {name: order-service}
-spec:
-  selector: {app: order-service}
-  ports: [{name: http, port: 80, targetPort: http}]
-`,
-		"apps/order-service/destinationrule.yaml": `apiVersion: networking.istio.io/v1beta1
-kind: DestinationRule
-metadata: {name: order-service}
-spec:
-  host: order-service
-  subsets:
-    - {name: v1, labels: {version: v1}}
-    - {name: v2, labels: {version: v2}}
-`,
-		"apps/order-service/virtualservice.yaml": fmt.Sprintf(`apiVersion: networking.istio.io/v1beta1
-kind: VirtualService
-metadata: {name: order-service}
-spec:
-  hosts: [order-service]
-  http:
-    - route:
-        # the canary's share of traffic: Slipway moves these weights in steps
-        - destination: {host: order-service, subset: v1}
-          weight: %d
-        - destination: {host: order-service, subset: v2}
-          weight: %d
-`, w1, w2),
-	}
-}
 
 // syncAndWait syncs app at revision through Argo CD's API and waits until
 // Argo CD reports that revision Synced and Healthy.
@@ -121,7 +57,7 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 	must(t, err)
 	v1 := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
 	v2 := pushDemoImage(t, lc.reg, "shop/order-service:v2", "v2", 0, 0)
-	rev1, err := wt.Commit("main", "order-service: v1 stable, v2 canary at 10%", orderServiceManifests(v1, v2, 90, 10))
+	rev1, err := wt.Commit("main", "order-service: v1 stable, v2 canary at 10%", demoapp.Manifests(v1, v2, 90, 10))
 	must(t, err)
 	must(t, wt.Push("main"))
 
@@ -139,7 +75,7 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 		return canarySuccessRate(t, prom.URL, "shop", "order-service-v2") == 100
 	})
 
-	rev2, err := wt.Commit("main", "order-service: canary to 50%", orderServiceManifests(v1, v2, 50, 50))
+	rev2, err := wt.Commit("main", "order-service: canary to 50%", demoapp.Manifests(v1, v2, 50, 50))
 	must(t, err)
 	must(t, wt.Push("main"))
 	took = syncAndWait(t, apps, name, rev2)
@@ -160,6 +96,9 @@ func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
 // and returns an Application client for the test.
 func orderServiceApp(t testing.TB, env *localenv.Env, dir, repo string) application.ApplicationServiceClient {
 	t.Helper()
+	if err := env.ArgoCD.CreateApp(context.Background(), dir, "order-service", repo, "apps/order-service", "shop"); err != nil {
+		t.Fatal(err)
+	}
 	client, err := env.ArgoCD.Client(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -169,15 +108,5 @@ func orderServiceApp(t testing.TB, env *localenv.Env, dir, repo string) applicat
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closer.Close() })
-	_, err = apps.Create(context.Background(), &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
-		ObjectMeta: metav1.ObjectMeta{Name: "order-service", Namespace: argocd.Namespace},
-		Spec: v1alpha1.ApplicationSpec{Project: "default",
-			Source:      &v1alpha1.ApplicationSource{RepoURL: repo, Path: "apps/order-service", TargetRevision: "main"},
-			Destination: v1alpha1.ApplicationDestination{Server: env.ArgoCD.ClusterServer, Namespace: "shop"},
-			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return apps
 }

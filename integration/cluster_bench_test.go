@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayci/slipway/integration/argocd"
+	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/meshproxy"
@@ -88,7 +89,7 @@ func BenchmarkSyncToServing(b *testing.B) {
 	}
 	t := &testing.T{}
 	v1 := pushDemoImage(t, env.Registry, "shop/order-service:v1", "v1", 0, 0)
-	if _, err := wt.Commit("main", "order-service v1", orderServiceManifests(v1, v1, 100, 0)); err != nil {
+	if _, err := wt.Commit("main", "order-service v1", demoapp.Manifests(v1, v1, 100, 0)); err != nil {
 		b.Fatal(err)
 	}
 	if err := wt.Push("main"); err != nil {
@@ -96,7 +97,7 @@ func BenchmarkSyncToServing(b *testing.B) {
 	}
 	apps := orderServiceApp(b, env, dir, repo)
 	name := "order-service"
-	if _, err := wt.Commit("main", "50/50", orderServiceManifests(v1, v1, 50, 50)); err != nil {
+	if _, err := wt.Commit("main", "50/50", demoapp.Manifests(v1, v1, 50, 50)); err != nil {
 		b.Fatal(err)
 	}
 	if err := wt.Push("main"); err != nil {

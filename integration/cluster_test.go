@@ -45,17 +45,9 @@ func pushDemoImage(t *testing.T, reg *registry.Registry, ref, version string, er
 // pushDemoImageWith pushes the demo service with a behaviour file's content.
 func pushDemoImageWith(t *testing.T, reg *registry.Registry, ref, behaviour string) string {
 	t.Helper()
-	app, err := demoapp.Build(context.Background(), false)
+	image, err := demoapp.Push(context.Background(), reg.Addr, ref, behaviour)
 	must(t, err)
-	bb, err := os.ReadFile("/bin/busybox")
-	must(t, err)
-	files := []registry.File{{Path: "bin/", Mode: 0o40755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "bin/sh", Link: "busybox"},
-		{Path: "etc/", Mode: 0o40755}, {Path: "etc/order-service/", Mode: 0o40755},
-		{Path: "etc/order-service/behaviour.json", Mode: 0o644, Data: []byte(behaviour)},
-		{Path: "app", Mode: 0o755, Data: app}}
-	digest, err := registry.PushImage(reg.Addr+"/"+ref, files, []string{"/app"})
-	must(t, err)
-	return reg.Addr + "/" + strings.Split(ref, ":")[0] + "@" + digest.String()
+	return image
 }
 
 // localCluster is the local environment with its cluster parts.

@@ -44,7 +44,7 @@ func newReleaseEnv(t *testing.T) *releaseEnv {
 	e.config, err = gitserver.Clone(e.configRepo, filepath.Join(lc.dir, "config"))
 	must(t, err)
 	e.v1 = pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
-	rev, err := e.config.Commit("main", "order-service v1; canary slot runs v1 too", orderServiceManifests(e.v1, e.v1, 90, 10))
+	rev, err := e.config.Commit("main", "order-service v1; canary slot runs v1 too", demoapp.Manifests(e.v1, e.v1, 90, 10))
 	must(t, err)
 	must(t, e.config.Push("main"))
 	apps := orderServiceApp(t, lc.Env, lc.dir, e.configRepo)
@@ -215,7 +215,7 @@ func TestDeployExplainsUnhealthyPods(t *testing.T) {
 		{"process exits", crash, nil, "keeps exiting (CrashLoopBackOff, last exit code 2"},
 		{"probe fails", unready, nil, "running but not ready — its readiness probe fails"},
 		{"no node fits", e.v1, func() {
-			files := orderServiceManifests(e.v1, e.v1, 90, 10)
+			files := demoapp.Manifests(e.v1, e.v1, 90, 10)
 			files["apps/order-service/deployment-v2.yaml"] = strings.Replace(files["apps/order-service/deployment-v2.yaml"],
 				"    spec:\n      containers:", "    spec:\n      nodeSelector: {disktype: ssd}\n      containers:", 1)
 			_, err := e.config.Commit("main", "canary wants ssd", files)
@@ -259,7 +259,7 @@ spec:
 func TestDeployWaitsForAnOperationAndTerminatesItsOwn(t *testing.T) {
 	e := newReleaseEnv(t)
 	exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--rebase").Run()
-	files := orderServiceManifests(e.v1, e.v1, 90, 10)
+	files := demoapp.Manifests(e.v1, e.v1, 90, 10)
 	files["apps/order-service/presync.yaml"] = presyncHook(e.Base, 5)
 	rev, err := e.config.Commit("main", "a PreSync hook that takes 5s", files)
 	must(t, err)

@@ -23,7 +23,9 @@ import (
 
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient"
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/account"
+	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/session"
+	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -143,6 +145,32 @@ func (a *ArgoCD) Client(dir string) (apiclient.Client, error) {
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// CreateApp creates an Application in project default: the manifests at
+// path of repo (branch main), deployed to namespace (created if missing)
+// on the local cluster. dir holds the client's scratch files.
+func (a *ArgoCD) CreateApp(ctx context.Context, dir, name, repo, path, namespace string) error {
+	client, err := a.Client(dir)
+	if err != nil {
+		return err
+	}
+	closer, apps, err := client.NewApplicationClient()
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	_, err = apps.Create(ctx, &application.ApplicationCreateRequest{Application: &v1alpha1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace},
+		Spec: v1alpha1.ApplicationSpec{Project: "default",
+			Source:      &v1alpha1.ApplicationSource{RepoURL: repo, Path: path, TargetRevision: "main"},
+			Destination: v1alpha1.ApplicationDestination{Server: a.ClusterServer, Namespace: namespace},
+			SyncPolicy:  &v1alpha1.SyncPolicy{SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"}}},
+	}})
+	if err != nil {
+		return fmt.Errorf("creating Argo CD application %s: %w", name, err)
+	}
+	return nil
+}
 
 func installCRDs(ctx context.Context, dyn dynamic.Interface) error {
 	for _, f := range []string{"application-crd.yaml", "appproject-crd.yaml"} {
