@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipwayci/slipway/integration/argocd"
+	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/demoapp"
-	"github.com/slipwayci/slipway/integration/gitserver"
-	"github.com/slipwayci/slipway/integration/localenv"
-	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/tools"
 )
 
@@ -24,20 +23,24 @@ import (
 var demoPipeline string
 
 func newDemoCmd() *cobra.Command {
-	var f runFlags
+	var data, listen string
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Release a demo service twice on this machine — a good commit and a vulnerable one — and say what happened",
-		Long: `Start a git server, a registry and an offline Trivy database on loopback, push a demo
-service and run the embedded pipeline for two commits: the first is cloned, built with
-Kaniko, scanned clean and released; the second links a vulnerable library and is stopped
-by the scan. Needs root (the build sandbox) and ` + "`make tools`" + `.`,
+		Short: "Release a demo service on a local cluster: a good change promoted, a bad one rolled back, a vulnerable one stopped",
+		Long: `Start everything on loopback — a git server, a registry, an offline Trivy database, a
+Kubernetes control plane with a node agent, the real Argo CD, a mesh proxy and Prometheus —
+then slipway serve, and push three changes to a demo service as a forge would (signed webhooks):
+a good one is built, scanned, deployed and canaried 10 → 25 → 50 → 100 and promoted; a bad one
+(it answers 5xx) is rolled back automatically at its first step; a vulnerable one is stopped by
+the scan. It prints the rollback's explanation and where to look, and keeps everything running
+until Ctrl-C (DEMO_EXIT=1: exit at once). Needs root and ` + "`make tools`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return demo(cmd.Context(), &f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return demo(cmd.Context(), data, listen, cmd.OutOrStdout())
 		},
 	}
-	f.register(cmd, "")
+	cmd.Flags().StringVar(&data, "data", "", "data directory (default: a fresh temporary one)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "where slipway serve listens (a free port if this one is taken)")
 	return cmd
 }
 
@@ -52,7 +55,8 @@ func demoPrerequisites() error {
 			missing = append(missing, err.Error())
 		}
 	}
-	for _, bin := range []string{"git", "docker-registry", "go"} {
+	missing = append(append(missing, cluster.Missing()...), argocd.Missing()...)
+	for _, bin := range []string{"git", "docker-registry", "go", "prometheus", "redis-server"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			missing = append(missing, bin+" (make tools)")
 		}
@@ -63,100 +67,83 @@ func demoPrerequisites() error {
 	return nil
 }
 
-func demo(ctx context.Context, f *runFlags, out, errw io.Writer) error {
+// demoChange is one push of the demo.
+type demoChange struct {
+	title      string
+	behaviour  string
+	vulnerable bool
+	want       string // the run's expected status
+}
+
+func demo(ctx context.Context, data, listen string, out io.Writer) error {
 	if err := demoPrerequisites(); err != nil {
 		return exitCode{code: 1, err: err}
 	}
 	var err error
-	if f.data == "" {
-		if f.data, err = os.MkdirTemp("", "slipway-demo-"); err != nil {
+	if data == "" {
+		if data, err = os.MkdirTemp("", "slipway-demo-"); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "Slipway demo — data in %s\nstarting a git server, a registry and an offline vulnerability database on loopback…\n", f.data)
-	env, err := localenv.Start(ctx, filepath.Join(f.data, "env"))
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	say("Slipway demo — data in %s", data)
+	say("starting the local environment: git, registry, Trivy DB, Kubernetes, Argo CD, mesh, Prometheus (about a minute)…")
+	d, err := startDemoEnv(ctx, data, listen, out)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	for _, kv := range append(env.TrivyEnv(), "SLIPWAY_DEMO_ARGOCD_TOKEN=demo-token-7f3a9c") {
-		k, v, _ := strings.Cut(kv, "=")
-		if _, set := os.LookupEnv(k); !set || strings.HasPrefix(k, "SLIPWAY_TRIVY") {
-			os.Setenv(k, v)
-		}
-	}
-	repo, wt, err := demoRepo(env, f.data)
-	if err != nil {
-		return err
-	}
-	src := strings.NewReplacer("__REPO__", repo, "__REGISTRY__", env.Registry.Addr).Replace(demoPipeline)
-	p, err := pipeline.Parse("demo.yaml (embedded)", []byte(src))
-	if err != nil {
-		return fmt.Errorf("the embedded demo pipeline is invalid: %w", err)
-	}
+	defer d.close()
+	say("slipway serve is up at %s; traffic flows through the mesh at 20 requests/s", d.url)
 
-	var shas [2]string
-	for i, release := range []struct {
-		title      string
-		vulnerable bool
-	}{
-		{"a good commit: the service, linking only Go's standard library", false},
-		{"a bad commit: the service now links golang.org/x/text v0.3.6", true},
-	} {
-		fmt.Fprintf(out, "\n== %d. %s\n", i+1, release.title)
-		if shas[i], err = demoCommit(ctx, wt, env.Base, release.vulnerable); err != nil {
+	changes := []demoChange{
+		{"a good change: order-service v2", demoapp.Behaviour("v2", 0, 0), false, "succeeded"},
+		{"a bad change: v3 answers 5xx to 30% of requests", demoapp.Behaviour("v3", 0.3, 0), false, "failed"},
+		{"a vulnerable change: v4 links golang.org/x/text v0.3.6", demoapp.Behaviour("v4", 0, 0), true, "failed"},
+	}
+	for i, c := range changes {
+		say("\n== %d. %s", i+1, c.title)
+		status, err := d.release(ctx, c)
+		if err != nil {
 			return err
 		}
-		f.sha = shas[i]
-		err = runLocally(ctx, p, f, out, errw)
-		var ec exitCode
-		switch {
-		case !release.vulnerable && err != nil:
-			return fmt.Errorf("the good release failed: %w", err)
-		case release.vulnerable && (!errors.As(err, &ec) || ec.code != 1):
-			return fmt.Errorf("the bad release should have been stopped by the scan, got: %v", err)
+		if status != c.want {
+			return fmt.Errorf("release %d (%s) ended %s; the demo expected %s", i+1, c.title, status, c.want)
 		}
 	}
-	good, bad := shas[0], shas[1]
-	fmt.Fprintf(out, `
-What happened:
-  - run 1 cloned commit %.7s over git HTTP, built it with Kaniko in a throw-away sandbox,
-    pushed it to the registry at %s, scanned it by digest with Trivy (clean),
-    and went on to the deploy and canary stand-ins;
-  - run 2 cloned commit %.7s, built and pushed it, and the scan stopped it: CVE-2021-38561
-    (HIGH) in golang.org/x/text v0.3.6, fixed in 0.3.7 — nothing after the scan ran;
-  - both Trivy reports are stored with their runs, tied to the image digests;
-  - the Argo CD token was masked in every stored and printed log;
-  - every transition, attempt, log line and report is in %s/slipway.db.
-deploy and canary are stand-ins here (kind: fake); the real deploy kind is exercised against
-Argo CD by the integration tests, and the demo will use it with the canary kind.
-`, good, env.Registry.Addr, bad, f.data)
+	rb, err := d.lastRollback(ctx)
+	if err != nil {
+		return err
+	}
+	say("\n== Why was release 2 rolled back?  (slipway rollbacks show %d)\n%s", rb.ID, rb.Explain())
+	d.summary(rb)
+	if os.Getenv("DEMO_EXIT") == "1" {
+		return nil
+	}
+	say("\nEverything keeps running; press Ctrl-C to stop and remove it.")
+	<-ctx.Done()
 	return nil
 }
 
-// demoRepo creates the demo service's repository and a work tree of it.
-func demoRepo(env *localenv.Env, data string) (string, *gitserver.WorkTree, error) {
-	repo, err := env.Git.CreateRepo("order-service")
-	if err != nil {
-		return "", nil, err
-	}
-	wt, err := gitserver.Clone(repo, filepath.Join(data, "order-service"))
-	return repo, wt, err
-}
+// summary says what happened and where to look.
+func (d *demoEnv) summary(rb server.RollbackView) {
+	fmt.Fprintf(d.out, `
+What happened:
+  1. the good change was cloned, built by Kaniko, scanned clean by Trivy, committed by digest to
+     the config repo, synced by Argo CD, canaried 10 → 25 → 50 → 100 under Prometheus analysis and
+     promoted: the stable workload now runs it;
+  2. the bad change went the same way until its first canary step: success-rate fell below 99%%,
+     and Slipway rolled it back in one commit (%.7s) — %s;
+  3. the vulnerable change was stopped by the scan (CVE-2021-38561, HIGH) before anything was deployed.
 
-// demoCommit builds the demo service and pushes it as a new commit.
-func demoCommit(ctx context.Context, wt *gitserver.WorkTree, base string, vulnerable bool) (string, error) {
-	app, err := demoapp.Build(ctx, vulnerable)
-	if err != nil {
-		return "", err
-	}
-	msg := "order-service: standard library only"
-	if vulnerable {
-		msg = "order-service: use golang.org/x/text for languages"
-	}
-	sha, err := wt.Commit("main", msg, map[string]string{"Dockerfile": demoapp.Dockerfile(base), "app": string(app)})
-	if err != nil {
-		return "", err
-	}
-	return sha, wt.Push("main")
+Where to look:
+  API (token %s):  curl -H 'Authorization: Bearer %s' %s/api/v1/rollbacks
+  CLI:             export SLIPWAY_SERVER=%s SLIPWAY_TOKEN=%s
+                   %s runs; %s rollbacks show %d; %s logs 2
+  the service:     curl -H 'Host: order-service.shop' http://%s/
+  Prometheus:      %s/graph?g0.expr=sum(rate(istio_requests_total[30s]))by(destination_workload,response_code)
+  config repo:     git clone %s   (every weight change and the rollback are commits)
+  Argo CD API:     %s (gRPC, plain text)
+  engine log:      %s
+`, rb.RollbackCommit, rb.Summary(), d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
+		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.ArgoCD.Server, filepath.Join(d.data, "engine.log"))
 }

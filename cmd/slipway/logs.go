@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -32,7 +34,8 @@ func newLogsCmd() *cobra.Command {
 				print = func(l store.LogLine) error { return enc.Encode(l) }
 			}
 			if follow {
-				return followLogs(cmd, c, id, print)
+				_, err := followLogs(cmd.Context(), c, id, print, cmd.ErrOrStderr())
+				return err
 			}
 			var after int64
 			for {
@@ -64,11 +67,12 @@ func lineOf(l server.LogLineView) store.LogLine {
 	return store.LogLine{Seq: l.Seq, Stage: l.Stage, Attempt: l.Attempt, Time: l.Time, Text: l.Text}
 }
 
-// followLogs reads the engine's Server-Sent Events until the end event.
-func followLogs(cmd *cobra.Command, c *client, id string, print func(store.LogLine) error) error {
-	resp, err := c.send(cmd.Context(), "GET", "/api/v1/runs/"+id+"/logs?follow=1", nil)
+// followLogs reads the engine's Server-Sent Events until the end event,
+// which it reports on endw; it returns the run's final status.
+func followLogs(ctx context.Context, c *client, id string, print func(store.LogLine) error, endw io.Writer) (string, error) {
+	resp, err := c.send(ctx, "GET", "/api/v1/runs/"+id+"/logs?follow=1", nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -82,20 +86,20 @@ func followLogs(cmd *cobra.Command, c *client, id string, print func(store.LogLi
 		case strings.HasPrefix(line, "data: ") && event == "log":
 			var l server.LogLineView
 			if err := json.Unmarshal([]byte(line[len("data: "):]), &l); err != nil {
-				return fmt.Errorf("reading the log stream: %w", err)
+				return "", fmt.Errorf("reading the log stream: %w", err)
 			}
 			if err := print(lineOf(l)); err != nil {
-				return err
+				return "", err
 			}
 		case strings.HasPrefix(line, "data: ") && event == "end":
 			var end struct{ Status, Reason string }
 			json.Unmarshal([]byte(line[len("data: "):]), &end)
-			fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s %s\n", id, end.Status, end.Reason)
-			return nil
+			fmt.Fprintf(endw, "run %s %s %s\n", id, end.Status, end.Reason)
+			return end.Status, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading the log stream: %w", err)
+		return "", fmt.Errorf("reading the log stream: %w", err)
 	}
-	return fmt.Errorf("the log stream ended before the run did")
+	return "", fmt.Errorf("the log stream ended before the run did")
 }

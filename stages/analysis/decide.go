@@ -113,7 +113,7 @@ func Decide(history []Measurement, limits Limits) Decision {
 	for _, name := range order {
 		if t := per[name]; t.fails >= l.FailureLimit {
 			return Decision{Action: Rollback, Evidence: t.failed,
-				Reason: fmt.Sprintf("%s failed %d of %d allowed times (failureLimit %d)", name, t.fails, l.FailureLimit, l.FailureLimit)}
+				Reason: fmt.Sprintf("%s failed %d time(s), reaching failureLimit %d", name, t.fails, l.FailureLimit)}
 		}
 	}
 	for _, name := range order {

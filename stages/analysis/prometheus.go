@@ -117,7 +117,7 @@ func Measure(ctx context.Context, q Querier, metric pipeline.Metric, target Targ
 		}
 		m.Requests = n
 		if n < float64(minRequests) {
-			m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.0f requests in %s, fewer than minRequests %d", n, target.Interval, minRequests)
+			m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.3g requests in %s, fewer than minRequests %d", n, target.Interval, minRequests)
 			return m
 		}
 	}

@@ -13,11 +13,12 @@ import (
 )
 
 // measure evaluates every metric once, stores each measurement, and
-// decides on all the measurements of this release that still count.
-func (r *release) measure(ctx context.Context, i, weight int, interval time.Duration) (analysis.Decision, error) {
+// decides on all the measurements of this release that still count. It
+// also reports whether every metric passed this time.
+func (r *release) measure(ctx context.Context, i, weight int, interval time.Duration) (d analysis.Decision, passed bool, err error) {
 	a := r.spec.Analysis
 	if len(a.Metrics) == 0 {
-		return analysis.Decision{Action: analysis.Continue}, nil
+		return analysis.Decision{Action: analysis.Continue}, true, nil
 	}
 	ns := r.spec.Workloads.Namespace
 	if ns == "" {
@@ -25,19 +26,21 @@ func (r *release) measure(ctx context.Context, i, weight int, interval time.Dura
 	}
 	target := analysis.Target{App: r.run.App, Namespace: ns, Canary: r.spec.Workloads.Canary, Stable: r.spec.Workloads.Stable,
 		Interval: fmt.Sprintf("%ds", int(interval.Round(time.Second).Seconds()))}
+	passed = true
 	for _, metric := range a.Metrics {
 		m := analysis.Measure(ctx, r.querier, metric, target, a.MinRequests)
 		if ctx.Err() != nil {
-			return analysis.Decision{}, ctx.Err()
+			return analysis.Decision{}, false, ctx.Err()
 		}
 		if _, err := r.run.Release.Measured(ctx, toStored(m, i, weight)); err != nil {
-			return analysis.Decision{}, fmt.Errorf("storing a measurement: %w", err)
+			return analysis.Decision{}, false, fmt.Errorf("storing a measurement: %w", err)
 		}
+		passed = passed && m.Outcome == analysis.Pass
 		r.say("  %s", describe(m))
 	}
 	stored, err := r.run.Release.Measurements(ctx)
 	if err != nil {
-		return analysis.Decision{}, fmt.Errorf("reading the measurements: %w", err)
+		return analysis.Decision{}, false, fmt.Errorf("reading the measurements: %w", err)
 	}
 	var history []analysis.Measurement
 	for _, m := range stored {
@@ -46,7 +49,7 @@ func (r *release) measure(ctx context.Context, i, weight int, interval time.Dura
 		}
 	}
 	return analysis.Decide(history, analysis.Limits{FailureLimit: a.FailureLimit,
-		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit}), nil
+		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit}), passed, nil
 }
 
 // fromAnalysis is the rollback verdict of a decision, with the deciding

@@ -106,14 +106,21 @@ func (r *release) command(c *stages.Command) verdict {
 }
 
 // analyse measures step i every interval until the analysis decides, a
-// command ends the step, or ctx ends.
+// command ends the step, or ctx ends. A step goes on only when its last
+// measurement of every metric passed: an inconclusive or failed-to-measure
+// round is measured again (and counts towards its limit) rather than
+// letting more traffic onto a canary nobody could judge.
 func (r *release) analyse(ctx context.Context, i, weight int, interval time.Duration) verdict {
+	early := ""
 	for {
-		early, v := r.await(ctx, i, weight, interval)
+		cmd, v := r.await(ctx, i, weight, interval)
 		if v != nil {
 			return *v
 		}
-		d, err := r.measure(ctx, i, weight, interval)
+		if cmd != "" {
+			early = cmd
+		}
+		d, passed, err := r.measure(ctx, i, weight, interval)
 		switch {
 		case err != nil:
 			return r.failed(ctx, err)
@@ -126,6 +133,9 @@ func (r *release) analyse(ctx context.Context, i, weight int, interval time.Dura
 			}
 			r.notes.Since = r.lastMeasurement(ctx)
 			continue // measure this step again
+		case !passed:
+			r.say("measuring step %d again: not every metric passed", i+1)
+			continue
 		}
 		if early != "" {
 			return r.command(&stages.Command{Name: early})

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipwayci/slipway/integration/demoapp"
+	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/loadgen"
+	"github.com/slipwayci/slipway/integration/localenv"
+	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/stages/argocd"
+)
+
+// demoEnv is the running demo: the local environment, the demo service's
+// repositories, slipway serve, a notification receiver, steady load.
+type demoEnv struct {
+	env                 *localenv.Env
+	data, url, token    string
+	bin                 string
+	appRepo, configRepo string
+	app                 *gitserver.WorkTree
+	before              string // the app repository's head before the next push
+	out                 io.Writer
+	pushes              int
+	stops               []func() // in reverse order of start
+}
+
+const demoWebhookSecret = "demo-webhook-secret"
+
+func startDemoEnv(ctx context.Context, data, listen string, out io.Writer) (d *demoEnv, err error) {
+	d = &demoEnv{data: data, out: out, bin: os.Args[0], before: strings.Repeat("0", 40)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if d.env, err = localenv.Start(ctx, filepath.Join(data, "env"), localenv.Options{Mesh: true, ArgoCD: true}); err != nil {
+		return nil, err
+	}
+	d.stops = append(d.stops, d.env.Close)
+	for _, kv := range append(d.env.TrivyEnv(), "SLIPWAY_DEMO_ARGOCD_TOKEN="+d.env.ArgoCD.Token) {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	if err := d.repositories(ctx); err != nil {
+		return nil, err
+	}
+	notify, err := d.notificationReceiver()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.serve(ctx, listen, notify); err != nil {
+		return nil, err
+	}
+	d.steadyLoad()
+	return d, nil
+}
+
+// repositories creates the service's repository and the config
+// repository, whose order-service runs v1 (stable and canary slot, all
+// traffic on stable), synced by Argo CD.
+func (d *demoEnv) repositories(ctx context.Context) error {
+	var err error
+	if d.appRepo, err = d.env.Git.CreateRepo("order-service"); err != nil {
+		return err
+	}
+	if d.app, err = gitserver.Clone(d.appRepo, filepath.Join(d.data, "order-service")); err != nil {
+		return err
+	}
+	if d.configRepo, err = d.env.Git.CreateRepo("gitops"); err != nil {
+		return err
+	}
+	config, err := gitserver.Clone(d.configRepo, filepath.Join(d.data, "gitops"))
+	if err != nil {
+		return err
+	}
+	v1, err := demoapp.Push(ctx, d.env.Registry.Addr, "order-service:v1", demoapp.Behaviour("v1", 0, 0))
+	if err != nil {
+		return fmt.Errorf("pushing order-service v1: %w", err)
+	}
+	rev, err := config.Commit("main", "order-service v1", demoapp.Manifests(v1, v1, 100, 0))
+	if err == nil {
+		err = config.Push("main")
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.env.ArgoCD.CreateApp(ctx, d.data, "order-service", d.configRepo, "apps/order-service", "shop"); err != nil {
+		return err
+	}
+	client, err := argocd.Dial(d.env.ArgoCD.Server, d.env.ArgoCD.Token, true, false, d.data)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if _, err := client.SyncAndWait(ctx, "order-service", rev, 3*time.Minute, func(string, ...any) {}); err != nil {
+		return fmt.Errorf("syncing order-service v1: %w", err)
+	}
+	fmt.Fprintf(d.out, "order-service v1 runs on the local cluster (Argo CD synced %.7s of %s)\n", rev, d.configRepo)
+	return nil
+}
+
+// notificationReceiver prints the release notifications Slipway sends.
+func (d *demoEnv) notificationReceiver() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct{ Event, Text string }
+		json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ev)
+		fmt.Fprintf(d.out, "  >> notification (%s): %s\n", ev.Event, ev.Text)
+	})}
+	go srv.Serve(ln)
+	d.stops = append(d.stops, func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/releases", nil
+}
+
+// serve writes the engine config and the pipeline, and runs slipway serve
+// in this process until close.
+func (d *demoEnv) serve(ctx context.Context, listen, notify string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	d.url = "http://" + addr
+	token := make([]byte, 12)
+	rand.Read(token)
+	d.token = "slw_demo_" + hex.EncodeToString(token)
+	pipe := strings.NewReplacer("__REPO__", d.appRepo, "__REGISTRY__", d.env.Registry.Addr, "__CONFIG__", d.configRepo,
+		"__ARGOCD__", d.env.ArgoCD.Server, "__PROMETHEUS__", d.env.Prometheus.URL, "__NOTIFY__", notify).Replace(demoPipeline)
+	files := map[string]string{"pipeline.yaml": pipe, "webhook-secret": demoWebhookSecret, "demo-token": d.token,
+		"slipway.yaml": fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: EngineConfig
+listen: %s
+data: engine
+repositories:
+  - {name: order-service, url: %q, forge: github, webhookSecret: {file: webhook-secret}, pipelines: [{file: pipeline.yaml}]}
+tokens:
+  - {name: demo, role: admin, secret: {file: demo-token}}
+`, addr, d.appRepo)}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(d.data, name), []byte(body), 0o600); err != nil {
+			return err
+		}
+	}
+	logf, err := os.Create(filepath.Join(d.data, "engine.log"))
+	if err != nil {
+		return err
+	}
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- serve(sctx, filepath.Join(d.data, "slipway.yaml"), io.Discard, logf) }()
+	d.stops = append(d.stops, func() { stop(); <-done; logf.Close() })
+	for range 300 {
+		if resp, err := http.Get(d.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case err := <-done:
+			done <- err
+			return fmt.Errorf("slipway serve stopped: %v (see %s)", err, logf.Name())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("slipway serve did not answer at %s within 30s (see %s)", d.url, logf.Name())
+}
+
+// steadyLoad sends 20 requests a second through the mesh until close.
+func (d *demoEnv) steadyLoad() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			loadgen.Run(ctx, "http://"+d.env.Proxy.Addr+"/", "order-service.shop", 20, 10*time.Second)
+		}
+	}()
+	d.stops = append(d.stops, func() { cancel(); wg.Wait() })
+}
+
+// release pushes a change as a forge would (a commit, then a signed
+// webhook), follows the run it started and returns how it ended.
+func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
+	bin, err := demoapp.Build(ctx, c.vulnerable)
+	if err != nil {
+		return "", err
+	}
+	sha, err := d.app.Commit("main", c.title, map[string]string{"Dockerfile": demoapp.Dockerfile(d.env.Base), "app": string(bin),
+		"behaviour.json": c.behaviour})
+	if err == nil {
+		err = d.app.Push("main")
+	}
+	if err != nil {
+		return "", err
+	}
+	d.pushes++
+	id, err := d.webhook(ctx, sha)
+	d.before = sha
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(d.out, "pushed %.7s; the webhook started run %d\n", sha, id)
+	cl := &client{base: mustURL(d.url), token: d.token, http: &http.Client{}}
+	return followLogs(ctx, cl, fmt.Sprint(id), newLogPrinter(d.out).line, d.out)
+}
+
+// webhook delivers a GitHub push event for sha, signed with the
+// repository's secret, and returns the run it started.
+func (d *demoEnv) webhook(ctx context.Context, sha string) (int64, error) {
+	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": d.before, "after": sha,
+		"repository": map[string]any{"clone_url": d.appRepo, "full_name": "shop/order-service"}, "pusher": map[string]any{"name": "dev"},
+		"commits": []any{map[string]any{"id": sha, "added": []string{}, "removed": []string{}, "modified": []string{"app", "behaviour.json"}}}})
+	mac := hmac.New(sha256.New, []byte(demoWebhookSecret))
+	mac.Write(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.url+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("demo-%d-%.7s", d.pushes, sha))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("delivering the push webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Runs   []int64
+		Reason string
+	}
+	json.NewDecoder(resp.Body).Decode(&ans)
+	if len(ans.Runs) != 1 {
+		return 0, fmt.Errorf("the push webhook started %d runs (answer %s: %s)", len(ans.Runs), resp.Status, ans.Reason)
+	}
+	return ans.Runs[0], nil
+}
+
+// lastRollback reads the newest rollback, with its measurements.
+func (d *demoEnv) lastRollback(ctx context.Context) (server.RollbackView, error) {
+	cl := &client{base: mustURL(d.url), token: d.token, http: &http.Client{}}
+	var list []server.RollbackView
+	var v server.RollbackView
+	if err := cl.do(ctx, "GET", "/api/v1/rollbacks?limit=1", nil, &list); err != nil {
+		return v, err
+	}
+	if len(list) == 0 {
+		return v, fmt.Errorf("the engine recorded no rollback")
+	}
+	err := cl.do(ctx, "GET", fmt.Sprintf("/api/v1/rollbacks/%d", list[0].ID), nil, &v)
+	return v, err
+}
+
+func (d *demoEnv) close() {
+	for i := len(d.stops) - 1; i >= 0; i-- {
+		d.stops[i]()
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
