@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"io"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
