@@ -50,7 +50,7 @@ func SetImage(root, appDir string, loc Locator, image, digest string) (bool, err
 				fields, clear = map[string]string{"newName": name, "newTag": tag}, "digest"
 			}
 			for field, value := range fields {
-				if err := entry.PipeE(yaml.SetField(field, yaml.NewStringRNode(value))); err != nil {
+				if err := setScalar(entry, field, value, yaml.NewStringRNode); err != nil {
 					return err
 				}
 			}
@@ -63,7 +63,11 @@ func SetImage(root, appDir string, loc Locator, image, digest string) (bool, err
 			return false, fmt.Errorf("a Helm values locator needs a key path")
 		}
 		return editYAML(root, filepath.Join(appDir, loc.HelmFile), func(rn *yaml.RNode) error {
-			return rn.PipeE(yaml.LookupCreate(yaml.MappingNode, keys[:len(keys)-1]...), yaml.SetField(keys[len(keys)-1], yaml.NewStringRNode(ref)))
+			parent, err := rn.Pipe(yaml.LookupCreate(yaml.MappingNode, keys[:len(keys)-1]...))
+			if err != nil {
+				return err
+			}
+			return setScalar(parent, keys[len(keys)-1], ref, yaml.NewStringRNode)
 		})
 	case loc.ManifestFile != "":
 		return editYAML(root, filepath.Join(appDir, loc.ManifestFile), func(rn *yaml.RNode) error {
@@ -74,10 +78,22 @@ func SetImage(root, appDir string, loc Locator, image, digest string) (bool, err
 			if c == nil {
 				return fmt.Errorf("no container %q in spec.template.spec.containers", loc.Container)
 			}
-			return c.PipeE(yaml.SetField("image", yaml.NewStringRNode(ref)))
+			return setScalar(c, "image", ref, yaml.NewStringRNode)
 		})
 	}
 	return false, fmt.Errorf("no image locator: set kustomize, helm or manifest")
+}
+
+// setScalar sets field of the mapping m to value: in place when the field
+// holds a scalar (so a comment on its line stays), else as a new node.
+func setScalar(m *yaml.RNode, field, value string, node func(string) *yaml.RNode) error {
+	if f := m.Field(field); f != nil && f.Value != nil && f.Value.YNode().Kind == yaml.ScalarNode {
+		f.Value.YNode().Value = value
+		f.Value.YNode().Tag = node(value).YNode().Tag
+		f.Value.YNode().Style = 0
+		return nil
+	}
+	return m.PipeE(yaml.SetField(field, node(value)))
 }
 
 // splitTag splits repository:tag (a port in the host is not a tag).

@@ -49,7 +49,7 @@ func SetWeights(root, appDir string, r Router, canary int) (bool, error) {
 			return err
 		}
 		for d, w := range map[*yaml.RNode]int{stable: 100 - canary, canaryDest: canary} {
-			if err := d.PipeE(yaml.SetField("weight", yaml.NewScalarRNode(fmt.Sprint(w)))); err != nil {
+			if err := setScalar(d, "weight", fmt.Sprint(w), yaml.NewScalarRNode); err != nil {
 				return err
 			}
 		}
