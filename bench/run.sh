@@ -12,6 +12,9 @@
 #  4. The local environment: launcher start (first and warm), Argo CD sync to
 #     the new version serving (p50, split into synced / running / ready /
 #     serving), and a weight change in the API server to the mesh proxy.
+#  5. Time to rollback: a bad canary's first answer to its last (seen at the
+#     mesh proxy) over 5 releases, p50/max, split into detection, decision,
+#     git, sync and route flip.
 # Environment: COUNT (benchmark repetitions, default 5), N (deliveries,
 # default 20000), C (concurrency, default 16).
 set -euo pipefail
@@ -27,6 +30,9 @@ go test -run '^$' -bench 'Clone|Sandbox|Build|Scan' -benchtime "${BENCHTIME:-5x}
 
 echo "== local environment" | tee -a "$out"
 go test -run '^$' -bench 'Launcher|SyncToServing|WeightChangeToProxy' -benchtime "${BENCHTIME:-5x}" -v ./integration/ | grep -E 'Benchmark|start [0-9]' | tee -a "$out"
+
+echo "== time to rollback" | tee -a "$out"
+go test -run '^$' -bench 'TimeToRollback' -benchtime 1x -v ./integration/ | grep -E 'Benchmark|release [0-9]|time to rollback' | tee -a "$out"
 
 echo "== webhook intake" | tee -a "$out"
 work=$(mktemp -d)

@@ -17,7 +17,7 @@ import (
 
 // syncAndWait syncs app at revision through Argo CD's API and waits until
 // Argo CD reports that revision Synced and Healthy.
-func syncAndWait(t *testing.T, apps application.ApplicationServiceClient, app, revision string) time.Duration {
+func syncAndWait(t testing.TB, apps application.ApplicationServiceClient, app, revision string) time.Duration {
 	t.Helper()
 	ctx := context.Background()
 	began := time.Now()

@@ -33,7 +33,7 @@ type canaryOpts struct {
 	notify                     string
 }
 
-func (e *releaseEnv) canaryPipeline(t *testing.T, name string, o canaryOpts) string {
+func (e *releaseEnv) canaryPipeline(t testing.TB, name string, o canaryOpts) string {
 	t.Helper()
 	if o.prometheus == "" {
 		o.prometheus = e.Prometheus.URL
@@ -85,7 +85,7 @@ stages:
 }
 
 // release runs pipeline once with `slipway run` for image.
-func (e *releaseEnv) release(t *testing.T, pipeline, image string) (string, int) {
+func (e *releaseEnv) release(t testing.TB, pipeline, image string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(slipwayBin, "run", pipeline, "--data", filepath.Join(e.dir, "data"), "-p", "image="+image,
 		"--sha", strings.Repeat("c", 40))
@@ -94,25 +94,16 @@ func (e *releaseEnv) release(t *testing.T, pipeline, image string) (string, int)
 	return string(out), cmd.ProcessState.ExitCode()
 }
 
-// steadyLoad sends requests through the mesh until the test ends.
-func (e *releaseEnv) steadyLoad(t *testing.T, rate int) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			loadgen.Run(ctx, "http://"+e.Proxy.Addr+"/", "order-service.shop", rate, 10*time.Second)
-		}
-	}()
-	stop = func() { cancel(); wg.Wait() }
+// steadyLoad sends requests through the mesh until stopped or the test ends.
+func (e *releaseEnv) steadyLoad(t testing.TB, rate int) (stop func()) {
+	stop = loadgen.Steady("http://"+e.Proxy.Addr+"/", "order-service.shop", rate)
 	t.Cleanup(stop)
 	return stop
 }
 
 // configState reads the config repository's head: the stable and canary
 // images and the canary's weight.
-func (e *releaseEnv) configState(t *testing.T) (stable, canary string, weight int, head string) {
+func (e *releaseEnv) configState(t testing.TB) (stable, canary string, weight int, head string) {
 	t.Helper()
 	out, err := exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--ff-only").CombinedOutput()
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 	"github.com/slipwayci/slipway/integration/registry"
 )
 
-func needClusterTools(t *testing.T) {
+func needClusterTools(t testing.TB) {
 	t.Helper()
 	need(t, os.Geteuid() == 0, "root (the node agent chroots containers)")
 	for _, m := range cluster.Missing() {
@@ -37,13 +37,13 @@ func needClusterTools(t *testing.T) {
 
 // pushDemoImage pushes the demo service as a one-layer image: busybox,
 // the binary and its behaviour file.
-func pushDemoImage(t *testing.T, reg *registry.Registry, ref, version string, errorRate float64, latencyMs int) string {
+func pushDemoImage(t testing.TB, reg *registry.Registry, ref, version string, errorRate float64, latencyMs int) string {
 	t.Helper()
 	return pushDemoImageWith(t, reg, ref, demoapp.Behaviour(version, errorRate, latencyMs))
 }
 
 // pushDemoImageWith pushes the demo service with a behaviour file's content.
-func pushDemoImageWith(t *testing.T, reg *registry.Registry, ref, behaviour string) string {
+func pushDemoImageWith(t testing.TB, reg *registry.Registry, ref, behaviour string) string {
 	t.Helper()
 	image, err := demoapp.Push(context.Background(), reg.Addr, ref, behaviour)
 	must(t, err)
@@ -61,7 +61,7 @@ type localCluster struct {
 
 // startLocalCluster starts the local environment with the cluster (and
 // what opts adds) for one test, and tears it down after.
-func startLocalCluster(t *testing.T, opts ...localenv.Options) *localCluster {
+func startLocalCluster(t testing.TB, opts ...localenv.Options) *localCluster {
 	t.Helper()
 	needClusterTools(t)
 	o := localenv.Options{Cluster: true}

@@ -76,7 +76,7 @@ func (e *engine) waitExit(t *testing.T) int {
 	}
 }
 
-func openStore(t *testing.T, data string) *sqlstore.Store {
+func openStore(t testing.TB, data string) *sqlstore.Store {
 	t.Helper()
 	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(data, "slipway.db"))
 	if err != nil {
@@ -120,7 +120,7 @@ func (e *engine) killHard(t *testing.T) {
 	<-e.waited
 }
 
-func writeFile(t *testing.T, dir, name, body string) string {
+func writeFile(t testing.TB, dir, name, body string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {

@@ -29,7 +29,7 @@ type releaseEnv struct {
 	v1                  string
 }
 
-func newReleaseEnv(t *testing.T) *releaseEnv {
+func newReleaseEnv(t testing.TB) *releaseEnv {
 	t.Helper()
 	needBuildTools(t)
 	lc := startLocalCluster(t, localenv.Options{Mesh: true, ArgoCD: true})

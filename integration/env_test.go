@@ -10,7 +10,7 @@ import (
 
 // need fails the test when CI=true and skips it otherwise, when what it
 // needs is missing: a green CI run must not have skipped the real work.
-func need(t *testing.T, ok bool, what string) {
+func need(t testing.TB, ok bool, what string) {
 	t.Helper()
 	if ok {
 		return
@@ -23,7 +23,7 @@ func need(t *testing.T, ok bool, what string) {
 
 // needBuildTools requires root (for the build sandbox), the pinned Kaniko
 // and Trivy, and Debian's docker-registry and busybox-static.
-func needBuildTools(t *testing.T) {
+func needBuildTools(t testing.TB) {
 	t.Helper()
 	need(t, os.Geteuid() == 0, "root (the Kaniko sandbox uses unshare, mount and chroot)")
 	need(t, tools.Check(tools.Kaniko()) == nil, "the Kaniko executor (make tools)")

@@ -226,7 +226,7 @@ tokens:
 	eng2.waitExit(t)
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

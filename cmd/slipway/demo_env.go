@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slipwayci/slipway/integration/demoapp"
@@ -190,16 +189,7 @@ tokens:
 
 // steadyLoad sends 20 requests a second through the mesh until close.
 func (d *demoEnv) steadyLoad() {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			loadgen.Run(ctx, "http://"+d.env.Proxy.Addr+"/", "order-service.shop", 20, 10*time.Second)
-		}
-	}()
-	d.stops = append(d.stops, func() { cancel(); wg.Wait() })
+	d.stops = append(d.stops, loadgen.Steady("http://"+d.env.Proxy.Addr+"/", "order-service.shop", 20))
 }
 
 // release pushes a change as a forge would (a commit, then a signed

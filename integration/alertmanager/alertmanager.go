@@ -7,7 +7,6 @@ package alertmanager
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,14 +60,7 @@ receivers:
 		return nil, err
 	}
 	a := &Alertmanager{Addr: addr, proc: p}
-	err = p.WaitReady(ctx, 30*time.Second, "answering /-/ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	err = p.WaitReady(ctx, 30*time.Second, "answering /-/ready", procs.Answers200("http://"+addr+"/-/ready"))
 	if err != nil {
 		a.Stop()
 		return nil, err

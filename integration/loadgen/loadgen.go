@@ -61,3 +61,18 @@ func Run(ctx context.Context, url, host string, rate int, d time.Duration) Resul
 	wg.Wait()
 	return res
 }
+
+// Steady sends rate requests per second to url (Host host) in rounds of
+// ten seconds until stop is called, which waits for the answers.
+func Steady(url, host string, rate int) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			Run(ctx, url, host, rate, 10*time.Second)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -150,4 +151,16 @@ func (p *Proc) Running() bool {
 		return syscall.Kill(p.Pid(), 0) == nil
 	}
 	return true
+}
+
+// Answers200 is a readiness check for WaitReady: url answers 200 OK.
+func Answers200(url string) func() bool {
+	return func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
 }

@@ -7,7 +7,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,14 +53,7 @@ http:
 		return nil, err
 	}
 	r := &Registry{Addr: addr, proc: p}
-	err = p.WaitReady(ctx, 15*time.Second, "answering /v2/", func() bool {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	err = p.WaitReady(ctx, 15*time.Second, "answering /v2/", procs.Answers200("http://"+addr+"/v2/"))
 	if err != nil {
 		r.Stop()
 		return nil, err

@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// probe sends requests through the mesh at a fixed rate and remembers when
+// each request that the bad version answered was sent.
+type probe struct {
+	mu  sync.Mutex
+	bad []time.Time
+}
+
+func (p *probe) run(ctx context.Context, proxy, marker string, every time.Duration) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		wg.Add(1)
+		go func(sent time.Time) {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+proxy+"/", nil)
+			req.Host = "order-service.shop"
+			resp, err := client.Do(req)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if strings.Contains(string(b), marker) {
+				p.mu.Lock()
+				p.bad = append(p.bad, sent)
+				p.mu.Unlock()
+			}
+		}(time.Now())
+	}
+}
+
+// window is the first and the last request the bad version answered.
+func (p *probe) window() (first, last time.Time, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.bad {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return first, last, len(p.bad)
+}
+
+// BenchmarkTimeToRollback measures, on the local environment (1 s
+// scrape interval, 2 s analysis interval, 100 probe requests/s), the time
+// from the first request a bad canary served to the last one — after
+// which all traffic is on stable, as seen through the mesh proxy — over
+// 5 releases, and splits it with the rollback record's timings:
+// detection (first bad request → the failing measurement), decision,
+// git (commit+push), sync (Argo CD until the live route shows 0%) and
+// route flip (live route at 0% → the proxy's last bad answer).
+func BenchmarkTimeToRollback(b *testing.B) {
+	e := newReleaseEnv(b)
+	e.steadyLoad(b, 40)
+	pipe := e.canaryPipeline(b, "bench.yaml", canaryOpts{steps: "[10, 50]", interval: "2s"})
+	bad := pushDemoImage(b, e.reg, "shop/order-service:bad", "bad-version", 1, 0)
+	if out, code := e.release(b, pipe, bad); code != 1 { // warm-up: leaves the route at 100/0
+		b.Fatalf("warm-up release: exit %d\n%s", code, out)
+	}
+	phases := map[string][]time.Duration{}
+	for i := range 5 {
+		p := &probe{}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.run(ctx, e.Proxy.Addr, "bad-version", 10*time.Millisecond); close(done) }()
+		out, code := e.release(b, pipe, bad)
+		time.Sleep(time.Second) // the probe outlives the run by a second: late bad answers would count
+		stop()
+		<-done
+		if code != 1 {
+			b.Fatalf("release %d: exit %d\n%s", i+1, code, out)
+		}
+		first, last, n := p.window()
+		st := openStore(b, filepath.Join(e.dir, "data"))
+		rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{Limit: 1})
+		st.Close()
+		var ev struct{ Timings map[string]time.Time }
+		json.Unmarshal(rbs[0].Evidence, &ev)
+		t := ev.Timings
+		add := func(name string, d time.Duration) { phases[name] = append(phases[name], d) }
+		add("total", last.Sub(first))
+		add("detection", rbs[0].DetectedAt.Sub(first))
+		add("decision", t["decidedAt"].Sub(rbs[0].DetectedAt))
+		add("git", t["pushedAt"].Sub(t["decidedAt"]))
+		add("sync", t["restoredAt"].Sub(t["pushedAt"]))
+		add("flip", last.Sub(t["restoredAt"]))
+		b.Logf("release %d: %d bad answers over %s", i+1, n, last.Sub(first).Round(time.Millisecond))
+	}
+	var report []string
+	for _, name := range []string{"total", "detection", "decision", "git", "sync", "flip"} {
+		ds := phases[name]
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		p50, maxd := median(ds), ds[len(ds)-1]
+		b.ReportMetric(float64(p50.Milliseconds()), name+"-p50-ms")
+		b.ReportMetric(float64(maxd.Milliseconds()), name+"-max-ms")
+		report = append(report, fmt.Sprintf("%s p50 %s max %s", name, p50.Round(time.Millisecond), maxd.Round(time.Millisecond)))
+	}
+	b.Logf("time to rollback: %s", strings.Join(report, "; "))
+}
