@@ -91,7 +91,7 @@ func BenchmarkTimeToRollback(b *testing.B) {
 		p := &probe{}
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { p.run(ctx, e.Proxy.Addr, "bad-version", 10*time.Millisecond); close(done) }()
+		go func() { p.run(ctx, e.Proxy.Addr, "order-service failed", 10*time.Millisecond); close(done) }() // only the bad version fails
 		out, code := e.release(b, pipe, bad)
 		time.Sleep(time.Second) // the probe outlives the run by a second: late bad answers would count
 		stop()

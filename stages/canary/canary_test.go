@@ -1,0 +1,379 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/integration/demoapp"
+	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/analysis"
+	"github.com/slipwayci/slipway/stages/argocd"
+	"github.com/slipwayci/slipway/stages/gitops"
+)
+
+// memRelease is stages.Release in memory, with commands a test queues.
+type memRelease struct {
+	mu        sync.Mutex
+	cp        *stages.Checkpoint
+	states    []string
+	ms        []stages.Measurement
+	rollbacks []stages.RollbackRecord
+	commands  []stages.Command
+}
+
+func (m *memRelease) Checkpoint(context.Context) (*stages.Checkpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cp, nil
+}
+
+func (m *memRelease) Save(_ context.Context, c stages.Checkpoint) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cp = &c
+	if n := len(m.states); n == 0 || m.states[n-1] != c.State {
+		m.states = append(m.states, c.State)
+	}
+	return nil
+}
+
+func (m *memRelease) Measured(_ context.Context, x stages.Measurement) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	x.ID = int64(len(m.ms) + 1)
+	m.ms = append(m.ms, x)
+	return x.ID, nil
+}
+
+func (m *memRelease) Measurements(context.Context) ([]stages.Measurement, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]stages.Measurement(nil), m.ms...), nil
+}
+
+func (m *memRelease) RolledBack(_ context.Context, r stages.RollbackRecord) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.rollbacks) == 0 {
+		m.rollbacks = append(m.rollbacks, r)
+	}
+	return 1, nil
+}
+
+func (m *memRelease) NextCommand(context.Context) (*stages.Command, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.commands) == 0 {
+		return nil, nil
+	}
+	c := m.commands[0]
+	m.commands = m.commands[1:]
+	return &c, nil
+}
+
+func (m *memRelease) queue(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.commands = append(m.commands, stages.Command{Name: name, Actor: "alice", At: time.Now()})
+}
+
+func (m *memRelease) state() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cp == nil {
+		return ""
+	}
+	return m.cp.State
+}
+
+// liveRouter edits the real router file; what it wrote becomes "live"
+// when the fake Argo CD syncs.
+type liveRouter struct {
+	Router
+	mu            sync.Mutex
+	pending, live int
+	applied       []int
+}
+
+func (l *liveRouter) SetWeight(root string, w int) (bool, error) {
+	l.mu.Lock()
+	l.pending = w
+	l.mu.Unlock()
+	return l.Router.SetWeight(root, w)
+}
+
+func (l *liveRouter) VerifyWeight(context.Context) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live, nil
+}
+
+type fakeArgo struct{ r *liveRouter }
+
+func (f fakeArgo) SyncAndWait(ctx context.Context, app, rev string, _ time.Duration, _ func(string, ...any)) (argocd.Result, error) {
+	f.r.mu.Lock()
+	defer f.r.mu.Unlock()
+	if f.r.live != f.r.pending {
+		f.r.applied = append(f.r.applied, f.r.pending)
+	}
+	f.r.live = f.r.pending
+	return argocd.Result{Revision: rev}, ctx.Err()
+}
+
+func (fakeArgo) Close() error { return nil }
+
+// querier answers every query with the value the test sets.
+type querier struct {
+	mu  sync.Mutex
+	v   float64
+	err error
+}
+
+func (q *querier) Query(context.Context, string) (float64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.v, q.err
+}
+
+type fixture struct {
+	rel    *release
+	mem    *memRelease
+	router *liveRouter
+	q      *querier
+	config *gitserver.WorkTree
+	v1, v2 string
+}
+
+// newFixture is a release of v2 over a config repository (on a real git
+// server) where v1 is stable, with fakes for Argo CD and Prometheus.
+func newFixture(t *testing.T, steps []pipeline.Step, promotion string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := gitserver.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	url, _ := srv.CreateRepo("gitops")
+	wt, err := gitserver.Clone(url, filepath.Join(t.TempDir(), "wt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{mem: &memRelease{}, q: &querier{v: 100}, config: wt,
+		v1: "reg/shop@sha256:" + strings.Repeat("1", 64), v2: "reg/shop@sha256:" + strings.Repeat("2", 64)}
+	if _, err := wt.Commit("main", "init", demoapp.Manifests(f.v1, f.v2, 100, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	min := 99.0
+	spec := pipeline.CanarySpec{
+		GitOps:    pipeline.GitOpsSpec{Repo: url, Path: "apps/order-service", Image: pipeline.ImageLocator{Manifest: "deployment-v2.yaml", Container: "order-service"}},
+		Stable:    pipeline.ImageLocator{Manifest: "deployment-v1.yaml", Container: "order-service"},
+		ArgoCD:    pipeline.ArgoCDSpec{App: "order-service"},
+		Workloads: pipeline.Workloads{Namespace: "shop", Stable: "order-service-v1", Canary: "order-service-v2"},
+		Router:    pipeline.RouterSpec{Istio: &pipeline.IstioRouter{VirtualService: "order-service", StableSubset: "v1", CanarySubset: "v2"}},
+		Steps:     steps, Interval: pipeline.Duration(30 * time.Millisecond), Promotion: promotion,
+		Analysis: pipeline.AnalysisSpec{Metrics: []pipeline.Metric{{Name: "sr", Query: "sr", Min: &min}}, InconclusiveLimit: 1},
+	}
+	split, err := NewRouter(spec.Router, spec.GitOps.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.router = &liveRouter{Router: split}
+	run := &stages.Run{ID: 7, Pipeline: "order-service", App: "order-service", Release: f.mem, Log: io.Discard,
+		Trigger: pipeline.RunData{SHA: "abc123"}, Outputs: map[string]map[string]string{"deploy": {"digest": "sha256:" + strings.Repeat("2", 64), "commit": "deadbeef"}}}
+	f.rel = &release{spec: spec, run: run, argo: fakeArgo{f.router}, writer: gitops.WriterFor(spec.GitOps, nil), router: f.router,
+		querier: f.q, ref: f.v2, say: func(string, ...any) {}}
+	f.rel.image, f.rel.digest, _ = strings.Cut(f.v2, "@")
+	f.rel.notify = newNotifier(nil, nil, f.rel.say)
+	if err := f.rel.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// drive runs the release in the background; commands are queued by act
+// when the release reaches a state.
+func (f *fixture) drive(ctx context.Context) (stages.Result, error) { return f.rel.drive(ctx) }
+
+func (f *fixture) waitState(t *testing.T, state string) {
+	t.Helper()
+	for range 500 {
+		if f.mem.state() == state {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the release never became %s (states %v)", state, f.mem.states)
+}
+
+func (f *fixture) images(t *testing.T) (stable, canary string, weight int) {
+	t.Helper()
+	root := t.TempDir()
+	if _, err := gitserver.Clone(f.rel.spec.GitOps.Repo, root); err != nil {
+		t.Fatal(err)
+	}
+	app := f.rel.spec.GitOps.Path
+	stable, _ = gitops.GetImage(root, app, gitops.LocatorOf(f.rel.spec.Stable))
+	canary, _ = gitops.GetImage(root, app, gitops.LocatorOf(f.rel.spec.GitOps.Image))
+	weight, _ = f.router.VerifyWeight(context.Background())
+	return stable, canary, weight
+}
+
+func steps(ws ...int) []pipeline.Step {
+	var out []pipeline.Step
+	for _, w := range ws {
+		if w == 0 {
+			out = append(out, pipeline.Step{Pause: &pipeline.Pause{}})
+		} else {
+			out = append(out, pipeline.Step{Weight: w})
+		}
+	}
+	return out
+}
+
+func TestGoodReleaseIsPromotedStepByStep(t *testing.T) {
+	f := newFixture(t, steps(10, 50, 100), "auto")
+	res, err := f.drive(context.Background())
+	if err != nil || res.Outputs["outcome"] != Promoted {
+		t.Fatalf("drive: %v %v", res.Outputs, err)
+	}
+	if got := fmt.Sprint(f.router.applied); got != "[10 50 100 0]" {
+		t.Errorf("weights applied %s", got)
+	}
+	if stable, canary, w := f.images(t); stable != f.v2 || canary != f.v2 || w != 0 {
+		t.Errorf("after promotion: stable %s canary %s weight %d", stable, canary, w)
+	}
+	if len(f.mem.ms) != 3 || len(f.mem.rollbacks) != 0 {
+		t.Errorf("%d measurements, %d rollbacks", len(f.mem.ms), len(f.mem.rollbacks))
+	}
+}
+
+func TestBadReleaseIsRolledBackWithEvidence(t *testing.T) {
+	f := newFixture(t, steps(10, 50), "auto")
+	f.q.v = 71.2
+	_, err := f.drive(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "rolled back: sr failed 1 time(s)") {
+		t.Fatalf("drive: %v", err)
+	}
+	rb := f.mem.rollbacks[0]
+	if rb.Trigger != "analysis" || rb.Weight != 10 || rb.ReleaseCommit != "deadbeef" || rb.SourceSHA != "abc123" ||
+		!strings.Contains(string(rb.Evidence), `"Value":71.2`) || rb.RestoredAt.Before(rb.DetectedAt) {
+		t.Errorf("rollback record %+v %s", rb, rb.Evidence)
+	}
+	if stable, canary, w := f.images(t); stable != f.v1 || canary != f.v1 || w != 0 {
+		t.Errorf("after rollback: stable %s canary %s weight %d", stable, canary, w)
+	}
+}
+
+// promote --full skips the remaining steps — but measures first, and a
+// failing analysis rolls back instead.
+func TestPromoteFullNeverPassesAFailingAnalysis(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		f := newFixture(t, steps(10, 0, 50, 100), "auto")
+		f.rel.spec.Interval = pipeline.Duration(time.Hour) // only a command ends the step
+		if failing {
+			f.q.v = 50
+		}
+		f.mem.queue("promote-full")
+		res, err := f.drive(context.Background())
+		switch {
+		case failing && (err == nil || len(f.mem.rollbacks) != 1):
+			t.Errorf("failing analysis: promoted anyway (%v)", res.Outputs)
+		case !failing && (err != nil || res.Outputs["outcome"] != Promoted || fmt.Sprint(f.router.applied) != "[10 0]"):
+			t.Errorf("passing analysis: %v %v, weights %v", res.Outputs, err, f.router.applied)
+		}
+	}
+}
+
+// A gate waits for a person; inconclusive analysis pauses; abort rolls back.
+func TestGatesWaitForPeople(t *testing.T) {
+	f := newFixture(t, steps(10, 0, 50), "manual")
+	done := make(chan error, 1)
+	go func() { _, err := f.drive(context.Background()); done <- err }()
+	f.waitState(t, Paused) // the pause step
+	f.mem.queue("resume")
+	f.waitState(t, Progressing)
+	f.waitState(t, Paused) // promotion: manual
+	if f.mem.cp.Reason != "promotion: manual — run slipway promote order-service" {
+		t.Errorf("paused because %q", f.mem.cp.Reason)
+	}
+	f.mem.queue("promote")
+	if err := <-done; err != nil || f.mem.state() != Promoted {
+		t.Fatalf("after promote: %v, %s", err, f.mem.state())
+	}
+
+	f = newFixture(t, steps(10, 50), "auto")
+	f.q.err = analysis.ErrNoData // no traffic
+	go func() { _, err := f.drive(context.Background()); done <- err }()
+	f.waitState(t, Paused)
+	if !strings.Contains(f.mem.cp.Reason, "inconclusive") || fmt.Sprint(f.router.applied) != "[10]" {
+		t.Errorf("paused because %q at weights %v", f.mem.cp.Reason, f.router.applied)
+	}
+	f.mem.queue("abort")
+	if err := <-done; err == nil || f.mem.rollbacks[0].Trigger != "manual" || f.mem.rollbacks[0].Actor != "alice" {
+		t.Fatalf("after abort: %v %+v", err, f.mem.rollbacks)
+	}
+}
+
+// A cancelled run rolls back on a context of its own; an engine shutting
+// down leaves the release where it stands, and the next attempt carries on
+// from the checkpoint.
+func TestCancelRollsBackShutdownResumes(t *testing.T) {
+	f := newFixture(t, steps(10, 50), "auto")
+	f.rel.spec.Interval = pipeline.Duration(time.Hour)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := f.drive(ctx); done <- err }()
+	f.waitState(t, Progressing)
+	f.waitWeight(t, func() bool { return f.router.VerifyWeightNow() == 10 })
+	cancel(stages.ErrShutdown)
+	if err := <-done; !errors.Is(err, context.Canceled) || len(f.mem.rollbacks) != 0 || f.mem.state() != Progressing {
+		t.Fatalf("shutdown: %v, %d rollbacks, state %s", err, len(f.mem.rollbacks), f.mem.state())
+	}
+	// The next attempt: same checkpoint; now the run is cancelled.
+	f.rel.cp, f.rel.notes = stages.Checkpoint{}, notes{}
+	if err := f.rel.load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancelCause(context.Background())
+	go func() { _, err := f.drive(ctx); done <- err }()
+	f.waitWeight(t, func() bool { f.router.mu.Lock(); defer f.router.mu.Unlock(); return len(f.router.applied) >= 1 })
+	cancel(errors.New("cancelled by bob"))
+	err := <-done
+	if err == nil || len(f.mem.rollbacks) != 1 || !strings.Contains(f.mem.rollbacks[0].Reason, "cancelled by bob") {
+		t.Fatalf("cancel: %v %+v", err, f.mem.rollbacks)
+	}
+	if _, _, w := f.images(t); w != 0 {
+		t.Errorf("weight after the cancel's rollback: %d", w)
+	}
+}
+
+// waitWeight waits (at most 5 s) until cond holds.
+func (f *fixture) waitWeight(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 500 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out; weights applied %v", f.router.applied)
+}
+
+// VerifyWeightNow is the live weight, for tests.
+func (l *liveRouter) VerifyWeightNow() int {
+	w, _ := l.VerifyWeight(context.Background())
+	return w
+}
