@@ -377,3 +377,29 @@ func (l *liveRouter) VerifyWeightNow() int {
 	w, _ := l.VerifyWeight(context.Background())
 	return w
 }
+
+// A rollback interrupted by a crash is completed by the next attempt, from
+// its checkpoint, with the evidence it had.
+func TestRollbackInterruptedByACrashIsCompleted(t *testing.T) {
+	f := newFixture(t, steps(10, 50), "auto")
+	f.rel.notes.Pending = &verdict{Action: rollback, Trigger: "alert", Actor: "HighErrorRate", Reason: "alert HighErrorRate fired",
+		Evidence: []byte(`{"labels":{"alertname":"HighErrorRate"}}`), DetectedAt: time.Now()}
+	must(t, f.rel.save(context.Background(), RollingBack, 0, 10, "alert HighErrorRate fired"))
+	// The crash: a new attempt starts from what the store holds.
+	f.rel.cp, f.rel.notes = stages.Checkpoint{}, notes{}
+	must(t, f.rel.load(context.Background()))
+	_, err := f.drive(context.Background())
+	if err == nil || len(f.mem.rollbacks) != 1 || f.mem.rollbacks[0].Actor != "HighErrorRate" || f.mem.state() != RolledBack {
+		t.Fatalf("after the restart: %v %+v %s", err, f.mem.rollbacks, f.mem.state())
+	}
+	if stable, canary, _ := f.images(t); stable != f.v1 || canary != f.v1 {
+		t.Errorf("after the completed rollback: stable %s canary %s", stable, canary)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
