@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -85,6 +86,7 @@ func demo(ctx context.Context, data, listen string, out io.Writer) error {
 			return err
 		}
 	}
+	out = &lockedWriter{w: out} // the notification receiver prints from its own goroutine
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("Slipway demo — data in %s", data)
 	say("starting the local environment: git, registry, Trivy DB, Kubernetes, Argo CD, mesh, Prometheus (about a minute)…")
@@ -122,6 +124,18 @@ func demo(ctx context.Context, data, listen string, out io.Writer) error {
 	say("\nEverything keeps running; press Ctrl-C to stop and remove it.")
 	<-ctx.Done()
 	return nil
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // summary says what happened and where to look.
