@@ -1,8 +1,10 @@
 package stages
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"time"
 )
 
 // retryable marks an error as worth another attempt (a registry that
@@ -44,4 +46,15 @@ func Redact(err error, secrets ...string) error {
 		return err
 	}
 	return errors.New(msg)
+}
+
+// Sleep waits d, or until ctx ends, and then returns ctx.Err().
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return ctx.Err()
 }

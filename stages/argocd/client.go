@@ -105,7 +105,7 @@ func (c *Client) SyncAndWait(ctx context.Context, app, revision string, timeout 
 			return Result{}, fmt.Errorf("%w: %s did not become Synced and Healthy at %.7s within %s (sync %s, health %s)%s",
 				ErrUnhealthy, app, revision, timeout, st.Sync.Status, st.Health.Status, c.Diagnose(ctx, app))
 		}
-		if sleep(ctx, 200*time.Millisecond) {
+		if stages.Sleep(ctx, 200*time.Millisecond) != nil {
 			c.terminate(app, log)
 			return Result{}, fmt.Errorf("sync of %s at %.7s interrupted: %w", app, revision, ctx.Err())
 		}
@@ -129,7 +129,7 @@ func (c *Client) startSync(ctx context.Context, app, revision string, deadline t
 			return fmt.Errorf("asking Argo CD to sync %s: another operation stayed in progress past the deadline", app)
 		}
 		log("another Argo CD operation on %s is in progress; waiting for it", app)
-		if sleep(ctx, time.Second) {
+		if stages.Sleep(ctx, time.Second) != nil {
 			return ctx.Err()
 		}
 	}
@@ -147,7 +147,7 @@ func (c *Client) terminate(app string, log func(string, ...any)) {
 			log("terminated the Argo CD operation on %s", app)
 			return
 		}
-		if !strings.Contains(err.Error(), "No operation is in progress") || sleep(ctx, 250*time.Millisecond) {
+		if !strings.Contains(err.Error(), "No operation is in progress") || stages.Sleep(ctx, 250*time.Millisecond) != nil {
 			log("could not terminate the Argo CD operation on %s: %v", app, stages.Redact(err, c.token))
 			return
 		}
@@ -167,15 +167,4 @@ func explainRPC(msg string) string {
 		return "Argo CD is unreachable (is argocd.server right, and is it up?) — " + msg
 	}
 	return msg
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return true
-	case <-t.C:
-		return false
-	}
 }

@@ -48,7 +48,7 @@ func (r *release) verify(ctx context.Context, weight int) (time.Time, error) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return time.Time{}, fmt.Errorf("verifying the weight Argo CD reports live: %w", err)
 		}
-		if sleepCtx(ctx, 100*time.Millisecond) != nil {
+		if stages.Sleep(ctx, 100*time.Millisecond) != nil {
 			return time.Time{}, ctx.Err()
 		}
 	}
@@ -125,7 +125,7 @@ func (r *release) syncWatching(ctx context.Context, commit string) (time.Time, e
 				seen <- time.Now()
 				return
 			}
-			sleepCtx(wctx, 50*time.Millisecond)
+			stages.Sleep(wctx, 50*time.Millisecond)
 		}
 	}()
 	if _, err := r.argo.SyncAndWait(ctx, r.spec.ArgoCD.App, commit, r.syncTimeout(), r.say); err != nil {
@@ -195,20 +195,9 @@ func retry(ctx context.Context, say func(string, ...any), what string, f func() 
 			return errors.Join(err, ctx.Err())
 		}
 		say("%s failed (%v); retrying in %s", what, err, wait)
-		if sleepCtx(ctx, wait) != nil {
+		if stages.Sleep(ctx, wait) != nil {
 			return err
 		}
 		wait = min(2*wait, 10*time.Second)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
