@@ -12,11 +12,11 @@ import (
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-// inFlight starts a run of the shop pipeline and checkpoints it as a
-// release at 25%, as a canary stage would.
+// inFlight starts a run (of the slow pipeline: it stays running) and
+// checkpoints it as a release of app shop at 25%, as a canary stage would.
 func (a *apiTest) inFlight(t *testing.T) int64 {
 	t.Helper()
-	code, run := a.do(t, "POST", "/api/v1/pipelines/shop/runs", "rm-token", "")
+	code, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
 	if code != 201 {
 		t.Fatalf("trigger: %d %v", code, run)
 	}

@@ -61,7 +61,8 @@ type Releases interface {
 	// GetRelease returns the checkpoint of a run, or ErrNotFound.
 	GetRelease(ctx context.Context, runID int64) (*Release, error)
 	// ListReleases returns the checkpoints of app (every app when ""),
-	// newest first; with inFlight only those not yet promoted or rolled back.
+	// newest first; with inFlight only those not yet promoted or rolled
+	// back whose run is still queued or running.
 	ListReleases(ctx context.Context, app string, inFlight bool) ([]*Release, error)
 	// AddCommand queues a command for a release; c.ID is set.
 	AddCommand(ctx context.Context, c *Command) error

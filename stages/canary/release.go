@@ -96,7 +96,11 @@ func (r *release) drive(ctx context.Context) (stages.Result, error) {
 	case RolledBack:
 		return r.result(), fmt.Errorf("rolled back: %s", r.cp.Reason)
 	case RollingBack:
-		return r.rollback(ctx, *r.notes.Pending)
+		v := verdict{Action: rollback, Trigger: "error", Reason: r.cp.Reason, DetectedAt: time.Now()}
+		if r.notes.Pending != nil {
+			v = *r.notes.Pending
+		}
+		return r.rollback(ctx, v)
 	case Promoting:
 		return r.promote(ctx)
 	case "":

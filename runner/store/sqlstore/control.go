@@ -63,6 +63,8 @@ func (s *Store) ListReleases(ctx context.Context, app string, inFlight bool) ([]
 		for _, d := range store.ReleaseDone {
 			args = append(args, d)
 		}
+		// a release whose run ended (failed after crashes, say) is not in flight either
+		where = append(where, "run_id IN (SELECT id FROM runs WHERE status IN ('queued', 'running'))")
 	}
 	out, err := queryAll(ctx, s.db, scanRelease, `SELECT `+releaseColumns+` FROM releases WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY run_id DESC LIMIT 100`, args...)

@@ -83,6 +83,15 @@ func TestReleaseCheckpointsAndCommands(t *testing.T) {
 	if len(inFlight) != 1 || inFlight[0].RunID != a.ID || len(all) != 2 || len(pay) != 1 {
 		t.Errorf("ListReleases: in flight %d, all %d, payments %d", len(inFlight), len(all), len(pay))
 	}
+	// A release whose run ended (it failed after crashes, say) is not in flight.
+	c := newRun(t, s, "billing", "")
+	must(t, s.SaveRelease(ctx, &store.Release{RunID: c.ID, App: "billing", State: "progressing"}))
+	if ok, err := s.TransitionRun(ctx, c.ID, []store.RunStatus{store.RunQueued}, store.RunFailed, "engine restarted", time.Now()); !ok || err != nil {
+		t.Fatalf("failing run c: %v %v", ok, err)
+	}
+	if got, _ := s.ListReleases(ctx, "billing", true); len(got) != 0 {
+		t.Errorf("the release of a failed run is listed in flight: %+v", got[0])
+	}
 	for _, name := range []string{"pause", "promote"} {
 		must(t, s.AddCommand(ctx, &store.Command{RunID: a.ID, Name: name, Actor: "alice", CreatedAt: time.Now()}))
 	}
