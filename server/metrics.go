@@ -20,9 +20,15 @@ type Metrics struct {
 	webhooks      *prometheus.CounterVec
 }
 
-// NewMetrics registers the engine's metrics; runs by status and the queue
-// depth are read from counter at each scrape.
-func NewMetrics(counter store.StatusCounter) *Metrics {
+// Counts is what the metrics read from the store at each scrape.
+type Counts interface {
+	store.StatusCounter
+	CountRollbacks(ctx context.Context) ([]store.RollbackCount, error)
+}
+
+// NewMetrics registers the engine's metrics; runs by status, the queue
+// depth and rollbacks are read from counts at each scrape.
+func NewMetrics(counter Counts) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -64,14 +70,16 @@ func (m *Metrics) Handler() http.Handler {
 var (
 	runsDesc  = prometheus.NewDesc("slipway_runs", "Runs in the store, by status.", []string{"status"}, nil)
 	queueDesc = prometheus.NewDesc("slipway_queue_depth", "Runs waiting to start.", nil, nil)
+	rbDesc    = prometheus.NewDesc("slipway_rollbacks_total", "Canary rollbacks in the store, by app and trigger (analysis, manual, alert, error).", []string{"app", "trigger"}, nil)
 )
 
-// runsCollector reads run counts from the store at scrape time.
-type runsCollector struct{ counter store.StatusCounter }
+// runsCollector reads run and rollback counts from the store at scrape time.
+type runsCollector struct{ counter Counts }
 
 func (c runsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- runsDesc
 	ch <- queueDesc
+	ch <- rbDesc
 }
 
 func (c runsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -86,4 +94,12 @@ func (c runsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(counts[store.RunQueued]))
+	rbs, err := c.counter.CountRollbacks(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(rbDesc, err)
+		return
+	}
+	for _, r := range rbs {
+		ch <- prometheus.MustNewConstMetric(rbDesc, prometheus.CounterValue, float64(r.N), r.App, r.Trigger)
+	}
 }

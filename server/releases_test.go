@@ -197,4 +197,13 @@ func TestRollbackHistory(t *testing.T) {
 			t.Errorf("GET %s as %s: %d %.300s; want %d with %q", tt.path, tt.token, code, body, tt.code, tt.has)
 		}
 	}
+	resp, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `slipway_rollbacks_total{app="shop",trigger="analysis"} 1`; !strings.Contains(string(b), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
 }

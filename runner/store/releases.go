@@ -66,9 +66,17 @@ type Releases interface {
 	ListReleases(ctx context.Context, app string, inFlight bool) ([]*Release, error)
 	// AddCommand queues a command for a release; c.ID is set.
 	AddCommand(ctx context.Context, c *Command) error
+	// CountRollbacks counts every rollback by app and trigger.
+	CountRollbacks(ctx context.Context) ([]RollbackCount, error)
 	// TakeCommand returns the oldest command of a run not yet taken and
 	// marks it taken, or returns nil: each command is taken once.
 	TakeCommand(ctx context.Context, runID int64, at time.Time) (*Command, error)
+}
+
+// RollbackCount is how many rollbacks of App a Trigger caused.
+type RollbackCount struct {
+	App, Trigger string
+	N            int
 }
 
 // Release is the checkpoint of a canary release: where it stands, and the

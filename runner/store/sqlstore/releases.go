@@ -109,3 +109,15 @@ func (s *Store) ListRollbacks(ctx context.Context, f store.RollbackFilter) ([]*s
 	}
 	return out, nil
 }
+
+// CountRollbacks counts rollbacks by app and trigger.
+func (s *Store) CountRollbacks(ctx context.Context) ([]store.RollbackCount, error) {
+	out, err := queryAll(ctx, s.db, func(row scanner) (c store.RollbackCount, err error) {
+		err = row.Scan(&c.App, &c.Trigger, &c.N)
+		return c, err
+	}, `SELECT app, trigger_kind, COUNT(*) FROM rollbacks GROUP BY app, trigger_kind ORDER BY app, trigger_kind`)
+	if err != nil {
+		return nil, fmt.Errorf("counting rollbacks: %w", err)
+	}
+	return out, nil
+}
