@@ -3,7 +3,8 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,11 +69,11 @@ func (v RollbackView) Explain() string {
 	}
 	if name := ev.Detail.Labels["alertname"]; name != "" {
 		w("  alert %s firing since %s", name, ev.Detail.StartsAt.Local().Format("2006-01-02 15:04:05"))
-		for _, k := range sortedKeys(ev.Detail.Annotations) {
+		for _, k := range slices.Sorted(maps.Keys(ev.Detail.Annotations)) {
 			w("    %s: %s", k, ev.Detail.Annotations[k])
 		}
 		var labels []string
-		for _, k := range sortedKeys(ev.Detail.Labels) {
+		for _, k := range slices.Sorted(maps.Keys(ev.Detail.Labels)) {
 			labels = append(labels, k+"="+ev.Detail.Labels[k])
 		}
 		w("    labels: %s", strings.Join(labels, " "))
@@ -139,13 +140,4 @@ func seconds(d time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

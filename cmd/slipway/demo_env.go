@@ -214,8 +214,7 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 		return "", err
 	}
 	fmt.Fprintf(d.out, "pushed %.7s; the webhook started run %d\n", sha, id)
-	cl := &client{base: mustURL(d.url), token: d.token, http: &http.Client{}}
-	return followLogs(ctx, cl, fmt.Sprint(id), newLogPrinter(d.out).line, d.out)
+	return followLogs(ctx, d.client(), fmt.Sprint(id), newLogPrinter(d.out).line, d.out)
 }
 
 // webhook delivers a GitHub push event for sha, signed with the
@@ -248,7 +247,7 @@ func (d *demoEnv) webhook(ctx context.Context, sha string) (int64, error) {
 
 // lastRollback reads the newest rollback, with its measurements.
 func (d *demoEnv) lastRollback(ctx context.Context) (server.RollbackView, error) {
-	cl := &client{base: mustURL(d.url), token: d.token, http: &http.Client{}}
+	cl := d.client()
 	var list []server.RollbackView
 	var v server.RollbackView
 	if err := cl.do(ctx, "GET", "/api/v1/rollbacks?limit=1", nil, &list); err != nil {
@@ -267,10 +266,7 @@ func (d *demoEnv) close() {
 	}
 }
 
-func mustURL(s string) *url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return u
+// client is the API client of the demo's engine, with the demo's token.
+func (d *demoEnv) client() *client {
+	return &client{base: &url.URL{Scheme: "http", Host: strings.TrimPrefix(d.url, "http://")}, token: d.token, http: &http.Client{}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -76,16 +77,7 @@ func (r *release) close() {
 }
 
 func (r *release) short() string {
-	return fmt.Sprintf("%s@%.19s", r.image[lastSlash(r.image)+1:], r.digest)
-}
-
-func lastSlash(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
+	return fmt.Sprintf("%s@%.19s", r.image[strings.LastIndex(r.image, "/")+1:], r.digest)
 }
 
 // drive takes the release from its checkpoint to its end.

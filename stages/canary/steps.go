@@ -45,14 +45,36 @@ func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Du
 		defer t.Stop()
 		timer = t.C
 	}
+	for {
+		cmd := r.waitCommand(ctx, timer)
+		switch {
+		case ctx.Err() != nil:
+			return r.stopped(ctx)
+		case cmd == nil: // the pause's duration is over
+			return r.resumed(ctx, i, weight, verdict{Action: next})
+		case cmd.Name == "pause":
+			continue
+		}
+		r.say("%s by %s", cmd.Name, cmd.Actor)
+		v := r.command(cmd)
+		if v.Action == rollback {
+			return v
+		}
+		return r.resumed(ctx, i, weight, v)
+	}
+}
+
+// waitCommand returns the next command, or nil when ctx ends or timer
+// fires first (a nil timer never fires).
+func (r *release) waitCommand(ctx context.Context, timer <-chan time.Time) *stages.Command {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return r.stopped(ctx)
+			return nil
 		case <-timer:
-			return r.resumed(ctx, i, weight, verdict{Action: next})
+			return nil
 		case <-tick.C:
 		}
 		cmd, err := r.run.Release.NextCommand(ctx)
@@ -60,16 +82,9 @@ func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Du
 			r.say("reading commands: %v", err)
 			continue
 		}
-		if cmd == nil || cmd.Name == "pause" {
-			continue
+		if cmd != nil {
+			return cmd
 		}
-		r.say("%s by %s", cmd.Name, cmd.Actor)
-		if v := r.command(cmd); v.Action == rollback {
-			return v
-		} else if cmd.Name == "promote-full" {
-			return r.resumed(ctx, i, weight, v)
-		}
-		return r.resumed(ctx, i, weight, verdict{Action: next})
 	}
 }
 
@@ -150,20 +165,14 @@ func (r *release) analyse(ctx context.Context, i, weight int, interval time.Dura
 func (r *release) await(ctx context.Context, i, weight int, interval time.Duration) (string, *verdict) {
 	end := time.NewTimer(interval)
 	defer end.Stop()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		cmd := r.waitCommand(ctx, end.C)
+		switch {
+		case ctx.Err() != nil:
 			v := r.stopped(ctx)
 			return "", &v
-		case <-end.C:
+		case cmd == nil: // the interval is over
 			return "", nil
-		case <-tick.C:
-		}
-		cmd, err := r.run.Release.NextCommand(ctx)
-		if err != nil || cmd == nil {
-			continue
 		}
 		r.say("%s by %s at %d%%", cmd.Name, cmd.Actor, weight)
 		switch cmd.Name {
