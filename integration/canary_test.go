@@ -175,7 +175,7 @@ func TestCanaryPromotesGoodAndRollsBackBad(t *testing.T) {
 	hook := &hookRecorder{}
 	receiver := httptest.NewServer(hook)
 	defer receiver.Close()
-	pipe := e.canaryPipeline(t, "release.yaml", canaryOpts{steps: "[10, 50, 100]", interval: "3s",
+	pipe := e.canaryPipeline(t, "release.yaml", canaryOpts{steps: "[10, 50, 100]", interval: "5s",
 		notify: fmt.Sprintf("[{url: %q}, {url: %q, format: slack}]", receiver.URL+"/json", receiver.URL+"/slack")})
 
 	good := pushDemoImage(t, e.reg, "shop/order-service:v2", "v2", 0, 0)
