@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -26,6 +27,9 @@ const maxAlertBody = 1 << 20
 
 // admits checks the request's credentials in constant time.
 func (a *AlertmanagerAuth) admits(r *http.Request) bool {
+	if a.Bearer == "" && (a.Username == "" || a.Password == "") {
+		return false // never configured with empty credentials; refuse rather than admit anyone
+	}
 	if a.Bearer != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		return ok && subtle.ConstantTimeCompare([]byte(got), []byte(a.Bearer)) == 1
@@ -109,11 +113,21 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 		return 0, err
 	}
 	name := a.Labels["alertname"]
+	rel := rels[0]
+	began, err := s.releaseBegan(r.Context(), rel.RunID)
+	if err != nil {
+		return 0, err
+	}
+	if !a.StartsAt.After(began) {
+		// An alert that was already firing says nothing about this release.
+		s.log.Info("alert ignored: it began before the release", "alert", name, "app", app, "run", rel.RunID,
+			"alertStartsAt", a.StartsAt.Format(time.RFC3339), "releaseBegan", began.Format(time.RFC3339))
+		return 0, nil
+	}
 	detail, err := json.Marshal(map[string]any{"alertname": name, "alert": a})
 	if err != nil {
 		return 0, err
 	}
-	rel := rels[0]
 	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: "abort", Actor: "alertmanager",
 		Detail: detail, CreatedAt: time.Now()}); err != nil {
 		return 0, err
@@ -121,4 +135,23 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 	s.audit(r.Context(), &Token{Name: "alertmanager"}, "release.abort", fmt.Sprintf("app/%s run/%d", app, rel.RunID),
 		fmt.Sprintf("alert %s firing since %s", name, a.StartsAt.Format(time.RFC3339)))
 	return rel.RunID, nil
+}
+
+// releaseBegan is when the release of run id began: the start of its
+// canary stage, or of the run when no canary stage has started.
+func (s *Server) releaseBegan(ctx context.Context, id int64) (time.Time, error) {
+	stages, err := s.store.ListStages(ctx, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the stages of run %d: %w", id, err)
+	}
+	for _, st := range stages {
+		if st.Kind == "canary" && !st.StartedAt.IsZero() {
+			return st.StartedAt, nil
+		}
+	}
+	run, err := s.store.GetRun(ctx, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading run %d: %w", id, err)
+	}
+	return run.StartedAt, nil
 }

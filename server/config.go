@@ -296,6 +296,10 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		if err != nil {
 			return nil, err
 		}
+		if v == "" {
+			// An empty secret would admit anyone who sends empty credentials.
+			return nil, fmt.Errorf("%s is empty: Alertmanager's credentials must not be empty", what)
+		}
 		if a.BearerToken != nil {
 			out.Alertmanager.Bearer = v
 		} else {

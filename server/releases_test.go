@@ -114,11 +114,13 @@ func TestAlertmanagerAbortsTheReleaseItNames(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	alert := func(status, app string) string {
+	startsAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano) // after the release began
+	alertAt := func(status, app, at string) string {
 		return fmt.Sprintf(`{"version": "4", "status": %q, "receiver": "slipway", "groupLabels": {}, "alerts": [{"status": %q,
 			"labels": {"alertname": "HighErrorRate", "app": %q, "severity": "page"}, "annotations": {"summary": "5xx above 5%%"},
-			"startsAt": "2026-11-27T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "abc"}]}`, status, status, app)
+			"startsAt": %q, "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "abc"}]}`, status, status, app, at)
 	}
+	alert := func(status, app string) string { return alertAt(status, app, startsAt) }
 	tests := []struct {
 		name, auth, body string
 		code             int
@@ -132,6 +134,8 @@ func TestAlertmanagerAbortsTheReleaseItNames(t *testing.T) {
 		{"resolved alert", "Bearer am-token", alert("resolved", "shop"), 200},
 		{"another app", "Bearer am-token", alert("firing", "billing"), 200},
 		{"hostile app label", "Bearer am-token", alert("firing", "../shop"), 200},
+		{"empty basic credentials", "Basic Og==", alert("firing", "shop"), 401},
+		{"firing since before the release began", "Bearer am-token", alertAt("firing", "shop", "2026-01-01T10:00:00Z"), 200},
 		{"firing for shop", "Bearer am-token", alert("firing", "shop"), 200},
 	}
 	for _, tt := range tests {

@@ -362,6 +362,17 @@ tokens:
 	if err != nil {
 		t.Fatal(err)
 	}
+	os.WriteFile(filepath.Join(dir, "empty"), []byte("\n"), 0o600)
+	for _, am := range []string{"{bearerToken: {file: empty}}", "{username: am, password: {file: empty}}"} {
+		os.WriteFile(filepath.Join(dir, "am.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: EngineConfig\nalertmanager: "+am+"\n"), 0o644)
+		c, err := LoadConfig(filepath.Join(dir, "am.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Resolve(os.LookupEnv); err == nil || !strings.Contains(err.Error(), "must not be empty") {
+			t.Errorf("alertmanager %s: %v, want an error about empty credentials", am, err)
+		}
+	}
 	if res.Repos[0].Secret != "hook-secret" || len(res.Repos[0].Sources) != 2 || res.Tokens[0].Hash != sha256.Sum256([]byte("file-token")) {
 		t.Errorf("resolved = %+v", res.Repos[0])
 	}
