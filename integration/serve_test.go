@@ -130,7 +130,8 @@ listen: 127.0.0.1:0
 data: data
 repositories:
   - {name: web, url: "https://github.com/shop/web.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}]}
-  - {name: site, url: %q, forge: github, webhookSecret: {file: hook-secret}, pipelines: [{path: .slipway/pipeline.yaml}]}
+  - {name: site, url: %q, forge: github, webhookSecret: {file: hook-secret}, pipelines: [{path: .slipway/pipeline.yaml}],
+     apps: [{name: from-repo}]}
 tokens:
   - {name: ops, role: admin, secret: {file: ops-token}}
 `, repoURL))

@@ -87,3 +87,19 @@ func (p *Pipeline) ManualParams(given map[string]string) (map[string]string, err
 	}
 	return out, nil
 }
+
+// MatchRef reports whether ref is a branch matching one of branches or a
+// tag matching one of tags. With both lists empty every ref matches; with
+// one empty, no ref of that kind does.
+func MatchRef(branches, tags []string, ref string) bool {
+	if len(branches) == 0 && len(tags) == 0 {
+		return true
+	}
+	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+		return len(branches) > 0 && matchAny(branches, b)
+	}
+	if t, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
+		return len(tags) > 0 && matchAny(tags, t)
+	}
+	return false
+}

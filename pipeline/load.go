@@ -47,14 +47,22 @@ func limitErrors(errs Errors) Errors {
 	return errs
 }
 
-// Parse decodes and validates the text of a pipeline file named file.
-func Parse(file string, data []byte) (*Pipeline, error) {
-	p := &Pipeline{}
+// Parse decodes and validates the text of a pipeline file named file that
+// the engine's operator (or the person running `slipway run`) wrote.
+func Parse(file string, data []byte) (*Pipeline, error) { return parseFile(file, data, false) }
+
+// ParseUntrusted is Parse for a file read from a repository, which anyone
+// who can push a branch may have written: it may name secrets but never say
+// where their values come from, and the result is marked Untrusted.
+func ParseUntrusted(file string, data []byte) (*Pipeline, error) { return parseFile(file, data, true) }
+
+func parseFile(file string, data []byte, untrusted bool) (*Pipeline, error) {
+	p := &Pipeline{Untrusted: untrusted}
 	pos, errs := strictyaml.Decode(file, data, p, strictyaml.Limits{MaxBytes: MaxFileSize, MaxNodes: 100_000})
 	if len(errs) > 0 && len(pos) == 0 {
 		return nil, errs // the file as a whole is unreadable: nothing to check further
 	}
-	v := &validator{file: file, pos: pos, errs: errs, decodeErr: errs}
+	v := &validator{file: file, pos: pos, errs: errs, decodeErr: errs, untrusted: untrusted}
 	v.pipeline(p)
 	if len(v.errs) > 0 {
 		return nil, limitErrors(v.errs)

@@ -16,14 +16,19 @@ const (
 
 // Pipeline is one decoded, validated pipeline file.
 type Pipeline struct {
-	APIVersion  string               `yaml:"apiVersion"`
-	Kind        string               `yaml:"kind"`
-	Metadata    Metadata             `yaml:"metadata"`
-	On          Triggers             `yaml:"on"`
-	Concurrency *Concurrency         `yaml:"concurrency"`
-	Env         map[string]string    `yaml:"env"`
-	Secrets     map[string]SecretRef `yaml:"secrets"`
-	Stages      []Stage              `yaml:"stages"`
+	APIVersion  string            `yaml:"apiVersion"`
+	Kind        string            `yaml:"kind"`
+	Metadata    Metadata          `yaml:"metadata"`
+	On          Triggers          `yaml:"on"`
+	Concurrency *Concurrency      `yaml:"concurrency"`
+	Env         map[string]string `yaml:"env"`
+	Secrets     SecretRefs        `yaml:"secrets"`
+	Stages      []Stage           `yaml:"stages"`
+
+	// Untrusted marks a pipeline read from a repository (anyone who can
+	// push wrote it): it may only name secrets the engine grants, and the
+	// engine checks what it releases against the repository's bindings.
+	Untrusted bool `yaml:"-"`
 
 	// File is where the pipeline was read from; Source is its exact text,
 	// kept so that a run can be resumed from what it started with.
@@ -86,18 +91,45 @@ type Concurrency struct {
 	Policy string `yaml:"policy"`
 }
 
+// SecretRefs are the secrets a pipeline uses, by name. Written as a
+// mapping ({NAME: {env: VAR}}) where the file's author may say where a
+// value comes from (the operator's files, `slipway run`), or as a list of
+// names ([NAME, …]) whose values the engine config grants — the only form
+// a pipeline read from a repository may use.
+type SecretRefs map[string]SecretRef
+
+// UnmarshalStrictYAML accepts the mapping and the list form.
+func (s *SecretRefs) UnmarshalStrictYAML(v *strictyaml.Value) {
+	if v.IsMapping() {
+		v.Decode((*map[string]SecretRef)(s))
+		return
+	}
+	var names []string
+	v.Decode(&names)
+	*s = make(SecretRefs, len(names))
+	for _, n := range names {
+		if _, dup := (*s)[n]; dup {
+			v.Failf("secret %q is listed twice", n)
+		}
+		(*s)[n] = SecretRef{Granted: true}
+	}
+}
+
 // SecretRef says where a secret's value comes from. Values are never
 // written in the pipeline file itself.
 type SecretRef struct {
 	Env  string `yaml:"env"`
 	File string `yaml:"file"`
+	// Granted: the pipeline only names the secret; the engine config
+	// grants its value (the list form of `secrets:`).
+	Granted bool `yaml:"-"`
 }
 
 // UnmarshalStrictYAML refuses inline secret values with a sentence that
 // says what to do instead.
 func (s *SecretRef) UnmarshalStrictYAML(v *strictyaml.Value) {
 	if v.IsScalar() {
-		v.Failf("secrets are references, not values: write {env: VAR} or {file: PATH}")
+		v.Failf("secrets are references, not values: write {env: VAR} or {file: PATH}, or list the names the engine grants (secrets: [NAME])")
 		return
 	}
 	type plain SecretRef

@@ -32,6 +32,7 @@ type validator struct {
 	pos       strictyaml.Positions
 	errs      strictyaml.Errors
 	decodeErr strictyaml.Errors // problems decoding found; never checked again
+	untrusted bool              // the file was read from a repository
 }
 
 // failf records a problem at path, unless decoding already reported one
@@ -131,8 +132,12 @@ func (v *validator) secret(path, name string, ref SecretRef) {
 		v.failf(path, "%q is not a valid secret name (letters, digits, _)", name)
 	}
 	switch {
+	case ref.Granted:
+	case v.untrusted:
+		v.failf(path, "a pipeline read from a repository may not say where a secret comes from; "+
+			"list its name (secrets: [%s]) and have the engine config grant it to this repository", name)
 	case ref.Env == "" && ref.File == "":
-		v.failf(path, "says neither env nor file; write {env: VAR} or {file: PATH}")
+		v.failf(path, "says neither env nor file; write {env: VAR} or {file: PATH}, or list the names the engine grants (secrets: [NAME])")
 	case ref.Env != "" && ref.File != "":
 		v.failf(path, "says both env and file; choose one")
 	case ref.Env != "" && !envName.MatchString(ref.Env):

@@ -47,11 +47,15 @@ func (r *Runner) execute(ctx context.Context, run *store.Run) {
 // queued: the pipeline as it was then, its secrets, its workdir, and the
 // state of its stages (non-empty when the run is being resumed).
 func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error) {
-	p, err := pipeline.Parse(run.PipelineFile, run.PipelineSource)
+	parse := pipeline.Parse
+	if run.Untrusted {
+		parse = pipeline.ParseUntrusted
+	}
+	p, err := parse(run.PipelineFile, run.PipelineSource)
 	if err != nil {
 		return nil, fmt.Errorf("the pipeline stored with the run no longer validates: %v", err)
 	}
-	secrets, err := resolveSecrets(p.Secrets, r.opts.lookupEnv)
+	secrets, err := r.opts.secrets.Resolve(ctx, run, p)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ type options struct {
 	defaultTimeout time.Duration
 	cleanupTimeout time.Duration
 	maxResumes     int
-	lookupEnv      func(string) (string, bool)
+	secrets        Secrets
 	observer       Observer
 }
 
@@ -149,13 +149,27 @@ func WithMaxResumes(n int) Option {
 	}
 }
 
-// WithLookupEnv replaces os.LookupEnv for secrets declared as {env: VAR}.
+// WithLookupEnv replaces os.LookupEnv for secrets declared as {env: VAR}
+// (with the default LocalSecrets).
 func WithLookupEnv(f func(string) (string, bool)) Option {
 	return func(o *options) error {
 		if f == nil {
 			return errors.New("WithLookupEnv: nil function")
 		}
-		o.lookupEnv = f
+		o.secrets = LocalSecrets{LookupEnv: f}
+		return nil
+	}
+}
+
+// WithSecrets sets what gives runs their secrets (default LocalSecrets
+// over os.LookupEnv: the operator's references, nothing granted). The
+// engine passes its grants (triggers.Grants).
+func WithSecrets(s Secrets) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("WithSecrets: nil")
+		}
+		o.secrets = s
 		return nil
 	}
 }
@@ -171,7 +185,7 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 		defaultTimeout: time.Hour,
 		cleanupTimeout: 2 * time.Minute,
 		maxResumes:     3,
-		lookupEnv:      os.LookupEnv,
+		secrets:        LocalSecrets{LookupEnv: os.LookupEnv},
 		observer:       noObserver{},
 	}
 	for _, opt := range opts {
@@ -207,6 +221,10 @@ type Request struct {
 	// DedupKey, when set, makes the request idempotent: a second request
 	// with the same key returns the first run instead of creating one.
 	DedupKey string
+	// Refused, when set, is why the engine will not run this pipeline (a
+	// secret or app its repository is not granted): the run is recorded
+	// as failed with this reason and none of its stages runs.
+	Refused string
 }
 
 // Submit queues a run and returns it with its ID; created is false when
@@ -225,7 +243,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 		if err != nil {
 			return nil, false, fmt.Errorf("submitting run of %s: rendering concurrency group: %w", p.Metadata.Name, err)
 		}
-		group = g
+		group = scopeGroup(trig.Repo, g)
 		if c.Policy != "" {
 			policy = c.Policy
 		}
@@ -233,7 +251,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 	run = &store.Run{
 		Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
 		Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,
-		Status: store.RunQueued, CreatedAt: time.Now(), DedupKey: req.DedupKey,
+		Status: store.RunQueued, CreatedAt: time.Now(), DedupKey: req.DedupKey, Untrusted: p.Untrusted,
 	}
 	rows := make([]store.Stage, len(p.Stages))
 	for i, s := range p.Stages {
@@ -246,6 +264,10 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Metadata.Name, err)
 	}
 	r.event(ctx, run.ID, "queued", fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref)))
+	if req.Refused != "" {
+		r.finish(ctx, &execution{run: run, log: r.log.With("run", run.ID)}, store.RunFailed, "refused: "+req.Refused)
+		return run, true, nil
+	}
 	if policy == pipeline.PolicyCancelPrevious && group != "" {
 		if err := r.cancelGroup(ctx, group, run.ID); err != nil {
 			return run, true, err
@@ -253,6 +275,16 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 	}
 	r.poke()
 	return run, true, nil
+}
+
+// scopeGroup puts a concurrency group under the repository that
+// triggered the run, so that no repository can cancel or hold up the runs
+// of another by naming its group.
+func scopeGroup(repo, group string) string {
+	if repo == "" || group == "" {
+		return group
+	}
+	return repo + "#" + group
 }
 
 // cancelGroup cancels the runs of group older than newest.

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/triggers"
 )
 
 // queryInt reads an optional positive integer parameter, bounded.
@@ -134,8 +135,8 @@ func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) 
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	run, _, err := s.engine.Submit(r.Context(), runner.Request{Pipeline: p,
-		Trigger: store.Trigger{Event: pipeline.EventManual, Repo: repo, Ref: req.Ref, SHA: req.SHA, Actor: who.Name, Params: params}})
+	run, _, err := s.engine.Submit(r.Context(), repo.Request(p,
+		store.Trigger{Event: pipeline.EventManual, Repo: repo.Config.URL, Ref: req.Ref, SHA: req.SHA, Actor: who.Name, Params: params}, ""))
 	if err != nil {
 		s.internal(w, "starting run", err)
 		return
@@ -167,11 +168,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 
 // findPipeline finds pipeline name among the watched repositories, at the
 // request's ref (which it completes). The ref and sha are already checked.
-func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest) (*pipeline.Pipeline, string, error) {
+func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest) (*pipeline.Pipeline, *triggers.Repo, error) {
 	for _, repo := range s.repos {
 		ref, err := pipeline.NormalizeRef(req.Ref, repo.Config.DefaultBranch())
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		for _, src := range repo.Sources {
 			p, err := src.Load(r.Context(), ref, req.SHA)
@@ -181,11 +182,11 @@ func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest)
 			}
 			if p.Metadata.Name == name {
 				req.Ref = ref
-				return p, repo.Config.URL, nil
+				return p, repo, nil
 			}
 		}
 	}
-	return nil, "", fmt.Errorf("pipeline %s not found", name)
+	return nil, nil, fmt.Errorf("pipeline %s not found", name)
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Token) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -61,6 +62,8 @@ type TokenConfig struct {
 
 var (
 	repoName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	appLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	varName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	hexHash  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
@@ -135,7 +138,7 @@ func (v *checker) config(c *Config) {
 	if c.Webhooks.MaxBodyBytes < 0 {
 		v.failf("webhooks.maxBodyBytes", "must be positive")
 	}
-	names := map[string]bool{}
+	names, apps := map[string]bool{}, map[string]string{}
 	for i, r := range c.Repositories {
 		at := fmt.Sprintf("repositories[%d]", i)
 		switch {
@@ -163,6 +166,7 @@ func (v *checker) config(c *Config) {
 				v.failf(fmt.Sprintf("%s.pipelines[%d]", at, j), "write exactly one of file or path")
 			}
 		}
+		v.grants(at, r, apps)
 	}
 	v.tokens(c.Tokens)
 	if a := c.Alertmanager; a != nil {
@@ -202,6 +206,73 @@ func (v *checker) tokens(tokens []TokenConfig) {
 		case t.Secret != nil:
 			v.ref(at+".secret", *t.Secret)
 		}
+	}
+}
+
+// grants checks what a repository's runs are granted: secrets (each from
+// exactly one source, for valid refs and events), apps (each bound to one
+// repository only), GitOps paths and clone sources.
+func (v *checker) grants(at string, r triggers.Repository, apps map[string]string) {
+	secrets := map[string]bool{}
+	for i, g := range r.Secrets {
+		gat := fmt.Sprintf("%s.secrets[%d]", at, i)
+		switch {
+		case !varName.MatchString(g.Name):
+			v.failf(gat+".name", "%q is not a valid secret name (letters, digits, _)", g.Name)
+		case secrets[g.Name]:
+			v.failf(gat+".name", "secret %s is granted twice; one grant per name (list its branches, tags and events together)", g.Name)
+		}
+		secrets[g.Name] = true
+		v.ref(gat+".from", g.From)
+		for field, globs := range map[string][]string{"branches": g.Branches, "tags": g.Tags} {
+			for j, p := range globs {
+				if _, err := pipeline.CompileGlob(p); err != nil {
+					v.failf(fmt.Sprintf("%s.%s[%d]", gat, field, j), "%v", err)
+				}
+			}
+		}
+		for j, e := range g.Events {
+			if !slices.Contains([]string{pipeline.EventPush, pipeline.EventTag, pipeline.EventSchedule, pipeline.EventManual}, e) {
+				v.failf(fmt.Sprintf("%s.events[%d]", gat, j), "%q is not one of push, tag, schedule, manual", e)
+			}
+		}
+	}
+	for i, a := range r.Apps {
+		aat := fmt.Sprintf("%s.apps[%d]", at, i)
+		switch other, dup := apps[a.Name]; {
+		case !appLabel.MatchString(a.Name):
+			v.failf(aat+".name", "%q must be lower-case letters, digits and '-', at most 63 characters", a.Name)
+		case dup:
+			v.failf(aat+".name", "app %s is already bound to repository %s; an app is released from one repository", a.Name, other)
+		}
+		apps[a.Name] = r.Name
+		for j, g := range a.GitOps {
+			gat := fmt.Sprintf("%s.gitops[%d]", aat, j)
+			v.url(gat+".repo", g.Repo)
+			if clean := path.Clean(g.Path); g.Path == "" || path.IsAbs(g.Path) || clean == ".." || strings.HasPrefix(clean, "../") {
+				v.failf(gat+".path", "%q must be a relative path inside the config repository (\".\" for all of it)", g.Path)
+			}
+		}
+		for j, name := range a.ArgoCD {
+			if !appLabel.MatchString(name) {
+				v.failf(fmt.Sprintf("%s.argocd[%d]", aat, j), "%q is not an Argo CD application name", name)
+			}
+		}
+	}
+	for j, u := range r.CloneFrom {
+		v.url(fmt.Sprintf("%s.cloneFrom[%d]", at, j), u)
+	}
+}
+
+// url refuses what is not a remote repository URL: empty, option-like,
+// local paths and file:// or ext:: transports.
+func (v *checker) url(at, u string) {
+	lower := strings.ToLower(u)
+	switch {
+	case u == "" || strings.HasPrefix(u, "-"):
+		v.failf(at, "a repository URL is required (and may not start with '-')")
+	case strings.HasPrefix(lower, "file:") || strings.HasPrefix(lower, "ext::") || strings.HasPrefix(u, "/") || strings.HasPrefix(u, "."):
+		v.failf(at, "%q is a local path or a command transport; give an https:// or ssh:// URL", u)
 	}
 }
 
@@ -246,6 +317,12 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		if rc.Token != nil {
 			if token, err = read("repository "+rc.Name+" token", *rc.Token); err != nil {
 				return nil, err
+			}
+		}
+		repo.Config.Secrets = slices.Clone(rc.Secrets)
+		for i, g := range rc.Secrets { // grant files are read at run time, relative to this config
+			if g.From.File != "" && !filepath.IsAbs(g.From.File) {
+				repo.Config.Secrets[i].From.File = filepath.Join(filepath.Dir(c.file), g.From.File)
 			}
 		}
 		for _, pr := range rc.Pipelines {

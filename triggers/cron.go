@@ -9,7 +9,6 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/slipwayci/slipway/pipeline"
-	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -138,11 +137,9 @@ func (s *Scheduler) fire(ctx context.Context, e *scheduled, at time.Time) error 
 	if err != nil {
 		return fmt.Errorf("schedule %q of %s: %w", e.line, e.name, err)
 	}
-	run, created, err := s.runs.Submit(ctx, runner.Request{
-		Pipeline: p,
-		Trigger:  store.Trigger{Event: pipeline.EventSchedule, Repo: e.repo.Config.URL, Ref: ref, Actor: "schedule " + e.line},
-		DedupKey: "schedule/" + e.key + "/" + at.UTC().Format(time.RFC3339),
-	})
+	run, created, err := s.runs.Submit(ctx, e.repo.Request(p,
+		store.Trigger{Event: pipeline.EventSchedule, Repo: e.repo.Config.URL, Ref: ref, Actor: "schedule " + e.line},
+		"schedule/"+e.key+"/"+at.UTC().Format(time.RFC3339)))
 	if err != nil {
 		return fmt.Errorf("schedule %q of %s: %w", e.line, e.name, err)
 	}

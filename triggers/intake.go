@@ -242,15 +242,16 @@ func (in *Intake) start(ctx context.Context, d *store.Delivery, ev *Event, repo 
 		m.Reason = reason
 		return m, nil
 	}
-	run, _, err := in.runs.Submit(ctx, runner.Request{
-		Pipeline: p,
-		Trigger:  store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
-		DedupKey: d.Forge + "/" + d.ID + "/" + p.Metadata.Name,
-	})
+	req := repo.Request(p, store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
+		d.Forge+"/"+d.ID+"/"+p.Metadata.Name)
+	run, _, err := in.runs.Submit(ctx, req)
 	if err != nil {
 		return m, err
 	}
 	m.RunID = run.ID
+	if req.Refused != "" {
+		m.Reason = "refused: " + req.Refused
+	}
 	return m, nil
 }
 

@@ -16,6 +16,12 @@ type Repository struct {
 	WebhookSecret pipeline.SecretRef  `yaml:"webhookSecret"` // HMAC secret (GitHub, Gitea) or token (GitLab)
 	Token         *pipeline.SecretRef `yaml:"token"`         // to read pipeline files from a private repository
 	Pipelines     []PipelineRef       `yaml:"pipelines"`
+	// What the repository's runs are granted (see grants.go): secrets by
+	// name, the apps its pipelines may release, other repositories they
+	// may clone.
+	Secrets   []SecretGrant `yaml:"secrets"`
+	Apps      []AppBinding  `yaml:"apps"`
+	CloneFrom []string      `yaml:"cloneFrom"`
 }
 
 // DefaultBranch is Branch, or main.

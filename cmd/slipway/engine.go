@@ -59,8 +59,8 @@ type localEngine struct {
 // openLocalEngine opens (creating) the data directory and its database,
 // and recovers runs a crashed engine left behind.
 func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verbose bool) (*localEngine, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
+	if err := privateDir(dataDir); err != nil {
+		return nil, err
 	}
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, "slipway.db"))
 	if err != nil {
@@ -90,4 +90,17 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 		fmt.Fprintf(stderr, "slipway: a previous engine stopped mid-run: %d run(s) resumed, %d failed (%s)\n", resumed, failed, runner.ReasonEngineRestarted)
 	}
 	return &localEngine{Runner: r, close: st.Close}, nil
+}
+
+// privateDir creates the engine's data directory (its database, the runs'
+// work directories) readable by its owner only, and tightens one that
+// exists.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("making data directory %s private: %w", dir, err)
+	}
+	return nil
 }

@@ -49,7 +49,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return exitCode{code: 1, err: err}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+	if err := privateDir(cfg.Data); err != nil {
 		return err
 	}
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.Data, "slipway.db"))
@@ -63,7 +63,8 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	}
 	metrics := server.NewMetrics(st)
 	r, err := runner.New(st, kinds, runner.WithLogger(log), runner.WithObserver(metrics),
-		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")))
+		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")),
+		runner.WithSecrets(&triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv}))
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,7 @@ type Run struct {
 	Reason         string // why it failed or was cancelled, in words
 	Resumes        int    // times resumed after an engine restart
 	DedupKey       string // unique when set: one delivery or schedule fire makes one run
+	Untrusted      bool   // its pipeline was read from a repository (see pipeline.ParseUntrusted)
 	CreatedAt      time.Time
 	StartedAt      time.Time
 	FinishedAt     time.Time

@@ -13,7 +13,7 @@ import (
 )
 
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
-	status, reason, resumes, created_at, started_at, finished_at, dedup_key`
+	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted`
 
 // CreateRun stores r and its pending stages in one transaction.
 func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stage) error {
@@ -33,10 +33,10 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stag
 			}
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
-			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?) RETURNING id`,
+			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?) RETURNING id`,
 			r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey).Scan(&r.ID)
+			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted).Scan(&r.ID)
 		if err != nil {
 			return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
 		}
@@ -59,7 +59,7 @@ func scanRun(row scanner) (*store.Run, error) {
 		created, started, finished int64
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &r.App, &r.PipelineFile, &source, &r.Workdir, &trig, &r.Group, &r.Policy,
-		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey)
+		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted)
 	if err != nil {
 		return nil, err
 	}

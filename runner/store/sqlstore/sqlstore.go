@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,19 @@ type Store struct {
 // OpenSQLite opens (creating if needed) the SQLite database at path, in
 // WAL mode with foreign keys on, and brings its schema up to date.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	if path != ":memory:" {
+		// The database holds logs, outputs and evidence: its owner's only.
+		// SQLite gives its -wal and -shm files the database's mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+		}
+		err = f.Chmod(0o600)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+		}
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)

@@ -1,0 +1,193 @@
+package triggers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// SecretGrant gives the runs of one repository one secret — optionally only
+// for some refs and events, as GitHub's environments give deploy
+// credentials to protected branches only.
+type SecretGrant struct {
+	Name     string             `yaml:"name"`     // what the pipeline calls it (secrets: [NAME])
+	From     pipeline.SecretRef `yaml:"from"`     // where the engine reads it: {env: VAR} or {file: PATH}
+	Branches []string           `yaml:"branches"` // globs; with tags, the refs it is granted for (both empty: every ref)
+	Tags     []string           `yaml:"tags"`
+	Events   []string           `yaml:"events"` // push, tag, schedule, manual; empty: every event
+}
+
+// allows reports whether the grant covers a run of ref started by event.
+func (g *SecretGrant) allows(ref, event string) bool {
+	return (len(g.Events) == 0 || slices.Contains(g.Events, event)) && pipeline.MatchRef(g.Branches, g.Tags, ref)
+}
+
+// AppBinding is one app a repository's pipelines may release, and where:
+// the config-repository paths its deploy and canary stages may write and
+// the Argo CD applications they may sync.
+type AppBinding struct {
+	Name   string       `yaml:"name"`
+	GitOps []GitOpsPath `yaml:"gitops"`
+	ArgoCD []string     `yaml:"argocd"`
+}
+
+// GitOpsPath is a directory of a config repository (and everything under it).
+type GitOpsPath struct {
+	Repo string `yaml:"repo"`
+	Path string `yaml:"path"`
+}
+
+// covers reports whether the binding lets a stage write path of repo.
+func (g GitOpsPath) covers(repo, p string) bool {
+	if NormalizeRepoURL(g.Repo) != NormalizeRepoURL(repo) {
+		return false
+	}
+	want, got := path.Clean(g.Path), path.Clean(p)
+	return want == "." || got == want || strings.HasPrefix(got, want+"/")
+}
+
+// Admit decides whether the engine runs pipeline p for trig. It returns
+// "" to run it, or why not, in a sentence for the run and the delivery.
+// Every pipeline may name only secrets granted to the repository for the
+// run's ref and event. A pipeline read from the repository (untrusted) may
+// also use only the apps bound to the repository, write only their GitOps
+// paths, sync only their Argo CD applications and clone only the
+// repository itself (or what cloneFrom lists) — all written literally, so
+// the check cannot be dodged by a template.
+func (r *Repo) Admit(p *pipeline.Pipeline, trig store.Trigger) string {
+	var why []string
+	for _, name := range slices.Sorted(maps.Keys(p.Secrets)) {
+		if !p.Secrets[name].Granted {
+			continue
+		}
+		if _, err := r.grant(name, trig); err != nil {
+			why = append(why, err.Error())
+		}
+	}
+	if p.Untrusted {
+		why = append(why, r.bound(p)...)
+	}
+	return strings.Join(why, "; ")
+}
+
+// grant finds the grant of secret name for a run of trig.
+func (r *Repo) grant(name string, trig store.Trigger) (*SecretGrant, error) {
+	for i := range r.Config.Secrets {
+		g := &r.Config.Secrets[i]
+		if g.Name != name {
+			continue
+		}
+		if !g.allows(trig.Ref, trig.Event) {
+			return nil, fmt.Errorf("secret %s is not granted to repository %s for ref %q (%s)", name, r.Config.Name, trig.Ref, trig.Event)
+		}
+		return g, nil
+	}
+	return nil, fmt.Errorf("secret %s is not granted to repository %s", name, r.Config.Name)
+}
+
+// bound checks an untrusted pipeline's app, GitOps paths, Argo CD apps and
+// clone sources against the repository's bindings.
+func (r *Repo) bound(p *pipeline.Pipeline) []string {
+	var why []string
+	app := p.AppName()
+	binding := r.app(app)
+	if binding == nil {
+		return []string{fmt.Sprintf("app %s is not bound to repository %s (repositories[].apps in the engine config)", app, r.Config.Name)}
+	}
+	literal := func(at, v string) bool {
+		if strings.Contains(v, "{{") {
+			why = append(why, fmt.Sprintf("%s must be written literally in a pipeline read from a repository, not as a template", at))
+			return false
+		}
+		return true
+	}
+	for i, st := range p.Stages {
+		at := fmt.Sprintf("stages[%d]", i)
+		var g *pipeline.GitOpsSpec
+		var a *pipeline.ArgoCDSpec
+		switch {
+		case st.Deploy != nil:
+			g, a, at = &st.Deploy.GitOps, &st.Deploy.ArgoCD, at+".deploy"
+		case st.Canary != nil:
+			g, a, at = &st.Canary.GitOps, &st.Canary.ArgoCD, at+".canary"
+		case st.Clone != nil && st.Clone.Repo != "":
+			if literal(at+".clone.repo", st.Clone.Repo) && !r.mayClone(st.Clone.Repo) {
+				why = append(why, fmt.Sprintf("%s.clone.repo: repository %s may clone only itself or what cloneFrom lists, not %s", at, r.Config.Name, st.Clone.Repo))
+			}
+			continue
+		default:
+			continue
+		}
+		if literal(at+".gitops.repo", g.Repo) && literal(at+".gitops.path", g.Path) &&
+			!slices.ContainsFunc(binding.GitOps, func(b GitOpsPath) bool { return b.covers(g.Repo, g.Path) }) {
+			why = append(why, fmt.Sprintf("%s.gitops: app %s may not write %s in %s (not in its gitops bindings)", at, app, g.Path, g.Repo))
+		}
+		if literal(at+".argocd.app", a.App) && !slices.Contains(binding.ArgoCD, a.App) {
+			why = append(why, fmt.Sprintf("%s.argocd.app: app %s may not sync Argo CD application %s (not in its argocd bindings)", at, app, a.App))
+		}
+	}
+	return why
+}
+
+// app is the binding of app name; a repository that binds no apps may use
+// its own name as app, to release nothing.
+func (r *Repo) app(name string) *AppBinding {
+	for i := range r.Config.Apps {
+		if r.Config.Apps[i].Name == name {
+			return &r.Config.Apps[i]
+		}
+	}
+	if len(r.Config.Apps) == 0 && name == r.Config.Name {
+		return &AppBinding{Name: name}
+	}
+	return nil
+}
+
+func (r *Repo) mayClone(url string) bool {
+	if NormalizeRepoURL(url) == NormalizeRepoURL(r.Config.URL) {
+		return true
+	}
+	return slices.ContainsFunc(r.Config.CloneFrom, func(u string) bool { return NormalizeRepoURL(u) == NormalizeRepoURL(url) })
+}
+
+// Grants gives runs their secrets as the engine config grants them: a
+// secret only named is read from the grant of the run's repository, checked
+// again for the run's ref and event; {env}/{file} references are read only
+// for pipelines the operator wrote.
+type Grants struct {
+	Repos     []*Repo
+	LookupEnv func(string) (string, bool)
+}
+
+// Resolve implements runner.Secrets.
+func (g *Grants) Resolve(ctx context.Context, run *store.Run, p *pipeline.Pipeline) (map[string]string, error) {
+	return runner.LocalSecrets{LookupEnv: g.LookupEnv, Grant: g.grant}.Resolve(ctx, run, p)
+}
+
+func (g *Grants) grant(run *store.Run, name string) (pipeline.SecretRef, error) {
+	for _, r := range g.Repos {
+		if run.Trigger.Repo != "" && r.matches([]string{run.Trigger.Repo}) {
+			grant, err := r.grant(name, run.Trigger)
+			if err != nil {
+				return pipeline.SecretRef{}, err
+			}
+			return grant.From, nil
+		}
+	}
+	return pipeline.SecretRef{}, fmt.Errorf("secret %s is not granted: run %d has no repository of the engine config", name, run.ID)
+}
+
+var _ runner.Secrets = (*Grants)(nil)
+
+// Request is the run request for p started by trig, keyed by key: refused,
+// with the reason Admit gives, when the repository's grants do not cover it.
+func (r *Repo) Request(p *pipeline.Pipeline, trig store.Trigger, key string) runner.Request {
+	return runner.Request{Pipeline: p, Trigger: trig, DedupKey: key, Refused: r.Admit(p, trig)}
+}

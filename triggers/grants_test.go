@@ -1,0 +1,120 @@
+package triggers
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+var grantRepo = &Repo{Config: Repository{
+	Name: "shop", URL: "https://git.example.com/shop/order.git",
+	Secrets: []SecretGrant{
+		{Name: "REGISTRY", From: pipeline.SecretRef{Env: "REG"}},
+		{Name: "DEPLOY", From: pipeline.SecretRef{Env: "DEP"}, Branches: []string{"main"}, Tags: []string{"v*"}, Events: []string{"push", "tag"}},
+	},
+	Apps: []AppBinding{{Name: "order", ArgoCD: []string{"order"},
+		GitOps: []GitOpsPath{{Repo: "https://git.example.com/platform/gitops.git", Path: "apps/order"}}}},
+	CloneFrom: []string{"https://git.example.com/shop/shared.git"},
+}}
+
+func untrusted(t *testing.T, body string) *pipeline.Pipeline {
+	t.Helper()
+	p, err := pipeline.ParseUntrusted("repo.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: order}\n"+body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+
+// Admit lets a repository's pipeline use what the engine config grants it
+// and nothing else, saying what was refused.
+func TestAdmitChecksGrantsAndBindings(t *testing.T) {
+	push := func(ref string) store.Trigger { return store.Trigger{Event: "push", Ref: ref} }
+	gitops := "https://git.example.com/platform/gitops.git"
+	tests := []struct {
+		name string
+		body string
+		trig store.Trigger
+		want string // "" admits
+	}{
+		{"granted everywhere", "secrets: [REGISTRY]\nstages: [{name: a, fake: {}}]", push("refs/heads/feature"), ""},
+		{"deploy token on main", "secrets: [DEPLOY]\nstages: [{name: a, fake: {}}]", push("refs/heads/main"), ""},
+		{"deploy token on a tag", "secrets: [DEPLOY]\nstages: [{name: a, fake: {}}]", store.Trigger{Event: "tag", Ref: "refs/tags/v1.2"}, ""},
+		{"deploy token on a branch", "secrets: [DEPLOY]\nstages: [{name: a, fake: {}}]", push("refs/heads/feature"),
+			`secret DEPLOY is not granted to repository shop for ref "refs/heads/feature" (push)`},
+		{"deploy token by hand on main", "secrets: [DEPLOY]\nstages: [{name: a, fake: {}}]", store.Trigger{Event: "manual", Ref: "refs/heads/main"},
+			`not granted to repository shop for ref "refs/heads/main" (manual)`},
+		{"a secret nobody granted", "secrets: [ADMIN]\nstages: [{name: a, fake: {}}]", push("refs/heads/main"), "secret ADMIN is not granted to repository shop"},
+		
+		{"another app's app", "stages: [{name: a, fake: {}}]", push("refs/heads/main"), ""},
+		{"clone itself", "stages: [{name: c, clone: {repo: \"https://git.example.com/shop/order\"}}]", push("refs/heads/main"), ""},
+		{"clone the allowed one", "stages: [{name: c, clone: {repo: \"https://git.example.com/shop/shared.git\"}}]", push("refs/heads/main"), ""},
+		{"clone another", "stages: [{name: c, clone: {repo: \"https://git.example.com/payments/secret.git\"}}]", push("refs/heads/main"),
+			"may clone only itself or what cloneFrom lists"},
+		{"clone by template", "stages: [{name: c, clone: {repo: \"{{ .Params.repo }}\"}}]", push("refs/heads/main"), "must be written literally"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := grantRepo.Admit(untrusted(t, tt.body), tt.trig)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("Admit = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	deploy := func(repo, path, app string) string {
+		return grantRepo.Admit(untrusted(t, 
+			"stages:\n  - name: deploy\n    deploy:\n      image: reg/order@sha256:"+strings.Repeat("0", 64)+
+			"\n      gitops: {repo: \""+repo+"\", path: \""+path+"\", image: {kustomize: order}}\n      argocd: {app: \""+app+"\", server: \"argocd:443\"}\n"), push("refs/heads/main"))
+	}
+	for _, tt := range []struct{ repo, path, app, want string }{
+		{gitops, "apps/order", "order", ""},
+		{gitops + "/", "apps/order/overlays/prod", "order", ""},
+		{gitops, "apps/orders", "order", "may not write apps/orders"},
+		{gitops, "apps/payments", "order", "may not write apps/payments"},
+		{"https://evil.example.com/platform/gitops.git", "apps/order", "order", "may not write"},
+		{gitops, "apps/order", "payments", "may not sync Argo CD application payments"},
+		{gitops, "{{ .Params.path }}", "order", "gitops.path must be written literally"},
+	} {
+		if got := deploy(tt.repo, tt.path, tt.app); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("deploy to %s %s app %s: %q, want %q", tt.repo, tt.path, tt.app, got, tt.want)
+		}
+	}
+	other := untrusted(t, "stages: [{name: a, fake: {}}]")
+	other.Metadata.App = "payments"
+	if got := grantRepo.Admit(other, push("refs/heads/main")); !strings.Contains(got, "app payments is not bound to repository shop") {
+		t.Errorf("another app: %q", got)
+	}
+}
+
+// Grants reads a granted secret for the run's repository, ref and event
+// only, and never reads a source an untrusted run names.
+func TestGrantsResolve(t *testing.T) {
+	env := map[string]string{"REG": "reg-value", "DEP": "dep-value", "HOME": "/root"}
+	g := &Grants{Repos: []*Repo{grantRepo}, LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	run := func(ref string, untrusted bool) *store.Run {
+		return &store.Run{ID: 1, Untrusted: untrusted, Trigger: store.Trigger{Event: "push", Repo: grantRepo.Config.URL, Ref: ref}}
+	}
+	p := &pipeline.Pipeline{Secrets: pipeline.SecretRefs{"REGISTRY": {Granted: true}, "DEPLOY": {Granted: true}}}
+	got, err := g.Resolve(context.Background(), run("refs/heads/main", true), p)
+	if err != nil || got["REGISTRY"] != "reg-value" || got["DEPLOY"] != "dep-value" {
+		t.Errorf("on main: %v %v", got, err)
+	}
+	if _, err := g.Resolve(context.Background(), run("refs/heads/dev", true), p); err == nil || !strings.Contains(err.Error(), "DEPLOY is not granted") {
+		t.Errorf("on dev: %v", err)
+	}
+	sourced := &pipeline.Pipeline{Secrets: pipeline.SecretRefs{"X": {Env: "HOME"}}}
+	if _, err := g.Resolve(context.Background(), run("refs/heads/main", true), sourced); err == nil || !strings.Contains(err.Error(), "may not say where") {
+		t.Errorf("untrusted env reference: %v", err)
+	}
+	if got, err := g.Resolve(context.Background(), run("refs/heads/main", false), sourced); err != nil || got["X"] != "/root" {
+		t.Errorf("the operator's env reference: %v %v", got, err)
+	}
+	stranger := &store.Run{ID: 2, Trigger: store.Trigger{Event: "push", Repo: "https://git.example.com/other.git", Ref: "refs/heads/main"}}
+	if _, err := g.Resolve(context.Background(), stranger, p); err == nil || !strings.Contains(err.Error(), "no repository of the engine config") {
+		t.Errorf("a run of another repository: %v", err)
+	}
+}
