@@ -31,7 +31,15 @@ type execution struct {
 func (r *Runner) execute(ctx context.Context, run *store.Run) {
 	x, err := r.prepare(ctx, run)
 	if err != nil {
-		r.finish(ctx, &execution{run: run, log: r.log}, store.RunFailed, err.Error())
+		status, reason := store.RunFailed, err.Error()
+		if ctx.Err() != nil { // cancelled or shut down while preparing: not the run's fault
+			if st, why := r.interruption(ctx); st == store.StageCancelled {
+				status, reason = store.RunCancelled, why
+			} else {
+				status, reason = store.RunQueued, "engine shutting down before the first stage; resumes at the next start"
+			}
+		}
+		r.finish(ctx, &execution{run: run, log: r.log}, status, reason)
 		return
 	}
 	for i := range x.p.Stages {
