@@ -18,7 +18,7 @@ metadata: {name: team-a%s}
 on: {push: {branches: ["**"]}}
 %s
 stages:
-  - {name: show, fake: {log: ["token={{ .Secrets.DEPLOY_TOKEN }}"]}}
+  - {name: show, fake: {log: ["token={{ .Secrets.DEPLOY_TOKEN }}"], outputs: {leak: "{{ .Secrets.DEPLOY_TOKEN }}"}}}
 `
 
 // teamB is the operator's pipeline of another team, holding its
@@ -117,9 +117,15 @@ tokens:
 		}
 	})
 	t.Run("the same pipeline on main gets the granted secret, masked", func(t *testing.T) {
-		status, reason, logs := runOf(push("main", fmt.Sprintf(hostilePipeline, "", "secrets: [DEPLOY_TOKEN]")))
+		ans := push("main", fmt.Sprintf(hostilePipeline, "", "secrets: [DEPLOY_TOKEN]"))
+		status, reason, logs := runOf(ans)
 		if status != "succeeded" || !strings.Contains(logs, "token=***") || strings.Contains(logs, "deploy-token-value-42") {
 			t.Errorf("run %s %q:\n%s", status, reason, logs)
+		}
+		var run struct{ Stages []struct{ Outputs map[string]string } }
+		eng.api(t, "GET", fmt.Sprintf("/api/v1/runs/%v", ans["runs"].([]any)[0]), "ops-token-value", &run)
+		if len(run.Stages) != 1 || run.Stages[0].Outputs["leak"] != "***" {
+			t.Errorf("stage outputs as served: %+v", run.Stages)
 		}
 	})
 	t.Run("an app bound to another repository is refused", func(t *testing.T) {

@@ -123,6 +123,7 @@ func (r *Runner) settle(ctx context.Context, x *execution, i, n int, outputs map
 	if status != store.StageSucceeded {
 		outputs = nil
 	}
+	outputs = x.mask.MaskMap(outputs) // outputs are stored, served and templated: never a secret
 	at := time.Now()
 	if rerr := r.store.FinishAttempt(context.WithoutCancel(ctx), x.run.ID, i, n, status, reason, outputs, at); rerr != nil {
 		return store.StageFailed, rerr.Error()
@@ -233,7 +234,7 @@ func (r *Runner) backoff(k int) time.Duration {
 // newSink opens the log of attempt n of a stage.
 func (r *Runner) newSink(ctx context.Context, x *execution, stage string, n int) *sink {
 	return &sink{ctx: context.WithoutCancel(ctx), store: r.store, notes: r.notes, mask: x.mask, log: x.log,
-		runID: x.run.ID, stage: stage, attempt: n}
+		observer: r.opts.observer, runID: x.run.ID, stage: stage, attempt: n, limit: r.opts.maxLogBytes}
 }
 
 // say writes one line of the runner's own into a stage's log.

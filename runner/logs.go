@@ -3,7 +3,9 @@ package runner
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,22 +15,41 @@ import (
 // MaxLineLength is the longest log line stored; longer lines are split.
 const MaxLineLength = 64 << 10
 
-// sink is a stage attempt's log: it buffers partial lines, masks secrets
-// in each complete line, stores it with a timestamp and wakes followers.
-// It is safe for concurrent use. Lines are stored on a context that is not
-// cancelled with the run, so what a cancelled stage printed is kept.
-type sink struct {
-	ctx     context.Context
-	store   store.Logs
-	notes   *notifier
-	mask    *masker
-	log     *slog.Logger
-	runID   int64
-	stage   string
-	attempt int
+// DefaultMaxLogBytes is how much of one stage attempt's output is kept
+// (WithMaxLogBytes changes it); the rest is dropped after a marker line.
+const DefaultMaxLogBytes = 32 << 20
 
-	mu  sync.Mutex
-	buf []byte
+// maxPendingLogBytes bounds the lines held back while the store refuses
+// them; past it the oldest are dropped (and counted).
+const maxPendingLogBytes = 8 << 20
+
+// sink is a stage attempt's log: it buffers partial lines, masks secrets
+// in each complete line (before splitting long ones, so a secret is never
+// cut in two), stores it with a timestamp and wakes followers. It is safe
+// for concurrent use. Lines are stored on a context that is not cancelled
+// with the run, so what a cancelled stage printed is kept.
+//
+// Write never fails: the process whose output this is must not die of a
+// closed pipe because the store hiccuped. Lines the store refuses are
+// retried with the next write and at Close, then dropped and counted.
+type sink struct {
+	ctx      context.Context
+	store    store.Logs
+	notes    *notifier
+	mask     *masker
+	log      *slog.Logger
+	observer Observer
+	runID    int64
+	stage    string
+	attempt  int
+	limit    int64 // bytes of text kept; 0: DefaultMaxLogBytes
+
+	mu        sync.Mutex
+	buf       []byte
+	kept      int64 // bytes of text stored or pending
+	truncated bool
+	pending   []store.LogLine
+	pendBytes int
 }
 
 func (s *sink) Write(p []byte) (int, error) {
@@ -41,52 +62,110 @@ func (s *sink) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		lines = append(lines, string(s.buf[:i]))
+		lines = append(lines, s.mask.Mask(string(s.buf[:i])))
 		s.buf = s.buf[i+1:]
 	}
-	for len(s.buf) >= MaxLineLength {
-		lines = append(lines, string(s.buf[:MaxLineLength]))
-		s.buf = s.buf[MaxLineLength:]
+	// A line with no end yet: cut it where no secret spans the cut, once
+	// enough follows the cut to see any secret that would.
+	overlap := min(s.mask.longestForm(), MaxLineLength/2)
+	for len(s.buf) >= MaxLineLength+overlap {
+		cut := s.mask.safeCut(string(s.buf[:MaxLineLength+overlap]), MaxLineLength)
+		if cut == 0 {
+			cut = MaxLineLength
+		}
+		lines = append(lines, s.mask.Mask(string(s.buf[:cut])))
+		s.buf = s.buf[cut:]
 	}
-	return len(p), s.persist(lines)
+	s.persist(lines, false)
+	return len(p), nil
 }
 
-// Close stores what is left of an unterminated last line.
+// Close stores what is left of an unterminated last line, and retries
+// what the store refused before.
 func (s *sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.buf) == 0 {
-		return nil
+	var lines []string
+	if len(s.buf) > 0 {
+		lines = append(lines, s.mask.Mask(string(s.buf)))
+		s.buf = nil
 	}
-	line := string(s.buf)
-	s.buf = nil
-	return s.persist([]string{line})
-}
-
-func (s *sink) persist(texts []string) error {
-	if len(texts) == 0 {
-		return nil
-	}
-	now := time.Now()
-	lines := make([]store.LogLine, 0, len(texts))
-	for _, t := range texts {
-		for len(t) > MaxLineLength {
-			lines = append(lines, s.line(now, t[:MaxLineLength]))
-			t = t[MaxLineLength:]
-		}
-		lines = append(lines, s.line(now, t))
-	}
-	if err := s.store.AppendLogs(s.ctx, lines); err != nil {
-		s.log.Error("storing stage log", "run", s.runID, "stage", s.stage, "err", err)
-		return err
-	}
-	s.notes.notify(s.runID)
+	s.persist(lines, true)
 	return nil
 }
 
+// persist stores masked texts (split to MaxLineLength), within the
+// attempt's cap. When closing, refused lines are retried a few times
+// before they are dropped.
+func (s *sink) persist(texts []string, closing bool) {
+	now := time.Now()
+	limit := s.limit
+	if limit <= 0 {
+		limit = DefaultMaxLogBytes
+	}
+	for _, t := range texts {
+		for first := true; first || len(t) > 0; first = false {
+			chunk := t[:min(len(t), MaxLineLength)]
+			t = t[len(chunk):]
+			if s.truncated {
+				continue
+			}
+			if s.kept+int64(len(chunk)) > limit {
+				s.truncated = true
+				chunk = fmt.Sprintf("slipway: log truncated: this attempt wrote more than %d bytes; the rest of its output is not kept", limit)
+			}
+			s.kept += int64(len(chunk))
+			s.hold(s.line(now, chunk))
+		}
+	}
+	for try := 0; len(s.pending) > 0; try++ {
+		err := s.store.AppendLogs(s.ctx, s.pending)
+		if err == nil {
+			s.pending, s.pendBytes = nil, 0
+			s.notes.notify(s.runID)
+			return
+		}
+		if !closing || try == 2 {
+			s.log.Error("storing stage log", "run", s.runID, "stage", s.stage, "pending_lines", len(s.pending), "err", err)
+			if closing {
+				s.drop(len(s.pending))
+				s.pending, s.pendBytes = nil, 0
+			}
+			return
+		}
+		select {
+		case <-time.After(time.Duration(100<<try) * time.Millisecond):
+		case <-s.ctx.Done():
+		}
+	}
+}
+
+// hold queues a line for the store, dropping the oldest held lines when
+// the store has refused too much.
+func (s *sink) hold(l store.LogLine) {
+	s.pending = append(s.pending, l)
+	s.pendBytes += len(l.Text)
+	n := 0
+	for s.pendBytes > maxPendingLogBytes && n < len(s.pending)-1 {
+		s.pendBytes -= len(s.pending[n].Text)
+		n++
+	}
+	if n > 0 {
+		s.pending = s.pending[n:]
+		s.drop(n)
+	}
+}
+
+// drop counts n lines lost to the store's refusals.
+func (s *sink) drop(n int) {
+	if s.observer != nil {
+		s.observer.LogLinesDropped(n)
+	}
+}
+
 func (s *sink) line(at time.Time, text string) store.LogLine {
-	text = string(bytes.TrimRight([]byte(text), "\r"))
-	return store.LogLine{RunID: s.runID, Stage: s.stage, Attempt: s.attempt, Time: at, Text: s.mask.Mask(text)}
+	text = strings.TrimRight(text, "\r")
+	return store.LogLine{RunID: s.runID, Stage: s.stage, Attempt: s.attempt, Time: at, Text: text}
 }
 
 // notifier wakes those waiting on a run: new log lines, a new status.

@@ -40,6 +40,7 @@ type options struct {
 	maxResumes     int
 	secrets        Secrets
 	observer       Observer
+	maxLogBytes    int64
 }
 
 // Observer is told how stages and runs end, for the engine's metrics.
@@ -48,12 +49,15 @@ type options struct {
 type Observer interface {
 	StageFinished(kind string, status store.StageStatus, d time.Duration)
 	RunFinished(status store.RunStatus)
+	// LogLinesDropped counts log lines lost because the store refused them.
+	LogLinesDropped(n int)
 }
 
 type noObserver struct{}
 
 func (noObserver) StageFinished(string, store.StageStatus, time.Duration) {}
 func (noObserver) RunFinished(store.RunStatus)                            {}
+func (noObserver) LogLinesDropped(int)                                    {}
 
 // WithObserver reports stage and run outcomes to o (default: nobody).
 func WithObserver(o Observer) Option {
@@ -125,6 +129,18 @@ func WithDefaultTimeout(d time.Duration) Option {
 	}
 }
 
+// WithMaxLogBytes caps what one stage attempt's log keeps (default
+// DefaultMaxLogBytes); past it a marker line says the rest was dropped.
+func WithMaxLogBytes(n int64) Option {
+	return func(o *options) error {
+		if n < 1<<10 {
+			return fmt.Errorf("WithMaxLogBytes(%d): at least 1 KiB", n)
+		}
+		o.maxLogBytes = n
+		return nil
+	}
+}
+
 // WithCleanupTimeout bounds each stage's Cleanup (default 2m).
 func WithCleanupTimeout(d time.Duration) Option {
 	return func(o *options) error {
@@ -187,6 +203,7 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 		maxResumes:     3,
 		secrets:        LocalSecrets{LookupEnv: os.LookupEnv},
 		observer:       noObserver{},
+		maxLogBytes:    DefaultMaxLogBytes,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

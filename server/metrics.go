@@ -18,6 +18,7 @@ type Metrics struct {
 	stageDuration *prometheus.HistogramVec
 	runsFinished  *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
+	logsDropped   prometheus.Counter
 }
 
 // Counts is what the metrics read from the store at each scrape.
@@ -41,8 +42,11 @@ func NewMetrics(counter Counts) *Metrics {
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_webhook_deliveries_total", Help: "Webhook deliveries, by forge and result.",
 		}, []string{"forge", "result"}),
+		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slipway_log_lines_dropped_total", Help: "Stage log lines lost because the store refused them.",
+		}),
 	}
-	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, runsCollector{counter},
+	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, m.logsDropped, runsCollector{counter},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -56,6 +60,9 @@ func (m *Metrics) StageFinished(kind string, status store.StageStatus, d time.Du
 func (m *Metrics) RunFinished(status store.RunStatus) {
 	m.runsFinished.WithLabelValues(string(status)).Inc()
 }
+
+// LogLinesDropped counts log lines the store refused.
+func (m *Metrics) LogLinesDropped(n int) { m.logsDropped.Add(float64(n)) }
 
 // Webhook counts one delivery's result.
 func (m *Metrics) Webhook(forge, result string) {
