@@ -122,7 +122,9 @@ tokens:
 		if status != "succeeded" || !strings.Contains(logs, "token=***") || strings.Contains(logs, "deploy-token-value-42") {
 			t.Errorf("run %s %q:\n%s", status, reason, logs)
 		}
-		var run struct{ Stages []struct{ Outputs map[string]string } }
+		var run struct {
+			Stages []struct{ Outputs map[string]string }
+		}
 		eng.api(t, "GET", fmt.Sprintf("/api/v1/runs/%v", ans["runs"].([]any)[0]), "ops-token-value", &run)
 		if len(run.Stages) != 1 || run.Stages[0].Outputs["leak"] != "***" {
 			t.Errorf("stage outputs as served: %+v", run.Stages)

@@ -29,7 +29,6 @@ func untrusted(t *testing.T, body string) *pipeline.Pipeline {
 	return p
 }
 
-
 // Admit lets a repository's pipeline use what the engine config grants it
 // and nothing else, saying what was refused.
 func TestAdmitChecksGrantsAndBindings(t *testing.T) {
@@ -49,7 +48,7 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 		{"deploy token by hand on main", "secrets: [DEPLOY]\nstages: [{name: a, fake: {}}]", store.Trigger{Event: "manual", Ref: "refs/heads/main"},
 			`not granted to repository shop for ref "refs/heads/main" (manual)`},
 		{"a secret nobody granted", "secrets: [ADMIN]\nstages: [{name: a, fake: {}}]", push("refs/heads/main"), "secret ADMIN is not granted to repository shop"},
-		
+
 		{"another app's app", "stages: [{name: a, fake: {}}]", push("refs/heads/main"), ""},
 		{"clone itself", "stages: [{name: c, clone: {repo: \"https://git.example.com/shop/order\"}}]", push("refs/heads/main"), ""},
 		{"clone the allowed one", "stages: [{name: c, clone: {repo: \"https://git.example.com/shop/shared.git\"}}]", push("refs/heads/main"), ""},
@@ -66,9 +65,9 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 		})
 	}
 	deploy := func(repo, path, app string) string {
-		return grantRepo.Admit(untrusted(t, 
+		return grantRepo.Admit(untrusted(t,
 			"stages:\n  - name: deploy\n    deploy:\n      image: reg/order@sha256:"+strings.Repeat("0", 64)+
-			"\n      gitops: {repo: \""+repo+"\", path: \""+path+"\", image: {kustomize: order}}\n      argocd: {app: \""+app+"\", server: \"argocd:443\"}\n"), push("refs/heads/main"))
+				"\n      gitops: {repo: \""+repo+"\", path: \""+path+"\", image: {kustomize: order}}\n      argocd: {app: \""+app+"\", server: \"argocd:443\"}\n"), push("refs/heads/main"))
 	}
 	for _, tt := range []struct{ repo, path, app, want string }{
 		{gitops, "apps/order", "order", ""},
