@@ -22,9 +22,8 @@ func giteaHeader(h http.Header, suffix string) string {
 	return h.Get("X-Forgejo-" + suffix)
 }
 
-func (Gitea) Verify(h http.Header, body []byte, secret string) bool {
-	sig := strings.ToLower(strings.TrimPrefix(giteaHeader(h, "Signature"), "sha256="))
-	return sig != "" && secret != "" && equalConstantTime(sig, hmacSHA256Hex(secret, body))
+func (Gitea) Credential(h http.Header) (string, bool) {
+	return strings.ToLower(strings.TrimPrefix(giteaHeader(h, "Signature"), "sha256=")), true
 }
 
 func (Gitea) DeliveryID(h http.Header) string { return giteaHeader(h, "Delivery") }

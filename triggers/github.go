@@ -16,9 +16,9 @@ const githubMaxCommits = 2048
 
 func (GitHub) Name() string { return "github" }
 
-func (GitHub) Verify(h http.Header, body []byte, secret string) bool {
-	sig, ok := strings.CutPrefix(h.Get("X-Hub-Signature-256"), "sha256=")
-	return ok && secret != "" && equalConstantTime(strings.ToLower(sig), hmacSHA256Hex(secret, body))
+func (GitHub) Credential(h http.Header) (string, bool) {
+	sig, _ := strings.CutPrefix(h.Get("X-Hub-Signature-256"), "sha256=")
+	return strings.ToLower(sig), true
 }
 
 func (GitHub) DeliveryID(h http.Header) string { return h.Get("X-GitHub-Delivery") }

@@ -14,10 +14,7 @@ type GitLab struct{}
 
 func (GitLab) Name() string { return "gitlab" }
 
-func (GitLab) Verify(h http.Header, _ []byte, secret string) bool {
-	token := h.Get("X-Gitlab-Token")
-	return token != "" && secret != "" && equalConstantTime(token, secret)
-}
+func (GitLab) Credential(h http.Header) (string, bool) { return h.Get("X-Gitlab-Token"), false }
 
 func (GitLab) DeliveryID(h http.Header) string {
 	if id := h.Get("X-Gitlab-Event-UUID"); id != "" {

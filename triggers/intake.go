@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/runner"
@@ -36,6 +39,7 @@ const (
 	ResultUnknownRepo  = "unknown_repo"
 	ResultFailed       = "failed"
 	ResultBadMethod    = "method_not_allowed"
+	ResultBusy         = "busy"
 )
 
 // Intake receives webhook deliveries and turns pushes into runs.
@@ -45,6 +49,9 @@ type Intake struct {
 	deliveries store.Deliveries
 	runs       Submitter
 	maxBody    int64
+	unauth     chan struct{} // a slot per body being read before it is verified
+	spoolDir   string
+	readFor    time.Duration // to read one body
 	count      func(forge, result string)
 	log        *slog.Logger
 }
@@ -60,6 +67,43 @@ func WithMaxBody(n int64) IntakeOption {
 			return fmt.Errorf("WithMaxBody(%d): must be positive", n)
 		}
 		in.maxBody = n
+		return nil
+	}
+}
+
+// WithMaxUnauthenticated bounds how many webhook bodies are read at once
+// before their signature is known (default DefaultMaxUnauthenticated);
+// more are answered 503 with Retry-After.
+func WithMaxUnauthenticated(n int) IntakeOption {
+	return func(in *Intake) error {
+		if n < 1 {
+			return fmt.Errorf("WithMaxUnauthenticated(%d): need at least 1", n)
+		}
+		in.unauth = make(chan struct{}, n)
+		return nil
+	}
+}
+
+// DefaultReadTimeout bounds the reading of one webhook body.
+const DefaultReadTimeout = 30 * time.Second
+
+// WithReadTimeout bounds the reading of one body (default
+// DefaultReadTimeout): a body trickled in a byte at a time is cut off.
+func WithReadTimeout(d time.Duration) IntakeOption {
+	return func(in *Intake) error {
+		if d <= 0 {
+			return fmt.Errorf("WithReadTimeout(%s): must be positive", d)
+		}
+		in.readFor = d
+		return nil
+	}
+}
+
+// WithSpoolDir sets where bodies larger than spoolMemory are spooled while
+// they are verified (default: the OS temp dir).
+func WithSpoolDir(dir string) IntakeOption {
+	return func(in *Intake) error {
+		in.spoolDir = dir
 		return nil
 	}
 }
@@ -83,7 +127,8 @@ func WithIntakeLogger(l *slog.Logger) IntakeOption {
 // NewIntake returns the webhook intake for repos.
 func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
 	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: DefaultMaxBody,
-		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
+		unauth: make(chan struct{}, DefaultMaxUnauthenticated), readFor: DefaultReadTimeout,
+		count:  func(string, string) {}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(in); err != nil {
 			return nil, err
@@ -109,11 +154,25 @@ func (in *Intake) reply(w http.ResponseWriter, forge string, code int, a answer)
 	json.NewEncoder(w).Encode(a)
 }
 
-// Handler serves POST /hooks/{forge}.
+// DefaultMaxUnauthenticated bounds how many webhook bodies are read at
+// once before they are known to be signed (WithMaxUnauthenticated).
+const DefaultMaxUnauthenticated = 16
+
+// Handler serves POST /hooks/{forge}. A stranger's request costs little:
+// one without the forge's credential header is refused before its body is
+// read; a GitLab token is checked before the body is read; a signed body
+// is verified as it streams (at most spoolMemory of it in memory, the rest
+// in a temporary file), and only so many are read at once.
 func (in *Intake) Handler(forgeName string) http.Handler {
 	forge, ok := in.forges[forgeName]
 	if !ok {
 		panic("triggers: unknown forge " + forgeName)
+	}
+	var mine []*Repo
+	for _, repo := range in.repos {
+		if repo.Config.Forge == forgeName {
+			mine = append(mine, repo)
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -121,30 +180,72 @@ func (in *Intake) Handler(forgeName string) http.Handler {
 			in.reply(w, forgeName, http.StatusMethodNotAllowed, answer{Result: ResultBadMethod, Reason: "use POST"})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.maxBody))
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
+		if r.ContentLength > in.maxBody {
 			in.reply(w, forgeName, http.StatusRequestEntityTooLarge, answer{Result: ResultTooLarge, Reason: fmt.Sprintf("body larger than %d bytes", in.maxBody)})
 			return
-		case err != nil:
-			in.reply(w, forgeName, http.StatusBadRequest, answer{Result: ResultMalformed, Reason: "could not read the body"})
-			return
 		}
-		// Authenticate before parsing: find the repositories whose secret signs this body.
-		var candidates []*Repo
-		for _, repo := range in.repos {
-			if repo.Config.Forge == forgeName && forge.Verify(r.Header, body, repo.Secret) {
-				candidates = append(candidates, repo)
+		cred, signed := forge.Credential(r.Header)
+		candidates := mine
+		if !signed { // a token: known before the body
+			candidates = nil
+			for _, repo := range mine {
+				if repo.Secret != "" && equalConstantTime(cred, repo.Secret) {
+					candidates = append(candidates, repo)
+				}
 			}
 		}
-		if len(candidates) == 0 {
+		if cred == "" || len(candidates) == 0 {
 			in.reply(w, forgeName, http.StatusUnauthorized, answer{Result: ResultUnauthorized})
 			return
 		}
-		code, a := in.accept(r.Context(), forge, r.Header, body, candidates)
+		select {
+		case in.unauth <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", "5")
+			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: "too many webhook bodies being read; retry"})
+			return
+		}
+		body, candidates, code, a := in.read(w, r, forgeName, cred, signed, candidates)
+		<-in.unauth
+		if code != 0 {
+			in.reply(w, forgeName, code, a)
+			return
+		}
+		code, a = in.accept(r.Context(), forge, r.Header, body, candidates)
 		in.reply(w, forgeName, code, a)
 	})
+}
+
+// read streams the body through the signers of candidates into a spool,
+// and returns it with the candidates that sign it; code is non-zero when
+// the request is answered instead.
+func (in *Intake) read(w http.ResponseWriter, r *http.Request, forge, cred string, signed bool, candidates []*Repo) ([]byte, []*Repo, int, answer) {
+	sp := &spool{dir: in.spoolDir}
+	defer sp.Close()
+	// Not supported by every ResponseWriter (tests' recorders); the server's
+	// own timeouts still apply then.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(in.readFor))
+	sign := newSigners(candidates)
+	_, err := io.Copy(io.MultiWriter(sign, sp), http.MaxBytesReader(w, r.Body, in.maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, nil, http.StatusRequestEntityTooLarge, answer{Result: ResultTooLarge, Reason: fmt.Sprintf("body larger than %d bytes", in.maxBody)}
+	case err != nil:
+		in.log.Warn("reading webhook body", "forge", forge, "err", err)
+		return nil, nil, http.StatusBadRequest, answer{Result: ResultMalformed, Reason: "could not read the body"}
+	}
+	if signed {
+		if candidates = sign.matching(cred); len(candidates) == 0 {
+			return nil, nil, http.StatusUnauthorized, answer{Result: ResultUnauthorized}
+		}
+	}
+	body, err := sp.Bytes()
+	if err != nil {
+		in.log.Error("reading back a spooled webhook body", "forge", forge, "err", err)
+		return nil, nil, http.StatusInternalServerError, answer{Result: ResultFailed, Reason: "could not read the body back"}
+	}
+	return body, candidates, 0, answer{}
 }
 
 // accept handles an authenticated delivery: parse, find its repository,
@@ -158,7 +259,11 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 	if len(id) > 200 {
 		return http.StatusBadRequest, answer{Result: ResultMalformed, Reason: "delivery id longer than 200 characters"}
 	}
-	ev, err := forge.Parse(h, body)
+	payload, err := jsonPayload(h, body)
+	if err != nil {
+		return http.StatusBadRequest, answer{Delivery: id, Result: ResultMalformed, Reason: err.Error()}
+	}
+	ev, err := forge.Parse(h, payload)
 	if err != nil {
 		return http.StatusBadRequest, answer{Delivery: id, Result: ResultMalformed, Reason: err.Error()}
 	}
@@ -172,9 +277,9 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 	if repo == nil {
 		return http.StatusNotFound, answer{Delivery: id, Result: ResultUnknownRepo, Reason: "no watched repository has this URL"}
 	}
-	payload, _ := json.Marshal(ev)
+	normalized, _ := json.Marshal(ev)
 	d := &store.Delivery{Forge: forge.Name(), ID: id, ReceivedAt: time.Now(), Event: ev.Kind, Repo: repo.Config.Name,
-		Ref: ev.Ref, SHA: ev.After, Status: store.DeliveryReceived, Payload: payload}
+		Ref: ev.Ref, SHA: ev.After, Status: store.DeliveryReceived, Payload: normalized}
 	old, err := in.deliveries.CreateDelivery(ctx, d)
 	if err != nil {
 		in.log.Error("storing webhook delivery", "forge", forge.Name(), "delivery", id, "err", err)
@@ -242,14 +347,19 @@ func (in *Intake) start(ctx context.Context, d *store.Delivery, ev *Event, repo 
 		m.Reason = reason
 		return m, nil
 	}
+	// Keyed by what was pushed, not by the delivery's ID (which is not
+	// signed): a replayed body under a new ID finds the run it started.
 	req := repo.Request(p, store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
-		d.Forge+"/"+d.ID+"/"+p.Metadata.Name)
-	run, _, err := in.runs.Submit(ctx, req)
+		pushKey(repo, ev, p.Metadata.Name))
+	run, created, err := in.runs.Submit(ctx, req)
 	if err != nil {
 		return m, err
 	}
 	m.RunID = run.ID
-	if req.Refused != "" {
+	switch {
+	case !created:
+		m.Reason = fmt.Sprintf("the same push (%s %s..%s) already started run %d", ev.Ref, short(ev.Before), short(ev.After), run.ID)
+	case req.Refused != "":
 		m.Reason = "refused: " + req.Refused
 	}
 	return m, nil
@@ -282,4 +392,32 @@ func (in *Intake) repo(name string) *Repo {
 		}
 	}
 	return nil
+}
+
+// pushKey identifies a push by its content: repository, ref, before and
+// after (and the pipeline it starts).
+func pushKey(repo *Repo, ev *Event, pipelineName string) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{repo.Config.Name, ev.Ref, ev.Before, ev.After, pipelineName}, "\x00")))
+	return "push/" + hex.EncodeToString(sum[:])
+}
+
+func short(sha string) string { return sha[:min(7, len(sha))] }
+
+// jsonPayload is the delivery's JSON: the body, or its payload field when
+// the hook was set to send application/x-www-form-urlencoded (GitHub and
+// Gitea let a user choose).
+func jsonPayload(h http.Header, body []byte) ([]byte, error) {
+	ct, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("malformed form-encoded delivery: %v", err)
+	}
+	payload := form.Get("payload")
+	if payload == "" {
+		return nil, errors.New("form-encoded delivery without a payload field")
+	}
+	return []byte(payload), nil
 }

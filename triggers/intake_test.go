@@ -2,6 +2,9 @@ package triggers
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -24,14 +27,14 @@ func TestGitHubSignatureTestVector(t *testing.T) {
 	// From GitHub's documentation on validating webhook deliveries.
 	h := http.Header{}
 	h.Set("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
-	if !(GitHub{}).Verify(h, []byte("Hello, World!"), "It's a Secret to Everybody") {
+	if !Verify(GitHub{}, h, []byte("Hello, World!"), "It's a Secret to Everybody") {
 		t.Fatal("GitHub's documented test vector does not verify")
 	}
-	if (GitHub{}).Verify(h, []byte("Hello, World?"), "It's a Secret to Everybody") {
+	if Verify(GitHub{}, h, []byte("Hello, World?"), "It's a Secret to Everybody") {
 		t.Fatal("a changed body verified")
 	}
 	h.Set("X-Hub-Signature-256", "sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
-	if (GitHub{}).Verify(h, []byte("Hello, World!"), "It's a Secret to Everybody") {
+	if Verify(GitHub{}, h, []byte("Hello, World!"), "It's a Secret to Everybody") {
 		t.Fatal("a signature without the sha256= prefix verified")
 	}
 }
@@ -295,4 +298,10 @@ func TestRecoverProcessesStoredDeliveries(t *testing.T) {
 	if code != 200 || !a.Duplicate || it.runCount(t) != 1 {
 		t.Errorf("redelivery after recovery: %d %s, %d runs", code, raw, it.runCount(t))
 	}
+}
+
+func hmacSHA256Hex(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
@@ -90,6 +91,9 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	return serveHTTP(ctx, cfg.Listen, server.New(st, r, intake, res, metrics, log).Handler(), r, sched, stdout, log)
 }
 
+// maxConnections bounds the engine's open connections.
+const maxConnections = 1024
+
 // serveHTTP serves h and drives the runner and the scheduler until ctx is done,
 // then shuts down in order: intake first, then the runner.
 func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runner, sched *triggers.Scheduler, stdout io.Writer, log *slog.Logger) error {
@@ -97,7 +101,11 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runne
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	// Headers in 10 s, idle connections closed after 2 min, at most
+	// maxConnections at once; webhook bodies have their own read deadline
+	// (the API's are small and bounded; SSE streams must not time out).
+	ln = netutil.LimitListener(ln, maxConnections)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	fmt.Fprintf(stdout, "slipway serving on http://%s\n", ln.Addr())
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
