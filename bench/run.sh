@@ -12,6 +12,8 @@
 #  4. The local environment: launcher start (first and warm), Argo CD sync to
 #     the new version serving (p50, split into synced / running / ready /
 #     serving), and a weight change in the API server to the mesh proxy.
+#  6. What strangers cost: engine RSS while 50 unsigned 24 MiB webhook posts
+#     arrive at once (bench/webhookflood).
 #  5. Time to rollback: a bad canary's first answer to its last (seen at the
 #     mesh proxy) over 5 releases, p50/max, split into detection, decision,
 #     git, sync and route flip.
@@ -62,3 +64,7 @@ for _ in $(seq 100); do grep -q 'serving on' "$work/serve.out" && break; sleep 0
 url=$(sed -n 's/^slipway serving on //p' "$work/serve.out")
 [ -n "$url" ] || { echo "slipway serve did not start"; cat "$work/serve.log"; exit 1; }
 "$work/webhookload" -server "$url" -secret bench-secret -n "${N:-20000}" -c "${C:-16}" -data "$work/data" | tee -a "$out"
+
+echo "== unsigned webhook flood" | tee -a "$out"
+go build -o "$work/webhookflood" ./bench/webhookflood
+"$work/webhookflood" -server "$url" -pid "$pid" -c "${FLOOD:-50}" -size $((24 << 20)) | tee -a "$out"

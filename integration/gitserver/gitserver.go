@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,6 +28,16 @@ type Server struct {
 	// Token, when set, is the password every request must carry (HTTP
 	// basic auth, any user name), as a forge's access token.
 	Token string
+
+	mu    sync.Mutex
+	auths []string // Authorization headers received, in order
+}
+
+// Authorizations returns the Authorization headers requests carried ("" for none).
+func (s *Server) Authorizations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.auths)
 }
 
 // Start serves the bare repositories under root on a free loopback port
@@ -49,6 +61,9 @@ func Start(ctx context.Context, root string) (*Server, error) {
 	}
 	s := &Server{Root: root, URL: "http://" + ln.Addr().String()}
 	s.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.auths = append(s.auths, r.Header.Get("Authorization"))
+		s.mu.Unlock()
 		if s.Token != "" {
 			if _, pass, ok := r.BasicAuth(); !ok || pass != s.Token {
 				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)

@@ -26,11 +26,19 @@ func (c CLI) Clone(ctx context.Context, req Request, log func(string, ...any)) (
 	if err := emptyDir(req.Dir); err != nil {
 		return "", fmt.Errorf("preparing %s: %w", req.Dir, err)
 	}
-	env, cleanup, err := cliAuthEnv(req.Auth)
+	env, cleanup, err := cliAuthEnv(req.Auth, req.URL)
 	if err != nil {
 		return "", err
 	}
 	defer cleanup()
+	// A private, empty HOME: nothing in a shared directory (a .gitconfig
+	// with core.hooksPath, say) configures this git.
+	home, err := os.MkdirTemp("", "slipway-git-home-")
+	if err != nil {
+		return "", fmt.Errorf("making git's home: %w", err)
+	}
+	defer os.RemoveAll(home)
+	env = append(env, "HOME="+home)
 	run := func(args ...string) (string, error) { return c.git(ctx, req.Dir, env, args...) }
 	depth := []string{}
 	if req.Depth > 0 {
@@ -70,6 +78,9 @@ func (c CLI) Clone(ctx context.Context, req Request, log func(string, ...any)) (
 		return "", fmt.Errorf("checking out %s: %w (is it within clone.depth of %s?)", want, err, req.Ref)
 	}
 	if req.Submodules {
+		if (req.Auth != Auth{}) {
+			log("credentials are sent only to %s; submodules elsewhere are fetched without them", credentialScope(req.URL))
+		}
 		if _, err := run(append([]string{"submodule", "update", "--init", "--recursive"}, depth...)...); err != nil {
 			return "", err
 		}
@@ -83,10 +94,12 @@ func (c CLI) git(ctx context.Context, dir string, env []string, args ...string) 
 	if bin == "" {
 		bin = "git"
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	// Hermetic: no system or global config, no hooks, no local or command
+	// transports (for the repository or any submodule).
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=never"}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "HOME=" + os.TempDir(), "PATH=" + os.Getenv("PATH"),
-		"GIT_PROTOCOL_FROM_USER=0", "GIT_ALLOW_PROTOCOL=http:https:ssh:git:file"}, env...)
+	cmd.Env = append([]string{"GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "PATH=" + os.Getenv("PATH"),
+		"GIT_PROTOCOL_FROM_USER=0", "GIT_ALLOW_PROTOCOL=http:https:ssh:git"}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -97,12 +110,15 @@ func (c CLI) git(ctx context.Context, dir string, env []string, args ...string) 
 	return stdout.String(), nil
 }
 
-// cliAuthEnv passes a credential to git through its environment.
-func cliAuthEnv(a Auth) (env []string, cleanup func(), err error) {
+// cliAuthEnv passes a credential to git through its environment. An HTTP
+// token is scoped to the repository's scheme and host (git's http.<url>.*
+// matching), so a submodule elsewhere never receives it.
+func cliAuthEnv(a Auth, repoURL string) (env []string, cleanup func(), err error) {
 	switch {
 	case a.Token != "":
 		header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Token))
-		return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=" + header}, func() {}, nil
+		key := "http." + credentialScope(repoURL) + ".extraHeader"
+		return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=" + key, "GIT_CONFIG_VALUE_0=" + header}, func() {}, nil
 	case a.SSHKey != "":
 		dir, err := os.MkdirTemp("", "slipway-ssh-")
 		if err != nil {

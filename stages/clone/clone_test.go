@@ -184,3 +184,106 @@ func TestAutoEnginePicksByDepth(t *testing.T) {
 		}
 	}
 }
+
+func gitCLI(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"-C", dir, "-c", "protocol.file.allow=always"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Credentials go to the repository's own host only: a submodule on
+// another server is fetched without them (and the log says so); a
+// submodule on this machine's disk is refused.
+func TestSubmodulesGetNoCredentialsElsewhere(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Token = "tok-for-app-only"
+	other, err := gitserver.Start(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	libURL, _ := other.CreateRepo("lib")
+	lib, _ := gitserver.Clone(libURL, filepath.Join(t.TempDir(), "lib"))
+	if _, err := lib.Commit("main", "lib", map[string]string{"lib.txt": "lib"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	wtDir := filepath.Join(t.TempDir(), "wt")
+	tokURL := strings.Replace(f.url, "http://", "http://x:"+f.srv.Token+"@", 1)
+	wt, _ := gitserver.Clone(tokURL, wtDir)
+	gitCLI(t, wtDir, "checkout", "-q", "main")
+	gitCLI(t, wtDir, "submodule", "add", "-q", libURL, "lib")
+	sha, err := wt.Commit("main", "with a submodule elsewhere", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	for _, engine := range []string{"go-git", "git"} {
+		run, log := runOf(t, f.url, sha, map[string]string{"GIT_TOKEN": f.srv.Token})
+		_, err := clone(t, pipeline.CloneSpec{Engine: engine, Submodules: true, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", engine, err, log)
+		}
+		if b, err := os.ReadFile(filepath.Join(run.Workdir, "lib", "lib.txt")); err != nil || string(b) != "lib" {
+			t.Errorf("%s: submodule not checked out: %v", engine, err)
+		}
+		for _, a := range other.Authorizations() {
+			if a != "" {
+				t.Errorf("%s: the other server received credentials: %q", engine, a)
+			}
+		}
+		if !strings.Contains(log.String(), "without") {
+			t.Errorf("%s: the log does not say the submodule went without credentials:\n%s", engine, log)
+		}
+	}
+
+	// A submodule whose URL is a path on this machine.
+	secretRepo := filepath.Join(t.TempDir(), "private")
+	gitCLI(t, filepath.Dir(secretRepo), "init", "-q", secretRepo)
+	gitCLI(t, secretRepo, "commit", "-q", "--allow-empty", "-m", "private")
+	gitCLI(t, wtDir, "submodule", "add", "-q", "file://"+secretRepo, "private")
+	sha, _ = wt.Commit("main", "with a local submodule", nil)
+	if err := wt.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	for _, engine := range []string{"go-git", "git"} {
+		run, log := runOf(t, f.url, sha, map[string]string{"GIT_TOKEN": f.srv.Token})
+		_, err := clone(t, pipeline.CloneSpec{Engine: engine, Submodules: true, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run)
+		if err == nil {
+			t.Errorf("%s: a file:// submodule was cloned\n%s", engine, log)
+		}
+	}
+	for _, repo := range []string{"file://" + secretRepo, secretRepo, "../private"} {
+		run, _ := runOf(t, f.url, "", nil)
+		if _, err := clone(t, pipeline.CloneSpec{Repo: repo}, run); err == nil || !strings.Contains(err.Error(), "local path") {
+			t.Errorf("clone.repo %q: %v", repo, err)
+		}
+	}
+}
+
+// git runs with a private empty HOME: a .gitconfig wherever HOME used to
+// point (the shared temp dir) configures nothing, so its hooks never run.
+func TestCLIGitIsHermetic(t *testing.T) {
+	f := newFixture(t)
+	shared := t.TempDir()
+	t.Setenv("TMPDIR", shared)
+	pwned := filepath.Join(shared, "pwned")
+	hooks := filepath.Join(shared, "hooks")
+	os.MkdirAll(hooks, 0o755)
+	os.WriteFile(filepath.Join(hooks, "post-checkout"), []byte("#!/bin/sh\ntouch "+pwned+"\n"), 0o755)
+	os.WriteFile(filepath.Join(shared, ".gitconfig"), []byte("[core]\n\thooksPath = "+hooks+"\n"), 0o644)
+	run, log := runOf(t, f.url, f.commits[2], nil)
+	if _, err := clone(t, pipeline.CloneSpec{Engine: "git"}, run); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Error("a hook from a shared .gitconfig ran during the clone")
+	}
+}

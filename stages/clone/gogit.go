@@ -48,15 +48,51 @@ func (GoGit) Clone(ctx context.Context, req Request, log func(string, ...any)) (
 		return "", fmt.Errorf("checking out %s: %w", hash, err)
 	}
 	if req.Submodules {
-		subs, err := wt.Submodules()
-		if err != nil {
-			return "", err
-		}
-		if err := subs.UpdateContext(ctx, &git.SubmoduleUpdateOptions{Init: true, RecurseSubmodules: git.DefaultSubmoduleRecursionDepth, Auth: auth}); err != nil {
+		if err := updateSubmodules(ctx, wt, req.URL, auth, log, git.DefaultSubmoduleRecursionDepth); err != nil {
 			return "", fmt.Errorf("updating submodules: %w", err)
 		}
 	}
 	return hash.String(), nil
+}
+
+// updateSubmodules checks out wt's submodules, and theirs, depth levels
+// deep. Credentials go only to submodules at the repository's own scheme
+// and host; local paths, file:// and relative URLs (which go-git would
+// read from this machine) are refused.
+func updateSubmodules(ctx context.Context, wt *git.Worktree, repoURL string, auth transport.AuthMethod, log func(string, ...any), depth git.SubmoduleRescursivity) error {
+	subs, err := wt.Submodules()
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		u := sub.Config().URL
+		if err := CheckRemoteURL(u); err != nil {
+			return fmt.Errorf("submodule %s: %w", sub.Config().Name, err)
+		}
+		a := auth
+		if auth != nil && credentialScope(u) != credentialScope(repoURL) {
+			log("submodule %s is at %s: fetched without the credentials, which are for %s only", sub.Config().Name, redactURL(u), credentialScope(repoURL))
+			a = nil
+		}
+		if err := sub.UpdateContext(ctx, &git.SubmoduleUpdateOptions{Init: true, Auth: a}); err != nil {
+			return fmt.Errorf("submodule %s: %w", sub.Config().Name, err)
+		}
+		if depth <= 1 {
+			continue
+		}
+		repo, err := sub.Repository()
+		if err != nil {
+			return err
+		}
+		swt, err := repo.Worktree()
+		if err != nil {
+			return err
+		}
+		if err := updateSubmodules(ctx, swt, repoURL, auth, log, depth-1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetch brings the wanted commit into repo and returns its hash.

@@ -61,12 +61,42 @@ func New(gogit, cli Cloner) stages.Factory {
 	}
 }
 
-// Validate checks the repository URL, when the pipeline sets one.
+// Validate checks the repository URL, when the pipeline sets one: a
+// remote one (a pipeline may not make the engine read its own disk).
 func (s *Stage) Validate() error {
 	if s.spec.Repo != "" {
-		return CheckURL(s.spec.Repo)
+		return CheckRemoteURL(s.spec.Repo)
 	}
 	return nil
+}
+
+// CheckRemoteURL is CheckURL, and refuses local paths and file:// URLs too.
+func CheckRemoteURL(raw string) error {
+	if err := CheckURL(raw); err != nil {
+		return err
+	}
+	lower := strings.ToLower(raw)
+	if strings.HasPrefix(lower, "file:") || strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, ".") || strings.HasPrefix(raw, "~") ||
+		!strings.Contains(raw, "://") && !strings.Contains(raw, "@") {
+		return fmt.Errorf("repository URL %q is a local path; only remote repositories (https://, ssh://, git@host:path) are cloned", redactURL(raw))
+	}
+	return nil
+}
+
+// credentialScope is the scheme and host of a repository URL (scp-style
+// git@host:path counts as ssh://host): where its credentials may go.
+func credentialScope(raw string) string {
+	if !strings.Contains(raw, "://") {
+		if at := strings.Index(raw, "@"); at >= 0 {
+			host, _, _ := strings.Cut(raw[at+1:], ":")
+			return "ssh://" + strings.ToLower(host)
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 }
 
 // CheckURL refuses URLs that could run commands or be read as options.

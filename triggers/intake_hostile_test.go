@@ -1,0 +1,153 @@
+package triggers
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// refuseRead fails the test if a body is read: a stranger's request must
+// be refused on its headers.
+type refuseRead struct{ read atomic.Bool }
+
+func (r *refuseRead) Read(p []byte) (int, error) {
+	r.read.Store(true)
+	return 0, io.EOF
+}
+
+// Requests that cannot be authenticated from their headers are refused
+// before a byte of their body is read.
+func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
+	it := newIntakeTest(t)
+	for _, tt := range []struct {
+		name, forge string
+		header      map[string]string
+		code        int
+	}{
+		{"github without a signature", "github", map[string]string{"X-GitHub-Event": "push"}, 401},
+		{"gitea without a signature", "gitea", map[string]string{"X-Gitea-Event": "push"}, 401},
+		{"gitlab with a wrong token", "gitlab", map[string]string{"X-Gitlab-Token": "nope"}, 401},
+		{"gitlab with an empty token", "gitlab", map[string]string{"X-Gitlab-Token": ""}, 401},
+	} {
+		body := &refuseRead{}
+		r := httptest.NewRequest("POST", "/hooks/"+tt.forge, body)
+		for k, v := range tt.header {
+			r.Header.Set(k, v)
+		}
+		if code, _, raw := it.sendRequest(t, tt.forge, r); code != tt.code || body.read.Load() {
+			t.Errorf("%s: %d %s, body read: %v", tt.name, code, raw, body.read.Load())
+		}
+	}
+	r := delivery{"github", "push", "big", "gh-secret", []byte("{}")}.request()
+	r.ContentLength = 1 << 30
+	r.Body = io.NopCloser(&refuseRead{})
+	if code, _, _ := it.sendRequest(t, "github", r); code != 413 {
+		t.Errorf("announced 1 GiB body: %d, want 413 without reading", code)
+	}
+}
+
+// A signed push replayed under a new delivery ID (the ID is not signed)
+// finds the run it started instead of starting the old commit again.
+func TestReplayedPushStartsNothingNew(t *testing.T) {
+	it := newIntakeTest(t)
+	push := fixture(t, "github-push.json")
+	code, first, raw := it.send(t, delivery{"github", "push", "orig", "gh-secret", push})
+	if code != 202 || len(first.Runs) != 1 {
+		t.Fatalf("first: %d %s", code, raw)
+	}
+	code, replay, raw := it.send(t, delivery{"github", "push", "replayed-with-a-new-id", "gh-secret", push})
+	if code != 202 || len(replay.Runs) != 1 || replay.Runs[0] != first.Runs[0] || !strings.Contains(raw, "the same push") {
+		t.Errorf("replay: %d %s", code, raw)
+	}
+	if n := it.runCount(t); n != 1 {
+		t.Errorf("%d runs after a replay, want 1", n)
+	}
+}
+
+// GitHub and Gitea let a hook send application/x-www-form-urlencoded with
+// the JSON in a payload field; the signature covers the form body.
+func TestFormEncodedDeliveries(t *testing.T) {
+	it := newIntakeTest(t)
+	form := []byte("payload=" + url.QueryEscape(string(fixture(t, "github-push.json"))))
+	r := delivery{"github", "push", "form-1", "gh-secret", form}.request()
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, a, raw := it.sendRequest(t, "github", r); code != 202 || len(a.Runs) != 1 {
+		t.Errorf("form delivery: %d %s", code, raw)
+	}
+	r = delivery{"github", "push", "form-2", "gh-secret", []byte("nothing=here")}.request()
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, _, raw := it.sendRequest(t, "github", r); code != 400 || !strings.Contains(raw, "without a payload field") {
+		t.Errorf("form without payload: %d %s", code, raw)
+	}
+}
+
+// Only so many bodies are read before they are verified; a body trickled
+// slowly is cut off at the read timeout; large bodies spill to disk.
+func TestIntakeBoundsWhatStrangersCost(t *testing.T) {
+	it := newIntakeTest(t)
+	var err error
+	it.in, err = NewIntake(it.in.repos, it.st, nil, WithMaxUnauthenticated(1), WithReadTimeout(300*time.Millisecond), WithSpoolDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(it.in.Handler("github"))
+	defer srv.Close()
+
+	// A slow sender holds the only slot …
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 1000\r\n\r\n{")
+	waitUntil(t, func() bool { return len(it.in.unauth) == 1 })
+	// … so a second stranger is told to come back …
+	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader("{}"))
+	req.Header.Set("X-Hub-Signature-256", "sha256=00")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second unauthenticated body while the slot is held: %d", resp.StatusCode)
+	}
+	// … and the slow one is cut off at the read timeout, freeing the slot.
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answer, _ := io.ReadAll(conn)
+	if !bytes.Contains(answer, []byte("400")) {
+		t.Errorf("slow body: %q", answer)
+	}
+	waitUntil(t, func() bool { return len(it.in.unauth) == 0 })
+
+	// A body larger than the in-memory part of the spool is verified from disk.
+	big := []byte(`{"pad": "` + strings.Repeat("x", 2*spoolMemory) + `"}`)
+	sp := &spool{dir: t.TempDir()}
+	sp.Write(big)
+	if sp.file == nil || sp.mem.Len() != 0 {
+		t.Errorf("a %d-byte body stayed in memory", len(big))
+	}
+	got, _ := sp.Bytes()
+	sp.Close()
+	if !bytes.Equal(got, big) {
+		t.Error("spooled body differs")
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("condition not reached in 5 s")
+}
