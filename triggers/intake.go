@@ -128,7 +128,7 @@ func WithIntakeLogger(l *slog.Logger) IntakeOption {
 func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
 	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: DefaultMaxBody,
 		unauth: make(chan struct{}, DefaultMaxUnauthenticated), readFor: DefaultReadTimeout,
-		count:  func(string, string) {}, log: slog.New(slog.DiscardHandler)}
+		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(in); err != nil {
 			return nil, err

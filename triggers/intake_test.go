@@ -2,10 +2,10 @@ package triggers
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
