@@ -128,12 +128,13 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	now := time.Now()
+	audit := store.AuditEntry{Time: now, Actor: "alertmanager", Action: "release.abort", Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID),
+		Detail: fmt.Sprintf("alert %s firing since %s", name, a.StartsAt.Format(time.RFC3339))}
 	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: "abort", Actor: "alertmanager",
-		Detail: detail, CreatedAt: time.Now()}); err != nil {
+		Detail: detail, CreatedAt: now}, audit); err != nil {
 		return 0, err
 	}
-	s.audit(r.Context(), &Token{Name: "alertmanager"}, "release.abort", fmt.Sprintf("app/%s run/%d", app, rel.RunID),
-		fmt.Sprintf("alert %s firing since %s", name, a.StartsAt.Format(time.RFC3339)))
 	return rel.RunID, nil
 }
 

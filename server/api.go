@@ -141,7 +141,7 @@ func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) 
 		s.internal(w, "starting run", err)
 		return
 	}
-	s.audit(r.Context(), who, "run.trigger", "pipeline/"+name, fmt.Sprintf("run %d at %s", run.ID, req.Ref))
+	s.audit(r.Context(), who, "run.trigger", fmt.Sprintf("pipeline/%s run/%d", name, run.ID), "at "+req.Ref)
 	writeJSON(w, http.StatusCreated, runView(run))
 }
 
@@ -202,7 +202,9 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Tok
 	}
 	out := []DeliveryView{}
 	for _, d := range list {
-		out = append(out, deliveryView(d))
+		if s.deliveryInScope(r.Context(), who, d) {
+			out = append(out, deliveryView(d))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
 }
@@ -218,5 +220,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, who *Token) {
 		s.internal(w, "reading the audit log", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	visible := []store.AuditEntry{}
+	for _, e := range entries {
+		if s.auditInScope(r.Context(), who, e) {
+			visible = append(visible, e)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": visible})
 }

@@ -73,12 +73,12 @@ func (s *Server) releaseCommand(name string) handler {
 		}
 		detail, _ := json.Marshal(map[string]string{"reason": req.Reason})
 		c := &store.Command{RunID: rel.RunID, Name: cmd, Actor: who.Name, Detail: detail, CreatedAt: time.Now()}
-		if err := s.store.AddCommand(r.Context(), c); err != nil {
+		audit := store.AuditEntry{Time: c.CreatedAt, Actor: who.Name, Action: "release." + cmd,
+			Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID), Detail: fmt.Sprintf("at %d%% (%s) %s", rel.Weight, rel.State, req.Reason)}
+		if err := s.store.AddCommand(r.Context(), c, audit); err != nil {
 			s.internal(w, "queueing the command", err)
 			return
 		}
-		s.audit(r.Context(), who, "release."+cmd, fmt.Sprintf("app/%s run/%d", app, rel.RunID),
-			fmt.Sprintf("at %d%% (%s) %s", rel.Weight, rel.State, req.Reason))
 		writeJSON(w, http.StatusAccepted, map[string]any{"app": app, "run": rel.RunID, "command": cmd,
 			"state": rel.State, "weight": rel.Weight, "result": cmd + " sent to the release"})
 	}

@@ -2,10 +2,14 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,7 +71,8 @@ stages:
 				mustPipeline(t, "metadata: {name: other, app: billing}\nstages:\n  - {name: a, fake: {}}\n"),
 			}}},
 		Tokens: []Token{token("viewer", RoleViewer, "view-token"), token("rm", RoleReleaseManager, "rm-token"),
-			token("admin", RoleAdmin, "admin-token"), token("billing-viewer", RoleViewer, "billing-token", "billing")},
+			token("admin", RoleAdmin, "admin-token"), token("billing-viewer", RoleViewer, "billing-token", "billing"),
+			token("billing-admin", RoleAdmin, "billing-admin-token", "billing")},
 		Alertmanager: &AlertmanagerAuth{Bearer: "am-token", AppLabel: "app"},
 	}
 	intake, err := triggers.NewIntake(res.Repos, st, r, triggers.WithCounter(m.Webhook))
@@ -224,6 +229,12 @@ func TestCancelAndFollowLogsOverSSE(t *testing.T) {
 	_, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
 	id := itoa(run["id"].(float64))
 	a.waitRun(t, run["id"].(float64), "running")
+	for range 1000 { // until the stage has logged (a cancel before it would end the run with no log)
+		if _, logs := a.do(t, "GET", "/api/v1/runs/"+id+"/logs", "view-token", ""); strings.Contains(fmt.Sprint(logs), "sleeping") {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 
 	req, _ := http.NewRequest("GET", a.url+"/api/v1/runs/"+id+"/logs?follow=1", nil)
 	req.Header.Set("Authorization", "Bearer view-token")
@@ -385,5 +396,38 @@ tokens:
 	}
 	if res.Repos[0].Secret != "hook-secret" || len(res.Repos[0].Sources) != 2 || res.Tokens[0].Hash != sha256.Sum256([]byte("file-token")) {
 		t.Errorf("resolved = %+v", res.Repos[0])
+	}
+}
+
+// A token limited to some apps reads only their deliveries and audit
+// entries.
+func TestDeliveriesAndAuditAreScoped(t *testing.T) {
+	a := newAPI(t)
+	a.do(t, "POST", "/api/v1/pipelines/shop/runs", "admin-token", "")
+	a.do(t, "POST", "/api/v1/pipelines/other/runs", "admin-token", "")
+	body := []byte(`{"ref": "refs/heads/main", "after": "` + strings.Repeat("a", 40) + `", "repository": {"clone_url": "https://git.example.com/shop.git"}}`)
+	m := hmac.New(sha256.New, []byte("s"))
+	m.Write(body)
+	req, _ := http.NewRequest("POST", a.url+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "d-1")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	count := func(path, key, token string) int {
+		code, out := a.do(t, "GET", path, token, "")
+		if code != 200 {
+			t.Fatalf("GET %s as %s: %d %v", path, token, code, out)
+		}
+		return len(out[key].([]any))
+	}
+	if all, billing := count("/api/v1/audit", "entries", "admin-token"), count("/api/v1/audit", "entries", "billing-admin-token"); all != 2 || billing != 1 {
+		t.Errorf("audit entries: admin sees %d (want 2), billing admin %d (want 1: the run of billing)", all, billing)
+	}
+	if all, billing := count("/api/v1/deliveries", "deliveries", "admin-token"), count("/api/v1/deliveries", "deliveries", "billing-admin-token"); all != 1 || billing != 0 {
+		t.Errorf("deliveries: admin sees %d (want 1), billing admin %d (want 0)", all, billing)
 	}
 }

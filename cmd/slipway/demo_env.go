@@ -103,7 +103,7 @@ func (d *demoEnv) repositories(ctx context.Context) error {
 	if err := d.env.ArgoCD.CreateApp(ctx, d.data, "order-service", d.configRepo, "apps/order-service", "shop"); err != nil {
 		return err
 	}
-	client, err := argocd.Dial(d.env.ArgoCD.Server, d.env.ArgoCD.Token, true, false, d.data)
+	client, err := argocd.Dial(d.env.ArgoCD.Server, d.env.ArgoCD.Token, true, false)
 	if err != nil {
 		return err
 	}

@@ -64,8 +64,9 @@ type Releases interface {
 	// newest first; with inFlight only those not yet promoted or rolled
 	// back whose run is still queued or running.
 	ListReleases(ctx context.Context, app string, inFlight bool) ([]*Release, error)
-	// AddCommand queues a command for a release; c.ID is set.
-	AddCommand(ctx context.Context, c *Command) error
+	// AddCommand queues a command for a release (c.ID is set) and appends
+	// its audit entries, atomically.
+	AddCommand(ctx context.Context, c *Command, audit ...AuditEntry) error
 	// CountRollbacks counts every rollback by app and trigger.
 	CountRollbacks(ctx context.Context) ([]RollbackCount, error)
 	// TakeCommand returns the oldest command of a run not yet taken and

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,10 +31,17 @@ type Client struct {
 }
 
 // Dial connects to server ("host:port") with an API token. plainText is
-// for servers run with --insecure; insecure skips TLS verification.
-func Dial(server, token string, plainText, insecure bool, configDir string) (*Client, error) {
+// for servers run with --insecure; insecure skips TLS verification. The
+// client's config path is a file that does not exist in a directory of its
+// own — never in a checkout, where a pushed file could configure it.
+func Dial(server, token string, plainText, insecure bool) (*Client, error) {
+	configDir, err := os.MkdirTemp("", "slipway-argocd-")
+	if err != nil {
+		return nil, fmt.Errorf("making the Argo CD client's config directory: %w", err)
+	}
+	defer os.RemoveAll(configDir) // read, if at all, while the client is made
 	c, err := apiclient.NewClient(&apiclient.ClientOptions{ServerAddr: server, AuthToken: token, PlainText: plainText,
-		Insecure: insecure, ConfigPath: configDir + "/no-argocd-config"})
+		Insecure: insecure, ConfigPath: filepath.Join(configDir, "none")})
 	if err != nil {
 		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, stages.Redact(err, token))
 	}

@@ -79,7 +79,7 @@ func (s *Stage) open(ctx context.Context, run *stages.Run) (*release, error) {
 		}
 	}
 	a := s.spec.ArgoCD
-	client, err := argocd.Dial(a.Server, run.Secrets[a.Token], a.PlainText, a.Insecure, run.Workdir)
+	client, err := argocd.Dial(a.Server, run.Secrets[a.Token], a.PlainText, a.Insecure)
 	if err != nil {
 		return nil, stages.Retryable(err)
 	}

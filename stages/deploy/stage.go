@@ -57,7 +57,7 @@ func (s *Stage) Run(ctx context.Context, run *stages.Run) (stages.Result, error)
 	image, digest, _ := strings.Cut(ref, "@")
 	say := func(format string, args ...any) { fmt.Fprintf(run.Log, "slipway: "+format+"\n", args...) }
 	a := s.spec.ArgoCD
-	client, err := argocd.Dial(a.Server, run.Secrets[a.Token], a.PlainText, a.Insecure, run.Workdir)
+	client, err := argocd.Dial(a.Server, run.Secrets[a.Token], a.PlainText, a.Insecure)
 	if err != nil {
 		return stages.Result{}, stages.Retryable(err)
 	}

@@ -74,18 +74,26 @@ func (s *Store) ListReleases(ctx context.Context, app string, inFlight bool) ([]
 	return out, nil
 }
 
-// AddCommand queues a command for a release.
-func (s *Store) AddCommand(ctx context.Context, c *store.Command) error {
+// AddCommand queues a command for a release and writes its audit entries
+// in the same transaction: a command is never queued unaudited.
+func (s *Store) AddCommand(ctx context.Context, c *store.Command, audit ...store.AuditEntry) error {
 	detail := string(c.Detail)
 	if detail == "" {
 		detail = "null"
 	}
-	err := s.db.QueryRowContext(ctx, `INSERT INTO release_commands (run_id, command, actor, detail_json, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`, c.RunID, c.Name, c.Actor, detail, micros(c.CreatedAt)).Scan(&c.ID)
-	if err != nil {
-		return fmt.Errorf("queueing %s for run %d: %w", c.Name, c.RunID, err)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO release_commands (run_id, command, actor, detail_json, created_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, c.RunID, c.Name, c.Actor, detail, micros(c.CreatedAt)).Scan(&c.ID)
+		if err != nil {
+			return fmt.Errorf("queueing %s for run %d: %w", c.Name, c.RunID, err)
+		}
+		for _, e := range audit {
+			if err := appendAudit(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // TakeCommand returns the oldest untaken command of a run and marks it

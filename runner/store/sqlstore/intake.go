@@ -127,8 +127,15 @@ func (s *Store) SetLastFire(ctx context.Context, key string, at time.Time) error
 }
 
 // AppendAudit adds an entry to the audit log.
-func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error { return appendAudit(ctx, s.db, e) }
+
+// execer is a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func appendAudit(ctx context.Context, db execer, e store.AuditEntry) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		micros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
 	if err != nil {
 		return fmt.Errorf("writing audit entry %s %s: %w", e.Action, e.Target, err)
