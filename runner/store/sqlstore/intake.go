@@ -127,7 +127,9 @@ func (s *Store) SetLastFire(ctx context.Context, key string, at time.Time) error
 }
 
 // AppendAudit adds an entry to the audit log.
-func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error { return appendAudit(ctx, s.db, e) }
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error {
+	return appendAudit(ctx, s.db, e)
+}
 
 // execer is a database or a transaction.
 type execer interface {
