@@ -58,7 +58,30 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, who *Token) {
 			return
 		}
 	}
+	if !s.follow(who.Name, +1) {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, "token %s already follows %d logs; close one first", who.Name, MaxFollowersPerToken)
+		return
+	}
+	defer s.follow(who.Name, -1)
 	s.streamLogs(w, r, run.ID, after)
+}
+
+// MaxFollowersPerToken bounds the live log streams one token holds open.
+const MaxFollowersPerToken = 16
+
+// follow counts a token's live streams up (+1, refused past the bound) or down.
+func (s *Server) follow(token string, delta int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.followers == nil {
+		s.followers = map[string]int{}
+	}
+	if delta > 0 && s.followers[token] >= MaxFollowersPerToken {
+		return false
+	}
+	s.followers[token] += delta
+	return true
 }
 
 func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after int64) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/slipwayci/slipway/runner"
@@ -32,6 +33,9 @@ type Server struct {
 	alerts  *AlertmanagerAuth
 	metrics *Metrics
 	log     *slog.Logger
+
+	mu        sync.Mutex
+	followers map[string]int // live log streams open, by token name
 }
 
 // New wires the HTTP server. intake receives the webhooks; res gives the

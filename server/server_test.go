@@ -431,3 +431,47 @@ func TestDeliveriesAndAuditAreScoped(t *testing.T) {
 		t.Errorf("deliveries: admin sees %d (want 1), billing admin %d (want 0)", all, billing)
 	}
 }
+
+// One token holds at most MaxFollowersPerToken live log streams.
+func TestFollowersPerTokenAreBounded(t *testing.T) {
+	a := newAPI(t)
+	_, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
+	id := itoa(run["id"].(float64))
+	open := func() *http.Response {
+		req, _ := http.NewRequest("GET", a.url+"/api/v1/runs/"+id+"/logs?follow=1", nil)
+		req.Header.Set("Authorization", "Bearer view-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	var streams []*http.Response
+	for range MaxFollowersPerToken {
+		streams = append(streams, open())
+	}
+	extra := open()
+	extra.Body.Close()
+	if extra.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("stream %d of one token: %d, want 429", MaxFollowersPerToken+1, extra.StatusCode)
+	}
+	streams[0].Body.Close()
+	freed := false
+	for range 200 { // the closed stream's slot is given back once the server sees it gone
+		again := open()
+		again.Body.Close()
+		if freed = again.StatusCode == http.StatusOK; freed {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !freed {
+		t.Error("a closed stream's slot was never given back")
+	}
+	for _, s := range streams[1:] {
+		if s.StatusCode != 200 {
+			t.Errorf("stream: %d", s.StatusCode)
+		}
+		s.Body.Close()
+	}
+}
