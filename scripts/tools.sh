@@ -21,7 +21,8 @@ fi
 
 # Debian packages: git (repositories, git http-backend), docker-registry (the
 # registry images are pushed to), busybox-static (a shell for test base
-# images), util-linux (unshare for the build sandbox), ca-certificates, and
+# images), util-linux (mount and chroot for the build sandbox), iproute2,
+# ca-certificates, and
 # for the local cluster etcd-server, redis-server (Argo CD), prometheus and
 # prometheus-alertmanager.
 need=()
@@ -33,6 +34,7 @@ command -v git >/dev/null || need+=(git)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static file)
 command -v unshare >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2) # brings up loopback in the build sandbox's network
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -16,26 +16,48 @@ import (
 
 // Local runs the Kaniko executor on this machine, inside a sandbox made
 // fresh for each build: a throw-away root directory holding the executor,
-// CA certificates, registry credentials and a copy of the build context;
-// new mount and PID namespaces (unshare); /dev bound and a fresh /proc
-// mounted inside; then chroot. Kaniko unpacks base images into its "/",
-// which is that throw-away root, never the machine's. The root is removed
-// after the build, whatever its outcome; the namespaces die with the
-// executor, taking their mounts with them. It needs root.
+// CA certificates, the build's registry credentials and a copy of the
+// build context, then chroot. The executor is root only inside a user
+// namespace whose IDs map to an unprivileged range outside (IDBase…), so
+// it holds no capability over the machine; new mount, PID, network, IPC
+// and UTS namespaces; a /dev of null, zero, full, random, urandom and tty
+// only; a fresh /proc showing only the build's processes; a network of its
+// own with nothing but loopback, where the registries on this machine the
+// build names are forwarded in (see netns.go) and nothing else — not the
+// engine's API, etcd or Argo CD. Kaniko unpacks base images into its "/",
+// the throw-away root; the root is removed after the build, whatever its
+// outcome. The engine must run as root (to map the ID range).
+//
+// This is the sandbox for one machine; on a cluster, builds run as Pods
+// (executor: kubernetes).
 type Local struct {
 	Executor string // the static Kaniko executor
 	WorkRoot string // where sandboxes are made (default: os.TempDir())
 	CACerts  string // default /etc/ssl/certs/ca-certificates.crt
+	IDBase   int    // first host UID/GID of the sandbox's 65536 IDs (default 100000)
 }
 
-// sandboxScript runs as PID 1's child in the new namespaces.
+// sandboxIDs is how many user and group IDs a sandbox maps.
+const sandboxIDs = 65536
+
+// DefaultIDBase is the first host ID a sandbox maps to root inside.
+const DefaultIDBase = 100000
+
+// sandboxScript runs as PID 1 of the new namespaces (root of the user
+// namespace): loopback up, a minimal /dev, a fresh /proc; it tells the
+// engine it is ready (fd 3) and waits for the registries to be forwarded
+// into its network (fd 4) before it becomes the executor.
 const sandboxScript = `set -e
 root=$1; shift
 executor_path=$PATH
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
+ip link set lo up
 mount --make-rprivate /
-mount --rbind /dev "$root/dev"
+for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
 mount -t proc proc "$root/proc"
+echo ready >&3
+read -r go <&4
+exec 3>&- 4<&-
 chroot=$(command -v chroot)
 PATH=$executor_path exec "$chroot" "$root" /kaniko/executor "$@"
 `
@@ -53,15 +75,8 @@ func (l *Local) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 	if err := l.prepare(root, req); err != nil {
 		return Result{}, fmt.Errorf("preparing the build sandbox: %w", err)
 	}
-	args := append([]string{"--mount", "--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c", sandboxScript, "sandbox", root, "--force"},
-		executorArgs(req, "/workspace", "/kaniko/build/Dockerfile", "/kaniko/digest")...)
-	cmd := exec.CommandContext(ctx, "unshare", args...)
-	cmd.Env = []string{"PATH=/usr/local/bin:/kaniko:/bin", "HOME=/root", "USER=root",
-		"SSL_CERT_DIR=/kaniko/ssl/certs", "DOCKER_CONFIG=/kaniko/.docker/"}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	if err := cmd.Run(); err != nil {
+	args := append([]string{"--force"}, executorArgs(req, "/workspace", "/kaniko/build/Dockerfile", "/kaniko/digest")...)
+	if err := l.run(ctx, root, loopbackRegistries(req), args, log); err != nil {
 		if ctx.Err() != nil {
 			return Result{}, fmt.Errorf("kaniko build interrupted: %w", ctx.Err())
 		}
@@ -76,6 +91,63 @@ func (l *Local) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 		return Result{}, fmt.Errorf("kaniko's digest file holds %q, not a sha256 digest", d)
 	}
 	return Result{Digest: d}, nil
+}
+
+// run runs the executor with args in the sandbox rooted at root, with
+// registries forwarded into its network.
+func (l *Local) run(ctx context.Context, root string, registries, args []string, out io.Writer) error {
+	base := l.IDBase
+	if base == 0 {
+		base = DefaultIDBase
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer readyR.Close()
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return err
+	}
+	defer goW.Close()
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", sandboxScript, "sandbox", root}, args...)...)
+	cmd.Env = []string{"PATH=/usr/local/bin:/kaniko:/bin", "HOME=/root", "USER=root",
+		"SSL_CERT_DIR=/kaniko/ssl/certs", "DOCKER_CONFIG=/kaniko/.docker/"}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = []*os.File{readyW, goR} // fds 3 and 4
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: sandboxIDs}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: sandboxIDs}},
+		Credential:  &syscall.Credential{Uid: 0, Gid: 0},
+		Pdeathsig:   syscall.SIGKILL,
+		Setpgid:     true,
+	}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	err = cmd.Start()
+	readyW.Close()
+	goR.Close()
+	if err != nil {
+		return fmt.Errorf("starting the sandbox: %w", err)
+	}
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(readyR, ready); err != nil {
+		return fmt.Errorf("the sandbox did not start: %w", cmd.Wait())
+	}
+	fwd, err := forward(ctx, cmd.Process.Pid, registries)
+	if err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		return err
+	}
+	defer fwd.Close()
+	if _, err := io.WriteString(goW, "go\n"); err != nil {
+		return fmt.Errorf("starting the executor: %w: %w", err, cmd.Wait())
+	}
+	goW.Close()
+	return cmd.Wait()
 }
 
 // prepare lays out the sandbox root.
@@ -105,7 +177,28 @@ func (l *Local) prepare(root string, req Request) error {
 	if err := copyFile(req.Dockerfile, filepath.Join(root, "kaniko", "build", "Dockerfile"), 0o644); err != nil {
 		return fmt.Errorf("Dockerfile: %w", err)
 	}
-	return copyTree(req.ContextDir, filepath.Join(root, "workspace"))
+	if err := copyTree(req.ContextDir, filepath.Join(root, "workspace")); err != nil {
+		return err
+	}
+	return l.handOver(root)
+}
+
+// handOver gives the sandbox root to the sandbox's root user (IDBase
+// outside) — all but the executor and the CA certificates, which stay the
+// machine's and read-only inside (the executor is a hard link to the
+// tools cache).
+func (l *Local) handOver(root string) error {
+	base := l.IDBase
+	if base == 0 {
+		base = DefaultIDBase
+	}
+	keep := map[string]bool{filepath.Join(root, "kaniko", "executor"): true, filepath.Join(root, "kaniko", "ssl", "certs", "ca-certificates.crt"): true}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || keep[path] {
+			return err
+		}
+		return os.Lchown(path, base, base)
+	})
 }
 
 // removeSandbox deletes a sandbox root — but never while anything is still
@@ -210,10 +303,9 @@ func SandboxVersion(ctx context.Context, l *Local) error {
 	if err := l.prepare(root, Request{ContextDir: root + "/workspace", Dockerfile: "/dev/null"}); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c", sandboxScript, "sandbox", root, "version")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
+	var out strings.Builder
+	if err := l.run(ctx, root, nil, []string{"version"}, &out); err != nil {
+		return fmt.Errorf("%v: %s", err, out.String())
 	}
 	return nil
 }
