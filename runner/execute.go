@@ -86,7 +86,7 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 		return nil, fmt.Errorf("run has %d stored stages but its pipeline has %d", len(rows), len(p.Stages))
 	}
 	return &execution{
-		run: run, p: p, secrets: secrets, mask: newMasker(values), workdir: workdir,
+		run: run, p: p, secrets: secrets, mask: newMasker(values, authUsernames(p)...), workdir: workdir,
 		stages: rows, outputs: map[string]map[string]string{},
 		log: r.log.With("run", run.ID, "pipeline", run.Pipeline),
 	}, nil
@@ -146,4 +146,29 @@ func templateData(p *pipeline.Pipeline, id int64, trig store.Trigger, secrets ma
 
 func (x *execution) data() *pipeline.Data {
 	return templateData(x.p, x.run.ID, x.run.Trigger, x.secrets, x.outputs)
+}
+
+// authUsernames lists the user names the pipeline pairs with its tokens,
+// so USER:TOKEN in base64 (Basic auth, Docker config) is masked too.
+func authUsernames(p *pipeline.Pipeline) []string {
+	var out []string
+	for _, st := range p.Stages {
+		var a pipeline.Auth
+		switch {
+		case st.Clone != nil:
+			a = st.Clone.Auth
+		case st.Build != nil:
+			a = st.Build.Auth
+		case st.Scan != nil:
+			a = st.Scan.Auth
+		case st.Deploy != nil:
+			a = st.Deploy.GitOps.Auth
+		case st.Canary != nil:
+			a = st.Canary.GitOps.Auth
+		}
+		if a.Username != "" {
+			out = append(out, a.Username)
+		}
+	}
+	return out
 }

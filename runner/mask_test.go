@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 )
@@ -210,5 +211,15 @@ func TestSinkOutlivesStoreHiccups(t *testing.T) {
 	s.Close()
 	if drops.n != 1 || len(stored(t, logs.Logs)) != 6 {
 		t.Errorf("dropped %d, want 1", drops.n)
+	}
+}
+
+// The user name a pipeline pairs with a token is known to the masker.
+func TestAuthUsernamesAreMasked(t *testing.T) {
+	p := &pipeline.Pipeline{Stages: []pipeline.Stage{{Name: "b", Build: &pipeline.BuildSpec{Auth: pipeline.Auth{Token: "T", Username: "robot$shop+ci"}}}}}
+	m := newMasker([]string{"tok3n-value"}, authUsernames(p)...)
+	docker := base64.StdEncoding.EncodeToString([]byte("robot$shop+ci:tok3n-value"))
+	if got := m.Mask(`{"auth":"` + docker + `"}`); got != `{"auth":"***"}` {
+		t.Errorf("docker auth masked as %q", got)
 	}
 }

@@ -86,6 +86,9 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, who *Token) {
 		return
 	}
 	reason := "cancelled by " + who.Name
+	if !s.auditFirst(w, r, who, "run.cancel", fmt.Sprintf("app/%s run/%d", run.App, run.ID), "pipeline "+run.Pipeline) {
+		return
+	}
 	err := s.engine.Cancel(r.Context(), run.ID, reason)
 	switch {
 	case errors.Is(err, runner.ErrFinished):
@@ -95,7 +98,6 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, who *Token) {
 		s.internal(w, "cancelling run", err)
 		return
 	}
-	s.audit(r.Context(), who, "run.cancel", fmt.Sprintf("run/%d", run.ID), "pipeline "+run.Pipeline)
 	writeJSON(w, http.StatusAccepted, map[string]any{"run": run.ID, "result": "cancel requested"})
 }
 
@@ -135,13 +137,15 @@ func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) 
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if !s.auditFirst(w, r, who, "run.trigger", fmt.Sprintf("pipeline/%s app/%s", name, p.AppName()), "at "+req.Ref) {
+		return
+	}
 	run, _, err := s.engine.Submit(r.Context(), repo.Request(p,
 		store.Trigger{Event: pipeline.EventManual, Repo: repo.Config.URL, Ref: req.Ref, SHA: req.SHA, Actor: who.Name, Params: params}, ""))
 	if err != nil {
 		s.internal(w, "starting run", err)
 		return
 	}
-	s.audit(r.Context(), who, "run.trigger", fmt.Sprintf("pipeline/%s run/%d", name, run.ID), "at "+req.Ref)
 	writeJSON(w, http.StatusCreated, runView(run))
 }
 

@@ -104,6 +104,18 @@ func (s *Server) auth(role Role, h handler) http.Handler {
 	})
 }
 
+// auditFirst appends to the audit log before an action: when the entry
+// cannot be written the request is answered 500 and the action not taken,
+// so no action goes unaudited.
+func (s *Server) auditFirst(w http.ResponseWriter, r *http.Request, who *Token, action, target, detail string) bool {
+	err := s.store.AppendAudit(r.Context(), store.AuditEntry{Time: time.Now(), Actor: who.Name, Action: action, Target: target, Detail: detail})
+	if err != nil {
+		s.internal(w, "writing the audit log (nothing was done)", err)
+		return false
+	}
+	return true
+}
+
 // audit appends to the audit log; failing to do so is logged loudly.
 func (s *Server) audit(ctx context.Context, who *Token, action, target, detail string) {
 	err := s.store.AppendAudit(context.WithoutCancel(ctx), store.AuditEntry{Time: time.Now(), Actor: who.Name, Action: action, Target: target, Detail: detail})

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -204,5 +205,22 @@ func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
 	s2.Close()
 	if _, err := OpenSQLite(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this engine knows") {
 		t.Fatalf("opening a newer schema: %v", err)
+	}
+}
+
+// The database holds logs and evidence: it is its owner's only, even when
+// it existed with a looser mode.
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("database mode %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 }
