@@ -19,6 +19,8 @@ import (
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient"
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/slipwayci/slipway/stages"
 )
@@ -57,7 +59,7 @@ func Dial(server, token string, plainText, insecure bool) (*Client, error) {
 func (c *Client) Check(ctx context.Context, app string) error {
 	_, err := c.apps.Get(ctx, &application.ApplicationQuery{Name: &app})
 	if err != nil {
-		return fmt.Errorf("checking application %s in Argo CD: %s", app, explainRPC(stages.Redact(err, c.token).Error()))
+		return fmt.Errorf("checking application %s in Argo CD: %s", app, explainRPC(stages.Redact(err, c.token)))
 	}
 	return nil
 }
@@ -130,9 +132,9 @@ func (c *Client) startSync(ctx context.Context, app, revision string, deadline t
 			log("Argo CD is syncing %s to %.7s", app, revision)
 			return nil
 		}
-		msg := stages.Redact(err, c.token).Error()
-		if !strings.Contains(msg, "another operation is already in progress") {
-			return fmt.Errorf("asking Argo CD to sync %s at %.7s: %s", app, revision, explainRPC(msg))
+		err = stages.Redact(err, c.token)
+		if !strings.Contains(err.Error(), "another operation is already in progress") {
+			return fmt.Errorf("asking Argo CD to sync %s at %.7s: %s", app, revision, explainRPC(err))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("asking Argo CD to sync %s: another operation stayed in progress past the deadline", app)
@@ -163,16 +165,18 @@ func (c *Client) terminate(app string, log func(string, ...any)) {
 	}
 }
 
-// explainRPC turns Argo CD's gRPC errors into a sentence.
-func explainRPC(msg string) string {
-	switch {
-	case strings.Contains(msg, "code = Unauthenticated"):
+// explainRPC turns Argo CD's gRPC errors into a sentence, by their status
+// code (err has already been redacted).
+func explainRPC(err error) string {
+	msg := err.Error()
+	switch status.Code(err) {
+	case codes.Unauthenticated:
 		return "Argo CD refused the token (Unauthenticated): check the deploy stage's argocd.token secret — " + msg
-	case strings.Contains(msg, "code = PermissionDenied") || strings.Contains(msg, "permission denied"):
+	case codes.PermissionDenied:
 		return "the token is not allowed to sync this application (check Argo CD RBAC, or the app name) — " + msg
-	case strings.Contains(msg, "code = NotFound") || strings.Contains(msg, "not found"):
+	case codes.NotFound:
 		return "Argo CD has no such application — " + msg
-	case strings.Contains(msg, "code = Unavailable"):
+	case codes.Unavailable:
 		return "Argo CD is unreachable (is argocd.server right, and is it up?) — " + msg
 	}
 	return msg
