@@ -130,3 +130,34 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 		}
 	}
 }
+
+// testOnly are packages the shipped binary must not contain: only files
+// built with the slipway_fake tag (test and benchmark builds) import them.
+var testOnly = []string{module + "stages/fake"}
+
+func TestShippedBinaryLeavesOutTestKinds(t *testing.T) {
+	files, err := filepath.Glob("cmd/slipway/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no cmd/slipway files: %v", err)
+	}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagged := false
+		for _, c := range f.Comments {
+			for _, line := range c.List {
+				tagged = tagged || line.Text == "//go:build slipway_fake"
+			}
+		}
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); slices.Contains(testOnly, p) && !tagged {
+				t.Errorf("%s imports %s without //go:build slipway_fake: it would ship in the product binary", path, p)
+			}
+		}
+	}
+}

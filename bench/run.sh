@@ -39,7 +39,7 @@ go test -run '^$' -bench 'TimeToRollback' -benchtime 1x -v ./integration/ | grep
 echo "== webhook intake" | tee -a "$out"
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-CGO_ENABLED=0 go build -o "$work/slipway" ./cmd/slipway
+CGO_ENABLED=0 go build -tags slipway_fake -o "$work/slipway" ./cmd/slipway  # the fake kind: no-op stages
 go build -o "$work/webhookload" ./bench/webhookload
 printf 'bench-secret\n' > "$work/secret"
 cat > "$work/web.yaml" <<'YAML'

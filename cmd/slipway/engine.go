@@ -15,7 +15,6 @@ import (
 	"github.com/slipwayci/slipway/stages/canary"
 	"github.com/slipwayci/slipway/stages/clone"
 	"github.com/slipwayci/slipway/stages/deploy"
-	"github.com/slipwayci/slipway/stages/fake"
 	"github.com/slipwayci/slipway/stages/scan"
 	"github.com/slipwayci/slipway/stages/tools"
 )
@@ -33,7 +32,6 @@ func stageKinds() (*stages.Registry, error) {
 	}
 	kinds := stages.NewRegistry()
 	for kind, f := range map[string]stages.Factory{
-		"fake":  fake.New(nil),
 		"clone": clone.New(clone.GoGit{}, clone.CLI{}),
 		"build": build.New(map[string]build.Builder{
 			"local":      &build.Local{Executor: tools.Kaniko()},
@@ -43,6 +41,11 @@ func stageKinds() (*stages.Registry, error) {
 		"canary": canary.New(os.Getenv("SLIPWAY_PROMETHEUS")),
 		"scan":   scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
 	} {
+		if err := kinds.Register(kind, f); err != nil {
+			return nil, err
+		}
+	}
+	for kind, f := range testKinds {
 		if err := kinds.Register(kind, f); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/fake"
 )
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -154,4 +157,14 @@ func TestTokenCreatePrintsTokenAndHash(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "slw_") || !strings.Contains(out, "- {name: alice, role: release-manager, sha256: ") {
 		t.Errorf("token create: %d\n%s", code, out)
 	}
+}
+
+// The unit tests here run pipelines of the fake kind, which only test
+// builds register (kinds_fake.go is for binaries built with -tags
+// slipway_fake).
+func TestMain(m *testing.M) {
+	if testKinds == nil {
+		testKinds = map[string]stages.Factory{"fake": fake.New(nil)}
+	}
+	os.Exit(m.Run())
 }
