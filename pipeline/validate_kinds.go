@@ -61,7 +61,11 @@ func (v *validator) build(p *Pipeline, at string, b *BuildSpec) {
 	v.required(at+".image", b.Image)
 	v.repoPath(at+".context", b.Context)
 	v.repoPath(at+".dockerfile", b.Dockerfile)
-	v.oneOf(at+".executor", b.Executor, []string{"local", "kubernetes"})
+	if b.Executor == "kubernetes" {
+		v.failf(at+".executor", "executor: kubernetes cannot run builds yet (builds as Pods come with the in-cluster executor); use executor: local")
+	} else {
+		v.oneOf(at+".executor", b.Executor, []string{"local"})
+	}
 	v.auth(p, at+".auth", b.Auth)
 	for name := range b.BuildArgs {
 		if !envName.MatchString(name) {
