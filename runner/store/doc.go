@@ -1,5 +1,6 @@
-// Package store defines what the runner persists — runs, their stages and
-// attempts, log lines and timeline events — as small interfaces, and the
-// types that cross them. Implementations live in subpackages: sqlstore
-// (SQLite by default; its SQL is kept portable for PostgreSQL).
+// Package store defines what the engine persists — runs, their stages and
+// attempts, log lines, timeline events, artifacts, webhook deliveries,
+// schedules, the audit log, release checkpoints and commands,
+// measurements and rollback records — as small interfaces, and the types
+// that cross them. The implementation is sqlstore (SQLite).
 package store

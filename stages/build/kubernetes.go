@@ -21,8 +21,8 @@ const KanikoImage = "gcr.io/kaniko-project/executor:v1.23.2"
 // registry credentials come from a Secret mounted at /kaniko/.docker.
 //
 // Only the Pod it would create exists so far: running it on a cluster
-// (client-go, watching the Pod, streaming its log) arrives with the local
-// cluster. Build says so instead of pretending.
+// (client-go, watching the Pod, streaming its log) is not built yet;
+// validation refuses executor: kubernetes, and Build says so too.
 type Kubernetes struct {
 	Namespace      string
 	ServiceAccount string

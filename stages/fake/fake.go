@@ -1,7 +1,7 @@
 // Package fake is the scripted stage kind: it writes log lines, waits,
 // fails on chosen attempts and sets outputs, and does nothing else. Tests
-// use it to drive the runner through every path; the demo uses it to stand
-// in for kinds that need real systems.
+// use it to drive the runner through every path. Only test and benchmark
+// builds of slipway register it (-tags slipway_fake), never the shipped one.
 //
 // It is also a referee: a Stage driven against the lifecycle of
 // stages.Stage (Validate, then Run once, then Cleanup) fails loudly with

@@ -1,7 +1,7 @@
 // Package sqlstore implements store.Store on database/sql. SQLite
-// (modernc.org/sqlite, pure Go, WAL) is the embedded default; the schema
-// and queries are written to run on PostgreSQL too, with the differences
-// (auto-increment ids, placeholders) confined to a dialect.
+// (modernc.org/sqlite, pure Go, WAL) is the only database so far; the id
+// column type is kept in a dialect, and the queries use ? placeholders
+// (PostgreSQL would need them rewritten).
 //
 // Migrations are embedded, numbered files under migrations/, applied in
 // order inside a transaction each and recorded in schema_migrations; an
