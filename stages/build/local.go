@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 )
@@ -126,7 +127,21 @@ func (l *Local) run(ctx context.Context, root string, registries, args []string,
 		Setpgid:     true,
 	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	err = cmd.Start()
+	// Pdeathsig fires when the *thread* that forked dies, and Go ends the
+	// threads of goroutines that exit locked (forward's do): fork from a
+	// thread held locked until the sandbox has ended.
+	started, waited := make(chan error, 1), make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		waited <- cmd.Wait()
+	}()
+	err = <-started
 	readyW.Close()
 	goR.Close()
 	if err != nil {
@@ -134,20 +149,20 @@ func (l *Local) run(ctx context.Context, root string, registries, args []string,
 	}
 	ready := make([]byte, 6)
 	if _, err := io.ReadFull(readyR, ready); err != nil {
-		return fmt.Errorf("the sandbox did not start: %w", cmd.Wait())
+		return fmt.Errorf("the sandbox did not start: %w", <-waited)
 	}
 	fwd, err := forward(ctx, cmd.Process.Pid, registries)
 	if err != nil {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		<-waited
 		return err
 	}
 	defer fwd.Close()
 	if _, err := io.WriteString(goW, "go\n"); err != nil {
-		return fmt.Errorf("starting the executor: %w: %w", err, cmd.Wait())
+		return fmt.Errorf("starting the executor: %w: %w", err, <-waited)
 	}
 	goW.Close()
-	return cmd.Wait()
+	return <-waited
 }
 
 // prepare lays out the sandbox root.
