@@ -78,9 +78,10 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 	e = &Env{Dir: dir, TrivyDir: filepath.Join(dir, "trivy")}
 	var bg context.Context
 	bg, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	started := e // e is nil by the time a failed Start returns
 	defer func() {
 		if err != nil {
-			e.Close()
+			started.Close()
 		}
 	}()
 	steps := []struct {
