@@ -288,22 +288,14 @@ type Resolved struct {
 // pipeline files (relative to the config file).
 func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, error) {
 	read := func(what string, r pipeline.SecretRef) (string, error) {
-		if r.Env != "" {
-			v, ok := lookupEnv(r.Env)
-			if !ok {
-				return "", fmt.Errorf("%s: environment variable %s is not set", what, r.Env)
-			}
-			return v, nil
+		if r.File != "" {
+			r.File = c.beside(r.File)
 		}
-		path := r.File
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(filepath.Dir(c.file), path)
-		}
-		b, err := os.ReadFile(path)
+		v, err := r.Read(lookupEnv)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
+		return v, nil
 	}
 	out := &Resolved{}
 	seen := map[string]string{}
@@ -321,8 +313,8 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		}
 		repo.Config.Secrets = slices.Clone(rc.Secrets)
 		for i, g := range rc.Secrets { // grant files are read at run time, relative to this config
-			if g.From.File != "" && !filepath.IsAbs(g.From.File) {
-				repo.Config.Secrets[i].From.File = filepath.Join(filepath.Dir(c.file), g.From.File)
+			if g.From.File != "" {
+				repo.Config.Secrets[i].From.File = c.beside(g.From.File)
 			}
 		}
 		for _, pr := range rc.Pipelines {
@@ -330,10 +322,7 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 				repo.Sources = append(repo.Sources, triggers.RepoFileSource{URL: rc.URL, Path: pr.Path, Token: token})
 				continue
 			}
-			file := pr.File
-			if !filepath.IsAbs(file) {
-				file = filepath.Join(filepath.Dir(c.file), file)
-			}
+			file := c.beside(pr.File)
 			p, err := pipeline.Load(file)
 			if err != nil {
 				return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
@@ -384,4 +373,12 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		}
 	}
 	return out, nil
+}
+
+// beside makes a path relative to the config file absolute.
+func (c *Config) beside(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(c.file), path)
 }
