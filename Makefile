@@ -3,6 +3,8 @@
 
 GO        ?= go
 BIN       ?= bin/slipway
+# The demo's launcher: the test rig (integration/) driving the product binary.
+DEMO_BIN  ?= bin/slipway-demo
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # The same flags build the binary here, in CI and in the Dockerfile.
 GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
@@ -17,7 +19,8 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/slipway
 
 demo: tools build
-	$(BIN) demo
+	$(GO) build -o $(DEMO_BIN) ./cmd/slipway-demo
+	$(DEMO_BIN) --slipway $(BIN)
 
 test: tools vet
 	$(GO) test -race -count=1 -timeout 30m ./...

@@ -5,10 +5,13 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/slipwayci/slipway/pipeline"
 )
 
 const module = "github.com/slipwayci/slipway/"
@@ -21,16 +24,17 @@ var layers = map[string][]string{
 	"stages":   {"pipeline", "stages"}, // shared machinery under stages/ too; kinds: see kindRule
 	"runner":   {"pipeline", "stages", "runner"},
 	"triggers": {"pipeline", "runner", "triggers"},
-	"server":   {"pipeline", "runner", "triggers", "server"},
+	"server":   {"pipeline", "stages", "runner", "triggers", "server"}, // stages: the contract only (rollback evidence, commands)
 	"configs":  {},
 }
 
 // free may import anything in the module.
 var free = []string{"cmd", "integration", "bench"}
 
-// stageKinds are the packages under stages/ that are kinds: they never
-// import one another, and only cmd and integration import them.
-var stageKinds = []string{"build", "canary", "clone", "deploy", "fake", "scan"}
+// stageKinds are the packages under stages/ that are kinds (one per
+// pipeline.Kinds): they never import one another, and only cmd and
+// integration import them.
+var stageKinds = pipeline.Kinds
 
 type pkg struct {
 	ImportPath string
@@ -122,8 +126,8 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 				t.Errorf("%s imports %s: %s/ may import only %v", p.ImportPath, imp, top, allowed)
 			case ikind != "" && ikind != kind:
 				t.Errorf("%s imports stage kind %s: kinds are wired in cmd/slipway and never import each other", p.ImportPath, imp)
-			case top == "runner" && itop == "stages" && imp != module+"stages":
-				t.Errorf("%s imports %s: the runner knows only the stage contract (package stages)", p.ImportPath, imp)
+			case (top == "runner" || top == "server") && itop == "stages" && imp != module+"stages":
+				t.Errorf("%s imports %s: %s/ knows only the stage contract (package stages)", p.ImportPath, imp, top)
 			case top == "pipeline" && !strings.HasPrefix(strings.TrimPrefix(imp, module), "pipeline"):
 				t.Errorf("%s imports %s: pipeline/ depends on nothing else in the module", p.ImportPath, imp)
 			}
@@ -158,6 +162,26 @@ func TestShippedBinaryLeavesOutTestKinds(t *testing.T) {
 			if p := strings.Trim(imp.Path.Value, `"`); slices.Contains(testOnly, p) && !tagged {
 				t.Errorf("%s imports %s without //go:build slipway_fake: it would ship in the product binary", path, p)
 			}
+		}
+	}
+}
+
+// The product binary holds the product: go list, which resolves build
+// tags as go build does, finds no package of the test rig (integration/,
+// the fake kind) among cmd/slipway's dependencies. The demo, which needs
+// the rig, is its own command (cmd/slipway-demo).
+func TestProductBinaryHoldsNoTestRig(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./cmd/slipway").Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/slipway: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"server") {
+		t.Fatalf("go list -deps ./cmd/slipway does not list the server: %q", deps)
+	}
+	for _, d := range deps {
+		if strings.HasPrefix(d, module+"integration/") || slices.Contains(testOnly, d) {
+			t.Errorf("cmd/slipway depends on %s, a package of the test rig", d)
 		}
 	}
 }

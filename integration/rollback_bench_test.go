@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // probe sends requests through the mesh at a fixed rate and remembers when
@@ -103,16 +104,16 @@ func BenchmarkTimeToRollback(b *testing.B) {
 		st := openStore(b, filepath.Join(e.dir, "data"))
 		rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{Limit: 1})
 		st.Close()
-		var ev struct{ Timings map[string]time.Time }
+		var ev stages.RollbackEvidence
 		json.Unmarshal(rbs[0].Evidence, &ev)
 		t := ev.Timings
 		add := func(name string, d time.Duration) { phases[name] = append(phases[name], d) }
 		add("total", last.Sub(first))
 		add("detection", rbs[0].DetectedAt.Sub(first))
-		add("decision", t["decidedAt"].Sub(rbs[0].DetectedAt))
-		add("git", t["pushedAt"].Sub(t["decidedAt"]))
-		add("sync", t["restoredAt"].Sub(t["pushedAt"]))
-		add("flip", last.Sub(t["restoredAt"]))
+		add("decision", t.DecidedAt.Sub(rbs[0].DetectedAt))
+		add("git", t.PushedAt.Sub(t.DecidedAt))
+		add("sync", t.RestoredAt.Sub(t.PushedAt))
+		add("flip", last.Sub(t.RestoredAt))
 		b.Logf("release %d: %d bad answers over %s", i+1, n, last.Sub(first).Round(time.Millisecond))
 	}
 	var report []string

@@ -151,48 +151,78 @@ type Stage struct {
 	Fake   *FakeSpec   `yaml:"fake"`
 }
 
-// Kinds lists the stage kinds a pipeline file may name.
-var Kinds = []string{"build", "canary", "clone", "deploy", "fake", "scan"}
+// kinds is the one list of stage kinds: each with the Stage field that
+// holds its settings. Kinds, Kind and Spec read it, and so do validation,
+// the engine's registry (stages.Registry refuses other names) and the
+// import-direction test (a kind's package is stages/<name>).
+var kinds = []struct {
+	name string
+	spec func(*Stage) any // nil when the stage is not of this kind
+}{
+	{"build", func(s *Stage) any { return orNil(s.Build) }},
+	{"canary", func(s *Stage) any { return orNil(s.Canary) }},
+	{"clone", func(s *Stage) any { return orNil(s.Clone) }},
+	{"deploy", func(s *Stage) any { return orNil(s.Deploy) }},
+	{"fake", func(s *Stage) any { return orNil(s.Fake) }},
+	{"scan", func(s *Stage) any { return orNil(s.Scan) }},
+}
 
-// Kind is the name of the stage's kind, or "" when none is set.
+// Kinds lists the stage kinds a pipeline file may name, sorted.
+var Kinds = func() []string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = k.name
+	}
+	return names
+}()
+
+// orNil is p as an interface, nil (not a typed nil) when p is nil.
+func orNil[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+// Kind is the name of the stage's kind, or "" when none or several are set.
 func (s *Stage) Kind() string {
-	kinds := s.kinds()
-	if len(kinds) != 1 {
+	kind, spec := s.only()
+	if spec == nil {
 		return ""
 	}
-	return kinds[0]
+	return kind
 }
 
-// Spec is the kind-specific settings (a *CloneSpec, *BuildSpec, …).
+// Spec is the kind-specific settings (a *CloneSpec, *BuildSpec, …), or nil
+// when none or several are set.
 func (s *Stage) Spec() any {
-	switch s.Kind() {
-	case "clone":
-		return s.Clone
-	case "build":
-		return s.Build
-	case "scan":
-		return s.Scan
-	case "deploy":
-		return s.Deploy
-	case "canary":
-		return s.Canary
-	case "fake":
-		return s.Fake
-	}
-	return nil
+	_, spec := s.only()
+	return spec
 }
 
-func (s *Stage) kinds() []string {
-	var k []string
-	for name, set := range map[string]bool{
-		"clone": s.Clone != nil, "build": s.Build != nil, "scan": s.Scan != nil,
-		"deploy": s.Deploy != nil, "canary": s.Canary != nil, "fake": s.Fake != nil,
-	} {
-		if set {
-			k = append(k, name)
+// only is the stage's one kind and its settings; spec is nil unless
+// exactly one kind is set.
+func (s *Stage) only() (kind string, spec any) {
+	for _, k := range kinds {
+		if sp := k.spec(s); sp != nil {
+			if spec != nil {
+				return "", nil
+			}
+			kind, spec = k.name, sp
 		}
 	}
-	return k
+	return kind, spec
+}
+
+// kindsSet lists the kinds set on the stage.
+func (s *Stage) kindsSet() []string {
+	var set []string
+	for _, k := range kinds {
+		if k.spec(s) != nil {
+			set = append(set, k.name)
+		}
+	}
+	return set
 }
 
 // UnknownFieldHint turns an unknown key of a stage into an unknown-kind error.

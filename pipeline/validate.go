@@ -181,13 +181,12 @@ func (v *validator) stage(p *Pipeline, path string, s *Stage, earlier []string) 
 			v.oneOf(fmt.Sprintf("%s.when.events[%d]", path, i), e, events)
 		}
 	}
-	switch kinds := s.kinds(); len(kinds) {
+	switch kinds := s.kindsSet(); len(kinds) {
 	case 0:
 		v.failf(path, "stage has no kind; add one of %s", strings.Join(Kinds, ", "))
 		return
 	case 1:
 	default:
-		slices.Sort(kinds)
 		v.failf(path, "stage sets several kinds (%s); a stage has exactly one", strings.Join(kinds, ", "))
 		return
 	}

@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -50,10 +52,14 @@ func (r *release) Measurements(ctx context.Context) ([]stages.Measurement, error
 }
 
 func (r *release) RolledBack(ctx context.Context, rb stages.RollbackRecord) (int64, error) {
+	evidence, err := json.Marshal(rb.Evidence)
+	if err != nil {
+		return 0, fmt.Errorf("recording the rollback's evidence: %w", err)
+	}
 	row := store.Rollback{RunID: r.runID, App: r.app, SourceSHA: rb.SourceSHA, Digest: rb.Digest, Trigger: rb.Trigger,
 		Actor: rb.Actor, Reason: rb.Reason, Weight: rb.Weight, ReleaseCommit: rb.ReleaseCommit, RollbackCommit: rb.RollbackCommit,
-		Evidence: rb.Evidence, DetectedAt: rb.DetectedAt, RestoredAt: rb.RestoredAt}
-	err := r.st.AddRollback(ctx, &row)
+		Evidence: evidence, DetectedAt: rb.DetectedAt, RestoredAt: rb.RestoredAt}
+	err = r.st.AddRollback(ctx, &row)
 	return row.ID, err
 }
 

@@ -265,6 +265,9 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 			policy = c.Policy
 		}
 	}
+	if err := r.kinds.Check(p); err != nil && req.Refused == "" {
+		req.Refused = err.Error() // recorded, not run: this engine could not run it
+	}
 	run = &store.Run{
 		Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
 		Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,

@@ -227,3 +227,19 @@ func TestSubmitWithDedupKeyIsIdempotent(t *testing.T) {
 		t.Errorf("%d runs, want 1", len(runs))
 	}
 }
+
+// A pipeline naming a kind this engine lacks is recorded as a failed run
+// that says so, before any stage runs — never accepted and failed later.
+func TestRunOfAKindTheEngineLacksIsRefused(t *testing.T) {
+	e := newEngine(t)
+	run := e.runOne(t, parse(t, "stages:\n  - {name: c, clone: {}}\n  - {name: f, fake: {}}\n"))
+	want := `refused: stages[0] (c): stage kind "clone" is not available in this engine (available: fake)`
+	if run.Status != store.RunFailed || run.Reason != want {
+		t.Errorf("run %s %q, want failed %q", run.Status, run.Reason, want)
+	}
+	for _, st := range e.stageRows(t, run.ID) {
+		if st.Status == store.StageSucceeded || st.Status == store.StageRunning {
+			t.Errorf("stage %s ran: %s", st.Name, st.Status)
+		}
+	}
+}

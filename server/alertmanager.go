@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // AlertmanagerAuth is how Alertmanager authenticates to
@@ -124,7 +125,8 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 			"alertStartsAt", a.StartsAt.Format(time.RFC3339), "releaseBegan", began.Format(time.RFC3339))
 		return 0, nil
 	}
-	detail, err := json.Marshal(map[string]any{"alertname": name, "alert": a})
+	detail, err := json.Marshal(stages.CommandDetail{AlertName: name,
+		Alert: &stages.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, GeneratorURL: a.GeneratorURL}})
 	if err != nil {
 		return 0, err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,34 +8,10 @@ import (
 	"time"
 )
 
-// evidence is what a rollback's Evidence JSON holds: the canary's detail
-// (the deciding measurements, or the alert) and the timings of the
-// rollback.
-type evidence struct {
-	Detail struct {
-		Measurements []struct {
-			Metric   string
-			Value    float64
-			Min, Max *float64
-			Outcome  string
-			Message  string
-			At       time.Time
-		} `json:"measurements"`
-		FailureLimit          int `json:"failureLimit"`
-		ConsecutiveErrorLimit int `json:"consecutiveErrorLimit"`
-		// an alert, as Alertmanager sent it
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-		StartsAt    time.Time         `json:"startsAt"`
-	} `json:"detail"`
-	Timings map[string]time.Time `json:"timings"`
-}
-
 // Summary is a rollback in one line, with the numbers: "success-rate 71.2
 // < min 99 at 10% weight, 2 of 2 failures; traffic back to stable in 4.1s".
 func (v RollbackView) Summary() string {
-	var ev evidence
-	_ = json.Unmarshal(v.Evidence, &ev)
+	ev := v.Evidence
 	what := v.Reason
 	switch ms := ev.Detail.Measurements; {
 	case len(ms) > 0:
@@ -57,8 +32,7 @@ func (v RollbackView) Summary() string {
 // Explain is a rollback in plain words, for on-call: what, why, the
 // evidence with its numbers, the commits, and how fast traffic came back.
 func (v RollbackView) Explain() string {
-	var ev evidence
-	_ = json.Unmarshal(v.Evidence, &ev)
+	ev := v.Evidence
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("Rollback %d of %s (run %d), triggered by %s%s at %d%% canary weight", v.ID, v.App, v.Run, v.Trigger, paren(v.Actor), v.Weight)
@@ -82,9 +56,9 @@ func (v RollbackView) Explain() string {
 	w("Config repo: released in %s, rolled back in %s", orDash(short(v.ReleaseCommit, 12)), orDash(short(v.RollbackCommit, 12)))
 	w("Detected %s, traffic back on stable %s: %s", v.DetectedAt.Local().Format("15:04:05.000"), v.RestoredAt.Local().Format("15:04:05.000"), seconds(v.RestoredAt.Sub(v.DetectedAt)))
 	t := ev.Timings
-	if !t["decidedAt"].IsZero() && !t["pushedAt"].IsZero() && !t["restoredAt"].IsZero() {
+	if !t.DecidedAt.IsZero() && !t.PushedAt.IsZero() && !t.RestoredAt.IsZero() {
 		w("  decision %s, git commit+push %s, Argo CD sync until the route flipped %s",
-			seconds(t["decidedAt"].Sub(v.DetectedAt)), seconds(t["pushedAt"].Sub(t["decidedAt"])), seconds(t["restoredAt"].Sub(t["pushedAt"])))
+			seconds(t.DecidedAt.Sub(v.DetectedAt)), seconds(t.PushedAt.Sub(t.DecidedAt)), seconds(t.RestoredAt.Sub(t.PushedAt)))
 	}
 	if len(v.Measurements) > 0 {
 		w("All measurements of the release:")

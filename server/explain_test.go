@@ -1,11 +1,14 @@
 package server
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // A rollback explains itself with its numbers: the failing measurement,
@@ -22,23 +25,26 @@ func TestRollbackExplainsItselfWithNumbers(t *testing.T) {
 		{"analysis", RollbackView{ID: 3, Run: 12, App: "order-service", Trigger: "analysis", Weight: 10, Reason: "success-rate failed 2 time(s), reaching failureLimit 2",
 			SourceSHA: "1a2b3c4d5e6f7a8b", Digest: "sha256:abc", ReleaseCommit: "c0ffee123456789", RollbackCommit: "deadbeef1234567",
 			DetectedAt: at, RestoredAt: at.Add(4100 * time.Millisecond),
-			Evidence: []byte(`{"detail":{"measurements":[{"Metric":"success-rate","Value":80,"Outcome":"fail","Message":"80 < min 99","At":"2026-11-27T10:01:00Z"},
-				{"Metric":"success-rate","Value":71.2,"Outcome":"fail","Message":"71.2 < min 99","At":"2026-11-27T10:01:04Z"}],"failureLimit":2,"consecutiveErrorLimit":3},
-				"timings":{"decidedAt":"` + at.Add(10*time.Millisecond).Format(time.RFC3339Nano) + `","pushedAt":"` + at.Add(400*time.Millisecond).Format(time.RFC3339Nano) + `","restoredAt":"` + at.Add(4100*time.Millisecond).Format(time.RFC3339Nano) + `"}}`),
+			Evidence: stages.RollbackEvidence{Detail: stages.RollbackDetail{Measurements: []stages.Measurement{
+				{Metric: "success-rate", Value: 80, Outcome: "fail", Message: "80 < min 99", At: at.Add(-4 * time.Second)},
+				{Metric: "success-rate", Value: 71.2, Outcome: "fail", Message: "71.2 < min 99", At: at}}, FailureLimit: 2, ConsecutiveErrorLimit: 3},
+				Timings: stages.RollbackTimings{DecidedAt: at.Add(10 * time.Millisecond), PushedAt: at.Add(400 * time.Millisecond), RestoredAt: at.Add(4100 * time.Millisecond)}},
 			Measurements: []store.Measurement{{Index: 0, Weight: 10, Metric: "success-rate", Value: 71.2, Min: &min, Outcome: "fail", Message: "71.2 < min 99", At: at}}},
 			"success-rate 71.2 < min 99 at 10% weight, 2 failures (failureLimit 2); traffic back to stable in 4.1s",
 			[]string{"Rollback 3 of order-service (run 12), triggered by analysis at 10% canary weight", "success-rate   fail         71.2 < min 99",
 				"Release: source 1a2b3c4d5e6f, image sha256:abc", "released in c0ffee123456, rolled back in deadbeef1234",
 				"decision 0.0s, git commit+push 0.4s, Argo CD sync until the route flipped 3.7s", "step 1 at  10%"}},
 		{"Prometheus down", RollbackView{ID: 4, App: "shop", Trigger: "analysis", Weight: 25, DetectedAt: at, RestoredAt: at.Add(time.Second),
-			Evidence: []byte(`{"detail":{"measurements":[{"Metric":"sr","Outcome":"error","Message":"connection refused"},{"Metric":"sr","Outcome":"error","Message":"connection refused"}],"consecutiveErrorLimit":2}}`)},
+			Evidence: stages.RollbackEvidence{Detail: stages.RollbackDetail{Measurements: []stages.Measurement{
+				{Metric: "sr", Outcome: "error", Message: "connection refused"}, {Metric: "sr", Outcome: "error", Message: "connection refused"}}, ConsecutiveErrorLimit: 2}}},
 			"sr connection refused at 25% weight, 2 errors in a row (consecutiveErrorLimit 2); traffic back to stable in 1.0s", nil},
 		{"alert", RollbackView{ID: 5, App: "shop", Trigger: "alert", Actor: "HighErrorRate", Weight: 50, DetectedAt: at, RestoredAt: at.Add(2 * time.Second),
-			Evidence: []byte(`{"detail":{"labels":{"alertname":"HighErrorRate","app":"shop"},"annotations":{"summary":"5xx above 5%"},"startsAt":"2026-11-27T10:00:00Z"}}`)},
+			Evidence: stages.RollbackEvidence{Detail: stages.RollbackDetail{Alert: stages.Alert{Labels: map[string]string{"alertname": "HighErrorRate", "app": "shop"},
+				Annotations: map[string]string{"summary": "5xx above 5%"}, StartsAt: at.Add(-time.Minute)}}}},
 			"alert HighErrorRate firing at 50% weight; traffic back to stable in 2.0s",
 			[]string{"alert HighErrorRate firing since", "summary: 5xx above 5%", "labels: alertname=HighErrorRate app=shop"}},
-		{"manual, evidence unreadable", RollbackView{ID: 6, App: "shop", Trigger: "manual", Actor: "alice", Weight: 25, DetectedAt: at, RestoredAt: at.Add(-time.Second),
-			Evidence: []byte(`not json`)},
+		{"manual, evidence unreadable", rollbackView(&store.Rollback{ID: 6, App: "shop", Trigger: "manual", Actor: "alice", Weight: 25, DetectedAt: at, RestoredAt: at.Add(-time.Second),
+			Evidence: []byte(`not json`)}),
 			"aborted by alice at 25% weight; traffic back to stable in -", []string{"Release: source -, image -"}},
 	}
 	for _, tt := range tests {
@@ -51,5 +57,33 @@ func TestRollbackExplainsItselfWithNumbers(t *testing.T) {
 				t.Errorf("%s: Explain() lacks %q:\n%s", tt.name, want, explain)
 			}
 		}
+	}
+}
+
+// Records stored before the evidence had a type (the canary marshalled an
+// untyped map) read as the typed evidence, with every number.
+func TestStoredEvidenceReadsAsTyped(t *testing.T) {
+	stored := []byte(`{"detail":{"measurements":[{"Metric":"success-rate","Query":"q","Value":71.2,"Min":99,"Max":null,"Requests":40,` +
+		`"Outcome":"fail","Message":"71.2 < min 99","At":"2026-11-27T10:01:04Z"}],"failureLimit":1,"consecutiveErrorLimit":3},` +
+		`"timings":{"decidedAt":"2026-11-27T10:01:04.01Z","detectedAt":"2026-11-27T10:01:04Z","pushedAt":"2026-11-27T10:01:04.4Z","restoredAt":"2026-11-27T10:01:08.1Z"}}`)
+	v := rollbackView(&store.Rollback{ID: 1, Trigger: "analysis", Evidence: stored})
+	ms := v.Evidence.Detail.Measurements
+	if len(ms) != 1 || ms[0].Value != 71.2 || ms[0].Min == nil || *ms[0].Min != 99 || ms[0].Requests != 40 || v.Evidence.Detail.FailureLimit != 1 ||
+		v.Evidence.Timings.RestoredAt.Sub(v.Evidence.Timings.PushedAt) != 3700*time.Millisecond {
+		t.Errorf("stored evidence read as %+v", v.Evidence)
+	}
+	alert := rollbackView(&store.Rollback{Trigger: "alert", Evidence: []byte(`{"detail":{"status":"firing","labels":{"alertname":"HighErrorRate"},` +
+		`"annotations":{"summary":"5xx"},"startsAt":"2026-11-27T10:00:00Z","fingerprint":"f"},"timings":{}}`)})
+	if alert.Evidence.Detail.Labels["alertname"] != "HighErrorRate" || alert.Evidence.Detail.StartsAt.IsZero() {
+		t.Errorf("stored alert evidence read as %+v", alert.Evidence)
+	}
+	// What the runner stores now (json.Marshal of the type) reads back equal.
+	want := stages.RollbackEvidence{Detail: stages.RollbackDetail{Measurements: ms, FailureLimit: 1}, Timings: v.Evidence.Timings}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rollbackView(&store.Rollback{Evidence: b}).Evidence; !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // releaseCommands are the commands people give a release in flight:
@@ -71,7 +72,7 @@ func (s *Server) releaseCommand(name string) handler {
 		if req.Full {
 			cmd = "promote-full"
 		}
-		detail, _ := json.Marshal(map[string]string{"reason": req.Reason})
+		detail, _ := json.Marshal(stages.CommandDetail{Reason: req.Reason})
 		c := &store.Command{RunID: rel.RunID, Name: cmd, Actor: who.Name, Detail: detail, CreatedAt: time.Now()}
 		audit := store.AuditEntry{Time: c.CreatedAt, Actor: who.Name, Action: "release." + cmd,
 			Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID), Detail: fmt.Sprintf("at %d%% (%s) %s", rel.Weight, rel.State, req.Reason)}
@@ -112,29 +113,31 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, who *Token
 }
 
 // RollbackView is a rollback record as the API shows it; Measurements are
-// all of the release's measurements (the failing ones are in Evidence).
+// all of the release's measurements (the deciding ones are in Evidence).
 type RollbackView struct {
-	ID             int64               `json:"id"`
-	Run            int64               `json:"run"`
-	App            string              `json:"app"`
-	SourceSHA      string              `json:"sourceSha"`
-	Digest         string              `json:"digest"`
-	Trigger        string              `json:"trigger"`
-	Actor          string              `json:"actor,omitempty"`
-	Reason         string              `json:"reason"`
-	Weight         int                 `json:"weight"`
-	ReleaseCommit  string              `json:"releaseCommit"`
-	RollbackCommit string              `json:"rollbackCommit"`
-	DetectedAt     time.Time           `json:"detectedAt"`
-	RestoredAt     time.Time           `json:"restoredAt"`
-	Evidence       json.RawMessage     `json:"evidence"`
-	Measurements   []store.Measurement `json:"measurements,omitempty"`
+	ID             int64                   `json:"id"`
+	Run            int64                   `json:"run"`
+	App            string                  `json:"app"`
+	SourceSHA      string                  `json:"sourceSha"`
+	Digest         string                  `json:"digest"`
+	Trigger        string                  `json:"trigger"`
+	Actor          string                  `json:"actor,omitempty"`
+	Reason         string                  `json:"reason"`
+	Weight         int                     `json:"weight"`
+	ReleaseCommit  string                  `json:"releaseCommit"`
+	RollbackCommit string                  `json:"rollbackCommit"`
+	DetectedAt     time.Time               `json:"detectedAt"`
+	RestoredAt     time.Time               `json:"restoredAt"`
+	Evidence       stages.RollbackEvidence `json:"evidence"`
+	Measurements   []store.Measurement     `json:"measurements,omitempty"`
 }
 
+// rollbackView is the API's view of a stored rollback; evidence the
+// engine cannot read (a record damaged by hand) shows as none.
 func rollbackView(rb *store.Rollback) RollbackView {
-	ev := json.RawMessage(rb.Evidence)
-	if !json.Valid(ev) {
-		ev = json.RawMessage("null")
+	var ev stages.RollbackEvidence
+	if err := json.Unmarshal(rb.Evidence, &ev); err != nil {
+		ev = stages.RollbackEvidence{}
 	}
 	return RollbackView{ID: rb.ID, Run: rb.RunID, App: rb.App, SourceSHA: rb.SourceSHA, Digest: rb.Digest, Trigger: rb.Trigger,
 		Actor: rb.Actor, Reason: rb.Reason, Weight: rb.Weight, ReleaseCommit: rb.ReleaseCommit, RollbackCommit: rb.RollbackCommit,

@@ -164,7 +164,7 @@ func TestRollbackHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	rb := &store.Rollback{RunID: run, App: "shop", Trigger: "analysis", Reason: "success-rate failed", Weight: 10,
-		Evidence: []byte(`{"detail":{"measurements":[]}}`), DetectedAt: time.Now().Add(-time.Minute), RestoredAt: time.Now()}
+		Evidence: []byte(`{"detail":{},"timings":{}}`), DetectedAt: time.Now().Add(-time.Minute), RestoredAt: time.Now()}
 	if err := a.st.AddRollback(ctx, rb); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/slipwayci/slipway/pipeline"
 )
 
 type nop struct{}
@@ -28,6 +30,16 @@ func TestRegistry(t *testing.T) {
 	}
 	if err := r.Register("", newNop); err == nil {
 		t.Error("empty kind name accepted")
+	}
+	if err := r.Register("kubectl", newNop); err == nil || !strings.Contains(err.Error(), "not a kind a pipeline file can name") {
+		t.Errorf("a kind outside pipeline.Kinds: %v", err)
+	}
+	p := &pipeline.Pipeline{Stages: []pipeline.Stage{{Name: "c", Clone: &pipeline.CloneSpec{}}, {Name: "s", Scan: &pipeline.ScanSpec{}}}}
+	if err := r.Check(p); err == nil || err.Error() != `stages[1] (s): stage kind "scan" is not available in this engine (available: build, clone)` {
+		t.Errorf("Check of a pipeline with a missing kind: %v", err)
+	}
+	if err := r.Check(&pipeline.Pipeline{Stages: p.Stages[:1]}); err != nil {
+		t.Errorf("Check of a pipeline this registry runs: %v", err)
 	}
 	if _, err := r.New("clone", nil); err != nil {
 		t.Errorf("New(clone): %v", err)

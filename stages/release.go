@@ -77,13 +77,57 @@ type RollbackRecord struct {
 	Weight         int
 	ReleaseCommit  string
 	RollbackCommit string
-	Evidence       []byte // JSON
+	Evidence       RollbackEvidence
 	DetectedAt     time.Time
 	RestoredAt     time.Time
 }
 
+// RollbackEvidence is what a rollback was decided on and how fast it went:
+// the canary stage writes it, the runner stores it as JSON, the server's
+// explanation reads it. Its JSON form is the one stored since rollbacks
+// were first recorded, so older records read the same.
+type RollbackEvidence struct {
+	Detail  RollbackDetail  `json:"detail"`
+	Timings RollbackTimings `json:"timings"`
+}
+
+// RollbackDetail is the deciding measurements and the limit they reached
+// (a rollback by analysis), or the alert behind the abort (by an alert);
+// empty for a person's abort.
+type RollbackDetail struct {
+	Measurements          []Measurement `json:"measurements,omitempty"`
+	FailureLimit          int           `json:"failureLimit,omitempty"`
+	ConsecutiveErrorLimit int           `json:"consecutiveErrorLimit,omitempty"`
+	Alert
+}
+
+// Alert is an Alertmanager alert as Slipway keeps it.
+type Alert struct {
+	Labels       map[string]string `json:"labels,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt,omitzero"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// RollbackTimings are the moments of a rollback: detection, decision,
+// the rollback commit pushed, traffic verified back on stable.
+type RollbackTimings struct {
+	DetectedAt time.Time `json:"detectedAt,omitzero"`
+	DecidedAt  time.Time `json:"decidedAt,omitzero"`
+	PushedAt   time.Time `json:"pushedAt,omitzero"`
+	RestoredAt time.Time `json:"restoredAt,omitzero"`
+}
+
+// CommandDetail is a Command's Detail as JSON: why, and for an abort that
+// Alertmanager sent, the alert.
+type CommandDetail struct {
+	Reason    string `json:"reason,omitempty"`
+	AlertName string `json:"alertname,omitempty"`
+	Alert     *Alert `json:"alert,omitempty"`
+}
+
 // Command is a request to a release: promote, promote-full, abort, pause
-// or resume, by Actor; Detail is JSON (the alert behind an abort).
+// or resume, by Actor; Detail is a CommandDetail as JSON.
 type Command struct {
 	Name   string
 	Actor  string

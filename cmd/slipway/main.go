@@ -67,7 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newDemoCmd(), newServeCmd(),
+	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newServeCmd(),
 		newRunsCmd(), newLogsCmd(), newTriggerCmd(), newCancelCmd(), newTokenCmd(), newRollbacksCmd())
 	root.AddCommand(newReleaseCmds()...)
 	return root

@@ -5,9 +5,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/fake"
 )
@@ -99,30 +101,6 @@ func TestRunRefusesBadInput(t *testing.T) {
 	}
 }
 
-// The demo tells the whole story on this machine: a good change promoted
-// through every canary step, a bad one rolled back at its first step with
-// the explanation, a vulnerable one stopped by the scan.
-func TestDemoPromotesRollsBackAndStops(t *testing.T) {
-	if err := demoPrerequisites(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: %v", err)
-		}
-		t.Skip(err)
-	}
-	t.Setenv("DEMO_EXIT", "1")
-	code, out, errs := run(t, "demo", "--data", t.TempDir(), "--listen", "127.0.0.1:0")
-	if code != 0 {
-		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errs)
-	}
-	for _, want := range []string{"step 4 of 4: 100% of traffic on the canary", "promoted: the stable workload runs", "run 1 succeeded",
-		"rolled back: traffic back on stable", "run 2 failed", "CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6", "run 3 failed",
-		"Why was release 2 rolled back?", "success-rate", "< min 99", ">> notification (promoted)", ">> notification (rolled-back)", "Where to look:"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
-	}
-}
-
 func TestClientCommandsRefuseBadInput(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -167,4 +145,17 @@ func TestMain(m *testing.M) {
 		testKinds = map[string]stages.Factory{"fake": fake.New(nil)}
 	}
 	os.Exit(m.Run())
+}
+
+// Every kind a pipeline file can name has a factory: the product's kinds
+// plus the test kinds make up pipeline.Kinds, and the product binary
+// offers all of them but the fake one.
+func TestEveryKindIsWired(t *testing.T) {
+	kinds, err := stageKinds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds.Kinds(); !slices.Equal(got, pipeline.Kinds) {
+		t.Errorf("registered kinds %v, pipeline.Kinds %v", got, pipeline.Kinds)
+	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-// runFlags are the flags of `slipway run` (and of `slipway demo`).
+// runFlags are the flags of `slipway run`.
 type runFlags struct {
 	workdir string
 	ref     string

@@ -16,13 +16,22 @@ func newValidateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check pipeline files; print every problem as FILE:LINE:COL: field: message",
-		Long: `Check pipeline files and print every problem at once, like a compiler.
-Exits 0 when every file is valid (silently, unless -v), 1 otherwise.`,
+		Long: `Check pipeline files and print every problem at once, like a compiler, and
+that this binary offers every stage kind they name. Exits 0 when every file is valid (silently, unless -v), 1 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kinds, err := stageKinds()
+			if err != nil {
+				return err
+			}
 			bad := 0
 			for _, file := range args {
 				p, err := pipeline.Load(file)
+				if err == nil {
+					if err = kinds.Check(p); err != nil {
+						err = fmt.Errorf("%s: %w", file, err)
+					}
+				}
 				if err != nil {
 					bad++
 					fmt.Fprintln(cmd.ErrOrStderr(), err)

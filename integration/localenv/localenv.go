@@ -1,5 +1,5 @@
 // Package localenv is the one launcher of the local environment that
-// tests and `slipway demo` run against, on loopback, with free ports and
+// tests and the demo (cmd/slipway-demo) run against, on loopback, with free ports and
 // temporary directories: a git server, a container registry (with a
 // busybox base image) and an offline Trivy database; with Options.Cluster
 // also a real control plane (etcd, kube-apiserver, kube-controller-manager)

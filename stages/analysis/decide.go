@@ -32,6 +32,7 @@ const (
 // Measurement is one evaluation of one metric: all an on-call engineer
 // needs to see why a release went the way it did.
 type Measurement struct {
+	ID       int64 // the stored measurement's, once stored (the caller's to set)
 	Metric   string
 	Query    string // as rendered
 	Value    float64

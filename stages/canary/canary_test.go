@@ -268,9 +268,18 @@ func TestBadReleaseIsRolledBackWithEvidence(t *testing.T) {
 		t.Fatalf("drive: %v", err)
 	}
 	rb := f.mem.rollbacks[0]
-	if rb.Trigger != "analysis" || rb.Weight != 10 || rb.ReleaseCommit != "deadbeef" || rb.SourceSHA != "abc123" ||
-		!strings.Contains(string(rb.Evidence), `"Value":71.2`) || rb.RestoredAt.Before(rb.DetectedAt) {
-		t.Errorf("rollback record %+v %s", rb, rb.Evidence)
+	if rb.Trigger != "analysis" || rb.Weight != 10 || rb.ReleaseCommit != "deadbeef" || rb.SourceSHA != "abc123" || rb.RestoredAt.Before(rb.DetectedAt) {
+		t.Errorf("rollback record %+v", rb)
+	}
+	// The evidence is the deciding measurement as stored — with its step
+	// and weight — and the moments of the rollback, in order.
+	ev := rb.Evidence
+	if ms := ev.Detail.Measurements; len(ms) != 1 || ms[0].Value != 71.2 || ms[0].Weight != 10 || ms[0].Step != 0 || ms[0].ID == 0 ||
+		ms[0].Outcome != "fail" || ev.Detail.FailureLimit != 1 || !ms[0].At.Equal(rb.DetectedAt) {
+		t.Errorf("evidence %+v", ev.Detail)
+	}
+	if tm := ev.Timings; !tm.DetectedAt.Equal(rb.DetectedAt) || tm.DecidedAt.Before(tm.DetectedAt) || tm.PushedAt.Before(tm.DecidedAt) || !tm.RestoredAt.Equal(rb.RestoredAt) {
+		t.Errorf("timings %+v", tm)
 	}
 	if stable, canary, w := f.images(t); stable != f.v1 || canary != f.v1 || w != 0 {
 		t.Errorf("after rollback: stable %s canary %s weight %d", stable, canary, w)
@@ -383,7 +392,7 @@ func (l *liveRouter) VerifyWeightNow() int {
 func TestRollbackInterruptedByACrashIsCompleted(t *testing.T) {
 	f := newFixture(t, steps(10, 50), "auto")
 	f.rel.notes.Pending = &verdict{Action: rollback, Trigger: "alert", Actor: "HighErrorRate", Reason: "alert HighErrorRate fired",
-		Evidence: []byte(`{"labels":{"alertname":"HighErrorRate"}}`), DetectedAt: time.Now()}
+		Evidence: &stages.RollbackDetail{Alert: stages.Alert{Labels: map[string]string{"alertname": "HighErrorRate"}}}, DetectedAt: time.Now()}
 	must(t, f.rel.save(context.Background(), RollingBack, 0, 10, "alert HighErrorRate fired"))
 	// The crash: a new attempt starts from what the store holds.
 	f.rel.cp, f.rel.notes = stages.Checkpoint{}, notes{}

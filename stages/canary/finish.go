@@ -2,7 +2,6 @@ package canary
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -92,8 +91,10 @@ func (r *release) rollback(ctx context.Context, v verdict) (stages.Result, error
 		return stages.Result{}, fmt.Errorf("rolling back (traffic may still reach the canary; the next start retries): %w", err)
 	}
 	r.notes.LastCommit = commit
-	evidence, _ := json.Marshal(map[string]any{"detail": v.Evidence, "timings": map[string]time.Time{
-		"detectedAt": v.DetectedAt, "decidedAt": decided, "pushedAt": pushed, "restoredAt": restored}})
+	evidence := stages.RollbackEvidence{Timings: stages.RollbackTimings{DetectedAt: v.DetectedAt, DecidedAt: decided, PushedAt: pushed, RestoredAt: restored}}
+	if v.Evidence != nil {
+		evidence.Detail = *v.Evidence
+	}
 	id, err := r.run.Release.RolledBack(rctx, stages.RollbackRecord{SourceSHA: r.run.Trigger.SHA, Digest: r.digest,
 		Trigger: v.Trigger, Actor: v.Actor, Reason: v.Reason, Weight: weight, ReleaseCommit: r.notes.ReleaseCommit,
 		RollbackCommit: commit, Evidence: evidence, DetectedAt: v.DetectedAt, RestoredAt: restored})

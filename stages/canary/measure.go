@@ -3,7 +3,6 @@ package canary
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -13,12 +12,13 @@ import (
 )
 
 // measure evaluates every metric once, stores each measurement, and
-// decides on all the measurements of this release that still count. It
+// decides on all the measurements of this release that still count,
+// returning the decision's evidence as stored (with step and weight). It
 // also reports whether every metric passed this time.
-func (r *release) measure(ctx context.Context, i, weight int, interval time.Duration) (d analysis.Decision, passed bool, err error) {
+func (r *release) measure(ctx context.Context, i, weight int, interval time.Duration) (d analysis.Decision, evidence []stages.Measurement, passed bool, err error) {
 	a := r.spec.Analysis
 	if len(a.Metrics) == 0 {
-		return analysis.Decision{Action: analysis.Continue}, true, nil
+		return analysis.Decision{Action: analysis.Continue}, nil, true, nil
 	}
 	ns := r.spec.Workloads.Namespace
 	if ns == "" {
@@ -30,38 +30,44 @@ func (r *release) measure(ctx context.Context, i, weight int, interval time.Dura
 	for _, metric := range a.Metrics {
 		m := analysis.Measure(ctx, r.querier, metric, target, a.MinRequests)
 		if ctx.Err() != nil {
-			return analysis.Decision{}, false, ctx.Err()
+			return analysis.Decision{}, nil, false, ctx.Err()
 		}
 		if _, err := r.run.Release.Measured(ctx, toStored(m, i, weight)); err != nil {
-			return analysis.Decision{}, false, fmt.Errorf("storing a measurement: %w", err)
+			return analysis.Decision{}, nil, false, fmt.Errorf("storing a measurement: %w", err)
 		}
 		passed = passed && m.Outcome == analysis.Pass
 		r.say("  %s", describe(m))
 	}
 	stored, err := r.run.Release.Measurements(ctx)
 	if err != nil {
-		return analysis.Decision{}, false, fmt.Errorf("reading the measurements: %w", err)
+		return analysis.Decision{}, nil, false, fmt.Errorf("reading the measurements: %w", err)
 	}
 	var history []analysis.Measurement
+	byID := map[int64]stages.Measurement{}
 	for _, m := range stored {
 		if m.ID > r.notes.Since {
 			history = append(history, fromStored(m))
+			byID[m.ID] = m
 		}
 	}
-	return analysis.Decide(history, analysis.Limits{FailureLimit: a.FailureLimit,
-		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit}), passed, nil
+	d = analysis.Decide(history, analysis.Limits{FailureLimit: a.FailureLimit,
+		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit})
+	for _, m := range d.Evidence {
+		evidence = append(evidence, byID[m.ID])
+	}
+	return d, evidence, passed, nil
 }
 
 // fromAnalysis is the rollback verdict of a decision, with the deciding
-// measurements as evidence.
-func (r *release) fromAnalysis(d analysis.Decision) verdict {
+// measurements, as stored, for evidence.
+func (r *release) fromAnalysis(d analysis.Decision, evidence []stages.Measurement) verdict {
 	v := verdict{Action: rollback, Trigger: "analysis", Reason: d.Reason, DetectedAt: time.Now()}
 	if n := len(d.Evidence); n > 0 {
 		v.DetectedAt = d.Evidence[n-1].At
 	}
 	a := r.spec.Analysis
-	v.Evidence, _ = json.Marshal(map[string]any{"measurements": d.Evidence,
-		"failureLimit": max(a.FailureLimit, 1), "consecutiveErrorLimit": cmp.Or(a.ConsecutiveErrorLimit, 3)})
+	v.Evidence = &stages.RollbackDetail{Measurements: evidence, FailureLimit: max(a.FailureLimit, 1),
+		ConsecutiveErrorLimit: cmp.Or(a.ConsecutiveErrorLimit, 3)}
 	return v
 }
 
@@ -93,6 +99,6 @@ func toStored(m analysis.Measurement, step, weight int) stages.Measurement {
 }
 
 func fromStored(m stages.Measurement) analysis.Measurement {
-	return analysis.Measurement{Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
+	return analysis.Measurement{ID: m.ID, Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
 		Requests: m.Requests, Outcome: analysis.Outcome(m.Outcome), Message: m.Message, At: m.At}
 }

@@ -57,12 +57,12 @@ type notes struct {
 
 // verdict is where a step (or a gate) leaves the release.
 type verdict struct {
-	Action     string          `json:"action"`  // next, full, rollback
-	Trigger    string          `json:"trigger"` // analysis, manual, alert, error
-	Actor      string          `json:"actor,omitempty"`
-	Reason     string          `json:"reason"`
-	Evidence   json.RawMessage `json:"evidence,omitempty"`
-	DetectedAt time.Time       `json:"detectedAt"`
+	Action     string                 `json:"action"`  // next, full, rollback
+	Trigger    string                 `json:"trigger"` // analysis, manual, alert, error
+	Actor      string                 `json:"actor,omitempty"`
+	Reason     string                 `json:"reason"`
+	Evidence   *stages.RollbackDetail `json:"evidence,omitempty"`
+	DetectedAt time.Time              `json:"detectedAt"`
 }
 
 const (

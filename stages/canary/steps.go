@@ -101,14 +101,10 @@ func (r *release) command(c *stages.Command) verdict {
 	switch c.Name {
 	case "abort":
 		v := verdict{Action: rollback, Trigger: "manual", Actor: c.Actor, Reason: "aborted by " + c.Actor, DetectedAt: c.At}
-		var d struct {
-			Alert  json.RawMessage `json:"alert"`
-			Name   string          `json:"alertname"`
-			Reason string          `json:"reason"`
-		}
-		if json.Unmarshal(c.Detail, &d) == nil && len(d.Alert) > 0 {
-			v.Trigger, v.Actor, v.Evidence = "alert", d.Name, d.Alert
-			v.Reason = fmt.Sprintf("alert %s fired for %s", d.Name, r.run.App)
+		var d stages.CommandDetail
+		if json.Unmarshal(c.Detail, &d) == nil && d.Alert != nil {
+			v.Trigger, v.Actor, v.Evidence = "alert", d.AlertName, &stages.RollbackDetail{Alert: *d.Alert}
+			v.Reason = fmt.Sprintf("alert %s fired for %s", d.AlertName, r.run.App)
 		}
 		if d.Reason != "" {
 			v.Reason += ": " + d.Reason
@@ -135,12 +131,12 @@ func (r *release) analyse(ctx context.Context, i, weight int, interval time.Dura
 		if cmd != "" {
 			early = cmd
 		}
-		d, passed, err := r.measure(ctx, i, weight, interval)
+		d, evidence, passed, err := r.measure(ctx, i, weight, interval)
 		switch {
 		case err != nil:
 			return r.failed(ctx, err)
 		case d.Action == analysis.Rollback:
-			return r.fromAnalysis(d)
+			return r.fromAnalysis(d, evidence)
 		case d.Action == analysis.Pause:
 			v := r.hold(ctx, i, weight, d.Reason, 0)
 			if v.Action != next {

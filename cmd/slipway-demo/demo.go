@@ -1,17 +1,23 @@
+// Command slipway-demo tells Slipway's whole story on this machine (what
+// make demo runs). It is the test rig's launcher, not the product: it
+// starts the local environment of integration/ and drives the slipway
+// binary beside it as a user would — slipway serve, signed webhooks,
+// slipway logs -f — so nothing of the rig is linked into slipway itself.
 package main
 
 import (
 	"context"
 	_ "embed"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-
-	"github.com/spf13/cobra"
+	"syscall"
 
 	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/cluster"
@@ -23,26 +29,74 @@ import (
 //go:embed demo.yaml
 var demoPipeline string
 
-func newDemoCmd() *cobra.Command {
-	var data, listen string
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Release a demo service on a local cluster: a good change promoted, a bad one rolled back, a vulnerable one stopped",
-		Long: `Start everything on loopback — a git server, a registry, an offline Trivy database, a
-Kubernetes control plane with a node agent, the real Argo CD, a mesh proxy and Prometheus —
-then slipway serve, and push three changes to a demo service as a forge would (signed webhooks):
-a good one is built, scanned, deployed and canaried 10 → 25 → 50 → 100 and promoted; a bad one
-(it answers 5xx) is rolled back automatically at its first step; a vulnerable one is stopped by
-the scan. It prints the rollback's explanation and where to look, and keeps everything running
-until Ctrl-C (DEMO_EXIT=1: exit at once). Needs root and ` + "`make tools`" + `.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return demo(cmd.Context(), data, listen, cmd.OutOrStdout())
-		},
+const usage = `slipway-demo releases a demo service on a local cluster: a good change
+promoted, a bad one rolled back, a vulnerable one stopped.
+
+It starts everything on loopback — a git server, a registry, an offline Trivy
+database, a Kubernetes control plane with a node agent, the real Argo CD, a
+mesh proxy and Prometheus — then the slipway binary's "serve", and pushes three
+changes to a demo service as a forge would (signed webhooks): a good one is
+built, scanned, deployed and canaried 10 → 25 → 50 → 100 and promoted; a bad
+one (it answers 5xx) is rolled back automatically at its first step; a
+vulnerable one is stopped by the scan. It follows each run with "slipway logs
+-f", prints the rollback's explanation and where to look, and keeps everything
+running until Ctrl-C (DEMO_EXIT=1: exit at once). Needs root and make tools.
+
+Usage: slipway-demo [flags]
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the demo with args and returns the exit status: 0 when
+// every release ended as the demo expects, 1 when one did not or the
+// machine lacks something, 2 for bad flags.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("slipway-demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	data := fs.String("data", "", "data directory (default: a fresh temporary one)")
+	listen := fs.String("listen", "127.0.0.1:8080", "where slipway serve listens (a free port if this one is taken)")
+	bin := fs.String("slipway", "", "the slipway binary to run (default: the one beside this program, else slipway on PATH)")
+	if err := fs.Parse(args); err != nil {
+		return 2
 	}
-	cmd.Flags().StringVar(&data, "data", "", "data directory (default: a fresh temporary one)")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "where slipway serve listens (a free port if this one is taken)")
-	return cmd
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "slipway-demo: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := demo(ctx, *data, *listen, *bin, stdout); err != nil {
+		fmt.Fprintln(stderr, "slipway-demo:", err)
+		return 1
+	}
+	return 0
+}
+
+// slipwayBinary is the slipway binary the demo runs: path when given,
+// else the one beside this program (make demo builds both into bin/),
+// else slipway on PATH.
+func slipwayBinary(path string) (string, error) {
+	if path == "" {
+		if self, err := os.Executable(); err == nil {
+			if beside := filepath.Join(filepath.Dir(self), "slipway"); isExecutable(beside) {
+				return beside, nil
+			}
+		}
+		path = "slipway"
+	}
+	found, err := exec.LookPath(path)
+	if err != nil {
+		return "", fmt.Errorf("finding the slipway binary (make build, or --slipway PATH): %w", err)
+	}
+	return filepath.Abs(found)
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // demoPrerequisites says what the demo lacks, in words.
@@ -76,11 +130,14 @@ type demoChange struct {
 	want       string // the run's expected status
 }
 
-func demo(ctx context.Context, data, listen string, out io.Writer) error {
+func demo(ctx context.Context, data, listen, bin string, out io.Writer) error {
 	if err := demoPrerequisites(); err != nil {
-		return exitCode{code: 1, err: err}
+		return err
 	}
-	var err error
+	bin, err := slipwayBinary(bin)
+	if err != nil {
+		return err
+	}
 	if data == "" {
 		if data, err = os.MkdirTemp("", "slipway-demo-"); err != nil {
 			return err
@@ -90,7 +147,7 @@ func demo(ctx context.Context, data, listen string, out io.Writer) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("Slipway demo — data in %s", data)
 	say("starting the local environment: git, registry, Trivy DB, Kubernetes, Argo CD, mesh, Prometheus (about a minute)…")
-	d, err := startDemoEnv(ctx, data, listen, out)
+	d, err := startDemoEnv(ctx, data, listen, bin, out)
 	if err != nil {
 		return err
 	}
@@ -159,5 +216,5 @@ Where to look:
   Argo CD API:     %s (gRPC, plain text)
   engine log:      %s
 `, rb.RollbackCommit, rb.Summary(), d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
-		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.ArgoCD.Server, filepath.Join(d.data, "engine.log"))
+		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.ArgoCD.Server, d.engineLog)
 }

@@ -12,8 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
+	"github.com/slipwayci/slipway/integration/procs"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/argocd"
 )
@@ -31,7 +32,8 @@ import (
 type demoEnv struct {
 	env                 *localenv.Env
 	data, url, token    string
-	bin                 string
+	bin                 string // the slipway binary
+	engineLog           string
 	appRepo, configRepo string
 	app                 *gitserver.WorkTree
 	before              string // the app repository's head before the next push
@@ -42,8 +44,8 @@ type demoEnv struct {
 
 const demoWebhookSecret = "demo-webhook-secret"
 
-func startDemoEnv(ctx context.Context, data, listen string, out io.Writer) (d *demoEnv, err error) {
-	d = &demoEnv{data: data, out: out, bin: os.Args[0], before: strings.Repeat("0", 40)}
+func startDemoEnv(ctx context.Context, data, listen, bin string, out io.Writer) (d *demoEnv, err error) {
+	d = &demoEnv{data: data, out: out, bin: bin, before: strings.Repeat("0", 40)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -53,10 +55,6 @@ func startDemoEnv(ctx context.Context, data, listen string, out io.Writer) (d *d
 		return nil, err
 	}
 	d.stops = append(d.stops, d.env.Close)
-	for _, kv := range append(d.env.TrivyEnv(), "SLIPWAY_DEMO_ARGOCD_TOKEN="+d.env.ArgoCD.Token) {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
-	}
 	if err := d.repositories(ctx); err != nil {
 		return nil, err
 	}
@@ -132,7 +130,7 @@ func (d *demoEnv) notificationReceiver() (string, error) {
 }
 
 // serve writes the engine config and the pipeline, and runs slipway serve
-// in this process until close.
+// as a child process until close; its output goes to engine.log.
 func (d *demoEnv) serve(ctx context.Context, listen, notify string) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -164,27 +162,19 @@ tokens:
 			return err
 		}
 	}
-	logf, err := os.Create(filepath.Join(d.data, "engine.log"))
+	// The engine gets the environment its config names (the Trivy database,
+	// Argo CD's token) and nothing else of the demo's.
+	env := append(d.env.TrivyEnv(), "SLIPWAY_DEMO_ARGOCD_TOKEN="+d.env.ArgoCD.Token)
+	if dir := os.Getenv("SLIPWAY_TOOLS_DIR"); dir != "" {
+		env = append(env, "SLIPWAY_TOOLS_DIR="+dir)
+	}
+	d.engineLog = filepath.Join(d.data, "engine.log")
+	p, err := procs.Start("slipway serve", d.engineLog, d.bin, []string{"serve", "--config", filepath.Join(d.data, "slipway.yaml")}, env)
 	if err != nil {
 		return err
 	}
-	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- serve(sctx, filepath.Join(d.data, "slipway.yaml"), io.Discard, logf) }()
-	d.stops = append(d.stops, func() { stop(); <-done; logf.Close() })
-	for range 300 {
-		if resp, err := http.Get(d.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case err := <-done:
-			done <- err
-			return fmt.Errorf("slipway serve stopped: %v (see %s)", err, logf.Name())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("slipway serve did not answer at %s within 30s (see %s)", d.url, logf.Name())
+	d.stops = append(d.stops, func() { p.Stop(30 * time.Second) })
+	return p.WaitReady(ctx, 30*time.Second, "answering at "+d.url, procs.Answers200(d.url+"/healthz"))
 }
 
 // steadyLoad sends 20 requests a second through the mesh until close.
@@ -214,7 +204,18 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 		return "", err
 	}
 	fmt.Fprintf(d.out, "pushed %.7s; the webhook started run %d\n", sha, id)
-	return followLogs(ctx, d.client(), fmt.Sprint(id), newLogPrinter(d.out).line, d.out)
+	// Follow the run the way a developer would, with the CLI.
+	logs := exec.CommandContext(ctx, d.bin, "logs", "-f", fmt.Sprint(id))
+	logs.Env = append(os.Environ(), "SLIPWAY_SERVER="+d.url, "SLIPWAY_TOKEN="+d.token)
+	logs.Stdout, logs.Stderr = d.out, d.out
+	if err := logs.Run(); err != nil {
+		return "", fmt.Errorf("following run %d with slipway logs -f: %w", id, err)
+	}
+	var run server.RunView
+	if err := d.get(ctx, fmt.Sprintf("/api/v1/runs/%d", id), &run); err != nil {
+		return "", err
+	}
+	return run.Status, nil
 }
 
 // webhook delivers a GitHub push event for sha, signed with the
@@ -247,26 +248,41 @@ func (d *demoEnv) webhook(ctx context.Context, sha string) (int64, error) {
 
 // lastRollback reads the newest rollback, with its measurements.
 func (d *demoEnv) lastRollback(ctx context.Context) (server.RollbackView, error) {
-	cl := d.client()
 	var list []server.RollbackView
 	var v server.RollbackView
-	if err := cl.do(ctx, "GET", "/api/v1/rollbacks?limit=1", nil, &list); err != nil {
+	if err := d.get(ctx, "/api/v1/rollbacks?limit=1", &list); err != nil {
 		return v, err
 	}
 	if len(list) == 0 {
 		return v, fmt.Errorf("the engine recorded no rollback")
 	}
-	err := cl.do(ctx, "GET", fmt.Sprintf("/api/v1/rollbacks/%d", list[0].ID), nil, &v)
+	err := d.get(ctx, fmt.Sprintf("/api/v1/rollbacks/%d", list[0].ID), &v)
 	return v, err
+}
+
+// get reads one JSON answer of the demo's engine, with the demo's token.
+func (d *demoEnv) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the engine for %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("asking the engine for %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out); err != nil {
+		return fmt.Errorf("reading the engine's answer to %s: %w", path, err)
+	}
+	return nil
 }
 
 func (d *demoEnv) close() {
 	for i := len(d.stops) - 1; i >= 0; i-- {
 		d.stops[i]()
 	}
-}
-
-// client is the API client of the demo's engine, with the demo's token.
-func (d *demoEnv) client() *client {
-	return &client{base: &url.URL{Scheme: "http", Host: strings.TrimPrefix(d.url, "http://")}, token: d.token, http: &http.Client{}}
 }
