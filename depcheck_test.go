@@ -26,6 +26,8 @@ var layers = map[string][]string{
 	"triggers": {"pipeline", "runner", "triggers"},
 	"server":   {"pipeline", "stages", "runner", "triggers", "server"}, // stages: the contract only (rollback evidence, commands)
 	"configs":  {},
+	// the engine config file, resolved into what the server runs on
+	"engineconfig": {"pipeline", "triggers", "server", "engineconfig"},
 }
 
 // free may import anything in the module.

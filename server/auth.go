@@ -19,6 +19,12 @@ const (
 
 var roles = map[string]Role{"viewer": RoleViewer, "release-manager": RoleReleaseManager, "admin": RoleAdmin}
 
+// ParseRole is the role a config names: viewer, release-manager or admin.
+func ParseRole(name string) (Role, bool) {
+	r, ok := roles[name]
+	return r, ok
+}
+
 func (r Role) String() string {
 	for name, v := range roles {
 		if v == r {

@@ -23,9 +23,55 @@ type Engine interface {
 	Follow(ctx context.Context, id, afterSeq int64, fn func(store.LogLine) error) error
 }
 
+// Resolved is what the server runs on, made ready from the engine config
+// (package engineconfig): repositories with their secrets read and
+// pipeline files loaded, token hashes, the Alertmanager receiver's
+// credentials.
+type Resolved struct {
+	Repos        []*triggers.Repo
+	Tokens       []Token
+	Alertmanager *AlertmanagerAuth // nil: the receiver is off
+}
+
+// Store is what the server reads and writes, declared here by the methods
+// it calls (the runner owns the whole store.Store).
+type Store interface {
+	runReader
+	releaseDesk
+	auditLog
+	// ListDeliveries lists webhook deliveries for GET /api/v1/deliveries.
+	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*store.Delivery, error)
+}
+
+// runReader reads runs with their stages, attempts, timeline and logs.
+type runReader interface {
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error)
+	ListStages(ctx context.Context, runID int64) ([]*store.Stage, error)
+	ListAttempts(ctx context.Context, runID int64) ([]*store.Attempt, error)
+	ListEvents(ctx context.Context, runID int64) ([]store.Event, error)
+	ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]store.LogLine, error)
+}
+
+// releaseDesk reads releases and rollbacks, and queues commands to a
+// release (promote, pause, abort…) together with their audit entry.
+type releaseDesk interface {
+	ListReleases(ctx context.Context, app string, inFlight bool) ([]*store.Release, error)
+	ListMeasurements(ctx context.Context, runID int64) ([]store.Measurement, error)
+	GetRollback(ctx context.Context, id int64) (*store.Rollback, error)
+	ListRollbacks(ctx context.Context, f store.RollbackFilter) ([]*store.Rollback, error)
+	AddCommand(ctx context.Context, c *store.Command, audit ...store.AuditEntry) error
+}
+
+// auditLog records who did what, and lists it for admins.
+type auditLog interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) error
+	ListAudit(ctx context.Context, beforeID int64, limit int) ([]store.AuditEntry, error)
+}
+
 // Server is the engine's HTTP face: webhooks, the JSON API, /metrics.
 type Server struct {
-	store   store.Store
+	store   Store
 	engine  Engine
 	intake  *triggers.Intake
 	repos   []*triggers.Repo
@@ -40,7 +86,7 @@ type Server struct {
 
 // New wires the HTTP server. intake receives the webhooks; res gives the
 // repositories (for manual runs) and the API tokens.
-func New(st store.Store, engine Engine, intake *triggers.Intake, res *Resolved, m *Metrics, log *slog.Logger) *Server {
+func New(st Store, engine Engine, intake *triggers.Intake, res *Resolved, m *Metrics, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -8,12 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -308,94 +306,6 @@ func TestMetricsReportRunsAndWebhooks(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
-	}
-}
-
-func TestConfig(t *testing.T) {
-	c, err := LoadConfig("../configs/slipway.yaml")
-	if err != nil {
-		t.Fatalf("the example engine config is invalid:\n%v", err)
-	}
-	if c.Listen != "127.0.0.1:8080" || len(c.Repositories) != 2 || len(c.Tokens) != 3 {
-		t.Errorf("config = %+v", c)
-	}
-	_, err = LoadConfig("testdata/bad.yaml")
-	var errs interface{ Error() string }
-	if err == nil {
-		t.Fatal("bad config accepted")
-	}
-	errs = err
-	for _, want := range []string{
-		`bad.yaml:3:9: listen: "localhost" is not host:port`,
-		`webhooks.maxBodyBytes: must be positive`,
-		`repositories[0].name: "Shop" must be lower-case`,
-		`repositories[0].url: a clone URL is required (and may not start with '-')`,
-		`repositories[0].forge: "bitbucket" is not one of github, gitlab, gitea`,
-		`repositories[0].webhookSecret: write exactly one of {env: VAR} or {file: PATH}`,
-		`repositories[0].pipelines[0]: write exactly one of file or path`,
-		`repositories[1].pipelines: list at least one pipeline`,
-		`repositories[1].secrets[0].name: "bad-name" is not a valid secret name`,
-		`repositories[1].secrets[0].from: write exactly one of {env: VAR} or {file: PATH}`,
-		`repositories[1].secrets[1].branches[0]: bad pattern "a**"`,
-		`repositories[1].secrets[1].events[0]: "pull_request" is not one of push, tag, schedule, manual`,
-		`repositories[1].secrets[2].name: secret TOK is granted twice`,
-		`repositories[1].apps[0].gitops[0].repo: "file:///srv/gitops" is a local path`,
-		`repositories[1].apps[0].gitops[0].path: "../up" must be a relative path`,
-		`repositories[1].apps[0].argocd[0]: "Bad_App" is not an Argo CD application name`,
-		`repositories[1].apps[1].name: app shop is already bound to repository shop2`,
-		`repositories[1].cloneFrom[0]: "/home/ops/private" is a local path`,
-		`tokens[0].role: "root" is not one of`,
-		`tokens[1].name: a unique name is required`,
-		`tokens[1]: write exactly one of sha256`,
-		`tokens[2]: write exactly one of sha256`,
-	} {
-		if !strings.Contains(errs.Error(), want) {
-			t.Errorf("problems lack %q:\n%v", want, err)
-		}
-	}
-	if _, err := LoadConfig("testdata/missing.yaml"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing config: %v", err)
-	}
-}
-
-func TestResolveReadsSecretsAndLoadsPipelines(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nstages:\n  - {name: a, fake: {}}\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "tok"), []byte("file-token\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "slipway.yaml"), []byte(`apiVersion: slipway.dev/v1
-kind: EngineConfig
-repositories:
-  - {name: r, url: "https://x/r.git", forge: gitea, webhookSecret: {env: HOOK}, pipelines: [{file: p.yaml}, {path: .slipway.yaml}]}
-tokens:
-  - {name: a, role: admin, secret: {file: tok}}
-`), 0o644)
-	c, err := LoadConfig(filepath.Join(dir, "slipway.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Data != filepath.Join(dir, ".slipway") {
-		t.Errorf("data = %s", c.Data)
-	}
-	if _, err := c.Resolve(func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "environment variable HOOK is not set") {
-		t.Errorf("missing env: %v", err)
-	}
-	res, err := c.Resolve(func(k string) (string, bool) { return "hook-secret", k == "HOOK" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "empty"), []byte("\n"), 0o600)
-	for _, am := range []string{"{bearerToken: {file: empty}}", "{username: am, password: {file: empty}}"} {
-		os.WriteFile(filepath.Join(dir, "am.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: EngineConfig\nalertmanager: "+am+"\n"), 0o644)
-		c, err := LoadConfig(filepath.Join(dir, "am.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Resolve(os.LookupEnv); err == nil || !strings.Contains(err.Error(), "must not be empty") {
-			t.Errorf("alertmanager %s: %v, want an error about empty credentials", am, err)
-		}
-	}
-	if res.Repos[0].Secret != "hook-secret" || len(res.Repos[0].Sources) != 2 || res.Tokens[0].Hash != sha256.Sum256([]byte("file-token")) {
-		t.Errorf("resolved = %+v", res.Repos[0])
 	}
 }
 

@@ -113,7 +113,7 @@ func TestClientCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"trigger", "web", "-p", "novalue", "--server", "http://127.0.0.1:1"}, `--param "novalue": write NAME=VALUE`},
 		{[]string{"token", "create", "bob", "root"}, `role "root" is not one of`},
 		{[]string{"runs", "--server", "http://127.0.0.1:1"}, "reaching the engine at http://127.0.0.1:1"},
-		{[]string{"serve", "--config", "../../server/testdata/bad.yaml"}, "is not a valid engine config"},
+		{[]string{"serve", "--config", "../../engineconfig/testdata/bad.yaml"}, "is not a valid engine config"},
 		{[]string{"promote", "--server", "http://127.0.0.1:1"}, "accepts 1 arg(s), received 0"},
 		{[]string{"abort", "a", "b", "--server", "http://127.0.0.1:1"}, "accepts 1 arg(s), received 2"},
 		{[]string{"pause", "shop", "--full", "--server", "http://127.0.0.1:1"}, "unknown flag: --full"},

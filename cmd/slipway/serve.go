@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/net/netutil"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/server"
@@ -41,7 +42,7 @@ start resumes them.`,
 
 // serve runs the engine until ctx is done.
 func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) error {
-	cfg, err := server.LoadConfig(configPath)
+	cfg, err := engineconfig.Load(configPath)
 	if err != nil {
 		return exitCode{code: 1, err: fmt.Errorf("%s is not a valid engine config:\n%v", configPath, err)}
 	}

@@ -1,4 +1,9 @@
-package server
+// Package engineconfig reads the engine config file (slipway.yaml: where
+// the engine listens, the repositories it watches and what each may do,
+// API tokens, the Alertmanager receiver), checks it whole with
+// FILE:LINE:COL positions, and resolves it — secrets read, pipeline files
+// loaded — into what the server runs on.
+package engineconfig
 
 import (
 	"crypto/sha256"
@@ -15,11 +20,12 @@ import (
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/pipeline/strictyaml"
+	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/triggers"
 )
 
-// ConfigKind is the kind of an engine config file.
-const ConfigKind = "EngineConfig"
+// Kind is the kind of an engine config file.
+const Kind = "EngineConfig"
 
 // Config is the engine config file (configs/slipway.yaml documents it).
 type Config struct {
@@ -67,9 +73,9 @@ var (
 	hexHash  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// LoadConfig reads and validates an engine config file; problems come
-// back all at once as strictyaml.Errors.
-func LoadConfig(path string) (*Config, error) {
+// Load reads and validates an engine config file; problems come back all
+// at once as strictyaml.Errors.
+func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading engine config: %w", err)
@@ -127,8 +133,8 @@ func (v *checker) config(c *Config) {
 	if c.APIVersion != pipeline.APIVersion {
 		v.failf("apiVersion", "must be %q, found %q", pipeline.APIVersion, c.APIVersion)
 	}
-	if c.Kind != ConfigKind {
-		v.failf("kind", "must be %q, found %q", ConfigKind, c.Kind)
+	if c.Kind != Kind {
+		v.failf("kind", "must be %q, found %q", Kind, c.Kind)
 	}
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -195,7 +201,7 @@ func (v *checker) tokens(tokens []TokenConfig) {
 			v.failf(at+".name", "a unique name is required")
 		}
 		names[t.Name] = true
-		if _, ok := roles[t.Role]; !ok {
+		if _, ok := server.ParseRole(t.Role); !ok {
 			v.failf(at+".role", "%q is not one of viewer, release-manager, admin", t.Role)
 		}
 		switch {
@@ -276,17 +282,9 @@ func (v *checker) url(at, u string) {
 	}
 }
 
-// Resolved is a config made ready to serve: secrets read, pipeline files
-// loaded, token hashes known.
-type Resolved struct {
-	Repos        []*triggers.Repo
-	Tokens       []Token
-	Alertmanager *AlertmanagerAuth // nil: the receiver is off
-}
-
 // Resolve reads every secret the config references and loads its
 // pipeline files (relative to the config file).
-func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, error) {
+func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolved, error) {
 	read := func(what string, r pipeline.SecretRef) (string, error) {
 		if r.File != "" {
 			r.File = c.beside(r.File)
@@ -297,7 +295,7 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		}
 		return v, nil
 	}
-	out := &Resolved{}
+	out := &server.Resolved{}
 	seen := map[string]string{}
 	for _, rc := range c.Repositories {
 		repo := &triggers.Repo{Config: rc}
@@ -336,7 +334,8 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		out.Repos = append(out.Repos, repo)
 	}
 	for _, tc := range c.Tokens {
-		t := Token{Name: tc.Name, Role: roles[tc.Role], Apps: slices.Clone(tc.Apps)}
+		role, _ := server.ParseRole(tc.Role)
+		t := server.Token{Name: tc.Name, Role: role, Apps: slices.Clone(tc.Apps)}
 		if tc.Secret != nil {
 			v, err := read("token "+tc.Name, *tc.Secret)
 			if err != nil {
@@ -350,7 +349,7 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*Resolved, erro
 		out.Tokens = append(out.Tokens, t)
 	}
 	if a := c.Alertmanager; a != nil {
-		out.Alertmanager = &AlertmanagerAuth{Username: a.Username, AppLabel: a.AppLabel}
+		out.Alertmanager = &server.AlertmanagerAuth{Username: a.Username, AppLabel: a.AppLabel}
 		if out.Alertmanager.AppLabel == "" {
 			out.Alertmanager.AppLabel = "app"
 		}
