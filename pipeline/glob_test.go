@@ -24,6 +24,8 @@ func TestGlob(t *testing.T) {
 		{"a/**/b/**/c", "a/x/y/b/c", true},
 		{"a/**/b/**/c", "a/x/y/c", false},
 		{"v[0-9]*", "v1.2.0", true},
+		{"{main,release/*}", "release/2", true},
+		{"{main,release/*}", "dev", false},
 	}
 	for _, tt := range tests {
 		g, err := CompileGlob(tt.pattern)
@@ -44,14 +46,20 @@ func TestGlobRefusesBadPatterns(t *testing.T) {
 	}
 }
 
-// A hostile pattern of many ** against a deep path must stay polynomial;
-// this would not finish with naive backtracking.
+// Hostile patterns of many ** against deep paths must not backtrack
+// exponentially; these would not finish if they did.
 func TestGlobManyDoubleStarsStaysFast(t *testing.T) {
-	g, err := CompileGlob(strings.Repeat("**/", 40) + "z")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g.Match(strings.Repeat("a/", 200) + "b") {
-		t.Error("matched a path that does not end in z")
+	for _, tt := range []struct{ pattern, name string }{
+		{strings.Repeat("**/", 40) + "z", strings.Repeat("a/", 200) + "b"},
+		{strings.Repeat("**/a/", 30) + "**/b", strings.Repeat("a/c/", 29) + "b"}, // one a short
+		{strings.Repeat("**/a*/", 30) + "*b*/c", strings.Repeat("ab/", 200) + "d"},
+	} {
+		g, err := CompileGlob(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Match(tt.name) {
+			t.Errorf("%.30s… matched %.30s…", tt.pattern, tt.name)
+		}
 	}
 }

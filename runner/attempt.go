@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"runtime/debug"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
@@ -219,16 +222,16 @@ func checkOutputs(outputs map[string]string) error {
 	return nil
 }
 
-// backoff is the wait before the retry after the k-th failure.
+// backoff is the wait before the retry after the k-th failure:
+// base·2^(k-1), at most max (the k-th step of a wait.Backoff, the
+// engine's one backoff policy).
 func (r *Runner) backoff(k int) time.Duration {
-	d := r.opts.backoffBase
-	for range k - 1 {
-		if d >= r.opts.backoffMax/2 {
-			return r.opts.backoffMax
-		}
-		d *= 2
+	b := wait.Backoff{Duration: r.opts.backoffBase, Factor: 2, Cap: r.opts.backoffMax, Steps: math.MaxInt32}
+	var d time.Duration
+	for range max(k, 1) {
+		d = b.Step()
 	}
-	return min(d, r.opts.backoffMax)
+	return d
 }
 
 // newSink opens the log of attempt n of a stage.

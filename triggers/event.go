@@ -1,8 +1,9 @@
 package triggers
 
 import (
-	"net/url"
 	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // Event kinds a forge delivery is normalized to.
@@ -76,17 +77,10 @@ func isZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
 // are understood too.
 func NormalizeRepoURL(raw string) string {
 	s := strings.TrimSpace(raw)
-	if i := strings.Index(s, "://"); i < 0 {
-		if at := strings.Index(s, "@"); at >= 0 {
-			if colon := strings.Index(s[at:], ":"); colon > 0 {
-				s = "ssh://" + s[:at+colon] + "/" + s[at+colon+1:]
-			}
-		}
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
+	ep, err := transport.NewEndpoint(s) // go-git's reading: URLs and scp-style host:path
+	if err != nil || ep.Host == "" {
 		return strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(s, "/"), ".git"))
 	}
-	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), ".git")
-	return strings.ToLower(u.Hostname() + path)
+	path := strings.TrimSuffix(strings.TrimSuffix(ep.Path, "/"), ".git")
+	return strings.ToLower(ep.Host + "/" + strings.TrimPrefix(path, "/"))
 }

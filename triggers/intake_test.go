@@ -45,6 +45,7 @@ func TestNormalizeRepoURL(t *testing.T) {
 		"https://github.com/Codertocat/Hello-World.git", "https://GitHub.com/codertocat/hello-world/",
 		"git@github.com:Codertocat/Hello-World.git", "ssh://git@github.com/Codertocat/Hello-World",
 		"https://user:token@github.com/Codertocat/Hello-World", "git://github.com/Codertocat/Hello-World.git",
+		"github.com:Codertocat/Hello-World.git", "ssh://git@github.com:2222/Codertocat/Hello-World.git",
 	} {
 		if got := NormalizeRepoURL(u); got != strings.ToLower(want) {
 			t.Errorf("NormalizeRepoURL(%q) = %q, want %q", u, got, want)

@@ -2,10 +2,12 @@ package canary
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/gitops"
@@ -186,19 +188,8 @@ func anyChanged(edits ...func() (bool, error)) (bool, error) {
 
 // retry runs f until it succeeds or ctx ends, backing off from 1 s to 10 s.
 func retry(ctx context.Context, say func(string, ...any), what string, f func() error) error {
-	wait := time.Second
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return errors.Join(err, ctx.Err())
-		}
-		say("%s failed (%v); retrying in %s", what, err, wait)
-		if stages.Sleep(ctx, wait) != nil {
-			return err
-		}
-		wait = min(2*wait, 10*time.Second)
-	}
+	b := wait.Backoff{Duration: time.Second, Factor: 2, Cap: 10 * time.Second, Steps: math.MaxInt32}
+	return stages.Retry(ctx, b, 0, func(context.Context) error { return f() }, func(err error, next time.Duration) {
+		say("%s failed (%v); retrying in %s", what, err, next)
+	})
 }

@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // notifier posts release events to webhooks, in the background: a slow
@@ -20,6 +23,8 @@ type notifier struct {
 	client  *http.Client
 	say     func(string, ...any)
 	wg      sync.WaitGroup
+	ctx     context.Context // ends when wait gives up on deliveries in flight
+	cancel  context.CancelFunc
 }
 
 type target struct {
@@ -34,6 +39,7 @@ const (
 
 func newNotifier(specs []pipeline.Notify, secrets map[string]string, say func(string, ...any)) *notifier {
 	n := &notifier{client: &http.Client{Timeout: notifyTimeout}, say: say}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, s := range specs {
 		t := target{url: s.URL, format: s.Format}
 		if s.URLSecret != "" {
@@ -70,23 +76,18 @@ func (n *notifier) send(ev map[string]any) {
 	}
 }
 
+// deliver posts data to url, retried with backoff (1 s, 2 s) up to
+// notifyAttempts times, until the notifier gives up on it.
 func (n *notifier) deliver(i int, url string, data []byte, event any) {
-	wait := time.Second
-	var last error
-	for attempt := 1; attempt <= notifyAttempts; attempt++ {
-		if last = n.post(url, data); last == nil {
-			return
-		}
-		if attempt < notifyAttempts {
-			time.Sleep(wait)
-			wait *= 2
-		}
+	b := wait.Backoff{Duration: time.Second, Factor: 2, Steps: notifyAttempts}
+	err := stages.Retry(n.ctx, b, notifyAttempts, func(ctx context.Context) error { return n.post(ctx, url, data) }, nil)
+	if err != nil {
+		n.say("notification %d (%v) not delivered: %v", i, event, err)
 	}
-	n.say("notification %d (%v) not delivered after %d attempts: %v", i, event, notifyAttempts, last)
 }
 
-func (n *notifier) post(url string, data []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+func (n *notifier) post(ctx context.Context, url string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
 	if err != nil {
@@ -104,13 +105,17 @@ func (n *notifier) post(url string, data []byte) error {
 	return nil
 }
 
-// wait gives deliveries in flight at most d to finish.
+// wait gives deliveries in flight at most d to finish, then stops them
+// (a retry waiting its turn stops at once).
 func (n *notifier) wait(d time.Duration) {
+	defer n.cancel()
 	done := make(chan struct{})
 	go func() { n.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(d):
 		n.say("notifications still in flight after %s; not waiting longer", d)
+		n.cancel()
+		<-done
 	}
 }

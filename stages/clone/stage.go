@@ -12,7 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
@@ -75,29 +78,29 @@ func CheckRemoteURL(raw string) error {
 	if err := CheckURL(raw); err != nil {
 		return err
 	}
-	lower := strings.ToLower(raw)
-	if strings.HasPrefix(lower, "file:") || strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, ".") || strings.HasPrefix(raw, "~") ||
-		!strings.Contains(raw, "://") && !strings.Contains(raw, "@") {
+	ep, err := transport.NewEndpoint(raw) // go-git's reading: URLs, scp-style host:path, local paths
+	if err != nil || ep.Protocol == "file" || strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, ".") || strings.HasPrefix(raw, "~") {
 		return fmt.Errorf("repository URL %q is a local path; only remote repositories (https://, ssh://, git@host:path) are cloned", redactURL(raw))
 	}
 	return nil
 }
 
-// credentialScope is the scheme and host of a repository URL (scp-style
-// git@host:path counts as ssh://host): where its credentials may go.
+// credentialScope is the scheme, host and port of a repository URL
+// (scp-style git@host:path counts as ssh://host): where its credentials
+// may go.
 func credentialScope(raw string) string {
-	if !strings.Contains(raw, "://") {
-		if at := strings.Index(raw, "@"); at >= 0 {
-			host, _, _ := strings.Cut(raw[at+1:], ":")
-			return "ssh://" + strings.ToLower(host)
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	ep, err := transport.NewEndpoint(raw)
+	if err != nil || ep.Host == "" {
 		return raw
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	scope := strings.ToLower(ep.Protocol) + "://" + strings.ToLower(ep.Host)
+	if ep.Port != 0 && ep.Port != defaultPorts[ep.Protocol] {
+		scope += ":" + strconv.Itoa(ep.Port)
+	}
+	return scope
 }
+
+var defaultPorts = map[string]int{"ssh": 22, "https": 443, "http": 80, "git": 9418}
 
 // CheckURL refuses URLs that could run commands or be read as options.
 func CheckURL(raw string) error {
