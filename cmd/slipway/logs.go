@@ -2,16 +2,24 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net/http"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/stages"
 )
 
 func newLogsCmd() *cobra.Command {
@@ -68,19 +76,87 @@ func lineOf(l server.LogLineView) store.LogLine {
 }
 
 // followLogs reads the engine's Server-Sent Events until the end event,
-// which it reports on endw; it returns the run's final status.
+// which it reports on endw; it returns the run's final status. A stream
+// that breaks off (the engine restarted, a proxy timed out) is reopened
+// with Last-Event-ID, so no line is lost or printed twice; it gives up
+// after maxReconnects attempts in a row that brought nothing.
 func followLogs(ctx context.Context, c *client, id string, print func(store.LogLine) error, endw io.Writer) (string, error) {
-	resp, err := c.send(ctx, "GET", "/api/v1/runs/"+id+"/logs?follow=1", nil)
-	if err != nil {
-		return "", err
+	f := &follower{c: c, id: id, print: print, endw: endw}
+	b := reconnectBackoff()
+	for failures := 0; ; {
+		status, err := f.stream(ctx)
+		if err == nil {
+			return status, nil
+		}
+		var broken *streamBroken
+		if !errors.As(err, &broken) || ctx.Err() != nil {
+			return "", err
+		}
+		if f.progressed {
+			failures, b = 0, reconnectBackoff()
+		}
+		if failures++; failures > maxReconnects {
+			return "", fmt.Errorf("following run %s: gave up after %d reconnects: %w", id, maxReconnects, broken.err)
+		}
+		wait := b.Step()
+		fmt.Fprintf(endw, "slipway: the log stream broke off (%v); reconnecting in %s after line %s\n", broken.err, wait, cmp.Or(f.lastID, "0"))
+		if err := stages.Sleep(ctx, wait); err != nil {
+			return "", err
+		}
+	}
+}
+
+// maxReconnects bounds the reconnections in a row that bring no line.
+const maxReconnects = 8
+
+func reconnectBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: math.MaxInt32}
+}
+
+// follower is one live log read, across reconnections.
+type follower struct {
+	c          *client
+	id         string
+	print      func(store.LogLine) error
+	endw       io.Writer
+	lastID     string // the id of the last event printed
+	progressed bool   // the last stream brought at least one event
+}
+
+// streamBroken is a stream that ended, or could not start, for a reason
+// a reconnection may cure.
+type streamBroken struct{ err error }
+
+func (e *streamBroken) Error() string { return e.err.Error() }
+func (e *streamBroken) Unwrap() error { return e.err }
+
+// stream reads one connection's events; it returns the run's status at
+// the end event.
+func (f *follower) stream(ctx context.Context) (string, error) {
+	f.progressed = false
+	header := http.Header{}
+	if f.lastID != "" {
+		header.Set("Last-Event-ID", f.lastID)
+	}
+	resp, err := f.c.sendWith(ctx, "GET", "/api/v1/runs/"+f.id+"/logs?follow=1", nil, header)
+	var api *apiError
+	switch {
+	case errors.As(err, &api) && (api.status >= 500 || api.status == http.StatusTooManyRequests):
+		return "", &streamBroken{err}
+	case errors.As(err, &api):
+		return "", err // refused for good: unknown run, bad token
+	case err != nil:
+		return "", &streamBroken{err} // the engine is not reachable (yet)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	event := ""
+	event, id := "", ""
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case strings.HasPrefix(line, "id: "):
+			id = line[len("id: "):]
 		case strings.HasPrefix(line, "event: "):
 			event = line[len("event: "):]
 		case strings.HasPrefix(line, "data: ") && event == "log":
@@ -88,18 +164,21 @@ func followLogs(ctx context.Context, c *client, id string, print func(store.LogL
 			if err := json.Unmarshal([]byte(line[len("data: "):]), &l); err != nil {
 				return "", fmt.Errorf("reading the log stream: %w", err)
 			}
-			if err := print(lineOf(l)); err != nil {
+			if err := f.print(lineOf(l)); err != nil {
 				return "", err
 			}
+			f.lastID, f.progressed = id, true
 		case strings.HasPrefix(line, "data: ") && event == "end":
 			var end struct{ Status, Reason string }
 			json.Unmarshal([]byte(line[len("data: "):]), &end)
-			fmt.Fprintf(endw, "run %s %s %s\n", id, end.Status, end.Reason)
+			fmt.Fprintf(f.endw, "run %s %s %s\n", f.id, end.Status, end.Reason)
 			return end.Status, nil
+		case line == "":
+			event, id = "", ""
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("reading the log stream: %w", err)
+		return "", &streamBroken{fmt.Errorf("reading the log stream: %w", err)}
 	}
-	return "", fmt.Errorf("the log stream ended before the run did")
+	return "", &streamBroken{errors.New("the stream ended before the run did")}
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// sseEngine serves a run's log as the engine does, breaking the first
+// connection off after two lines; it records each Last-Event-ID.
+type sseEngine struct {
+	mu      sync.Mutex
+	resumes []string
+	status  int // when set, every request gets it
+}
+
+func (e *sseEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.resumes = append(e.resumes, r.Header.Get("Last-Event-ID"))
+	n, status := len(e.resumes), e.status
+	e.mu.Unlock()
+	if status != 0 {
+		http.Error(w, `{"error":"no such run"}`, status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	from := 1
+	if n > 1 {
+		fmt.Sscan(r.Header.Get("Last-Event-ID"), &from)
+		from++
+	}
+	for seq := from; seq <= 4; seq++ {
+		fmt.Fprintf(w, "id: %d\nevent: log\ndata: {\"seq\":%d,\"stage\":\"a\",\"attempt\":1,\"text\":\"line %d\"}\n\n", seq, seq, seq)
+		if n == 1 && seq == 2 {
+			return // the connection breaks off
+		}
+	}
+	fmt.Fprint(w, "event: end\ndata: {\"status\":\"succeeded\"}\n\n")
+}
+
+func TestFollowReconnectsWithLastEventID(t *testing.T) {
+	e := &sseEngine{}
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	c := &client{base: u, http: srv.Client()}
+	var got []string
+	var notes bytes.Buffer
+	status, err := followLogs(context.Background(), c, "7", func(l store.LogLine) error {
+		got = append(got, l.Text)
+		return nil
+	}, &notes)
+	if err != nil || status != "succeeded" {
+		t.Fatalf("follow: %q, %v", status, err)
+	}
+	if strings.Join(got, ",") != "line 1,line 2,line 3,line 4" {
+		t.Errorf("lines %q: each once, in order", got)
+	}
+	if len(e.resumes) != 2 || e.resumes[0] != "" || e.resumes[1] != "2" {
+		t.Errorf("Last-Event-ID of each connection: %q", e.resumes)
+	}
+	if !strings.Contains(notes.String(), "reconnecting in 500ms after line 2") || !strings.Contains(notes.String(), "run 7 succeeded") {
+		t.Errorf("notes:\n%s", notes.String())
+	}
+}
+
+func TestFollowGivesUpOnARefusal(t *testing.T) {
+	e := &sseEngine{status: http.StatusNotFound}
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	_, err := followLogs(context.Background(), &client{base: u, http: srv.Client()}, "7", func(store.LogLine) error { return nil }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "404") || len(e.resumes) != 1 {
+		t.Errorf("a 404 is final, not retried: %v after %d requests", err, len(e.resumes))
+	}
+}
