@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+
+	"github.com/slipwayci/slipway/stages/toollog"
 )
 
 // Local runs the Kaniko executor on this machine, inside a sandbox made
@@ -115,7 +117,9 @@ func (l *Local) run(ctx context.Context, root string, registries, args []string,
 	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", sandboxScript, "sandbox", root}, args...)...)
 	cmd.Env = []string{"PATH=/usr/local/bin:/kaniko:/bin", "HOME=/root", "USER=root",
 		"SSL_CERT_DIR=/kaniko/ssl/certs", "DOCKER_CONFIG=/kaniko/.docker/"}
-	cmd.Stdout, cmd.Stderr = out, out
+	logs := toollog.NewWriter(out, "kaniko") // Kaniko's logrus lines read like the run log's
+	defer logs.Close()
+	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.ExtraFiles = []*os.File{readyW, goR} // fds 3 and 4
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"github.com/slipwayci/slipway/stages/toollog"
 )
 
 // Trivy runs the Trivy CLI as a process.
@@ -64,7 +66,9 @@ func (t *Trivy) run(ctx context.Context, target Target, log io.Writer, format ..
 		cmd.Env = append(cmd.Env, "TRIVY_USERNAME="+target.Username, "TRIVY_PASSWORD="+target.Password)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, log)
+	logs := toollog.NewWriter(log, "trivy") // Trivy's zap lines read like the run log's
+	defer logs.Close()
+	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, logs)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Run(); err != nil {
@@ -84,5 +88,5 @@ func lastLine(s string) string {
 	if len(lines) == 0 || lines[len(lines)-1] == "" {
 		return "no output"
 	}
-	return lines[len(lines)-1]
+	return toollog.Rewrite("trivy", lines[len(lines)-1])
 }
