@@ -11,11 +11,13 @@ type CloneSpec struct {
 	Depth      int    `yaml:"depth"`      // commits of history; default 1; -1 for all
 	Submodules bool   `yaml:"submodules"` // default false
 	Auth       Auth   `yaml:"auth"`
-	// Engine is go-git, git (the git CLI with --filter=blob:none, for very
-	// large repositories) or auto (the default): git when the clone is
-	// deeper than CLIThreshold commits (or the whole history), else go-git.
-	Engine       string `yaml:"engine"`
-	CLIThreshold int    `yaml:"cliThreshold"` // default 50
+	// Engine is go-git, git (the git CLI with --filter=blob:none) or auto
+	// (the default): the git CLI wherever git is installed — it is the
+	// faster and leaner of the two at every depth measured — else go-git.
+	Engine string `yaml:"engine"`
+	// CLIThreshold is no longer used (auto chose by depth once); a file
+	// that sets it is told so by validation.
+	CLIThreshold int `yaml:"cliThreshold"`
 }
 
 // Auth names secrets (declared under `secrets:`) used to reach a git

@@ -48,8 +48,8 @@ func (v *validator) clone(p *Pipeline, at string, c *CloneSpec) {
 		v.failf(at+".depth", "must be -1 (all history), 0 (the default, 1) or more, found %d", c.Depth)
 	}
 	v.oneOf(at+".engine", c.Engine, []string{"auto", "go-git", "git"})
-	if c.CLIThreshold < 0 {
-		v.failf(at+".cliThreshold", "must not be negative")
+	if c.CLIThreshold != 0 {
+		v.failf(at+".cliThreshold", "is no longer used: engine auto picks the git CLI wherever git is installed (at any depth); remove it")
 	}
 	if strings.HasPrefix(c.Repo, "-") {
 		v.failf(at+".repo", "%q looks like a command-line flag, not a repository URL", c.Repo)

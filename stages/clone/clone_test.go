@@ -167,20 +167,22 @@ func TestCloneRefusesHostileInput(t *testing.T) {
 	}
 }
 
-func TestAutoEnginePicksByDepth(t *testing.T) {
+func TestAutoEnginePicksTheCLIWhereGitIsInstalled(t *testing.T) {
+	installed := func(string) (string, error) { return "/usr/bin/git", nil }
+	missing := func(string) (string, error) { return "", exec.ErrNotFound }
 	for _, tt := range []struct {
-		spec  pipeline.CloneSpec
-		depth int
-		want  string
+		spec     pipeline.CloneSpec
+		lookPath func(string) (string, error)
+		want     string
 	}{
-		{pipeline.CloneSpec{}, 1, "go-git"},
-		{pipeline.CloneSpec{}, 51, "git"},
-		{pipeline.CloneSpec{}, 0, "git"},
-		{pipeline.CloneSpec{CLIThreshold: 10}, 11, "git"},
-		{pipeline.CloneSpec{Engine: "go-git"}, 0, "go-git"},
+		{pipeline.CloneSpec{}, installed, "git"},
+		{pipeline.CloneSpec{Depth: -1}, installed, "git"},
+		{pipeline.CloneSpec{Engine: "auto"}, missing, "go-git"},
+		{pipeline.CloneSpec{Engine: "go-git"}, installed, "go-git"},
+		{pipeline.CloneSpec{Engine: "git"}, missing, "git"},
 	} {
-		if got := (&Stage{spec: tt.spec}).engine(tt.depth); got != tt.want {
-			t.Errorf("engine(%+v, %d) = %s, want %s", tt.spec, tt.depth, got, tt.want)
+		if got := (&Stage{spec: tt.spec, lookPath: tt.lookPath}).engine(); got != tt.want {
+			t.Errorf("engine(%+v) = %s, want %s", tt.spec, got, tt.want)
 		}
 	}
 }

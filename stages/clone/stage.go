@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,9 +21,6 @@ import (
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
 )
-
-// DefaultCLIThreshold is the depth above which auto uses the git CLI.
-const DefaultCLIThreshold = 50
 
 // Request is one checkout.
 type Request struct {
@@ -49,8 +47,9 @@ type Cloner interface {
 
 // Stage is one clone attempt.
 type Stage struct {
-	spec    pipeline.CloneSpec
-	engines map[string]Cloner
+	spec     pipeline.CloneSpec
+	engines  map[string]Cloner
+	lookPath func(string) (string, error) // finds git for auto; nil: exec.LookPath
 }
 
 // New returns the factory of the clone kind over its two engines.
@@ -120,17 +119,26 @@ func CheckURL(raw string) error {
 	return nil
 }
 
-// engine picks the engine for a depth (0 = all history).
-func (s *Stage) engine(depth int) string {
+// engine is the engine the spec names, or for auto AutoEngine's choice.
+func (s *Stage) engine() string {
 	switch s.spec.Engine {
 	case "go-git", "git":
 		return s.spec.Engine
 	}
-	threshold := s.spec.CLIThreshold
-	if threshold == 0 {
-		threshold = DefaultCLIThreshold
+	return AutoEngine(s.lookPath)
+}
+
+// AutoEngine is what clone.engine auto means: the git CLI wherever git is
+// installed, go-git where it is not. Measured on generated repositories
+// (make bench, BenchmarkCloneStage) the CLI is faster and needs less
+// memory than go-git at depth 1 as for the whole history; go-git keeps
+// Slipway working on a machine without git. lookPath is exec.LookPath
+// (nil means exec.LookPath).
+func AutoEngine(lookPath func(string) (string, error)) string {
+	if lookPath == nil {
+		lookPath = exec.LookPath
 	}
-	if depth == 0 || depth > threshold {
+	if _, err := lookPath("git"); err == nil {
 		return "git"
 	}
 	return "go-git"
@@ -142,7 +150,7 @@ func (s *Stage) Run(ctx context.Context, run *stages.Run) (stages.Result, error)
 	if err != nil {
 		return stages.Result{}, err
 	}
-	engine := s.engine(req.Depth)
+	engine := s.engine()
 	say := func(format string, args ...any) { fmt.Fprintf(run.Log, "slipway: "+format+"\n", args...) }
 	say("cloning %s %s at %s with %s (depth %s)", redactURL(req.URL), req.Ref, orTip(req.SHA), engine, depthWord(req.Depth))
 	sha, err := s.engines[engine].Clone(ctx, req, say)
