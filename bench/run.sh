@@ -7,7 +7,8 @@
 #     latency, and a check that each delivery made exactly one run or no-match.
 #  3. The first half of a release against the real systems (needs root and
 #     `make tools`): go-git vs git CLI clone of one generated repository (time,
-#     peak memory), the Kaniko sandbox's cost, a build with the layer cache
+#     peak memory), the clone stage's default (engine auto) vs plain `git
+#     clone` on a large generated repository, the Kaniko sandbox's cost, a build with the layer cache
 #     cold and warm, and a Trivy scan.
 #  4. The local environment: launcher start (first and warm), Argo CD sync to
 #     the new version serving (p50, split into synced / running / ready /

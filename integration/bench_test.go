@@ -118,6 +118,28 @@ func BenchmarkClone(b *testing.B) {
 	}
 }
 
+// BenchmarkCloneStage compares what the clone stage does by default
+// (engine auto) with plain `git clone` on a generated large repository
+// (14,000 files, 300 commits) at depth 1 and for the whole history: time
+// per clone, and the peak resident memory of the largest process (the
+// cloning process for go-git, its git child for the CLI).
+func BenchmarkCloneStage(b *testing.B) {
+	url := bigRepo(b, 14000, 300)
+	bin := clonePeak(b)
+	for _, engine := range []string{"auto", "plain-git"} {
+		for _, depth := range []int{1, 0} {
+			b.Run(fmt.Sprintf("%s/depth=%d", engine, depth), func(b *testing.B) {
+				var peak int
+				for i := 0; b.Loop(); i++ {
+					self, kids := peakRSS(b, bin, engine, url, filepath.Join(b.TempDir(), strconv.Itoa(i)), depth)
+					peak = max(peak, self, kids)
+				}
+				b.ReportMetric(float64(peak)/1024, "peak-MiB")
+			})
+		}
+	}
+}
+
 // buildBench is a registry with a base image and a small build context.
 func buildBench(b *testing.B) (*registry.Registry, string) {
 	b.Helper()

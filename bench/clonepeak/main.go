@@ -3,13 +3,17 @@
 // so BenchmarkClone can compare go-git (in-process) with the git CLI
 // (child processes) on the same repository.
 //
-//	clonepeak ENGINE URL DIR DEPTH   (ENGINE: go-git, git or none)
+//	clonepeak ENGINE URL DIR DEPTH
+//
+// ENGINE: go-git, git, auto (what clone.engine auto picks here), none
+// (clone nothing), or plain-git (`git clone` itself, the baseline).
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,14 +33,26 @@ func main() {
 		os.Exit(2)
 	}
 	engines := map[string]clone.Cloner{"go-git": clone.GoGit{}, "git": clone.CLI{}}
-	if c, ok := engines[engine]; ok {
+	if engine == "auto" {
+		engine = clone.AutoEngine(nil)
+	}
+	if engine == "plain-git" {
+		args := []string{"clone", "--quiet", "--single-branch", "--branch", "main"}
+		if depth > 0 {
+			args = append(args, "--depth", strconv.Itoa(depth))
+		}
+		if out, err := exec.Command("git", append(args, url, dir)...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "git clone: %v\n%s", err, out)
+			os.Exit(1)
+		}
+	} else if c, ok := engines[engine]; ok {
 		req := clone.Request{URL: url, Ref: "refs/heads/main", Depth: depth, Dir: dir}
 		if _, err := c.Clone(context.Background(), req, func(string, ...any) {}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 	} else if engine != "none" {
-		fmt.Fprintln(os.Stderr, "ENGINE must be go-git, git or none")
+		fmt.Fprintln(os.Stderr, "ENGINE must be go-git, git, auto, plain-git or none")
 		os.Exit(2)
 	}
 	var kids syscall.Rusage
