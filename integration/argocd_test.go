@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
+	"github.com/slipwayci/slipway/internal/eventually"
 )
 
 // syncAndWait syncs app at revision through Argo CD's API and waits until
@@ -24,22 +25,22 @@ func syncAndWait(t testing.TB, apps application.ApplicationServiceClient, app, r
 	prune := true
 	_, err := apps.Sync(ctx, &application.ApplicationSyncRequest{Name: &app, Revision: &revision, Prune: &prune})
 	must(t, err)
-	var last *v1alpha1.Application
-	for range 600 {
+	last := &v1alpha1.Application{}
+	err = eventually.Within(time.Minute, func() bool {
 		a, err := apps.Get(ctx, &application.ApplicationQuery{Name: &app})
-		if err == nil {
-			last = a
-			op := a.Status.OperationState
-			if a.Status.Sync.Status == v1alpha1.SyncStatusCodeSynced && a.Status.Sync.Revision == revision &&
-				a.Status.Health.Status == "Healthy" && op != nil && op.Phase == "Succeeded" && op.SyncResult != nil && op.SyncResult.Revision == revision {
-				return time.Since(began)
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
+		last = a
+		op := a.Status.OperationState
+		return a.Status.Sync.Status == v1alpha1.SyncStatusCodeSynced && a.Status.Sync.Revision == revision &&
+			a.Status.Health.Status == "Healthy" && op != nil && op.Phase == "Succeeded" && op.SyncResult != nil && op.SyncResult.Revision == revision
+	})
+	if err != nil {
+		t.Fatalf("application %s never became Synced and Healthy at %s (%v): sync %+v health %+v operation %+v", app, revision, err,
+			last.Status.Sync, last.Status.Health, last.Status.OperationState)
 	}
-	t.Fatalf("application %s never became Synced and Healthy at %s: sync %+v health %+v operation %+v", app, revision,
-		last.Status.Sync, last.Status.Health, last.Status.OperationState)
-	return 0
+	return time.Since(began)
 }
 
 // The seed article's order-service, released by the real Argo CD: an

@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
@@ -89,26 +91,25 @@ func openStore(t testing.TB, data string) *sqlstore.Store {
 // stage index of run 1 is running, while the process is alive.
 func waitAttemptRunning(t *testing.T, data string, e *engine, index, n int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
+	err := eventually.Within(time.Minute, func() bool {
 		select {
 		case <-e.waited:
 			t.Fatalf("slipway exited early:\n%s", e.out.String())
 		default:
 		}
-		if _, err := os.Stat(filepath.Join(data, "slipway.db")); err == nil {
-			st := openStore(t, data)
-			atts, _ := st.ListAttempts(context.Background(), 1)
-			st.Close()
-			for _, a := range atts {
-				if a.Index == index && a.Attempt == n && a.Status == store.StageRunning {
-					return
-				}
-			}
+		if _, err := os.Stat(filepath.Join(data, "slipway.db")); err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		st := openStore(t, data)
+		atts, _ := st.ListAttempts(context.Background(), 1)
+		st.Close()
+		return slices.ContainsFunc(atts, func(a *store.Attempt) bool {
+			return a.Index == index && a.Attempt == n && a.Status == store.StageRunning
+		})
+	})
+	if err != nil {
+		t.Fatalf("attempt %d of stage %d never ran (%v); output:\n%s", n, index, err, e.out.String())
 	}
-	t.Fatalf("attempt %d of stage %d never ran; output:\n%s", n, index, e.out.String())
 }
 
 // killHard kills the process with SIGKILL: no cleanup, no shutdown path.

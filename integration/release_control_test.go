@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/integration/alertmanager"
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -52,31 +53,25 @@ func (c *controlEnv) waitRelease(t *testing.T, state, why string) int {
 		Weight int
 		Reason string
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
+	err := eventually.Within(2*time.Minute, func() bool {
 		c.eng.api(t, "GET", "/api/v1/releases?app=order-service&inFlight=true", "view-token", &got)
-		if len(got) > 0 && got[0].State == state && strings.Contains(got[0].Reason, why) {
-			return got[0].Weight
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(got) > 0 && got[0].State == state && strings.Contains(got[0].Reason, why)
+	})
+	if err != nil {
+		t.Fatalf("the release never became %s (%q): %v; last %+v\n%s", state, why, err, got, c.eng.out.String())
 	}
-	t.Fatalf("the release never became %s (%q); last %+v\n%s", state, why, got, c.eng.out.String())
-	return 0
+	return got[0].Weight
 }
 
 func (c *controlEnv) waitRun(t *testing.T, id int64, status string) {
 	t.Helper()
 	var run struct{ Status, Reason string }
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
+	eventually.Within(3*time.Minute, func() bool {
 		c.eng.api(t, "GET", fmt.Sprintf("/api/v1/runs/%d", id), "view-token", &run)
-		if run.Status == status {
-			return
-		}
-		if run.Status == "succeeded" || run.Status == "failed" || run.Status == "cancelled" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+		return run.Status == status || run.Status == "succeeded" || run.Status == "failed" || run.Status == "cancelled"
+	})
+	if run.Status == status {
+		return
 	}
 	out, _ := cli(t, "logs", fmt.Sprint(id), "--server", c.eng.url, "--token", "view-token")
 	t.Fatalf("run %d is %s (%s), want %s\n%s", id, run.Status, run.Reason, status, out)

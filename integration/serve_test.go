@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/internal/eventually"
 )
 
 const servePipeline = `apiVersion: slipway.dev/v1
@@ -234,14 +235,8 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// waitFor polls cond every 20 ms until it holds, for at most 30 s.
+// waitFor polls cond until it holds, for at most 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 1500 {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	eventually.True(t, 30*time.Second, what, cond)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
@@ -130,13 +131,7 @@ func (e *testEngine) logText(t *testing.T, id int64) string {
 // waitFor polls cond (reading the store) until it holds; it is bounded.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	eventually.True(t, 5*time.Second, what, cond)
 }
 
 func statuses(rows []*store.Stage) string {

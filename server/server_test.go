@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
@@ -103,15 +104,12 @@ func (a *apiTest) do(t *testing.T, method, path, tok, body string) (int, map[str
 
 func (a *apiTest) waitRun(t *testing.T, id float64, want string) map[string]any {
 	t.Helper()
-	for range 1000 {
-		_, run := a.do(t, "GET", "/api/v1/runs/"+itoa(id), "view-token", "")
-		if run["status"] == want {
-			return run
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("run %v never became %s", id, want)
-	return nil
+	var run map[string]any
+	eventually.True(t, 5*time.Second, fmt.Sprintf("run %v becoming %s", id, want), func() bool {
+		_, run = a.do(t, "GET", "/api/v1/runs/"+itoa(id), "view-token", "")
+		return run["status"] == want
+	})
+	return run
 }
 
 func itoa(f float64) string    { return strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), "e+00") }
@@ -227,12 +225,11 @@ func TestCancelAndFollowLogsOverSSE(t *testing.T) {
 	_, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
 	id := itoa(run["id"].(float64))
 	a.waitRun(t, run["id"].(float64), "running")
-	for range 1000 { // until the stage has logged (a cancel before it would end the run with no log)
-		if _, logs := a.do(t, "GET", "/api/v1/runs/"+id+"/logs", "view-token", ""); strings.Contains(fmt.Sprint(logs), "sleeping") {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Until the stage has logged (a cancel before it would end the run with no log).
+	eventually.True(t, 5*time.Second, "the stage logging", func() bool {
+		_, logs := a.do(t, "GET", "/api/v1/runs/"+id+"/logs", "view-token", "")
+		return strings.Contains(fmt.Sprint(logs), "sleeping")
+	})
 
 	req, _ := http.NewRequest("GET", a.url+"/api/v1/runs/"+id+"/logs?follow=1", nil)
 	req.Header.Set("Authorization", "Bearer view-token")
@@ -366,18 +363,12 @@ func TestFollowersPerTokenAreBounded(t *testing.T) {
 		t.Errorf("stream %d of one token: %d, want 429", MaxFollowersPerToken+1, extra.StatusCode)
 	}
 	streams[0].Body.Close()
-	freed := false
-	for range 200 { // the closed stream's slot is given back once the server sees it gone
+	// The closed stream's slot is given back once the server sees it gone.
+	eventually.True(t, 2*time.Second, "a closed stream's slot given back", func() bool {
 		again := open()
 		again.Body.Close()
-		if freed = again.StatusCode == http.StatusOK; freed {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !freed {
-		t.Error("a closed stream's slot was never given back")
-	}
+		return again.StatusCode == http.StatusOK
+	})
 	for _, s := range streams[1:] {
 		if s.StatusCode != 200 {
 			t.Errorf("stream: %d", s.StatusCode)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/eventually"
 )
 
 // refuseRead fails the test if a body is read: a stranger's request must
@@ -143,11 +145,5 @@ func TestIntakeBoundsWhatStrangersCost(t *testing.T) {
 
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("condition not reached in 5 s")
+	eventually.True(t, 5*time.Second, "the condition", cond)
 }

@@ -59,7 +59,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	data := fs.String("data", "", "data directory (default: a fresh temporary one)")
-	listen := fs.String("listen", "127.0.0.1:8080", "where slipway serve listens (a free port if this one is taken)")
+	listen := fs.String("listen", "127.0.0.1:8080", "where slipway serve listens (127.0.0.1:0: a port of its choosing)")
 	bin := fs.String("slipway", "", "the slipway binary to run (default: the one beside this program, else slipway on PATH)")
 	if err := fs.Parse(args); err != nil {
 		return 2

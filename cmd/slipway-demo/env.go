@@ -132,23 +132,29 @@ func (d *demoEnv) notificationReceiver() (string, error) {
 // serve writes the engine config and the pipeline, and runs slipway serve
 // as a child process until close; its output goes to engine.log.
 func (d *demoEnv) serve(ctx context.Context, listen, notify string) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	d.url = "http://" + addr
 	token := make([]byte, 12)
 	rand.Read(token)
 	d.token = "slw_demo_" + hex.EncodeToString(token)
 	pipe := strings.NewReplacer("__REPO__", d.appRepo, "__REGISTRY__", d.env.Registry.Addr, "__CONFIG__", d.configRepo,
 		"__ARGOCD__", d.env.ArgoCD.Server, "__PROMETHEUS__", d.env.Prometheus.URL, "__NOTIFY__", notify).Replace(demoPipeline)
-	files := map[string]string{"pipeline.yaml": pipe, "webhook-secret": demoWebhookSecret, "demo-token": d.token,
-		"slipway.yaml": fmt.Sprintf(`apiVersion: slipway.dev/v1
+	files := map[string]string{"pipeline.yaml": pipe, "webhook-secret": demoWebhookSecret, "demo-token": d.token}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(d.data, name), []byte(body), 0o600); err != nil {
+			return err
+		}
+	}
+	err := d.startEngine(ctx, listen)
+	if err != nil && strings.Contains(err.Error(), "address already in use") && listen != "127.0.0.1:0" {
+		fmt.Fprintf(d.out, "%s is taken; slipway serve listens on a port of its choosing instead\n", listen)
+		err = d.startEngine(ctx, "127.0.0.1:0")
+	}
+	return err
+}
+
+// startEngine writes the engine config for listen and starts slipway
+// serve; it returns once the engine answers.
+func (d *demoEnv) startEngine(ctx context.Context, listen string) error {
+	config := fmt.Sprintf(`apiVersion: slipway.dev/v1
 kind: EngineConfig
 listen: %s
 data: engine
@@ -156,11 +162,9 @@ repositories:
   - {name: order-service, url: %q, forge: github, webhookSecret: {file: webhook-secret}, pipelines: [{file: pipeline.yaml}]}
 tokens:
   - {name: demo, role: admin, secret: {file: demo-token}}
-`, addr, d.appRepo)}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(d.data, name), []byte(body), 0o600); err != nil {
-			return err
-		}
+`, listen, d.appRepo)
+	if err := os.WriteFile(filepath.Join(d.data, "slipway.yaml"), []byte(config), 0o600); err != nil {
+		return err
 	}
 	// The engine gets the environment its config names (the Trivy database,
 	// Argo CD's token) and nothing else of the demo's.
@@ -173,8 +177,25 @@ tokens:
 	if err != nil {
 		return err
 	}
+	// slipway serve says where it listens (the port is its own with :0).
+	err = p.WaitReady(ctx, 30*time.Second, "listening", func() bool {
+		log, _ := os.ReadFile(d.engineLog)
+		_, rest, ok := strings.Cut(string(log), "slipway serving on ")
+		if url, _, full := strings.Cut(rest, "\n"); ok && full {
+			d.url = url
+			return true
+		}
+		return false
+	})
+	if err == nil {
+		err = p.WaitReady(ctx, 30*time.Second, "answering at "+d.url, procs.Answers200(d.url+"/healthz"))
+	}
+	if err != nil {
+		p.Stop(30 * time.Second)
+		return err
+	}
 	d.stops = append(d.stops, func() { p.Stop(30 * time.Second) })
-	return p.WaitReady(ctx, 30*time.Second, "answering at "+d.url, procs.Answers200(d.url+"/healthz"))
+	return nil
 }
 
 // steadyLoad sends 20 requests a second through the mesh until close.

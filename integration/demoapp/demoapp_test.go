@@ -3,13 +3,15 @@ package demoapp
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/slipwayci/slipway/integration/procs"
+	"github.com/slipwayci/slipway/internal/eventually"
 )
 
 // The service does what its behaviour file says: a "bad commit" that sets
@@ -27,9 +29,11 @@ func TestBehaviourFileSetsErrorsAndLatency(t *testing.T) {
 		latency int
 		code    int
 	}{{0, 0, 200}, {1, 80, 500}} {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := ln.Addr().String()
-		ln.Close()
+		port, err := procs.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		behaviour := filepath.Join(dir, fmt.Sprintf("b-%v.json", tt.rate))
 		os.WriteFile(behaviour, []byte(Behaviour("vX", tt.rate, tt.latency)), 0o644)
 		cmd := exec.Command(app)
@@ -38,19 +42,15 @@ func TestBehaviourFileSetsErrorsAndLatency(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cmd.Process.Kill()
-		var resp *http.Response
-		for range 200 {
-			if resp, err = http.Get("http://" + addr + "/healthz"); err == nil {
+		eventually.True(t, 5*time.Second, "the service answering /healthz", func() bool {
+			resp, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
 				resp.Body.Close()
-				break
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("the service did not come up: %v", err)
-		}
+			return err == nil
+		})
 		began := time.Now()
-		resp, err = http.Get("http://" + addr + "/")
+		resp, err := http.Get("http://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -114,14 +117,68 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration, what string
 	}
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+// FreePort reserves a TCP port on 127.0.0.1 for a helper process that
+// takes its port on the command line, for the life of this process. A
+// port picked by listening on :0 and closing is an ephemeral one that any
+// outgoing connection may take before the helper binds it; these come
+// from below the kernel's ephemeral range instead, so only reservations
+// can compete for them — and a reservation is an exclusive lock on a
+// file, which other test processes of this machine honour too.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	dir := filepath.Join(os.TempDir(), "slipway-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return 0, fmt.Errorf("reserving a port: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	low, high := reservedRange()
+	span := high - low + 1
+	start := low + int(time.Now().UnixNano()%int64(span))
+	for i := range span {
+		port := low + (start-low+i)%span
+		if reserved[port] {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return 0, fmt.Errorf("reserving a port: %w", err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // another process holds it
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			f.Close() // in use by something that is not ours
+			continue
+		}
+		ln.Close()
+		reserved[port] = true
+		locks = append(locks, f) // held until this process ends
+		return port, nil
+	}
+	return 0, fmt.Errorf("reserving a port: every port of %d-%d is taken", low, high)
+}
+
+var (
+	portsMu  sync.Mutex
+	reserved = map[int]bool{}
+	locks    []*os.File
+)
+
+// reservedRange is the ports FreePort hands out: the 8192 below the
+// kernel's ephemeral range (outgoing connections never take them).
+func reservedRange() (low, high int) {
+	ephemeral := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 9000 {
+				ephemeral = n
+			}
+		}
+	}
+	high = ephemeral - 1
+	return max(high-8191, 1024), high
 }
 
 // Alive lists the processes (pid and command line) whose command line

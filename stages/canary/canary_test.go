@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/analysis"
@@ -86,6 +88,23 @@ func (m *memRelease) queue(name string) {
 	m.commands = append(m.commands, stages.Command{Name: name, Actor: "alice", At: time.Now()})
 }
 
+// allStates is every state saved so far, in order.
+func (m *memRelease) allStates() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.states)
+}
+
+// reason is why the release is where it is, as last saved.
+func (m *memRelease) reason() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cp == nil {
+		return ""
+	}
+	return m.cp.Reason
+}
+
 func (m *memRelease) state() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -102,6 +121,13 @@ type liveRouter struct {
 	mu            sync.Mutex
 	pending, live int
 	applied       []int
+}
+
+// appliedWeights is every weight that went live, in order.
+func (l *liveRouter) appliedWeights() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.applied)
 }
 
 func (l *liveRouter) SetWeight(root string, w int) (bool, error) {
@@ -209,13 +235,9 @@ func (f *fixture) drive(ctx context.Context) (stages.Result, error) { return f.r
 
 func (f *fixture) waitState(t *testing.T, state string) {
 	t.Helper()
-	for range 500 {
-		if f.mem.state() == state {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := eventually.Within(5*time.Second, func() bool { return f.mem.state() == state }); err != nil {
+		t.Fatalf("the release never became %s (states %v): %v", state, f.mem.allStates(), err)
 	}
-	t.Fatalf("the release never became %s (states %v)", state, f.mem.states)
 }
 
 func (f *fixture) images(t *testing.T) (stable, canary string, weight int) {
@@ -249,7 +271,7 @@ func TestGoodReleaseIsPromotedStepByStep(t *testing.T) {
 	if err != nil || res.Outputs["outcome"] != Promoted {
 		t.Fatalf("drive: %v %v", res.Outputs, err)
 	}
-	if got := fmt.Sprint(f.router.applied); got != "[10 50 100 0]" {
+	if got := fmt.Sprint(f.router.appliedWeights()); got != "[10 50 100 0]" {
 		t.Errorf("weights applied %s", got)
 	}
 	if stable, canary, w := f.images(t); stable != f.v2 || canary != f.v2 || w != 0 {
@@ -300,8 +322,8 @@ func TestPromoteFullNeverPassesAFailingAnalysis(t *testing.T) {
 		switch {
 		case failing && (err == nil || len(f.mem.rollbacks) != 1):
 			t.Errorf("failing analysis: promoted anyway (%v)", res.Outputs)
-		case !failing && (err != nil || res.Outputs["outcome"] != Promoted || fmt.Sprint(f.router.applied) != "[10 0]"):
-			t.Errorf("passing analysis: %v %v, weights %v", res.Outputs, err, f.router.applied)
+		case !failing && (err != nil || res.Outputs["outcome"] != Promoted || fmt.Sprint(f.router.appliedWeights()) != "[10 0]"):
+			t.Errorf("passing analysis: %v %v, weights %v", res.Outputs, err, f.router.appliedWeights())
 		}
 	}
 }
@@ -315,8 +337,8 @@ func TestGatesWaitForPeople(t *testing.T) {
 	f.mem.queue("resume")
 	f.waitState(t, Progressing)
 	f.waitState(t, Paused) // promotion: manual
-	if f.mem.cp.Reason != "promotion: manual — run slipway promote order-service" {
-		t.Errorf("paused because %q", f.mem.cp.Reason)
+	if f.mem.reason() != "promotion: manual — run slipway promote order-service" {
+		t.Errorf("paused because %q", f.mem.reason())
 	}
 	f.mem.queue("promote")
 	if err := <-done; err != nil || f.mem.state() != Promoted {
@@ -327,8 +349,8 @@ func TestGatesWaitForPeople(t *testing.T) {
 	f.q.err = analysis.ErrNoData // no traffic
 	go func() { _, err := f.drive(context.Background()); done <- err }()
 	f.waitState(t, Paused)
-	if !strings.Contains(f.mem.cp.Reason, "inconclusive") || fmt.Sprint(f.router.applied) != "[10]" {
-		t.Errorf("paused because %q at weights %v", f.mem.cp.Reason, f.router.applied)
+	if !strings.Contains(f.mem.reason(), "inconclusive") || fmt.Sprint(f.router.appliedWeights()) != "[10]" {
+		t.Errorf("paused at weights %v (states %v)", f.router.appliedWeights(), f.mem.allStates())
 	}
 	f.mem.queue("abort")
 	if err := <-done; err == nil || f.mem.rollbacks[0].Trigger != "manual" || f.mem.rollbacks[0].Actor != "alice" {
@@ -372,13 +394,9 @@ func TestCancelRollsBackShutdownResumes(t *testing.T) {
 // waitWeight waits (at most 5 s) until cond holds.
 func (f *fixture) waitWeight(t *testing.T, cond func() bool) {
 	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := eventually.Within(5*time.Second, cond); err != nil {
+		t.Fatalf("weights applied %v: %v", f.router.appliedWeights(), err)
 	}
-	t.Fatalf("timed out; weights applied %v", f.router.applied)
 }
 
 // VerifyWeightNow is the live weight, for tests.
