@@ -28,6 +28,8 @@ var layers = map[string][]string{
 	"configs":  {},
 	// the engine config file, resolved into what the server runs on
 	"engineconfig": {"pipeline", "triggers", "server", "engineconfig"},
+	// helpers for tests only (internal/eventually); see TestShippedBinaryLeavesOutTestKinds
+	"internal": {},
 }
 
 // free may import anything in the module.
@@ -111,6 +113,11 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 		}
 		top, kind := area(p.ImportPath)
 		if slices.Contains(free, top) {
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, module+"internal/") {
+					t.Errorf("%s imports %s: internal/ holds test helpers, for _test.go files only", p.ImportPath, imp)
+				}
+			}
 			continue
 		}
 		allowed, known := layers[top]
@@ -124,6 +131,8 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 			}
 			itop, ikind := area(imp)
 			switch {
+			case itop == "internal":
+				t.Errorf("%s imports %s: internal/ holds test helpers, for _test.go files only", p.ImportPath, imp)
 			case !slices.Contains(allowed, itop):
 				t.Errorf("%s imports %s: %s/ may import only %v", p.ImportPath, imp, top, allowed)
 			case ikind != "" && ikind != kind:
