@@ -28,9 +28,16 @@ test: tools vet
 test-short:
 	$(GO) test -short ./...
 
+# Hygiene: go vet (with the test-only build tag too), gofmt, the pinned
+# staticcheck and govulncheck (scripts/lint.env; make tools builds them).
+# The import-direction test (depcheck_test.go) runs with the tests.
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags slipway_fake ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	. scripts/lint.env && $(TOOLS_DIR)/staticcheck-$$STATICCHECK_VERSION/staticcheck -tags slipway_fake ./...
+	. scripts/lint.env && $(TOOLS_DIR)/staticcheck-$$STATICCHECK_VERSION/staticcheck ./cmd/slipway # the shipped build of the one package with tagged files
+	TOOLS_DIR=$(TOOLS_DIR) bash scripts/vulncheck.sh
 
 tools:
 	@TOOLS_DIR=$(TOOLS_DIR) bash scripts/tools.sh

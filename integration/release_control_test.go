@@ -165,7 +165,7 @@ alertmanager: {bearerToken: {file: am-token}}
 	must(t, err)
 	t.Cleanup(am.Stop)
 	must(t, e.Prometheus.Reconfigure(context.Background(), canaryErrorsRule, am.Addr))
-	stopLoad = e.steadyLoad(t, 40)
+	e.steadyLoad(t, 40) // stopped by the test's cleanup
 	c.waitRun(t, run3, "failed")
 	st := openStore(t, filepath.Join(e.dir, "data"))
 	rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{})

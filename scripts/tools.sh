@@ -107,4 +107,32 @@ if [ ! -x "$kustomize" ]; then
   rmdir "$tmp"
 fi
 
+# The checkers `make vet` runs: staticcheck, govulncheck, and the Go
+# vulnerability database built offline from the pinned golang.org/x/vulndb
+# module (its data/osv reports, indexed by its own indexdb command).
+# shellcheck source=lint.env
+. scripts/lint.env
+install_go_tool() { # name version package
+  local bin="$TOOLS_DIR/$1-$2/$1"
+  if [ ! -x "$bin" ]; then
+    echo "tools: building $1 $2"
+    mkdir -p "$(dirname "$bin")"
+    local tmp; tmp=$(mktemp -d)
+    CGO_ENABLED=0 GOBIN="$tmp" go install "$3@$2"
+    mv "$tmp/$(basename "$3")" "$bin"
+    rm -rf "$tmp"
+  fi
+}
+install_go_tool staticcheck "$STATICCHECK_VERSION" honnef.co/go/tools/cmd/staticcheck
+install_go_tool govulncheck "$GOVULNCHECK_VERSION" golang.org/x/vuln/cmd/govulncheck
+vulndb="$TOOLS_DIR/govulndb-$VULNDB_VERSION"
+if [ ! -f "$vulndb/index/db.json" ]; then
+  echo "tools: indexing the Go vulnerability database $VULNDB_VERSION"
+  install_go_tool indexdb "$VULNDB_VERSION" golang.org/x/vulndb/cmd/indexdb
+  src=$(cd / && go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$vulndb.tmp"
+  "$TOOLS_DIR/indexdb-$VULNDB_VERSION/indexdb" -vulns "$src/data/osv" -out "$vulndb.tmp"
+  mv "$vulndb.tmp" "$vulndb"
+fi
+
 echo "tools: ok (Go $have_go, $(git --version), Kaniko $KANIKO_VERSION, Trivy $("$trivy" --version 2>/dev/null | head -n1 | awk '{print $2}'), cache $TOOLS_DIR)"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -47,7 +48,7 @@ func NewMetrics(counter Counts) *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, m.logsDropped, runsCollector{counter},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

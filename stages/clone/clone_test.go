@@ -132,6 +132,9 @@ func TestCloneWithTokenNeverShowsIt(t *testing.T) {
 		if _, err := clone(t, pipeline.CloneSpec{Engine: engine, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run); err != nil {
 			t.Errorf("%s with the token: %v", engine, err)
 		}
+		if strings.Contains(log.String(), f.srv.Token) {
+			t.Errorf("%s with the token: the log shows it\n%s", engine, log)
+		}
 		run, log = runOf(t, f.url, f.commits[2], map[string]string{"GIT_TOKEN": "wrong-token-value"})
 		_, err := clone(t, pipeline.CloneSpec{Engine: engine, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run)
 		if err == nil || strings.Contains(err.Error(), "wrong-token-value") || strings.Contains(log.String(), "wrong-token-value") {
