@@ -131,6 +131,7 @@ func FreePort() (int, error) {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return 0, fmt.Errorf("reserving a port: %w", err)
 	}
+	os.Chmod(dir, 0o777|os.ModeSticky) // shared by every user's tests, like /tmp (best effort: another user may own it)
 	low, high := reservedRange()
 	span := high - low + 1
 	start := low + int(time.Now().UnixNano()%int64(span))
@@ -139,7 +140,7 @@ func FreePort() (int, error) {
 		if reserved[port] {
 			continue
 		}
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDONLY, 0o644) // flock needs no write access
 		if err != nil {
 			return 0, fmt.Errorf("reserving a port: %w", err)
 		}
