@@ -10,6 +10,7 @@ import (
 )
 
 func TestConfig(t *testing.T) {
+	t.Parallel()
 	c, err := Load("../configs/slipway.yaml")
 	if err != nil {
 		t.Fatalf("the example engine config is invalid:\n%v", err)
@@ -57,6 +58,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestResolveReadsSecretsAndLoadsPipelines(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nstages:\n  - {name: a, fake: {}}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "tok"), []byte("file-token\n"), 0o600)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestMatchPush(t *testing.T) {
+	t.Parallel()
 	p, err := Load("../configs/examples/order-service.yaml") // branches [main], paths services/order/**
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestMatchPush(t *testing.T) {
 }
 
 func TestStageRuns(t *testing.T) {
+	t.Parallel()
 	s := Stage{When: &When{Branches: []string{"main", "release/*"}, Events: []string{EventPush, EventManual}}}
 	tests := []struct {
 		event, branch string

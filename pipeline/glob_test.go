@@ -6,6 +6,7 @@ import (
 )
 
 func TestGlob(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pattern, name string
 		want          bool
@@ -39,6 +40,7 @@ func TestGlob(t *testing.T) {
 }
 
 func TestGlobRefusesBadPatterns(t *testing.T) {
+	t.Parallel()
 	for _, p := range []string{"", "[a-", "a/**b", "x\\"} {
 		if _, err := CompileGlob(p); err == nil {
 			t.Errorf("CompileGlob(%q) accepted a bad pattern", p)
@@ -49,6 +51,7 @@ func TestGlobRefusesBadPatterns(t *testing.T) {
 // Hostile patterns of many ** against deep paths must not backtrack
 // exponentially; these would not finish if they did.
 func TestGlobManyDoubleStarsStaysFast(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ pattern, name string }{
 		{strings.Repeat("**/", 40) + "z", strings.Repeat("a/", 200) + "b"},
 		{strings.Repeat("**/a/", 30) + "**/b", strings.Repeat("a/c/", 29) + "b"}, // one a short

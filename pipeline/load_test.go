@@ -15,6 +15,7 @@ var update = flag.Bool("update", false, "rewrite the golden .txt files of testda
 // testdata/NAME.bad.txt, one per line, in order. NAME.untrusted.bad.yaml is
 // read as a pipeline from a repository is.
 func TestBadFilesReportEveryProblem(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("testdata/*.bad.yaml")
 	if len(files) == 0 {
 		t.Fatal("no testdata/*.bad.yaml")
@@ -55,6 +56,7 @@ func TestBadFilesReportEveryProblem(t *testing.T) {
 }
 
 func TestGoodFilesAndExamplesValidate(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("testdata/*.good.yaml")
 	examples, _ := filepath.Glob("../configs/examples/*.yaml")
 	if len(examples) == 0 {
@@ -79,6 +81,7 @@ func TestGoodFilesAndExamplesValidate(t *testing.T) {
 }
 
 func TestOversizedFileIsRefusedBeforeParsing(t *testing.T) {
+	t.Parallel()
 	data := []byte("apiVersion: slipway.dev/v1\n# " + strings.Repeat("x", MaxFileSize) + "\n")
 	_, err := Parse("big.yaml", data)
 	if err == nil || !strings.Contains(err.Error(), "big.yaml: file is larger than the limit of 1048576 bytes") {
@@ -94,6 +97,7 @@ func TestOversizedFileIsRefusedBeforeParsing(t *testing.T) {
 }
 
 func TestLoadMissingFileSaysWhat(t *testing.T) {
+	t.Parallel()
 	_, err := Load("testdata/does-not-exist.yaml")
 	if err == nil || !strings.Contains(err.Error(), "reading pipeline") || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Load(missing) = %v", err)
@@ -101,6 +105,7 @@ func TestLoadMissingFileSaysWhat(t *testing.T) {
 }
 
 func TestDecodedValues(t *testing.T) {
+	t.Parallel()
 	p, err := Load("../configs/examples/gateway-api.yaml")
 	if err != nil {
 		t.Fatal(err)

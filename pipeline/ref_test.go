@@ -3,6 +3,7 @@ package pipeline
 import "testing"
 
 func TestNormalizeRef(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"": "refs/heads/main", "feature/x": "refs/heads/feature/x", "refs/tags/v1": "refs/tags/v1"} {
 		if got, err := NormalizeRef(in, "main"); err != nil || got != want {
 			t.Errorf("NormalizeRef(%q) = %q, %v; want %q", in, got, err, want)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestRenderSpecUsesEarlierOutputsAndKeepsLateFields(t *testing.T) {
+	t.Parallel()
 	spec := &CanarySpec{
 		Router: RouterSpec{Istio: &IstioRouter{VirtualService: "{{ .App }}", StableSubset: "v1", CanarySubset: "v2"}},
 		Analysis: AnalysisSpec{Metrics: []Metric{
@@ -30,6 +31,7 @@ func TestRenderSpecUsesEarlierOutputsAndKeepsLateFields(t *testing.T) {
 }
 
 func TestRenderSpecMissingOutputIsAnError(t *testing.T) {
+	t.Parallel()
 	spec := &FakeSpec{Outputs: map[string]string{"image": "reg/app@{{ .Stages.build.digest }}"}}
 	_, err := RenderSpec("deploy", spec, &Data{Stages: map[string]map[string]string{"build": {}}})
 	if err == nil || !strings.Contains(err.Error(), `rendering stage deploy: deploy.outputs.image`) || !strings.Contains(err.Error(), "digest") {

@@ -40,6 +40,7 @@ func (e *testEngine) waitStage(t *testing.T, id int64, i int, want store.StageSt
 }
 
 func TestCancelRunningRunCleansUpAndSkipsTheRest(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	e.serve(t)
 	run := e.submit(t, parse(t, "stages:\n  - {name: slow, fake: {sleep: 1m}}\n  - {name: after, fake: {}}\n"))
@@ -63,6 +64,7 @@ func TestCancelRunningRunCleansUpAndSkipsTheRest(t *testing.T) {
 }
 
 func TestCancelQueuedRun(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.submit(t, parse(t, "stages:\n  - {name: a, fake: {}}\n"))
 	if err := e.Cancel(context.Background(), run.ID, "not needed"); err != nil {
@@ -76,6 +78,7 @@ func TestCancelQueuedRun(t *testing.T) {
 }
 
 func TestQueuePolicyRunsAGroupInOrderWithoutCancelling(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	p := parse(t, "concurrency: {group: 'deploy-{{ .App }}'}\nstages:\n  - {name: a, fake: {sleep: 30ms}}\n")
 	first, second, third := e.submit(t, p), e.submit(t, p), e.submit(t, p)
@@ -92,6 +95,7 @@ func TestQueuePolicyRunsAGroupInOrderWithoutCancelling(t *testing.T) {
 }
 
 func TestCancelPreviousPolicySupersedesOlderRuns(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	e.serve(t)
 	p := parse(t, "concurrency: {group: 'ci-{{ .Run.Branch }}', policy: cancel-previous}\nstages:\n  - {name: a, fake: {sleep: 1m, sleepAttempts: [1]}}\n")
@@ -107,6 +111,7 @@ func TestCancelPreviousPolicySupersedesOlderRuns(t *testing.T) {
 }
 
 func TestShutdownRequeuesAndRestartResumesAtTheStage(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	stop := e.serve(t)
 	run := e.submit(t, parse(t, `
@@ -142,6 +147,7 @@ stages:
 // A crash leaves a run "running" with an attempt "running". Recover must
 // resume it, and fail it with "engine restarted" once resumes run out.
 func TestRecoverAfterCrash(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEngine(t, WithMaxResumes(1))
 	run := e.submit(t, parse(t, "stages:\n  - {name: a, fake: {}}\n"))
@@ -185,6 +191,7 @@ func (panicking) Run(context.Context, *stages.Run) (stages.Result, error) {
 }
 
 func TestPanickingStageFailsTheRunNotTheEngine(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	if err := e.kinds.Register("clone", func(any) (stages.Stage, error) { return panicking{}, nil }); err != nil {
 		t.Fatal(err)

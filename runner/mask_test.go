@@ -64,6 +64,7 @@ func mustNotContain(secret string) []string {
 // Property: a secret of any length and bytes is masked in every encoding
 // at every offset.
 func TestMaskEveryEncodingAtEveryOffset(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	alphabet := "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!@#$%^&*()+=/?: "
 	for i := range 400 {
@@ -144,6 +145,7 @@ func stored(t *testing.T, l store.Logs) []string {
 // A secret is masked even where a long line is split, and when it
 // arrives in pieces across writes.
 func TestSinkMasksAcrossSplitsAndWrites(t *testing.T) {
+	t.Parallel()
 	secret := "s3cr3t-value-that-is-long"
 	for _, at := range []int{MaxLineLength - 3, MaxLineLength - len(secret) + 1, MaxLineLength, 2*MaxLineLength - 10} {
 		s, logs, _ := newTestSink(t, []string{secret}, 0)
@@ -175,6 +177,7 @@ func TestSinkMasksAcrossSplitsAndWrites(t *testing.T) {
 
 // A stage that writes without end is cut at the cap with a marker.
 func TestSinkCapsAnAttemptsLog(t *testing.T) {
+	t.Parallel()
 	s, logs, _ := newTestSink(t, nil, 4<<10)
 	line := strings.Repeat("y", 99) + "\n"
 	for range 1000 {
@@ -192,6 +195,7 @@ func TestSinkCapsAnAttemptsLog(t *testing.T) {
 // The store refusing lines never fails the writer; held lines are stored
 // once it recovers, and dropped (and counted) when it never does.
 func TestSinkOutlivesStoreHiccups(t *testing.T) {
+	t.Parallel()
 	s, logs, drops := newTestSink(t, nil, 0)
 	logs.fail = true
 	for i := range 5 {
@@ -216,6 +220,7 @@ func TestSinkOutlivesStoreHiccups(t *testing.T) {
 
 // The user name a pipeline pairs with a token is known to the masker.
 func TestAuthUsernamesAreMasked(t *testing.T) {
+	t.Parallel()
 	p := &pipeline.Pipeline{Stages: []pipeline.Stage{{Name: "b", Build: &pipeline.BuildSpec{Auth: pipeline.Auth{Token: "T", Username: "robot$shop+ci"}}}}}
 	m := newMasker([]string{"tok3n-value"}, authUsernames(p)...)
 	docker := base64.StdEncoding.EncodeToString([]byte("robot$shop+ci:tok3n-value"))

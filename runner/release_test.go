@@ -58,6 +58,7 @@ func (p *probeStage) Run(ctx context.Context, run *stages.Run) (stages.Result, e
 // Run.Release and hears commands once; its context tells an engine
 // shutdown (stages.ErrShutdown) from a cancelled run.
 func TestReleaseAndShutdownCause(t *testing.T) {
+	t.Parallel()
 	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
 		t.Fatal(err)

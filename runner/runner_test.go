@@ -12,6 +12,7 @@ import (
 )
 
 func TestRunPassesOutputsAndFollowsTheLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.runOne(t, parse(t, `
 stages:
@@ -82,6 +83,7 @@ func TestRetries(t *testing.T) {
 }
 
 func TestFailedStageSkipsTheRest(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.runOne(t, parse(t, `
 stages:
@@ -96,6 +98,7 @@ stages:
 }
 
 func TestWhenSkipsAStage(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.runOne(t, parse(t, `
 stages:
@@ -109,6 +112,7 @@ stages:
 }
 
 func TestSecretsAreMaskedInEveryForm(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cr3t/t0ken+value"
 	e := newEngine(t, WithLookupEnv(func(name string) (string, bool) {
 		return secret, name == "TEST_TOKEN"
@@ -136,6 +140,7 @@ stages:
 }
 
 func TestMissingSecretFailsBeforeAnyStage(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t, WithLookupEnv(func(string) (string, bool) { return "", false }))
 	run := e.runOne(t, parse(t, "secrets: {TOKEN: {env: NOT_SET_ANYWHERE}}\nstages:\n  - {name: a, fake: {}}\n"))
 	if run.Status != store.RunFailed || run.Reason != "secret TOKEN: environment variable NOT_SET_ANYWHERE is not set" {
@@ -147,6 +152,7 @@ func TestMissingSecretFailsBeforeAnyStage(t *testing.T) {
 }
 
 func TestUnknownKindFailsTheRunNamingIt(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.runOne(t, parse(t, "stages:\n  - {name: b, build: {image: reg/x}}\n"))
 	if run.Status != store.RunFailed || !strings.Contains(run.Reason, `stage kind "build" is not available in this engine (available: fake)`) {
@@ -155,6 +161,7 @@ func TestUnknownKindFailsTheRunNamingIt(t *testing.T) {
 }
 
 func TestFollowStreamsUntilTheRunEnds(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.submit(t, parse(t, `
 stages:
@@ -180,6 +187,7 @@ stages:
 }
 
 func TestMasker(t *testing.T) {
+	t.Parallel()
 	m := newMasker([]string{"hunter22", "-----BEGIN KEY-----\nAAAAline2\n-----END KEY-----\n", "", "  "})
 	tests := map[string]string{
 		"password=hunter22":   "password=***",
@@ -200,6 +208,7 @@ func TestMasker(t *testing.T) {
 }
 
 func TestBackoffDoublesUpToTheCap(t *testing.T) {
+	t.Parallel()
 	r := &Runner{opts: options{backoffBase: 100, backoffMax: 1000}}
 	var got []int64
 	for k := 1; k <= 6; k++ {
@@ -211,6 +220,7 @@ func TestBackoffDoublesUpToTheCap(t *testing.T) {
 }
 
 func TestSubmitWithDedupKeyIsIdempotent(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	p := parse(t, "stages:\n  - {name: a, fake: {}}\n")
 	req := Request{Pipeline: p, Trigger: manual, DedupKey: "github/delivery-1/shop"}
@@ -231,6 +241,7 @@ func TestSubmitWithDedupKeyIsIdempotent(t *testing.T) {
 // A pipeline naming a kind this engine lacks is recorded as a failed run
 // that says so, before any stage runs — never accepted and failed later.
 func TestRunOfAKindTheEngineLacksIsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEngine(t)
 	run := e.runOne(t, parse(t, "stages:\n  - {name: c, clone: {}}\n  - {name: f, fake: {}}\n"))
 	want := `refused: stages[0] (c): stage kind "clone" is not available in this engine (available: fake)`

@@ -14,6 +14,7 @@ import (
 // A rollback explains itself with its numbers: the failing measurement,
 // the limit, the weight, the commits, and how fast traffic came back.
 func TestRollbackExplainsItselfWithNumbers(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 11, 27, 10, 1, 4, 0, time.Local)
 	min := 99.0
 	tests := []struct {
@@ -63,6 +64,7 @@ func TestRollbackExplainsItselfWithNumbers(t *testing.T) {
 // Records stored before the evidence had a type (the canary marshalled an
 // untyped map) read as the typed evidence, with every number.
 func TestStoredEvidenceReadsAsTyped(t *testing.T) {
+	t.Parallel()
 	stored := []byte(`{"detail":{"measurements":[{"Metric":"success-rate","Query":"q","Value":71.2,"Min":99,"Max":null,"Requests":40,` +
 		`"Outcome":"fail","Message":"71.2 < min 99","At":"2026-11-27T10:01:04Z"}],"failureLimit":1,"consecutiveErrorLimit":3},` +
 		`"timings":{"decidedAt":"2026-11-27T10:01:04.01Z","detectedAt":"2026-11-27T10:01:04Z","pushedAt":"2026-11-27T10:01:04.4Z","restoredAt":"2026-11-27T10:01:08.1Z"}}`)

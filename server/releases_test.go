@@ -46,6 +46,7 @@ func (a *apiTest) commands(t *testing.T, run int64) []string {
 // Release commands need the release-manager role and the app in scope,
 // reach the release in flight as commands, and are audited — refusals too.
 func TestReleaseCommands(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	if code, out := a.do(t, "POST", "/api/v1/apps/shop/promote", "rm-token", ""); code != 409 || !strings.Contains(fmt.Sprint(out["error"]), "no release of shop is in flight") {
 		t.Errorf("promote with nothing in flight: %d %v", code, out)
@@ -100,6 +101,7 @@ func TestReleaseCommands(t *testing.T) {
 // Alertmanager's webhook aborts the release of the app its firing alert
 // names, with the alert as detail; everything else is refused or ignored.
 func TestAlertmanagerAbortsTheReleaseItNames(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	run := a.inFlight(t)
 	post := func(auth, body string) int {
@@ -155,6 +157,7 @@ func TestAlertmanagerAbortsTheReleaseItNames(t *testing.T) {
 
 // Rollback records come back scoped, filtered and with the measurements.
 func TestRollbackHistory(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	run := a.inFlight(t)
 	ctx := context.Background()

@@ -116,6 +116,7 @@ func itoa(f float64) string    { return strings.TrimSuffix(strings.TrimSuffix(js
 func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
 func TestTriggerRunThenReadItBack(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	code, run := a.do(t, "POST", "/api/v1/pipelines/shop/runs", "rm-token", `{"ref": "feature/x", "params": {"size": "10ms"}}`)
 	if code != 201 || run["pipeline"] != "shop" {
@@ -147,6 +148,7 @@ func TestTriggerRunThenReadItBack(t *testing.T) {
 }
 
 func TestAuthRolesAndScopes(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	_, run := a.do(t, "POST", "/api/v1/pipelines/shop/runs", "rm-token", `{"params": {"size": "1ms"}}`)
 	id := itoa(run["id"].(float64))
@@ -189,6 +191,7 @@ func TestAuthRolesAndScopes(t *testing.T) {
 }
 
 func TestBadAPIInput(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	tests := []struct {
 		method, path, body string
@@ -221,6 +224,7 @@ func TestBadAPIInput(t *testing.T) {
 }
 
 func TestCancelAndFollowLogsOverSSE(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	_, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
 	id := itoa(run["id"].(float64))
@@ -284,6 +288,7 @@ func readSSE(t *testing.T, r io.Reader) []sseEvent {
 }
 
 func TestMetricsReportRunsAndWebhooks(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	_, run := a.do(t, "POST", "/api/v1/pipelines/other/runs", "rm-token", "")
 	a.waitRun(t, run["id"].(float64), "succeeded")
@@ -309,6 +314,7 @@ func TestMetricsReportRunsAndWebhooks(t *testing.T) {
 // A token limited to some apps reads only their deliveries and audit
 // entries.
 func TestDeliveriesAndAuditAreScoped(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	a.do(t, "POST", "/api/v1/pipelines/shop/runs", "admin-token", "")
 	a.do(t, "POST", "/api/v1/pipelines/other/runs", "admin-token", "")
@@ -341,6 +347,7 @@ func TestDeliveriesAndAuditAreScoped(t *testing.T) {
 
 // One token holds at most MaxFollowersPerToken live log streams.
 func TestFollowersPerTokenAreBounded(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	_, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
 	id := itoa(run["id"].(float64))

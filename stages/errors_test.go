@@ -13,6 +13,7 @@ import (
 )
 
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	b := wait.Backoff{Duration: time.Millisecond, Factor: 2, Cap: 4 * time.Millisecond, Steps: 100}
 	calls, waits := 0, []time.Duration{}
 	err := Retry(context.Background(), b, 0, func(context.Context) error {

@@ -18,6 +18,7 @@ func newNop(spec any) (Stage, error)                  { return nop{}, nil }
 func failing(spec any) (Stage, error)                 { return nil, errors.New("bad spec") }
 
 func TestRegistry(t *testing.T) {
+	t.Parallel()
 	r := NewRegistry()
 	if err := r.Register("clone", newNop); err != nil {
 		t.Fatal(err)
@@ -54,6 +55,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestRetryable(t *testing.T) {
+	t.Parallel()
 	base := errors.New("registry answered 503")
 	err := fmt.Errorf("pushing: %w", Retryable(base))
 	if !IsRetryable(err) || !errors.Is(err, base) || err.Error() != "pushing: registry answered 503" {

@@ -33,6 +33,7 @@ func scheduleRuns(t *testing.T, st store.Store) []*store.Run {
 }
 
 func TestScheduleFiresOnceAcrossRestartsAndOutages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
 	day := time.Date(2026, 11, 27, 0, 30, 0, 0, time.UTC)
@@ -80,6 +81,7 @@ func TestScheduleFiresOnceAcrossRestartsAndOutages(t *testing.T) {
 // A crash after the run was created but before the fire was stored must
 // not start the run again.
 func TestScheduleFireIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
 	day := time.Date(2026, 11, 27, 0, 30, 0, 0, time.UTC)

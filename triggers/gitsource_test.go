@@ -20,6 +20,7 @@ stages:
 // The pipeline file is read from the repository, over real git HTTP, at
 // the pushed commit — even after the branch has moved past it.
 func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := gitserver.Start(ctx, t.TempDir())
 	if err != nil {

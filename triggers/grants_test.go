@@ -32,6 +32,7 @@ func untrusted(t *testing.T, body string) *pipeline.Pipeline {
 // Admit lets a repository's pipeline use what the engine config grants it
 // and nothing else, saying what was refused.
 func TestAdmitChecksGrantsAndBindings(t *testing.T) {
+	t.Parallel()
 	push := func(ref string) store.Trigger { return store.Trigger{Event: "push", Ref: ref} }
 	gitops := "https://git.example.com/platform/gitops.git"
 	tests := []struct {
@@ -92,6 +93,7 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 // Grants reads a granted secret for the run's repository, ref and event
 // only, and never reads a source an untrusted run names.
 func TestGrantsResolve(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"REG": "reg-value", "DEP": "dep-value", "HOME": "/root"}
 	g := &Grants{Repos: []*Repo{grantRepo}, LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 	run := func(ref string, untrusted bool) *store.Run {

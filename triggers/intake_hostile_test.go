@@ -27,6 +27,7 @@ func (r *refuseRead) Read(p []byte) (int, error) {
 // Requests that cannot be authenticated from their headers are refused
 // before a byte of their body is read.
 func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	for _, tt := range []struct {
 		name, forge string
@@ -58,6 +59,7 @@ func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
 // A signed push replayed under a new delivery ID (the ID is not signed)
 // finds the run it started instead of starting the old commit again.
 func TestReplayedPushStartsNothingNew(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	push := fixture(t, "github-push.json")
 	code, first, raw := it.send(t, delivery{"github", "push", "orig", "gh-secret", push})
@@ -76,6 +78,7 @@ func TestReplayedPushStartsNothingNew(t *testing.T) {
 // GitHub and Gitea let a hook send application/x-www-form-urlencoded with
 // the JSON in a payload field; the signature covers the form body.
 func TestFormEncodedDeliveries(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	form := []byte("payload=" + url.QueryEscape(string(fixture(t, "github-push.json"))))
 	r := delivery{"github", "push", "form-1", "gh-secret", form}.request()
@@ -93,6 +96,7 @@ func TestFormEncodedDeliveries(t *testing.T) {
 // Only so many bodies are read before they are verified; a body trickled
 // slowly is cut off at the read timeout; large bodies spill to disk.
 func TestIntakeBoundsWhatStrangersCost(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	var err error
 	it.in, err = NewIntake(it.in.repos, it.st, nil, WithMaxUnauthenticated(1), WithReadTimeout(300*time.Millisecond), WithSpoolDir(t.TempDir()))

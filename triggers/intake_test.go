@@ -24,6 +24,7 @@ import (
 )
 
 func TestGitHubSignatureTestVector(t *testing.T) {
+	t.Parallel()
 	// From GitHub's documentation on validating webhook deliveries.
 	h := http.Header{}
 	h.Set("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
@@ -40,6 +41,7 @@ func TestGitHubSignatureTestVector(t *testing.T) {
 }
 
 func TestNormalizeRepoURL(t *testing.T) {
+	t.Parallel()
 	want := "github.com/codertocat/hello-world"
 	for _, u := range []string{
 		"https://github.com/Codertocat/Hello-World.git", "https://GitHub.com/codertocat/hello-world/",
@@ -173,6 +175,7 @@ func (it *intakeTest) runCount(t *testing.T) int {
 }
 
 func TestPushesStartMatchingPipelinesOnce(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		d         delivery
@@ -212,6 +215,7 @@ func TestPushesStartMatchingPipelinesOnce(t *testing.T) {
 }
 
 func TestRejectedDeliveriesStartNothing(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	push := fixture(t, "github-push.json")
 	wrongSig := delivery{"github", "push", "x-1", "not-the-secret", push}.request()
@@ -259,6 +263,7 @@ func TestRejectedDeliveriesStartNothing(t *testing.T) {
 }
 
 func TestPingAndOtherEventsAreAnsweredAndRecorded(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	code, a, raw := it.send(t, delivery{"github", "ping", "p-1", "gh-secret", fixture(t, "github-ping.json")})
 	if code != 200 || a.Result != ResultPing {
@@ -282,6 +287,7 @@ func TestPingAndOtherEventsAreAnsweredAndRecorded(t *testing.T) {
 // A delivery stored but not processed (the engine died in between) is
 // processed by Recover, exactly once.
 func TestRecoverProcessesStoredDeliveries(t *testing.T) {
+	t.Parallel()
 	it := newIntakeTest(t)
 	ev, _ := (GitHub{}).Parse(http.Header{"X-Github-Event": {"push"}}, fixture(t, "github-push.json"))
 	payload, _ := json.Marshal(ev)

@@ -47,6 +47,7 @@ func (e *sseEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestFollowReconnectsWithLastEventID(t *testing.T) {
+	t.Parallel()
 	e := &sseEngine{}
 	srv := httptest.NewServer(e)
 	defer srv.Close()
@@ -73,6 +74,7 @@ func TestFollowReconnectsWithLastEventID(t *testing.T) {
 }
 
 func TestFollowGivesUpOnARefusal(t *testing.T) {
+	t.Parallel()
 	e := &sseEngine{status: http.StatusNotFound}
 	srv := httptest.NewServer(e)
 	defer srv.Close()

@@ -32,6 +32,7 @@ func writePipeline(t *testing.T, body string) string {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	code, out, errs := run(t, "validate", "../../configs/examples/order-service.yaml")
 	if code != 0 || out != "" || errs != "" {
 		t.Errorf("valid file: code %d, stdout %q, stderr %q (want silence)", code, out, errs)
@@ -59,6 +60,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRunPrintsLogsAndSummaryAndExitsByStatus(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	ok := writePipeline(t, "stages:\n  - {name: hello, fake: {log: ['hello from {{ .Run.Branch }}'], outputs: {answer: '42'}}}\n")
 	code, out, errs := run(t, "run", ok, "--data", data, "--ref", "feature/x")
@@ -78,6 +80,7 @@ func TestRunPrintsLogsAndSummaryAndExitsByStatus(t *testing.T) {
 }
 
 func TestRunRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	p := writePipeline(t, "on: {manual: {parameters: {env: {required: true}}}}\nstages:\n  - {name: a, fake: {}}\n")
 	tests := []struct {
@@ -102,6 +105,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 }
 
 func TestClientCommandsRefuseBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		msg  string
@@ -131,6 +135,7 @@ func TestClientCommandsRefuseBadInput(t *testing.T) {
 }
 
 func TestTokenCreatePrintsTokenAndHash(t *testing.T) {
+	t.Parallel()
 	code, out, _ := run(t, "token", "create", "alice", "release-manager")
 	if code != 0 || !strings.Contains(out, "slw_") || !strings.Contains(out, "- {name: alice, role: release-manager, sha256: ") {
 		t.Errorf("token create: %d\n%s", code, out)
@@ -151,6 +156,7 @@ func TestMain(m *testing.M) {
 // plus the test kinds make up pipeline.Kinds, and the product binary
 // offers all of them but the fake one.
 func TestEveryKindIsWired(t *testing.T) {
+	t.Parallel()
 	kinds, err := stageKinds()
 	if err != nil {
 		t.Fatal(err)

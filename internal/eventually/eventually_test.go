@@ -7,6 +7,7 @@ import (
 )
 
 func TestWithin(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	go func() {
 		for range 3 {

@@ -20,6 +20,7 @@ type doc struct {
 }
 
 func TestDecodeCollectsEveryProblemWithPositions(t *testing.T) {
+	t.Parallel()
 	src := `name: x
 on: yes
 items:
@@ -58,6 +59,7 @@ list: [a, [b]]
 }
 
 func TestSuggest(t *testing.T) {
+	t.Parallel()
 	names := []string{"stages", "secrets", "metadata", "on"}
 	for in, want := range map[string]string{"stpes": "stages", "secret": "secrets", "metdata": "metadata", "xyz": "", "o": ""} {
 		if got := Suggest(in, names); got != want {
@@ -67,6 +69,7 @@ func TestSuggest(t *testing.T) {
 }
 
 func TestJoinKeyAndParentPath(t *testing.T) {
+	t.Parallel()
 	if got := JoinKey(JoinKey("", "env"), "a.b"); got != `env["a.b"]` {
 		t.Errorf("JoinKey = %s", got)
 	}

@@ -8,6 +8,7 @@ import (
 func m(metric string, o Outcome) Measurement { return Measurement{Metric: metric, Outcome: o} }
 
 func TestDecideAtEveryBoundary(t *testing.T) {
+	t.Parallel()
 	limits := Limits{FailureLimit: 2, ConsecutiveErrorLimit: 3, InconclusiveLimit: 2}
 	tests := []struct {
 		name    string
@@ -40,6 +41,7 @@ func TestDecideAtEveryBoundary(t *testing.T) {
 }
 
 func TestClassifyBoundsAreInclusive(t *testing.T) {
+	t.Parallel()
 	lo, hi := 99.0, 500.0
 	for _, tt := range []struct {
 		v    float64

@@ -49,6 +49,7 @@ func fakeProm(t *testing.T, answers map[string][]string) *Prometheus {
 func ptr(f float64) *float64 { return &f }
 
 func TestMeasureOutcomes(t *testing.T) {
+	t.Parallel()
 	target := Target{Namespace: "shop", Canary: "order-service-v2", Interval: "1m"}
 	sr := pipeline.Metric{Name: "success-rate", Builtin: "request-success-rate", Min: ptr(99)}
 	tests := []struct {

@@ -41,6 +41,7 @@ func (s *refusingApps) Sync(_ context.Context, q *application.ApplicationSyncReq
 // Argo CD's refusals are explained by their gRPC code, never show the
 // token, and keep their status through redaction.
 func TestClientExplainsRefusalsByStatusCode(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestExplainPod(t *testing.T) {
+	t.Parallel()
 	pod := func(spec corev1.PodSpec, status corev1.PodStatus) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "order-service-v2-abc"}, Spec: spec, Status: status}
 	}

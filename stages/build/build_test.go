@@ -26,6 +26,7 @@ func repoWith(t *testing.T, files map[string]string) string {
 }
 
 func TestRequestFromSettings(t *testing.T) {
+	t.Parallel()
 	repo := repoWith(t, map[string]string{"svc/Dockerfile.prod": "FROM scratch\n", "svc/app": "x"})
 	s := &Stage{spec: pipeline.BuildSpec{Context: "svc", Dockerfile: "Dockerfile.prod", Image: "127.0.0.1:5000/shop/order",
 		BuildArgs: map[string]string{"B": "2", "A": "1"}, Target: "prod", Cache: true, Insecure: true, Auth: pipeline.Auth{Token: "REG"}}}
@@ -57,6 +58,7 @@ func TestRequestFromSettings(t *testing.T) {
 }
 
 func TestBadBuildInputsAreClearErrors(t *testing.T) {
+	t.Parallel()
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
 	repo := repoWith(t, map[string]string{"svc/app": "x", "Dockerfile": "FROM scratch\n"})
@@ -93,6 +95,7 @@ func TestBadBuildInputsAreClearErrors(t *testing.T) {
 }
 
 func TestMissingExecutorIsAClearError(t *testing.T) {
+	t.Parallel()
 	repo := repoWith(t, map[string]string{"Dockerfile": "FROM scratch\n"})
 	_, err := (&Local{Executor: "/nonexistent/executor"}).Build(context.Background(),
 		Request{ContextDir: repo, Dockerfile: filepath.Join(repo, "Dockerfile"), Destination: "r/x:1"}, &bytes.Buffer{})
@@ -102,6 +105,7 @@ func TestMissingExecutorIsAClearError(t *testing.T) {
 }
 
 func TestKubernetesPodRunsKanikoWithTheSameArguments(t *testing.T) {
+	t.Parallel()
 	k := &Kubernetes{Namespace: "builds", ServiceAccount: "kaniko", CredsSecret: "regcred",
 		ContextVolume: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "contexts"}}}
 	req := Request{ContextDir: "/w/run-7/svc", Dockerfile: "/w/run-7/svc/docker/Dockerfile", Destination: "reg.example.com/shop:abc",

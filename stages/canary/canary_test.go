@@ -266,6 +266,7 @@ func steps(ws ...int) []pipeline.Step {
 }
 
 func TestGoodReleaseIsPromotedStepByStep(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, steps(10, 50, 100), "auto")
 	res, err := f.drive(context.Background())
 	if err != nil || res.Outputs["outcome"] != Promoted {
@@ -283,6 +284,7 @@ func TestGoodReleaseIsPromotedStepByStep(t *testing.T) {
 }
 
 func TestBadReleaseIsRolledBackWithEvidence(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, steps(10, 50), "auto")
 	f.q.v = 71.2
 	_, err := f.drive(context.Background())
@@ -311,6 +313,7 @@ func TestBadReleaseIsRolledBackWithEvidence(t *testing.T) {
 // promote --full skips the remaining steps — but measures first, and a
 // failing analysis rolls back instead.
 func TestPromoteFullNeverPassesAFailingAnalysis(t *testing.T) {
+	t.Parallel()
 	for _, failing := range []bool{false, true} {
 		f := newFixture(t, steps(10, 0, 50, 100), "auto")
 		f.rel.spec.Interval = pipeline.Duration(time.Hour) // only a command ends the step
@@ -330,6 +333,7 @@ func TestPromoteFullNeverPassesAFailingAnalysis(t *testing.T) {
 
 // A gate waits for a person; inconclusive analysis pauses; abort rolls back.
 func TestGatesWaitForPeople(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, steps(10, 0, 50), "manual")
 	done := make(chan error, 1)
 	go func() { _, err := f.drive(context.Background()); done <- err }()
@@ -362,6 +366,7 @@ func TestGatesWaitForPeople(t *testing.T) {
 // down leaves the release where it stands, and the next attempt carries on
 // from the checkpoint.
 func TestCancelRollsBackShutdownResumes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, steps(10, 50), "auto")
 	f.rel.spec.Interval = pipeline.Duration(time.Hour)
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -408,6 +413,7 @@ func (l *liveRouter) VerifyWeightNow() int {
 // A rollback interrupted by a crash is completed by the next attempt, from
 // its checkpoint, with the evidence it had.
 func TestRollbackInterruptedByACrashIsCompleted(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, steps(10, 50), "auto")
 	f.rel.notes.Pending = &verdict{Action: rollback, Trigger: "alert", Actor: "HighErrorRate", Reason: "alert HighErrorRate fired",
 		Evidence: &stages.RollbackDetail{Alert: stages.Alert{Labels: map[string]string{"alertname": "HighErrorRate"}}}, DetectedAt: time.Now()}

@@ -15,6 +15,7 @@ import (
 // A failing receiver is retried; when the release stops waiting for it,
 // the delivery's retry stops too — it does not sleep through the end.
 func TestNotificationRetriesStopWhenTheReleaseStopsWaiting(t *testing.T) {
+	t.Parallel()
 	var posts atomic.Int32
 	first := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

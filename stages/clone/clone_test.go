@@ -69,6 +69,7 @@ func clone(t *testing.T, spec pipeline.CloneSpec, run *stages.Run) (stages.Resul
 }
 
 func TestCloneChecksOutTheExactCommit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, engine := range []string{"go-git", "git"} {
 		for _, tt := range []struct {
@@ -101,6 +102,7 @@ func TestCloneChecksOutTheExactCommit(t *testing.T) {
 // branch and finds the commit in its history — or says to increase depth.
 // (The git CLI speaks protocol v2, which may fetch any reachable commit.)
 func TestCloneFallsBackToTheBranch(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	cmd := exec.Command("git", "config", "--unset", "uploadpack.allowAnySHA1InWant")
 	cmd.Dir = filepath.Join(f.srv.Root, "app.git")
@@ -125,6 +127,7 @@ func TestCloneFallsBackToTheBranch(t *testing.T) {
 }
 
 func TestCloneWithTokenNeverShowsIt(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.srv.Token = "tok-3f9a1c-secret"
 	for _, engine := range []string{"go-git", "git"} {
@@ -150,6 +153,7 @@ func TestCloneWithTokenNeverShowsIt(t *testing.T) {
 }
 
 func TestCloneRefusesHostileInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		repo, ref, sha, want string
 	}{
@@ -171,6 +175,7 @@ func TestCloneRefusesHostileInput(t *testing.T) {
 }
 
 func TestAutoEnginePicksTheCLIWhereGitIsInstalled(t *testing.T) {
+	t.Parallel()
 	installed := func(string) (string, error) { return "/usr/bin/git", nil }
 	missing := func(string) (string, error) { return "", exec.ErrNotFound }
 	for _, tt := range []struct {
@@ -203,6 +208,7 @@ func gitCLI(t *testing.T, dir string, args ...string) string {
 // another server is fetched without them (and the log says so); a
 // submodule on this machine's disk is refused.
 func TestSubmodulesGetNoCredentialsElsewhere(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.srv.Token = "tok-for-app-only"
 	other, err := gitserver.Start(context.Background(), t.TempDir())

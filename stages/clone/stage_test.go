@@ -5,6 +5,7 @@ import "testing"
 // Credentials go only where the repository is: the scope is what go-git
 // reads as the scheme, host and port, for URLs and scp-style addresses.
 func TestCredentialScope(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]string{
 		"https://GitHub.com/org/repo.git":         "https://github.com",
 		"https://user:tok@git.example.com:8443/r": "https://git.example.com:8443",

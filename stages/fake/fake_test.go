@@ -26,6 +26,7 @@ func runOf(attempt int, log *bytes.Buffer) *stages.Run {
 }
 
 func TestScript(t *testing.T) {
+	t.Parallel()
 	var log bytes.Buffer
 	s := newStage(t, nil, pipeline.FakeSpec{Log: []string{"a", "b"}, Outputs: map[string]string{"k": "v"}})
 	s.Validate()
@@ -46,6 +47,7 @@ func TestScript(t *testing.T) {
 }
 
 func TestSleepHonoursCancellation(t *testing.T) {
+	t.Parallel()
 	s := newStage(t, nil, pipeline.FakeSpec{Sleep: pipeline.Duration(time.Hour)})
 	s.Validate()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,6 +59,7 @@ func TestSleepHonoursCancellation(t *testing.T) {
 }
 
 func TestBrokenLifecycleFailsLoudly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name  string
@@ -98,6 +101,7 @@ func TestBrokenLifecycleFailsLoudly(t *testing.T) {
 }
 
 func TestFactoryRefusesOtherSpecs(t *testing.T) {
+	t.Parallel()
 	if _, err := New(nil)(&pipeline.BuildSpec{}); err == nil {
 		t.Error("fake factory accepted a build spec")
 	}

@@ -21,6 +21,7 @@ func write(t *testing.T, root, rel, body string) {
 }
 
 func TestSetImageKeepsCommentsAndReportsChange(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	write(t, root, "apps/shop/kustomization.yaml", `# the shop
 resources:
@@ -76,6 +77,7 @@ spec:
 }
 
 func TestSetImageRefusesBadTargets(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	outside := t.TempDir()
 	write(t, outside, "values.yaml", "image: x\n")
@@ -100,6 +102,7 @@ func TestSetImageRefusesBadTargets(t *testing.T) {
 }
 
 func TestWriterCommitsOnceAndSurvivesARace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := gitserver.Start(ctx, t.TempDir())
 	if err != nil {

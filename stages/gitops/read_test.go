@@ -10,6 +10,7 @@ import (
 // Weights reads what SetWeights writes, from YAML or from the JSON Argo CD
 // reports live; a destination without a weight counts as 0.
 func TestWeightsReadsBothRoutersInYAMLAndJSON(t *testing.T) {
+	t.Parallel()
 	vs := Router{Kind: "VirtualService", Name: "order-service", Stable: "v1", Canary: "v2"}
 	route := Router{Kind: "HTTPRoute", Name: "payments", Stable: "payments-stable", Canary: "payments-canary"}
 	tests := []struct {
@@ -36,6 +37,7 @@ func TestWeightsReadsBothRoutersInYAMLAndJSON(t *testing.T) {
 // GetImage reads what SetImage writes, for each locator; SetImage with no
 // digest writes a tag reference as it is.
 func TestGetImageReadsEveryLocator(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	app := filepath.Join(root, "apps", "shop")
 	must(t, os.MkdirAll(app, 0o755))

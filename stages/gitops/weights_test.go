@@ -37,6 +37,7 @@ spec:
 `
 
 func TestSetWeightsKeepsEverythingElse(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	write(t, root, "apps/shop/virtualservice.yaml", virtualService)
 	write(t, root, "apps/shop/httproute.yaml", httpRoute)

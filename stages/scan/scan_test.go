@@ -47,6 +47,7 @@ func scanRun(t *testing.T, spec pipeline.ScanSpec, sc canned, outputs map[string
 }
 
 func TestGateAndSummary(t *testing.T) {
+	t.Parallel()
 	report, _ := os.ReadFile("testdata/report-vulnerable.json")
 	built := map[string]map[string]string{"build": {"ref": digestRef, "digest": "sha256:6a13"}, "clone": {"sha": "abc"}}
 	tests := []struct {
@@ -77,6 +78,7 @@ func TestGateAndSummary(t *testing.T) {
 }
 
 func TestScannerFailureNeverPasses(t *testing.T) {
+	t.Parallel()
 	built := map[string]map[string]string{"build": {"ref": digestRef}}
 	for name, c := range map[string]canned{
 		"scanner error": {err: errors.New("trivy failed (exit status 1): no vulnerability DB")},
@@ -94,6 +96,7 @@ func TestScannerFailureNeverPasses(t *testing.T) {
 }
 
 func TestTargetSelection(t *testing.T) {
+	t.Parallel()
 	report, _ := os.ReadFile("testdata/report-vulnerable.json")
 	var got Target
 	c := canned{report: report, got: &got}

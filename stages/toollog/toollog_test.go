@@ -6,6 +6,7 @@ import (
 )
 
 func TestWriterRewritesKanikoAndTrivyLines(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	k := NewWriter(&out, "kaniko")
 	for _, chunk := range []string{
@@ -37,6 +38,7 @@ trivy: FATAL: Fatal error: run error: init error
 // pieces rather than held, and text that only looks like a log line is
 // left alone.
 func TestWriterBoundsLongLines(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	w := NewWriter(&out, "kaniko")
 	w.Write([]byte(strings.Repeat("x", 3*maxLine)))

@@ -8,6 +8,7 @@ import (
 )
 
 func TestResolveRefusesEscapes(t *testing.T) {
+	t.Parallel()
 	repo := t.TempDir()
 	outside := t.TempDir()
 	os.MkdirAll(filepath.Join(repo, "svc"), 0o755)

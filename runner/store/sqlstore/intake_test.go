@@ -10,6 +10,7 @@ import (
 )
 
 func TestDedupKeyMakesOneRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	mk := func() error {
@@ -38,6 +39,7 @@ func TestDedupKeyMakesOneRun(t *testing.T) {
 }
 
 func TestDeliveriesAreStoredOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	d := &store.Delivery{Forge: "github", ID: "d-1", ReceivedAt: time.Now(), Event: "push", Repo: "shop", Ref: "refs/heads/main",
@@ -62,6 +64,7 @@ func TestDeliveriesAreStoredOnce(t *testing.T) {
 }
 
 func TestSchedulesAndAudit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	if at, err := s.LastFire(ctx, "p/0 3 * * *"); err != nil || !at.IsZero() {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestMeasurementsAndRollbacks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	run := newRun(t, s, "order-service", "")
@@ -61,6 +62,7 @@ func TestMeasurementsAndRollbacks(t *testing.T) {
 // A release's checkpoint is replaced in place; commands are taken once,
 // oldest first, per run.
 func TestReleaseCheckpointsAndCommands(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	a, b := newRun(t, s, "order-service", ""), newRun(t, s, "payments", "")

@@ -36,6 +36,7 @@ func newRun(t *testing.T, s *Store, pipeline, group string) *store.Run {
 }
 
 func TestRunRoundTripAndGuardedTransitions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	r := newRun(t, s, "shop", "")
@@ -63,6 +64,7 @@ func TestRunRoundTripAndGuardedTransitions(t *testing.T) {
 }
 
 func TestClaimNextKeepsGroupOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	a1 := newRun(t, s, "a", "deploy-a")
@@ -94,6 +96,7 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 
 // Two claimers racing must never both get the same run.
 func TestClaimNextIsExclusive(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	for range 20 {
@@ -135,6 +138,7 @@ func TestClaimNextIsExclusive(t *testing.T) {
 }
 
 func TestAttemptsAreIdempotentAndSummedIntoStages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	r := newRun(t, s, "p", "")
@@ -167,6 +171,7 @@ func TestAttemptsAreIdempotentAndSummedIntoStages(t *testing.T) {
 }
 
 func TestLogsAndEventsInOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := open(t)
 	r := newRun(t, s, "p", "")
@@ -190,6 +195,7 @@ func TestLogsAndEventsInOrder(t *testing.T) {
 }
 
 func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, path := open(t)
 	r := newRun(t, s, "p", "")
@@ -211,6 +217,7 @@ func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
 // The database holds logs and evidence: it is its owner's only, even when
 // it existed with a looser mode.
 func TestDatabaseFileIsPrivate(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "s.db")
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
