@@ -27,6 +27,7 @@ type buildEnv struct {
 	repoURL string
 	wt      *gitserver.WorkTree
 	dir     string
+	tmp     string // the engines' TMPDIR (see sandboxes)
 }
 
 func newBuildEnv(t *testing.T) *buildEnv {
