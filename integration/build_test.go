@@ -71,11 +71,26 @@ stages:
 `, e.repoURL, engine, build))
 }
 
+// sandboxes is the temporary directory of this environment's engines:
+// world-searchable and sticky like /tmp, as the build sandbox's mapped
+// users must reach it.
+func (e *buildEnv) sandboxes(t *testing.T) string {
+	t.Helper()
+	if e.tmp == "" {
+		dir, err := os.MkdirTemp("", "slipway-build-test-")
+		must(t, err)
+		must(t, os.Chmod(dir, 0o777|os.ModeSticky))
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		e.tmp = dir
+	}
+	return e.tmp
+}
+
 // slipwayRun runs `slipway run` with the offline Trivy database.
 func (e *buildEnv) slipwayRun(t *testing.T, pipeline, sha string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(slipwayBin, "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
-	cmd.Env = append(os.Environ(), e.TrivyEnv()...)
+	cmd.Env = append(append(os.Environ(), e.TrivyEnv()...), "TMPDIR="+e.sandboxes(t))
 	out, _ := cmd.CombinedOutput()
 	return string(out), cmd.ProcessState.ExitCode()
 }
@@ -138,7 +153,9 @@ func TestCloneBuildScanAgainstRealSystems(t *testing.T) {
 	if len(runs) != 2 || runs[0].Status != store.RunFailed || runs[1].Status != store.RunSucceeded {
 		t.Errorf("runs = %+v", runs)
 	}
-	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "kaniko-root-*")); len(left) > 0 {
+	// Only this test's engines make sandboxes here (other packages' tests,
+	// running at the same time, make theirs in the shared temp directory).
+	if left, _ := filepath.Glob(filepath.Join(e.sandboxes(t), "kaniko-root-*")); len(left) > 0 {
 		t.Errorf("build sandboxes left behind: %v", left)
 	}
 }
