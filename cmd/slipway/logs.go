@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
-
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server"
