@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -37,6 +38,10 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, who *Token) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if r.URL.Query().Get("format") == "text" {
+		s.logText(w, r, run)
+		return
+	}
 	if r.URL.Query().Get("follow") != "1" {
 		lines, err := s.store.ReadLogs(r.Context(), run.ID, after, 1000)
 		if err != nil {
@@ -58,29 +63,30 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, who *Token) {
 			return
 		}
 	}
-	if !s.follow(who.Name, +1) {
+	if !s.follow(who.Name, +1, MaxFollowersPerToken) {
 		w.Header().Set("Retry-After", "10")
 		writeError(w, http.StatusTooManyRequests, "token %s already follows %d logs; close one first", who.Name, MaxFollowersPerToken)
 		return
 	}
-	defer s.follow(who.Name, -1)
+	defer s.follow(who.Name, -1, MaxFollowersPerToken)
 	s.streamLogs(w, r, run.ID, after)
 }
 
 // MaxFollowersPerToken bounds the live log streams one token holds open.
 const MaxFollowersPerToken = 16
 
-// follow counts a token's live streams up (+1, refused past the bound) or down.
-func (s *Server) follow(token string, delta int) bool {
+// follow counts the live streams held under key up (+1, refused at
+// limit) or down.
+func (s *Server) follow(key string, delta, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.followers == nil {
 		s.followers = map[string]int{}
 	}
-	if delta > 0 && s.followers[token] >= MaxFollowersPerToken {
+	if delta > 0 && s.followers[key] >= limit {
 		return false
 	}
-	s.followers[token] += delta
+	s.followers[key] += delta
 	return true
 }
 
@@ -113,4 +119,27 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after in
 	b, _ := json.Marshal(map[string]string{"status": string(run.Status), "reason": run.Reason})
 	fmt.Fprintf(w, "event: end\ndata: %s\n\n", b)
 	flusher.Flush()
+}
+
+// logText serves a run's whole log as a text file, read page by page.
+func (s *Server) logText(w http.ResponseWriter, r *http.Request, run *store.Run) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"run-%d.log\"", run.ID))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	for after := int64(0); ; {
+		lines, err := s.store.ReadLogs(r.Context(), run.ID, after, 1000)
+		if err != nil {
+			s.log.Error("reading logs for a download", "run", run.ID, "err", err)
+			fmt.Fprintf(bw, "\n[the log could not be read past line %d; see the engine log]\n", after)
+			return
+		}
+		for _, l := range lines {
+			fmt.Fprintf(bw, "%s [%s] %s\n", l.Time.UTC().Format("15:04:05.000"), l.Stage, l.Text)
+			after = l.Seq
+		}
+		if len(lines) < 1000 {
+			return
+		}
+	}
 }

@@ -93,7 +93,7 @@ func (c runsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c runsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	counts, err := c.counter.CountRuns(ctx)
+	counts, err := c.counter.CountRuns(ctx, nil)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(runsDesc, err)
 		return

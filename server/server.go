@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/web"
 	"github.com/slipwayci/slipway/triggers"
 )
 
@@ -51,6 +52,10 @@ type runReader interface {
 	ListAttempts(ctx context.Context, runID int64) ([]*store.Attempt, error)
 	ListEvents(ctx context.Context, runID int64) ([]store.Event, error)
 	ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]store.LogLine, error)
+	ReadLogsBefore(ctx context.Context, runID, beforeSeq int64, limit int) ([]store.LogLine, error)
+	CountRuns(ctx context.Context, apps []string) (map[store.RunStatus]int, error)
+	ListArtifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
+	GetArtifact(ctx context.Context, runID int64, index int, name string) (*store.Artifact, error)
 }
 
 // releaseDesk reads releases and rollbacks, and queues commands to a
@@ -80,6 +85,9 @@ type Server struct {
 	metrics *Metrics
 	log     *slog.Logger
 
+	pages    *web.Pages
+	sessions sessions
+
 	mu        sync.Mutex
 	followers map[string]int // live log streams open, by token name
 }
@@ -90,7 +98,12 @@ func New(st Store, engine Engine, intake *triggers.Intake, res *Resolved, m *Met
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: st, engine: engine, intake: intake, repos: res.Repos, tokens: res.Tokens, alerts: res.Alertmanager, metrics: m, log: log}
+	pages, err := web.Load()
+	if err != nil {
+		panic(err) // the embedded templates are part of the binary: a test catches this
+	}
+	return &Server{store: st, engine: engine, intake: intake, repos: res.Repos, tokens: res.Tokens, alerts: res.Alertmanager,
+		metrics: m, log: log, pages: pages}
 }
 
 // maxAPIBody bounds the JSON bodies of API calls.
@@ -119,11 +132,31 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.Handle("GET /api/v1/rollbacks", s.auth(RoleViewer, s.listRollbacks))
 	mux.Handle("GET /api/v1/rollbacks/{id}", s.auth(RoleViewer, s.getRollback))
+	mux.Handle("GET /api/v1/runs/{id}/artifacts/{stage}/{name}", s.auth(RoleViewer, s.getArtifact))
 	mux.HandleFunc("POST /hooks/alertmanager", s.alertmanager)
+	s.routeUI(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
 	return mux
+}
+
+// caller is who makes a request: the bearer token it carries or, with
+// none, the token its session cookie names (then also the session).
+func (s *Server) caller(r *http.Request) (*Token, *session) {
+	if r.Header.Get("Authorization") != "" {
+		return authenticate(s.tokens, r), nil
+	}
+	sess := s.sessions.get(r, time.Now())
+	if sess == nil {
+		return nil, nil
+	}
+	for i := range s.tokens {
+		if s.tokens[i].Name == sess.token {
+			return &s.tokens[i], sess
+		}
+	}
+	return nil, nil
 }
 
 // handler is an API handler that knows who calls it.
@@ -133,7 +166,7 @@ type handler func(w http.ResponseWriter, r *http.Request, who *Token)
 // mutating calls are audited.
 func (s *Server) auth(role Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who := authenticate(s.tokens, r)
+		who, sess := s.caller(r)
 		if who == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 			writeError(w, http.StatusUnauthorized, "a valid API token is required")
@@ -144,6 +177,11 @@ func (s *Server) auth(role Role, h handler) http.Handler {
 				s.audit(r.Context(), who, "denied", r.Method+" "+r.URL.Path, fmt.Sprintf("role %s, needs %s", who.Role, role))
 			}
 			writeError(w, http.StatusForbidden, "token %s has role %s; this needs %s", who.Name, who.Role, role)
+			return
+		}
+		if sess != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !validCSRF(r.Header.Get("X-CSRF-Token"), sess.csrf) {
+			s.audit(r.Context(), who, "denied", r.Method+" "+r.URL.Path, "no valid CSRF token")
+			writeError(w, http.StatusForbidden, "a request from a browser session must carry its CSRF token")
 			return
 		}
 		h(w, r, who)

@@ -134,3 +134,25 @@ type Command struct {
 	Detail []byte
 	At     time.Time
 }
+
+// ReleaseProgress is what a canary tells people about where it stands,
+// beside its checkpoint: what it releases, its planned steps, when the
+// current step began and the weight Argo CD last reported live. The
+// canary keeps it in its checkpoint's Data (its fields at the top level
+// of that JSON object); the server reads it for the release page.
+type ReleaseProgress struct {
+	Image         string        `json:"image,omitempty"`
+	Digest        string        `json:"digest,omitempty"`
+	Steps         []PlannedStep `json:"steps,omitempty"`
+	StepStartedAt time.Time     `json:"stepStartedAt,omitzero"`
+	LiveWeight    *int          `json:"liveWeight,omitempty"` // nil until Argo CD has reported one
+	LiveAt        time.Time     `json:"liveAt,omitzero"`
+}
+
+// PlannedStep is one configured step of a canary: a weight analysed for
+// Interval, or a pause (Pause "until promoted" when it waits for a person).
+type PlannedStep struct {
+	Weight   int    `json:"weight,omitempty"`
+	Interval string `json:"interval,omitempty"`
+	Pause    string `json:"pause,omitempty"`
+}

@@ -93,9 +93,11 @@ type Audit interface {
 	ListAudit(ctx context.Context, beforeID int64, limit int) ([]AuditEntry, error)
 }
 
-// StatusCounter counts runs by status, for the engine's metrics.
+// StatusCounter counts runs by status, for the engine's metrics and the
+// UI's home page.
 type StatusCounter interface {
-	CountRuns(ctx context.Context) (map[RunStatus]int, error)
+	// CountRuns counts the runs of apps by status (none: of every app).
+	CountRuns(ctx context.Context, apps []string) (map[RunStatus]int, error)
 }
 
 // Artifact is a document a stage attempt produced.

@@ -161,6 +161,9 @@ type Logs interface {
 	AppendLogs(ctx context.Context, lines []LogLine) error
 	// ReadLogs returns up to limit lines of a run with Seq > afterSeq, in order.
 	ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]LogLine, error)
+	// ReadLogsBefore returns the last limit lines of a run with Seq <
+	// beforeSeq (0: the end of the log), in order: a page read backwards.
+	ReadLogsBefore(ctx context.Context, runID, beforeSeq int64, limit int) ([]LogLine, error)
 }
 
 // Events persists run timelines.

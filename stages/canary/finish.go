@@ -40,6 +40,9 @@ func (r *release) verify(ctx context.Context, weight int) (time.Time, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, err := r.router.VerifyWeight(ctx)
+		if err == nil {
+			r.notes.LiveWeight, r.notes.LiveAt = &got, time.Now()
+		}
 		if err == nil && got == weight {
 			return time.Now(), nil
 		}

@@ -53,6 +53,7 @@ type notes struct {
 	Since         int64    `json:"since"`         // measurements up to this ID no longer count (a person resumed)
 	Pending       *verdict `json:"pending,omitempty"`
 	LastCommit    string   `json:"lastCommit,omitempty"`
+	stages.ReleaseProgress
 }
 
 // verdict is where a step (or a gate) leaves the release.
@@ -96,6 +97,7 @@ func (r *release) drive(ctx context.Context) (stages.Result, error) {
 	case Promoting:
 		return r.promote(ctx)
 	case "":
+		r.notes.Image, r.notes.Digest, r.notes.Steps = r.ref, r.digest, r.plan()
 		if err := r.save(ctx, Progressing, 0, 0, "started"); err != nil {
 			return stages.Result{}, err
 		}
@@ -182,6 +184,29 @@ func (r *release) save(ctx context.Context, state string, step, weight int, reas
 		return fmt.Errorf("checkpointing the release: %w", err)
 	}
 	return nil
+}
+
+// plan is the configured steps, as the release page shows them.
+func (r *release) plan() []stages.PlannedStep {
+	var out []stages.PlannedStep
+	for _, st := range r.spec.Steps {
+		switch {
+		case st.Pause == nil:
+			iv := time.Duration(st.Interval)
+			if iv == 0 {
+				iv = time.Duration(r.spec.Interval)
+			}
+			if iv == 0 {
+				iv = DefaultInterval
+			}
+			out = append(out, stages.PlannedStep{Weight: st.Weight, Interval: iv.String()})
+		case st.Pause.Duration > 0:
+			out = append(out, stages.PlannedStep{Pause: time.Duration(st.Pause.Duration).String()})
+		default:
+			out = append(out, stages.PlannedStep{Pause: "until promoted"})
+		}
+	}
+	return out
 }
 
 func (r *release) stepsText() string {

@@ -12,7 +12,9 @@ import (
 
 // shift commits the weight, has Argo CD sync it and verifies it live.
 func (r *release) shift(ctx context.Context, i, weight int) error {
-	if err := r.save(ctx, Progressing, i, weight, fmt.Sprintf("step %d: %d%%", i+1, weight)); err != nil {
+	r.notes.StepStartedAt = time.Now()
+	why := fmt.Sprintf("step %d: %d%%", i+1, weight)
+	if err := r.save(ctx, Progressing, i, weight, why); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("slipway: %s canary at %d%%\n\nPipeline: %s\nRun: %d\nImage: %s\n", r.run.App, weight, r.run.Pipeline, r.run.ID, r.ref)
@@ -23,6 +25,9 @@ func (r *release) shift(ctx context.Context, i, weight int) error {
 	if _, err := r.verify(ctx, weight); err != nil {
 		return err
 	}
+	if err := r.save(ctx, Progressing, i, weight, why); err != nil { // with the live weight
+		return err
+	}
 	r.say("step %d of %d: %d%% of traffic on the canary (config %.7s, verified live)", i+1, len(r.spec.Steps), weight, commit)
 	return nil
 }
@@ -30,6 +35,9 @@ func (r *release) shift(ctx context.Context, i, weight int) error {
 // hold waits for a person at a gate (a pause step, manual promotion, an
 // inconclusive analysis, a pause command) — or for d, when d > 0.
 func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Duration) verdict {
+	if r.cp.State != Paused {
+		r.notes.StepStartedAt = time.Now()
+	}
 	if err := r.save(ctx, Paused, i, weight, why); err != nil {
 		return r.failed(ctx, err)
 	}

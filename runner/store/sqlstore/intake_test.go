@@ -32,7 +32,7 @@ func TestDedupKeyMakesOneRun(t *testing.T) {
 	}
 	newRun(t, s, "q", "") // runs without a key never collide
 	newRun(t, s, "q", "")
-	counts, _ := s.CountRuns(ctx)
+	counts, _ := s.CountRuns(ctx, nil)
 	if counts[store.RunQueued] != 3 {
 		t.Errorf("counts = %v", counts)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/slipwayci/slipway/runner/store"
 )
@@ -38,13 +40,32 @@ func (s *Store) ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) 
 	if limit <= 0 {
 		limit = 1000
 	}
+	return s.readLogs(ctx, runID, `SELECT seq, run_id, stage, attempt, at, text FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		afterSeq, limit)
+}
+
+// ReadLogsBefore returns the last limit lines of a run before beforeSeq
+// (0: the end), oldest first.
+func (s *Store) ReadLogsBefore(ctx context.Context, runID, beforeSeq int64, limit int) ([]store.LogLine, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	if beforeSeq <= 0 {
+		beforeSeq = math.MaxInt64
+	}
+	out, err := s.readLogs(ctx, runID, `SELECT seq, run_id, stage, attempt, at, text FROM logs WHERE run_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+		beforeSeq, limit)
+	slices.Reverse(out)
+	return out, err
+}
+
+func (s *Store) readLogs(ctx context.Context, runID int64, query string, seq int64, limit int) ([]store.LogLine, error) {
 	out, err := queryAll(ctx, s.db, func(row scanner) (l store.LogLine, err error) {
 		var at int64
 		err = row.Scan(&l.Seq, &l.RunID, &l.Stage, &l.Attempt, &at, &l.Text)
 		l.Time = fromMicros(at)
 		return l, err
-	}, `SELECT seq, run_id, stage, attempt, at, text FROM logs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-		runID, afterSeq, limit)
+	}, query, runID, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading logs of run %d: %w", runID, err)
 	}

@@ -95,23 +95,30 @@ func (s *Store) RunByKey(ctx context.Context, key string) (*store.Run, error) {
 	return r, nil
 }
 
-// CountRuns counts runs by status.
-func (s *Store) CountRuns(ctx context.Context) (map[store.RunStatus]int, error) {
-	type row struct {
-		status store.RunStatus
-		n      int
+// CountRuns counts runs by status, of apps (none: of every app).
+func (s *Store) CountRuns(ctx context.Context, apps []string) (map[store.RunStatus]int, error) {
+	q, args := `SELECT status, COUNT(*) FROM runs`, []any{}
+	if len(apps) > 0 {
+		q += ` WHERE app IN (?` + strings.Repeat(`, ?`, len(apps)-1) + `)`
+		for _, a := range apps {
+			args = append(args, a)
+		}
 	}
-	rows, err := queryAll(ctx, s.db, func(sc scanner) (r row, err error) {
-		return r, sc.Scan(&r.status, &r.n)
-	}, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	rows, err := s.db.QueryContext(ctx, q+` GROUP BY status`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("counting runs: %w", err)
 	}
+	defer rows.Close()
 	out := map[store.RunStatus]int{}
-	for _, r := range rows {
-		out[r.status] = r.n
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("counting runs: %w", err)
+		}
+		out[store.RunStatus(st)] = n
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // ListRuns returns runs matching f, newest first.

@@ -186,6 +186,21 @@ func TestLogsAndEventsInOrder(t *testing.T) {
 	if len(got) != 1 || got[0].Text != "two" {
 		t.Errorf("ReadLogs after first = %+v", got)
 	}
+	if n, err := s.CountRuns(ctx, nil); err != nil || n[store.RunQueued] != 1 {
+		t.Errorf("CountRuns = %v, %v; want 1 queued", n, err)
+	}
+	if n, _ := s.CountRuns(ctx, []string{"nothing"}); len(n) != 0 {
+		t.Errorf("CountRuns(nothing) = %v, want none", n)
+	}
+	more := []store.LogLine{{RunID: r.ID, Stage: "b", Text: "three"}, {RunID: r.ID, Stage: "b", Text: "four"}}
+	s.AppendLogs(ctx, more)
+	tail, _ := s.ReadLogsBefore(ctx, r.ID, 0, 2)
+	if len(tail) != 2 || tail[0].Text != "three" || tail[1].Text != "four" {
+		t.Errorf("ReadLogsBefore(end, 2) = %+v, want three, four", tail)
+	}
+	if page, _ := s.ReadLogsBefore(ctx, r.ID, more[0].Seq, 5); len(page) != 2 || page[0].Text != "one" || page[1].Text != "two" {
+		t.Errorf("ReadLogsBefore(three, 5) = %+v, want one, two", page)
+	}
 	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "queued", Message: "by test"})
 	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "started"})
 	evs, _ := s.ListEvents(ctx, r.ID)

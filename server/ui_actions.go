@@ -1,0 +1,176 @@
+package server
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/web"
+	"github.com/slipwayci/slipway/stages"
+)
+
+// confirmBody is a confirm page: what will happen, to what, and the form
+// that does it (app.js shows the same form in a dialog).
+type confirmBody struct {
+	Heading, Text, Warning, Action, Label, Class, Back string
+	AskReason, ReasonRequired, Full                    bool
+}
+
+func (confirmBody) Template() string { return "confirm" }
+
+// commandConfirm is the confirm page of a release command.
+func (s *Server) commandConfirm(command string) pageFunc {
+	return func(r *http.Request, who *Token) (web.Page, error) {
+		_, rel, err := s.release(r, who, "run")
+		if err != nil {
+			return web.Page{}, err
+		}
+		if why := roleReason(who, RoleReleaseManager); why != "" {
+			return web.Page{}, &uiError{http.StatusForbidden, why}
+		}
+		if why := stateReason(command, rel.State); why != "" {
+			return web.Page{}, &uiError{http.StatusConflict, why}
+		}
+		b := s.releaseBody(who, rel)
+		what := fmt.Sprintf("the release of %s (image %s), now at %d %% on the canary, %s", b.App, orDash(b.Image+short("@"+b.Digest, 20)), b.Weight, b.StepText)
+		c := confirmBody{Action: fmt.Sprintf("/releases/%d/%s", rel.RunID, command), Back: fmt.Sprintf("/releases/%d", rel.RunID), Class: "primary"}
+		switch command {
+		case "promote":
+			c.Heading, c.Label = "Promote "+b.App+"?", "Promote"
+			c.Text = "Move " + what + " to its next step."
+			if rel.State == "paused" {
+				c.Warning = "The release waits at a gate (" + rel.Reason + "). Promoting passes it without the analysis that would otherwise decide."
+			}
+		case "promote-full":
+			c.Heading, c.Label, c.Full = "Promote "+b.App+" fully?", "Promote full", true
+			c.Text = "Give the canary all traffic: " + what + "."
+			c.Warning = "The remaining steps and their analysis are skipped."
+		case "pause":
+			c.Heading, c.Label, c.AskReason = "Pause "+b.App+"?", "Pause", true
+			c.Text = "Hold " + what + " where it is until someone resumes, promotes or aborts it."
+		case "resume":
+			c.Heading, c.Label = "Resume "+b.App+"?", "Resume"
+			c.Text = "Carry on with " + what + "."
+		case "abort":
+			c.Heading, c.Label, c.Class, c.AskReason, c.ReasonRequired = "Abort "+b.App+"?", "Abort and roll back", "danger", true, true
+			c.Text = "Roll back " + what + ": all traffic and both workloads go back to the stable image, in git and in the route."
+		}
+		return web.Page{Title: c.Heading, Nav: "release", Body: c}, nil
+	}
+}
+
+// cancelConfirm is the confirm page of cancelling a run.
+func (s *Server) cancelConfirm(r *http.Request, who *Token) (web.Page, error) {
+	run, err := s.runInScopeFor(r, who, "id")
+	if err != nil {
+		return web.Page{}, err
+	}
+	if why := roleReason(who, RoleReleaseManager); why != "" {
+		return web.Page{}, &uiError{http.StatusForbidden, why}
+	}
+	c := confirmBody{Heading: fmt.Sprintf("Cancel run %d?", run.ID), Label: "Cancel the run", Class: "danger",
+		Text:   fmt.Sprintf("Stop run %d of %s (%s). A canary in flight is rolled back.", run.ID, run.Pipeline, run.Status),
+		Action: fmt.Sprintf("/runs/%d/cancel", run.ID), Back: fmt.Sprintf("/runs/%d", run.ID)}
+	return web.Page{Title: c.Heading, Nav: "run", Body: c}, nil
+}
+
+// releaseForm is the API's release command for the release of run
+// {run}, refused when that release is no longer the one in flight.
+func (s *Server) releaseForm(command string) handler {
+	name := command
+	if command == "promote-full" {
+		name = "promote" // the form says full=true
+	}
+	api := s.releaseCommand(name)
+	return func(w http.ResponseWriter, r *http.Request, who *Token) {
+		run, err := s.runInScopeFor(r, who, "run")
+		if err != nil {
+			writeError(w, http.StatusNotFound, "%v", err)
+			return
+		}
+		rels, err := s.store.ListReleases(r.Context(), run.App, true)
+		if err != nil {
+			s.internal(w, "reading releases", err)
+			return
+		}
+		if len(rels) == 0 || rels[0].RunID != run.ID {
+			writeError(w, http.StatusConflict, "the release of run %d is no longer in flight; nothing was sent", run.ID)
+			return
+		}
+		r.SetPathValue("app", run.App)
+		api(w, r, who)
+	}
+}
+
+// rollbackBody is the rollback page.
+type rollbackBody struct {
+	RollbackView
+	Summary, Explain, Restore string
+	Timing                    []web.Phase
+	TimingBar                 any
+	Alert                     *alertTable
+	Metrics                   []metricView
+}
+
+func (rollbackBody) Template() string { return "rollback" }
+
+type alertTable struct {
+	Name string
+	Rows []struct{ Kind, Name, Value string }
+}
+
+func (s *Server) rollbackPage(r *http.Request, who *Token) (web.Page, error) {
+	id, err := pathID(r, "id", "rollback")
+	if err != nil {
+		return web.Page{}, err
+	}
+	rb, err := s.store.GetRollback(r.Context(), id)
+	if err == store.ErrNotFound || (err == nil && !who.mayAccess(rb.App)) {
+		return web.Page{}, notFound(fmt.Sprintf("rollback %d not found", id))
+	}
+	if err != nil {
+		return web.Page{}, err
+	}
+	v := rollbackView(rb)
+	ms, err := s.store.ListMeasurements(r.Context(), rb.RunID)
+	if err != nil {
+		return web.Page{}, err
+	}
+	decisive := map[int64]bool{}
+	for _, m := range v.Evidence.Detail.Measurements {
+		decisive[m.ID] = true
+	}
+	b := rollbackBody{RollbackView: v, Summary: v.Summary(), Explain: v.Explain(), Restore: web.Duration(v.RestoredAt.Sub(v.DetectedAt)),
+		Metrics: metricViews(ms, decisive), Timing: phases(v.Evidence.Timings)}
+	if len(b.Timing) > 0 {
+		b.TimingBar = web.TimingBar(b.Timing)
+	}
+	b.Alert = alertOf(v.Evidence.Detail.Alert)
+	return web.Page{Title: fmt.Sprintf("Rollback %d", v.ID), Nav: "rollbacks", Body: b}, nil
+}
+
+// phases splits a rollback's time: deciding, committing and pushing,
+// Argo CD syncing until the route flipped.
+func phases(t stages.RollbackTimings) []web.Phase {
+	if t.DetectedAt.IsZero() || t.DecidedAt.IsZero() || t.PushedAt.IsZero() || t.RestoredAt.IsZero() {
+		return nil
+	}
+	return []web.Phase{{Name: "decide", Took: t.DecidedAt.Sub(t.DetectedAt)}, {Name: "commit + push", Took: t.PushedAt.Sub(t.DecidedAt)},
+		{Name: "sync until stable serves", Took: t.RestoredAt.Sub(t.PushedAt)}}
+}
+
+func alertOf(a stages.Alert) *alertTable {
+	if len(a.Labels) == 0 && len(a.Annotations) == 0 {
+		return nil
+	}
+	t := &alertTable{Name: orDash(a.Labels["alertname"])}
+	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+		t.Rows = append(t.Rows, struct{ Kind, Name, Value string }{"label", k, a.Labels[k]})
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Annotations)) {
+		t.Rows = append(t.Rows, struct{ Kind, Name, Value string }{"annotation", k, a.Annotations[k]})
+	}
+	return t
+}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/web"
+	"github.com/slipwayci/slipway/stages"
+)
+
+// The release page (one canary, by its run), its command confirmations,
+// and the rollback page.
+
+type releaseBody struct {
+	Run                       int64
+	App, State, Reason, Image string
+	Digest, StepText          string
+	Weight                    int
+	LiveWeight                *liveWeight
+	StepStarted, Updated      time.Time
+	Steps                     []stepRow
+	Actions                   []action
+	Metrics                   []metricView
+	Rollback                  int64
+}
+
+type liveWeight struct {
+	Weight int
+	At     time.Time
+}
+
+type stepRow struct {
+	Text          string
+	Current, Done bool
+}
+
+// metricView is one metric's chart and the same data as a table.
+type metricView struct {
+	ID, Name, Caption, Query string
+	Chart                    any
+	Rows                     []measurementRow
+}
+
+type measurementRow struct {
+	At                                        time.Time
+	Step, Weight                              int
+	Value, Limits, Requests, Outcome, Message string
+	Decisive                                  bool
+}
+
+// release loads run {param}'s release, in the caller's scope.
+func (s *Server) release(r *http.Request, who *Token, param string) (*store.Run, *store.Release, error) {
+	run, err := s.runInScopeFor(r, who, param)
+	if err != nil {
+		return nil, nil, err
+	}
+	rels, err := s.store.ListReleases(r.Context(), run.App, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := slices.IndexFunc(rels, func(rel *store.Release) bool { return rel.RunID == run.ID })
+	if i < 0 {
+		return nil, nil, notFound(fmt.Sprintf("run %d has no release (yet)", run.ID))
+	}
+	return run, rels[i], nil
+}
+
+func (s *Server) releasePage(r *http.Request, who *Token) (web.Page, error) {
+	run, rel, err := s.release(r, who, "run")
+	if err != nil {
+		return web.Page{}, err
+	}
+	b := s.releaseBody(who, rel)
+	ms, err := s.store.ListMeasurements(r.Context(), run.ID)
+	if err != nil {
+		return web.Page{}, err
+	}
+	b.Metrics = metricViews(ms, nil)
+	rbs, err := s.store.ListRollbacks(r.Context(), store.RollbackFilter{App: run.App, Limit: 500})
+	if err != nil {
+		return web.Page{}, err
+	}
+	for _, rb := range rbs {
+		if rb.RunID == run.ID {
+			b.Rollback = rb.ID
+		}
+	}
+	live := ""
+	if !slices.Contains(store.ReleaseDone, rel.State) {
+		live = fmt.Sprintf("/ui/events?release=%d", run.ID)
+	}
+	return web.Page{Title: "Release of " + run.App, Nav: "release", Live: live, Body: b}, nil
+}
+
+func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
+	var p stages.ReleaseProgress
+	json.Unmarshal(rel.Data, &p) // a checkpoint without progress shows without it
+	b := releaseBody{Run: rel.RunID, App: rel.App, State: rel.State, Reason: rel.Reason, Image: p.Image, Digest: p.Digest,
+		Weight: rel.Weight, StepStarted: p.StepStartedAt, Updated: rel.UpdatedAt}
+	if p.LiveWeight != nil {
+		b.LiveWeight = &liveWeight{*p.LiveWeight, p.LiveAt}
+	}
+	done := slices.Contains(store.ReleaseDone, rel.State)
+	for i, st := range p.Steps {
+		text := fmt.Sprintf("%d %% for %s", st.Weight, st.Interval)
+		if st.Pause != "" {
+			text = "pause " + st.Pause
+		}
+		b.Steps = append(b.Steps, stepRow{Text: text, Current: !done && i == rel.Step, Done: done && rel.State == "promoted" || i < rel.Step})
+	}
+	b.StepText = fmt.Sprintf("step %d", rel.Step+1)
+	if len(p.Steps) > 0 {
+		b.StepText = fmt.Sprintf("step %d of %d", rel.Step+1, len(p.Steps))
+	}
+	for _, c := range []struct{ name, label string }{{"promote", "Promote"}, {"promote-full", "Promote full"}, {"pause", "Pause"}, {"resume", "Resume"}, {"abort", "Abort"}} {
+		a := action{Name: c.name, Label: c.label, ConfirmURL: fmt.Sprintf("/releases/%d/%s", rel.RunID, c.name), Reason: roleReason(who, RoleReleaseManager)}
+		if a.Reason == "" {
+			a.Reason = stateReason(c.name, rel.State)
+		}
+		b.Actions = append(b.Actions, a)
+	}
+	return b
+}
+
+// stateReason is why command cannot apply to a release in state, or "".
+func stateReason(command, state string) string {
+	switch {
+	case slices.Contains(store.ReleaseDone, state):
+		return "the release has ended (" + state + ")"
+	case state == "promoting" || state == "rolling-back":
+		return "the release is " + state
+	case command == "resume" && state != "paused":
+		return "the release is not paused"
+	case command == "pause" && state == "paused":
+		return "the release is already paused"
+	}
+	return ""
+}
+
+// metricViews groups measurements by metric, in the order they first
+// appear; decisive names the measurement IDs a rollback was decided on.
+func metricViews(ms []store.Measurement, decisive map[int64]bool) []metricView {
+	var out []metricView
+	index := map[string]int{}
+	for _, m := range ms {
+		i, ok := index[m.Metric]
+		if !ok {
+			i = len(out)
+			index[m.Metric] = i
+			out = append(out, metricView{ID: fmt.Sprintf("%d", i), Name: m.Metric})
+		}
+		v := &out[i]
+		v.Query = m.Query
+		v.Rows = append(v.Rows, measurementRow{At: m.At, Step: m.Index + 1, Weight: m.Weight, Value: web.Number(m.Value),
+			Limits: limits(m.Min, m.Max), Requests: requests(m.Requests), Outcome: m.Outcome, Message: m.Message, Decisive: decisive[m.ID]})
+	}
+	for i := range out {
+		var c web.Chart
+		c.Title = out[i].Name + " over the release"
+		for _, m := range ms {
+			if m.Metric != out[i].Name {
+				continue
+			}
+			c.Points = append(c.Points, web.Point{At: m.At, Value: m.Value, Outcome: m.Outcome, Decisive: decisive[m.ID]})
+			c.Min, c.Max = m.Min, m.Max
+		}
+		out[i].Chart = c.SVG()
+		out[i].Caption = fmt.Sprintf("%s: %d measurements; limits %s. Crosses are failures, squares inconclusive, triangles errors.", out[i].Name, len(c.Points), limits(c.Min, c.Max))
+	}
+	return out
+}
+
+func limits(lo, hi *float64) string {
+	var parts []string
+	if lo != nil {
+		parts = append(parts, "min "+web.Number(*lo))
+	}
+	if hi != nil {
+		parts = append(parts, "max "+web.Number(*hi))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func requests(n float64) string {
+	if n < 0 || math.IsNaN(n) {
+		return "—"
+	}
+	return web.Number(n)
+}
+
+// latestRelease sends /apps/{app} to the app's newest release.
+func (s *Server) latestRelease(r *http.Request, who *Token) (web.Page, error) {
+	app := r.PathValue("app")
+	if !appName.MatchString(app) || !who.mayAccess(app) {
+		return web.Page{}, notFound("app " + app + " not found")
+	}
+	rels, err := s.store.ListReleases(r.Context(), app, false)
+	if err != nil {
+		return web.Page{}, err
+	}
+	if len(rels) == 0 {
+		return web.Page{}, notFound("app " + app + " has no release yet")
+	}
+	return web.Page{}, &redirect{fmt.Sprintf("/releases/%d", rels[0].RunID)}
+}
+
+// redirect is a page that is elsewhere.
+type redirect struct{ to string }
+
+func (r *redirect) Error() string { return "see " + r.to }

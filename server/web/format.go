@@ -1,0 +1,104 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+)
+
+// funcs are the helpers every template may call.
+var funcs = template.FuncMap{
+	"when":     When,
+	"ago":      Ago,
+	"duration": Duration,
+	"number":   Number,
+	"short":    Short,
+	"status":   Status,
+	"pct":      func(n int) string { return fmt.Sprintf("%d %%", n) },
+	"add":      func(a, b int) int { return a + b },
+}
+
+// When is a time for people: "2026-12-02 14:03:07 UTC" in a <time>
+// element whose datetime attribute is exact; a zero time is "—".
+func When(t time.Time) template.HTML {
+	if t.IsZero() {
+		return "—"
+	}
+	u := t.UTC()
+	return template.HTML(fmt.Sprintf(`<time datetime="%s">%s</time>`, u.Format(time.RFC3339Nano), u.Format("2006-01-02 15:04:05 UTC")))
+}
+
+// Ago is how long before now t was, roughly: "3 min ago".
+func Ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return Duration(now.Sub(t)) + " ago"
+}
+
+// Duration is d with sensible precision: 840 ms, 4.2 s, 3 min 05 s, 2 h 10 min.
+func Duration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "—"
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min %02d s", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+// Number is a measured value with at most three significant decimals and
+// no exponent for the sizes analysis deals in: 72.7, 0.0123, 1204.
+func Number(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "no data"
+	case math.IsInf(v, 0):
+		return fmt.Sprint(v)
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 100:
+		return fmt.Sprintf("%.1f", v)
+	}
+	s := fmt.Sprintf("%.3g", v)
+	if strings.ContainsAny(s, "e") {
+		s = fmt.Sprintf("%.6f", v)
+	}
+	return s
+}
+
+// Short cuts a commit or digest to n characters (after a sha256: prefix).
+func Short(s string, n int) string {
+	s = strings.TrimPrefix(s, "sha256:")
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Status is a status word with a symbol, so it never relies on colour:
+// "✓ succeeded", "✗ failed", "● running".
+func Status(s string) template.HTML {
+	sym, ok := symbols[s]
+	if !ok {
+		sym = "•"
+	}
+	return template.HTML(fmt.Sprintf(`<span class="status s-%s"><span aria-hidden="true">%s</span> %s</span>`,
+		template.HTMLEscapeString(s), sym, template.HTMLEscapeString(s)))
+}
+
+var symbols = map[string]string{
+	"succeeded": "✓", "promoted": "✓", "pass": "✓", "started": "✓",
+	"failed": "✗", "fail": "✗", "rolled-back": "↩", "rolling-back": "↩", "error": "!", "refused": "✗",
+	"running": "●", "progressing": "●", "promoting": "●", "queued": "…", "pending": "…",
+	"paused": "⏸", "inconclusive": "?", "cancelled": "⊘", "skipped": "–", "ignored": "–",
+}
