@@ -77,15 +77,11 @@ func (c *controlEnv) waitRun(t *testing.T, id int64, status string) {
 	t.Fatalf("run %d is %s (%s), want %s\n%s", id, run.Status, run.Reason, status, out)
 }
 
-// People steer a release through the API and CLI — a manual gate promoted
-// by a release manager (a viewer is refused and audited), a release that
-// survives its engine being killed mid-step and is then aborted — and a
-// real alert, evaluated by Prometheus and routed by Alertmanager, rolls
-// back a release that stood paused for want of traffic. An alert metric
-// fails the analysis of a canary that answers errors.
-func TestPeopleAndAlertsSteerReleases(t *testing.T) {
-	e := newReleaseEnv(t)
-	stopLoad := e.steadyLoad(t, 40)
+// startControl makes e's release pipeline a canary [20, 50] with a manual
+// promotion and starts `slipway serve` in front of it, with tokens rm
+// (release-manager), viewer and ops (admin), and an Alertmanager receiver.
+func startControl(t *testing.T, e *releaseEnv) *controlEnv {
+	t.Helper()
 	t.Setenv("TEST_ARGOCD_TOKEN", e.ArgoCD.Token)
 	e.canaryPipeline(t, "release.yaml", canaryOpts{steps: "[20, 50]", interval: "2s", promotion: "manual",
 		analysis: "inconclusiveLimit: 1", timeout: "10m"})
@@ -104,7 +100,20 @@ alertmanager: {bearerToken: {file: am-token}}
 	for name, v := range map[string]string{"hook-secret": "s", "rm-token": "rm-token", "view-token": "view-token", "ops-token": "ops-token", "am-token": "am-secret"} {
 		writeFile(t, e.dir, name, v)
 	}
-	c := &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
+	return &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
+}
+
+// People steer a release through the API and CLI — a manual gate promoted
+// by a release manager (a viewer is refused and audited), a release that
+// survives its engine being killed mid-step and is then aborted — and a
+// real alert, evaluated by Prometheus and routed by Alertmanager, rolls
+// back a release that stood paused for want of traffic. An alert metric
+// fails the analysis of a canary that answers errors.
+func TestPeopleAndAlertsSteerReleases(t *testing.T) {
+	e := newReleaseEnv(t)
+	stopLoad := e.steadyLoad(t, 40)
+	c := startControl(t, e)
+	config := c.config
 
 	// A manual gate: the viewer is refused, the release manager promotes.
 	v2 := pushDemoImage(t, e.reg, "shop/order-service:v2", "v2", 0, 0)

@@ -36,6 +36,9 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v unshare >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2) # brings up loopback in the build sandbox's network
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell) # the UI's browser tests
+command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tools: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
@@ -133,6 +136,27 @@ if [ ! -f "$vulndb/index/db.json" ]; then
   rm -rf "$vulndb.tmp"
   "$TOOLS_DIR/indexdb-$VULNDB_VERSION/indexdb" -vulns "$src/data/osv" -out "$vulndb.tmp"
   mv "$vulndb.tmp" "$vulndb"
+fi
+
+# axe-core for the browser tests' accessibility check, from the npm
+# registry, verified against the pinned integrity.
+# shellcheck source=browser.env
+. scripts/browser.env
+axe="$TOOLS_DIR/axe-core-$AXE_CORE_VERSION/axe.min.js"
+if [ ! -f "$axe" ]; then
+  echo "tools: fetching axe-core $AXE_CORE_VERSION from the npm registry"
+  tmp=$(mktemp -d)
+  curl -fsSL -o "$tmp/axe.tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_CORE_VERSION.tgz"
+  got="sha512-$(openssl dgst -sha512 -binary "$tmp/axe.tgz" | base64 -w0)"
+  if [ "$got" != "$AXE_CORE_INTEGRITY" ]; then
+    echo "tools: axe-core $AXE_CORE_VERSION tarball has integrity $got, want $AXE_CORE_INTEGRITY" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  tar -xzf "$tmp/axe.tgz" -C "$tmp" package/axe.min.js
+  mkdir -p "$(dirname "$axe")"
+  mv "$tmp/package/axe.min.js" "$axe"
+  rm -rf "$tmp"
 fi
 
 echo "tools: ok (Go $have_go, $(git --version), Kaniko $KANIKO_VERSION, Trivy $("$trivy" --version 2>/dev/null | head -n1 | awk '{print $2}'), cache $TOOLS_DIR)"

@@ -14,7 +14,7 @@ import (
 
 // inFlight starts a run (of the slow pipeline: it stays running) and
 // checkpoints it as a release of app shop at 25%, as a canary stage would.
-func (a *apiTest) inFlight(t *testing.T) int64 {
+func (a *apiTest) inFlight(t testing.TB) int64 {
 	t.Helper()
 	code, run := a.do(t, "POST", "/api/v1/pipelines/slow/runs", "rm-token", "")
 	if code != 201 {

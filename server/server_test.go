@@ -36,7 +36,7 @@ func token(name string, role Role, value string, apps ...string) Token {
 	return Token{Name: name, Role: role, Apps: apps, Hash: sha256.Sum256([]byte(value))}
 }
 
-func mustPipeline(t *testing.T, src string) triggers.Source {
+func mustPipeline(t testing.TB, src string) triggers.Source {
 	t.Helper()
 	p, err := pipeline.Parse("p.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\n"+src))
 	if err != nil {
@@ -45,7 +45,7 @@ func mustPipeline(t *testing.T, src string) triggers.Source {
 	return triggers.FileSource{P: p}
 }
 
-func newAPI(t *testing.T) *apiTest {
+func newAPI(t testing.TB) *apiTest {
 	t.Helper()
 	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
@@ -86,7 +86,7 @@ stages:
 	return &apiTest{url: srv.URL, st: st}
 }
 
-func (a *apiTest) do(t *testing.T, method, path, tok, body string) (int, map[string]any) {
+func (a *apiTest) do(t testing.TB, method, path, tok, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, a.url+path, strings.NewReader(body))
 	if tok != "" {

@@ -139,7 +139,7 @@ func ptr(v float64) *float64 { return &v }
 
 // seedRelease gives the in-flight run a canary's progress, measurements
 // (one of them NaN) and, when rolledBack, a rollback record.
-func (a *apiTest) seedRelease(t *testing.T, run int64, state string) {
+func (a *apiTest) seedRelease(t testing.TB, run int64, state string) {
 	t.Helper()
 	ctx := context.Background()
 	r, err := a.st.GetRun(ctx, run)
@@ -197,7 +197,7 @@ func TestPagesShowTheStore(t *testing.T) {
 	if code != 200 || !strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'self'") {
 		t.Fatalf("release page: %d, CSP %q", code, hdr.Get("Content-Security-Policy"))
 	}
-	if got := text(find(rel, "dd", "id", "release-weight")); !strings.Contains(got, "configured 25 %") || !strings.Contains(got, "live 25 %") {
+	if got := text(find(rel, "span", "id", "release-weight")); !strings.Contains(got, "configured 25 %") || !strings.Contains(got, "live 25 %") {
 		t.Errorf("weights = %q", got)
 	}
 	if cur := text(find(rel, "li", "aria-current", "step")); !strings.Contains(cur, "25 % for 2s") {

@@ -153,6 +153,7 @@ func demo(ctx context.Context, data, listen, bin string, out io.Writer) error {
 	}
 	defer d.close()
 	say("slipway serve is up at %s; traffic flows through the mesh at 20 requests/s", d.url)
+	say("watch it in a browser: %s/login#token=%s  (one click logs you in; the token stays out of the server's logs)", d.url, d.token)
 
 	changes := []demoChange{
 		{"a good change: order-service v2", demoapp.Behaviour("v2", 0, 0), false, "succeeded"},
@@ -207,6 +208,7 @@ What happened:
   3. the vulnerable change was stopped by the scan (CVE-2021-38561, HIGH) before anything was deployed.
 
 Where to look:
+  the UI:          %s/login#token=%s   (releases, runs with live logs, rollbacks with their charts)
   API (token %s):  curl -H 'Authorization: Bearer %s' %s/api/v1/rollbacks
   CLI:             export SLIPWAY_SERVER=%s SLIPWAY_TOKEN=%s
                    %s runs; %s rollbacks show %d; %s logs 2
@@ -215,6 +217,6 @@ Where to look:
   config repo:     git clone %s   (every weight change and the rollback are commits)
   Argo CD API:     %s (gRPC, plain text)
   engine log:      %s
-`, rb.RollbackCommit, rb.Summary(), d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
+`, rb.RollbackCommit, rb.Summary(), d.url, d.token, d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
 		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.ArgoCD.Server, d.engineLog)
 }
