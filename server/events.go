@@ -21,10 +21,10 @@ import (
 // HeartbeatEvery keeps proxies from closing an idle stream.
 
 // HeartbeatEvery is how often an idle stream sends a comment.
-var HeartbeatEvery = 15 * time.Second
+const HeartbeatEvery = 15 * time.Second
 
 // watchEvery is how often a stream looks for changes to what its page shows.
-var watchEvery = time.Second
+const watchEvery = time.Second
 
 // MaxStreamsPerSession bounds the streams one browser session holds open
 // (a tab each; browsers allow six connections per origin).
@@ -121,7 +121,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, runI
 	seen := s.fingerprint(ctx, who, runID, releaseID)
 	watch := time.NewTicker(watchEvery)
 	defer watch.Stop()
-	beat := time.NewTicker(HeartbeatEvery)
+	beat := time.NewTicker(s.heartbeat())
 	defer beat.Stop()
 	for {
 		select {
@@ -206,4 +206,12 @@ func (s *Server) fingerprint(ctx context.Context, who *Token, runID, releaseID i
 		}
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// heartbeat is HeartbeatEvery, or what a test set.
+func (s *Server) heartbeat() time.Duration {
+	if d := time.Duration(s.heartbeatEvery.Load()); d > 0 {
+		return d
+	}
+	return HeartbeatEvery
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipwayci/slipway/runner"
@@ -85,8 +86,9 @@ type Server struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	pages    *web.Pages
-	sessions sessions
+	pages          *web.Pages
+	sessions       sessions
+	heartbeatEvery atomic.Int64 // nanoseconds; 0: HeartbeatEvery (tests shorten it)
 
 	mu        sync.Mutex
 	followers map[string]int // live log streams open, by token name

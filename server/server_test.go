@@ -30,6 +30,7 @@ import (
 type apiTest struct {
 	url string
 	st  store.Store
+	srv *Server
 }
 
 func token(name string, role Role, value string, apps ...string) Token {
@@ -78,12 +79,13 @@ stages:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(st, r, intake, res, m, nil).Handler())
+	s := New(st, r, intake, res, m, nil)
+	srv := httptest.NewServer(s.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Serve(ctx); close(done) }()
 	t.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
-	return &apiTest{url: srv.URL, st: st}
+	return &apiTest{url: srv.URL, st: st, srv: s}
 }
 
 func (a *apiTest) do(t testing.TB, method, path, tok, body string) (int, map[string]any) {

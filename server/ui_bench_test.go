@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,38 @@ func BenchmarkRunPage100kLogLines(b *testing.B) {
 		}
 	}
 	benchPage(b, a, fmt.Sprintf("/runs/%d", run))
+}
+
+// The server's memory per open live stream: 200 sessions each holding
+// one stream to a run page, measured as heap in use after GC.
+func BenchmarkEventStreamMemory(b *testing.B) {
+	a := newAPI(b)
+	run := a.inFlight(b)
+	const streams = 200
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		var bodies []io.Closer
+		for range streams {
+			sess := a.srv.sessions.start("viewer", time.Now())
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/ui/events?run=%d", a.url, run), nil)
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: sess.id})
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("opening a stream: %v %v", err, resp)
+			}
+			buf := make([]byte, 64)
+			resp.Body.Read(buf) // the retry hint: the stream is running
+			bodies = append(bodies, resp.Body)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/streams, "heap-bytes/stream")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/streams, "goroutines/stream")
+		for _, c := range bodies {
+			c.Close()
+		}
+	}
 }

@@ -434,6 +434,19 @@ func TestEventStream(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// An idle stream sends a heartbeat comment.
+	a.srv.heartbeatEvery.Store(int64(50 * time.Millisecond))
+	_, r3 := open(last["id"])
+	for seen := 0; seen < 2; {
+		line, err := r3.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading an idle stream: %v", err)
+		}
+		if line == ": heartbeat\n" {
+			seen++
+		}
+	}
+
 	if n := MaxStreamsPerSession; n > 0 {
 		b := a.browser(t)
 		b.login("view-token")
