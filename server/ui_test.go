@@ -465,3 +465,46 @@ func TestEventStream(t *testing.T) {
 		}
 	}
 }
+
+// Hostile and malformed input to the UI's endpoints is refused with a
+// clear answer and changes nothing.
+func TestUIRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	run := a.inFlight(t)
+	b := a.browser(t)
+	_, doc, _ := b.get("/login")
+	csrf := attr(find(doc, "input", "name", "csrf"), "value")
+	if code, loc, _ := b.post("/login", url.Values{"csrf": {csrf}, "token": {"rm-token"}, "next": {"//evil.example/x"}}); code != 303 || loc != "/" {
+		t.Errorf("login with next=//evil.example: %d → %q, want a redirect to /", code, loc)
+	}
+	_, doc, _ = b.get("/login")
+	csrf = attr(find(doc, "input", "name", "csrf"), "value")
+	if code, _, _ := b.post("/login", url.Values{"csrf": {csrf}, "token": {strings.Repeat("x", 20<<10)}}); code != 400 {
+		t.Errorf("a 20 KiB login form: %d, want 400", code)
+	}
+	b.tok = "rm-token"
+	for _, tt := range []struct {
+		path string
+		code int
+	}{
+		{"/runs/abc", 400}, {"/runs/-1", 400}, {fmt.Sprintf("/runs/%d?before=x", run), 400}, {"/releases/99999", 404},
+		{"/rollbacks/0", 400}, {"/apps/..%2f..", 404}, {"/audit?before=-5", 403},
+		{"/ui/events?run=abc", 400}, {"/ui/events?release=0", 400}, {"/ui/events?run=99999", 404},
+		{fmt.Sprintf("/api/v1/runs/%d/artifacts/x/y", run), 400}, {fmt.Sprintf("/api/v1/runs/%d/artifacts/0/nothing", run), 404},
+		{"/ui/static/000000000000/nothing.js", 404},
+	} {
+		if code, _, _ := b.get(tt.path); code != tt.code {
+			t.Errorf("GET %s: %d, want %d", tt.path, code, tt.code)
+		}
+	}
+	req, _ := http.NewRequest("GET", a.url+"/ui/events", nil)
+	req.Header.Set("Authorization", "Bearer rm-token")
+	req.Header.Set("Last-Event-ID", "not-a-number")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
+		t.Errorf("Last-Event-ID not-a-number: %v %v", err, resp)
+	}
+	if got := a.commands(t, run); len(got) != 0 {
+		t.Errorf("bad input queued commands: %v", got)
+	}
+}
