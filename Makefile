@@ -11,7 +11,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # Per-machine cache of pinned external tools, shared by every checkout.
 TOOLS_DIR ?= $(HOME)/.cache/slipway/tools
 
-.PHONY: all build demo test test-short tools bench fuzz vet clean
+.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots
 
 all: build
 
@@ -44,6 +44,11 @@ tools:
 
 bench:
 	bash bench/run.sh
+
+# The README's screenshots of the UI, taken by the browser test from a real
+# release (written to docs/screenshots/, which git does not keep).
+screenshots: tools
+	SLIPWAY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserPromoteAbortAndExplain ./integration
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipeline

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,8 +25,12 @@ import (
 // script (make tools installs both).
 func needBrowser(t *testing.T) (chrome, axe string) {
 	t.Helper()
-	chrome, err := exec.LookPath("chromium-headless-shell")
-	need(t, err == nil, "chromium-headless-shell (make tools)")
+	// Debian's /usr/bin/chromium-headless-shell is a shell script that runs
+	// this binary as its child: started through it, the browser would
+	// outlive the test (only the script is killed).
+	chrome = "/usr/lib/chromium/chromium-headless-shell"
+	_, err := os.Stat(chrome)
+	need(t, err == nil, chrome+" (Debian's chromium-headless-shell; make tools)")
 	env, err := os.ReadFile("../scripts/browser.env")
 	must(t, err)
 	m := regexp.MustCompile(`(?m)^AXE_CORE_VERSION=(\S+)$`).FindSubmatch(env)
@@ -48,8 +52,16 @@ func newTab(t *testing.T, chrome string) context.Context {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
+	t.Cleanup(cancelA)
+	t.Cleanup(cancelC)
 	must(t, chromedp.Run(ctx, page.SetBypassCSP(true))) // for axe's injection only; the pages' own CSP is tested in server
+	proc := chromedp.FromContext(ctx).Browser.Process()
+	t.Cleanup(func() {
+		if err := proc.Signal(syscall.Signal(0)); err == nil {
+			t.Errorf("the browser (pid %d) outlived its test", proc.Pid)
+			proc.Kill()
+		}
+	})
 	return ctx
 }
 
@@ -99,6 +111,20 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 	var s string
 	run(t, ctx, "reading "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
 	return s
+}
+
+// screenshot saves the page as name.png in $SLIPWAY_SCREENSHOTS, when
+// set (make screenshots): the README's pictures, taken from the real thing.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("SLIPWAY_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	run(t, ctx, "taking a screenshot", chromedp.FullScreenshot(&png, 90))
+	must(t, os.MkdirAll(dir, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 }
 
 // eval evaluates a JavaScript expression in the tab.
@@ -156,6 +182,7 @@ func TestBrowserPromoteAbortAndExplain(t *testing.T) {
 		t.Errorf("release weights = %q, want configured and live 50 %%", w)
 	}
 	checkAccessibility(t, rm, axe, "the release page")
+	screenshot(t, rm, "release")
 	run(t, rm, "pressing Promote", chromedp.Click(`.actions a[href$="/promote"]`, chromedp.ByQuery), chromedp.WaitVisible("dialog[open] #confirm", chromedp.ByQuery))
 	if d := textOf(t, rm, "dialog[open]"); !strings.Contains(d, "order-service") || !strings.Contains(d, "sha256:") || !strings.Contains(d, "50 %") {
 		t.Errorf("the confirm dialog = %q, want the app, digest and weight", d)
@@ -201,4 +228,5 @@ func TestBrowserPromoteAbortAndExplain(t *testing.T) {
 		t.Errorf("the table's values %v, the store's %v", cells, want)
 	}
 	checkAccessibility(t, rm, axe, "the rollback page")
+	screenshot(t, rm, "rollback")
 }

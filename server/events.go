@@ -72,11 +72,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, who *Token) {
 		return
 	}
 	defer s.follow(key, -1, MaxStreamsPerSession)
-	s.stream(w, r, who, runID, releaseID, after)
+	s.stream(w, r, who, streamOf{run: runID, release: releaseID, stage: q.Get("stage")}, after)
+}
+
+// streamOf is what one tab's stream follows: a run's log (of one stage,
+// unless stage is ""), a release, or neither (a page of lists).
+type streamOf struct {
+	run, release int64
+	stage        string
 }
 
 // stream runs one tab's stream until the client goes away.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, runID, releaseID, after int64) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of streamOf, after int64) {
+	runID, releaseID := of.run, of.release
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
@@ -115,6 +123,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, runI
 	}
 	sendLine := func(l store.LogLine) bool {
 		last = l.Seq
+		if of.stage != "" && l.Stage != of.stage {
+			return true
+		}
 		b, _ := json.Marshal(logView(l))
 		return send("log", string(b))
 	}

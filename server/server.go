@@ -53,7 +53,7 @@ type runReader interface {
 	ListAttempts(ctx context.Context, runID int64) ([]*store.Attempt, error)
 	ListEvents(ctx context.Context, runID int64) ([]store.Event, error)
 	ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]store.LogLine, error)
-	ReadLogsBefore(ctx context.Context, runID, beforeSeq int64, limit int) ([]store.LogLine, error)
+	ReadLogsBefore(ctx context.Context, runID int64, stage string, beforeSeq int64, limit int) ([]store.LogLine, error)
 	CountRuns(ctx context.Context, apps []string) (map[store.RunStatus]int, error)
 	ListArtifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
 	GetArtifact(ctx context.Context, runID int64, index int, name string) (*store.Artifact, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -45,6 +46,7 @@ type attemptRow struct {
 }
 
 type logTail struct {
+	Stage       string // "": every stage's lines
 	Lines       []store.LogLine
 	First, Last int64
 	Earlier     bool // older lines exist
@@ -89,11 +91,15 @@ func (s *Server) runPage(r *http.Request, who *Token) (web.Page, error) {
 	if err != nil {
 		return web.Page{}, &uiError{http.StatusBadRequest, err.Error()}
 	}
-	lines, err := s.store.ReadLogsBefore(ctx, run.ID, before, LogPage+1)
+	stage := r.URL.Query().Get("stage")
+	if stage != "" && !slices.ContainsFunc(view.Stages, func(st StageView) bool { return st.Name == stage }) {
+		return web.Page{}, &uiError{http.StatusBadRequest, fmt.Sprintf("run %d has no stage %q", run.ID, stage)}
+	}
+	lines, err := s.store.ReadLogsBefore(ctx, run.ID, stage, before, LogPage+1)
 	if err != nil {
 		return web.Page{}, err
 	}
-	b.Log = logTail{Paged: before > 0}
+	b.Log = logTail{Paged: before > 0, Stage: stage}
 	if len(lines) > LogPage {
 		b.Log.Earlier, lines = true, lines[1:]
 	}
@@ -103,6 +109,9 @@ func (s *Server) runPage(r *http.Request, who *Token) (web.Page, error) {
 	live := ""
 	if !run.Status.Done() {
 		live = fmt.Sprintf("/ui/events?run=%d", run.ID)
+		if stage != "" {
+			live += "&stage=" + url.QueryEscape(stage)
+		}
 	}
 	return web.Page{Title: fmt.Sprintf("Run %d", run.ID), Nav: "run", Live: live, Body: b}, nil
 }

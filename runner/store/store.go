@@ -162,8 +162,9 @@ type Logs interface {
 	// ReadLogs returns up to limit lines of a run with Seq > afterSeq, in order.
 	ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) ([]LogLine, error)
 	// ReadLogsBefore returns the last limit lines of a run with Seq <
-	// beforeSeq (0: the end of the log), in order: a page read backwards.
-	ReadLogsBefore(ctx context.Context, runID, beforeSeq int64, limit int) ([]LogLine, error)
+	// beforeSeq (0: the end of the log), of one stage unless stage is "",
+	// in order: a page read backwards.
+	ReadLogsBefore(ctx context.Context, runID int64, stage string, beforeSeq int64, limit int) ([]LogLine, error)
 }
 
 // Events persists run timelines.

@@ -9,8 +9,10 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -79,50 +81,58 @@ func (p *Pages) Render(w http.ResponseWriter, code int, page string, data any) e
 // no other origin, no framing.
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-// assets maps each static file's name to its content-hashed URL, so
+// asset is a static file, ready to serve.
+type asset struct {
+	url, etag, contentType string
+	data                   []byte
+}
+
+// assets are the static files by name, each with a content-hashed URL so
 // browsers may cache them for good and a new binary is never served a
 // stale script.
-var assets = func() map[string]string {
-	m := map[string]string{}
+var assets = func() map[string]asset {
+	m := map[string]asset{}
 	fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, _ := staticFS.ReadFile(p)
 		sum := sha256.Sum256(b)
+		hash := hex.EncodeToString(sum[:6])
 		name := strings.TrimPrefix(p, "static/")
-		m[name] = "/ui/static/" + hex.EncodeToString(sum[:6]) + "/" + name
+		m[name] = asset{url: "/ui/static/" + hash + "/" + name, etag: `"` + hash + `"`, contentType: mime.TypeByExtension(path.Ext(name)), data: b}
 		return nil
 	})
 	return m
 }()
 
 // Asset is the URL of a static file.
-func Asset(name string) string { return assets[name] }
+func Asset(name string) string { return assets[name].url }
 
-// Static serves /ui/static/{hash}/{name}; a hash that is not the file's
-// is answered with the file, uncached.
+// Static serves /ui/static/{hash}/{name}: cached for good under its own
+// hash, uncached under any other. (No Range requests: the files are small.)
 func Static() http.Handler {
-	sub, _ := fs.Sub(staticFS, "static")
-	start := time.Now()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rest := strings.TrimPrefix(r.URL.Path, "/ui/static/")
-		hash, name, ok := strings.Cut(rest, "/")
-		if !ok || assets[name] == "" {
+		hash, name, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/ui/static/"), "/")
+		a, found := assets[name]
+		if !ok || !found {
 			http.NotFound(w, r)
 			return
 		}
-		if assets[name] == "/ui/static/"+hash+"/"+name {
-			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		h := w.Header()
+		h.Set("Cache-Control", "no-cache")
+		if a.url == "/ui/static/"+hash+"/"+name {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
 		}
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		f, err := sub.Open(name)
-		if err != nil {
-			http.NotFound(w, r)
+		h.Set("ETag", a.etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		if r.Header.Get("If-None-Match") == a.etag {
+			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		defer f.Close()
-		http.ServeContent(w, r, name, start, f.(io.ReadSeeker))
+		h.Set("Content-Type", a.contentType)
+		h.Set("Content-Length", strconv.Itoa(len(a.data)))
+		w.Write(a.data)
 	})
 }
 

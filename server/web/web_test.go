@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io/fs"
 	"math"
 	"net/http/httptest"
 	"strings"
@@ -73,9 +74,32 @@ func TestTemplatesParseAndAssetsAreServed(t *testing.T) {
 			t.Errorf("GET %s: %d %q", u, rec.Code, rec.Header().Get("Cache-Control"))
 		}
 	}
+	req := httptest.NewRequest("GET", Asset("app.js"), nil)
+	req.Header.Set("If-None-Match", assets["app.js"].etag)
 	rec := httptest.NewRecorder()
+	Static().ServeHTTP(rec, req)
+	if rec.Code != 304 || rec.Body.Len() != 0 {
+		t.Errorf("a cached asset: %d with %d bytes, want 304 and none", rec.Code, rec.Body.Len())
+	}
+	rec = httptest.NewRecorder()
 	Static().ServeHTTP(rec, httptest.NewRequest("GET", "/ui/static/x/../../web.go", nil))
 	if rec.Code != 404 {
 		t.Errorf("a path outside the assets: %d", rec.Code)
+	}
+}
+
+// The pages' Content-Security-Policy allows no inline script or style:
+// the templates must have none.
+func TestTemplatesHaveNoInlineScriptOrStyle(t *testing.T) {
+	t.Parallel()
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	for _, name := range names {
+		b, _ := templateFS.ReadFile(name)
+		src := string(b)
+		for _, bad := range []string{"<script>", " style=", "<style", " onclick=", " onload=", "javascript:"} {
+			if strings.Contains(src, bad) {
+				t.Errorf("%s has %q, which the CSP refuses", name, bad)
+			}
+		}
 	}
 }

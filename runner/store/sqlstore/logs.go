@@ -44,28 +44,31 @@ func (s *Store) ReadLogs(ctx context.Context, runID, afterSeq int64, limit int) 
 		afterSeq, limit)
 }
 
-// ReadLogsBefore returns the last limit lines of a run before beforeSeq
-// (0: the end), oldest first.
-func (s *Store) ReadLogsBefore(ctx context.Context, runID, beforeSeq int64, limit int) ([]store.LogLine, error) {
+// ReadLogsBefore returns the last limit lines of a run (of one stage,
+// unless stage is "") before beforeSeq (0: the end), oldest first.
+func (s *Store) ReadLogsBefore(ctx context.Context, runID int64, stage string, beforeSeq int64, limit int) ([]store.LogLine, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	if beforeSeq <= 0 {
 		beforeSeq = math.MaxInt64
 	}
-	out, err := s.readLogs(ctx, runID, `SELECT seq, run_id, stage, attempt, at, text FROM logs WHERE run_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-		beforeSeq, limit)
+	q, args := `SELECT seq, run_id, stage, attempt, at, text FROM logs WHERE run_id = ? AND seq < ?`, []any{beforeSeq}
+	if stage != "" {
+		q, args = q+` AND stage = ?`, append(args, stage)
+	}
+	out, err := s.readLogs(ctx, runID, q+` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
 	slices.Reverse(out)
 	return out, err
 }
 
-func (s *Store) readLogs(ctx context.Context, runID int64, query string, seq int64, limit int) ([]store.LogLine, error) {
+func (s *Store) readLogs(ctx context.Context, runID int64, query string, args ...any) ([]store.LogLine, error) {
 	out, err := queryAll(ctx, s.db, func(row scanner) (l store.LogLine, err error) {
 		var at int64
 		err = row.Scan(&l.Seq, &l.RunID, &l.Stage, &l.Attempt, &at, &l.Text)
 		l.Time = fromMicros(at)
 		return l, err
-	}, query, runID, seq, limit)
+	}, query, append([]any{runID}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("reading logs of run %d: %w", runID, err)
 	}

@@ -194,12 +194,15 @@ func TestLogsAndEventsInOrder(t *testing.T) {
 	}
 	more := []store.LogLine{{RunID: r.ID, Stage: "b", Text: "three"}, {RunID: r.ID, Stage: "b", Text: "four"}}
 	s.AppendLogs(ctx, more)
-	tail, _ := s.ReadLogsBefore(ctx, r.ID, 0, 2)
+	tail, _ := s.ReadLogsBefore(ctx, r.ID, "", 0, 2)
 	if len(tail) != 2 || tail[0].Text != "three" || tail[1].Text != "four" {
 		t.Errorf("ReadLogsBefore(end, 2) = %+v, want three, four", tail)
 	}
-	if page, _ := s.ReadLogsBefore(ctx, r.ID, more[0].Seq, 5); len(page) != 2 || page[0].Text != "one" || page[1].Text != "two" {
+	if page, _ := s.ReadLogsBefore(ctx, r.ID, "", more[0].Seq, 5); len(page) != 2 || page[0].Text != "one" || page[1].Text != "two" {
 		t.Errorf("ReadLogsBefore(three, 5) = %+v, want one, two", page)
+	}
+	if build, _ := s.ReadLogsBefore(ctx, r.ID, "build", 0, 5); len(build) != 2 || build[1].Text != "two" {
+		t.Errorf("ReadLogsBefore(stage build) = %+v, want one, two", build)
 	}
 	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "queued", Message: "by test"})
 	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "started"})
