@@ -52,11 +52,12 @@ func newTab(t *testing.T, chrome string) context.Context {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(cancelA)
-	t.Cleanup(cancelC)
+	t.Cleanup(func() { cancelC(); cancelA() })
 	must(t, chromedp.Run(ctx, page.SetBypassCSP(true))) // for axe's injection only; the pages' own CSP is tested in server
 	proc := chromedp.FromContext(ctx).Browser.Process()
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs first: closes the browser, then checks it is gone
+		cancelC()
+		cancelA()
 		if err := proc.Signal(syscall.Signal(0)); err == nil {
 			t.Errorf("the browser (pid %d) outlived its test", proc.Pid)
 			proc.Kill()
@@ -122,7 +123,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		return
 	}
 	var png []byte
-	run(t, ctx, "taking a screenshot", chromedp.FullScreenshot(&png, 90))
+	run(t, ctx, "taking a screenshot", chromedp.FullScreenshot(&png, 100))
 	must(t, os.MkdirAll(dir, 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/web"
@@ -34,7 +35,7 @@ func (s *Server) commandConfirm(command string) pageFunc {
 			return web.Page{}, &uiError{http.StatusConflict, why}
 		}
 		b := s.releaseBody(who, rel)
-		what := fmt.Sprintf("the release of %s (image %s), now at %d %% on the canary, %s", b.App, orDash(b.Image+short("@"+b.Digest, 20)), b.Weight, b.StepText)
+		what := fmt.Sprintf("the release of %s (image %s), now at %d %% on the canary, %s", b.App, imageText(b.Image, b.Digest), b.Weight, b.StepText)
 		c := confirmBody{Action: fmt.Sprintf("/releases/%d/%s", rel.RunID, command), Back: fmt.Sprintf("/releases/%d", rel.RunID), Class: "primary"}
 		switch command {
 		case "promote":
@@ -173,4 +174,15 @@ func alertOf(a stages.Alert) *alertTable {
 		t.Rows = append(t.Rows, struct{ Kind, Name, Value string }{"annotation", k, a.Annotations[k]})
 	}
 	return t
+}
+
+// imageText names a release's image with its digest, once.
+func imageText(image, digest string) string {
+	switch {
+	case image == "":
+		return orDash(digest)
+	case digest == "" || strings.Contains(image, digest):
+		return image
+	}
+	return image + "@" + digest
 }

@@ -24,6 +24,7 @@ type releaseBody struct {
 	Weight                    int
 	LiveWeight                *liveWeight
 	StepStarted, Updated      time.Time
+	InStep                    string // time in the current step; "" once done
 	Steps                     []stepRow
 	Actions                   []action
 	Metrics                   []metricView
@@ -107,6 +108,9 @@ func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
 		b.LiveWeight = &liveWeight{*p.LiveWeight, p.LiveAt}
 	}
 	done := slices.Contains(store.ReleaseDone, rel.State)
+	if !done && !p.StepStartedAt.IsZero() {
+		b.InStep = web.Duration(time.Since(p.StepStartedAt))
+	}
 	for i, st := range p.Steps {
 		text := fmt.Sprintf("%d %% for %s", st.Weight, st.Interval)
 		if st.Pause != "" {

@@ -100,5 +100,5 @@ var symbols = map[string]string{
 	"succeeded": "✓", "promoted": "✓", "pass": "✓", "started": "✓",
 	"failed": "✗", "fail": "✗", "rolled-back": "↩", "rolling-back": "↩", "error": "!", "refused": "✗",
 	"running": "●", "progressing": "●", "promoting": "●", "queued": "…", "pending": "…",
-	"paused": "⏸", "inconclusive": "?", "cancelled": "⊘", "skipped": "–", "ignored": "–",
+	"paused": "‖", "inconclusive": "?", "cancelled": "⊘", "skipped": "–", "ignored": "–",
 }
