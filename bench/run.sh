@@ -18,6 +18,9 @@
 #  5. Time to rollback: a bad canary's first answer to its last (seen at the
 #     mesh proxy) over 5 releases, p50/max, split into detection, decision,
 #     git, sync and route flip.
+#  7. The web UI: server time and gzipped weight of the release page with
+#     1,000 measurements and of a run page over a 100k-line log, heap per
+#     open live stream, and first paint of both pages in Chromium.
 # Environment: COUNT (benchmark repetitions, default 5), N (deliveries,
 # default 20000), C (concurrency, default 16).
 set -euo pipefail
@@ -36,6 +39,10 @@ go test -run '^$' -bench 'Launcher|SyncToServing|WeightChangeToProxy' -benchtime
 
 echo "== time to rollback" | tee -a "$out"
 go test -run '^$' -bench 'TimeToRollback' -benchtime 1x -v ./integration/ | grep -E 'Benchmark|release [0-9]|time to rollback' | tee -a "$out"
+
+echo "== web UI" | tee -a "$out"
+go test -run '^$' -bench 'ReleasePage|RunPage|EventStreamMemory' -benchtime "${BENCHTIME:-5x}" ./server/ | tee -a "$out"
+go test -run '^$' -bench 'BrowserFirstRender' -benchtime "${BENCHTIME:-5x}" ./integration/ | grep -E '^Benchmark' | tee -a "$out"
 
 echo "== webhook intake" | tee -a "$out"
 work=$(mktemp -d)

@@ -23,7 +23,7 @@ import (
 
 // needBrowser returns Debian's headless Chromium and the pinned axe-core
 // script (make tools installs both).
-func needBrowser(t *testing.T) (chrome, axe string) {
+func needBrowser(t testing.TB) (chrome, axe string) {
 	t.Helper()
 	// Debian's /usr/bin/chromium-headless-shell is a shell script that runs
 	// this binary as its child: started through it, the browser would
@@ -45,10 +45,12 @@ func needBrowser(t *testing.T) (chrome, axe string) {
 
 // newTab starts a headless Chromium of its own (a fresh profile, so its
 // own cookies) and returns a context for driving its first tab.
-func newTab(t *testing.T, chrome string) context.Context {
+func newTab(t testing.TB, chrome string) context.Context {
 	t.Helper()
+	profile, err := os.MkdirTemp("", "slipway-chromium-")
+	must(t, err)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 1000))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
@@ -62,13 +64,18 @@ func newTab(t *testing.T, chrome string) context.Context {
 			t.Errorf("the browser (pid %d) outlived its test", proc.Pid)
 			proc.Kill()
 		}
+		// Its helper processes end a moment after it, writing to the profile until then.
+		err := eventually.Within(10*time.Second, func() bool { return os.RemoveAll(profile) == nil })
+		if err != nil {
+			t.Errorf("removing the browser's profile %s: %v", profile, err)
+		}
 	})
 	return ctx
 }
 
 // run does browser actions with a bound, failing the test with what was
 // being done.
-func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+func run(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -78,7 +85,7 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 }
 
 // login logs the tab in through the login form.
-func login(t *testing.T, ctx context.Context, base, token string) {
+func login(t testing.TB, ctx context.Context, base, token string) {
 	t.Helper()
 	run(t, ctx, "logging in as "+token, chromedp.Navigate(base+"/login"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", token, chromedp.ByID), chromedp.Submit("#token", chromedp.ByID), chromedp.WaitVisible("header .who", chromedp.ByQuery))
@@ -86,7 +93,7 @@ func login(t *testing.T, ctx context.Context, base, token string) {
 
 // checkAccessibility runs axe-core on the page and fails on any WCAG 2 A
 // or AA violation.
-func checkAccessibility(t *testing.T, ctx context.Context, axe, where string) {
+func checkAccessibility(t testing.TB, ctx context.Context, axe, where string) {
 	t.Helper()
 	src, err := os.ReadFile(axe)
 	must(t, err)
@@ -107,7 +114,7 @@ func checkAccessibility(t *testing.T, ctx context.Context, axe, where string) {
 }
 
 // textOf reads the text of the first element matching sel.
-func textOf(t *testing.T, ctx context.Context, sel string) string {
+func textOf(t testing.TB, ctx context.Context, sel string) string {
 	t.Helper()
 	var s string
 	run(t, ctx, "reading "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
@@ -116,7 +123,7 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 
 // screenshot saves the page as name.png in $SLIPWAY_SCREENSHOTS, when
 // set (make screenshots): the README's pictures, taken from the real thing.
-func screenshot(t *testing.T, ctx context.Context, name string) {
+func screenshot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
 	dir := os.Getenv("SLIPWAY_SCREENSHOTS")
 	if dir == "" {
@@ -129,7 +136,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 }
 
 // eval evaluates a JavaScript expression in the tab.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	var v T
 	run(t, ctx, "evaluating "+expr, chromedp.Evaluate(expr, &v))

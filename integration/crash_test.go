@@ -54,7 +54,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startSlipway(t *testing.T, args ...string) *engine {
+func startSlipway(t testing.TB, args ...string) *engine {
 	t.Helper()
 	e := &engine{cmd: exec.Command(slipwayBin, args...), waited: make(chan error, 1)}
 	e.cmd.Stdout, e.cmd.Stderr = &e.out, &e.out

@@ -48,7 +48,7 @@ type engineProc struct {
 	url string
 }
 
-func startServe(t *testing.T, config string) *engineProc {
+func startServe(t testing.TB, config string) *engineProc {
 	t.Helper()
 	e := startSlipway(t, "serve", "--config", config)
 	re := regexp.MustCompile(`slipway serving on (http://\S+)`)
