@@ -129,7 +129,7 @@ func text(n *html.Node) string {
 	var b strings.Builder
 	walk(n, func(n *html.Node) {
 		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
+			b.WriteString(n.Data + " ")
 		}
 	})
 	return strings.Join(strings.Fields(b.String()), " ")
@@ -242,6 +242,11 @@ func TestPagesShowTheStore(t *testing.T) {
 	if code, _, _ := b.get("/audit"); code != 403 {
 		t.Errorf("a viewer's /audit: %d, want 403", code)
 	}
+	b.tok = "admin-token"
+	if code, doc, _ := b.get("/audit"); code != 200 || !strings.Contains(text(find(doc, "tbody", "", "")), "run.trigger") {
+		t.Errorf("an admin's /audit: %d", code)
+	}
+	b.tok = "view-token"
 	if code, _, _ := b.get("/runs/999"); code != 404 {
 		t.Errorf("/runs/999: %d, want 404", code)
 	}
@@ -506,5 +511,53 @@ func TestUIRefusesBadInput(t *testing.T) {
 	}
 	if got := a.commands(t, run); len(got) != 0 {
 		t.Errorf("bad input queued commands: %v", got)
+	}
+}
+
+// The run page shows the scan's report as a table, worst first, with
+// links to the report and the SBOM; a report's link that is not http(s)
+// is not a link.
+func TestRunPageShowsTheScanReport(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	run := a.inFlight(t)
+	report := `{"Results": [{"Target": "app (debian 12)", "Vulnerabilities": [
+		{"VulnerabilityID": "CVE-2024-1", "PkgName": "libfoo", "InstalledVersion": "1.0", "FixedVersion": "1.1", "Severity": "LOW", "PrimaryURL": "https://avd.aquasec.com/nvd/cve-2024-1"},
+		{"VulnerabilityID": "CVE-2021-38561", "PkgName": "golang.org/x/text", "InstalledVersion": "v0.3.6", "FixedVersion": "0.3.7", "Severity": "HIGH", "PrimaryURL": "javascript:alert(1)"}]}]}`
+	ctx := context.Background()
+	for _, art := range []store.Artifact{{RunID: run, Index: 0, Attempt: 1, Name: "trivy-report.json", Subject: "sha256:abc", Data: []byte(report)},
+		{RunID: run, Index: 0, Attempt: 1, Name: "sbom.cdx.json", Subject: "sha256:abc", Data: []byte(`{"bomFormat": "CycloneDX"}`)}} {
+		if err := a.st.PutArtifact(ctx, art); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := a.browser(t)
+	b.tok = "view-token"
+	_, doc, _ := b.get(fmt.Sprintf("/runs/%d", run))
+	scan := find(doc, "section", "id", "scan")
+	rows := findAll(find(scan, "tbody", "", ""), "tr")
+	if len(rows) != 2 || !strings.HasPrefix(text(rows[0]), "HIGH golang.org/x/text v0.3.6 0.3.7 CVE-2021-38561") || !strings.HasPrefix(text(rows[1]), "LOW libfoo") {
+		t.Fatalf("scan rows: %d; %q", len(rows), text(scan))
+	}
+	if find(rows[0], "a", "", "") != nil || attr(find(rows[1], "a", "", ""), "href") != "https://avd.aquasec.com/nvd/cve-2024-1" {
+		t.Errorf("vulnerability links: a javascript: URL must not be a link; an https one must")
+	}
+	var links []string
+	for _, l := range findAll(scan, "a") {
+		if strings.Contains(attr(l, "href"), "/artifacts/") {
+			links = append(links, attr(l, "href"))
+		}
+	}
+	if len(links) != 2 {
+		t.Fatalf("downloads = %v", links)
+	}
+	for _, l := range links {
+		req, _ := http.NewRequest("GET", a.url+l, nil)
+		req.Header.Set("Authorization", "Bearer view-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+			t.Errorf("GET %s: %v %v", l, err, resp)
+		}
+		resp.Body.Close()
 	}
 }
