@@ -1,0 +1,153 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Comparing the canary with the stable, continuously.
+//
+// Each request either is "bad" (a 5xx answer; or slower than a latency
+// bound) or not. The question is whether the canary's bad share exceeds
+// the stable's by more than a tolerance: q_canary > ρ0 · q_stable, with ρ0
+// = 1 + maxIncrease. Conditioned on a bad request having happened, it is
+// the canary's with probability θ = f·ρ / (f·ρ + 1 − f), where f is the
+// canary's share of the requests and ρ = q_canary / q_stable — so each bad
+// request is a coin toss whose bias grows with ρ, whatever the common
+// error rate is ("everything is slow today" cancels out). The test is a
+// mixture sequential probability ratio test (Robbins 1970; Johari et al.,
+// "Always valid inference", 2017) on those tosses: the likelihood ratio of
+// ρ against ρ0, mixed over a grid of alternatives ρ > ρ0. Under the null
+// (ρ ≤ ρ0) it is a nonnegative supermartingale, so by Ville's inequality
+// the chance that it *ever* reaches 1/α is at most α — however often it is
+// looked at. That is what lets the canary check every scrape and roll back
+// within seconds without inflating false rollbacks.
+
+// mixture is the grid of alternatives, as multiples of ρ0, equally weighted.
+var mixture = []float64{1.25, 1.5, 2, 3, 5, 10, 30, 100, 1000}
+
+// Counts are the requests and bad requests of both sides over one window
+// (counter deltas: a series born in the window counts from its first request).
+type Counts struct {
+	CanaryRequests, CanaryBad float64
+	StableRequests, StableBad float64
+}
+
+// Sequence is the evidence gathered over a step, a value: Add returns a
+// new one, so deciding stays a pure function of what was observed.
+type Sequence struct {
+	Rho0   float64   // the tolerated ratio, 1 + maxIncrease
+	Total  Counts    // summed over every window so far
+	LogLR  []float64 // per alternative in mixture
+	Peak   float64   // the largest mixture likelihood ratio reached
+	PeakAt time.Time // when it was reached
+}
+
+// NewSequence starts a comparison tolerating a canary bad share up to
+// rho0 times the stable's (rho0 >= 1).
+func NewSequence(rho0 float64) Sequence {
+	return Sequence{Rho0: math.Max(rho0, 1), LogLR: make([]float64, len(mixture))}
+}
+
+// Add folds one window's counts in, observed at t.
+func (s Sequence) Add(c Counts, t time.Time) Sequence {
+	s.LogLR = append([]float64(nil), s.LogLR...)
+	s.Total.CanaryRequests += c.CanaryRequests
+	s.Total.CanaryBad += c.CanaryBad
+	s.Total.StableRequests += c.StableRequests
+	s.Total.StableBad += c.StableBad
+	bad := c.CanaryBad + c.StableBad
+	if c.CanaryRequests <= 0 || c.StableRequests <= 0 || bad <= 0 {
+		return s // no bad request, or no traffic on one side: nothing to compare
+	}
+	f := c.CanaryRequests / (c.CanaryRequests + c.StableRequests)
+	theta := func(rho float64) float64 { return f * rho / (f*rho + 1 - f) }
+	t0 := theta(s.Rho0)
+	for j, m := range mixture {
+		t1 := theta(s.Rho0 * m)
+		s.LogLR[j] += c.CanaryBad*math.Log(t1/t0) + c.StableBad*math.Log((1-t1)/(1-t0))
+	}
+	if lr := s.LR(); lr > s.Peak {
+		s.Peak, s.PeakAt = lr, t
+	}
+	return s
+}
+
+// LR is the mixture likelihood ratio now.
+func (s Sequence) LR() float64 {
+	top := math.Inf(-1)
+	for _, l := range s.LogLR {
+		top = math.Max(top, l)
+	}
+	if math.IsInf(top, -1) {
+		return 1
+	}
+	sum := 0.0
+	for _, l := range s.LogLR {
+		sum += math.Exp(l - top)
+	}
+	return math.Exp(top) * sum / float64(len(s.LogLR))
+}
+
+// Confidence is how sure the evidence is, at its strongest so far, that
+// the canary is worse than tolerated: 1 − 1/LR (an always-valid p-value
+// of min(1, 1/LR)).
+func (s Sequence) Confidence() float64 {
+	return math.Max(0, 1-1/math.Max(s.Peak, 1))
+}
+
+// Worse reports whether the evidence has reached confidence (e.g. 0.99).
+func (s Sequence) Worse(confidence float64) bool {
+	return s.Peak >= 1/(1-confidence)
+}
+
+// Ratio is the observed ratio of the canary's bad share to the stable's:
+// the effect size the tolerance rho0 is about (+Inf when the stable had
+// none bad and the canary some; NaN without traffic).
+func (s Sequence) Ratio() float64 {
+	c, t := s.Total, s.Total
+	if c.CanaryRequests == 0 || t.StableRequests == 0 {
+		return math.NaN()
+	}
+	qc, qs := c.CanaryBad/c.CanaryRequests, t.StableBad/t.StableRequests
+	if qs == 0 {
+		if qc == 0 {
+			return 1
+		}
+		return math.Inf(1)
+	}
+	return qc / qs
+}
+
+// Explain is the comparison in words, with both sides' counts.
+func (s Sequence) Explain(what string) string {
+	t := s.Total
+	return fmt.Sprintf("canary %s of %s requests %s (%s), stable %s of %s (%s); ratio %s, tolerated %s; confidence %s",
+		count(t.CanaryBad), count(t.CanaryRequests), what, percent(t.CanaryBad, t.CanaryRequests),
+		count(t.StableBad), count(t.StableRequests), percent(t.StableBad, t.StableRequests),
+		ratio(s.Ratio()), ratio(s.Rho0), fmt.Sprintf("%.1f %%", 100*s.Confidence()))
+}
+
+func count(v float64) string { return fmt.Sprintf("%.0f", v) }
+
+func percent(part, whole float64) string {
+	if whole <= 0 {
+		return "no requests"
+	}
+	p := 100 * part / whole
+	if p != 0 && p < 0.1 {
+		return fmt.Sprintf("%.2g %%", p)
+	}
+	return fmt.Sprintf("%.1f %%", p)
+}
+
+func ratio(r float64) string {
+	switch {
+	case math.IsNaN(r):
+		return "unknown"
+	case math.IsInf(r, 1):
+		return "∞ (stable had none)"
+	}
+	return fmt.Sprintf("×%.2f", r)
+}

@@ -1,0 +1,167 @@
+package analysis
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// poisson draws a Poisson variate (Knuth's method; the rates here are small).
+func poisson(r *rand.Rand, lambda float64) float64 {
+	l, k, p := math.Exp(-lambda), 0.0, 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+func binomial(r *rand.Rand, n, q float64) float64 {
+	k := 0.0
+	for range int(n) {
+		if r.Float64() < q {
+			k++
+		}
+	}
+	return k
+}
+
+// scenario is a canary step: requests per second on each side, each
+// side's bad share, checked every second for the step's length.
+type scenario struct {
+	canaryRPS, stableRPS float64
+	canaryQ, stableQ     float64
+	seconds              int
+}
+
+// run simulates one step and returns whether the test called the canary
+// worse, and after how many seconds.
+func (sc scenario) run(r *rand.Rand, confidence float64) (bool, int) {
+	s := NewSequence(1)
+	t0 := time.Unix(0, 0)
+	for sec := 1; sec <= sc.seconds; sec++ {
+		c := Counts{CanaryRequests: poisson(r, sc.canaryRPS), StableRequests: poisson(r, sc.stableRPS)}
+		c.CanaryBad, c.StableBad = binomial(r, c.CanaryRequests, sc.canaryQ), binomial(r, c.StableRequests, sc.stableQ)
+		s = s.Add(c, t0.Add(time.Duration(sec)*time.Second))
+		if s.Worse(confidence) {
+			return true, sec
+		}
+	}
+	return false, 0
+}
+
+// Over 10,000 healthy canaries (the canary's error share equal to the
+// stable's), checked every second for a minute, the false-rollback rate
+// stays at most 1 − confidence — the point of an always-valid test.
+func TestHealthyCanariesAreRarelyRolledBack(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, sc := range []scenario{
+		{canaryRPS: 4, stableRPS: 36, canaryQ: 0.01, stableQ: 0.01, seconds: 60},
+		{canaryRPS: 40, stableRPS: 360, canaryQ: 0.001, stableQ: 0.001, seconds: 60},
+		{canaryRPS: 4, stableRPS: 36, canaryQ: 0.2, stableQ: 0.2, seconds: 60}, // everything is bad today
+	} {
+		const n = 10000
+		false_ := 0
+		for range n {
+			if worse, _ := sc.run(r, 0.99); worse {
+				false_++
+			}
+		}
+		rate := float64(false_) / n
+		t.Logf("healthy %+v: %d of %d rolled back (%.2f %%)", sc, false_, n, 100*rate)
+		if rate > 0.01 {
+			t.Errorf("healthy canaries %+v rolled back %.2f %% of the time, more than the 1 %% the confidence allows", sc, 100*rate)
+		}
+	}
+}
+
+// Bad canaries are caught, and fast: detection probability and median
+// time for gross and subtle failures at 1, 4 and 40 canary requests/s
+// (reported; the gross failure must be caught within 3 s at 4 req/s).
+func TestBadCanariesAreCaught(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tt := range []struct {
+		name             string
+		canaryQ, stableQ float64
+	}{
+		{"100 % 5xx", 1, 0.001},
+		{"5 % vs 0.1 % 5xx", 0.05, 0.001},
+		{"slow: 50 % vs 1 % above the stable's p99", 0.5, 0.01},
+	} {
+		for _, rps := range []float64{1, 4, 40} {
+			sc := scenario{canaryRPS: rps, stableRPS: 9 * rps, canaryQ: tt.canaryQ, stableQ: tt.stableQ, seconds: 60}
+			const n = 2000
+			caught, times := 0, []int{}
+			for range n {
+				if worse, at := sc.run(r, 0.99); worse {
+					caught++
+					times = append(times, at)
+				}
+			}
+			median := 0
+			if len(times) > 0 {
+				median = sortedMedian(times)
+			}
+			t.Logf("%s at %g canary req/s: caught %.1f %% within 60 s, median %d s", tt.name, rps, 100*float64(caught)/n, median)
+			if tt.canaryQ == 1 && rps == 4 && (caught < n*99/100 || median > 3) {
+				t.Errorf("100 %% 5xx at 4 req/s: caught %d of %d, median %d s; want ≥ 99 %% within 3 s", caught, n, median)
+			}
+		}
+	}
+}
+
+func sortedMedian(xs []int) int {
+	counts := map[int]int{}
+	for _, x := range xs {
+		counts[x]++
+	}
+	seen := 0
+	for v := 0; ; v++ {
+		seen += counts[v]
+		if seen*2 >= len(xs) {
+			return v
+		}
+	}
+}
+
+// The comparison at its boundaries: no traffic or no bad request is no
+// evidence; a bad share within the tolerance never becomes evidence;
+// a gross failure does, with its numbers in words.
+func TestSequenceBoundaries(t *testing.T) {
+	t.Parallel()
+	at := time.Unix(100, 0)
+	s := NewSequence(1).Add(Counts{}, at).Add(Counts{CanaryRequests: 10, StableRequests: 90}, at)
+	if s.LR() != 1 || s.Worse(0.5) || s.Confidence() != 0 {
+		t.Errorf("no bad requests: LR %g, confidence %g", s.LR(), s.Confidence())
+	}
+	s = NewSequence(1).Add(Counts{CanaryRequests: 0, CanaryBad: 0, StableRequests: 90, StableBad: 9}, at)
+	if s.LR() != 1 {
+		t.Errorf("no canary traffic: LR %g, want 1", s.LR())
+	}
+	// Exactly as bad as tolerated, many times over: the LR falls.
+	tol := NewSequence(2)
+	for range 100 {
+		tol = tol.Add(Counts{CanaryRequests: 10, CanaryBad: 2, StableRequests: 90, StableBad: 9}, at)
+	}
+	if tol.LR() >= 1 || tol.Worse(0.9) {
+		t.Errorf("a canary at exactly the tolerated ratio: LR %g", tol.LR())
+	}
+	bad := NewSequence(1)
+	for i := range 3 {
+		bad = bad.Add(Counts{CanaryRequests: 4, CanaryBad: 4, StableRequests: 36, StableBad: 0}, at.Add(time.Duration(i)*time.Second))
+	}
+	if !bad.Worse(0.99) || !math.IsInf(bad.Ratio(), 1) {
+		t.Fatalf("100 %% errors for 3 s: LR %g, ratio %g", bad.LR(), bad.Ratio())
+	}
+	if got, want := bad.Explain("failed"), "canary 12 of 12 requests failed (100.0 %), stable 0 of 108 (0.0 %); ratio ∞ (stable had none), tolerated ×1.00; confidence"; got[:len(want)] != want {
+		t.Errorf("Explain = %q", got)
+	}
+	if bad.PeakAt.IsZero() || bad.PeakAt.After(at.Add(2*time.Second)) {
+		t.Errorf("conclusive at %v", bad.PeakAt)
+	}
+}
