@@ -1,6 +1,13 @@
 package pipeline
 
-import "github.com/slipwayci/slipway/pipeline/strictyaml"
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/slipwayci/slipway/pipeline/strictyaml"
+)
 
 // The settings of each stage kind. String fields are templates rendered
 // just before the stage runs (see Render); the comments give each default.
@@ -169,12 +176,18 @@ func (s *Step) UnmarshalStrictYAML(v *strictyaml.Value) {
 
 // AnalysisSpec decides, from Prometheus, whether a step passed.
 type AnalysisSpec struct {
-	FailureLimit          int      `yaml:"failureLimit"`          // default 1
-	ConsecutiveErrorLimit int      `yaml:"consecutiveErrorLimit"` // default 3
-	InconclusiveLimit     int      `yaml:"inconclusiveLimit"`     // default 3
-	MinRequests           int      `yaml:"minRequests"`
-	Prometheus            string   `yaml:"prometheus"` // address; default from the engine config
-	Metrics               []Metric `yaml:"metrics"`
+	FailureLimit          int    `yaml:"failureLimit"`          // default 1
+	ConsecutiveErrorLimit int    `yaml:"consecutiveErrorLimit"` // default 3
+	InconclusiveLimit     int    `yaml:"inconclusiveLimit"`     // default 3
+	MinRequests           int    `yaml:"minRequests"`
+	Prometheus            string `yaml:"prometheus"` // address; default from the engine config
+	// CheckEvery is how often metrics compared with the stable are checked
+	// within a step (default: Prometheus's scrape interval of the target, else 1s).
+	CheckEvery Duration `yaml:"checkEvery"`
+	// Confidence is how sure a comparison with the stable must be before it
+	// rolls back (default 0.99: at most 1 % of healthy canaries rolled back).
+	Confidence float64  `yaml:"confidence"`
+	Metrics    []Metric `yaml:"metrics"`
 }
 
 // Builtin metrics.
@@ -189,6 +202,31 @@ type Metric struct {
 	Alert   string   `yaml:"alert"`
 	Min     *float64 `yaml:"min"`
 	Max     *float64 `yaml:"max"`
+	// Compare: stable judges the canary against the stable workload over
+	// the same time (request-success-rate: its 5xx share), continuously;
+	// MaxIncrease is the tolerated relative increase, e.g. "10%" (default 0%).
+	Compare     string `yaml:"compare"`
+	MaxIncrease string `yaml:"maxIncrease"`
+}
+
+// Tolerance is 1 + MaxIncrease: how many times the stable's bad share the
+// canary may have. MaxIncrease is assumed valid (see validation).
+func (m Metric) Tolerance() float64 {
+	v, _ := parsePercent(m.MaxIncrease)
+	return 1 + v/100
+}
+
+// parsePercent reads "10%" (or "" as 0).
+func parsePercent(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || err != nil || v < 0 || v > 10000 || math.IsNaN(v) {
+		return 0, fmt.Errorf("%q is not a percentage from 0%% to 10000%%, e.g. 10%%", s)
+	}
+	return v, nil
 }
 
 // FakeSpec is the scripted stand-in kind, for tests and the demo: it

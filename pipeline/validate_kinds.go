@@ -195,6 +195,12 @@ func (v *validator) analysis(at string, a *AnalysisSpec) {
 			v.failf(at+"."+name, "must not be negative, found %d", n)
 		}
 	}
+	if a.CheckEvery != 0 && time.Duration(a.CheckEvery) < 100*time.Millisecond {
+		v.failf(at+".checkEvery", "%s is shorter than 100ms", a.CheckEvery)
+	}
+	if a.Confidence != 0 && (a.Confidence < 0.5 || a.Confidence > 0.9999) {
+		v.failf(at+".confidence", "%g is outside 0.5..0.9999 (0.99: at most 1 %% of healthy canaries rolled back)", a.Confidence)
+	}
 	seen := map[string]bool{}
 	for i, m := range a.Metrics {
 		mp := fmt.Sprintf("%s.metrics[%d]", at, i)
@@ -221,10 +227,21 @@ func (v *validator) metric(at string, m Metric) {
 	switch {
 	case m.Alert != "" && (m.Min != nil || m.Max != nil):
 		v.failf(at, "an alert metric fails while the alert fires; it takes no min or max")
-	case m.Alert == "" && m.Min == nil && m.Max == nil:
-		v.failf(at, "set min, max or both")
+	case m.Alert == "" && m.Min == nil && m.Max == nil && m.Compare == "":
+		v.failf(at, "set min, max, compare or a combination")
 	case m.Min != nil && m.Max != nil && *m.Min > *m.Max:
 		v.failf(at, "min %g is above max %g", *m.Min, *m.Max)
+	}
+	switch {
+	case m.Compare != "" && m.Compare != "stable":
+		v.failf(at+".compare", "%q is not one of stable", m.Compare)
+	case m.Compare != "" && m.Builtin != "request-success-rate":
+		v.failf(at+".compare", "compare: stable works with builtin: request-success-rate (its 5xx share against the stable's)")
+	case m.Compare == "" && m.MaxIncrease != "":
+		v.failf(at+".maxIncrease", "goes with compare: stable")
+	}
+	if _, err := parsePercent(m.MaxIncrease); err != nil {
+		v.failf(at+".maxIncrease", "%v", err)
 	}
 }
 

@@ -3,9 +3,10 @@ package web
 import (
 	"fmt"
 	"html/template"
-	"math"
 	"strings"
 	"time"
+
+	"github.com/slipwayci/slipway/stages"
 )
 
 // funcs are the helpers every template may call.
@@ -56,25 +57,8 @@ func Duration(d time.Duration) string {
 	}
 }
 
-// Number is a measured value with at most three significant decimals and
-// no exponent for the sizes analysis deals in: 72.7, 0.0123, 1204.
-func Number(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "no data"
-	case math.IsInf(v, 0):
-		return fmt.Sprint(v)
-	case v == math.Trunc(v) && math.Abs(v) < 1e15:
-		return fmt.Sprintf("%.0f", v)
-	case math.Abs(v) >= 100:
-		return fmt.Sprintf("%.1f", v)
-	}
-	s := fmt.Sprintf("%.3g", v)
-	if strings.ContainsAny(s, "e") {
-		s = fmt.Sprintf("%.6f", v)
-	}
-	return s
-}
+// Number is a measured value for people (stages.FormatNumber).
+func Number(v float64) string { return stages.FormatNumber(v) }
 
 // Short cuts a commit or digest to n characters (after a sha256: prefix).
 func Short(s string, n int) string {

@@ -17,6 +17,8 @@ package analysis
 import (
 	"fmt"
 	"time"
+
+	"github.com/slipwayci/slipway/stages"
 )
 
 // Outcome is how one measurement came out.
@@ -136,9 +138,9 @@ func Decide(history []Measurement, limits Limits) Decision {
 func Classify(value float64, min, max *float64) (Outcome, string) {
 	switch {
 	case min != nil && value < *min:
-		return Fail, fmt.Sprintf("%g < min %g", value, *min)
+		return Fail, fmt.Sprintf("%s < min %s", stages.FormatNumber(value), stages.FormatNumber(*min))
 	case max != nil && value > *max:
-		return Fail, fmt.Sprintf("%g > max %g", value, *max)
+		return Fail, fmt.Sprintf("%s > max %s", stages.FormatNumber(value), stages.FormatNumber(*max))
 	}
 	return Pass, ""
 }

@@ -2,9 +2,11 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
 	"text/template"
 	"time"
@@ -25,7 +27,10 @@ type Querier interface {
 }
 
 // Prometheus queries a Prometheus server's HTTP API.
-type Prometheus struct{ api promv1.API }
+type Prometheus struct {
+	api    promv1.API
+	client api.Client
+}
 
 // NewPrometheus returns a Querier for the server at addr (http://host:port).
 func NewPrometheus(addr string) (*Prometheus, error) {
@@ -33,7 +38,43 @@ func NewPrometheus(addr string) (*Prometheus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus at %s: %w", addr, err)
 	}
-	return &Prometheus{api: promv1.NewAPI(c)}, nil
+	return &Prometheus{api: promv1.NewAPI(c), client: c}, nil
+}
+
+// ScrapeInterval is the shortest scrape interval among the server's
+// active targets: how fresh its counters can be.
+func (p *Prometheus) ScrapeInterval(ctx context.Context) (time.Duration, error) {
+	u := p.client.URL("/api/v1/targets", nil)
+	u.RawQuery = "state=active"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	_, body, err := p.client.Do(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("reading Prometheus's targets: %w", err)
+	}
+	var out struct {
+		Data struct {
+			ActiveTargets []struct {
+				ScrapeInterval string `json:"scrapeInterval"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return 0, fmt.Errorf("reading Prometheus's targets: %w", err)
+	}
+	var shortest time.Duration
+	for _, t := range out.Data.ActiveTargets {
+		d, err := model.ParseDuration(t.ScrapeInterval)
+		if err == nil && d > 0 && (shortest == 0 || time.Duration(d) < shortest) {
+			shortest = time.Duration(d)
+		}
+	}
+	if shortest == 0 {
+		return 0, errors.New("Prometheus reports no active target with a scrape interval")
+	}
+	return shortest, nil
 }
 
 // Query runs q now. No series is ErrNoData; several are an error, never
@@ -117,7 +158,7 @@ func Measure(ctx context.Context, q Querier, metric pipeline.Metric, target Targ
 		}
 		m.Requests = n
 		if n < float64(minRequests) {
-			m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.3g requests in %s, fewer than minRequests %d", n, target.Interval, minRequests)
+			m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.0f requests in %s, fewer than minRequests %d", n, target.Interval, minRequests)
 			return m
 		}
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -434,5 +436,75 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// counters is a Prometheus whose Istio request counters grow with time:
+// the stable gets 36 requests/s, the canary 4, and the canary's answers
+// are 5xx when bad is set (from the moment it is set).
+type counters struct {
+	start time.Time
+	bad   atomic.Bool
+	since atomic.Int64 // unix nanos the canary turned bad
+}
+
+func (c *counters) Query(_ context.Context, q string) (float64, error) {
+	secs := time.Since(c.start).Seconds()
+	canary := strings.Contains(q, `destination_workload="order-service-v2"`)
+	errs := strings.Contains(q, "response_code")
+	switch {
+	case strings.Contains(q, "increase(") || strings.Contains(q, "rate("):
+		return 0, fmt.Errorf("a range query where counters were expected: %s", q)
+	case canary && errs && c.bad.Load():
+		return math.Floor(4 * time.Since(time.Unix(0, c.since.Load())).Seconds()), nil
+	case errs:
+		return 0, analysis.ErrNoData // no 5xx series yet: born when the first 5xx is answered
+	case canary:
+		return math.Floor(4 * secs), nil
+	}
+	return math.Floor(36 * secs), nil
+}
+
+// Compared with the stable and checked continuously, a canary answering
+// 5xx is rolled back within its first minute-long step, with the
+// comparison as evidence; a healthy one is promoted.
+func TestCanaryWorseThanStableIsRolledBackMidStep(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []bool{true, false} {
+		f := newFixture(t, steps(10, 50), "auto")
+		q := &counters{start: time.Now()}
+		if bad {
+			q.since.Store(time.Now().Add(time.Second).UnixNano())
+			q.bad.Store(true)
+		}
+		f.rel.querier = q
+		f.rel.spec.Interval = pipeline.Duration(time.Minute)
+		if !bad {
+			f.rel.spec.Interval = pipeline.Duration(1500 * time.Millisecond)
+		}
+		f.rel.spec.Analysis = pipeline.AnalysisSpec{CheckEvery: pipeline.Duration(100 * time.Millisecond),
+			Metrics: []pipeline.Metric{{Name: "errors", Builtin: "request-success-rate", Compare: "stable"}}}
+		res, err := f.drive(context.Background())
+		if !bad {
+			if err != nil || res.Outputs["outcome"] != Promoted {
+				t.Fatalf("a healthy canary: %v %v (%s)", err, res.Outputs, f.mem.reason())
+			}
+			ms, _ := f.mem.Measurements(context.Background())
+			if len(ms) != 2 || ms[0].Outcome != "pass" || ms[0].Value != 100 || !strings.Contains(ms[0].Message, "canary 0 of") {
+				t.Errorf("healthy measurements: %+v", ms)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "errors: the canary is worse than the stable") {
+			t.Fatalf("a bad canary: %v", err)
+		}
+		ev := f.mem.rollbacks[0].Evidence.Detail.Measurements
+		if len(ev) != 1 || ev[0].Outcome != "fail" || !strings.Contains(ev[0].Message, "ratio ∞ (stable had none)") || !strings.Contains(ev[0].Message, "confidence 99.") {
+			t.Errorf("evidence: %+v", ev)
+		}
+		// Decided mid-step, not at the end of the minute-long interval.
+		if end := f.rel.notes.StepStartedAt.Add(time.Minute); ev[0].Weight != 10 || !ev[0].At.Before(end) {
+			t.Errorf("decided at %v at weight %d; the first step ends at %v", ev[0].At, ev[0].Weight, end)
+		}
 	}
 }

@@ -15,20 +15,27 @@ import (
 // decides on all the measurements of this release that still count,
 // returning the decision's evidence as stored (with step and weight). It
 // also reports whether every metric passed this time.
-func (r *release) measure(ctx context.Context, i, weight int, interval time.Duration) (d analysis.Decision, evidence []stages.Measurement, passed bool, err error) {
+func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (d analysis.Decision, evidence []stages.Measurement, passed bool, err error) {
 	a := r.spec.Analysis
 	if len(a.Metrics) == 0 {
 		return analysis.Decision{Action: analysis.Continue}, nil, true, nil
 	}
-	ns := r.spec.Workloads.Namespace
-	if ns == "" {
-		ns = "default"
+	target := r.target(fmt.Sprintf("%ds", int(interval.Round(time.Second).Seconds())))
+	var werr error
+	if w != nil {
+		werr = w.check(ctx, r.querier)
 	}
-	target := analysis.Target{App: r.run.App, Namespace: ns, Canary: r.spec.Workloads.Canary, Stable: r.spec.Workloads.Stable,
-		Interval: fmt.Sprintf("%ds", int(interval.Round(time.Second).Seconds()))}
 	passed = true
 	for _, metric := range a.Metrics {
-		m := analysis.Measure(ctx, r.querier, metric, target, a.MinRequests)
+		var m analysis.Measurement
+		switch {
+		case w != nil && metric.Builtin == "request-success-rate" && werr != nil:
+			m = analysis.Measurement{Metric: metric.Name, Min: metric.Min, Max: metric.Max, Requests: -1, Outcome: analysis.Error, Message: werr.Error(), At: time.Now()}
+		case w != nil && metric.Builtin == "request-success-rate":
+			m = w.measure(metric, a.MinRequests)
+		default:
+			m = analysis.Measure(ctx, r.querier, metric, target, a.MinRequests)
+		}
 		if ctx.Err() != nil {
 			return analysis.Decision{}, nil, false, ctx.Err()
 		}
@@ -75,12 +82,12 @@ func (r *release) fromAnalysis(d analysis.Decision, evidence []stages.Measuremen
 func describe(m analysis.Measurement) string {
 	s := fmt.Sprintf("%s: %s", m.Metric, m.Outcome)
 	if m.Outcome == analysis.Pass || m.Outcome == analysis.Fail {
-		s += fmt.Sprintf(" (%.4g", m.Value)
+		s += " (" + stages.FormatNumber(m.Value)
 		if m.Min != nil {
-			s += fmt.Sprintf(", min %g", *m.Min)
+			s += ", min " + stages.FormatNumber(*m.Min)
 		}
 		if m.Max != nil {
-			s += fmt.Sprintf(", max %g", *m.Max)
+			s += ", max " + stages.FormatNumber(*m.Max)
 		}
 		s += ")"
 	}

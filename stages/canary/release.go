@@ -102,6 +102,7 @@ func (r *release) drive(ctx context.Context) (stages.Result, error) {
 			return stages.Result{}, err
 		}
 		r.notify.send(r.event("started", fmt.Sprintf("release of %s started (%s)", r.short(), r.stepsText())))
+		r.reportScrape(ctx)
 	}
 	v, err := r.advance(ctx)
 	if err != nil {

@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -130,16 +131,21 @@ func (r *release) command(c *stages.Command) verdict {
 // round is measured again (and counts towards its limit) rather than
 // letting more traffic onto a canary nobody could judge.
 func (r *release) analyse(ctx context.Context, i, weight int, interval time.Duration) verdict {
+	w, err := r.watch(ctx)
+	if err != nil {
+		r.say("reading the request counters at the step's start: %v; the step's success rate is measured over its interval instead", err)
+		w = nil
+	}
 	early := ""
 	for {
-		cmd, v := r.await(ctx, i, weight, interval)
+		cmd, v := r.await(ctx, w, i, weight, interval)
 		if v != nil {
 			return *v
 		}
 		if cmd != "" {
 			early = cmd
 		}
-		d, evidence, passed, err := r.measure(ctx, i, weight, interval)
+		d, evidence, passed, err := r.measure(ctx, w, i, weight, interval)
 		switch {
 		case err != nil:
 			return r.failed(ctx, err)
@@ -163,20 +169,38 @@ func (r *release) analyse(ctx context.Context, i, weight int, interval time.Dura
 	}
 }
 
-// await waits out one analysis interval, taking commands meanwhile. It
-// returns a command that ends the wait early (promote, promote-full), or
-// a verdict that ends the step (abort, ctx done).
-func (r *release) await(ctx context.Context, i, weight int, interval time.Duration) (string, *verdict) {
-	end := time.NewTimer(interval)
-	defer end.Stop()
+// await waits out one analysis interval, taking commands meanwhile and,
+// with a watcher, checking the comparisons with the stable every
+// checkEvery. It returns a command that ends the wait early (promote,
+// promote-full), or a verdict that ends the step (abort, a conclusive
+// comparison, ctx done).
+func (r *release) await(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (string, *verdict) {
+	end := time.Now().Add(interval)
+	confidence := cmp.Or(r.spec.Analysis.Confidence, DefaultConfidence)
 	for {
-		cmd := r.waitCommand(ctx, end.C)
+		slice := time.Until(end)
+		if w != nil && len(w.seqs) > 0 {
+			slice = min(slice, w.every)
+		}
+		t := time.NewTimer(max(slice, 0))
+		cmd := r.waitCommand(ctx, t.C)
+		t.Stop()
 		switch {
 		case ctx.Err() != nil:
 			v := r.stopped(ctx)
 			return "", &v
-		case cmd == nil: // the interval is over
+		case cmd == nil && !time.Now().Before(end): // the interval is over
 			return "", nil
+		case cmd == nil: // time to check
+			if err := w.check(ctx, r.querier); err != nil {
+				r.say("checking the canary against the stable: %v", err)
+				continue
+			}
+			if m, seq, worse := w.worse(r.spec.Analysis.Metrics, confidence); worse {
+				v := r.verdictOn(ctx, w, m, seq, i, weight)
+				return "", &v
+			}
+			continue
 		}
 		r.say("%s by %s at %d%%", cmd.Name, cmd.Actor, weight)
 		switch cmd.Name {
