@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/gitops"
 )
 
@@ -252,5 +253,47 @@ func TestCanaryPromotesGoodAndRollsBackBad(t *testing.T) {
 	}
 	if stable, canary, weight, _ := e.configState(t); stable != good || canary != good || weight != 0 {
 		t.Errorf("after the blind rollback: stable %s, canary %s, weight %d", stable, canary, weight)
+	}
+}
+
+// Compared with the stable and checked every scrape, a canary is rolled
+// back within its first step even when that step lasts a minute — at
+// once when it answers only 5xx, after a few seconds when it is 5 %
+// worse than the stable — with the comparison as evidence; a healthy
+// canary compared the same way is promoted. (How fast: BenchmarkTimeToRollback.)
+func TestCanaryComparedWithTheStable(t *testing.T) {
+	e := newReleaseEnv(t)
+	e.steadyLoad(t, 40)
+	compare := "[{name: errors-vs-stable, builtin: request-success-rate, compare: stable}]"
+	slow := e.canaryPipeline(t, "minute.yaml", canaryOpts{steps: "[10, 50]", interval: "1m", metrics: compare})
+	for _, tt := range []struct {
+		version  string
+		failRate float64
+	}{{"v3", 1}, {"v4", 0.05}} {
+		image := pushDemoImage(t, e.reg, "shop/order-service:"+tt.version, tt.version, tt.failRate, 0)
+		start := time.Now()
+		out, code := e.release(t, slow, image)
+		if code != 1 || !strings.Contains(out, "errors-vs-stable: the canary is worse than the stable") {
+			t.Fatalf("%s (%.0f %% 5xx): exit %d\n%s", tt.version, 100*tt.failRate, code, out)
+		}
+		st := openStore(t, filepath.Join(e.dir, "data"))
+		rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{Limit: 1})
+		st.Close()
+		var ev stages.RollbackEvidence
+		must(t, json.Unmarshal(rbs[0].Evidence, &ev))
+		m := ev.Detail.Measurements
+		if rbs[0].Weight != 10 || len(m) != 1 || !strings.Contains(m[0].Message, "canary worse than stable: canary") || !strings.Contains(m[0].Message, "; confidence ") {
+			t.Errorf("%s: rollback at %d%% with evidence %+v", tt.version, rbs[0].Weight, m)
+		}
+		// Decided within the first step, long before its minute was over.
+		if !m[0].At.Before(start.Add(time.Minute)) {
+			t.Errorf("%s: decided at %v, after the first step's minute", tt.version, m[0].At)
+		}
+		t.Logf("%s (%.0f %% 5xx): %s; rolled back %s after the release began", tt.version, 100*tt.failRate, m[0].Message, rbs[0].RestoredAt.Sub(start).Round(100*time.Millisecond))
+	}
+	quick := e.canaryPipeline(t, "quick.yaml", canaryOpts{steps: "[10, 50]", interval: "5s", metrics: compare})
+	good := pushDemoImage(t, e.reg, "shop/order-service:v5", "v5", 0, 0)
+	if out, code := e.release(t, quick, good); code != 0 || !strings.Contains(out, "promoted: the stable workload runs") {
+		t.Fatalf("a healthy canary compared with the stable: exit %d\n%s", code, out)
 	}
 }

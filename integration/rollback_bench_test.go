@@ -72,7 +72,9 @@ func (p *probe) window() (first, last time.Time, n int) {
 }
 
 // BenchmarkTimeToRollback measures, on the local environment (1 s
-// scrape interval, 2 s analysis interval, 100 probe requests/s), the time
+// scrape interval, 100 probe requests/s; a fixed threshold with a 2 s
+// interval, and the comparison with the stable with 10 s and 1 min
+// intervals — where the time must not grow with the interval), the time
 // from the first request a bad canary served to the last one — after
 // which all traffic is on stable, as seen through the mesh proxy — over
 // 5 releases, and splits it with the rollback record's timings:
@@ -82,11 +84,29 @@ func (p *probe) window() (first, last time.Time, n int) {
 func BenchmarkTimeToRollback(b *testing.B) {
 	e := newReleaseEnv(b)
 	e.steadyLoad(b, 40)
-	pipe := e.canaryPipeline(b, "bench.yaml", canaryOpts{steps: "[10, 50]", interval: "2s"})
 	bad := pushDemoImage(b, e.reg, "shop/order-service:bad", "bad-version", 1, 0)
-	if out, code := e.release(b, pipe, bad); code != 1 { // warm-up: leaves the route at 100/0
+	warm := e.canaryPipeline(b, "warm.yaml", canaryOpts{steps: "[10, 50]", interval: "2s"})
+	if out, code := e.release(b, warm, bad); code != 1 { // warm-up: leaves the route at 100/0
 		b.Fatalf("warm-up release: exit %d\n%s", code, out)
 	}
+	compare := "[{name: errors-vs-stable, builtin: request-success-rate, compare: stable}]"
+	for _, c := range []struct{ name, interval, metrics string }{
+		{"threshold-2s", "2s", ""}, // min: 95 measured at the end of each interval
+		{"compare-10s", "10s", compare},
+		{"compare-1m", "1m", compare},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			pipe := e.canaryPipeline(b, c.name+".yaml", canaryOpts{steps: "[10, 50]", interval: c.interval, metrics: c.metrics})
+			for b.Loop() {
+				timeToRollback(b, e, pipe, bad)
+			}
+		})
+	}
+}
+
+// timeToRollback releases bad 5 times and reports the phases of its
+// rollbacks, p50 and max.
+func timeToRollback(b *testing.B, e *releaseEnv, pipe, bad string) {
 	phases := map[string][]time.Duration{}
 	for i := range 5 {
 		p := &probe{}

@@ -19,8 +19,8 @@ import (
 // The counters of the builtin metrics: Istio's request count, all and 5xx,
 // of one workload.
 const (
-	requestsTotal = `sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload="{{ .Workload }}"})`
-	errorsTotal   = `sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload="{{ .Workload }}",response_code=~"5.."})`
+	requestsTotal = `sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload=~"{{ .Workload }}"})`
+	errorsTotal   = `sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload=~"{{ .Workload }}",response_code=~"5.."})`
 )
 
 // Totals are the counters' values at one moment.

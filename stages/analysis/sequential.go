@@ -126,7 +126,7 @@ func (s Sequence) Explain(what string) string {
 	return fmt.Sprintf("canary %s of %s requests %s (%s), stable %s of %s (%s); ratio %s, tolerated %s; confidence %s",
 		count(t.CanaryBad), count(t.CanaryRequests), what, percent(t.CanaryBad, t.CanaryRequests),
 		count(t.StableBad), count(t.StableRequests), percent(t.StableBad, t.StableRequests),
-		ratio(s.Ratio()), ratio(s.Rho0), fmt.Sprintf("%.1f %%", 100*s.Confidence()))
+		ratio(s.Ratio()), ratio(s.Rho0), confidence(s.Confidence()))
 }
 
 func count(v float64) string { return fmt.Sprintf("%.0f", v) }
@@ -150,4 +150,11 @@ func ratio(r float64) string {
 		return "∞ (stable had none)"
 	}
 	return fmt.Sprintf("×%.2f", r)
+}
+
+func confidence(c float64) string {
+	if c > 0.999 {
+		return "> 99.9 %"
+	}
+	return fmt.Sprintf("%.1f %%", 100*c)
 }
