@@ -123,10 +123,10 @@ func (s Sequence) Ratio() float64 {
 // Explain is the comparison in words, with both sides' counts.
 func (s Sequence) Explain(what string) string {
 	t := s.Total
-	return fmt.Sprintf("canary %s of %s requests %s (%s), stable %s of %s (%s); ratio %s, tolerated %s; confidence %s",
+	return fmt.Sprintf("canary %s of %s requests %s (%s), stable %s of %s (%s); ratio %s, tolerated %s; confidence %s (likelihood ratio %s)",
 		count(t.CanaryBad), count(t.CanaryRequests), what, percent(t.CanaryBad, t.CanaryRequests),
 		count(t.StableBad), count(t.StableRequests), percent(t.StableBad, t.StableRequests),
-		ratio(s.Ratio()), ratio(s.Rho0), confidence(s.Confidence()))
+		ratio(s.Ratio()), ratio(s.Rho0), confidence(s.Confidence()), likelihood(s.Peak))
 }
 
 func count(v float64) string { return fmt.Sprintf("%.0f", v) }
@@ -157,4 +157,11 @@ func confidence(c float64) string {
 		return "> 99.9 %"
 	}
 	return fmt.Sprintf("%.1f %%", 100*c)
+}
+
+func likelihood(lr float64) string {
+	if lr >= 1e4 {
+		return fmt.Sprintf("%.1e", lr)
+	}
+	return fmt.Sprintf("%.0f", math.Max(lr, 1))
 }
