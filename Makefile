@@ -20,7 +20,7 @@ build:
 
 demo: tools build
 	$(GO) build -o $(DEMO_BIN) ./cmd/slipway-demo
-	$(DEMO_BIN) --slipway $(BIN)
+	$(DEMO_BIN) --slipway $(BIN) $(DEMO_FLAGS)
 
 test: tools vet
 	$(GO) test -race -count=1 -timeout 30m ./...

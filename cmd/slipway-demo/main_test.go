@@ -36,7 +36,7 @@ func TestDemoRefusesBadFlags(t *testing.T) {
 	}
 }
 
-// The demo tells the whole story on this machine with the slipway binary
+// make demo tells the whole story on this machine with the slipway binary
 // a user would run: a good change promoted through every canary step, a
 // bad one rolled back at its first step with the explanation, a
 // vulnerable one stopped by the scan.
@@ -50,14 +50,13 @@ func TestDemoPromotesRollsBackAndStops(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	bin := filepath.Join(t.TempDir(), "slipway")
-	if out, err := exec.Command("go", "build", "-o", bin, "../slipway").CombinedOutput(); err != nil {
-		t.Fatalf("building slipway: %v\n%s", err, out)
-	}
-	t.Setenv("DEMO_EXIT", "1")
-	code, out, errs := run(t, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--slipway", bin)
-	if code != 0 {
-		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errs)
+	// Exactly what a newcomer types (make demo), exiting at once.
+	cmd := exec.Command("make", "-C", "../..", "demo", "DEMO_FLAGS=--data "+t.TempDir()+" --listen 127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "DEMO_EXIT=1")
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("make demo: %v\n%s", err, out)
 	}
 	for _, want := range []string{"step 4 of 4: 100% of traffic on the canary", "promoted: the stable workload runs", "run 1 succeeded",
 		"rolled back: traffic back on stable", "run 2 failed", "CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6", "run 3 failed",
