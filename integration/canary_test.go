@@ -258,9 +258,9 @@ func TestCanaryPromotesGoodAndRollsBackBad(t *testing.T) {
 
 // Compared with the stable and checked every scrape, a canary is rolled
 // back within its first step even when that step lasts a minute — at
-// once when it answers only 5xx, after a few seconds when it is 5 %
-// worse than the stable — with the comparison as evidence; a healthy
-// canary compared the same way is promoted. (How fast: BenchmarkTimeToRollback.)
+// once when it answers only 5xx or 300 ms slower, after a few seconds
+// when it is 5 % worse than the stable — with the comparison as
+// evidence; a healthy canary compared the same way is promoted. (How fast: BenchmarkTimeToRollback.)
 func TestCanaryComparedWithTheStable(t *testing.T) {
 	e := newReleaseEnv(t)
 	e.steadyLoad(t, 40)
@@ -290,6 +290,13 @@ func TestCanaryComparedWithTheStable(t *testing.T) {
 			t.Errorf("%s: decided at %v, after the first step's minute", tt.version, m[0].At)
 		}
 		t.Logf("%s (%.0f %% 5xx): %s; rolled back %s after the release began", tt.version, 100*tt.failRate, m[0].Message, rbs[0].RestoredAt.Sub(start).Round(100*time.Millisecond))
+	}
+	// Latency the same way: requests slower than a bucket bound (250 ms).
+	latency := e.canaryPipeline(t, "latency.yaml", canaryOpts{steps: "[10, 50]", interval: "1m",
+		metrics: "[{name: latency-vs-stable, builtin: request-duration, compare: stable, slowerThan: 250ms}]"})
+	out, code := e.release(t, latency, pushDemoImage(t, e.reg, "shop/order-service:v6", "v6", 0, 300))
+	if code != 1 || !strings.Contains(out, "latency-vs-stable: the canary is worse than the stable") || !strings.Contains(out, "slower than 250ms") {
+		t.Fatalf("a canary 300 ms slower: exit %d\n%s", code, out)
 	}
 	quick := e.canaryPipeline(t, "quick.yaml", canaryOpts{steps: "[10, 50]", interval: "5s", metrics: compare})
 	good := pushDemoImage(t, e.reg, "shop/order-service:v5", "v5", 0, 0)

@@ -203,10 +203,14 @@ type Metric struct {
 	Min     *float64 `yaml:"min"`
 	Max     *float64 `yaml:"max"`
 	// Compare: stable judges the canary against the stable workload over
-	// the same time (request-success-rate: its 5xx share), continuously;
+	// the same time (request-success-rate: its 5xx share; request-duration:
+	// its share of requests slower than SlowerThan), continuously;
 	// MaxIncrease is the tolerated relative increase, e.g. "10%" (default 0%).
 	Compare     string `yaml:"compare"`
 	MaxIncrease string `yaml:"maxIncrease"`
+	// SlowerThan (request-duration compared with the stable): a request
+	// this slow or slower is a bad one; a bucket bound of the histogram.
+	SlowerThan Duration `yaml:"slowerThan"`
 }
 
 // Tolerance is 1 + MaxIncrease: how many times the stable's bad share the

@@ -235,10 +235,16 @@ func (v *validator) metric(at string, m Metric) {
 	switch {
 	case m.Compare != "" && m.Compare != "stable":
 		v.failf(at+".compare", "%q is not one of stable", m.Compare)
-	case m.Compare != "" && m.Builtin != "request-success-rate":
-		v.failf(at+".compare", "compare: stable works with builtin: request-success-rate (its 5xx share against the stable's)")
+	case m.Compare != "" && m.Builtin == "":
+		v.failf(at+".compare", "compare: stable works with the builtin metrics (request-success-rate: the 5xx share; request-duration: the share slower than slowerThan)")
 	case m.Compare == "" && m.MaxIncrease != "":
 		v.failf(at+".maxIncrease", "goes with compare: stable")
+	case m.Compare != "" && m.Builtin == "request-duration" && m.SlowerThan <= 0:
+		v.failf(at+".slowerThan", "is required to compare latency: the duration (a bucket bound of the histogram, e.g. 500ms) a bad request takes at least")
+	case m.Compare != "" && m.Builtin == "request-duration" && (m.Min != nil || m.Max != nil):
+		v.failf(at, "compare a latency with the stable or hold its p99 to min/max, in two metrics")
+	case m.SlowerThan != 0 && (m.Compare == "" || m.Builtin != "request-duration"):
+		v.failf(at+".slowerThan", "goes with builtin: request-duration and compare: stable")
 	}
 	if _, err := parsePercent(m.MaxIncrease); err != nil {
 		v.failf(at+".maxIncrease", "%v", err)

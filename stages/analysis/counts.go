@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,25 +17,50 @@ import (
 // start and at each check, and taking differences, counts a new series
 // from its first request (a series absent at the start counted from 0).
 
-// The counters of the builtin metrics: Istio's request count, all and 5xx,
-// of one workload.
-const (
-	requestsTotal = `sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload=~"{{ .Workload }}"})`
-	errorsTotal   = `sum(istio_requests_total{reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload=~"{{ .Workload }}",response_code=~"5.."})`
-)
+const selector = `reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload=~"{{ .Workload }}"`
+
+// Counter is how a metric counts a workload's requests and its bad ones.
+type Counter struct {
+	requests, bad string // queries over .Namespace .Workload
+	complement    bool   // the bad query counts the good ones: bad = requests − it
+}
+
+// Errors counts Istio's requests and 5xx answers (request-success-rate).
+func Errors() Counter {
+	return Counter{requests: `sum(istio_requests_total{` + selector + `})`,
+		bad: `sum(istio_requests_total{` + selector + `,response_code=~"5.."})`}
+}
+
+// SlowerThan counts Istio's requests and those slower than d, which must
+// be a bound of the duration histogram's buckets (request-duration): the
+// bucket le=d counts the requests at most that slow.
+func SlowerThan(d time.Duration) Counter {
+	le := strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64)
+	return Counter{requests: `sum(istio_request_duration_milliseconds_count{` + selector + `})`,
+		bad: `sum(istio_request_duration_milliseconds_bucket{` + selector + `,le="` + le + `"})`, complement: true}
+}
+
+// CounterOf is the counter a compared (or counted) builtin metric uses.
+func CounterOf(m pipeline.Metric) Counter {
+	if m.Builtin == "request-duration" {
+		return SlowerThan(time.Duration(m.SlowerThan))
+	}
+	return Errors()
+}
 
 // Totals are the counters' values at one moment.
 type Totals struct {
-	At                           time.Time
-	CanaryRequests, CanaryErrors float64
-	StableRequests, StableErrors float64
+	At                        time.Time
+	CanaryRequests, CanaryBad float64
+	StableRequests, StableBad float64
 }
 
-// CounterQueries are the four queries ReadTotals runs for target, as sent.
-func CounterQueries(target Target) []string {
+// Queries are the four queries ReadTotals runs for target, as sent:
+// canary requests, canary bad, stable requests, stable bad.
+func (c Counter) Queries(target Target) []string {
 	var out []string
 	for _, w := range []string{target.Canary, target.Stable} {
-		for _, q := range []string{requestsTotal, errorsTotal} {
+		for _, q := range []string{c.requests, c.bad} {
 			text, _ := render(q, map[string]string{"Namespace": target.Namespace, "Workload": w})
 			out = append(out, text)
 		}
@@ -42,12 +68,12 @@ func CounterQueries(target Target) []string {
 	return out
 }
 
-// ReadTotals reads the request and 5xx counters of both workloads now. A
-// counter with no series yet is 0.
-func ReadTotals(ctx context.Context, q Querier, target Target) (Totals, error) {
+// ReadTotals reads both workloads' counters now. A counter with no
+// series yet is 0.
+func ReadTotals(ctx context.Context, q Querier, target Target, c Counter) (Totals, error) {
 	t := Totals{At: time.Now()}
-	dst := []*float64{&t.CanaryRequests, &t.CanaryErrors, &t.StableRequests, &t.StableErrors}
-	for i, query := range CounterQueries(target) {
+	dst := []*float64{&t.CanaryRequests, &t.CanaryBad, &t.StableRequests, &t.StableBad}
+	for i, query := range c.Queries(target) {
 		v, err := q.Query(ctx, query)
 		switch {
 		case errors.Is(err, ErrNoData):
@@ -56,6 +82,10 @@ func ReadTotals(ctx context.Context, q Querier, target Target) (Totals, error) {
 			return Totals{}, fmt.Errorf("reading request counters: %w", err)
 		}
 		*dst[i] = v
+	}
+	if c.complement {
+		t.CanaryBad = max(t.CanaryRequests-t.CanaryBad, 0)
+		t.StableBad = max(t.StableRequests-t.StableBad, 0)
 	}
 	return t, nil
 }
@@ -70,29 +100,36 @@ func (t Totals) Since(before Totals) Counts {
 		}
 		return now - then
 	}
-	return Counts{CanaryRequests: d(t.CanaryRequests, before.CanaryRequests), CanaryBad: d(t.CanaryErrors, before.CanaryErrors),
-		StableRequests: d(t.StableRequests, before.StableRequests), StableBad: d(t.StableErrors, before.StableErrors)}
+	return Counts{CanaryRequests: d(t.CanaryRequests, before.CanaryRequests), CanaryBad: d(t.CanaryBad, before.CanaryBad),
+		StableRequests: d(t.StableRequests, before.StableRequests), StableBad: d(t.StableBad, before.StableBad)}
 }
 
-// SuccessRate is the builtin request-success-rate measured from counter
-// deltas over a step (c: from the step's start to now): the canary's
-// share of non-5xx answers in percent, judged against min and max; with
-// a comparison (cmp non-nil), its evidence is in the message. Fewer
-// canary requests than minRequests (at least one) is inconclusive, never
-// a pass.
-func SuccessRate(metric pipeline.Metric, c Counts, cmp *Sequence, minRequests int, queries []string, at time.Time) Measurement {
+// FromCounts is a builtin metric measured from counter deltas over a step
+// (c: from the step's start to now). request-success-rate: the canary's
+// share of non-5xx answers in percent, judged against min and max;
+// request-duration compared with the stable: the canary's share of
+// requests slower than slowerThan, in percent. A comparison's evidence
+// (cmp non-nil) is in the message. Fewer canary requests than
+// minRequests (at least one) is inconclusive, never a pass.
+func FromCounts(metric pipeline.Metric, c Counts, cmp *Sequence, minRequests int, queries []string, at time.Time) Measurement {
 	m := Measurement{Metric: metric.Name, Query: strings.Join(queries, "\n"), Min: metric.Min, Max: metric.Max, Requests: c.CanaryRequests, At: at}
 	if c.CanaryRequests < float64(max(minRequests, 1)) {
 		m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.0f canary requests since the step began, fewer than minRequests %d", c.CanaryRequests, max(minRequests, 1))
 		return m
 	}
-	m.Value = 100 * (1 - c.CanaryBad/c.CanaryRequests)
-	m.Outcome, m.Message = Classify(m.Value, metric.Min, metric.Max)
+	what := "failed"
+	if metric.Builtin == "request-duration" {
+		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
+		what = "slower than " + time.Duration(metric.SlowerThan).String()
+	} else {
+		m.Value = 100 * (1 - c.CanaryBad/c.CanaryRequests)
+		m.Outcome, m.Message = Classify(m.Value, metric.Min, metric.Max)
+	}
 	if cmp != nil {
 		if m.Message != "" {
 			m.Message += "; "
 		}
-		m.Message += cmp.Explain("failed")
+		m.Message += cmp.Explain(what)
 	}
 	return m
 }

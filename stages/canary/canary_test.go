@@ -455,6 +455,13 @@ func (c *counters) Query(_ context.Context, q string) (float64, error) {
 	switch {
 	case strings.Contains(q, "increase(") || strings.Contains(q, "rate("):
 		return 0, fmt.Errorf("a range query where counters were expected: %s", q)
+	case strings.Contains(q, `le="300"`) && canary && c.bad.Load(): // a slow canary: none within 300 ms since it turned bad
+		return math.Floor(4 * time.Unix(0, c.since.Load()).Sub(c.start).Seconds()), nil
+	case strings.Contains(q, "_bucket") || strings.Contains(q, "_count"):
+		if canary {
+			return math.Floor(4 * secs), nil
+		}
+		return math.Floor(36 * secs), nil
 	case canary && errs && c.bad.Load():
 		return math.Floor(4 * time.Since(time.Unix(0, c.since.Load())).Seconds()), nil
 	case errs:
@@ -506,5 +513,27 @@ func TestCanaryWorseThanStableIsRolledBackMidStep(t *testing.T) {
 		if end := f.rel.notes.StepStartedAt.Add(time.Minute); ev[0].Weight != 10 || !ev[0].At.Before(end) {
 			t.Errorf("decided at %v at weight %d; the first step ends at %v", ev[0].At, ev[0].Weight, end)
 		}
+	}
+}
+
+// A canary slower than the stable — its requests over a bucket bound the
+// stable's are under — is rolled back mid-step the same way.
+func TestSlowCanaryIsRolledBackMidStep(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, steps(10, 50), "auto")
+	q := &counters{start: time.Now()}
+	q.since.Store(time.Now().Add(500 * time.Millisecond).UnixNano())
+	q.bad.Store(true)
+	f.rel.querier = q
+	f.rel.spec.Interval = pipeline.Duration(time.Minute)
+	f.rel.spec.Analysis = pipeline.AnalysisSpec{CheckEvery: pipeline.Duration(100 * time.Millisecond),
+		Metrics: []pipeline.Metric{{Name: "latency", Builtin: "request-duration", Compare: "stable", SlowerThan: pipeline.Duration(300 * time.Millisecond)}}}
+	_, err := f.drive(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "latency: the canary is worse than the stable") || !strings.Contains(err.Error(), "slower than 300ms") {
+		t.Fatalf("a slow canary: %v", err)
+	}
+	ev := f.mem.rollbacks[0].Evidence.Detail.Measurements
+	if len(ev) != 1 || !strings.Contains(ev[0].Query, `istio_request_duration_milliseconds_bucket`) || !strings.Contains(ev[0].Query, `le="300"`) {
+		t.Errorf("evidence: %+v", ev)
 	}
 }

@@ -29,9 +29,9 @@ func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interv
 	for _, metric := range a.Metrics {
 		var m analysis.Measurement
 		switch {
-		case w != nil && metric.Builtin == "request-success-rate" && werr != nil:
+		case w != nil && counted(metric) && werr != nil:
 			m = analysis.Measurement{Metric: metric.Name, Min: metric.Min, Max: metric.Max, Requests: -1, Outcome: analysis.Error, Message: werr.Error(), At: time.Now()}
-		case w != nil && metric.Builtin == "request-success-rate":
+		case w != nil && counted(metric):
 			m = w.measure(metric, a.MinRequests)
 		default:
 			m = analysis.Measure(ctx, r.querier, metric, target, a.MinRequests)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -15,43 +16,54 @@ import (
 // roll back: at most 1 % of healthy canaries are.
 const DefaultConfidence = 0.99
 
-// watcher follows the request counters of both workloads over one step:
-// the builtin success rate is measured from their deltas since the step
+// watcher follows request counters of both workloads over one step: the
+// builtin success rate is measured from their deltas since the step
 // began (so a 5xx series born during the step counts from its first
 // request), and metrics compared with the stable are checked every
 // checkEvery, rolling back as soon as the evidence is conclusive.
 type watcher struct {
-	target      analysis.Target
-	start, last analysis.Totals
-	every       time.Duration
-	seqs        map[string]analysis.Sequence // by metric, for compare: stable
+	target  analysis.Target
+	every   time.Duration
+	tracks  map[string]*track // by metric name
+	compare bool              // some metric is compared with the stable
 }
 
-// watch starts watching step i, or returns nil when no metric needs the
+// track is one metric's counters since the step began, and its comparison.
+type track struct {
+	counter     analysis.Counter
+	start, last analysis.Totals
+	seq         *analysis.Sequence // nil: not compared
+}
+
+// counted reports whether metric m is measured from counters.
+func counted(m pipeline.Metric) bool {
+	return m.Builtin == "request-success-rate" || m.Compare == "stable"
+}
+
+// watch starts watching a step, or returns nil when no metric needs the
 // counters (or there is no Prometheus).
 func (r *release) watch(ctx context.Context) (*watcher, error) {
-	if r.querier == nil || !r.countsNeeded() {
+	if r.querier == nil || !slices.ContainsFunc(r.spec.Analysis.Metrics, counted) {
 		return nil, nil
 	}
-	w := &watcher{target: r.target(""), every: r.checkEvery(ctx), seqs: map[string]analysis.Sequence{}}
+	w := &watcher{target: r.target(""), every: r.checkEvery(ctx), tracks: map[string]*track{}}
 	for _, m := range r.spec.Analysis.Metrics {
+		if !counted(m) {
+			continue
+		}
+		t := &track{counter: analysis.CounterOf(m)}
 		if m.Compare == "stable" {
-			w.seqs[m.Name] = analysis.NewSequence(m.Tolerance())
+			s := analysis.NewSequence(m.Tolerance())
+			t.seq, w.compare = &s, true
 		}
-	}
-	var err error
-	w.start, err = analysis.ReadTotals(ctx, r.querier, w.target)
-	w.last = w.start
-	return w, err
-}
-
-func (r *release) countsNeeded() bool {
-	for _, m := range r.spec.Analysis.Metrics {
-		if m.Builtin == "request-success-rate" {
-			return true
+		var err error
+		if t.start, err = analysis.ReadTotals(ctx, r.querier, w.target, t.counter); err != nil {
+			return nil, err
 		}
+		t.last = t.start
+		w.tracks[m.Name] = t
 	}
-	return false
+	return w, nil
 }
 
 // target is what the metrics' queries are about.
@@ -79,14 +91,17 @@ func (r *release) checkEvery(ctx context.Context) time.Duration {
 // check reads the counters and folds what happened since the last check
 // into each comparison.
 func (w *watcher) check(ctx context.Context, q analysis.Querier) error {
-	now, err := analysis.ReadTotals(ctx, q, w.target)
-	if err != nil {
-		return err
-	}
-	counts := now.Since(w.last)
-	w.last = now
-	for name, s := range w.seqs {
-		w.seqs[name] = s.Add(counts, now.At)
+	for _, t := range w.tracks {
+		now, err := analysis.ReadTotals(ctx, q, w.target, t.counter)
+		if err != nil {
+			return err
+		}
+		counts := now.Since(t.last)
+		t.last = now
+		if t.seq != nil {
+			s := t.seq.Add(counts, now.At)
+			t.seq = &s
+		}
 	}
 	return nil
 }
@@ -95,20 +110,17 @@ func (w *watcher) check(ctx context.Context, q analysis.Querier) error {
 // canary is conclusively worse on.
 func (w *watcher) worse(metrics []pipeline.Metric, confidence float64) (pipeline.Metric, analysis.Sequence, bool) {
 	for _, m := range metrics {
-		if s, ok := w.seqs[m.Name]; ok && s.Worse(confidence) {
-			return m, s, true
+		if t := w.tracks[m.Name]; t != nil && t.seq != nil && t.seq.Worse(confidence) {
+			return m, *t.seq, true
 		}
 	}
 	return pipeline.Metric{}, analysis.Sequence{}, false
 }
 
-// measure is metric m over the step so far, from the counters.
+// measure is metric m over the step so far, from its counters.
 func (w *watcher) measure(m pipeline.Metric, minRequests int) analysis.Measurement {
-	var cmp *analysis.Sequence
-	if s, ok := w.seqs[m.Name]; ok {
-		cmp = &s
-	}
-	return analysis.SuccessRate(m, w.last.Since(w.start), cmp, minRequests, analysis.CounterQueries(w.target), w.last.At)
+	t := w.tracks[m.Name]
+	return analysis.FromCounts(m, t.last.Since(t.start), t.seq, minRequests, t.counter.Queries(w.target), t.last.At)
 }
 
 // verdictOn is the rollback the comparison of m decided, stored as a
@@ -116,7 +128,7 @@ func (w *watcher) measure(m pipeline.Metric, minRequests int) analysis.Measureme
 func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, s analysis.Sequence, i, weight int) verdict {
 	meas := w.measure(m, r.spec.Analysis.MinRequests)
 	meas.Outcome, meas.At = analysis.Fail, s.PeakAt
-	meas.Message = fmt.Sprintf("canary worse than stable: %s", s.Explain("failed"))
+	meas.Message = "canary worse than stable: " + meas.Message
 	stored := toStored(meas, i, weight)
 	id, err := r.run.Release.Measured(ctx, stored)
 	if err != nil {
@@ -126,7 +138,7 @@ func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, 
 	r.say("  %s", describe(meas))
 	meas.ID = id
 	d := analysis.Decision{Action: analysis.Rollback, Evidence: []analysis.Measurement{meas},
-		Reason: fmt.Sprintf("%s: the canary is worse than the stable (%s)", m.Name, s.Explain("failed"))}
+		Reason: fmt.Sprintf("%s: the canary is worse than the stable (%s)", m.Name, meas.Message)}
 	return r.fromAnalysis(d, []stages.Measurement{stored})
 }
 
