@@ -12,6 +12,10 @@
 // consecutiveErrorLimit (Prometheus down is fail-safe: never a pass). It
 // pauses for a person when a metric's inconclusive measurements reach
 // inconclusiveLimit. A limit of 0 takes the default.
+//
+// Builtin success rates are measured from counter deltas since the step
+// began (counts.go), and metrics compared with the stable are judged
+// continuously by an always-valid sequential test (sequential.go).
 package analysis
 
 import (
