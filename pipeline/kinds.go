@@ -211,6 +211,12 @@ type Metric struct {
 	// SlowerThan (request-duration compared with the stable): a request
 	// this slow or slower is a bad one; a bucket bound of the histogram.
 	SlowerThan Duration `yaml:"slowerThan"`
+	// Requests and Bad compare a metric of your own with the stable: two
+	// PromQL counters (sums) of one workload's requests and its bad ones,
+	// templates over .Workload (the canary's or the stable's), .Namespace
+	// and .App.
+	Requests string `yaml:"requests" slipway:"late"`
+	Bad      string `yaml:"bad" slipway:"late"`
 }
 
 // Tolerance is 1 + MaxIncrease: how many times the stable's bad share the

@@ -214,13 +214,17 @@ func (v *validator) analysis(at string, a *AnalysisSpec) {
 
 func (v *validator) metric(at string, m Metric) {
 	set := 0
-	for _, s := range []string{m.Builtin, m.Query, m.Alert} {
+	for _, s := range []string{m.Builtin, m.Query, m.Alert, m.Requests + m.Bad} {
 		if s != "" {
 			set++
 		}
 	}
 	if set != 1 {
-		v.failf(at, "set exactly one of builtin, query or alert")
+		v.failf(at, "set exactly one of builtin, query, alert, or requests with bad")
+		return
+	}
+	if (m.Requests == "") != (m.Bad == "") || (m.Requests != "" && m.Compare == "") {
+		v.failf(at, "requests and bad go together, with compare: stable (counters of one workload's requests and bad requests, over .Workload)")
 		return
 	}
 	v.oneOf(at+".builtin", m.Builtin, Builtins)
@@ -235,8 +239,10 @@ func (v *validator) metric(at string, m Metric) {
 	switch {
 	case m.Compare != "" && m.Compare != "stable":
 		v.failf(at+".compare", "%q is not one of stable", m.Compare)
-	case m.Compare != "" && m.Builtin == "":
-		v.failf(at+".compare", "compare: stable works with the builtin metrics (request-success-rate: the 5xx share; request-duration: the share slower than slowerThan)")
+	case m.Compare != "" && m.Builtin == "" && m.Requests == "":
+		v.failf(at+".compare", "compare: stable works with the builtin metrics (request-success-rate: the 5xx share; request-duration: the share slower than slowerThan) or with requests and bad counters of your own")
+	case m.Requests != "" && (m.Min != nil || m.Max != nil):
+		v.failf(at, "a metric of requests and bad counters is compared with the stable; it takes no min or max")
 	case m.Compare == "" && m.MaxIncrease != "":
 		v.failf(at+".maxIncrease", "goes with compare: stable")
 	case m.Compare != "" && m.Builtin == "request-duration" && m.SlowerThan <= 0:

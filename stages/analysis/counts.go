@@ -40,9 +40,13 @@ func SlowerThan(d time.Duration) Counter {
 		bad: `sum(istio_request_duration_milliseconds_bucket{` + selector + `,le="` + le + `"})`, complement: true}
 }
 
-// CounterOf is the counter a compared (or counted) builtin metric uses.
+// CounterOf is the counter a compared (or counted) metric uses: its own
+// requests and bad queries, or a builtin's.
 func CounterOf(m pipeline.Metric) Counter {
-	if m.Builtin == "request-duration" {
+	switch {
+	case m.Requests != "":
+		return Counter{requests: m.Requests, bad: m.Bad}
+	case m.Builtin == "request-duration":
 		return SlowerThan(time.Duration(m.SlowerThan))
 	}
 	return Errors()
@@ -57,15 +61,18 @@ type Totals struct {
 
 // Queries are the four queries ReadTotals runs for target, as sent:
 // canary requests, canary bad, stable requests, stable bad.
-func (c Counter) Queries(target Target) []string {
+func (c Counter) Queries(target Target) ([]string, error) {
 	var out []string
 	for _, w := range []string{target.Canary, target.Stable} {
 		for _, q := range []string{c.requests, c.bad} {
-			text, _ := render(q, map[string]string{"Namespace": target.Namespace, "Workload": w})
+			text, err := render(q, map[string]string{"App": target.App, "Namespace": target.Namespace, "Workload": w})
+			if err != nil {
+				return nil, fmt.Errorf("rendering the counter query %q: %w", q, err)
+			}
 			out = append(out, text)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // ReadTotals reads both workloads' counters now. A counter with no
@@ -73,7 +80,11 @@ func (c Counter) Queries(target Target) []string {
 func ReadTotals(ctx context.Context, q Querier, target Target, c Counter) (Totals, error) {
 	t := Totals{At: time.Now()}
 	dst := []*float64{&t.CanaryRequests, &t.CanaryBad, &t.StableRequests, &t.StableBad}
-	for i, query := range c.Queries(target) {
+	queries, err := c.Queries(target)
+	if err != nil {
+		return Totals{}, err
+	}
+	for i, query := range queries {
 		v, err := q.Query(ctx, query)
 		switch {
 		case errors.Is(err, ErrNoData):
@@ -118,10 +129,14 @@ func FromCounts(metric pipeline.Metric, c Counts, cmp *Sequence, minRequests int
 		return m
 	}
 	what := "failed"
-	if metric.Builtin == "request-duration" {
+	switch {
+	case metric.Builtin == "request-duration":
 		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
 		what = "slower than " + time.Duration(metric.SlowerThan).String()
-	} else {
+	case metric.Requests != "":
+		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
+		what = "bad"
+	default:
 		m.Value = 100 * (1 - c.CanaryBad/c.CanaryRequests)
 		m.Outcome, m.Message = Classify(m.Value, metric.Min, metric.Max)
 	}

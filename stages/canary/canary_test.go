@@ -537,3 +537,38 @@ func TestSlowCanaryIsRolledBackMidStep(t *testing.T) {
 		t.Errorf("evidence: %+v", ev)
 	}
 }
+
+// A metric of the pipeline's own counters (requests and bad, templated
+// over .Workload) is compared with the stable the same way.
+func TestOwnCountersAreComparedWithTheStable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, steps(10, 50), "auto")
+	start := time.Now()
+	f.rel.querier = queryFunc(func(q string) (float64, error) {
+		secs := time.Since(start).Seconds()
+		canary := strings.Contains(q, `version="order-service-v2"`)
+		switch {
+		case strings.HasPrefix(q, "sum(checkout_requests_total") && canary:
+			return math.Floor(4 * secs), nil
+		case strings.HasPrefix(q, "sum(checkout_requests_total"):
+			return math.Floor(36 * secs), nil
+		case strings.HasPrefix(q, "sum(checkout_failures_total") && canary:
+			return math.Floor(4 * secs), nil // every canary checkout fails
+		case strings.HasPrefix(q, "sum(checkout_failures_total"):
+			return 0, analysis.ErrNoData
+		}
+		return 0, fmt.Errorf("unexpected query %s", q)
+	})
+	f.rel.spec.Interval = pipeline.Duration(time.Minute)
+	f.rel.spec.Analysis = pipeline.AnalysisSpec{CheckEvery: pipeline.Duration(100 * time.Millisecond),
+		Metrics: []pipeline.Metric{{Name: "checkouts", Compare: "stable",
+			Requests: `sum(checkout_requests_total{version="{{ .Workload }}"})`, Bad: `sum(checkout_failures_total{version="{{ .Workload }}"})`}}}
+	_, err := f.drive(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "checkouts: the canary is worse than the stable") || !strings.Contains(err.Error(), "requests bad (100.0 %)") {
+		t.Fatalf("own counters: %v", err)
+	}
+}
+
+type queryFunc func(q string) (float64, error)
+
+func (f queryFunc) Query(_ context.Context, q string) (float64, error) { return f(q) }

@@ -120,7 +120,8 @@ func (w *watcher) worse(metrics []pipeline.Metric, confidence float64) (pipeline
 // measure is metric m over the step so far, from its counters.
 func (w *watcher) measure(m pipeline.Metric, minRequests int) analysis.Measurement {
 	t := w.tracks[m.Name]
-	return analysis.FromCounts(m, t.last.Since(t.start), t.seq, minRequests, t.counter.Queries(w.target), t.last.At)
+	queries, _ := t.counter.Queries(w.target) // rendered before, by every ReadTotals
+	return analysis.FromCounts(m, t.last.Since(t.start), t.seq, minRequests, queries, t.last.At)
 }
 
 // verdictOn is the rollback the comparison of m decided, stored as a
