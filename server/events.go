@@ -85,16 +85,10 @@ type streamOf struct {
 // stream runs one tab's stream until the client goes away.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of streamOf, after int64) {
 	runID, releaseID := of.run, of.release
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+	flusher := startEvents(w)
+	if flusher == nil {
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	flusher.Flush()
 

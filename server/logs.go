@@ -91,15 +91,10 @@ func (s *Server) follow(key string, delta, limit int) bool {
 }
 
 func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after int64) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+	flusher := startEvents(w)
+	if flusher == nil {
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 	err := s.engine.Follow(r.Context(), id, after, func(l store.LogLine) error {
 		b, _ := json.Marshal(logView(l))
@@ -142,4 +137,21 @@ func (s *Server) logText(w http.ResponseWriter, r *http.Request, run *store.Run)
 			return
 		}
 	}
+}
+
+// startEvents answers 200 with the headers of a Server-Sent Events
+// stream and returns its flusher, or answers 500 and returns nil when the
+// connection cannot stream.
+func startEvents(w http.ResponseWriter) http.Flusher {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+		return nil
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	return flusher
 }

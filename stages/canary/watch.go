@@ -3,6 +3,7 @@ package canary
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -78,12 +79,8 @@ func (r *release) checkEvery(ctx context.Context) time.Duration {
 	if d := time.Duration(r.spec.Analysis.CheckEvery); d > 0 {
 		return d
 	}
-	if s, ok := r.querier.(interface {
-		ScrapeInterval(ctx context.Context) (time.Duration, error)
-	}); ok {
-		if d, err := s.ScrapeInterval(ctx); err == nil && d > 0 {
-			return d
-		}
+	if d, err := r.scrapeInterval(ctx); err == nil && d > 0 {
+		return d
 	}
 	return time.Second
 }
@@ -147,13 +144,13 @@ func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, 
 // scrapes and which steps are too short to see enough scrapes (fewer
 // than 5 in an interval: measurements over it are noisy or empty).
 func (r *release) reportScrape(ctx context.Context) {
-	s, ok := r.querier.(interface {
-		ScrapeInterval(ctx context.Context) (time.Duration, error)
-	})
-	if !ok || len(r.spec.Analysis.Metrics) == 0 {
+	if len(r.spec.Analysis.Metrics) == 0 {
 		return
 	}
-	scrape, err := s.ScrapeInterval(ctx)
+	scrape, err := r.scrapeInterval(ctx)
+	if errors.Is(err, errNoScrapeInterval) {
+		return
+	}
 	if err != nil {
 		r.say("analysis: %v", err)
 		return
@@ -164,4 +161,18 @@ func (r *release) reportScrape(ctx context.Context) {
 			r.say("analysis: WARNING step %d's interval %s spans fewer than 5 scrapes (every %s): its measurements will be noisy or empty; make it at least %s", i+1, iv, scrape, 5*scrape)
 		}
 	}
+}
+
+// errNoScrapeInterval: the querier cannot say how often it scrapes.
+var errNoScrapeInterval = errors.New("the querier does not report a scrape interval")
+
+// scrapeInterval is how often the analysis's Prometheus scrapes.
+func (r *release) scrapeInterval(ctx context.Context) (time.Duration, error) {
+	s, ok := r.querier.(interface {
+		ScrapeInterval(ctx context.Context) (time.Duration, error)
+	})
+	if !ok {
+		return 0, errNoScrapeInterval
+	}
+	return s.ScrapeInterval(ctx)
 }
