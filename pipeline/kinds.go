@@ -205,7 +205,8 @@ type Metric struct {
 	// Compare: stable judges the canary against the stable workload over
 	// the same time (request-success-rate: its 5xx share; request-duration:
 	// its share of requests slower than SlowerThan), continuously;
-	// MaxIncrease is the tolerated relative increase, e.g. "10%" (default 0%).
+	// MaxIncrease is the tolerated increase of the bad share: relative,
+	// e.g. "10%" (default 0%), or absolute in percentage points, "0.5pp".
 	Compare     string `yaml:"compare"`
 	MaxIncrease string `yaml:"maxIncrease"`
 	// SlowerThan (request-duration compared with the stable): a request
@@ -219,24 +220,35 @@ type Metric struct {
 	Bad      string `yaml:"bad" slipway:"late"`
 }
 
-// Tolerance is 1 + MaxIncrease: how many times the stable's bad share the
-// canary may have. MaxIncrease is assumed valid (see validation).
-func (m Metric) Tolerance() float64 {
-	v, _ := parsePercent(m.MaxIncrease)
-	return 1 + v/100
+// Tolerance is how much worse than the stable's the canary's bad share
+// may be: relative ("10%": ratio 1.1 times the stable's share) or absolute
+// ("0.5pp", percentage points: margin 0.005 above it, absolute true).
+// MaxIncrease is assumed valid (see validation).
+func (m Metric) Tolerance() (ratio, margin float64, absolute bool) {
+	v, absolute, _ := parseIncrease(m.MaxIncrease)
+	if absolute {
+		return 1, v / 100, true
+	}
+	return 1 + v/100, 0, false
 }
 
-// parsePercent reads "10%" (or "" as 0).
-func parsePercent(s string) (float64, error) {
+// parseIncrease reads "10%" (relative) or "0.5pp" (percentage points,
+// absolute); "" is 0 %.
+func parseIncrease(s string) (v float64, absolute bool, err error) {
 	if s == "" {
-		return 0, nil
+		return 0, false, nil
 	}
-	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
-	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if !ok || err != nil || v < 0 || v > 10000 || math.IsNaN(v) {
-		return 0, fmt.Errorf("%q is not a percentage from 0%% to 10000%%, e.g. 10%%", s)
+	num, relative := strings.CutSuffix(strings.TrimSpace(s), "%")
+	num, absolute = strings.CutSuffix(num, "pp")
+	v, err = strconv.ParseFloat(strings.TrimSpace(num), 64)
+	limit := 10000.0
+	if absolute {
+		limit = 99
 	}
-	return v, nil
+	if relative == absolute || err != nil || v < 0 || v > limit || math.IsNaN(v) {
+		return 0, false, fmt.Errorf("%q is neither a percentage from 0%% to 10000%% (relative to the stable's share, e.g. 10%%) nor percentage points from 0pp to 99pp (added to it, e.g. 0.5pp)", s)
+	}
+	return v, absolute, nil
 }
 
 // FakeSpec is the scripted stand-in kind, for tests and the demo: it

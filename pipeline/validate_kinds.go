@@ -252,7 +252,7 @@ func (v *validator) metric(at string, m Metric) {
 	case m.SlowerThan != 0 && (m.Compare == "" || m.Builtin != "request-duration"):
 		v.failf(at+".slowerThan", "goes with builtin: request-duration and compare: stable")
 	}
-	if _, err := parsePercent(m.MaxIncrease); err != nil {
+	if _, _, err := parseIncrease(m.MaxIncrease); err != nil {
 		v.failf(at+".maxIncrease", "%v", err)
 	}
 }

@@ -38,6 +38,8 @@ type Counts struct {
 // new one, so deciding stays a pure function of what was observed.
 type Sequence struct {
 	Rho0   float64   // the tolerated ratio, 1 + maxIncrease
+	Margin bool      // compare by an absolute margin instead (margin.go)
+	Delta  float64   // the tolerated difference of the bad shares, with Margin
 	Total  Counts    // summed over every window so far
 	LogLR  []float64 // per alternative in mixture
 	Peak   float64   // the largest mixture likelihood ratio reached
@@ -50,23 +52,20 @@ func NewSequence(rho0 float64) Sequence {
 	return Sequence{Rho0: math.Max(rho0, 1), LogLR: make([]float64, len(mixture))}
 }
 
+// NewMargin starts a comparison tolerating a canary bad share up to
+// delta (a share, 0 ≤ delta < 1) above the stable's.
+func NewMargin(delta float64) Sequence {
+	return Sequence{Rho0: 1, Margin: true, Delta: math.Min(math.Max(delta, 0), 0.999)}
+}
+
 // Add folds one window's counts in, observed at t.
 func (s Sequence) Add(c Counts, t time.Time) Sequence {
-	s.LogLR = append([]float64(nil), s.LogLR...)
 	s.Total.CanaryRequests += c.CanaryRequests
 	s.Total.CanaryBad += c.CanaryBad
 	s.Total.StableRequests += c.StableRequests
 	s.Total.StableBad += c.StableBad
-	bad := c.CanaryBad + c.StableBad
-	if c.CanaryRequests <= 0 || c.StableRequests <= 0 || bad <= 0 {
-		return s // no bad request, or no traffic on one side: nothing to compare
-	}
-	f := c.CanaryRequests / (c.CanaryRequests + c.StableRequests)
-	theta := func(rho float64) float64 { return f * rho / (f*rho + 1 - f) }
-	t0 := theta(s.Rho0)
-	for j, m := range mixture {
-		t1 := theta(s.Rho0 * m)
-		s.LogLR[j] += c.CanaryBad*math.Log(t1/t0) + c.StableBad*math.Log((1-t1)/(1-t0))
+	if !s.Margin {
+		s.LogLR = s.ratioTest(c)
 	}
 	if lr := s.LR(); lr > s.Peak {
 		s.Peak, s.PeakAt = lr, t
@@ -74,8 +73,27 @@ func (s Sequence) Add(c Counts, t time.Time) Sequence {
 	return s
 }
 
-// LR is the mixture likelihood ratio now.
+// ratioTest is the ratio test's log likelihood ratios after one more window.
+func (s Sequence) ratioTest(c Counts) []float64 {
+	logLR := append([]float64(nil), s.LogLR...)
+	if c.CanaryRequests <= 0 || c.StableRequests <= 0 || c.CanaryBad+c.StableBad <= 0 {
+		return logLR // no bad request, or no traffic on one side: nothing to compare
+	}
+	f := c.CanaryRequests / (c.CanaryRequests + c.StableRequests)
+	theta := func(rho float64) float64 { return f * rho / (f*rho + 1 - f) }
+	t0 := theta(s.Rho0)
+	for j, m := range mixture {
+		t1 := theta(s.Rho0 * m)
+		logLR[j] += c.CanaryBad*math.Log(t1/t0) + c.StableBad*math.Log((1-t1)/(1-t0))
+	}
+	return logLR
+}
+
+// LR is the mixture likelihood ratio now (with Margin, the evidence e).
 func (s Sequence) LR() float64 {
+	if s.Margin {
+		return marginEvidence(s.Total, s.Delta)
+	}
 	top := math.Inf(-1)
 	for _, l := range s.LogLR {
 		top = math.Max(top, l)
@@ -120,13 +138,39 @@ func (s Sequence) Ratio() float64 {
 	return qc / qs
 }
 
+// Difference is the canary's bad share minus the stable's (NaN without
+// traffic): the effect size a Margin is about.
+func (s Sequence) Difference() float64 {
+	t := s.Total
+	if t.CanaryRequests == 0 || t.StableRequests == 0 {
+		return math.NaN()
+	}
+	return t.CanaryBad/t.CanaryRequests - t.StableBad/t.StableRequests
+}
+
 // Explain is the comparison in words, with both sides' counts.
 func (s Sequence) Explain(what string) string {
 	t := s.Total
-	return fmt.Sprintf("canary %s of %s requests %s (%s), stable %s of %s (%s); ratio %s, tolerated %s; confidence %s (likelihood ratio %s)",
+	effect := fmt.Sprintf("ratio %s, tolerated %s", ratio(s.Ratio()), ratio(s.Rho0))
+	if s.Margin {
+		effect = fmt.Sprintf("difference %s, tolerated %s", points(s.Difference()), points(s.Delta))
+	}
+	return fmt.Sprintf("canary %s of %s requests %s (%s), stable %s of %s (%s); %s; confidence %s (likelihood ratio %s)",
 		count(t.CanaryBad), count(t.CanaryRequests), what, percent(t.CanaryBad, t.CanaryRequests),
 		count(t.StableBad), count(t.StableRequests), percent(t.StableBad, t.StableRequests),
-		ratio(s.Ratio()), ratio(s.Rho0), confidence(s.Confidence()), likelihood(s.Peak))
+		effect, confidence(s.Confidence()), likelihood(s.Peak))
+}
+
+// points writes a difference of shares in percentage points.
+func points(d float64) string {
+	if math.IsNaN(d) {
+		return "unknown"
+	}
+	p := 100 * d
+	if p != 0 && math.Abs(p) < 0.1 {
+		return fmt.Sprintf("%+.2g points", p)
+	}
+	return fmt.Sprintf("%+.1f points", p)
 }
 
 func count(v float64) string { return fmt.Sprintf("%.0f", v) }

@@ -5,28 +5,24 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
-// poisson draws a Poisson variate (Knuth's method; the rates here are small).
+// poisson draws a Poisson variate.
 func poisson(r *rand.Rand, lambda float64) float64 {
-	l, k, p := math.Exp(-lambda), 0.0, 1.0
-	for {
-		p *= r.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
+	return distuv.Poisson{Lambda: lambda, Src: r}.Rand()
 }
 
+// binomial draws how many of n requests are bad, each with probability q.
 func binomial(r *rand.Rand, n, q float64) float64 {
-	k := 0.0
-	for range int(n) {
-		if r.Float64() < q {
-			k++
-		}
+	if n == 0 || q == 0 {
+		return 0
 	}
-	return k
+	if q == 1 {
+		return n
+	}
+	return distuv.Binomial{N: n, P: q, Src: r}.Rand()
 }
 
 // scenario is a canary step: requests per second on each side, each
@@ -39,8 +35,7 @@ type scenario struct {
 
 // run simulates one step and returns whether the test called the canary
 // worse, and after how many seconds.
-func (sc scenario) run(r *rand.Rand, confidence float64) (bool, int) {
-	s := NewSequence(1)
+func (sc scenario) run(r *rand.Rand, s Sequence, confidence float64) (bool, int) {
 	t0 := time.Unix(0, 0)
 	for sec := 1; sec <= sc.seconds; sec++ {
 		c := Counts{CanaryRequests: poisson(r, sc.canaryRPS), StableRequests: poisson(r, sc.stableRPS)}
@@ -67,7 +62,7 @@ func TestHealthyCanariesAreRarelyRolledBack(t *testing.T) {
 		const n = 10000
 		false_ := 0
 		for range n {
-			if worse, _ := sc.run(r, 0.99); worse {
+			if worse, _ := sc.run(r, NewSequence(1), 0.99); worse {
 				false_++
 			}
 		}
@@ -98,7 +93,7 @@ func TestBadCanariesAreCaught(t *testing.T) {
 			const n = 2000
 			caught, times := 0, []int{}
 			for range n {
-				if worse, at := sc.run(r, 0.99); worse {
+				if worse, at := sc.run(r, NewSequence(1), 0.99); worse {
 					caught++
 					times = append(times, at)
 				}

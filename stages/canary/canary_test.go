@@ -472,12 +472,22 @@ func (c *counters) Query(_ context.Context, q string) (float64, error) {
 	return math.Floor(36 * secs), nil
 }
 
-// Compared with the stable and checked continuously, a canary answering
-// 5xx is rolled back within its first minute-long step, with the
-// comparison as evidence; a healthy one is promoted.
+// Compared with the stable and checked continuously — by ratio or by an
+// absolute margin — a canary answering 5xx is rolled back within its
+// first minute-long step, with the comparison as evidence; a healthy one
+// is promoted.
 func TestCanaryWorseThanStableIsRolledBackMidStep(t *testing.T) {
 	t.Parallel()
-	for _, bad := range []bool{true, false} {
+	for _, tt := range []struct {
+		bad               bool
+		increase, because string
+	}{
+		{true, "", "ratio ∞ (stable had none)"},
+		{true, "0.5pp", "difference +100.0 points, tolerated +0.5 points"},
+		{false, "", ""},
+		{false, "0.5pp", ""},
+	} {
+		bad := tt.bad
 		f := newFixture(t, steps(10, 50), "auto")
 		q := &counters{start: time.Now()}
 		if bad {
@@ -490,7 +500,7 @@ func TestCanaryWorseThanStableIsRolledBackMidStep(t *testing.T) {
 			f.rel.spec.Interval = pipeline.Duration(1500 * time.Millisecond)
 		}
 		f.rel.spec.Analysis = pipeline.AnalysisSpec{CheckEvery: pipeline.Duration(100 * time.Millisecond),
-			Metrics: []pipeline.Metric{{Name: "errors", Builtin: "request-success-rate", Compare: "stable"}}}
+			Metrics: []pipeline.Metric{{Name: "errors", Builtin: "request-success-rate", Compare: "stable", MaxIncrease: tt.increase}}}
 		res, err := f.drive(context.Background())
 		if !bad {
 			if err != nil || res.Outputs["outcome"] != Promoted {
@@ -506,7 +516,7 @@ func TestCanaryWorseThanStableIsRolledBackMidStep(t *testing.T) {
 			t.Fatalf("a bad canary: %v", err)
 		}
 		ev := f.mem.rollbacks[0].Evidence.Detail.Measurements
-		if len(ev) != 1 || ev[0].Outcome != "fail" || !strings.Contains(ev[0].Message, "ratio ∞ (stable had none)") || !strings.Contains(ev[0].Message, "; confidence ") {
+		if len(ev) != 1 || ev[0].Outcome != "fail" || !strings.Contains(ev[0].Message, tt.because) || !strings.Contains(ev[0].Message, "; confidence ") {
 			t.Errorf("evidence: %+v", ev)
 		}
 		// Decided mid-step, not at the end of the minute-long interval.

@@ -54,7 +54,11 @@ func (r *release) watch(ctx context.Context) (*watcher, error) {
 		}
 		t := &track{counter: analysis.CounterOf(m)}
 		if m.Compare == "stable" {
-			s := analysis.NewSequence(m.Tolerance())
+			ratio, margin, absolute := m.Tolerance()
+			s := analysis.NewSequence(ratio)
+			if absolute {
+				s = analysis.NewMargin(margin)
+			}
 			t.seq, w.compare = &s, true
 		}
 		var err error
