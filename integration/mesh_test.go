@@ -127,6 +127,15 @@ func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
 	waitFor(t, "Prometheus to report the canary's success rate", func() bool {
 		return canarySuccessRate(t, prom.URL, "default", "order-service-v2") == 100
 	})
+	// The p99 from the duration histogram's bucket increases, on the real Prometheus.
+	p, err := analysis.NewPrometheus(prom.URL)
+	must(t, err)
+	limit := 250.0
+	p99 := analysis.Measure(ctx, p, pipeline.Metric{Name: "latency", Builtin: "request-duration", Max: &limit},
+		analysis.Target{Namespace: "default", Canary: "order-service-v2", Interval: "1m"}, 1)
+	if p99.Outcome != analysis.Pass || p99.Value <= 0 || p99.Requests < 60 {
+		t.Errorf("the canary's p99: %+v", p99)
+	}
 
 	vs, err := dyn.Resource(meshproxy.VirtualServices).Namespace("default").Get(ctx, "order-service", metav1.GetOptions{})
 	must(t, err)

@@ -108,14 +108,40 @@ type Target struct {
 	Interval  string // a PromQL range, e.g. 1m
 }
 
-// The builtin queries are Flagger's Istio queries.
+// The builtin queries are Flagger's Istio queries, but over counts rather
+// than rates: a counter's increase over the interval is its value now
+// minus its value an interval ago, summed before subtracting so that a
+// series born within the interval (the canary's first 5xx answer) counts
+// from its first request — rate() and increase() drop a series' first
+// sample. A counter reset within the interval (a restarted pod) is not
+// compensated: its side's increase is clamped at zero.
 const (
 	istioSelector = `reporter="destination",destination_workload_namespace="{{ .Namespace }}",destination_workload=~"{{ .Canary }}"`
-	successRate   = `sum(rate(istio_requests_total{` + istioSelector + `,response_code!~"5.*"}[{{ .Interval }}])) / sum(rate(istio_requests_total{` + istioSelector + `}[{{ .Interval }}])) * 100`
-	duration      = `histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{` + istioSelector + `}[{{ .Interval }}])) by (le))`
-	requestCount  = `sum(increase(istio_requests_total{` + istioSelector + `}[{{ .Interval }}]))`
+	requests      = `istio_requests_total{` + istioSelector + `}`
+	nonErrors     = `istio_requests_total{` + istioSelector + `,response_code!~"5.*"}`
+	buckets       = `istio_request_duration_milliseconds_bucket{` + istioSelector + `}`
 	alertFiring   = `count(ALERTS{alertname="{{ .Alert }}",alertstate="firing"})`
 )
+
+var (
+	successRate  = increaseOf(nonErrors, "") + ` / ` + increaseOf(requests, "") + ` * 100`
+	duration     = `histogram_quantile(0.99, ` + increaseOf(buckets, "le") + `)`
+	requestCount = increaseOf(requests, "")
+)
+
+// increaseOf is the PromQL for how much the sum of the counters selected
+// grew over the last .Interval, grouped by label by ("" for none).
+func increaseOf(selector, by string) string {
+	sum := "sum"
+	if by != "" {
+		sum = "sum by (" + by + ")"
+	}
+	before := "vector(0)" // no series an interval ago: all of it is new
+	if by != "" {
+		before = "0 * " + sum + " (" + selector + ")"
+	}
+	return fmt.Sprintf("clamp_min(%s (%s) - (%s (%s offset {{ .Interval }}) or %s), 0)", sum, selector, sum, selector, before)
+}
 
 var builtins = map[string]string{"request-success-rate": successRate, "request-duration": duration}
 
