@@ -79,7 +79,13 @@ func TestHealthyCanariesAreRarelyRolledBack(t *testing.T) {
 // (reported; the gross failure must be caught within 3 s at 4 req/s).
 func TestBadCanariesAreCaught(t *testing.T) {
 	t.Parallel()
-	r := rand.New(rand.NewPCG(3, 4))
+	detect(t, rand.New(rand.NewPCG(3, 4)), "ratio", func() Sequence { return NewSequence(1) }, 2000)
+}
+
+// detect runs n bad canaries of each kind at 1, 4 and 40 requests/s
+// against the comparison start makes, and logs how many were caught and
+// how fast; 100 % 5xx at 4 req/s must be caught within 3 s.
+func detect(t *testing.T, r *rand.Rand, label string, start func() Sequence, n int) {
 	for _, tt := range []struct {
 		name             string
 		canaryQ, stableQ float64
@@ -90,10 +96,9 @@ func TestBadCanariesAreCaught(t *testing.T) {
 	} {
 		for _, rps := range []float64{1, 4, 40} {
 			sc := scenario{canaryRPS: rps, stableRPS: 9 * rps, canaryQ: tt.canaryQ, stableQ: tt.stableQ, seconds: 60}
-			const n = 2000
 			caught, times := 0, []int{}
 			for range n {
-				if worse, at := sc.run(r, NewSequence(1), 0.99); worse {
+				if worse, at := sc.run(r, start(), 0.99); worse {
 					caught++
 					times = append(times, at)
 				}
@@ -102,9 +107,9 @@ func TestBadCanariesAreCaught(t *testing.T) {
 			if len(times) > 0 {
 				median = sortedMedian(times)
 			}
-			t.Logf("%s at %g canary req/s: caught %.1f %% within 60 s, median %d s", tt.name, rps, 100*float64(caught)/n, median)
+			t.Logf("%s, %s at %g canary req/s: caught %.1f %% within 60 s, median %d s", label, tt.name, rps, 100*float64(caught)/float64(n), median)
 			if tt.canaryQ == 1 && rps == 4 && (caught < n*99/100 || median > 3) {
-				t.Errorf("100 %% 5xx at 4 req/s: caught %d of %d, median %d s; want ≥ 99 %% within 3 s", caught, n, median)
+				t.Errorf("%s, 100 %% 5xx at 4 req/s: caught %d of %d, median %d s; want ≥ 99 %% within 3 s", label, caught, n, median)
 			}
 		}
 	}
