@@ -26,8 +26,10 @@ var layers = map[string][]string{
 	"triggers": {"pipeline", "runner", "triggers"},
 	"server":   {"pipeline", "stages", "runner", "triggers", "server"}, // stages: the contract only (rollback evidence, commands)
 	"configs":  {},
+	// commit statuses on the forges: reads runs (runner/store), nothing else
+	"forgestatus": {"runner", "forgestatus"},
 	// the engine config file, resolved into what the server runs on
-	"engineconfig": {"pipeline", "triggers", "server", "engineconfig"},
+	"engineconfig": {"pipeline", "triggers", "server", "forgestatus", "engineconfig"},
 	// helpers for tests only (internal/eventually); see TestShippedBinaryLeavesOutTestKinds
 	"internal": {},
 }

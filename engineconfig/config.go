@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/pipeline/strictyaml"
 	"github.com/slipwayci/slipway/server"
@@ -32,6 +34,7 @@ type Config struct {
 	APIVersion   string                `yaml:"apiVersion"`
 	Kind         string                `yaml:"kind"`
 	Listen       string                `yaml:"listen"` // default 127.0.0.1:8080
+	URL          string                `yaml:"url"`    // where people reach the engine, for links; default http://{listen}
 	Data         string                `yaml:"data"`   // default .slipway beside the config
 	Webhooks     WebhookConfig         `yaml:"webhooks"`
 	Repositories []triggers.Repository `yaml:"repositories"`
@@ -109,6 +112,9 @@ func Load(path string) (*Config, error) {
 	if c.Webhooks.MaxBodyBytes == 0 {
 		c.Webhooks.MaxBodyBytes = triggers.DefaultMaxBody
 	}
+	if c.URL == "" {
+		c.URL = "http://" + c.Listen
+	}
 	return c, nil
 }
 
@@ -144,6 +150,9 @@ func (v *checker) config(c *Config) {
 	if c.Webhooks.MaxBodyBytes < 0 {
 		v.failf("webhooks.maxBodyBytes", "must be positive")
 	}
+	if c.URL != "" && !httpURL(c.URL) {
+		v.failf("url", "%q is not an http(s) URL", c.URL)
+	}
 	names, apps := map[string]bool{}, map[string]string{}
 	for i, r := range c.Repositories {
 		at := fmt.Sprintf("repositories[%d]", i)
@@ -163,6 +172,14 @@ func (v *checker) config(c *Config) {
 		v.ref(at+".webhookSecret", r.WebhookSecret)
 		if r.Token != nil {
 			v.ref(at+".token", *r.Token)
+		}
+		if s := r.Status; s != nil {
+			v.ref(at+".status.token", s.Token)
+			if _, err := forgestatus.New(r.Forge, r.URL, s.API, ""); s.API != "" && !httpURL(s.API) {
+				v.failf(at+".status.api", "%q is not an http(s) URL", s.API)
+			} else if err != nil {
+				v.failf(at+".status", "%v", err)
+			}
 		}
 		if len(r.Pipelines) == 0 {
 			v.failf(at+".pipelines", "list at least one pipeline ({file: PATH} or {path: PATH-IN-REPO})")
@@ -191,6 +208,12 @@ func (v *checker) config(c *Config) {
 			}
 		}
 	}
+}
+
+// httpURL reports whether s is an absolute http(s) URL.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 func (v *checker) tokens(tokens []TokenConfig) {
@@ -307,6 +330,14 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 		if rc.Token != nil {
 			if token, err = read("repository "+rc.Name+" token", *rc.Token); err != nil {
 				return nil, err
+			}
+		}
+		if rc.Status != nil {
+			if repo.StatusToken, err = read("repository "+rc.Name+" status token", rc.Status.Token); err != nil {
+				return nil, err
+			}
+			if repo.StatusToken == "" {
+				return nil, fmt.Errorf("repository %s status token is empty", rc.Name)
 			}
 		}
 		repo.Config.Secrets = slices.Clone(rc.Secrets)

@@ -8,11 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,18 +127,22 @@ func TestServeWebhookToRunAndGracefulRestart(t *testing.T) {
 	must(t, err)
 	must(t, wt.Push("main"))
 
+	forge := newStatusForge(t)
 	writeFile(t, dir, "web.yaml", servePipeline)
 	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
 kind: EngineConfig
 listen: 127.0.0.1:0
+url: https://slipway.test
 data: data
 repositories:
-  - {name: web, url: "https://github.com/shop/web.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}]}
+  - {name: web, url: "https://github.com/shop/web.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}],
+     status: {token: {file: status-token}, api: %q}}
   - {name: site, url: %q, forge: github, webhookSecret: {file: hook-secret}, pipelines: [{path: .slipway/pipeline.yaml}],
      apps: [{name: from-repo}]}
 tokens:
   - {name: ops, role: admin, secret: {file: ops-token}}
-`, repoURL))
+`, forge.URL, repoURL))
+	writeFile(t, dir, "status-token", "status-token-value\n")
 	writeFile(t, dir, "hook-secret", "s3cret\n")
 	writeFile(t, dir, "ops-token", "ops-token-value\n")
 
@@ -198,6 +205,39 @@ tokens:
 	if run.Status != "succeeded" || len(run.Stages[1].Attempts) != 2 || run.Stages[1].Attempts[0].Status != "interrupted" {
 		t.Errorf("run 1 after restart: %+v", run)
 	}
+	// Run 1's commit went pending → running → success on GitHub, across
+	// the restart, through one 502 retried (which stages' starts are seen
+	// depends on timing: a state that changed while its report waited is
+	// replaced by the newer one); only the repository that asks for
+	// statuses reports them.
+	waitFor(t, "run 1's success on its commit", func() bool { return strings.Contains(forge.said(), "success succeeded in") })
+	said := forge.said()
+	for _, want := range []string{
+		"POST /repos/shop/web/statuses/" + strings.Repeat("a", 40) + " Bearer status-token-value slipway/web https://slipway.test/runs/1 pending ",
+		"pending running",
+		"success succeeded in",
+	} {
+		if !strings.Contains(said, want) {
+			t.Errorf("statuses lack %q:\n%s", want, said)
+		}
+	}
+	if n := strings.Count(said, "success"); n != 1 {
+		t.Errorf("success reported %d times:\n%s", n, said)
+	}
+	if strings.Contains(said, "/runs/2") {
+		t.Errorf("the repository without status: reported:\n%s", said)
+	}
+	out, _ = cli(t, append([]string{"logs", "1"}, env...)...)
+	if !strings.Contains(out, "commit status: github answered HTTP 502; retrying in 1s") || !strings.Contains(out, "commit status: slipway/web success on github") {
+		t.Errorf("run 1's log lacks its commit statuses:\n%s", out)
+	}
+	resp, err := http.Get(eng2.url + "/metrics")
+	must(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `slipway_commit_status_requests_total{forge="github",result="ok"}`) {
+		t.Errorf("/metrics lacks the commit status requests:\n%s", metrics)
+	}
 	out, code2 = cli(t, append([]string{"trigger", "web", "-p", "nope=1"}, env...)...)
 	if code2 == 0 || !strings.Contains(out, "declares no such parameter") {
 		t.Errorf("trigger with a bad parameter: %d\n%s", code2, out)
@@ -226,6 +266,38 @@ tokens:
 	}
 	must(t, eng2.cmd.Process.Signal(syscall.SIGTERM))
 	eng2.waitExit(t)
+}
+
+// statusForge is GitHub's commit status API as an httptest server: it
+// records each request in a line and answers the first with a 502.
+type statusForge struct {
+	*httptest.Server
+	mu    sync.Mutex
+	lines []string
+}
+
+func newStatusForge(t *testing.T) *statusForge {
+	f := &statusForge{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]string
+		json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&b)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.lines = append(f.lines, strings.Join([]string{r.Method, r.URL.Path, r.Header.Get("Authorization"), b["context"], b["target_url"], b["state"], b["description"]}, " "))
+		if len(f.lines) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *statusForge) said() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.lines, "\n")
 }
 
 func must(t testing.TB, err error) {

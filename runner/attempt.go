@@ -134,7 +134,7 @@ func (r *Runner) settle(ctx context.Context, x *execution, i, n int, outputs map
 	if status == store.StageSucceeded {
 		x.outputs[x.p.Stages[i].Name] = outputs
 	}
-	r.notes.notify(x.run.ID)
+	r.changed(x.run.ID)
 	return status, reason
 }
 
@@ -156,7 +156,7 @@ func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (stages.Re
 	if err := r.store.StartAttempt(ctx, x.run.ID, i, n, time.Now()); err != nil {
 		return stages.Result{}, err
 	}
-	r.notes.notify(x.run.ID)
+	r.changed(x.run.ID)
 	log := r.newSink(ctx, x, st.Name, n)
 	defer log.Close()
 	run := &stages.Run{

@@ -79,7 +79,7 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 	r.running[run.ID] = cancel
 	r.mu.Unlock()
 	r.event(ctx, run.ID, "started", "")
-	r.notes.notify(run.ID)
+	r.changed(run.ID)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -124,7 +124,7 @@ func (r *Runner) skipPending(ctx context.Context, id int64, reason string) {
 			}
 		}
 	}
-	r.notes.notify(id)
+	r.changed(id)
 }
 
 // templateData is what templates of run id see.

@@ -41,6 +41,7 @@ type options struct {
 	secrets        Secrets
 	observer       Observer
 	maxLogBytes    int64
+	runChanged     func(id int64)
 }
 
 // Observer is told how stages and runs end, for the engine's metrics.
@@ -67,6 +68,28 @@ func WithObserver(o Observer) Option {
 		}
 		opts.observer = o
 		return nil
+	}
+}
+
+// WithRunChanged calls fn with a run's ID each time its status or one of
+// its stages' changes (queued, started, a stage begun or ended, ended):
+// for those who report runs elsewhere, such as the forge's commit
+// status. fn must not block.
+func WithRunChanged(fn func(id int64)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("WithRunChanged: nil func")
+		}
+		o.runChanged = fn
+		return nil
+	}
+}
+
+// changed wakes those following run id and tells whoever asked.
+func (r *Runner) changed(id int64) {
+	r.notes.notify(id)
+	if r.opts.runChanged != nil {
+		r.opts.runChanged(id)
 	}
 }
 
@@ -284,6 +307,7 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Metadata.Name, err)
 	}
 	r.event(ctx, run.ID, "queued", fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref)))
+	r.changed(run.ID)
 	if req.Refused != "" {
 		r.finish(ctx, &execution{run: run, log: r.log.With("run", run.ID)}, store.RunFailed, "refused: "+req.Refused)
 		return run, true, nil

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -252,5 +253,41 @@ func TestRunOfAKindTheEngineLacksIsRefused(t *testing.T) {
 		if st.Status == store.StageSucceeded || st.Status == store.StageRunning {
 			t.Errorf("stage %s ran: %s", st.Name, st.Status)
 		}
+	}
+}
+
+// Whoever asked hears of each change of a run: queued, started, each
+// stage begun and ended, the end — reading the store then sees it.
+func TestRunChangesAreTold(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	var e *testEngine
+	e = newEngine(t, WithRunChanged(func(id int64) {
+		run, err := e.Store().GetRun(context.Background(), id)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		rows, _ := e.Store().ListStages(context.Background(), id)
+		mu.Lock()
+		seen = append(seen, string(run.Status)+" "+statuses(rows))
+		mu.Unlock()
+	}))
+	run := e.runOne(t, parse(t, "stages:\n  - {name: a, fake: {}}\n  - {name: b, fake: {}}\n"))
+	mu.Lock()
+	defer mu.Unlock()
+	got := strings.Join(slices.Compact(seen), "\n")
+	want := strings.Join([]string{
+		"queued pending,pending",
+		"running pending,pending",
+		"running running,pending",
+		"running succeeded,pending",
+		"running succeeded,running",
+		"running succeeded,succeeded",
+		"succeeded succeeded,succeeded",
+	}, "\n")
+	if run.Status != store.RunSucceeded || got != want {
+		t.Errorf("changes told:\n%s\nwant\n%s", got, want)
 	}
 }

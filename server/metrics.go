@@ -19,6 +19,7 @@ type Metrics struct {
 	stageDuration *prometheus.HistogramVec
 	runsFinished  *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
+	statuses      *prometheus.CounterVec
 	logsDropped   prometheus.Counter
 }
 
@@ -43,11 +44,14 @@ func NewMetrics(counter Counts) *Metrics {
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_webhook_deliveries_total", Help: "Webhook deliveries, by forge and result.",
 		}, []string{"forge", "result"}),
+		statuses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_commit_status_requests_total", Help: "Commit statuses sent to forges, by forge and result (ok, retried, failed).",
+		}, []string{"forge", "result"}),
 		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_log_lines_dropped_total", Help: "Stage log lines lost because the store refused them.",
 		}),
 	}
-	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, m.logsDropped, runsCollector{counter},
+	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, m.statuses, m.logsDropped, runsCollector{counter},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -68,6 +72,11 @@ func (m *Metrics) LogLinesDropped(n int) { m.logsDropped.Add(float64(n)) }
 // Webhook counts one delivery's result.
 func (m *Metrics) Webhook(forge, result string) {
 	m.webhooks.WithLabelValues(forge, result).Inc()
+}
+
+// CommitStatus counts one commit status request's result.
+func (m *Metrics) CommitStatus(forge, result string) {
+	m.statuses.WithLabelValues(forge, result).Inc()
 }
 
 // Handler serves the metrics in Prometheus' text format.

@@ -22,6 +22,15 @@ type Repository struct {
 	Secrets   []SecretGrant `yaml:"secrets"`
 	Apps      []AppBinding  `yaml:"apps"`
 	CloneFrom []string      `yaml:"cloneFrom"`
+	// Status, when set, reports each run's progress as a commit status
+	// on the forge (context slipway/<pipeline>).
+	Status *StatusConfig `yaml:"status"`
+}
+
+// StatusConfig is how the engine reaches a repository's commit status API.
+type StatusConfig struct {
+	Token pipeline.SecretRef `yaml:"token"` // a token allowed to write commit statuses
+	API   string             `yaml:"api"`   // default: from the repository URL and forge
 }
 
 // DefaultBranch is Branch, or main.
@@ -60,9 +69,10 @@ func (f FileSource) String() string { return f.P.File }
 // Repo is a watched repository ready for use: its secret resolved and its
 // pipeline sources made.
 type Repo struct {
-	Config  Repository
-	Secret  string
-	Sources []Source
+	Config      Repository
+	Secret      string
+	Sources     []Source
+	StatusToken string // with Config.Status
 }
 
 // String names the repository.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/slipwayci/slipway/engineconfig"
+	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/server"
@@ -64,7 +65,11 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	metrics := server.NewMetrics(st)
-	r, err := runner.New(st, kinds, runner.WithLogger(log), runner.WithObserver(metrics),
+	reporter, err := statusReporter(st, res.Repos, cfg.URL, metrics, log)
+	if err != nil {
+		return err
+	}
+	r, err := runner.New(st, kinds, runner.WithLogger(log), runner.WithObserver(metrics), runner.WithRunChanged(reporter.RunChanged),
 		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")),
 		runner.WithSecrets(&triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv}))
 	if err != nil {
@@ -89,7 +94,23 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	}
 	log.Info("engine starting", "listen", cfg.Listen, "data", cfg.Data, "repositories", len(res.Repos),
 		"schedules", sched.Len(), "runs_resumed", resumed, "runs_failed", failed, "deliveries_reprocessed", redone)
-	return serveHTTP(ctx, cfg.Listen, server.New(st, r, intake, res, metrics, log).Handler(), r, sched, stdout, log)
+	return serveHTTP(ctx, cfg.Listen, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, func(ctx context.Context) { sched.Run(ctx) }, reporter.Run)
+}
+
+// statusReporter reports runs of the repositories that ask for it as
+// commit statuses on their forge, linking to baseURL.
+func statusReporter(st forgestatus.Runs, repos []*triggers.Repo, baseURL string, metrics *server.Metrics, log *slog.Logger) (*forgestatus.Reporter, error) {
+	forges := map[string]forgestatus.Forge{}
+	for _, repo := range repos {
+		if s := repo.Config.Status; s != nil {
+			f, err := forgestatus.New(repo.Config.Forge, repo.Config.URL, s.API, repo.StatusToken)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: %w", repo.Config.Name, err)
+			}
+			forges[repo.Config.URL] = f
+		}
+	}
+	return forgestatus.NewReporter(st, forges, baseURL, forgestatus.Options{Count: metrics.CommitStatus, Log: log}), nil
 }
 
 // maxConnections bounds the engine's open connections.
@@ -97,7 +118,9 @@ const maxConnections = 1024
 
 // serveHTTP serves h and drives the runner and the scheduler until ctx is done,
 // then shuts down in order: intake first, then the runner.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runner, sched *triggers.Scheduler, stdout io.Writer, log *slog.Logger) error {
+// background runs beside the engine until it stops (the scheduler, the
+// status reporter).
+func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runner, stdout io.Writer, log *slog.Logger, background ...func(context.Context)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
@@ -114,7 +137,9 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runne
 	go func() { served <- srv.Serve(ln) }()
 	ran := make(chan error, 1)
 	go func() { ran <- r.Serve(engineCtx) }()
-	go sched.Run(engineCtx)
+	for _, run := range background {
+		go run(engineCtx)
+	}
 
 	select {
 	case <-ctx.Done():
