@@ -35,6 +35,16 @@ stages:
   - {name: slow, fake: {log: ["deploying {{ .Stages.build.digest }}"], sleep: 1m, sleepAttempts: [1]}}
 `
 
+// engineHeader begins the engine configs of the tests: loopback, data
+// beside the config, links to https://slipway.test; repositories follow.
+const engineHeader = `apiVersion: slipway.dev/v1
+kind: EngineConfig
+listen: 127.0.0.1:0
+url: https://slipway.test
+data: data
+repositories:
+`
+
 const repoPipeline = `apiVersion: slipway.dev/v1
 kind: Pipeline
 metadata: {name: from-repo}
@@ -129,13 +139,7 @@ func TestServeWebhookToRunAndGracefulRestart(t *testing.T) {
 
 	forge := newStatusForge(t)
 	writeFile(t, dir, "web.yaml", servePipeline)
-	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
-kind: EngineConfig
-listen: 127.0.0.1:0
-url: https://slipway.test
-data: data
-repositories:
-  - {name: web, url: "https://github.com/shop/web.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}],
+	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - {name: web, url: "https://github.com/shop/web.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}],
      status: {token: {file: status-token}, api: %q}}
   - {name: site, url: %q, forge: github, webhookSecret: {file: hook-secret}, pipelines: [{path: .slipway/pipeline.yaml}],
      apps: [{name: from-repo}]}

@@ -99,6 +99,22 @@ if [ ! -x "$argocd" ]; then
   mv "$argocd.tmp" "$argocd"
 fi
 
+# Gitea, the forge of the local environment (pushes, webhooks, commit
+# statuses), from a module carrying Gitea's version-pin replaces; pure Go
+# (its default SQLite driver is modernc). Built without bindata, it reads
+# its templates and options at run time: they are copied beside it.
+gitea_dir="$TOOLS_DIR/gitea-$GITEA_VERSION"
+if [ ! -x "$gitea_dir/gitea" ]; then
+  echo "tools: building Gitea $GITEA_VERSION (minutes the first time)"
+  mkdir -p "$gitea_dir"
+  (cd tools/gitea && CGO_ENABLED=0 go build -trimpath -o "$gitea_dir/gitea.tmp" gitea.dev)
+  src=$(cd tools/gitea && go list -m -f '{{.Dir}}' gitea.dev)
+  rm -rf "$gitea_dir/templates" "$gitea_dir/options"
+  cp -r "$src/templates" "$src/options" "$gitea_dir/"
+  chmod -R u+w "$gitea_dir/templates" "$gitea_dir/options"
+  mv "$gitea_dir/gitea.tmp" "$gitea_dir/gitea"
+fi
+
 # The kustomize CLI, which Argo CD's repo-server runs for kustomize apps.
 kustomize="$TOOLS_DIR/kustomize-$KUSTOMIZE_VERSION/kustomize"
 if [ ! -x "$kustomize" ]; then
