@@ -34,7 +34,7 @@ type Config struct {
 	APIVersion   string                `yaml:"apiVersion"`
 	Kind         string                `yaml:"kind"`
 	Listen       string                `yaml:"listen"` // default 127.0.0.1:8080
-	URL          string                `yaml:"url"`    // where people reach the engine, for links; default http://{listen}
+	URL          string                `yaml:"url"`    // where people reach the engine, for links; default http:// and the address it listens on
 	Data         string                `yaml:"data"`   // default .slipway beside the config
 	Webhooks     WebhookConfig         `yaml:"webhooks"`
 	Repositories []triggers.Repository `yaml:"repositories"`
@@ -111,9 +111,6 @@ func Load(path string) (*Config, error) {
 	}
 	if c.Webhooks.MaxBodyBytes == 0 {
 		c.Webhooks.MaxBodyBytes = triggers.DefaultMaxBody
-	}
-	if c.URL == "" {
-		c.URL = "http://" + c.Listen
 	}
 	return c, nil
 }

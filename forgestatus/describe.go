@@ -31,16 +31,27 @@ func Describe(run *store.Run, stages []*store.Stage, baseURL string) Status {
 		s.State, s.Description = Success, "succeeded in "+took(run)
 		for _, st := range stages {
 			if st.Outputs["outcome"] == "promoted" {
-				s.Description = fmt.Sprintf("canary promoted at %s %%, in %s", st.Outputs["weight"], took(run))
+				s.Description = "canary promoted to 100 %, in " + took(run)
 			}
 		}
 	case store.RunFailed:
-		s.State, s.Description = Failure, "failed: "+run.Reason
+		s.State, s.Description = Failure, failure(run.Reason)
 	default:
 		s.State, s.Description = Error, string(run.Status)+": "+run.Reason
 	}
 	s.Description = oneLine(s.Description)
 	return s
+}
+
+// failure is a failed run's reason, most telling first: "stage canary
+// failed: rolled back: …" reads "canary: rolled back: …".
+func failure(reason string) string {
+	if rest, ok := strings.CutPrefix(reason, "stage "); ok {
+		if name, why, ok := strings.Cut(rest, " failed: "); ok && !strings.Contains(name, " ") {
+			return name + ": " + why
+		}
+	}
+	return reason
 }
 
 // took is how long the run ran, for people.

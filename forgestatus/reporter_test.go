@@ -111,7 +111,7 @@ func TestARunsLifeOnItsCommit(t *testing.T) {
 	for _, c := range *got {
 		said = append(said, c.body["state"]+" "+c.body["description"])
 	}
-	want := []string{"pending queued", "pending running release (stage 2 of 2)", "success canary promoted at 100 %, in 1m35s"}
+	want := []string{"pending queued", "pending running release (stage 2 of 2)", "success canary promoted to 100 %, in 1m35s"}
 	if strings.Join(said, "|") != strings.Join(want, "|") {
 		t.Errorf("statuses posted:\n%s\nwant\n%s", strings.Join(said, "\n"), strings.Join(want, "\n"))
 	}
@@ -215,7 +215,7 @@ func TestARunThatMovedOnIsReportedAsItIsNow(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
-	if len(*got) != 2 || (*got)[1].body["state"] != "failure" || (*got)[1].body["description"] != "failed: stage release failed: rolled back: success-rate 72.7 % < min 99 at 10 %" {
+	if len(*got) != 2 || (*got)[1].body["state"] != "failure" || (*got)[1].body["description"] != "release: rolled back: success-rate 72.7 % < min 99 at 10 %" {
 		t.Errorf("requests: %+v", *got)
 	}
 }

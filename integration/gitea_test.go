@@ -3,18 +3,24 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/triggers"
 )
 
 // needGitea starts the pinned Gitea under dir, or skips (fails with CI=true).
-func needGitea(t *testing.T, dir string) *gitea.Gitea {
+func needGitea(t testing.TB, dir string) *gitea.Gitea {
 	t.Helper()
 	missing := gitea.Missing()
 	need(t, len(missing) == 0, strings.Join(missing, ", "))
@@ -22,6 +28,45 @@ func needGitea(t *testing.T, dir string) *gitea.Gitea {
 	must(t, err)
 	t.Cleanup(g.Close)
 	return g
+}
+
+// giteaRelease is a Gitea with repository shop/web, a `slipway serve`
+// watching it (its pipeline read from the repository, statuses reported
+// to Gitea) and a work tree of it to push from.
+type giteaRelease struct {
+	g       *gitea.Gitea
+	eng     *engineProc
+	wt      *gitserver.WorkTree
+	repoURL string
+}
+
+func newGiteaRelease(t testing.TB) *giteaRelease {
+	t.Helper()
+	dir := t.TempDir()
+	g := needGitea(t, filepath.Join(dir, "gitea"))
+	ctx := context.Background()
+	must(t, g.CreateOrg(ctx, "shop"))
+	repoURL, err := g.CreateRepo(ctx, "shop", "web")
+	must(t, err)
+	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - name: web
+    url: %q
+    forge: gitea
+    webhookSecret: {file: hook-secret}
+    token: {file: gitea-token}
+    pipelines: [{path: .slipway/pipeline.yaml}]
+    apps: [{name: shop}]
+    status: {token: {file: gitea-token}}
+tokens:
+  - {name: ops, role: admin, secret: {file: ops-token}}
+`, repoURL))
+	writeFile(t, dir, "hook-secret", "gitea-hook-secret\n")
+	writeFile(t, dir, "gitea-token", g.Token+"\n")
+	writeFile(t, dir, "ops-token", "ops-token-value\n")
+	eng := startServe(t, config)
+	must(t, g.AddWebhook(ctx, "shop", "web", eng.url+"/hooks/gitea", "gitea-hook-secret", "push", "create", "delete"))
+	wt, err := gitserver.Clone(g.CloneURLWithToken(repoURL), filepath.Join(dir, "wt"))
+	must(t, err)
+	return &giteaRelease{g: g, eng: eng, wt: wt, repoURL: repoURL}
 }
 
 const giteaGood = `apiVersion: slipway.dev/v1
@@ -40,32 +85,9 @@ stages:
 // what happened: success for a good push, failure with the reason for a
 // bad one. A branch deletion reaches the engine and starts nothing.
 func TestGiteaPushToStatus(t *testing.T) {
-	dir := t.TempDir()
-	g := needGitea(t, filepath.Join(dir, "gitea"))
-	ctx := context.Background()
-	must(t, g.CreateOrg(ctx, "shop"))
-	repoURL, err := g.CreateRepo(ctx, "shop", "web")
-	must(t, err)
-
-	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - name: web
-    url: %q
-    forge: gitea
-    webhookSecret: {file: hook-secret}
-    token: {file: gitea-token}
-    pipelines: [{path: .slipway/pipeline.yaml}]
-    apps: [{name: shop}]
-    status: {token: {file: gitea-token}}
-tokens:
-  - {name: ops, role: admin, secret: {file: ops-token}}
-`, repoURL))
-	writeFile(t, dir, "hook-secret", "gitea-hook-secret\n")
-	writeFile(t, dir, "gitea-token", g.Token+"\n")
-	writeFile(t, dir, "ops-token", "ops-token-value\n")
-	eng := startServe(t, config)
-	must(t, g.AddWebhook(ctx, "shop", "web", eng.url+"/hooks/gitea", "gitea-hook-secret", "push", "create", "delete"))
-
-	wt, err := gitserver.Clone(g.CloneURLWithToken(repoURL), filepath.Join(dir, "wt"))
-	must(t, err)
+	r := newGiteaRelease(t)
+	g, eng, wt, ctx := r.g, r.eng, r.wt, context.Background()
+	rec := recordDeliveries(t, g)
 	good, err := wt.Commit("main", "a good change", map[string]string{".slipway/pipeline.yaml": giteaGood})
 	must(t, err)
 	pushed := time.Now()
@@ -86,7 +108,7 @@ tokens:
 	must(t, err)
 	must(t, wt.Push("main"))
 	failed := waitStatus(t, g, bad, "failure")
-	if !strings.Contains(failed.Description, "stage build failed") {
+	if !strings.HasPrefix(failed.Description, "build: ") {
 		t.Errorf("the bad commit's status: %+v", failed)
 	}
 
@@ -120,6 +142,8 @@ tokens:
 		}
 		return false
 	})
+	waitFor(t, "the recording webhook's delete event", func() bool { return rec.has("delete") })
+	rec.check(t)
 	for _, d := range deliveries.Deliveries {
 		t.Logf("delivery %s: %s %s %s %s — %s", d.ID, d.Event, d.Ref, d.SHA, d.Status, d.Reason)
 		if d.Status == "malformed" || d.Status == "rejected" {
@@ -128,8 +152,9 @@ tokens:
 	}
 }
 
-// waitStatus waits for commit sha's newest status to be state.
-func waitStatus(t *testing.T, g *gitea.Gitea, sha, state string) gitea.Status {
+// waitStatus waits (polling every 20 ms, at most a minute) for commit
+// sha's newest status to be state ("" for any).
+func waitStatus(t testing.TB, g *gitea.Gitea, sha, state string) gitea.Status {
 	t.Helper()
 	var last []gitea.Status
 	deadline := time.Now().Add(60 * time.Second)
@@ -137,10 +162,10 @@ func waitStatus(t *testing.T, g *gitea.Gitea, sha, state string) gitea.Status {
 		var err error
 		last, err = g.Statuses(context.Background(), "shop", "web", sha)
 		must(t, err)
-		if len(last) > 0 && last[0].State == state {
+		if len(last) > 0 && (state == "" || last[0].State == state) {
 			return last[0]
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("commit %s never became %s; statuses: %+v\ngitea log:\n%s", sha, state, last, g.Log())
 	return gitea.Status{}
@@ -152,4 +177,107 @@ func statesOf(ss []gitea.Status) string {
 		out = append(out, s.State+" "+s.Description)
 	}
 	return strings.Join(out, "; ")
+}
+
+// From `git push` returning to the run's first status on the commit, over
+// a real Gitea: when the engine received the webhook, when the run
+// started, when Gitea showed pending and then success — p50 and max over
+// 5 pushes (a two-stage pipeline read from the repository).
+func BenchmarkGiteaPushToStatus(b *testing.B) {
+	r := newGiteaRelease(b)
+	for b.Loop() {
+		phases := map[string][]time.Duration{}
+		for i := range 5 {
+			sha, err := r.wt.Commit("main", fmt.Sprintf("change %d", i), map[string]string{".slipway/pipeline.yaml": giteaGood, "n": fmt.Sprint(time.Now().UnixNano())})
+			must(b, err)
+			pushed := time.Now()
+			must(b, r.wt.Push("main"))
+			returned := time.Now()
+			waitStatus(b, r.g, sha, "")
+			pending := time.Now()
+			waitStatus(b, r.g, sha, "success")
+			success := time.Now()
+			var runs struct {
+				Runs []struct {
+					Trigger   struct{ SHA string }
+					CreatedAt time.Time
+					StartedAt *time.Time
+				}
+			}
+			r.eng.api(b, "GET", "/api/v1/runs?limit=5", "ops-token-value", &runs)
+			for _, run := range runs.Runs {
+				if run.Trigger.SHA == sha && run.StartedAt != nil {
+					phases["queued"] = append(phases["queued"], run.CreatedAt.Sub(returned))
+					phases["started"] = append(phases["started"], run.StartedAt.Sub(returned))
+				}
+			}
+			phases["push"] = append(phases["push"], returned.Sub(pushed))
+			phases["pending"] = append(phases["pending"], pending.Sub(returned))
+			phases["success"] = append(phases["success"], success.Sub(returned))
+		}
+		reportPhases(b, "after git push returned", phases, "push", "queued", "started", "pending", "success")
+	}
+}
+
+// recorder is a second webhook of shop/web: every delivery Gitea sends,
+// as sent. With SLIPWAY_RECORD_GITEA=DIR they are written there as
+// fixtures (gitea-real-EVENT-N.json; triggers/testdata keeps a chosen
+// few, renamed) for the intake's unit tests.
+type recorder struct {
+	mu         sync.Mutex
+	deliveries []recorded
+}
+
+type recorded struct {
+	header http.Header
+	body   []byte
+}
+
+func recordDeliveries(t *testing.T, g *gitea.Gitea) *recorder {
+	rec := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		rec.mu.Lock()
+		rec.deliveries = append(rec.deliveries, recorded{r.Header.Clone(), body})
+		rec.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	must(t, g.AddWebhook(context.Background(), "shop", "web", srv.URL, "recorder-secret", "push", "create", "delete"))
+	return rec
+}
+
+// has reports whether an event of this name was recorded.
+func (rec *recorder) has(event string) bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.ContainsFunc(rec.deliveries, func(d recorded) bool { return d.header.Get("X-Gitea-Event") == event })
+}
+
+// check parses every recorded delivery as the intake does (signature
+// first), and writes them out when asked.
+func (rec *recorder) check(t *testing.T) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.deliveries) == 0 {
+		t.Error("the recording webhook received nothing")
+	}
+	dir := os.Getenv("SLIPWAY_RECORD_GITEA")
+	seen := map[string]int{}
+	for _, d := range rec.deliveries {
+		event := d.header.Get("X-Gitea-Event")
+		if !triggers.Verify(triggers.Gitea{}, d.header, d.body, "recorder-secret") {
+			t.Errorf("Gitea's %s delivery does not verify: %v", event, d.header)
+		}
+		ev, err := triggers.Gitea{}.Parse(d.header, d.body)
+		if err != nil {
+			t.Errorf("Gitea's %s delivery does not parse: %v\n%s", event, err, d.body)
+			continue
+		}
+		seen[event]++
+		if dir != "" {
+			name := filepath.Join(dir, fmt.Sprintf("gitea-real-%s-%d.json", event, seen[event]))
+			must(t, os.WriteFile(name, d.body, 0o644))
+			t.Logf("recorded %s (%s %s)", name, ev.Kind, ev.Ref)
+		}
+	}
 }

@@ -79,7 +79,7 @@ func startServe(t testing.TB, config string) *engineProc {
 	return nil
 }
 
-func (e *engineProc) api(t *testing.T, method, path, token string, out any) int {
+func (e *engineProc) api(t testing.TB, method, path, token string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.url+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)

@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/demoapp"
+	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/tools"
 )
@@ -32,10 +33,11 @@ var demoPipeline string
 const usage = `slipway-demo releases a demo service on a local cluster: a good change
 promoted, a bad one rolled back, a vulnerable one stopped.
 
-It starts everything on loopback — a git server, a registry, an offline Trivy
-database, a Kubernetes control plane with a node agent, the real Argo CD, a
-mesh proxy and Prometheus — then the slipway binary's "serve", and pushes three
-changes to a demo service as a forge would (signed webhooks): a good one is
+It starts everything on loopback — Gitea, a git server, a registry, an offline
+Trivy database, a Kubernetes control plane with a node agent, the real Argo CD,
+a mesh proxy and Prometheus — then the slipway binary's "serve", and git-pushes
+three changes of a demo service to Gitea, whose webhook starts each release
+(and whose commits then show Slipway's status): a good one is
 built, scanned, deployed and canaried 10 → 25 → 50 → 100 and promoted; a bad
 one (it answers 5xx) is rolled back automatically at its first step; a
 vulnerable one is stopped by the scan. It follows each run with "slipway logs
@@ -110,7 +112,7 @@ func demoPrerequisites() error {
 			missing = append(missing, err.Error())
 		}
 	}
-	missing = append(append(missing, cluster.Missing()...), argocd.Missing()...)
+	missing = append(append(append(missing, cluster.Missing()...), argocd.Missing()...), gitea.Missing()...)
 	for _, bin := range []string{"git", "docker-registry", "go", "prometheus", "redis-server"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			missing = append(missing, bin+" (make tools)")
@@ -215,8 +217,9 @@ Where to look:
   the service:     curl -H 'Host: order-service.shop' http://%s/
   Prometheus:      %s/graph?g0.expr=sum(rate(istio_requests_total[30s]))by(destination_workload,response_code)
   config repo:     git clone %s   (every weight change and the rollback are commits)
+  Gitea:           %s/shop/order-service/commits/branch/main   (each commit's status; user %s, password %s)
   Argo CD API:     %s (gRPC, plain text)
   engine log:      %s
 `, rb.RollbackCommit, rb.Summary(), d.url, d.token, d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
-		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.ArgoCD.Server, d.engineLog)
+		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.Gitea.URL, gitea.Admin, d.env.Gitea.Password, d.env.ArgoCD.Server, d.engineLog)
 }

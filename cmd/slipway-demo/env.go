@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/integration/demoapp"
+	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
@@ -36,22 +34,20 @@ type demoEnv struct {
 	engineLog           string
 	appRepo, configRepo string
 	app                 *gitserver.WorkTree
-	before              string // the app repository's head before the next push
 	out                 io.Writer
-	pushes              int
 	stops               []func() // in reverse order of start
 }
 
 const demoWebhookSecret = "demo-webhook-secret"
 
 func startDemoEnv(ctx context.Context, data, listen, bin string, out io.Writer) (d *demoEnv, err error) {
-	d = &demoEnv{data: data, out: out, bin: bin, before: strings.Repeat("0", 40)}
+	d = &demoEnv{data: data, out: out, bin: bin}
 	defer func() {
 		if err != nil {
 			d.close()
 		}
 	}()
-	if d.env, err = localenv.Start(ctx, filepath.Join(data, "env"), localenv.Options{Mesh: true, ArgoCD: true}); err != nil {
+	if d.env, err = localenv.Start(ctx, filepath.Join(data, "env"), localenv.Options{Mesh: true, ArgoCD: true, Gitea: true}); err != nil {
 		return nil, err
 	}
 	d.stops = append(d.stops, d.env.Close)
@@ -65,19 +61,27 @@ func startDemoEnv(ctx context.Context, data, listen, bin string, out io.Writer) 
 	if err := d.serve(ctx, listen, notify); err != nil {
 		return nil, err
 	}
+	// Gitea sends the repository's pushes to slipway serve, signed.
+	if err := d.env.Gitea.AddWebhook(ctx, "shop", "order-service", d.url+"/hooks/gitea", demoWebhookSecret, "push"); err != nil {
+		return nil, err
+	}
 	d.steadyLoad()
 	return d, nil
 }
 
-// repositories creates the service's repository and the config
+// repositories creates the service's repository on Gitea and the config
 // repository, whose order-service runs v1 (stable and canary slot, all
 // traffic on stable), synced by Argo CD.
 func (d *demoEnv) repositories(ctx context.Context) error {
-	var err error
-	if d.appRepo, err = d.env.Git.CreateRepo("order-service"); err != nil {
+	g := d.env.Gitea
+	if err := g.CreateOrg(ctx, "shop"); err != nil {
 		return err
 	}
-	if d.app, err = gitserver.Clone(d.appRepo, filepath.Join(d.data, "order-service")); err != nil {
+	var err error
+	if d.appRepo, err = g.CreateRepo(ctx, "shop", "order-service"); err != nil {
+		return err
+	}
+	if d.app, err = gitserver.Clone(g.CloneURLWithToken(d.appRepo), filepath.Join(d.data, "order-service")); err != nil {
 		return err
 	}
 	if d.configRepo, err = d.env.Git.CreateRepo("gitops"); err != nil {
@@ -137,7 +141,7 @@ func (d *demoEnv) serve(ctx context.Context, listen, notify string) error {
 	d.token = "slw_demo_" + hex.EncodeToString(token)
 	pipe := strings.NewReplacer("__REPO__", d.appRepo, "__REGISTRY__", d.env.Registry.Addr, "__CONFIG__", d.configRepo,
 		"__ARGOCD__", d.env.ArgoCD.Server, "__PROMETHEUS__", d.env.Prometheus.URL, "__NOTIFY__", notify).Replace(demoPipeline)
-	files := map[string]string{"pipeline.yaml": pipe, "webhook-secret": demoWebhookSecret, "demo-token": d.token}
+	files := map[string]string{"pipeline.yaml": pipe, "webhook-secret": demoWebhookSecret, "demo-token": d.token, "gitea-token": d.env.Gitea.Token}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(d.data, name), []byte(body), 0o600); err != nil {
 			return err
@@ -159,7 +163,8 @@ kind: EngineConfig
 listen: %s
 data: engine
 repositories:
-  - {name: order-service, url: %q, forge: github, webhookSecret: {file: webhook-secret}, pipelines: [{file: pipeline.yaml}]}
+  - {name: order-service, url: %q, forge: gitea, webhookSecret: {file: webhook-secret}, pipelines: [{file: pipeline.yaml}],
+     status: {token: {file: gitea-token}}}
 tokens:
   - {name: demo, role: admin, secret: {file: demo-token}}
 `, listen, d.appRepo)
@@ -203,8 +208,8 @@ func (d *demoEnv) steadyLoad() {
 	d.stops = append(d.stops, loadgen.Steady("http://"+d.env.Proxy.Addr+"/", "order-service.shop", 20))
 }
 
-// release pushes a change as a forge would (a commit, then a signed
-// webhook), follows the run it started and returns how it ended.
+// release pushes a change to Gitea, finds the run Gitea's webhook
+// started, follows it and returns how it ended.
 func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 	bin, err := demoapp.Build(ctx, c.vulnerable)
 	if err != nil {
@@ -218,13 +223,11 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d.pushes++
-	id, err := d.webhook(ctx, sha)
-	d.before = sha
+	id, err := d.runOf(ctx, sha)
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(d.out, "pushed %.7s; the webhook started run %d\n", sha, id)
+	fmt.Fprintf(d.out, "pushed %.7s to Gitea; its webhook started run %d\n", sha, id)
 	// Follow the run the way a developer would, with the CLI.
 	logs := exec.CommandContext(ctx, d.bin, "logs", "-f", fmt.Sprint(id))
 	logs.Env = append(os.Environ(), "SLIPWAY_SERVER="+d.url, "SLIPWAY_TOKEN="+d.token)
@@ -236,35 +239,50 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 	if err := d.get(ctx, fmt.Sprintf("/api/v1/runs/%d", id), &run); err != nil {
 		return "", err
 	}
+	d.showStatus(ctx, sha, run.Status)
 	return run.Status, nil
 }
 
-// webhook delivers a GitHub push event for sha, signed with the
-// repository's secret, and returns the run it started.
-func (d *demoEnv) webhook(ctx context.Context, sha string) (int64, error) {
-	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": d.before, "after": sha,
-		"repository": map[string]any{"clone_url": d.appRepo, "full_name": "shop/order-service"}, "pusher": map[string]any{"name": "dev"},
-		"commits": []any{map[string]any{"id": sha, "added": []string{}, "removed": []string{}, "modified": []string{"app", "behaviour.json"}}}})
-	mac := hmac.New(sha256.New, []byte(demoWebhookSecret))
-	mac.Write(body)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.url+"/hooks/github", bytes.NewReader(body))
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("demo-%d-%.7s", d.pushes, sha))
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("delivering the push webhook: %w", err)
+// runOf waits (at most a minute) for the run Gitea's webhook starts for
+// commit sha.
+func (d *demoEnv) runOf(ctx context.Context, sha string) (int64, error) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var list struct{ Runs []server.RunView }
+		if err := d.get(ctx, "/api/v1/runs?limit=10", &list); err != nil {
+			return 0, err
+		}
+		for _, r := range list.Runs {
+			if r.Trigger.SHA == sha {
+				return r.ID, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	defer resp.Body.Close()
-	var ans struct {
-		Runs   []int64
-		Reason string
+	return 0, fmt.Errorf("no run started for %.7s within a minute of its push: is Gitea's webhook reaching %s?", sha, d.url)
+}
+
+// showStatus prints what Gitea shows on the commit once the run's final
+// status has reached it (bounded: the report is sent in the background).
+func (d *demoEnv) showStatus(ctx context.Context, sha, runStatus string) {
+	want := map[string]string{"succeeded": "success", "failed": "failure"}[runStatus]
+	var last []gitea.Status
+	for range 100 {
+		last, _ = d.env.Gitea.Statuses(ctx, "shop", "order-service", sha)
+		if len(last) > 0 && last[0].State == want {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	json.NewDecoder(resp.Body).Decode(&ans)
-	if len(ans.Runs) != 1 {
-		return 0, fmt.Errorf("the push webhook started %d runs (answer %s: %s)", len(ans.Runs), resp.Status, ans.Reason)
+	if len(last) == 0 {
+		fmt.Fprintf(d.out, "Gitea shows no status on %.7s yet\n", sha)
+		return
 	}
-	return ans.Runs[0], nil
+	fmt.Fprintf(d.out, "Gitea shows on %.7s: %s %s — %s\n", sha, last[0].Context, last[0].State, last[0].Description)
 }
 
 // lastRollback reads the newest rollback, with its measurements.

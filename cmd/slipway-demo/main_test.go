@@ -37,9 +37,10 @@ func TestDemoRefusesBadFlags(t *testing.T) {
 }
 
 // make demo tells the whole story on this machine with the slipway binary
-// a user would run: a good change promoted through every canary step, a
-// bad one rolled back at its first step with the explanation, a
-// vulnerable one stopped by the scan.
+// a user would run: pushed to Gitea, a good change promoted through every
+// canary step, a bad one rolled back at its first step with the
+// explanation, a vulnerable one stopped by the scan — each commit's
+// status shown by Gitea.
 func TestDemoPromotesRollsBackAndStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo starts a cluster and runs real builds")
@@ -60,7 +61,9 @@ func TestDemoPromotesRollsBackAndStops(t *testing.T) {
 	}
 	for _, want := range []string{"step 4 of 4: 100% of traffic on the canary", "promoted: the stable workload runs", "run 1 succeeded",
 		"rolled back: traffic back on stable", "run 2 failed", "CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6", "run 3 failed",
-		"Why was release 2 rolled back?", "success-rate", "< min 99", ">> notification (promoted)", ">> notification (rolled-back)", "Where to look:"} {
+		"Why was release 2 rolled back?", "success-rate", "< min 99", ">> notification (promoted)", ">> notification (rolled-back)", "Where to look:",
+		"its webhook started run 1", "Gitea shows on", "slipway/order-service success — canary promoted to 100 %", "slipway/order-service failure — canary: rolled back: success-rate",
+		"slipway/order-service failure — scan: 1 finding(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -65,7 +65,16 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	metrics := server.NewMetrics(st)
-	reporter, err := statusReporter(st, res.Repos, cfg.URL, metrics, log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	baseURL := cfg.URL
+	if baseURL == "" {
+		baseURL = "http://" + ln.Addr().String()
+	}
+	reporter, err := statusReporter(st, res.Repos, baseURL, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -94,7 +103,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	}
 	log.Info("engine starting", "listen", cfg.Listen, "data", cfg.Data, "repositories", len(res.Repos),
 		"schedules", sched.Len(), "runs_resumed", resumed, "runs_failed", failed, "deliveries_reprocessed", redone)
-	return serveHTTP(ctx, cfg.Listen, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, func(ctx context.Context) { sched.Run(ctx) }, reporter.Run)
+	return serveHTTP(ctx, ln, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, func(ctx context.Context) { sched.Run(ctx) }, reporter.Run)
 }
 
 // statusReporter reports runs of the repositories that ask for it as
@@ -120,11 +129,7 @@ const maxConnections = 1024
 // then shuts down in order: intake first, then the runner.
 // background runs beside the engine until it stops (the scheduler, the
 // status reporter).
-func serveHTTP(ctx context.Context, addr string, h http.Handler, r *runner.Runner, stdout io.Writer, log *slog.Logger, background ...func(context.Context)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", addr, err)
-	}
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, r *runner.Runner, stdout io.Writer, log *slog.Logger, background ...func(context.Context)) error {
 	// Headers in 10 s, idle connections closed after 2 min, at most
 	// maxConnections at once; webhook bodies have their own read deadline
 	// (the API's are small and bounded; SSE streams must not time out).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/cluster"
+	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/meshproxy"
 	"github.com/slipwayci/slipway/integration/nodeagent"
@@ -34,6 +35,7 @@ type Options struct {
 	Cluster bool // control plane and node agent
 	Mesh    bool // mesh proxy and Prometheus (implies Cluster)
 	ArgoCD  bool // the real Argo CD (implies Cluster)
+	Gitea   bool // a real Gitea, the forge pushes go to
 }
 
 // Env is a running local environment.
@@ -51,6 +53,7 @@ type Env struct {
 	Proxy      *meshproxy.Proxy
 	Prometheus *promserver.Server
 	ArgoCD     *argocd.ArgoCD
+	Gitea      *gitea.Gitea
 
 	// Timings is how long each part took to come up, in start order.
 	Timings []Timing
@@ -98,6 +101,7 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 		{"argo cd", o.ArgoCD, func() error { return e.startArgoCD(ctx) }},
 		{"mesh proxy", o.Mesh, func() error { return e.startProxy(bg) }},
 		{"prometheus", o.Mesh, func() error { return e.startPrometheus(ctx) }},
+		{"gitea", o.Gitea, func() error { return e.startGitea(ctx) }},
 	}
 	for _, s := range steps {
 		if !s.on {
@@ -133,6 +137,16 @@ func (e *Env) startGit(ctx context.Context) error {
 	}
 	e.Git = g
 	e.closers = append(e.closers, func() { g.Close() })
+	return nil
+}
+
+func (e *Env) startGitea(ctx context.Context) error {
+	g, err := gitea.Start(ctx, filepath.Join(e.Dir, "gitea"))
+	if err != nil {
+		return err
+	}
+	e.Gitea = g
+	e.closers = append(e.closers, g.Close)
 	return nil
 }
 

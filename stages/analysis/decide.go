@@ -119,8 +119,11 @@ func Decide(history []Measurement, limits Limits) Decision {
 	}
 	for _, name := range order {
 		if t := per[name]; t.fails >= l.FailureLimit {
-			return Decision{Action: Rollback, Evidence: t.failed,
-				Reason: fmt.Sprintf("%s failed %d time(s), reaching failureLimit %d", name, t.fails, l.FailureLimit)}
+			reason := fmt.Sprintf("%s failed %d time(s), reaching failureLimit %d", name, t.fails, l.FailureLimit)
+			if last := t.failed[len(t.failed)-1]; last.Message != "" {
+				reason += " (last: " + last.Message + ")"
+			}
+			return Decision{Action: Rollback, Evidence: t.failed, Reason: reason}
 		}
 	}
 	for _, name := range order {

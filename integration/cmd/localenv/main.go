@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/localenv"
 )
 
@@ -20,6 +21,7 @@ func main() {
 	dir := flag.String("dir", "", "where components keep data and logs (default: a new temporary directory)")
 	withArgo := flag.Bool("argocd", true, "start Argo CD")
 	withMesh := flag.Bool("mesh", true, "start the mesh proxy and Prometheus")
+	withGitea := flag.Bool("gitea", true, "start Gitea")
 	flag.Parse()
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "slipway-localenv-")
@@ -32,7 +34,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("starting the local environment in %s…\n", *dir)
-	env, err := localenv.Start(ctx, *dir, localenv.Options{Cluster: true, Mesh: *withMesh, ArgoCD: *withArgo})
+	env, err := localenv.Start(ctx, *dir, localenv.Options{Cluster: true, Mesh: *withMesh, ArgoCD: *withArgo, Gitea: *withGitea})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "localenv:", err)
 		os.Exit(1)
@@ -49,6 +51,9 @@ func main() {
 	}
 	if env.Proxy != nil {
 		fmt.Printf("mesh proxy     http://%s (route by Host: order-service.NAMESPACE)\nprometheus     %s\n", env.Proxy.Addr, env.Prometheus.URL)
+	}
+	if env.Gitea != nil {
+		fmt.Printf("gitea          %s (admin %s, password %s; API token below)\n  %s\n", env.Gitea.URL, gitea.Admin, env.Gitea.Password, env.Gitea.Token)
 	}
 	fmt.Printf("logs           %s/*/*.log\n\nCtrl-C stops everything.\n", *dir)
 	<-ctx.Done()
