@@ -77,6 +77,9 @@ func NewReporter(runs Runs, forges map[string]Forge, baseURL string, opts Option
 
 // RunChanged notes that run id changed; Run reports it.
 func (r *Reporter) RunChanged(id int64) {
+	if len(r.forges) == 0 {
+		return // no repository asks for statuses: nothing to read or send
+	}
 	r.mu.Lock()
 	r.pending[id] = true
 	r.mu.Unlock()
