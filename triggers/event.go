@@ -67,6 +67,17 @@ func refKind(ref string) string {
 	return KindPush
 }
 
+// pushed fills ev from a push and tells a hook's test delivery from a
+// push: Gitea, Forgejo and Gogs test a hook by sending a push of the
+// branch's head with before = after — no ref moved, so nothing is started
+// and the delivery is answered as a ping.
+func (ev *Event) pushed(ref, before, after, pusher string) {
+	ev.Kind, ev.Ref, ev.Before, ev.After, ev.Pusher = refKind(ref), ref, before, after, pusher
+	if before != "" && before == after {
+		ev.Kind, ev.Reason = KindPing, "a test delivery: before and after are the same commit, no ref moved"
+	}
+}
+
 // zeroSHA is what forges send as "after" when a ref is deleted.
 func isZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
 

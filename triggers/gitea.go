@@ -58,7 +58,7 @@ func (Gitea) Parse(h http.Header, body []byte) (*Event, error) {
 		if p.Ref == "" || p.After == "" {
 			return nil, fmt.Errorf("malformed Gitea push payload: no ref or after")
 		}
-		ev.Kind, ev.Ref, ev.Before, ev.After, ev.Pusher = refKind(p.Ref), p.Ref, p.Before, p.After, p.Pusher.Login
+		ev.pushed(p.Ref, p.Before, p.After, p.Pusher.Login)
 		ev.Deleted = isZeroSHA(p.After)
 		ev.Paths = changedPaths(p.Commits, p.TotalCommits == nil || *p.TotalCommits <= len(p.Commits))
 	default:

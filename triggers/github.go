@@ -57,7 +57,7 @@ func (GitHub) Parse(h http.Header, body []byte) (*Event, error) {
 		if p.Ref == "" || p.After == "" {
 			return nil, fmt.Errorf("malformed GitHub push payload: no ref or after")
 		}
-		ev.Kind, ev.Ref, ev.Before, ev.After, ev.Pusher = refKind(p.Ref), p.Ref, p.Before, p.After, p.Pusher.Name
+		ev.pushed(p.Ref, p.Before, p.After, p.Pusher.Name)
 		ev.Deleted = p.Deleted || isZeroSHA(p.After)
 		ev.Paths = changedPaths(p.Commits, len(p.Commits) < githubMaxCommits)
 	case "":

@@ -51,7 +51,7 @@ func (GitLab) Parse(h http.Header, body []byte) (*Event, error) {
 		if p.Ref == "" || p.After == "" {
 			return nil, fmt.Errorf("malformed GitLab %s payload: no ref or after", name)
 		}
-		ev.Kind, ev.Ref, ev.Before, ev.After, ev.Pusher = refKind(p.Ref), p.Ref, p.Before, p.After, p.User
+		ev.pushed(p.Ref, p.Before, p.After, p.User)
 		ev.Deleted = isZeroSHA(p.After)
 		ev.Paths = changedPaths(p.Commits, p.TotalCommits <= len(p.Commits))
 	default:

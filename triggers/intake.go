@@ -274,6 +274,11 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 			break
 		}
 	}
+	if repo == nil && ev.Kind == KindPing && len(ev.RepoURLs) == 0 {
+		// An organisation's or an app's hook pings without a repository;
+		// the credential already says whose hook it is.
+		repo = candidates[0]
+	}
 	if repo == nil {
 		return http.StatusNotFound, answer{Delivery: id, Result: ResultUnknownRepo, Reason: "no watched repository has this URL"}
 	}
@@ -312,6 +317,9 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 	switch {
 	case ev.Kind == KindPing:
 		d.Status, d.Reason = store.DeliveryProcessed, "pong"
+		if ev.Reason != "" {
+			d.Reason = "pong: " + ev.Reason
+		}
 	case ev.Kind == KindIgnored:
 		d.Status, d.Reason = store.DeliveryIgnored, ev.Reason
 	case ev.Deleted:

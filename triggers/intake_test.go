@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,8 +279,25 @@ func TestPingAndOtherEventsAreAnsweredAndRecorded(t *testing.T) {
 	if code != 200 || a.Result != ResultIgnored || a.Reason != "refs/heads/main was deleted" {
 		t.Errorf("deleted branch: %d %s", code, raw)
 	}
+	// An organisation's hook pings without a repository: its signature
+	// says whose it is. Sent form-encoded, GitHub's default content type.
+	org := url.Values{"payload": {string(fixture(t, "github-ping-org.json"))}}.Encode()
+	r := delivery{"github", "ping", "p-org", "gh-secret", []byte(org)}.request()
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, a, raw = it.sendRequest(t, "github", r); code != 200 || a.Result != ResultPing {
+		t.Errorf("organisation ping: %d %s", code, raw)
+	}
+	// A push that moved nothing (before = after) is how Gitea tests a hook.
+	var push map[string]any
+	json.Unmarshal(fixture(t, "github-push.json"), &push)
+	push["before"] = push["after"]
+	test, _ := json.Marshal(push)
+	code, a, raw = it.send(t, delivery{"github", "push", "t-1", "gh-secret", test})
+	if code != 200 || a.Result != ResultPing || !strings.Contains(a.Reason, "a test delivery") {
+		t.Errorf("test delivery: %d %s", code, raw)
+	}
 	list, _ := it.st.ListDeliveries(context.Background(), store.DeliveryFilter{})
-	if len(list) != 3 || it.runCount(t) != 0 {
+	if len(list) != 5 || it.runCount(t) != 0 {
 		t.Errorf("%d deliveries stored, %d runs", len(list), it.runCount(t))
 	}
 }
