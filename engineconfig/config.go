@@ -171,7 +171,7 @@ func (v *checker) config(c *Config) {
 			v.ref(at+".token", *r.Token)
 		}
 		if s := r.Status; s != nil {
-			v.ref(at+".status.token", s.Token)
+			v.statusCredential(at+".status", r.Forge, s)
 			if _, err := forgestatus.New(r.Forge, r.URL, s.API, ""); s.API != "" && !httpURL(s.API) {
 				v.failf(at+".status.api", "%q is not an http(s) URL", s.API)
 			} else if err != nil {
@@ -211,6 +211,24 @@ func (v *checker) config(c *Config) {
 func httpURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// statusCredential checks that a repository's commit statuses are
+// written with exactly one credential: a token, or a GitHub App.
+func (v *checker) statusCredential(at, forge string, s *triggers.StatusConfig) {
+	a := s.GitHubApp
+	switch {
+	case a == nil:
+		v.ref(at+".token", s.Token)
+		return
+	case s.Token != (pipeline.SecretRef{}):
+		v.failf(at, "write token or githubApp, not both")
+	case forge != "github":
+		v.failf(at+".githubApp", "a GitHub App writes statuses on GitHub only; this repository's forge is %s", forge)
+	case a.ID <= 0 || a.Installation <= 0:
+		v.failf(at+".githubApp", "id and installation are the app's ID and its installation's ID (numbers above 0)")
+	}
+	v.ref(at+".githubApp.privateKey", a.PrivateKey)
 }
 
 func (v *checker) tokens(tokens []TokenConfig) {
@@ -329,8 +347,15 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 				return nil, err
 			}
 		}
-		if rc.Status != nil {
-			if repo.StatusToken, err = read("repository "+rc.Name+" status token", rc.Status.Token); err != nil {
+		if s := rc.Status; s != nil && s.GitHubApp != nil {
+			if repo.StatusAppKey, err = read("repository "+rc.Name+" GitHub App private key", s.GitHubApp.PrivateKey); err != nil {
+				return nil, err
+			}
+			if _, err := forgestatus.ParsePrivateKey([]byte(repo.StatusAppKey)); err != nil {
+				return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
+			}
+		} else if s != nil {
+			if repo.StatusToken, err = read("repository "+rc.Name+" status token", s.Token); err != nil {
 				return nil, err
 			}
 			if repo.StatusToken == "" {

@@ -1,7 +1,11 @@
 package engineconfig
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -47,6 +51,10 @@ func TestConfig(t *testing.T) {
 		`repositories[0].status.token: write exactly one of {env: VAR} or {file: PATH}`,
 		`repositories[0].status.api: "javascript:alert(1)" is not an http(s) URL`,
 		`repositories[2].status: commit statuses need an http(s) repository URL to find the forge's API, or api: set; "git@github.com:acme/shop.git" is not one`,
+		`repositories[3].status.githubApp: a GitHub App writes statuses on GitHub only; this repository's forge is gitea`,
+		`repositories[4].status: write token or githubApp, not both`,
+		`repositories[4].status.githubApp.privateKey: write exactly one of {env: VAR} or {file: PATH}`,
+		`repositories[5].status.githubApp: id and installation are the app's ID and its installation's ID (numbers above 0)`,
 		`tokens[0].role: "root" is not one of`,
 		`tokens[1].name: a unique name is required`,
 		`tokens[1]: write exactly one of sha256`,
@@ -96,6 +104,29 @@ tokens:
 		}
 		if _, err := c.Resolve(os.LookupEnv); err == nil || !strings.Contains(err.Error(), "must not be empty") {
 			t.Errorf("alertmanager %s: %v, want an error about empty credentials", am, err)
+		}
+	}
+	// A GitHub App's private key is read and parsed when the config is.
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	os.WriteFile(filepath.Join(dir, "app.pem"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	os.WriteFile(filepath.Join(dir, "not.pem"), []byte("ghp_a-token-in-the-wrong-place\n"), 0o600)
+	for file, want := range map[string]string{"app.pem": "", "not.pem": "repository r: the GitHub App private key is not PEM"} {
+		os.WriteFile(filepath.Join(dir, "app.yaml"), []byte(`apiVersion: slipway.dev/v1
+kind: EngineConfig
+repositories:
+  - {name: r, url: "https://github.com/acme/r.git", forge: github, webhookSecret: {env: HOOK}, pipelines: [{file: p.yaml}],
+     status: {githubApp: {id: 12345, installation: 678, privateKey: {file: `+file+`}}}}
+`), 0o644)
+		c, err := Load(filepath.Join(dir, "app.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Resolve(func(string) (string, bool) { return "h", true })
+		switch {
+		case want == "" && (err != nil || !strings.Contains(res.Repos[0].StatusAppKey, "RSA PRIVATE KEY")):
+			t.Errorf("%s: %v", file, err)
+		case want != "" && (err == nil || err.Error() != want):
+			t.Errorf("%s: %v, want %q", file, err, want)
 		}
 	}
 	if res.Repos[0].Secret != "hook-secret" || len(res.Repos[0].Sources) != 2 || res.Tokens[0].Hash != sha256.Sum256([]byte("file-token")) {

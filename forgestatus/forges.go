@@ -114,18 +114,32 @@ func repoPath(p string) string {
 }
 
 // github: POST /repos/{owner}/{repo}/statuses/{sha}; no "running" state.
-type github struct{ api, repo, token string }
+// Authenticated by a token, or by a GitHub App's installation tokens.
+type github struct {
+	api, repo, token string
+	tokens           tokenSource // set for a GitHub App
+}
+
+// githubAPIVersion is the REST API version the requests are written for.
+const githubAPIVersion = "2022-11-28"
 
 func (github) Name() string { return "github" }
 
 func (g github) Request(ctx context.Context, s Status) (*http.Request, error) {
+	token := g.token
+	if g.tokens != nil {
+		var err error
+		if token, err = g.tokens.token(ctx); err != nil {
+			return nil, err
+		}
+	}
 	req, err := repoStatus(ctx, g.api, g.repo, s)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/vnd.github+json")
-	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-	req.Header.Set("Authorization", "Bearer "+g.token)
+	req.Header.Set("X-GitHub-Api-Version", githubAPIVersion)
+	req.Header.Set("Authorization", "Bearer "+token)
 	return req, nil
 }
 

@@ -221,8 +221,11 @@ func (r *Reporter) post(ctx context.Context, forge Forge, s Status, id int64) er
 // (rate limits), 0 when it did not say.
 func (r *Reporter) send(ctx context.Context, forge Forge, s Status) (retryIn time.Duration, err error) {
 	req, err := forge.Request(ctx, s)
-	if err != nil {
-		return 0, fmt.Errorf("%w: building the request: %v", errPermanent, err)
+	switch {
+	case errors.As(err, new(transient)):
+		return 0, err
+	case err != nil:
+		return 0, fmt.Errorf("%w: %v", errPermanent, err)
 	}
 	resp, err := r.opts.Client.Do(req)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/triggers"
 )
 
@@ -38,6 +39,7 @@ type giteaRelease struct {
 	eng     *engineProc
 	wt      *gitserver.WorkTree
 	repoURL string
+	hook    int64 // the engine's webhook
 }
 
 func newGiteaRelease(t testing.TB) *giteaRelease {
@@ -63,10 +65,11 @@ tokens:
 	writeFile(t, dir, "gitea-token", g.Token+"\n")
 	writeFile(t, dir, "ops-token", "ops-token-value\n")
 	eng := startServe(t, config)
-	must(t, g.AddWebhook(ctx, "shop", "web", eng.url+"/hooks/gitea", "gitea-hook-secret", "push", "create", "delete"))
+	hook, err := g.AddWebhook(ctx, "shop", "web", eng.url+"/hooks/gitea", "gitea-hook-secret", "push", "create", "delete")
+	must(t, err)
 	wt, err := gitserver.Clone(g.CloneURLWithToken(repoURL), filepath.Join(dir, "wt"))
 	must(t, err)
-	return &giteaRelease{g: g, eng: eng, wt: wt, repoURL: repoURL}
+	return &giteaRelease{g: g, eng: eng, wt: wt, repoURL: repoURL, hook: hook}
 }
 
 const giteaGood = `apiVersion: slipway.dev/v1
@@ -112,8 +115,7 @@ func TestGiteaPushToStatus(t *testing.T) {
 		t.Errorf("the bad commit's status: %+v", failed)
 	}
 
-	type delivery struct{ ID, Event, Ref, SHA, Status, Reason string }
-	var deliveries struct{ Deliveries []delivery }
+	var deliveries struct{ Deliveries []giteaDelivery }
 	// Creating and deleting a branch are delivered too (Gitea sends
 	// create and delete events, no push, for them) and start nothing.
 	_, err = wt.Commit("feature", "a branch", map[string]string{"README": "x"})
@@ -125,7 +127,7 @@ func TestGiteaPushToStatus(t *testing.T) {
 	}
 	waitFor(t, "the feature branch's push to be handled", func() bool {
 		list()
-		return slices.ContainsFunc(deliveries.Deliveries, func(d delivery) bool { return d.Ref == "refs/heads/feature" && d.Status != "received" })
+		return slices.ContainsFunc(deliveries.Deliveries, func(d giteaDelivery) bool { return d.Ref == "refs/heads/feature" && d.Status != "received" })
 	})
 	must(t, wt.Push(":feature"))
 	defer func() {
@@ -142,7 +144,26 @@ func TestGiteaPushToStatus(t *testing.T) {
 		}
 		return false
 	})
-	waitFor(t, "the recording webhook's delete event", func() bool { return rec.has("delete") })
+	waitFor(t, "the recording webhook's delete event", func() bool { return rec.has("delete", "") })
+
+	// Gitea's "Test Delivery" sends a push of main's head that moved
+	// nothing (before = after): answered, and nothing started.
+	var runsBefore struct{ Runs []struct{ ID int64 } }
+	eng.api(t, "GET", "/api/v1/runs", "ops-token-value", &runsBefore)
+	must(t, g.TestWebhook(ctx, "shop", "web", r.hook))
+	must(t, g.TestWebhook(ctx, "shop", "web", rec.hook))
+	waitFor(t, "the test delivery", func() bool {
+		list()
+		return slices.ContainsFunc(deliveries.Deliveries, func(d giteaDelivery) bool {
+			return d.Status == "processed" && strings.Contains(d.Reason, "a test delivery")
+		})
+	})
+	var runsAfter struct{ Runs []struct{ ID int64 } }
+	eng.api(t, "GET", "/api/v1/runs", "ops-token-value", &runsAfter)
+	if len(runsAfter.Runs) != len(runsBefore.Runs) {
+		t.Errorf("the test delivery started a run: %d runs before, %d after", len(runsBefore.Runs), len(runsAfter.Runs))
+	}
+	waitFor(t, "the recording webhook's test delivery", func() bool { return rec.has("push", triggers.KindPing) })
 	rec.check(t)
 	for _, d := range deliveries.Deliveries {
 		t.Logf("delivery %s: %s %s %s %s — %s", d.ID, d.Event, d.Ref, d.SHA, d.Status, d.Reason)
@@ -150,6 +171,46 @@ func TestGiteaPushToStatus(t *testing.T) {
 			t.Errorf("a delivery Gitea sent was refused: %+v", d)
 		}
 	}
+}
+
+// giteaDelivery is the engine's record of a delivery (GET /api/v1/deliveries).
+type giteaDelivery struct {
+	ID, Event, Ref, SHA, Status, Reason string
+	Matches                             []struct {
+		Pipeline string
+		RunID    int64 `json:"runId"`
+		Reason   string
+	}
+}
+
+// runs are the runs the delivery started.
+func (d giteaDelivery) runs() []int64 {
+	var ids []int64
+	for _, m := range d.Matches {
+		if m.RunID != 0 {
+			ids = append(ids, m.RunID)
+		}
+	}
+	return ids
+}
+
+// delivered waits for the engine to have handled the delivery of a push
+// of sha, and returns its record.
+func delivered(t testing.TB, eng *engineProc, sha string) giteaDelivery {
+	t.Helper()
+	var found giteaDelivery
+	eventually.True(t, 30*time.Second, "the delivery of "+sha, func() bool {
+		var list struct{ Deliveries []giteaDelivery }
+		eng.api(t, "GET", "/api/v1/deliveries?limit=500", "ops-token-value", &list)
+		for _, d := range list.Deliveries {
+			if d.SHA == sha && d.Status != "received" {
+				found = d
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 // waitStatus waits (polling every 20 ms, at most a minute) for commit
@@ -224,6 +285,7 @@ func BenchmarkGiteaPushToStatus(b *testing.B) {
 // fixtures (gitea-real-EVENT-N.json; triggers/testdata keeps a chosen
 // few, renamed) for the intake's unit tests.
 type recorder struct {
+	hook       int64
 	mu         sync.Mutex
 	deliveries []recorded
 }
@@ -242,15 +304,24 @@ func recordDeliveries(t *testing.T, g *gitea.Gitea) *recorder {
 		rec.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	must(t, g.AddWebhook(context.Background(), "shop", "web", srv.URL, "recorder-secret", "push", "create", "delete"))
+	var err error
+	rec.hook, err = g.AddWebhook(context.Background(), "shop", "web", srv.URL, "recorder-secret", "push", "create", "delete")
+	must(t, err)
 	return rec
 }
 
-// has reports whether an event of this name was recorded.
-func (rec *recorder) has(event string) bool {
+// has reports whether an event of this name, of this kind as the intake
+// reads it ("" for any), was recorded.
+func (rec *recorder) has(event, kind string) bool {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	return slices.ContainsFunc(rec.deliveries, func(d recorded) bool { return d.header.Get("X-Gitea-Event") == event })
+	return slices.ContainsFunc(rec.deliveries, func(d recorded) bool {
+		if d.header.Get("X-Gitea-Event") != event {
+			return false
+		}
+		ev, err := triggers.Gitea{}.Parse(d.header, d.body)
+		return kind == "" || err == nil && ev.Kind == kind
+	})
 }
 
 // check parses every recorded delivery as the intake does (signature

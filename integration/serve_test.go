@@ -3,14 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -94,25 +93,6 @@ func (e *engineProc) api(t testing.TB, method, path, token string, out any) int 
 	return resp.StatusCode
 }
 
-func signedPush(t *testing.T, url, id, secret string, payload map[string]any) (int, map[string]any) {
-	t.Helper()
-	body, _ := json.Marshal(payload)
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	req, _ := http.NewRequest("POST", url+"/hooks/github", bytes.NewReader(body))
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", id)
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
 func cli(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(slipwayBin, args...)
@@ -120,50 +100,54 @@ func cli(t *testing.T, args ...string) (string, int) {
 	return string(out), cmd.ProcessState.ExitCode()
 }
 
-// The engine as a process: a signed push over loopback starts a run, the
-// CLI reads it back, SIGTERM hands the running stage back to the queue, and
-// the next engine finishes it. A push to a repository whose pipeline lives
-// inside it is read over real git HTTP at the pushed commit.
+// The engine as a process: a git push to Gitea, delivered by Gitea,
+// starts a run; the CLI reads it back; SIGTERM hands the running stage
+// back to the queue, and the next engine finishes it — and the commit's
+// statuses on Gitea follow it across the restart, through a server error
+// retried. A push to a repository whose pipeline lives inside it is read
+// over Gitea's git HTTP at the pushed commit.
 func TestServeWebhookToRunAndGracefulRestart(t *testing.T) {
 	dir := t.TempDir()
-	git, err := gitserver.Start(context.Background(), filepath.Join(dir, "git"))
+	g := needGitea(t, filepath.Join(dir, "gitea"))
+	ctx := context.Background()
+	must(t, g.CreateOrg(ctx, "shop"))
+	webURL, err := g.CreateRepo(ctx, "shop", "web")
 	must(t, err)
-	defer git.Close()
-	repoURL, err := git.CreateRepo("site")
+	siteURL, err := g.CreateRepo(ctx, "shop", "site")
 	must(t, err)
-	wt, err := gitserver.Clone(repoURL, filepath.Join(dir, "wt"))
-	must(t, err)
-	sha, err := wt.Commit("main", "add pipeline", map[string]string{".slipway/pipeline.yaml": repoPipeline})
-	must(t, err)
-	must(t, wt.Push("main"))
-
-	forge := newStatusForge(t)
+	proxy := newStatusProxy(t, g.URL)
 	writeFile(t, dir, "web.yaml", servePipeline)
-	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - {name: web, url: "https://github.com/shop/web.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}],
-     status: {token: {file: status-token}, api: %q}}
-  - {name: site, url: %q, forge: github, webhookSecret: {file: hook-secret}, pipelines: [{path: .slipway/pipeline.yaml}],
+	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - {name: web, url: %q, forge: gitea, webhookSecret: {file: hook-secret}, pipelines: [{file: web.yaml}],
+     status: {token: {file: gitea-token}, api: %q}}
+  - {name: site, url: %q, forge: gitea, webhookSecret: {file: hook-secret}, token: {file: gitea-token}, pipelines: [{path: .slipway/pipeline.yaml}],
      apps: [{name: from-repo}]}
 tokens:
   - {name: ops, role: admin, secret: {file: ops-token}}
-`, forge.URL, repoURL))
-	writeFile(t, dir, "status-token", "status-token-value\n")
+`, webURL, proxy.URL+"/api/v1", siteURL))
+	writeFile(t, dir, "gitea-token", g.Token+"\n")
 	writeFile(t, dir, "hook-secret", "s3cret\n")
 	writeFile(t, dir, "ops-token", "ops-token-value\n")
 
 	eng := startServe(t, config)
-	push := map[string]any{"ref": "refs/heads/main", "before": strings.Repeat("1", 40), "after": strings.Repeat("a", 40),
-		"repository": map[string]any{"clone_url": "https://github.com/shop/web.git"}, "pusher": map[string]any{"name": "dev"},
-		"commits": []any{map[string]any{"added": []string{"web/index.html"}, "removed": []string{}, "modified": []string{}}}}
-	code, ans := signedPush(t, eng.url, "delivery-1", "s3cret", push)
-	if code != 202 || len(ans["runs"].([]any)) != 1 {
-		t.Fatalf("push: %d %v", code, ans)
+	for _, repo := range []string{"web", "site"} {
+		_, err := g.AddWebhook(ctx, "shop", repo, eng.url+"/hooks/gitea", "s3cret", "push")
+		must(t, err)
 	}
-	if code, again := signedPush(t, eng.url, "delivery-1", "s3cret", push); code != 200 || again["duplicate"] != true {
-		t.Errorf("redelivery: %d %v", code, again)
+	web, err := gitserver.Clone(g.CloneURLWithToken(webURL), filepath.Join(dir, "web"))
+	must(t, err)
+	sha, err := web.Commit("main", "a page", map[string]string{"web/index.html": "<h1>shop</h1>"})
+	must(t, err)
+	must(t, web.Push("main"))
+	if d := delivered(t, eng, sha); d.Status != "processed" || fmt.Sprint(d.runs()) != "[1]" || d.Ref != "refs/heads/main" {
+		t.Fatalf("push to web: %+v", d)
 	}
-	sitePush := map[string]any{"ref": "refs/heads/main", "after": sha, "repository": map[string]any{"clone_url": repoURL}}
-	if code, ans := signedPush(t, eng.url, "delivery-2", "s3cret", sitePush); code != 202 || len(ans["runs"].([]any)) != 1 {
-		t.Fatalf("push to the repo with its own pipeline: %d %v", code, ans)
+	site, err := gitserver.Clone(g.CloneURLWithToken(siteURL), filepath.Join(dir, "site"))
+	must(t, err)
+	siteSHA, err := site.Commit("main", "add pipeline", map[string]string{".slipway/pipeline.yaml": repoPipeline})
+	must(t, err)
+	must(t, site.Push("main"))
+	if d := delivered(t, eng, siteSHA); fmt.Sprint(d.runs()) != "[2]" {
+		t.Fatalf("push to the repo with its own pipeline: %+v", d)
 	}
 
 	env := []string{"--server", eng.url, "--token", "ops-token-value"}
@@ -209,15 +193,15 @@ tokens:
 	if run.Status != "succeeded" || len(run.Stages[1].Attempts) != 2 || run.Stages[1].Attempts[0].Status != "interrupted" {
 		t.Errorf("run 1 after restart: %+v", run)
 	}
-	// Run 1's commit went pending → running → success on GitHub, across
+	// Run 1's commit went pending → running → success on Gitea, across
 	// the restart, through one 502 retried (which stages' starts are seen
 	// depends on timing: a state that changed while its report waited is
 	// replaced by the newer one); only the repository that asks for
 	// statuses reports them.
-	waitFor(t, "run 1's success on its commit", func() bool { return strings.Contains(forge.said(), "success succeeded in") })
-	said := forge.said()
+	final := waitStatus(t, g, sha, "success")
+	said := proxy.said()
 	for _, want := range []string{
-		"POST /repos/shop/web/statuses/" + strings.Repeat("a", 40) + " Bearer status-token-value slipway/web https://slipway.test/runs/1 pending ",
+		"POST /api/v1/repos/shop/web/statuses/" + sha + " token " + g.Token + " slipway/web https://slipway.test/runs/1 pending queued",
 		"pending running",
 		"success succeeded in",
 	} {
@@ -225,21 +209,21 @@ tokens:
 			t.Errorf("statuses lack %q:\n%s", want, said)
 		}
 	}
-	if n := strings.Count(said, "success"); n != 1 {
-		t.Errorf("success reported %d times:\n%s", n, said)
+	if n := strings.Count(said, "success"); n != 1 || !strings.HasPrefix(final.Description, "succeeded in") || final.Context != "slipway/web" {
+		t.Errorf("success reported %d times; on Gitea %+v:\n%s", n, final, said)
 	}
-	if strings.Contains(said, "/runs/2") {
+	if strings.Contains(said, "/runs/2") || strings.Contains(said, siteSHA) {
 		t.Errorf("the repository without status: reported:\n%s", said)
 	}
 	out, _ = cli(t, append([]string{"logs", "1"}, env...)...)
-	if !strings.Contains(out, "commit status: github answered HTTP 502; retrying in 1s") || !strings.Contains(out, "commit status: slipway/web success on github") {
+	if !strings.Contains(out, "commit status: gitea answered HTTP 502; retrying in 1s") || !strings.Contains(out, "commit status: slipway/web success on gitea") {
 		t.Errorf("run 1's log lacks its commit statuses:\n%s", out)
 	}
 	resp, err := http.Get(eng2.url + "/metrics")
 	must(t, err)
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), `slipway_commit_status_requests_total{forge="github",result="ok"}`) {
+	if !strings.Contains(string(metrics), `slipway_commit_status_requests_total{forge="gitea",result="ok"}`) {
 		t.Errorf("/metrics lacks the commit status requests:\n%s", metrics)
 	}
 	out, code2 = cli(t, append([]string{"trigger", "web", "-p", "nope=1"}, env...)...)
@@ -272,36 +256,43 @@ tokens:
 	eng2.waitExit(t)
 }
 
-// statusForge is GitHub's commit status API as an httptest server: it
-// records each request in a line and answers the first with a 502.
-type statusForge struct {
+// statusProxy stands in front of Gitea's API: it records each commit
+// status posted through it in a line, answers the first with a 502, and
+// passes every other request to Gitea.
+type statusProxy struct {
 	*httptest.Server
 	mu    sync.Mutex
 	lines []string
 }
 
-func newStatusForge(t *testing.T) *statusForge {
-	f := &statusForge{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func newStatusProxy(t *testing.T, gitea string) *statusProxy {
+	target, err := url.Parse(gitea)
+	must(t, err)
+	forward := httputil.NewSingleHostReverseProxy(target)
+	p := &statusProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		var b map[string]string
-		json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&b)
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.lines = append(f.lines, strings.Join([]string{r.Method, r.URL.Path, r.Header.Get("Authorization"), b["context"], b["target_url"], b["state"], b["description"]}, " "))
-		if len(f.lines) == 1 {
+		json.Unmarshal(body, &b)
+		p.mu.Lock()
+		p.lines = append(p.lines, strings.Join([]string{r.Method, r.URL.Path, r.Header.Get("Authorization"), b["context"], b["target_url"], b["state"], b["description"]}, " "))
+		first := len(p.lines) == 1
+		p.mu.Unlock()
+		if first {
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
-		w.WriteHeader(http.StatusCreated)
+		forward.ServeHTTP(w, r)
 	}))
-	t.Cleanup(f.Close)
-	return f
+	t.Cleanup(p.Close)
+	return p
 }
 
-func (f *statusForge) said() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return strings.Join(f.lines, "\n")
+func (p *statusProxy) said() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
 }
 
 func must(t testing.TB, err error) {

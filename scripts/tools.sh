@@ -48,38 +48,49 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The Go-built tools are independent: each is a function, and they are built
+# concurrently (TOOLS_JOBS at a time, default 3) so that one's module
+# download overlaps another's compile — on a fresh 2-core machine that is
+# most of the difference. Each writes its log to $TOOLS_DIR/logs/<name>.log;
+# the first failure is printed whole. Symbols are stripped at link (-s -w):
+# smaller binaries, less link time; panics keep their stack traces.
+LDSTRIP="-s -w"
+
 # The Kaniko executor, from its own small module (tools/kaniko) so its
 # dependency graph never touches slipway's. Static, as the sandbox needs.
 kaniko="$TOOLS_DIR/kaniko-$KANIKO_VERSION/executor"
 grep -q "github.com/GoogleContainerTools/kaniko $KANIKO_VERSION" tools/kaniko/go.mod ||
   { echo "tools: tools/kaniko/go.mod does not pin Kaniko $KANIKO_VERSION" >&2; exit 1; }
-if [ ! -x "$kaniko" ]; then
+build_kaniko() {
+  [ -x "$kaniko" ] && return 0
   echo "tools: building Kaniko executor $KANIKO_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$kaniko")"
-  (cd tools/kaniko && CGO_ENABLED=0 go build -trimpath -o "$kaniko.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor)
+  (cd tools/kaniko && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$kaniko.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor)
   mv "$kaniko.tmp" "$kaniko"
-fi
+}
 
 # The Trivy CLI (v0.74 needs GOEXPERIMENT=jsonv2 to build).
 trivy="$TOOLS_DIR/trivy-$TRIVY_VERSION/trivy"
-if [ ! -x "$trivy" ]; then
+build_trivy() {
+  [ -x "$trivy" ] && return 0
   echo "tools: building Trivy $TRIVY_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$trivy")"
-  tmp=$(mktemp -d)
-  GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -ldflags "$LDSTRIP" "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
   mv "$tmp/trivy" "$trivy"
   rmdir "$tmp"
-fi
+}
 
 # kube-apiserver and kube-controller-manager for the local cluster, from a
 # module that replaces every k8s.io staging module with its release; the
 # version ldflags let clients parse the server version.
 kube="$TOOLS_DIR/kubernetes-$KUBERNETES_VERSION"
-if [ ! -x "$kube/kube-apiserver" ] || [ ! -x "$kube/kube-controller-manager" ]; then
+build_kubernetes() {
+  [ -x "$kube/kube-apiserver" ] && [ -x "$kube/kube-controller-manager" ] && return 0
   echo "tools: building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION (minutes the first time)"
   mkdir -p "$kube"
+  local minor ldflags="$LDSTRIP"
   minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
-  ldflags=""
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   done
@@ -87,44 +98,47 @@ if [ ! -x "$kube/kube-apiserver" ] || [ ! -x "$kube/kube-controller-manager" ]; 
     (cd tools/kubernetes && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kube/$bin.tmp" "k8s.io/kubernetes/cmd/$bin")
     mv "$kube/$bin.tmp" "$kube/$bin"
   done
-fi
+}
 
 # Argo CD's multi-call binary (it picks its role from argv[0]), from a
 # module carrying Argo CD's own replace block.
 argocd="$TOOLS_DIR/argocd-$ARGOCD_VERSION/argocd"
-if [ ! -x "$argocd" ]; then
+build_argocd() {
+  [ -x "$argocd" ] && return 0
   echo "tools: building Argo CD $ARGOCD_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$argocd")"
-  (cd tools/argocd && CGO_ENABLED=0 go build -trimpath -o "$argocd.tmp" github.com/argoproj/argo-cd/v2/cmd)
+  (cd tools/argocd && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$argocd.tmp" github.com/argoproj/argo-cd/v2/cmd)
   mv "$argocd.tmp" "$argocd"
-fi
+}
 
 # Gitea, the forge of the local environment (pushes, webhooks, commit
 # statuses), from a module carrying Gitea's version-pin replaces; pure Go
 # (its default SQLite driver is modernc). Built without bindata, it reads
 # its templates and options at run time: they are copied beside it.
 gitea_dir="$TOOLS_DIR/gitea-$GITEA_VERSION"
-if [ ! -x "$gitea_dir/gitea" ]; then
+build_gitea() {
+  [ -x "$gitea_dir/gitea" ] && return 0
   echo "tools: building Gitea $GITEA_VERSION (minutes the first time)"
   mkdir -p "$gitea_dir"
-  (cd tools/gitea && CGO_ENABLED=0 go build -trimpath -o "$gitea_dir/gitea.tmp" gitea.dev)
-  src=$(cd tools/gitea && go list -m -f '{{.Dir}}' gitea.dev)
+  (cd tools/gitea && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$gitea_dir/gitea.tmp" gitea.dev)
+  local src; src=$(cd tools/gitea && go list -m -f '{{.Dir}}' gitea.dev)
   rm -rf "$gitea_dir/templates" "$gitea_dir/options"
   cp -r "$src/templates" "$src/options" "$gitea_dir/"
   chmod -R u+w "$gitea_dir/templates" "$gitea_dir/options"
   mv "$gitea_dir/gitea.tmp" "$gitea_dir/gitea"
-fi
+}
 
 # The kustomize CLI, which Argo CD's repo-server runs for kustomize apps.
 kustomize="$TOOLS_DIR/kustomize-$KUSTOMIZE_VERSION/kustomize"
-if [ ! -x "$kustomize" ]; then
+build_kustomize() {
+  [ -x "$kustomize" ] && return 0
   echo "tools: building kustomize $KUSTOMIZE_VERSION"
   mkdir -p "$(dirname "$kustomize")"
-  tmp=$(mktemp -d)
-  CGO_ENABLED=0 GOBIN="$tmp" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  CGO_ENABLED=0 GOBIN="$tmp" go install -ldflags "$LDSTRIP" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
   mv "$tmp/kustomize" "$kustomize"
   rmdir "$tmp"
-fi
+}
 
 # The checkers `make vet` runs: staticcheck, govulncheck, and the Go
 # vulnerability database built offline from the pinned golang.org/x/vulndb
@@ -133,26 +147,57 @@ fi
 . scripts/lint.env
 install_go_tool() { # name version package
   local bin="$TOOLS_DIR/$1-$2/$1"
-  if [ ! -x "$bin" ]; then
-    echo "tools: building $1 $2"
-    mkdir -p "$(dirname "$bin")"
-    local tmp; tmp=$(mktemp -d)
-    CGO_ENABLED=0 GOBIN="$tmp" go install "$3@$2"
-    mv "$tmp/$(basename "$3")" "$bin"
-    rm -rf "$tmp"
-  fi
+  [ -x "$bin" ] && return 0
+  echo "tools: building $1 $2"
+  mkdir -p "$(dirname "$bin")"
+  local tmp; tmp=$(mktemp -d)
+  CGO_ENABLED=0 GOBIN="$tmp" go install -ldflags "$LDSTRIP" "$3@$2"
+  mv "$tmp/$(basename "$3")" "$bin"
+  rm -rf "$tmp"
 }
-install_go_tool staticcheck "$STATICCHECK_VERSION" honnef.co/go/tools/cmd/staticcheck
-install_go_tool govulncheck "$GOVULNCHECK_VERSION" golang.org/x/vuln/cmd/govulncheck
-vulndb="$TOOLS_DIR/govulndb-$VULNDB_VERSION"
-if [ ! -f "$vulndb/index/db.json" ]; then
+build_checkers() {
+  install_go_tool staticcheck "$STATICCHECK_VERSION" honnef.co/go/tools/cmd/staticcheck
+  install_go_tool govulncheck "$GOVULNCHECK_VERSION" golang.org/x/vuln/cmd/govulncheck
+  local vulndb="$TOOLS_DIR/govulndb-$VULNDB_VERSION"
+  [ -f "$vulndb/index/db.json" ] && return 0
   echo "tools: indexing the Go vulnerability database $VULNDB_VERSION"
   install_go_tool indexdb "$VULNDB_VERSION" golang.org/x/vulndb/cmd/indexdb
-  src=$(cd / && go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  local src; src=$(cd / && go mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   rm -rf "$vulndb.tmp"
   "$TOOLS_DIR/indexdb-$VULNDB_VERSION/indexdb" -vulns "$src/data/osv" -out "$vulndb.tmp"
   mv "$vulndb.tmp" "$vulndb"
-fi
+}
+
+# Runs the builds, the longest first, at most TOOLS_JOBS at a time; each
+# says how long it took. A failed one has its log printed and fails the
+# script once the others have finished.
+logs="$TOOLS_DIR/logs"
+mkdir -p "$logs"
+jobs_max=${TOOLS_JOBS:-3}
+started=()
+for name in trivy kubernetes argocd gitea kaniko checkers kustomize; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  rm -f "$logs/$name.rc"
+  (
+    set +e
+    t0=$(date +%s)
+    (set -e; "build_$name") >"$logs/$name.log" 2>&1
+    rc=$?
+    echo "$rc" >"$logs/$name.rc"
+    [ -s "$logs/$name.log" ] && echo "tools: $name done in $(($(date +%s) - t0)) s (exit $rc)"
+  ) &
+  started+=("$name")
+done
+wait
+failed=0
+for name in "${started[@]}"; do
+  if [ "$(cat "$logs/$name.rc" 2>/dev/null)" != 0 ]; then
+    echo "tools: building $name failed; its log ($logs/$name.log):" >&2
+    cat "$logs/$name.log" >&2
+    failed=1
+  fi
+done
+[ "$failed" = 0 ] || exit 1
 
 # axe-core for the browser tests' accessibility check, from the npm
 # registry, verified against the pinned integrity.

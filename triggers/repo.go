@@ -27,10 +27,20 @@ type Repository struct {
 	Status *StatusConfig `yaml:"status"`
 }
 
-// StatusConfig is how the engine reaches a repository's commit status API.
+// StatusConfig is how the engine reaches a repository's commit status
+// API: with a token, or (GitHub) as a GitHub App's installation.
 type StatusConfig struct {
-	Token pipeline.SecretRef `yaml:"token"` // a token allowed to write commit statuses
-	API   string             `yaml:"api"`   // default: from the repository URL and forge
+	Token     pipeline.SecretRef `yaml:"token"`     // a token allowed to write commit statuses
+	GitHubApp *GitHubAppConfig   `yaml:"githubApp"` // instead of token, on GitHub
+	API       string             `yaml:"api"`       // default: from the repository URL and forge
+}
+
+// GitHubAppConfig names a GitHub App installed on the repository's
+// account, with the statuses: write permission.
+type GitHubAppConfig struct {
+	ID           int64              `yaml:"id"`
+	Installation int64              `yaml:"installation"`
+	PrivateKey   pipeline.SecretRef `yaml:"privateKey"` // the PEM file GitHub hands out
 }
 
 // DefaultBranch is Branch, or main.
@@ -72,7 +82,8 @@ type Repo struct {
 	Config      Repository
 	Secret      string
 	Sources     []Source
-	StatusToken string // with Config.Status
+	StatusToken  string // with Config.Status.Token
+	StatusAppKey string // with Config.Status.GitHubApp: its private key, PEM
 }
 
 // String names the repository.

@@ -62,7 +62,7 @@ func startDemoEnv(ctx context.Context, data, listen, bin string, out io.Writer) 
 		return nil, err
 	}
 	// Gitea sends the repository's pushes to slipway serve, signed.
-	if err := d.env.Gitea.AddWebhook(ctx, "shop", "order-service", d.url+"/hooks/gitea", demoWebhookSecret, "push"); err != nil {
+	if _, err := d.env.Gitea.AddWebhook(ctx, "shop", "order-service", d.url+"/hooks/gitea", demoWebhookSecret, "push"); err != nil {
 		return nil, err
 	}
 	d.steadyLoad()

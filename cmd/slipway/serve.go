@@ -112,7 +112,7 @@ func statusReporter(st forgestatus.Runs, repos []*triggers.Repo, baseURL string,
 	forges := map[string]forgestatus.Forge{}
 	for _, repo := range repos {
 		if s := repo.Config.Status; s != nil {
-			f, err := forgestatus.New(repo.Config.Forge, repo.Config.URL, s.API, repo.StatusToken)
+			f, err := statusForge(repo)
 			if err != nil {
 				return nil, fmt.Errorf("repository %s: %w", repo.Config.Name, err)
 			}
@@ -120,6 +120,20 @@ func statusReporter(st forgestatus.Runs, repos []*triggers.Repo, baseURL string,
 		}
 	}
 	return forgestatus.NewReporter(st, forges, baseURL, forgestatus.Options{Count: metrics.CommitStatus, Log: log}), nil
+}
+
+// statusForge is the commit status API of repo, written with its token or
+// as its GitHub App.
+func statusForge(repo *triggers.Repo) (forgestatus.Forge, error) {
+	s := repo.Config.Status
+	if s.GitHubApp == nil {
+		return forgestatus.New(repo.Config.Forge, repo.Config.URL, s.API, repo.StatusToken)
+	}
+	key, err := forgestatus.ParsePrivateKey([]byte(repo.StatusAppKey))
+	if err != nil {
+		return nil, err
+	}
+	return forgestatus.NewGitHubApp(repo.Config.URL, s.API, forgestatus.GitHubApp{ID: s.GitHubApp.ID, Installation: s.GitHubApp.Installation, Key: key})
 }
 
 // maxConnections bounds the engine's open connections.

@@ -238,12 +238,22 @@ func (g *Gitea) CreateRepo(ctx context.Context, org, name string) (string, error
 }
 
 // AddWebhook has Gitea POST events (push, create, delete…) of org/repo
-// to url, signed with secret.
-func (g *Gitea) AddWebhook(ctx context.Context, org, repo, url, secret string, events ...string) error {
-	return g.API(ctx, "POST", "/repos/"+org+"/"+repo+"/hooks", map[string]any{
+// to url, signed with secret, and returns the hook's ID.
+func (g *Gitea) AddWebhook(ctx context.Context, org, repo, url, secret string, events ...string) (int64, error) {
+	var hook struct {
+		ID int64 `json:"id"`
+	}
+	err := g.API(ctx, "POST", "/repos/"+org+"/"+repo+"/hooks", map[string]any{
 		"type": "gitea", "active": true, "events": events, "branch_filter": "*",
 		"config": map[string]string{"url": url, "content_type": "json", "secret": secret},
-	}, nil)
+	}, &hook)
+	return hook.ID, err
+}
+
+// TestWebhook has Gitea send hook id its test delivery (the "Test
+// Delivery" button): a push of the default branch's head.
+func (g *Gitea) TestWebhook(ctx context.Context, org, repo string, id int64) error {
+	return g.API(ctx, "POST", fmt.Sprintf("/repos/%s/%s/hooks/%d/tests", org, repo, id), nil, nil)
 }
 
 // Status is a commit status as Gitea holds it.
