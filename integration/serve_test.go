@@ -201,7 +201,7 @@ tokens:
 	final := waitStatus(t, g, sha, "success")
 	said := proxy.said()
 	for _, want := range []string{
-		"POST /api/v1/repos/shop/web/statuses/" + sha + " token " + g.Token + " slipway/web https://slipway.test/runs/1 pending queued",
+		"POST /api/v1/repos/shop/web/statuses/" + sha + " token " + g.Token + " slipway/web https://slipway.test/runs/1 pending ",
 		"pending running",
 		"success succeeded in",
 	} {
