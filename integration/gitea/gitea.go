@@ -146,6 +146,11 @@ DEFAULT_KEEP_EMAIL_PRIVATE = true
 [mailer]
 ENABLED = false
 
+[queue]
+; In memory: a push's update and its webhook are handed on at once (the
+; default LevelDB queues are polled, with a backoff of up to 2 s each).
+TYPE = channel
+
 [webhook]
 DELIVER_TIMEOUT = 10
 SKIP_TLS_VERIFY = false
