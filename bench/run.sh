@@ -18,6 +18,9 @@
 #  5. Time to rollback: a bad canary's first answer to its last (seen at the
 #     mesh proxy) over 5 releases, p50/max, split into detection, decision,
 #     git, sync and route flip.
+#  8. From git push to Gitea: to the run's commit status (two fake stages),
+#     and to the canary serving on the environment make demo runs (Kaniko,
+#     Trivy, Argo CD), p50/max over 5 pushes each.
 #  7. The web UI: server time and gzipped weight of the release page with
 #     1,000 measurements and of a run page over a 100k-line log, heap per
 #     open live stream, and first paint of both pages in Chromium.
@@ -39,6 +42,10 @@ go test -run '^$' -bench 'Launcher|SyncToServing|WeightChangeToProxy' -benchtime
 
 echo "== time to rollback" | tee -a "$out"
 go test -run '^$' -bench 'TimeToRollback' -benchtime 1x -v ./integration/ | grep -E 'Benchmark|release [0-9]|time to rollback' | tee -a "$out"
+
+echo "== from git push" | tee -a "$out"
+go test -run '^$' -bench 'GiteaPushToStatus' -benchtime 1x -v ./integration/ | grep -E '^Benchmark|after git push' | tee -a "$out"
+(cd cmd/slipway-demo && go test -run '^$' -bench 'PushToCanaryServing' -benchtime 1x -timeout 30m -v .) | grep -E '^Benchmark|after git push' | tee -a "$out"
 
 echo "== web UI" | tee -a "$out"
 go test -run '^$' -bench 'ReleasePage|RunPage|EventStreamMemory' -benchtime "${BENCHTIME:-5x}" ./server/ | tee -a "$out"

@@ -18,6 +18,7 @@ import (
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/meshproxy"
+	"github.com/slipwayci/slipway/internal/benchreport"
 	"github.com/slipwayci/slipway/stages/gitops"
 )
 
@@ -47,7 +48,7 @@ func BenchmarkLauncher(b *testing.B) {
 	}
 	b.ReportMetric(starts[0].Seconds(), "first-start-s")
 	if len(starts) > 1 {
-		b.ReportMetric(median(starts[1:]).Seconds(), "warm-start-s")
+		b.ReportMetric(benchreport.Median(starts[1:]).Seconds(), "warm-start-s")
 	}
 }
 
@@ -60,12 +61,6 @@ func skipWithoutCluster(b *testing.B) {
 
 func argocdMissing() []string {
 	return append(argocd.Missing(), clusterMissing()...)
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
 
 // BenchmarkSyncToServing measures, for new canary images one after
@@ -156,11 +151,11 @@ func BenchmarkSyncToServing(b *testing.B) {
 		}
 		syncs, runs, readies, serves = append(syncs, synced), append(runs, running), append(readies, ready), append(serves, serving)
 	}
-	b.ReportMetric(median(gits).Seconds(), "p50-git-write-s")
-	b.ReportMetric(median(syncs).Seconds(), "p50-synced-s")
-	b.ReportMetric(median(runs).Seconds(), "p50-running-s")
-	b.ReportMetric(median(readies).Seconds(), "p50-ready-s")
-	b.ReportMetric(median(serves).Seconds(), "p50-serving-s")
+	b.ReportMetric(benchreport.Median(gits).Seconds(), "p50-git-write-s")
+	b.ReportMetric(benchreport.Median(syncs).Seconds(), "p50-synced-s")
+	b.ReportMetric(benchreport.Median(runs).Seconds(), "p50-running-s")
+	b.ReportMetric(benchreport.Median(readies).Seconds(), "p50-ready-s")
+	b.ReportMetric(benchreport.Median(serves).Seconds(), "p50-serving-s")
 }
 
 // servedBy sends a few requests through the proxy and reports whether
@@ -212,6 +207,6 @@ func BenchmarkWeightChangeToProxy(b *testing.B) {
 		lags = append(lags, time.Since(began))
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	b.ReportMetric(float64(median(lags).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(benchreport.Median(lags).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lags[len(lags)-1].Microseconds())/1000, "max-ms")
 }

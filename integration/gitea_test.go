@@ -16,6 +16,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/internal/benchreport"
 	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/triggers"
 )
@@ -128,6 +129,18 @@ func TestGiteaPushToStatus(t *testing.T) {
 	waitFor(t, "the feature branch's push to be handled", func() bool {
 		list()
 		return slices.ContainsFunc(deliveries.Deliveries, func(d giteaDelivery) bool { return d.Ref == "refs/heads/feature" && d.Status != "received" })
+	})
+	// A tag push is delivered as a push of refs/tags/… (with a create
+	// event): recorded, and it starts only pipelines that ask for tags —
+	// this one asks for main, and the delivery says so.
+	must(t, wt.Tag("v1.0.0"))
+	must(t, wt.Push("refs/tags/v1.0.0"))
+	waitFor(t, "the tag push to be handled", func() bool {
+		list()
+		return slices.ContainsFunc(deliveries.Deliveries, func(d giteaDelivery) bool {
+			return d.Event == "tag" && d.Ref == "refs/tags/v1.0.0" && d.Status == "processed" && len(d.runs()) == 0 &&
+				strings.Contains(fmt.Sprint(d.Matches), "tag")
+		})
 	})
 	must(t, wt.Push(":feature"))
 	defer func() {
@@ -276,7 +289,7 @@ func BenchmarkGiteaPushToStatus(b *testing.B) {
 			phases["pending"] = append(phases["pending"], pending.Sub(returned))
 			phases["success"] = append(phases["success"], success.Sub(returned))
 		}
-		reportPhases(b, "after git push returned", phases, "push", "queued", "started", "pending", "success")
+		benchreport.Phases(b, "after git push returned", phases, "push", "queued", "started", "pending", "success")
 	}
 }
 

@@ -3,16 +3,15 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/benchreport"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/stages"
 )
@@ -136,20 +135,5 @@ func timeToRollback(b *testing.B, e *releaseEnv, pipe, bad string) {
 		add("flip", last.Sub(t.RestoredAt))
 		b.Logf("release %d: %d bad answers over %s", i+1, n, last.Sub(first).Round(time.Millisecond))
 	}
-	reportPhases(b, "time to rollback", phases, "total", "detection", "decision", "git", "sync", "flip")
-}
-
-// reportPhases reports each phase's p50 and max (as NAME-p50-ms and
-// NAME-max-ms) and logs them in a line.
-func reportPhases(b *testing.B, what string, phases map[string][]time.Duration, names ...string) {
-	var report []string
-	for _, name := range names {
-		ds := phases[name]
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		p50, maxd := median(ds), ds[len(ds)-1]
-		b.ReportMetric(float64(p50.Milliseconds()), name+"-p50-ms")
-		b.ReportMetric(float64(maxd.Milliseconds()), name+"-max-ms")
-		report = append(report, fmt.Sprintf("%s p50 %s max %s", name, p50.Round(time.Millisecond), maxd.Round(time.Millisecond)))
-	}
-	b.Logf("%s: %s", what, strings.Join(report, "; "))
+	benchreport.Phases(b, "time to rollback", phases, "total", "detection", "decision", "git", "sync", "flip")
 }

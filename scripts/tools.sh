@@ -48,12 +48,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# The Go-built tools are independent: each is a function, and they are built
-# concurrently (TOOLS_JOBS at a time, default 3) so that one's module
-# download overlaps another's compile — on a fresh 2-core machine that is
-# most of the difference. Each writes its log to $TOOLS_DIR/logs/<name>.log;
-# the first failure is printed whole. Symbols are stripped at link (-s -w):
-# smaller binaries, less link time; panics keep their stack traces.
+# The Go-built tools are independent: each is a function, built TOOLS_JOBS
+# at a time (default 2) so that one's module download can overlap
+# another's compile; more does not help on 2 cores, where compiling is
+# the bulk of a fresh machine's hour. Each writes its log to
+# $TOOLS_DIR/logs/<name>.log; a failed one is printed whole. Symbols are
+# stripped at link (-s -w): smaller binaries; panics keep their traces.
 LDSTRIP="-s -w"
 
 # The Kaniko executor, from its own small module (tools/kaniko) so its
@@ -76,7 +76,8 @@ build_trivy() {
   echo "tools: building Trivy $TRIVY_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$trivy")"
   local tmp; tmp=$(mktemp -d)
-  GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -ldflags "$LDSTRIP" "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
+  GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -ldflags "$LDSTRIP -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" \
+    "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
   mv "$tmp/trivy" "$trivy"
   rmdir "$tmp"
 }
@@ -173,7 +174,7 @@ build_checkers() {
 # script once the others have finished.
 logs="$TOOLS_DIR/logs"
 mkdir -p "$logs"
-jobs_max=${TOOLS_JOBS:-3}
+jobs_max=${TOOLS_JOBS:-2}
 started=()
 for name in trivy kubernetes argocd gitea kaniko checkers kustomize; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done

@@ -208,9 +208,9 @@ func (d *demoEnv) steadyLoad() {
 	d.stops = append(d.stops, loadgen.Steady("http://"+d.env.Proxy.Addr+"/", "order-service.shop", 20))
 }
 
-// release pushes a change to Gitea, finds the run Gitea's webhook
-// started, follows it and returns how it ended.
-func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
+// push commits a change to the service's repository and pushes it to
+// Gitea; it returns the commit.
+func (d *demoEnv) push(ctx context.Context, c demoChange) (string, error) {
 	bin, err := demoapp.Build(ctx, c.vulnerable)
 	if err != nil {
 		return "", err
@@ -220,6 +220,13 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 	if err == nil {
 		err = d.app.Push("main")
 	}
+	return sha, err
+}
+
+// release pushes a change to Gitea, finds the run Gitea's webhook
+// started, follows it and returns how it ended.
+func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
+	sha, err := d.push(ctx, c)
 	if err != nil {
 		return "", err
 	}
