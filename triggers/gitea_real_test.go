@@ -9,8 +9,10 @@ import (
 
 // Deliveries a real Gitea (v1.27, integration/gitea_test.go with
 // SLIPWAY_RECORD_GITEA) sent: the first push of a branch (before is all
-// zeros), a branch's push, and the create and delete events it sends
-// when a hook subscribes to them — which start nothing and say why.
+// zeros), a branch's push, a tag's push, its "Test Delivery" (a push of
+// main's head that moved nothing: a ping), and the create and delete
+// events it sends when a hook subscribes to them — which start nothing
+// and say why.
 func TestRealGiteaDeliveries(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -19,6 +21,8 @@ func TestRealGiteaDeliveries(t *testing.T) {
 	}{
 		{"gitea-real-push.json", "push", KindPush, "refs/heads/main", "", ".slipway/pipeline.yaml"},
 		{"gitea-real-push-branch.json", "push", KindPush, "refs/heads/feature", "", "README"},
+		{"gitea-real-push-tag.json", "push", KindTag, "refs/tags/v1.0.0", "", ""},
+		{"gitea-real-test-delivery.json", "push", KindPing, "refs/heads/main", "a test delivery: before and after are the same commit, no ref moved", ""},
 		{"gitea-real-create.json", "create", KindIgnored, "", "Gitea create events do not start pipelines", ""},
 		{"gitea-real-delete.json", "delete", KindIgnored, "", "Gitea delete events do not start pipelines", ""},
 	} {
