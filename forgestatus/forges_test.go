@@ -40,6 +40,20 @@ func forgeServer(t *testing.T, answers ...func(w http.ResponseWriter)) (*httptes
 	return srv, &got
 }
 
+// send makes f's request for s and sends it.
+func send(t *testing.T, f Forge, s Status) {
+	t.Helper()
+	req, err := f.Request(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
 var sample = Status{SHA: "0123456789abcdef0123456789abcdef01234567", Context: "slipway/order-service", State: Running,
 	Description: "running build (stage 2 of 5)", TargetURL: "https://slipway.example/runs/7"}
 
@@ -65,15 +79,7 @@ func TestRequestsAreWhatEachForgeDocuments(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range []Status{sample, {SHA: sample.SHA, Context: sample.Context, State: Failure}} {
-			req, err := f.Request(context.Background(), s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			send(t, f, s)
 		}
 		c := (*got)[0]
 		if c.method != "POST" || c.path != tt.wantPath || c.header.Get(tt.authHeader) != tt.authValue || c.header.Get("Content-Type") != "application/json" {

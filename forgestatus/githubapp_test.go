@@ -139,15 +139,7 @@ func TestGitHubAppInstallationTokens(t *testing.T) {
 		srv.mu.Lock()
 		srv.at = clock
 		srv.mu.Unlock()
-		req, err := f.Request(context.Background(), Status{SHA: sample.SHA, Context: "slipway/shop", State: state})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		send(t, f, Status{SHA: sample.SHA, Context: "slipway/shop", State: state})
 	}
 	post(Pending)
 	post(Running)

@@ -79,9 +79,9 @@ func (f FileSource) String() string { return f.P.File }
 // Repo is a watched repository ready for use: its secret resolved and its
 // pipeline sources made.
 type Repo struct {
-	Config      Repository
-	Secret      string
-	Sources     []Source
+	Config       Repository
+	Secret       string
+	Sources      []Source
 	StatusToken  string // with Config.Status.Token
 	StatusAppKey string // with Config.Status.GitHubApp: its private key, PEM
 }
