@@ -89,10 +89,34 @@ type appTokens struct {
 	mu      sync.Mutex
 	current string
 	expires time.Time
+	minted  time.Time
 }
 
 // tokenMargin is how long before its expiry a token is replaced.
 const tokenMargin = 5 * time.Minute
+
+// forgetToken drops forge's cached token when the forge refused it (an
+// installation suspended or its token revoked before it expired), so the
+// retry mints a new one. It reports whether there was one to drop: a
+// token minted in the last minute is not dropped, so a refusal of a fresh
+// token stays a refusal.
+func forgetToken(forge Forge) bool {
+	g, ok := forge.(github)
+	if !ok || g.tokens == nil {
+		return false
+	}
+	a, ok := g.tokens.(*appTokens)
+	if !ok {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.current == "" || a.now().Sub(a.minted) < time.Minute {
+		return false
+	}
+	a.current = ""
+	return true
+}
 
 func (a *appTokens) token(ctx context.Context) (string, error) {
 	a.mu.Lock()
@@ -104,7 +128,7 @@ func (a *appTokens) token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	a.current, a.expires = tok, expires
+	a.current, a.expires, a.minted = tok, expires, a.now()
 	return tok, nil
 }
 

@@ -34,6 +34,7 @@ type githubAppServer struct {
 	said     []string // state per status accepted
 	problems []string
 	at       time.Time // the client's clock, when the test moves it
+	revoked  string    // a token the status endpoint refuses
 }
 
 func newGitHubAppServer(t *testing.T, key *rsa.PublicKey) *githubAppServer {
@@ -63,6 +64,11 @@ func newGitHubAppServer(t *testing.T, key *rsa.PublicKey) *githubAppServer {
 			json.NewEncoder(w).Encode(map[string]any{"token": fmt.Sprintf("ghs_%d", s.minted),
 				"expires_at": time.Now().Add(s.ttl).UTC().Format(time.RFC3339), "permissions": map[string]string{"statuses": "write"}})
 		case r.Method == "POST" && strings.HasPrefix(r.URL.Path, "/repos/acme/shop/statuses/"):
+			if r.Header.Get("Authorization") == "Bearer "+s.revoked {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"message":"Bad credentials"}`)
+				return
+			}
 			if got, want := r.Header.Get("Authorization"), fmt.Sprintf("Bearer ghs_%d", s.minted); got != want {
 				s.problems = append(s.problems, fmt.Sprintf("status sent with %q, want %q", got, want))
 				w.WriteHeader(http.StatusUnauthorized)
@@ -182,6 +188,51 @@ func TestGitHubAppTokenFailures(t *testing.T) {
 			defer srv.mu.Unlock()
 			if len(srv.said) != tt.statuses || len(srv.problems) > 0 {
 				t.Errorf("statuses %v, problems %v", srv.said, srv.problems)
+			}
+			if log := runs.lines(); !strings.Contains(log, tt.logged) {
+				t.Errorf("run log:\n%s\nwant %q", log, tt.logged)
+			}
+		})
+	}
+}
+
+// An installation token refused before it expired (suspended, revoked)
+// is replaced once; a freshly minted one that is refused stays refused.
+func TestGitHubAppRefusedTokenIsReplacedOnce(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		age     time.Duration // of the cached token when the status is sent
+		revoked string
+		minted  int
+		logged  string
+	}{
+		{"revoked early", 10 * time.Minute, "ghs_1", 2, "HTTP 401 with a token minted a while ago; minting a new one"},
+		{"fresh and refused", 10 * time.Second, "ghs_1", 1, `refused: HTTP 401: {"message":"Bad credentials"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			key := appKey(t)
+			srv := newGitHubAppServer(t, &key.PublicKey)
+			f, err := NewGitHubApp(repoURL, srv.URL, GitHubApp{ID: 12345, Installation: 678, Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens := f.(github).tokens.(*appTokens)
+			if _, err := tokens.token(context.Background()); err != nil { // ghs_1, now cached
+				t.Fatal(err)
+			}
+			later := time.Now().Add(tt.age)
+			tokens.now = func() time.Time { return later }
+			srv.mu.Lock()
+			srv.revoked, srv.at = tt.revoked, later
+			srv.mu.Unlock()
+			runs := newRuns()
+			NewReporter(runs, map[string]Forge{repoURL: f}, "https://slipway.example/", Options{Backoff: 10 * time.Millisecond}).report(context.Background(), 7)
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			if srv.minted != tt.minted || len(srv.problems) > 0 {
+				t.Errorf("minted %d (want %d), problems %v", srv.minted, tt.minted, srv.problems)
 			}
 			if log := runs.lines(); !strings.Contains(log, tt.logged) {
 				t.Errorf("run log:\n%s\nwant %q", log, tt.logged)

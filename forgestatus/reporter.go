@@ -240,6 +240,8 @@ func (r *Reporter) send(ctx context.Context, forge Forge, s Status) (retryIn tim
 		return rateLimitWait(resp.Header, time.Now()), fmt.Errorf("HTTP %d (rate limited)", code)
 	case code >= 500:
 		return 0, fmt.Errorf("HTTP %d", code)
+	case code == http.StatusUnauthorized && forgetToken(forge):
+		return 0, errors.New("HTTP 401 with a token minted a while ago; minting a new one")
 	default:
 		return 0, fmt.Errorf("%w: HTTP %d: %s", errPermanent, code, strings.TrimSpace(string(body)))
 	}
