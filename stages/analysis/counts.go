@@ -112,7 +112,7 @@ func (t Totals) Since(before Totals) Counts {
 		return now - then
 	}
 	return Counts{CanaryRequests: d(t.CanaryRequests, before.CanaryRequests), CanaryBad: d(t.CanaryBad, before.CanaryBad),
-		StableRequests: d(t.StableRequests, before.StableRequests), StableBad: d(t.StableBad, before.StableBad)}
+		StableRequests: d(t.StableRequests, before.StableRequests), StableBad: d(t.StableBad, before.StableBad)}.clamped()
 }
 
 // FromCounts is a builtin metric measured from counter deltas over a step
@@ -124,18 +124,25 @@ func (t Totals) Since(before Totals) Counts {
 // minRequests (at least one) is inconclusive, never a pass.
 func FromCounts(metric pipeline.Metric, c Counts, cmp *Sequence, minRequests int, queries []string, at time.Time) Measurement {
 	m := Measurement{Metric: metric.Name, Query: strings.Join(queries, "\n"), Min: metric.Min, Max: metric.Max, Requests: c.CanaryRequests, At: at}
-	if c.CanaryRequests < float64(max(minRequests, 1)) {
-		m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.0f canary requests since the step began, fewer than minRequests %d", c.CanaryRequests, max(minRequests, 1))
-		return m
-	}
 	what := "failed"
 	switch {
 	case metric.Builtin == "request-duration":
-		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
 		what = "slower than " + time.Duration(metric.SlowerThan).String()
 	case metric.Requests != "":
-		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
 		what = "bad"
+	}
+	if c.CanaryRequests < float64(max(minRequests, 1)) {
+		// Too few for a value; a comparison may still be conclusive (its
+		// evidence holds however few requests it saw), and says so first.
+		m.Outcome, m.Message = Inconclusive, fmt.Sprintf("%.0f canary requests since the step began, fewer than minRequests %d", c.CanaryRequests, max(minRequests, 1))
+		if cmp != nil {
+			m.Message = cmp.Explain(what) + "; " + m.Message
+		}
+		return m
+	}
+	switch {
+	case metric.Builtin == "request-duration", metric.Requests != "":
+		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
 	default:
 		m.Value = 100 * (1 - c.CanaryBad/c.CanaryRequests)
 		m.Outcome, m.Message = Classify(m.Value, metric.Min, metric.Max)

@@ -34,6 +34,19 @@ type Counts struct {
 	StableRequests, StableBad float64
 }
 
+// clamped is c with each side's bad requests within [0, requests]: the
+// two counters of a side are read by separate queries, and a bad request
+// can be counted a scrape before its request is.
+func (c Counts) clamped() Counts {
+	side := func(bad, requests float64) (float64, float64) {
+		requests = math.Max(requests, 0)
+		return math.Min(math.Max(bad, 0), requests), requests
+	}
+	c.CanaryBad, c.CanaryRequests = side(c.CanaryBad, c.CanaryRequests)
+	c.StableBad, c.StableRequests = side(c.StableBad, c.StableRequests)
+	return c
+}
+
 // Sequence is the evidence gathered over a step, a value: Add returns a
 // new one, so deciding stays a pure function of what was observed.
 type Sequence struct {
@@ -60,6 +73,7 @@ func NewMargin(delta float64) Sequence {
 
 // Add folds one window's counts in, observed at t.
 func (s Sequence) Add(c Counts, t time.Time) Sequence {
+	c = c.clamped()
 	s.Total.CanaryRequests += c.CanaryRequests
 	s.Total.CanaryBad += c.CanaryBad
 	s.Total.StableRequests += c.StableRequests

@@ -3,10 +3,13 @@ package analysis
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/slipwayci/slipway/pipeline"
 )
 
 // poisson draws a Poisson variate.
@@ -163,5 +166,34 @@ func TestSequenceBoundaries(t *testing.T) {
 	}
 	if bad.PeakAt.IsZero() || bad.PeakAt.After(at.Add(2*time.Second)) {
 		t.Errorf("conclusive at %v", bad.PeakAt)
+	}
+}
+
+// The two counters of a side are read by separate queries: a window may
+// hold more bad requests than requests (the bad one counted a scrape
+// early), or negative deltas. Both tests take them clamped, and neither
+// panics nor concludes from the excess.
+func TestCountsReadAcrossScrapesAreClamped(t *testing.T) {
+	t.Parallel()
+	odd := Counts{CanaryRequests: 2, CanaryBad: 3, StableRequests: 22, StableBad: -1}
+	now := time.Now()
+	for _, s := range []Sequence{NewSequence(1), NewMargin(0.005)} {
+		got := s.Add(odd, now)
+		if got.Total != (Counts{CanaryRequests: 2, CanaryBad: 2, StableRequests: 22, StableBad: 0}) {
+			t.Errorf("margin %v: totals %+v", s.Margin, got.Total)
+		}
+		if lr := got.LR(); math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
+			t.Errorf("margin %v: likelihood ratio %v", s.Margin, lr)
+		}
+	}
+	if c := (Totals{CanaryRequests: 10, CanaryBad: 4}).Since(Totals{CanaryRequests: 9, CanaryBad: 1}); c.CanaryBad != 1 {
+		t.Errorf("Since: %+v", c)
+	}
+	// Too few requests for a value: the comparison's explanation still
+	// leads the message, the shortfall follows.
+	seq := NewSequence(1).Add(Counts{CanaryRequests: 2, CanaryBad: 2, StableRequests: 40}, now)
+	m := FromCounts(pipeline.Metric{Name: "errors-vs-stable", Builtin: "request-success-rate"}, Counts{CanaryRequests: 2, CanaryBad: 2, StableRequests: 40}, &seq, 3, nil, now)
+	if m.Outcome != Inconclusive || !strings.HasPrefix(m.Message, "canary 2 of 2 requests failed") || !strings.HasSuffix(m.Message, "fewer than minRequests 3") {
+		t.Errorf("%s: %s", m.Outcome, m.Message)
 	}
 }
