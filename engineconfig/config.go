@@ -40,8 +40,16 @@ type Config struct {
 	Repositories []triggers.Repository `yaml:"repositories"`
 	Tokens       []TokenConfig         `yaml:"tokens"`
 	Alertmanager *AlertmanagerConfig   `yaml:"alertmanager"`
+	Database     *DatabaseConfig       `yaml:"database"` // nil: SQLite in Data
 
 	file string
+}
+
+// DatabaseConfig puts the engine's store in PostgreSQL, where several
+// engines can share it. The password is a reference, never in the URL.
+type DatabaseConfig struct {
+	URL      string              `yaml:"url"` // postgres://user@host:5432/db?sslmode=…
+	Password *pipeline.SecretRef `yaml:"password"`
 }
 
 // WebhookConfig bounds webhook intake.
@@ -189,6 +197,7 @@ func (v *checker) config(c *Config) {
 		v.grants(at, r, apps)
 	}
 	v.tokens(c.Tokens)
+	v.database(c.Database)
 	if a := c.Alertmanager; a != nil {
 		switch {
 		case (a.BearerToken == nil) == (a.Password == nil):
@@ -308,6 +317,25 @@ func (v *checker) grants(at string, r triggers.Repository, apps map[string]strin
 	}
 }
 
+func (v *checker) database(d *DatabaseConfig) {
+	if d == nil {
+		return
+	}
+	u, err := url.Parse(d.URL)
+	switch {
+	case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "":
+		// the URL is not repeated: a mistyped one may hold a password
+		v.failf("database.url", "must be a postgres://user@host:port/database URL")
+	case u.User != nil && func() bool { _, set := u.User.Password(); return set }():
+		v.failf("database.url", "holds a password: give it as database.password, {env: VAR} or {file: PATH}")
+	case u.Query().Has("password"):
+		v.failf("database.url", "holds a password parameter: give it as database.password, {env: VAR} or {file: PATH}")
+	}
+	if d.Password != nil {
+		v.ref("database.password", *d.Password)
+	}
+}
+
 // url refuses what is not a remote repository URL: empty, option-like,
 // local paths and file:// or ext:: transports.
 func (v *checker) url(at, u string) {
@@ -323,16 +351,7 @@ func (v *checker) url(at, u string) {
 // Resolve reads every secret the config references and loads its
 // pipeline files (relative to the config file).
 func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolved, error) {
-	read := func(what string, r pipeline.SecretRef) (string, error) {
-		if r.File != "" {
-			r.File = c.beside(r.File)
-		}
-		v, err := r.Read(lookupEnv)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", what, err)
-		}
-		return v, nil
-	}
+	read := func(what string, r pipeline.SecretRef) (string, error) { return c.read(what, r, lookupEnv) }
 	out := &server.Resolved{}
 	seen := map[string]string{}
 	for _, rc := range c.Repositories {
@@ -428,6 +447,28 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 }
 
 // beside makes a path relative to the config file absolute.
+// read reads a referenced secret (a file relative to the config).
+func (c *Config) read(what string, r pipeline.SecretRef, lookupEnv func(string) (string, bool)) (string, error) {
+	if r.File != "" {
+		r.File = c.beside(r.File)
+	}
+	v, err := r.Read(lookupEnv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
+// DatabasePassword reads the PostgreSQL password the config references
+// ("" when it references none: the server trusts the client, or a
+// ~/.pgpass or certificate authenticates it).
+func (c *Config) DatabasePassword(lookupEnv func(string) (string, bool)) (string, error) {
+	if c.Database == nil || c.Database.Password == nil {
+		return "", nil
+	}
+	return c.read("database password", *c.Database.Password, lookupEnv)
+}
+
 func (c *Config) beside(path string) string {
 	if filepath.IsAbs(path) {
 		return path

@@ -133,3 +133,40 @@ repositories:
 		t.Errorf("resolved = %+v", res.Repos[0])
 	}
 }
+
+// The database is PostgreSQL by URL, its password by reference: a URL
+// holding one is refused (and not repeated in the error), as is anything
+// that is not a postgres:// URL.
+func TestDatabaseConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600)
+	for db, want := range map[string]string{
+		`{url: "postgres://slipway@db.internal:5432/slipway?sslmode=verify-full", password: {file: pw}}`: "",
+		`{url: "postgresql://slipway@db/slipway"}`:                                                       "",
+		`{url: "postgres://slipway:hunter2@db/slipway"}`:                                                 "database.url: holds a password",
+		`{url: "postgres://db/slipway?password=hunter2"}`:                                                "database.url: holds a password parameter",
+		`{url: "mysql://db/slipway"}`:                                                                    "database.url: must be a postgres://",
+		`{url: "host=db user=slipway"}`:                                                                  "database.url: must be a postgres://",
+		`{url: "postgres:///slipway"}`:                                                                   "database.url: must be a postgres://",
+		`{url: "postgres://db/s", password: {env: A, file: B}}`:                                          "database.password: write exactly one of",
+		`{url: "postgres://db/s", pasword: {env: A}}`:                                                    "pasword",
+	} {
+		os.WriteFile(filepath.Join(dir, "db.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: EngineConfig\ndatabase: "+db+"\n"), 0o644)
+		c, err := Load(filepath.Join(dir, "db.yaml"))
+		if want != "" {
+			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("database %s: %v, want an error with %q that does not repeat the password", db, err, want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("database %s: %v", db, err)
+			continue
+		}
+		pw, err := c.DatabasePassword(os.LookupEnv)
+		if wantPW := map[bool]string{true: "s3cret", false: ""}[c.Database.Password != nil]; err != nil || pw != wantPW {
+			t.Errorf("database %s: password %q, %v; want %q", db, pw, err, wantPW)
+		}
+	}
+}

@@ -24,7 +24,9 @@ fi
 # images), util-linux (mount and chroot for the build sandbox), iproute2,
 # ca-certificates, and
 # for the local cluster etcd-server, redis-server (Argo CD), prometheus and
-# prometheus-alertmanager.
+# prometheus-alertmanager; postgresql (the store's second database: tests
+# run its initdb and postgres in temporary directories, never the
+# package's own cluster).
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -38,6 +40,7 @@ command -v ip >/dev/null || need+=(iproute2) # brings up loopback in the build s
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell) # the UI's browser tests
 command -v curl >/dev/null || need+=(curl)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

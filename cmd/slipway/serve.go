@@ -55,7 +55,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err := privateDir(cfg.Data); err != nil {
 		return err
 	}
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.Data, "slipway.db"))
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -177,4 +177,17 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, r *runner.R
 	<-ran
 	log.Info("engine stopped")
 	return nil
+}
+
+// openStore opens the store the config names: PostgreSQL when it has a
+// database, else SQLite in the data directory.
+func openStore(ctx context.Context, cfg *engineconfig.Config) (*sqlstore.Store, error) {
+	if cfg.Database == nil {
+		return sqlstore.OpenSQLite(ctx, filepath.Join(cfg.Data, "slipway.db"))
+	}
+	password, err := cfg.DatabasePassword(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.OpenPostgres(ctx, cfg.Database.URL, password)
 }

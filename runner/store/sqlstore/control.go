@@ -81,7 +81,7 @@ func (s *Store) AddCommand(ctx context.Context, c *store.Command, audit ...store
 	if detail == "" {
 		detail = "null"
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx txn) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO release_commands (run_id, command, actor, detail_json, created_at)
 			VALUES (?, ?, ?, ?, ?) RETURNING id`, c.RunID, c.Name, c.Actor, detail, micros(c.CreatedAt)).Scan(&c.ID)
 		if err != nil {
@@ -99,30 +99,23 @@ func (s *Store) AddCommand(ctx context.Context, c *store.Command, audit ...store
 // TakeCommand returns the oldest untaken command of a run and marks it
 // taken, in one transaction.
 func (s *Store) TakeCommand(ctx context.Context, runID int64, at time.Time) (*store.Command, error) {
-	var c *store.Command
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var (
-			cmd     store.Command
-			detail  string
-			created int64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT id, run_id, command, actor, detail_json, created_at FROM release_commands
-			WHERE run_id = ? AND consumed_at = 0 ORDER BY id LIMIT 1`, runID).Scan(&cmd.ID, &cmd.RunID, &cmd.Name, &cmd.Actor, &detail, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		cmd.Detail, cmd.CreatedAt = []byte(detail), fromMicros(created)
-		if _, err := tx.ExecContext(ctx, `UPDATE release_commands SET consumed_at = ? WHERE id = ?`, micros(at), cmd.ID); err != nil {
-			return err
-		}
-		c = &cmd
-		return nil
-	})
+	// One guarded statement: a command taken by another engine a moment
+	// before is not taken again (consumed_at is no longer 0).
+	var (
+		c       store.Command
+		detail  string
+		created int64
+	)
+	err := s.db.QueryRowContext(ctx, `UPDATE release_commands SET consumed_at = ?
+		WHERE id = (SELECT id FROM release_commands WHERE run_id = ? AND consumed_at = 0 ORDER BY id LIMIT 1) AND consumed_at = 0
+		RETURNING id, run_id, command, actor, detail_json, created_at`, micros(at), runID).
+		Scan(&c.ID, &c.RunID, &c.Name, &c.Actor, &detail, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("taking a command of run %d: %w", runID, err)
 	}
-	return c, nil
+	c.Detail, c.CreatedAt = []byte(detail), fromMicros(created)
+	return &c, nil
 }

@@ -45,22 +45,20 @@ func (s *Store) CreateDelivery(ctx context.Context, d *store.Delivery) (*store.D
 	if err != nil {
 		return nil, err
 	}
-	var existing *store.Delivery
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID))
-		if err == nil {
-			existing = old
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
-		return err
-	})
+	// One statement: a redelivery racing its first delivery (on another
+	// engine, say) inserts nothing and finds the first.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (forge, id) DO NOTHING`,
+		d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
 	if err != nil {
 		return nil, fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return nil, err
+	}
+	existing, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID))
+	if err != nil {
+		return nil, fmt.Errorf("reading delivery %s/%s: %w", d.Forge, d.ID, err)
 	}
 	return existing, nil
 }
@@ -131,12 +129,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error {
 	return appendAudit(ctx, s.db, e)
 }
 
-// execer is a database or a transaction.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func appendAudit(ctx context.Context, db execer, e store.AuditEntry) error {
+func appendAudit(ctx context.Context, db querier, e store.AuditEntry) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		micros(e.Time), e.Actor, e.Action, e.Target, e.Detail)
 	if err != nil {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"slices"
@@ -15,7 +14,7 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO logs (run_id, stage, attempt, at, text) VALUES (?, ?, ?, ?, ?) RETURNING seq`)
 		if err != nil {
 			return err
@@ -23,7 +22,7 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 		defer stmt.Close()
 		for i := range lines {
 			l := &lines[i]
-			if err := stmt.QueryRowContext(ctx, l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text).Scan(&l.Seq); err != nil {
+			if err := stmt.QueryRowContext(ctx, values([]any{l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text})...).Scan(&l.Seq); err != nil {
 				return err
 			}
 		}

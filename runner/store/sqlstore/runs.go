@@ -21,22 +21,20 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stag
 	if err != nil {
 		return fmt.Errorf("creating run: encoding trigger: %w", err)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if r.DedupKey != "" {
-			var id int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE dedup_key = ?`, r.DedupKey).Scan(&id)
-			if err == nil {
-				return fmt.Errorf("creating run with key %s: %w (run %d)", r.DedupKey, store.ErrDuplicate, id)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
+	return s.tx(ctx, func(tx txn) error {
+		// A second run with the same key is not inserted (its insert
+		// returns no row), whichever engine raced it there.
 		err := tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
 			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?) RETURNING id`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
+			ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`,
 			r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
 			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted).Scan(&r.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			var id int64
+			tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE dedup_key = ?`, r.DedupKey).Scan(&id)
+			return fmt.Errorf("creating run with key %s: %w (run %d)", r.DedupKey, store.ErrDuplicate, id)
+		}
 		if err != nil {
 			return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
 		}
@@ -182,7 +180,12 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 // ClaimNext takes the oldest queued run allowed to start and marks it running.
 func (s *Store) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error) {
 	var claimed *store.Run
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
+		// Which run may start depends on the other runs of its group:
+		// claims are serialized across engines sharing the database.
+		if err := tx.lock(ctx, "slipway claim"); err != nil {
+			return err
+		}
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT r.id FROM runs r WHERE r.status = ? AND (r.grp = '' OR NOT EXISTS (
 				SELECT 1 FROM runs o WHERE o.grp = r.grp AND o.id <> r.id

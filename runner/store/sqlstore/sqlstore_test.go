@@ -10,19 +10,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/pgtest"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-func open(t *testing.T) (*Store, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "slipway.db")
-	s, err := OpenSQLite(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
+// eachStore runs test against a new SQLite and a new PostgreSQL store,
+// in parallel: the store is one contract, with no behaviour that only one
+// database has.
+func eachStore(t *testing.T, test func(t *testing.T, s *Store)) {
+	eachDatabase(t, func(t *testing.T, open func() (*Store, error)) {
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		test(t, s)
+	})
 }
+
+// eachDatabase runs test with a new database of each kind; each call of
+// open opens that same database again.
+func eachDatabase(t *testing.T, test func(t *testing.T, open func() (*Store, error))) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "slipway.db")
+		test(t, func() (*Store, error) { return OpenSQLite(context.Background(), path) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.DB(t)
+		test(t, func() (*Store, error) { return OpenPostgres(context.Background(), dsn, "") })
+	})
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func newRun(t *testing.T, s *Store, pipeline, group string) *store.Run {
 	t.Helper()
@@ -37,199 +58,248 @@ func newRun(t *testing.T, s *Store, pipeline, group string) *store.Run {
 
 func TestRunRoundTripAndGuardedTransitions(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, _ := open(t)
-	r := newRun(t, s, "shop", "")
-	got, err := s.GetRun(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Pipeline != "shop" || string(got.PipelineSource) != "src" || got.Trigger.Params["a"] != "b" || got.Status != store.RunQueued {
-		t.Errorf("round trip lost data: %+v", got)
-	}
-	ok, err := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
-	if err != nil || ok {
-		t.Fatalf("queued → succeeded went through a guard for running: ok=%v err=%v", ok, err)
-	}
-	if ok, _ := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "by test", time.Now()); !ok {
-		t.Fatal("queued → cancelled refused")
-	}
-	got, _ = s.GetRun(ctx, r.ID)
-	if got.Status != store.RunCancelled || got.Reason != "by test" || got.FinishedAt.IsZero() {
-		t.Errorf("after cancel: %+v", got)
-	}
-	if _, err := s.GetRun(ctx, 999); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetRun(999) = %v, want ErrNotFound", err)
-	}
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRun(t, s, "shop", "")
+		got, err := s.GetRun(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Pipeline != "shop" || string(got.PipelineSource) != "src" || got.Trigger.Params["a"] != "b" || got.Status != store.RunQueued {
+			t.Errorf("round trip lost data: %+v", got)
+		}
+		ok, err := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
+		if err != nil || ok {
+			t.Fatalf("queued → succeeded went through a guard for running: ok=%v err=%v", ok, err)
+		}
+		if ok, _ := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "by test", time.Now()); !ok {
+			t.Fatal("queued → cancelled refused")
+		}
+		got, _ = s.GetRun(ctx, r.ID)
+		if got.Status != store.RunCancelled || got.Reason != "by test" || got.FinishedAt.IsZero() {
+			t.Errorf("after cancel: %+v", got)
+		}
+		if _, err := s.GetRun(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetRun(999) = %v, want ErrNotFound", err)
+		}
+	})
 }
 
 func TestClaimNextKeepsGroupOrder(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, _ := open(t)
-	a1 := newRun(t, s, "a", "deploy-a")
-	a2 := newRun(t, s, "a", "deploy-a")
-	b1 := newRun(t, s, "b", "deploy-b")
-	free := newRun(t, s, "c", "")
-	var order []int64
-	for {
-		r, err := s.ClaimNext(ctx, time.Now())
-		if err != nil {
-			t.Fatal(err)
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a1 := newRun(t, s, "a", "deploy-a")
+		a2 := newRun(t, s, "a", "deploy-a")
+		b1 := newRun(t, s, "b", "deploy-b")
+		free := newRun(t, s, "c", "")
+		var order []int64
+		for {
+			r, err := s.ClaimNext(ctx, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r == nil {
+				break
+			}
+			order = append(order, r.ID)
 		}
-		if r == nil {
-			break
+		// a2 waits for a1 (running); the others start.
+		want := []int64{a1.ID, b1.ID, free.ID}
+		if len(order) != 3 || order[0] != want[0] || order[1] != want[1] || order[2] != want[2] {
+			t.Fatalf("claimed %v, want %v", order, want)
 		}
-		order = append(order, r.ID)
-	}
-	// a2 waits for a1 (running); the others start.
-	want := []int64{a1.ID, b1.ID, free.ID}
-	if len(order) != 3 || order[0] != want[0] || order[1] != want[1] || order[2] != want[2] {
-		t.Fatalf("claimed %v, want %v", order, want)
-	}
-	s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
-	r, _ := s.ClaimNext(ctx, time.Now())
-	if r == nil || r.ID != a2.ID {
-		t.Fatalf("after a1 finished, claimed %v, want run %d", r, a2.ID)
-	}
+		s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
+		r, _ := s.ClaimNext(ctx, time.Now())
+		if r == nil || r.ID != a2.ID {
+			t.Fatalf("after a1 finished, claimed %v, want run %d", r, a2.ID)
+		}
+	})
 }
 
 // Two claimers racing must never both get the same run.
 func TestClaimNextIsExclusive(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, _ := open(t)
-	for range 20 {
-		newRun(t, s, "p", "")
-	}
-	var (
-		mu   sync.Mutex
-		seen = map[int64]int{}
-		wg   sync.WaitGroup
-	)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				r, err := s.ClaimNext(ctx, time.Now())
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if r == nil {
-					return
-				}
-				mu.Lock()
-				seen[r.ID]++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if len(seen) != 20 {
-		t.Errorf("claimed %d distinct runs, want 20", len(seen))
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("run %d claimed %d times", id, n)
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		for range 20 {
+			newRun(t, s, "p", "")
 		}
-	}
+		var (
+			mu   sync.Mutex
+			seen = map[int64]int{}
+			wg   sync.WaitGroup
+		)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					r, err := s.ClaimNext(ctx, time.Now())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if r == nil {
+						return
+					}
+					mu.Lock()
+					seen[r.ID]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != 20 {
+			t.Errorf("claimed %d distinct runs, want 20", len(seen))
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("run %d claimed %d times", id, n)
+			}
+		}
+	})
 }
 
 func TestAttemptsAreIdempotentAndSummedIntoStages(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, _ := open(t)
-	r := newRun(t, s, "p", "")
-	now := time.Now()
-	for _, step := range []func() error{
-		func() error { return s.StartAttempt(ctx, r.ID, 0, 1, now) },
-		func() error { return s.StartAttempt(ctx, r.ID, 0, 1, now) }, // repeated: no effect
-		func() error { return s.FinishAttempt(ctx, r.ID, 0, 1, store.StageFailed, "boom", nil, now) },
-		func() error { return s.StartAttempt(ctx, r.ID, 0, 2, now) },
-		func() error {
-			return s.FinishAttempt(ctx, r.ID, 0, 2, store.StageSucceeded, "", map[string]string{"digest": "sha256:1"}, now)
-		},
-		func() error { return s.SetStageStatus(ctx, r.ID, 1, store.StageSkipped, "when: branch", now) },
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRun(t, s, "p", "")
+		now := time.Now()
+		for _, step := range []func() error{
+			func() error { return s.StartAttempt(ctx, r.ID, 0, 1, now) },
+			func() error { return s.StartAttempt(ctx, r.ID, 0, 1, now) }, // repeated: no effect
+			func() error { return s.FinishAttempt(ctx, r.ID, 0, 1, store.StageFailed, "boom", nil, now) },
+			func() error { return s.StartAttempt(ctx, r.ID, 0, 2, now) },
+			func() error {
+				return s.FinishAttempt(ctx, r.ID, 0, 2, store.StageSucceeded, "", map[string]string{"digest": "sha256:1"}, now)
+			},
+			func() error { return s.SetStageStatus(ctx, r.ID, 1, store.StageSkipped, "when: branch", now) },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	atts, _ := s.ListAttempts(ctx, r.ID)
-	if len(atts) != 2 || atts[0].Status != store.StageFailed || atts[0].Error != "boom" || atts[1].Status != store.StageSucceeded {
-		t.Errorf("attempts = %+v", atts)
-	}
-	sts, _ := s.ListStages(ctx, r.ID)
-	if sts[0].Status != store.StageSucceeded || sts[0].Attempts != 2 || sts[0].Outputs["digest"] != "sha256:1" || sts[0].Error != "" {
-		t.Errorf("stage 0 = %+v", sts[0])
-	}
-	if sts[1].Status != store.StageSkipped || sts[1].Error != "when: branch" {
-		t.Errorf("stage 1 = %+v", sts[1])
-	}
+		atts, _ := s.ListAttempts(ctx, r.ID)
+		if len(atts) != 2 || atts[0].Status != store.StageFailed || atts[0].Error != "boom" || atts[1].Status != store.StageSucceeded {
+			t.Errorf("attempts = %+v", atts)
+		}
+		sts, _ := s.ListStages(ctx, r.ID)
+		if sts[0].Status != store.StageSucceeded || sts[0].Attempts != 2 || sts[0].Outputs["digest"] != "sha256:1" || sts[0].Error != "" {
+			t.Errorf("stage 0 = %+v", sts[0])
+		}
+		if sts[1].Status != store.StageSkipped || sts[1].Error != "when: branch" {
+			t.Errorf("stage 1 = %+v", sts[1])
+		}
+	})
 }
 
 func TestLogsAndEventsInOrder(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, _ := open(t)
-	r := newRun(t, s, "p", "")
-	lines := []store.LogLine{{RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: "one"}, {RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: "two"}}
-	if err := s.AppendLogs(ctx, lines); err != nil {
-		t.Fatal(err)
-	}
-	if lines[0].Seq == 0 || lines[1].Seq <= lines[0].Seq {
-		t.Errorf("seqs not assigned in order: %d, %d", lines[0].Seq, lines[1].Seq)
-	}
-	got, _ := s.ReadLogs(ctx, r.ID, lines[0].Seq, 10)
-	if len(got) != 1 || got[0].Text != "two" {
-		t.Errorf("ReadLogs after first = %+v", got)
-	}
-	if n, err := s.CountRuns(ctx, nil); err != nil || n[store.RunQueued] != 1 {
-		t.Errorf("CountRuns = %v, %v; want 1 queued", n, err)
-	}
-	if n, _ := s.CountRuns(ctx, []string{"nothing"}); len(n) != 0 {
-		t.Errorf("CountRuns(nothing) = %v, want none", n)
-	}
-	more := []store.LogLine{{RunID: r.ID, Stage: "b", Text: "three"}, {RunID: r.ID, Stage: "b", Text: "four"}}
-	s.AppendLogs(ctx, more)
-	tail, _ := s.ReadLogsBefore(ctx, r.ID, "", 0, 2)
-	if len(tail) != 2 || tail[0].Text != "three" || tail[1].Text != "four" {
-		t.Errorf("ReadLogsBefore(end, 2) = %+v, want three, four", tail)
-	}
-	if page, _ := s.ReadLogsBefore(ctx, r.ID, "", more[0].Seq, 5); len(page) != 2 || page[0].Text != "one" || page[1].Text != "two" {
-		t.Errorf("ReadLogsBefore(three, 5) = %+v, want one, two", page)
-	}
-	if build, _ := s.ReadLogsBefore(ctx, r.ID, "build", 0, 5); len(build) != 2 || build[1].Text != "two" {
-		t.Errorf("ReadLogsBefore(stage build) = %+v, want one, two", build)
-	}
-	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "queued", Message: "by test"})
-	s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "started"})
-	evs, _ := s.ListEvents(ctx, r.ID)
-	if len(evs) != 2 || evs[0].Kind != "queued" || evs[1].Kind != "started" {
-		t.Errorf("events = %+v", evs)
-	}
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRun(t, s, "p", "")
+		lines := []store.LogLine{{RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: "one"}, {RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: "two"}}
+		if err := s.AppendLogs(ctx, lines); err != nil {
+			t.Fatal(err)
+		}
+		if lines[0].Seq == 0 || lines[1].Seq <= lines[0].Seq {
+			t.Errorf("seqs not assigned in order: %d, %d", lines[0].Seq, lines[1].Seq)
+		}
+		got, _ := s.ReadLogs(ctx, r.ID, lines[0].Seq, 10)
+		if len(got) != 1 || got[0].Text != "two" {
+			t.Errorf("ReadLogs after first = %+v", got)
+		}
+		if n, err := s.CountRuns(ctx, nil); err != nil || n[store.RunQueued] != 1 {
+			t.Errorf("CountRuns = %v, %v; want 1 queued", n, err)
+		}
+		if n, _ := s.CountRuns(ctx, []string{"nothing"}); len(n) != 0 {
+			t.Errorf("CountRuns(nothing) = %v, want none", n)
+		}
+		more := []store.LogLine{{RunID: r.ID, Stage: "b", Text: "three"}, {RunID: r.ID, Stage: "b", Text: "four"}}
+		s.AppendLogs(ctx, more)
+		tail, _ := s.ReadLogsBefore(ctx, r.ID, "", 0, 2)
+		if len(tail) != 2 || tail[0].Text != "three" || tail[1].Text != "four" {
+			t.Errorf("ReadLogsBefore(end, 2) = %+v, want three, four", tail)
+		}
+		if page, _ := s.ReadLogsBefore(ctx, r.ID, "", more[0].Seq, 5); len(page) != 2 || page[0].Text != "one" || page[1].Text != "two" {
+			t.Errorf("ReadLogsBefore(three, 5) = %+v, want one, two", page)
+		}
+		if build, _ := s.ReadLogsBefore(ctx, r.ID, "build", 0, 5); len(build) != 2 || build[1].Text != "two" {
+			t.Errorf("ReadLogsBefore(stage build) = %+v, want one, two", build)
+		}
+		s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "queued", Message: "by test"})
+		s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "started"})
+		evs, _ := s.ListEvents(ctx, r.ID)
+		if len(evs) != 2 || evs[0].Kind != "queued" || evs[1].Kind != "started" {
+			t.Errorf("events = %+v", evs)
+		}
+	})
 }
 
 func TestReopenKeepsDataAndRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	s, path := open(t)
-	r := newRun(t, s, "p", "")
-	s.Close()
-	s2, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s2.GetRun(ctx, r.ID); err != nil {
-		t.Fatalf("run lost on reopen: %v", err)
-	}
-	s2.db.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`)
-	s2.Close()
-	if _, err := OpenSQLite(ctx, path); err == nil || !strings.Contains(err.Error(), "newer than this engine knows") {
-		t.Fatalf("opening a newer schema: %v", err)
-	}
+	eachDatabase(t, func(t *testing.T, open func() (*Store, error)) {
+		ctx := context.Background()
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRun(t, s, "p", "")
+		s.Close()
+		s2, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s2.GetRun(ctx, r.ID); err != nil {
+			t.Fatalf("run lost on reopen: %v", err)
+		}
+		if _, err := s2.db.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`); err != nil {
+			t.Fatal(err)
+		}
+		s2.Close()
+		if _, err := open(); err == nil || !strings.Contains(err.Error(), "newer than this engine knows") {
+			t.Fatalf("opening a newer schema: %v", err)
+		}
+	})
+}
+
+// Engines started at once on a new database apply each migration once.
+func TestEnginesStartingAtOnceMigrateOnce(t *testing.T) {
+	t.Parallel()
+	eachDatabase(t, func(t *testing.T, open func() (*Store, error)) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				s, err := open()
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var n, versions int
+		if err := s.db.QueryRowContext(context.Background(), `SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations`).Scan(&n, &versions); err != nil {
+			t.Fatal(err)
+		}
+		if n != versions || n == 0 {
+			t.Errorf("schema_migrations holds %d rows for %d versions", n, versions)
+		}
+	})
 }
 
 // The database holds logs and evidence: it is its owner's only, even when

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -61,7 +60,7 @@ func scanAttempt(row scanner) (*store.Attempt, error) {
 
 // StartAttempt records the start of an attempt; repeating it is harmless.
 func (s *Store) StartAttempt(ctx context.Context, runID int64, index, n int, at time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (run_id, idx, attempt, status, error, started_at, finished_at)
 			VALUES (?, ?, ?, ?, '', ?, 0) ON CONFLICT (run_id, idx, attempt) DO NOTHING`,
 			runID, index, n, store.StageRunning, micros(at)); err != nil {
@@ -87,7 +86,7 @@ func (s *Store) FinishAttempt(ctx context.Context, runID int64, index, n int, st
 	if err != nil {
 		return fmt.Errorf("encoding outputs: %w", err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET status = ?, error = ?, finished_at = ?
 			WHERE run_id = ? AND idx = ? AND attempt = ?`, status, errMsg, micros(at), runID, index, n); err != nil {
 			return err

@@ -7,7 +7,7 @@ CREATE TABLE artifacts (
     name       TEXT    NOT NULL,
     media_type TEXT    NOT NULL,
     subject    TEXT    NOT NULL,
-    data       BLOB    NOT NULL,
+    data       {{BLOB}}  NOT NULL,
     created_at BIGINT  NOT NULL,
     PRIMARY KEY (run_id, idx, attempt, name)
 );

@@ -1,0 +1,166 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// race runs f from n goroutines at once and returns their errors.
+func race(n int, f func(i int) error) []error {
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		errs  = make([]error, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// What several engines on one database do at once: the same delivery
+// (a redelivery, or a forge retrying), the same dedup key, the same
+// release command — each lands once.
+func TestRacesLandOnce(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		const n = 8
+
+		var created, dup int
+		for _, err := range race(n, func(int) error {
+			r := &store.Run{Pipeline: "p", App: "p", Status: store.RunQueued, DedupKey: "gitea/d-1/p", CreatedAt: time.Now()}
+			return s.CreateRun(ctx, r, []store.Stage{{Index: 0, Name: "build", Kind: "fake"}})
+		}) {
+			switch {
+			case err == nil:
+				created++
+			case errors.Is(err, store.ErrDuplicate):
+				dup++
+			default:
+				t.Errorf("CreateRun with a shared key: %v", err)
+			}
+		}
+		if created != 1 || dup != n-1 {
+			t.Errorf("same dedup key from %d engines: %d created, %d duplicates; want 1 and %d", n, created, dup, n-1)
+		}
+
+		var first, found int
+		errFound := errors.New("found stored")
+		for _, err := range race(n, func(i int) error {
+			d := &store.Delivery{Forge: "gitea", ID: "d-1", ReceivedAt: time.Now(), Event: "push", Status: store.DeliveryReceived,
+				Reason: fmt.Sprint("engine ", i), Payload: []byte(`{}`)}
+			old, err := s.CreateDelivery(ctx, d)
+			if err == nil && old != nil && old.ID == "d-1" {
+				return errFound
+			}
+			return err
+		}) {
+			switch {
+			case err == nil:
+				first++
+			case errors.Is(err, errFound):
+				found++
+			default:
+				t.Errorf("CreateDelivery racing: %v", err)
+			}
+		}
+		if first != 1 || found != n-1 {
+			t.Errorf("the same delivery from %d engines: %d stored, %d found stored; want 1 and %d", n, first, found, n-1)
+		}
+
+		r := newRun(t, s, "order-service", "")
+		for i := range 20 {
+			must(t, s.AddCommand(ctx, &store.Command{RunID: r.ID, Name: fmt.Sprint("c", i), Actor: "alice", CreatedAt: time.Now()}))
+		}
+		var (
+			mu    sync.Mutex
+			taken = map[int64]int{}
+		)
+		for _, err := range race(n, func(int) error {
+			for idle := 0; idle < 3; {
+				c, err := s.TakeCommand(ctx, r.ID, time.Now())
+				if err != nil {
+					return err
+				}
+				if c == nil {
+					idle++ // lost a race to the same command, or none left
+					continue
+				}
+				mu.Lock()
+				taken[c.ID]++
+				mu.Unlock()
+			}
+			return nil
+		}) {
+			if err != nil {
+				t.Errorf("TakeCommand racing: %v", err)
+			}
+		}
+		for id, k := range taken {
+			if k != 1 {
+				t.Errorf("command %d taken %d times", id, k)
+			}
+		}
+		for c, err := s.TakeCommand(ctx, r.ID, time.Now()); c != nil || err != nil; c, err = s.TakeCommand(ctx, r.ID, time.Now()) {
+			taken[c.ID]++
+		}
+		if len(taken) != 20 {
+			t.Errorf("%d of 20 commands taken", len(taken))
+		}
+	})
+}
+
+// Text from outside — a build's log, a forge's payload, a stage's error —
+// may hold any bytes. Both databases keep the same text: invalid UTF-8
+// and NUL bytes become U+FFFD (PostgreSQL refuses them in text; the
+// store must not fail a run or lose its log over one byte).
+func TestHostileTextIsKeptTheSameWay(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRun(t, s, "p", "")
+		hostile := "ok \x00 nul, \xff\xfe invalid, ☃ valid, \r\n\x1b[31m escape"
+		want := "ok \uFFFD nul, \uFFFD invalid, ☃ valid, \r\n\x1b[31m escape"
+		lines := []store.LogLine{{RunID: r.ID, Stage: "build", Attempt: 1, Time: time.Now(), Text: hostile}}
+		must(t, s.AppendLogs(ctx, lines))
+		got, err := s.ReadLogs(ctx, r.ID, 0, 10)
+		if err != nil || len(got) != 1 || got[0].Text != want {
+			t.Errorf("log lines read back as %+v (%v), want %q", got, err, want)
+		}
+		must(t, s.StartAttempt(ctx, r.ID, 0, 1, time.Now()))
+		must(t, s.FinishAttempt(ctx, r.ID, 0, 1, store.StageFailed, hostile, map[string]string{"out": hostile}, time.Now()))
+		sts, _ := s.ListStages(ctx, r.ID)
+		if sts[0].Error != want || !strings.HasPrefix(sts[0].Outputs["out"], "ok ") {
+			t.Errorf("stage error %q, outputs %q", sts[0].Error, sts[0].Outputs)
+		}
+		must(t, s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "finished", Message: hostile}))
+		if evs, _ := s.ListEvents(ctx, r.ID); len(evs) != 1 || evs[0].Message != want {
+			t.Errorf("event %+v", evs)
+		}
+		d := &store.Delivery{Forge: "gitea", ID: hostile, Repo: hostile, Event: "push", Status: store.DeliveryReceived, Payload: []byte(hostile)}
+		if _, err := s.CreateDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := s.ListDeliveries(ctx, store.DeliveryFilter{}); len(list) != 1 || list[0].ID != want || string(list[0].Payload) != want {
+			t.Errorf("delivery %+v", list)
+		}
+		bin := []byte{0, 0xff, 'P', 'K', 3, 4}
+		must(t, s.PutArtifact(ctx, store.Artifact{RunID: r.ID, Index: 0, Attempt: 1, Name: "report", MediaType: "application/octet-stream", Data: bin}))
+		if a, err := s.GetArtifact(ctx, r.ID, 0, "report"); err != nil || string(a.Data) != string(bin) {
+			t.Errorf("artifact bytes %q, %v: bytes are kept as they are", a.Data, err)
+		}
+	})
+}
