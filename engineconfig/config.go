@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/pipeline"
@@ -50,7 +51,14 @@ type Config struct {
 type DatabaseConfig struct {
 	URL      string              `yaml:"url"` // postgres://user@host:5432/db?sslmode=…
 	Password *pipeline.SecretRef `yaml:"password"`
+	// LeaseTTL is how long a run stays with an engine that stopped
+	// renewing its lease (it was killed, or lost the database) before
+	// another engine takes it over; default 15s.
+	LeaseTTL pipeline.Duration `yaml:"leaseTTL"`
 }
+
+// DefaultLeaseTTL is DatabaseConfig.LeaseTTL's default.
+const DefaultLeaseTTL = 15 * time.Second
 
 // WebhookConfig bounds webhook intake.
 type WebhookConfig struct {
@@ -334,6 +342,9 @@ func (v *checker) database(d *DatabaseConfig) {
 	if d.Password != nil {
 		v.ref("database.password", *d.Password)
 	}
+	if ttl := time.Duration(d.LeaseTTL); ttl != 0 && (ttl < 3*time.Second || ttl > 10*time.Minute) {
+		v.failf("database.leaseTTL", "must be between 3s and 10m (it is renewed every third of it)")
+	}
 }
 
 // url refuses what is not a remote repository URL: empty, option-like,
@@ -457,6 +468,18 @@ func (c *Config) read(what string, r pipeline.SecretRef, lookupEnv func(string) 
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return v, nil
+}
+
+// LeaseTTL is how long engines sharing the database lease their runs
+// (0 without a database: the engine is alone on its SQLite store).
+func (c *Config) LeaseTTL() time.Duration {
+	switch {
+	case c.Database == nil:
+		return 0
+	case c.Database.LeaseTTL == 0:
+		return DefaultLeaseTTL
+	}
+	return time.Duration(c.Database.LeaseTTL)
 }
 
 // DatabasePassword reads the PostgreSQL password the config references

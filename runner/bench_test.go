@@ -29,9 +29,9 @@ func (c *countingStore) TransitionRun(ctx context.Context, id int64, from []stor
 	c.writes.Add(1)
 	return c.Store.TransitionRun(ctx, id, from, to, reason, at)
 }
-func (c *countingStore) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error) {
+func (c *countingStore) ClaimNext(ctx context.Context, at time.Time, l store.Lease) (*store.Run, error) {
 	c.writes.Add(1)
-	return c.Store.ClaimNext(ctx, at)
+	return c.Store.ClaimNext(ctx, at, l)
 }
 func (c *countingStore) StartAttempt(ctx context.Context, id int64, i, n int, at time.Time) error {
 	c.writes.Add(1)

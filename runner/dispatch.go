@@ -32,6 +32,12 @@ func (r *Runner) loop(ctx context.Context, untilIdle bool) error {
 		slot = make(chan struct{}, r.opts.maxParallel)
 	)
 	defer wg.Wait()
+	if r.leased() {
+		leaseCtx, stop := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() { defer wg.Done(); r.keepLeases(leaseCtx) }()
+		defer stop()
+	}
 	tick := time.NewTicker(rescanInterval)
 	defer tick.Stop()
 	for {
@@ -66,7 +72,8 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 		return false, nil // all slots busy; a finishing run pokes the loop
 	}
 	r.mu.Lock()
-	run, err := r.store.ClaimNext(ctx, time.Now())
+	now := time.Now()
+	run, err := r.store.ClaimNext(ctx, now, r.lease(now))
 	if err != nil || run == nil {
 		r.mu.Unlock()
 		<-slot
@@ -78,7 +85,11 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 	stopShutdown := context.AfterFunc(ctx, func() { cancel(stages.ErrShutdown) })
 	r.running[run.ID] = cancel
 	r.mu.Unlock()
-	r.event(ctx, run.ID, "started", "")
+	where := ""
+	if r.leased() {
+		where = "on engine " + r.opts.lease.owner
+	}
+	r.event(ctx, run.ID, "started", where)
 	r.changed(run.ID)
 	wg.Add(1)
 	go func() {

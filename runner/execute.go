@@ -98,6 +98,10 @@ func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatu
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	reason = x.mask.Mask(reason)
+	if leaseLost(ctx) {
+		x.log.Warn("run left to the engine that took it over", "status", status, "reason", reason)
+		return
+	}
 	if status != store.RunQueued { // first, so a finished run never shows pending stages
 		r.skipPending(ctx, x.run.ID, fmt.Sprintf("not run: the run %s", status))
 	}

@@ -152,7 +152,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	e := newEngine(t, WithMaxResumes(1))
 	run := e.submit(t, parse(t, "stages:\n  - {name: a, fake: {}}\n"))
 	crash := func() {
-		claimed, err := e.store.ClaimNext(ctx, run.CreatedAt)
+		claimed, err := e.store.ClaimNext(ctx, run.CreatedAt, store.Lease{})
 		if err != nil || claimed == nil || claimed.ID != run.ID {
 			t.Fatalf("claim: %v %v", claimed, err)
 		}

@@ -20,14 +20,24 @@ const ReasonEngineRestarted = "engine restarted"
 // allows. No run stays "running" with nobody running it. It returns how
 // many runs it resumed and how many it failed.
 //
-// Only one engine may use a SQLite store at a time; with a shared
-// database, leases (not this function) decide which runs are orphaned.
+// Only one engine may use a SQLite store at a time. Engines sharing a
+// database (WithLease) recover only runs whose lease ended, each taken
+// over by one of them; they call Recover again as they renew their leases.
 func (r *Runner) Recover(ctx context.Context) (resumed, failed int, err error) {
 	runs, err := r.store.ListRuns(ctx, store.RunFilter{Status: []store.RunStatus{store.RunRunning}, Limit: 100_000})
 	if err != nil {
 		return 0, 0, fmt.Errorf("recovering runs: %w", err)
 	}
 	for _, run := range runs {
+		if r.leased() {
+			now := time.Now()
+			if won, err := r.store.TakeExpired(ctx, run.ID, now, r.lease(now)); err != nil || !won {
+				if err != nil {
+					return resumed, failed, err
+				}
+				continue // its engine is alive, or another engine took it over first
+			}
+		}
 		stage, err := r.interruptAttempts(ctx, run.ID)
 		if err != nil {
 			return resumed, failed, fmt.Errorf("recovering run %d: %w", run.ID, err)

@@ -42,6 +42,7 @@ type options struct {
 	observer       Observer
 	maxLogBytes    int64
 	runChanged     func(id int64)
+	lease          leaseOptions
 }
 
 // Observer is told how stages and runs end, for the engine's metrics.

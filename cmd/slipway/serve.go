@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -78,9 +79,15 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	r, err := runner.New(st, kinds, runner.WithLogger(log), runner.WithObserver(metrics), runner.WithRunChanged(reporter.RunChanged),
+	opts := []runner.Option{runner.WithLogger(log), runner.WithObserver(metrics), runner.WithRunChanged(reporter.RunChanged),
 		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")),
-		runner.WithSecrets(&triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv}))
+		runner.WithSecrets(&triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv})}
+	if ttl := cfg.LeaseTTL(); ttl > 0 {
+		id := engineID()
+		log = log.With("engine", id)
+		opts = append(opts, runner.WithLease(id, ttl), runner.WithLogger(log))
+	}
+	r, err := runner.New(st, kinds, opts...)
 	if err != nil {
 		return err
 	}
@@ -190,4 +197,13 @@ func openStore(ctx context.Context, cfg *engineconfig.Config) (*sqlstore.Store, 
 		return nil, err
 	}
 	return sqlstore.OpenPostgres(ctx, cfg.Database.URL, password)
+}
+
+// engineID names this engine among those sharing a database: its host,
+// its process and a random suffix (a restarted engine is a new one).
+func engineID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

@@ -64,6 +64,8 @@ type Run struct {
 	Resumes        int    // times resumed after an engine restart
 	DedupKey       string // unique when set: one delivery or schedule fire makes one run
 	Untrusted      bool   // its pipeline was read from a repository (see pipeline.ParseUntrusted)
+	Owner          string    // the engine running it, when engines share the store ("" otherwise)
+	LeaseUntil     time.Time // when Owner's lease on it ends unless renewed
 	CreatedAt      time.Time
 	StartedAt      time.Time
 	FinishedAt     time.Time
@@ -135,10 +137,27 @@ type Runs interface {
 	// TransitionRun sets the status of run id to `to` only if it is one of
 	// `from`, and reports whether it did: concurrent callers cannot both win.
 	TransitionRun(ctx context.Context, id int64, from []RunStatus, to RunStatus, reason string, at time.Time) (bool, error)
-	// ClaimNext moves the oldest queued run that may start to running and
-	// returns it, or returns nil. A run may start when no run of its
-	// concurrency group is running and no older run of the group is queued.
-	ClaimNext(ctx context.Context, at time.Time) (*Run, error)
+	// ClaimNext moves the oldest queued run that may start to running,
+	// leased to lease.Owner, and returns it, or returns nil. A run may
+	// start when no run of its concurrency group is running and no older
+	// run of the group is queued. Moving a run to queued or to a final
+	// status ends its lease.
+	ClaimNext(ctx context.Context, at time.Time, lease Lease) (*Run, error)
+	// RenewLeases extends the lease of every running run of owner to until
+	// and returns their IDs: a run missing from them was taken over.
+	RenewLeases(ctx context.Context, owner string, until time.Time) ([]int64, error)
+	// TakeExpired leases running run id to lease.Owner if its lease ended
+	// before at, and reports whether it did: of engines racing to recover
+	// a run, one wins.
+	TakeExpired(ctx context.Context, id int64, at time.Time, lease Lease) (bool, error)
+}
+
+// Lease is an engine's claim on a running run, when engines share a
+// store. The zero Lease is an engine alone on its store: its running
+// runs are orphans whenever it starts.
+type Lease struct {
+	Owner string
+	Until time.Time
 }
 
 // Stages persists stage and attempt state.

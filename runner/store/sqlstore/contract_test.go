@@ -164,3 +164,63 @@ func TestHostileTextIsKeptTheSameWay(t *testing.T) {
 		}
 	})
 }
+
+// A claimed run is leased to its engine; the lease is renewed by its
+// owner only, taken over once it ends (by one engine of several), and
+// ended when the run goes back to the queue or finishes.
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Now()
+		r := newRun(t, s, "p", "")
+		newRun(t, s, "q", "")
+		claimed, err := s.ClaimNext(ctx, now, store.Lease{Owner: "a", Until: now.Add(time.Minute)})
+		if err != nil || claimed == nil || claimed.ID != r.ID || claimed.Owner != "a" || !claimed.LeaseUntil.Equal(now.Add(time.Minute).Truncate(time.Microsecond)) {
+			t.Fatalf("ClaimNext = %+v, %v", claimed, err)
+		}
+		other, _ := s.ClaimNext(ctx, now, store.Lease{Owner: "b", Until: now.Add(time.Minute)})
+		if held, err := s.RenewLeases(ctx, "a", now.Add(2*time.Minute)); err != nil || len(held) != 1 || held[0] != r.ID {
+			t.Errorf("RenewLeases(a) = %v, %v; want [%d]", held, err, r.ID)
+		}
+		if won, err := s.TakeExpired(ctx, r.ID, now.Add(time.Minute), store.Lease{Owner: "b", Until: now.Add(3 * time.Minute)}); won || err != nil {
+			t.Errorf("took over a live lease: %v %v", won, err)
+		}
+		later := now.Add(5 * time.Minute) // a's lease (to now+2m) has ended
+		var winners int
+		for i, err := range race(4, func(i int) error {
+			won, err := s.TakeExpired(ctx, r.ID, later, store.Lease{Owner: fmt.Sprint("taker-", i), Until: later.Add(time.Minute)})
+			if won {
+				return errors.New("won")
+			}
+			return err
+		}) {
+			if err != nil && err.Error() == "won" {
+				winners++
+			} else if err != nil {
+				t.Errorf("taker %d: %v", i, err)
+			}
+		}
+		if winners != 1 {
+			t.Errorf("%d engines took over one run, want 1", winners)
+		}
+		if held, _ := s.RenewLeases(ctx, "a", later); len(held) != 0 {
+			t.Errorf("the old owner still renews %v after a takeover", held)
+		}
+		got, _ := s.GetRun(ctx, r.ID)
+		if !strings.HasPrefix(got.Owner, "taker-") {
+			t.Errorf("owner after takeover = %q", got.Owner)
+		}
+		if ok, err := s.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunRunning}, store.RunQueued, "resumed", later); !ok || err != nil {
+			t.Fatalf("requeue: %v %v", ok, err)
+		}
+		if ok, _ := s.TransitionRun(ctx, other.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", later); !ok {
+			t.Fatal("finishing the other run")
+		}
+		for _, id := range []int64{r.ID, other.ID} {
+			if got, _ := s.GetRun(ctx, id); got.Owner != "" || !got.LeaseUntil.IsZero() {
+				t.Errorf("run %d (%s) keeps its lease: %q until %v", id, got.Status, got.Owner, got.LeaseUntil)
+			}
+		}
+	})
+}

@@ -13,7 +13,7 @@ import (
 )
 
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
-	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted`
+	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until`
 
 // CreateRun stores r and its pending stages in one transaction.
 func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stage) error {
@@ -55,9 +55,10 @@ func scanRun(row scanner) (*store.Run, error) {
 		r                          store.Run
 		source, trig               string
 		created, started, finished int64
+		leaseUntil                 int64
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &r.App, &r.PipelineFile, &source, &r.Workdir, &trig, &r.Group, &r.Policy,
-		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted)
+		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted, &r.Owner, &leaseUntil)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +67,7 @@ func scanRun(row scanner) (*store.Run, error) {
 	}
 	r.PipelineSource = []byte(source)
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMicros(created), fromMicros(started), fromMicros(finished)
+	r.LeaseUntil = fromMicros(leaseUntil)
 	return &r, nil
 }
 
@@ -164,9 +166,9 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 	case to == store.RunRunning:
 		set, args = set+", started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END", append(args, micros(at))
 	case to.Done():
-		set, args = set+", finished_at = ?", append(args, micros(at))
+		set, args = set+", finished_at = ?, owner = '', lease_until = 0", append(args, micros(at))
 	case to == store.RunQueued:
-		set += ", resumes = resumes + 1"
+		set += ", resumes = resumes + 1, owner = '', lease_until = 0"
 	}
 	args = append(append(args, id), vals...)
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`)`, args...)
@@ -178,7 +180,7 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 }
 
 // ClaimNext takes the oldest queued run allowed to start and marks it running.
-func (s *Store) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error) {
+func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) (*store.Run, error) {
 	var claimed *store.Run
 	err := s.tx(ctx, func(tx txn) error {
 		// Which run may start depends on the other runs of its group:
@@ -197,8 +199,8 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END
-			WHERE id = ?`, store.RunRunning, micros(at), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END,
+			owner = ?, lease_until = ? WHERE id = ?`, store.RunRunning, micros(at), lease.Owner, micros(lease.Until), id); err != nil {
 			return err
 		}
 		claimed, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
@@ -208,4 +210,25 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time) (*store.Run, error)
 		return nil, fmt.Errorf("claiming the next queued run: %w", err)
 	}
 	return claimed, nil
+}
+
+// RenewLeases extends owner's leases on its running runs.
+func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) ([]int64, error) {
+	ids, err := queryAll(ctx, s.db, func(row scanner) (id int64, err error) { return id, row.Scan(&id) },
+		`UPDATE runs SET lease_until = ? WHERE owner = ? AND status = ? RETURNING id`, micros(until), owner, store.RunRunning)
+	if err != nil {
+		return nil, fmt.Errorf("renewing the leases of %s: %w", owner, err)
+	}
+	return ids, nil
+}
+
+// TakeExpired leases a running run whose lease ended to another owner.
+func (s *Store) TakeExpired(ctx context.Context, id int64, at time.Time, lease store.Lease) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET owner = ?, lease_until = ? WHERE id = ? AND status = ? AND lease_until < ?`,
+		lease.Owner, micros(lease.Until), id, store.RunRunning, micros(at))
+	if err != nil {
+		return false, fmt.Errorf("taking over run %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

@@ -95,7 +95,7 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 		free := newRun(t, s, "c", "")
 		var order []int64
 		for {
-			r, err := s.ClaimNext(ctx, time.Now())
+			r, err := s.ClaimNext(ctx, time.Now(), store.Lease{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 			t.Fatalf("claimed %v, want %v", order, want)
 		}
 		s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
-		r, _ := s.ClaimNext(ctx, time.Now())
+		r, _ := s.ClaimNext(ctx, time.Now(), store.Lease{})
 		if r == nil || r.ID != a2.ID {
 			t.Fatalf("after a1 finished, claimed %v, want run %d", r, a2.ID)
 		}
@@ -135,7 +135,7 @@ func TestClaimNextIsExclusive(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					r, err := s.ClaimNext(ctx, time.Now())
+					r, err := s.ClaimNext(ctx, time.Now(), store.Lease{})
 					if err != nil {
 						t.Error(err)
 						return
