@@ -60,10 +60,10 @@ type Run struct {
 	Group          string // concurrency group, rendered; "" for none
 	Policy         string // queue or cancel-previous
 	Status         RunStatus
-	Reason         string // why it failed or was cancelled, in words
-	Resumes        int    // times resumed after an engine restart
-	DedupKey       string // unique when set: one delivery or schedule fire makes one run
-	Untrusted      bool   // its pipeline was read from a repository (see pipeline.ParseUntrusted)
+	Reason         string    // why it failed or was cancelled, in words
+	Resumes        int       // times resumed after an engine restart
+	DedupKey       string    // unique when set: one delivery or schedule fire makes one run
+	Untrusted      bool      // its pipeline was read from a repository (see pipeline.ParseUntrusted)
 	Owner          string    // the engine running it, when engines share the store ("" otherwise)
 	LeaseUntil     time.Time // when Owner's lease on it ends unless renewed
 	CreatedAt      time.Time
