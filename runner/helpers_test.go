@@ -36,6 +36,14 @@ func openEngine(t *testing.T, path string, opts ...Option) *testEngine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	e := engineOn(t, st, opts...)
+	e.path = path
+	return e
+}
+
+// engineOn is a test engine on st.
+func engineOn(t *testing.T, st store.Store, opts ...Option) *testEngine {
+	t.Helper()
 	rec := &fake.Recorder{}
 	kinds := stages.NewRegistry()
 	if err := kinds.Register("fake", fake.New(rec)); err != nil {
@@ -51,7 +59,7 @@ func openEngine(t *testing.T, path string, opts ...Option) *testEngine {
 			t.Errorf("stage lifecycle contract broken by the runner: %v", v)
 		}
 	})
-	return &testEngine{Runner: r, rec: rec, path: path}
+	return &testEngine{Runner: r, rec: rec}
 }
 
 // parse builds a pipeline from the part of a file after its header.

@@ -189,6 +189,15 @@ func (n *notifier) wait(id int64) <-chan struct{} {
 	return c
 }
 
+func (n *notifier) notifyAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, c := range n.ch {
+		close(c)
+		delete(n.ch, id)
+	}
+}
+
 func (n *notifier) notify(id int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

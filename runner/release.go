@@ -14,9 +14,12 @@ import (
 // release is stages.Release over the store, for one run of one app.
 type release struct {
 	st    store.Releases
+	cmds  *notifier
 	runID int64
 	app   string
 }
+
+func (r *release) CommandGiven() <-chan struct{} { return r.cmds.wait(r.runID) }
 
 func (r *release) Checkpoint(ctx context.Context) (*stages.Checkpoint, error) {
 	got, err := r.st.GetRelease(ctx, r.runID)

@@ -22,7 +22,8 @@ type Runner struct {
 	kinds *stages.Registry
 	opts  options
 	log   *slog.Logger
-	notes *notifier
+	notes *notifier // a run's status or log changed
+	cmds  *notifier // a command was given to a run's release
 	wake  chan struct{}
 
 	mu      sync.Mutex
@@ -237,11 +238,33 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 	if st == nil || kinds == nil {
 		return nil, errors.New("runner.New: store and stage registry are required")
 	}
-	return &Runner{
+	r := &Runner{
 		store: st, kinds: kinds, opts: o, log: o.logger,
-		notes: newNotifier(), wake: make(chan struct{}, 1),
+		notes: newNotifier(), cmds: newNotifier(), wake: make(chan struct{}, 1),
 		running: map[int64]context.CancelCauseFunc{},
-	}, nil
+	}
+	if sig, ok := st.(store.Signaller); ok {
+		sig.Subscribe(r.signalled) // for the store's lifetime, which is the runner's
+	}
+	return r, nil
+}
+
+// signalled wakes what waits on a change the store signalled, made by
+// this engine or by another sharing the store.
+func (r *Runner) signalled(s store.Signal) {
+	switch s.Topic {
+	case store.SignalQueued, store.SignalRun:
+		r.poke() // a run to start, or a finished one that held its group back
+		r.notes.notify(s.ID)
+	case store.SignalLogs:
+		r.notes.notify(s.ID)
+	case store.SignalCommand:
+		r.cmds.notify(s.ID)
+	case store.SignalResync:
+		r.poke()
+		r.notes.notifyAll()
+		r.cmds.notifyAll()
+	}
 }
 
 // Store returns the store the runner persists to.

@@ -38,6 +38,11 @@ type Release interface {
 	// NextCommand returns the oldest command not yet taken, or nil. Each
 	// command is returned once.
 	NextCommand(ctx context.Context) (*Command, error)
+	// CommandGiven returns a channel closed when a command may have been
+	// given since the call — on this engine or another sharing its store.
+	// Take it before NextCommand, so that a command given in between is
+	// not missed. It is a wake-up, not a promise; nil never wakes.
+	CommandGiven() <-chan struct{}
 }
 
 // Checkpoint is where a release stands: State (progressing, paused,

@@ -207,3 +207,26 @@ type Store interface {
 	Releases
 	Close() error
 }
+
+// Signal is a wake-up from the store: Topic says what changed, ID which
+// run. Engines sharing a store receive each other's.
+type Signal struct {
+	Topic string
+	ID    int64
+}
+
+// Signal topics.
+const (
+	SignalQueued  = "queued"  // a run was queued or queued again
+	SignalRun     = "run"     // a run's status changed
+	SignalCommand = "command" // a command was given to a run's release
+	SignalLogs    = "logs"    // log lines of a run were written
+	SignalResync  = "resync"  // signals may have been lost: look again
+)
+
+// Signaller is a store that signals changes to every engine on it, so
+// that none needs to poll: Subscribe calls fn (which must not block) with
+// each signal until unsubscribe is called.
+type Signaller interface {
+	Subscribe(fn func(Signal)) (unsubscribe func())
+}

@@ -32,6 +32,16 @@ type memRelease struct {
 	ms        []stages.Measurement
 	rollbacks []stages.RollbackRecord
 	commands  []stages.Command
+	given     chan struct{} // closed by queue
+}
+
+func (m *memRelease) CommandGiven() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.given == nil {
+		m.given = make(chan struct{})
+	}
+	return m.given
 }
 
 func (m *memRelease) Checkpoint(context.Context) (*stages.Checkpoint, error) {
@@ -88,6 +98,10 @@ func (m *memRelease) queue(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.commands = append(m.commands, stages.Command{Name: name, Actor: "alice", At: time.Now()})
+	if m.given != nil {
+		close(m.given)
+		m.given = nil
+	}
 }
 
 // allStates is every state saved so far, in order.

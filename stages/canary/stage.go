@@ -18,7 +18,7 @@ import (
 const (
 	DefaultInterval    = time.Minute
 	DefaultSyncTimeout = 5 * time.Minute
-	pollEvery          = 200 * time.Millisecond // how often commands are looked for
+	pollEvery          = 2 * time.Second // how often commands are looked for, besides being woken by one
 )
 
 // Stage is one canary attempt.

@@ -74,25 +74,27 @@ func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Du
 }
 
 // waitCommand returns the next command, or nil when ctx ends or timer
-// fires first (a nil timer never fires).
+// fires first (a nil timer never fires). A command given on any engine
+// wakes it; it also looks every pollEvery, in case a wake-up was lost.
 func (r *release) waitCommand(ctx context.Context, timer <-chan time.Time) *stages.Command {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
+		given := r.run.Release.CommandGiven()
+		cmd, err := r.run.Release.NextCommand(ctx)
+		switch {
+		case err != nil:
+			r.say("reading commands: %v", err)
+		case cmd != nil:
+			return cmd
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer:
 			return nil
+		case <-given:
 		case <-tick.C:
-		}
-		cmd, err := r.run.Release.NextCommand(ctx)
-		if err != nil {
-			r.say("reading commands: %v", err)
-			continue
-		}
-		if cmd != nil {
-			return cmd
 		}
 	}
 }

@@ -224,3 +224,54 @@ func TestLeases(t *testing.T) {
 		}
 	})
 }
+
+// A change made through one engine's store is signalled to every engine
+// on the database (on SQLite, one engine, to its own store), once it is
+// committed: a queued run, a status change, a release command, log lines.
+func TestChangesAreSignalled(t *testing.T) {
+	t.Parallel()
+	eachDatabase(t, func(t *testing.T, open func() (*Store, error)) {
+		ctx := context.Background()
+		a, err := open()
+		must(t, err)
+		defer a.Close()
+		b := a
+		if a.d.numbered { // PostgreSQL: another engine's store
+			if b, err = open(); err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+		}
+		got := make(chan store.Signal, 16)
+		defer b.Subscribe(func(s store.Signal) { got <- s })()
+		expect := func(what string, want store.Signal) {
+			t.Helper()
+			select {
+			case s := <-got:
+				if s != want {
+					t.Errorf("after %s: signal %+v, want %+v", what, s, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("after %s: no signal", what)
+			}
+		}
+		r := newRun(t, a, "p", "")
+		expect("CreateRun", store.Signal{Topic: store.SignalQueued, ID: r.ID})
+		must(t, a.AddCommand(ctx, &store.Command{RunID: r.ID, Name: "promote", Actor: "alice"}))
+		expect("AddCommand", store.Signal{Topic: store.SignalCommand, ID: r.ID})
+		must(t, a.AppendLogs(ctx, []store.LogLine{{RunID: r.ID, Stage: "build", Text: "x"}}))
+		expect("AppendLogs", store.Signal{Topic: store.SignalLogs, ID: r.ID})
+		if ok, err := a.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "", time.Now()); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		expect("TransitionRun", store.Signal{Topic: store.SignalRun, ID: r.ID})
+		// a refused transition changed nothing and says nothing
+		if ok, _ := a.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "", time.Now()); ok {
+			t.Fatal("cancelled twice")
+		}
+		newRun(t, a, "q", "")
+		if s := <-got; s.Topic != store.SignalQueued {
+			t.Errorf("a refused transition signalled %+v", s)
+		}
+	})
+}

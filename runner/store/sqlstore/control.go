@@ -92,7 +92,7 @@ func (s *Store) AddCommand(ctx context.Context, c *store.Command, audit ...store
 				return err
 			}
 		}
-		return nil
+		return tx.signal(ctx, store.Signal{Topic: store.SignalCommand, ID: c.RunID})
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/slipwayci/slipway/runner/store"
 )
 
 // The store's SQL is written once, with "?" placeholders; a database that
@@ -37,8 +39,9 @@ func (h db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
 type txn struct {
-	raw *sql.Tx
-	d   dialect
+	raw     *sql.Tx
+	d       dialect
+	pending *[]store.Signal // to deliver in this process once committed (SQLite)
 }
 
 func (h txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {

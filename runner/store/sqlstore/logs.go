@@ -26,7 +26,7 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 				return err
 			}
 		}
-		return nil
+		return tx.signal(ctx, store.Signal{Topic: store.SignalLogs, ID: lines[0].RunID})
 	})
 	if err != nil {
 		return fmt.Errorf("storing %d log lines of run %d: %w", len(lines), lines[0].RunID, err)

@@ -38,5 +38,16 @@ func OpenPostgres(ctx context.Context, dsn, password string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", where, err)
 	}
+	listenCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop, s.done = stop, make(chan struct{})
+	ready := make(chan error, 1)
+	go func() {
+		defer close(s.done)
+		s.listen(listenCtx, cfg, ready)
+	}()
+	if err := <-ready; err != nil {
+		s.Close()
+		return nil, fmt.Errorf("listening for other engines' signals on %s: %w", where, err)
+	}
 	return s, nil
 }

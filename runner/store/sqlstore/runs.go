@@ -46,7 +46,7 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stag
 				return fmt.Errorf("creating stage %s of run %d: %w", st.Name, r.ID, err)
 			}
 		}
-		return nil
+		return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID})
 	})
 }
 
@@ -171,12 +171,26 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 		set += ", resumes = resumes + 1, owner = '', lease_until = 0"
 	}
 	args = append(append(args, id), vals...)
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`)`, args...)
+	moved := false
+	err := s.tx(ctx, func(tx txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`)`, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return err
+		}
+		moved = true
+		topic := store.SignalRun
+		if to == store.RunQueued {
+			topic = store.SignalQueued
+		}
+		return tx.signal(ctx, store.Signal{Topic: topic, ID: id})
+	})
 	if err != nil {
 		return false, fmt.Errorf("moving run %d to %s: %w", id, to, err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return moved, nil
 }
 
 // ClaimNext takes the oldest queued run allowed to start and marks it running.

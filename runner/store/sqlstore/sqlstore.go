@@ -39,8 +39,12 @@ var (
 
 // Store is a store.Store over a SQL database.
 type Store struct {
-	db db
-	d  dialect
+	db  db
+	d   dialect
+	hub hub
+	// stop ends the PostgreSQL listener (nil on SQLite)
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func newStore(raw *sql.DB, d dialect) *Store {
@@ -82,7 +86,13 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.raw.Close() }
+func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	return s.db.raw.Close()
+}
 
 // migrate brings the schema up to date in one transaction, holding the
 // schema lock: engines started at once on a new database apply each
@@ -131,17 +141,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-// tx runs f in a transaction, committing when it returns nil.
+// tx runs f in a transaction, committing when it returns nil, and then
+// delivers the signals f gave in this process (SQLite).
 func (s *Store) tx(ctx context.Context, f func(txn) error) error {
 	raw, err := s.db.raw.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := f(txn{raw: raw, d: s.d}); err != nil {
+	var pending []store.Signal
+	if err := f(txn{raw: raw, d: s.d, pending: &pending}); err != nil {
 		raw.Rollback()
 		return err
 	}
-	return raw.Commit()
+	if err := raw.Commit(); err != nil {
+		return err
+	}
+	for _, sig := range pending {
+		s.hub.deliver(sig)
+	}
+	return nil
 }
 
 func micros(t time.Time) int64 {

@@ -1,0 +1,102 @@
+package runner
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/slipwayci/slipway/internal/eventually"
+	"github.com/slipwayci/slipway/internal/pgtest"
+	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/runner/store/sqlstore"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// sharedEngines are n engines on one new PostgreSQL database, leasing
+// their runs as owner "a", "b", ….
+func sharedEngines(t *testing.T, n int, opts ...Option) []*testEngine {
+	t.Helper()
+	dsn := pgtest.DB(t)
+	out := make([]*testEngine, n)
+	for i := range out {
+		st, err := sqlstore.OpenPostgres(context.Background(), dsn, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		out[i] = engineOn(t, st, append([]Option{WithLease(string(rune('a'+i)), 3*time.Second)}, opts...)...)
+	}
+	return out
+}
+
+// Two engines on one database: a run queued through one is started by
+// the other at once (woken, not polled); a command given through one
+// wakes the release waiting on the other; log lines written on one wake
+// a follower on the other; and the engine running a run hands it back on
+// shutdown, to be resumed by the other without waiting for its lease.
+func TestEnginesOnOneDatabaseWakeEachOther(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	engines := sharedEngines(t, 2)
+	a, b := engines[0], engines[1]
+	stopA := a.serve(t)
+	p := parse(t, "stages:\n  - {name: wait, fake: {sleep: 1h}}\n")
+	run := b.submit(t, p) // queued through b, which does not serve yet
+	eventually.True(t, 10*time.Second, "engine a to start the run queued through b", func() bool {
+		got := b.get(t, run.ID)
+		atts, _ := b.store.ListAttempts(ctx, run.ID)
+		return got.Status == store.RunRunning && got.Owner == "a" && len(atts) == 1
+	})
+
+	rel := &release{st: a.store, cmds: a.cmds, runID: run.ID}
+	given := rel.CommandGiven()
+	if err := b.store.AddCommand(ctx, &store.Command{RunID: run.ID, Name: "promote", Actor: "alice", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-given:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a command given through engine b did not wake the release on engine a")
+	}
+	if c, err := rel.NextCommand(ctx); err != nil || c == nil || c.Name != "promote" {
+		t.Errorf("NextCommand on a = %+v, %v", c, err)
+	}
+
+	logged := b.notes.wait(run.ID)
+	if err := a.store.AppendLogs(ctx, []store.LogLine{{RunID: run.ID, Stage: "wait", Attempt: 1, Time: time.Now(), Text: "still waiting"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-logged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("log lines written on engine a did not wake a follower on engine b")
+	}
+
+	b.serve(t)
+	handedBack := time.Now()
+	stopA()
+	eventually.True(t, 10*time.Second, "engine b to resume the run engine a handed back", func() bool {
+		got := b.get(t, run.ID)
+		atts, _ := b.store.ListAttempts(ctx, run.ID)
+		return got.Status == store.RunRunning && got.Owner == "b" && len(atts) == 2
+	})
+	t.Logf("handed back and running again on the other engine %s later (lease 3s)", time.Since(handedBack).Round(time.Millisecond))
+	atts, _ := b.store.ListAttempts(ctx, run.ID)
+	if len(atts) != 2 || atts[0].Status != AttemptInterrupted || atts[1].Status != store.StageRunning {
+		t.Errorf("attempts = %+v, want the first interrupted and the second running", atts)
+	}
+	evs, _ := b.store.ListEvents(ctx, run.ID)
+	var starts []string
+	for _, e := range evs {
+		if e.Kind == "started" {
+			starts = append(starts, e.Message)
+		}
+	}
+	if len(starts) != 2 || starts[0] != "on engine a" || starts[1] != "on engine b" {
+		t.Errorf("starts = %q", starts)
+	}
+	if err := b.Cancel(ctx, run.ID, "test over"); err != nil {
+		t.Fatal(err)
+	}
+}
