@@ -11,7 +11,7 @@ import (
 
 // PutArtifact stores (or replaces) an artifact.
 func (s *Store) PutArtifact(ctx context.Context, a store.Artifact) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO artifacts (run_id, idx, attempt, name, media_type, subject, data, created_at)
+	_, err := s.exec(ctx, `INSERT INTO artifacts (run_id, idx, attempt, name, media_type, subject, data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, idx, attempt, name) DO UPDATE SET
 		media_type = excluded.media_type, subject = excluded.subject, data = excluded.data, created_at = excluded.created_at`,
 		a.RunID, a.Index, a.Attempt, a.Name, a.MediaType, a.Subject, a.Data, micros(a.CreatedAt))

@@ -275,3 +275,38 @@ func TestChangesAreSignalled(t *testing.T) {
 		}
 	})
 }
+
+// Writes made at once are committed together, and each keeps its own
+// outcome: one that fails (a run for a missing stage row) fails alone,
+// the others of its batch are committed, and a write whose caller gave up
+// before its turn is not made.
+func TestGroupCommitKeepsEachWritesOwnOutcome(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRun(t, s, "p", "")
+		const n = 64
+		errs := race(n, func(i int) error {
+			if i == n/2 { // refers to a run that does not exist: a foreign key (SQLite) or constraint error
+				return s.AppendLogs(ctx, []store.LogLine{{RunID: 999_999, Stage: "x", Text: "orphan"}})
+			}
+			return s.AppendEvent(ctx, store.Event{RunID: r.ID, Time: time.Now(), Kind: "k", Message: fmt.Sprint(i)})
+		})
+		for i, err := range errs {
+			if (i == n/2) != (err != nil) {
+				t.Errorf("write %d: %v", i, err)
+			}
+		}
+		if evs, _ := s.ListEvents(ctx, r.ID); len(evs) != n-1 {
+			t.Errorf("%d events stored, want %d: the failing write took others with it", len(evs), n-1)
+		}
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.AppendEvent(gone, store.Event{RunID: r.ID, Kind: "late"}); err == nil {
+			t.Error("a write whose caller gave up reported success")
+		}
+		if evs, _ := s.ListEvents(ctx, r.ID); len(evs) != n-1 {
+			t.Errorf("%d events after a cancelled write, want %d", len(evs), n-1)
+		}
+	})
+}

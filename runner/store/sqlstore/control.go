@@ -17,7 +17,7 @@ func (s *Store) SaveRelease(ctx context.Context, r *store.Release) error {
 	if data == "" {
 		data = "null"
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO releases (run_id, app, state, step, weight, reason, data_json, updated_at)
+	_, err := s.exec(ctx, `INSERT INTO releases (run_id, app, state, step, weight, reason, data_json, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET app = excluded.app, state = excluded.state,
 		step = excluded.step, weight = excluded.weight, reason = excluded.reason, data_json = excluded.data_json,
 		updated_at = excluded.updated_at`, r.RunID, r.App, r.State, r.Step, r.Weight, r.Reason, data, micros(r.UpdatedAt))
@@ -106,10 +106,12 @@ func (s *Store) TakeCommand(ctx context.Context, runID int64, at time.Time) (*st
 		detail  string
 		created int64
 	)
-	err := s.db.QueryRowContext(ctx, `UPDATE release_commands SET consumed_at = ?
+	err := s.tx(ctx, func(tx txn) error {
+		return tx.QueryRowContext(ctx, `UPDATE release_commands SET consumed_at = ?
 		WHERE id = (SELECT id FROM release_commands WHERE run_id = ? AND consumed_at = 0 ORDER BY id LIMIT 1) AND consumed_at = 0
 		RETURNING id, run_id, command, actor, detail_json, created_at`, micros(at), runID).
-		Scan(&c.ID, &c.RunID, &c.Name, &c.Actor, &detail, &created)
+			Scan(&c.ID, &c.RunID, &c.Name, &c.Actor, &detail, &created)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -22,42 +23,120 @@ type querier interface {
 }
 
 type db struct {
-	raw *sql.DB
-	d   dialect
+	raw   *sql.DB
+	d     dialect
+	stmts *stmtCache // nil: no statement is kept prepared
 }
 
 func (h db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := h.stmts.get(ctx, h.raw, q); st != nil {
+		return st.ExecContext(ctx, values(args)...)
+	}
 	return h.raw.ExecContext(ctx, h.d.rebind(q), values(args)...)
 }
 
 func (h db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := h.stmts.get(ctx, h.raw, q); st != nil {
+		return st.QueryContext(ctx, values(args)...)
+	}
 	return h.raw.QueryContext(ctx, h.d.rebind(q), values(args)...)
 }
 
 func (h db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := h.stmts.get(ctx, h.raw, q); st != nil {
+		return st.QueryRowContext(ctx, values(args)...)
+	}
 	return h.raw.QueryRowContext(ctx, h.d.rebind(q), values(args)...)
 }
 
+// txn is a transaction of the writer's. Its statements run on its own
+// context (the write's, without cancellation), whatever they are given.
 type txn struct {
+	ctx     context.Context
 	raw     *sql.Tx
+	db      db
 	d       dialect
 	pending *[]store.Signal // to deliver in this process once committed (SQLite)
 }
 
-func (h txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return h.raw.ExecContext(ctx, h.d.rebind(q), values(args)...)
+// stmt is q prepared for this transaction, or nil.
+func (h txn) stmt(q string) *sql.Stmt {
+	if st := h.db.stmts.get(h.ctx, h.db.raw, q); st != nil {
+		return h.raw.StmtContext(h.ctx, st) // closed with the transaction
+	}
+	return nil
 }
 
-func (h txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return h.raw.QueryContext(ctx, h.d.rebind(q), values(args)...)
+func (h txn) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	if st := h.stmt(q); st != nil {
+		return st.ExecContext(h.ctx, values(args)...)
+	}
+	return h.raw.ExecContext(h.ctx, h.d.rebind(q), values(args)...)
 }
 
-func (h txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return h.raw.QueryRowContext(ctx, h.d.rebind(q), values(args)...)
+func (h txn) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := h.stmt(q); st != nil {
+		return st.QueryContext(h.ctx, values(args)...)
+	}
+	return h.raw.QueryContext(h.ctx, h.d.rebind(q), values(args)...)
 }
 
-func (h txn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
-	return h.raw.PrepareContext(ctx, h.d.rebind(q))
+func (h txn) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
+	if st := h.stmt(q); st != nil {
+		return st.QueryRowContext(h.ctx, values(args)...)
+	}
+	return h.raw.QueryRowContext(h.ctx, h.d.rebind(q), values(args)...)
+}
+
+func (h txn) PrepareContext(_ context.Context, q string) (*sql.Stmt, error) {
+	return h.raw.PrepareContext(h.ctx, h.d.rebind(q))
+}
+
+// stmtCache keeps the store's statements prepared (SQLite: the driver
+// would parse and plan each statement at every call; pgx caches prepared
+// statements itself). Statements made of several (migrations) are not
+// kept, and the cache is bounded: queries whose text varies (an IN list's
+// length) fill it only so far.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+const maxStmts = 256
+
+func (c *stmtCache) get(ctx context.Context, raw *sql.DB, q string) *sql.Stmt {
+	if c == nil || strings.Contains(q, ";") {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st
+	}
+	if len(c.m) >= maxStmts {
+		return nil
+	}
+	st, err := raw.PrepareContext(context.WithoutCancel(ctx), q)
+	if err != nil {
+		return nil // the statement is run unprepared, and its error said there
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = nil
 }
 
 // lock serializes the transaction with every other one taking the same
@@ -65,11 +144,11 @@ func (h txn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
 // IMMEDIATE, one writer at a time. PostgreSQL takes a transaction-scoped
 // advisory lock, which is what makes a check-then-write (which runs may
 // start, which migrations are applied) safe across engine replicas.
-func (h txn) lock(ctx context.Context, name string) error {
+func (h txn) lock(_ context.Context, name string) error {
 	if h.d.lockSQL == "" {
 		return nil
 	}
-	_, err := h.raw.ExecContext(ctx, h.d.lockSQL, name)
+	_, err := h.raw.ExecContext(h.ctx, h.d.lockSQL, name)
 	return err
 }
 

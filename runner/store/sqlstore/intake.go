@@ -47,7 +47,7 @@ func (s *Store) CreateDelivery(ctx context.Context, d *store.Delivery) (*store.D
 	}
 	// One statement: a redelivery racing its first delivery (on another
 	// engine, say) inserts nothing and finds the first.
-	res, err := s.db.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := s.exec(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (forge, id) DO NOTHING`,
 		d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d *store.Delivery) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE deliveries SET event = ?, repo = ?, ref = ?, sha = ?, status = ?, reason = ?, matches_json = ?
+	_, err = s.exec(ctx, `UPDATE deliveries SET event = ?, repo = ?, ref = ?, sha = ?, status = ?, reason = ?, matches_json = ?
 		WHERE forge = ? AND id = ?`, d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, d.Forge, d.ID)
 	if err != nil {
 		return fmt.Errorf("updating delivery %s/%s: %w", d.Forge, d.ID, err)
@@ -116,7 +116,7 @@ func (s *Store) LastFire(ctx context.Context, key string) (time.Time, error) {
 
 // SetLastFire records that schedule key fired at at.
 func (s *Store) SetLastFire(ctx context.Context, key string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO schedules (key, last_fire) VALUES (?, ?)
+	_, err := s.exec(ctx, `INSERT INTO schedules (key, last_fire) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET last_fire = excluded.last_fire`, key, micros(at))
 	if err != nil {
 		return fmt.Errorf("recording fire of %s: %w", key, err)
@@ -126,7 +126,7 @@ func (s *Store) SetLastFire(ctx context.Context, key string, at time.Time) error
 
 // AppendAudit adds an entry to the audit log.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) error {
-	return appendAudit(ctx, s.db, e)
+	return s.tx(ctx, func(tx txn) error { return appendAudit(ctx, tx, e) })
 }
 
 func appendAudit(ctx context.Context, db querier, e store.AuditEntry) error {

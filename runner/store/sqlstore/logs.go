@@ -22,7 +22,7 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 		defer stmt.Close()
 		for i := range lines {
 			l := &lines[i]
-			if err := stmt.QueryRowContext(ctx, values([]any{l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text})...).Scan(&l.Seq); err != nil {
+			if err := stmt.QueryRowContext(tx.ctx, values([]any{l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text})...).Scan(&l.Seq); err != nil {
 				return err
 			}
 		}
@@ -76,7 +76,7 @@ func (s *Store) readLogs(ctx context.Context, runID int64, query string, args ..
 
 // AppendEvent adds an entry to a run's timeline.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO events (run_id, at, kind, message) VALUES (?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO events (run_id, at, kind, message) VALUES (?, ?, ?, ?)`,
 		e.RunID, micros(e.Time), e.Kind, e.Message)
 	if err != nil {
 		return fmt.Errorf("recording %s event of run %d: %w", e.Kind, e.RunID, err)

@@ -12,9 +12,11 @@ import (
 
 // AddMeasurement stores one analysis measurement.
 func (s *Store) AddMeasurement(ctx context.Context, m *store.Measurement) error {
-	err := s.db.QueryRowContext(ctx, `INSERT INTO measurements (run_id, idx, weight, metric, query, value, min_bound, max_bound,
+	err := s.tx(ctx, func(tx txn) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO measurements (run_id, idx, weight, metric, query, value, min_bound, max_bound,
 		requests, outcome, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		m.RunID, m.Index, m.Weight, m.Metric, m.Query, m.Value, m.Min, m.Max, m.Requests, m.Outcome, m.Message, micros(m.At)).Scan(&m.ID)
+			m.RunID, m.Index, m.Weight, m.Metric, m.Query, m.Value, m.Min, m.Max, m.Requests, m.Outcome, m.Message, micros(m.At)).Scan(&m.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("storing measurement %s of run %d: %w", m.Metric, m.RunID, err)
 	}
@@ -66,11 +68,13 @@ func (s *Store) AddRollback(ctx context.Context, r *store.Rollback) error {
 	if evidence == "" {
 		evidence = "null"
 	}
-	err := s.db.QueryRowContext(ctx, `INSERT INTO rollbacks (run_id, app, source_sha, digest, trigger_kind, actor, reason, weight,
+	err := s.tx(ctx, func(tx txn) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO rollbacks (run_id, app, source_sha, digest, trigger_kind, actor, reason, weight,
 		release_commit, rollback_commit, evidence_json, detected_at, restored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id) DO UPDATE SET run_id = excluded.run_id RETURNING id`,
-		r.RunID, r.App, r.SourceSHA, r.Digest, r.Trigger, r.Actor, r.Reason, r.Weight, r.ReleaseCommit, r.RollbackCommit, evidence,
-		micros(r.DetectedAt), micros(r.RestoredAt)).Scan(&r.ID)
+			r.RunID, r.App, r.SourceSHA, r.Digest, r.Trigger, r.Actor, r.Reason, r.Weight, r.ReleaseCommit, r.RollbackCommit, evidence,
+			micros(r.DetectedAt), micros(r.RestoredAt)).Scan(&r.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("storing the rollback of run %d: %w", r.RunID, err)
 	}

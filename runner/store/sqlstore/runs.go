@@ -228,8 +228,12 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) 
 
 // RenewLeases extends owner's leases on its running runs.
 func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) ([]int64, error) {
-	ids, err := queryAll(ctx, s.db, func(row scanner) (id int64, err error) { return id, row.Scan(&id) },
-		`UPDATE runs SET lease_until = ? WHERE owner = ? AND status = ? RETURNING id`, micros(until), owner, store.RunRunning)
+	var ids []int64
+	err := s.tx(ctx, func(tx txn) (err error) {
+		ids, err = queryAll(ctx, tx, func(row scanner) (id int64, err error) { return id, row.Scan(&id) },
+			`UPDATE runs SET lease_until = ? WHERE owner = ? AND status = ? RETURNING id`, micros(until), owner, store.RunRunning)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("renewing the leases of %s: %w", owner, err)
 	}
@@ -238,7 +242,7 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) 
 
 // TakeExpired leases a running run whose lease ended to another owner.
 func (s *Store) TakeExpired(ctx context.Context, id int64, at time.Time, lease store.Lease) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET owner = ?, lease_until = ? WHERE id = ? AND status = ? AND lease_until < ?`,
+	res, err := s.exec(ctx, `UPDATE runs SET owner = ?, lease_until = ? WHERE id = ? AND status = ? AND lease_until < ?`,
 		lease.Owner, micros(lease.Until), id, store.RunRunning, micros(at))
 	if err != nil {
 		return false, fmt.Errorf("taking over run %d: %w", id, err)

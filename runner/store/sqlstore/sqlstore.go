@@ -42,6 +42,7 @@ type Store struct {
 	db  db
 	d   dialect
 	hub hub
+	w   *writer
 	// stop ends the PostgreSQL listener (nil on SQLite)
 	stop context.CancelFunc
 	done chan struct{}
@@ -49,11 +50,18 @@ type Store struct {
 
 func newStore(raw *sql.DB, d dialect) *Store {
 	d.lockSQL = d.rebind(d.lockSQL)
-	return &Store{db: db{raw: raw, d: d}, d: d}
+	s := &Store{db: db{raw: raw, d: d}, d: d}
+	if !d.numbered {
+		s.db.stmts = &stmtCache{}
+	}
+	s.w = newWriter(s)
+	return s
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, in
-// WAL mode with foreign keys on, and brings its schema up to date.
+// WAL mode with foreign keys on, and brings its schema up to date. Commits
+// are synchronous=FULL: a write that returned survives a power loss, not
+// only a crash of the engine (group commit pays one fsync per batch).
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if path != ":memory:" {
 		// The database holds logs, outputs and evidence: its owner's only.
@@ -69,7 +77,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
@@ -87,10 +95,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.w.close()
 	if s.stop != nil {
 		s.stop()
 		<-s.done
 	}
+	s.db.stmts.close()
 	return s.db.raw.Close()
 }
 
@@ -139,27 +149,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-// tx runs f in a transaction, committing when it returns nil, and then
-// delivers the signals f gave in this process (SQLite).
-func (s *Store) tx(ctx context.Context, f func(txn) error) error {
-	raw, err := s.db.raw.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	var pending []store.Signal
-	if err := f(txn{raw: raw, d: s.d, pending: &pending}); err != nil {
-		raw.Rollback()
-		return err
-	}
-	if err := raw.Commit(); err != nil {
-		return err
-	}
-	for _, sig := range pending {
-		s.hub.deliver(sig)
-	}
-	return nil
 }
 
 func micros(t time.Time) int64 {

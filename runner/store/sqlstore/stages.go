@@ -103,7 +103,7 @@ func (s *Store) FinishAttempt(ctx context.Context, runID int64, index, n int, st
 
 // SetStageStatus sets a stage's status when no attempt is involved.
 func (s *Store) SetStageStatus(ctx context.Context, runID int64, index int, status store.StageStatus, reason string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE stages SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND idx = ?`,
+	_, err := s.exec(ctx, `UPDATE stages SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND idx = ?`,
 		status, reason, micros(at), runID, index)
 	if err != nil {
 		return fmt.Errorf("setting stage %d of run %d to %s: %w", index, runID, status, err)

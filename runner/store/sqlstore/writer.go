@@ -1,0 +1,194 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// Writes are group-committed: every write is a function of a transaction
+// (tx), handed to the store's one writer, which runs those waiting
+// together in one transaction and commits them at once — one commit (one
+// fsync, one WAL write) for many deliveries, log batches and status
+// changes, and on SQLite no writer ever waits on another's lock. A write
+// returns once its transaction committed: nothing is acknowledged before
+// it is durable. If any write of a batch fails, the batch is rolled back
+// and each of its writes is run again alone, so that one write's error is
+// its own.
+
+// maxBatch bounds the writes committed together. Under load (the last
+// batch held more than one write) the writer lingers up to lingerFor for
+// more before it commits: each of them waits a little longer, and there
+// are fewer, fuller commits. A lone write is committed at once.
+const (
+	maxBatch  = 128
+	lingerFor = 200 * time.Microsecond
+)
+
+type write struct {
+	ctx  context.Context
+	f    func(txn) error
+	sigs []store.Signal
+	err  error
+	done chan struct{}
+}
+
+type writer struct {
+	s       *Store
+	queue   chan *write
+	stop    chan struct{}
+	stopped sync.WaitGroup
+}
+
+var errClosed = errors.New("store closed")
+
+func newWriter(s *Store) *writer {
+	w := &writer{s: s, queue: make(chan *write, maxBatch), stop: make(chan struct{})}
+	w.stopped.Add(1)
+	go w.loop()
+	return w
+}
+
+func (w *writer) close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	w.stopped.Wait()
+}
+
+// tx runs f in a transaction (shared with other writes waiting at the
+// same time) and returns once it committed, then delivers the signals f
+// gave in this process (SQLite).
+func (s *Store) tx(ctx context.Context, f func(txn) error) error {
+	wr := &write{ctx: ctx, f: f, done: make(chan struct{})}
+	select {
+	case s.w.queue <- wr:
+	case <-s.w.stop:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-wr.done // once queued, a write is carried out even if ctx ends: its caller learns how
+	if wr.err != nil {
+		return wr.err
+	}
+	for _, sig := range wr.sigs {
+		s.hub.deliver(sig)
+	}
+	return nil
+}
+
+// exec runs one statement as a write.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	err = s.tx(ctx, func(tx txn) error {
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
+}
+
+func (w *writer) loop() {
+	defer w.stopped.Done()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	busy := false
+	for {
+		var batch []*write
+		select {
+		case wr := <-w.queue:
+			batch = append(batch, wr)
+		case <-w.stop:
+			w.drain()
+			return
+		}
+		var lingered <-chan time.Time // nil: do not wait for more
+		if busy {
+			linger.Reset(lingerFor)
+			lingered = linger.C
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case wr := <-w.queue:
+				batch = append(batch, wr)
+				continue
+			default:
+			}
+			if lingered == nil {
+				break
+			}
+			select {
+			case wr := <-w.queue:
+				batch = append(batch, wr)
+			case <-lingered:
+				break more
+			}
+		}
+		linger.Stop()
+		busy = len(batch) > 1
+		if err := w.commit(batch); err != nil && len(batch) > 1 {
+			for _, wr := range batch {
+				w.commit([]*write{wr})
+			}
+		}
+		for _, wr := range batch {
+			close(wr.done)
+		}
+	}
+}
+
+// drain fails the writes still queued when the store closes.
+func (w *writer) drain() {
+	for {
+		select {
+		case wr := <-w.queue:
+			wr.err = errClosed
+			close(wr.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit runs batch in one transaction. Each write's own error is set;
+// the transaction's error (any write's, or the commit's) is returned.
+func (w *writer) commit(batch []*write) error {
+	raw, err := w.s.db.raw.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, wr := range batch {
+			wr.err = err
+		}
+		return err
+	}
+	var failed error
+	for _, wr := range batch {
+		wr.sigs, wr.err = nil, nil
+		if err := wr.ctx.Err(); err != nil {
+			wr.err = err // given up before its turn: not written
+			continue
+		}
+		// The write's statements run without its cancellation (txn.ctx):
+		// a statement cut short would end the whole batch's transaction.
+		if wr.err = wr.f(txn{ctx: context.WithoutCancel(wr.ctx), raw: raw, d: w.s.d, pending: &wr.sigs}); wr.err != nil {
+			failed = wr.err
+			break
+		}
+	}
+	if failed != nil {
+		raw.Rollback()
+		return failed
+	}
+	if err := raw.Commit(); err != nil {
+		for _, wr := range batch {
+			wr.err = err
+		}
+		return err
+	}
+	return nil
+}
