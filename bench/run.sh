@@ -2,8 +2,10 @@
 # Benchmarks, reported as numbers (never asserted in tests):
 #  1. BenchmarkRun50NoopStages: engine overhead — one run of 50 no-op stages
 #     through the SQLite store: µs per stage transition, writes per run and per second.
-#  2. Webhook intake under load: N signed GitHub push deliveries against a real
-#     `slipway serve` on loopback at fixed concurrency: deliveries/s, p50/p99
+#  2. Webhook intake under load (bench/intake.sh): N signed GitHub push
+#     deliveries at fixed concurrency against `slipway serve` on SQLite and
+#     three replicas on PostgreSQL, each beside its floor (a bare handler
+#     that verifies the signature and stores the row): deliveries/s, p50/p99
 #     latency, and a check that each delivery made exactly one run or no-match.
 #  3. The first half of a release against the real systems (needs root and
 #     `make tools`): go-git vs git CLI clone of one generated repository (time,
@@ -51,11 +53,12 @@ echo "== web UI" | tee -a "$out"
 go test -run '^$' -bench 'ReleasePage|RunPage|EventStreamMemory' -benchtime "${BENCHTIME:-5x}" ./server/ | tee -a "$out"
 go test -run '^$' -bench 'BrowserFirstRender' -benchtime "${BENCHTIME:-5x}" ./integration/ | grep -E '^Benchmark' | tee -a "$out"
 
-echo "== webhook intake" | tee -a "$out"
+echo "== webhook intake (SQLite and PostgreSQL, each beside its floor)" | tee -a "$out"
+bash bench/intake.sh | tee -a "$out"
+
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -tags slipway_fake -o "$work/slipway" ./cmd/slipway  # the fake kind: no-op stages
-go build -o "$work/webhookload" ./bench/webhookload
 printf 'bench-secret\n' > "$work/secret"
 cat > "$work/web.yaml" <<'YAML'
 apiVersion: slipway.dev/v1
@@ -78,7 +81,6 @@ pid=$!
 for _ in $(seq 100); do grep -q 'serving on' "$work/serve.out" && break; sleep 0.1; done
 url=$(sed -n 's/^slipway serving on //p' "$work/serve.out")
 [ -n "$url" ] || { echo "slipway serve did not start"; cat "$work/serve.log"; exit 1; }
-"$work/webhookload" -server "$url" -secret bench-secret -n "${N:-20000}" -c "${C:-16}" -data "$work/data" | tee -a "$out"
 
 echo "== unsigned webhook flood" | tee -a "$out"
 go build -o "$work/webhookflood" ./bench/webhookflood

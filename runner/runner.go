@@ -253,10 +253,10 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 // this engine or by another sharing the store.
 func (r *Runner) signalled(s store.Signal) {
 	switch s.Topic {
-	case store.SignalQueued, store.SignalRun:
+	case store.SignalQueued, store.SignalEnded:
 		r.poke() // a run to start, or a finished one that held its group back
 		r.notes.notify(s.ID)
-	case store.SignalLogs:
+	case store.SignalRun, store.SignalLogs:
 		r.notes.notify(s.ID)
 	case store.SignalCommand:
 		r.cmds.notify(s.ID)

@@ -1,8 +1,9 @@
 // Command webhookload sends a bounded number of signed GitHub push
-// deliveries to a running `slipway serve` at a fixed concurrency, reports
-// accepted deliveries per second and answer latency, and then checks in
-// the engine's database that every delivery produced exactly one run or
-// one recorded no-match. Loopback only; see bench/run.sh.
+// deliveries to running `slipway serve` engines (several: round robin) at
+// a fixed concurrency, reports accepted deliveries per second and answer
+// latency, and then checks in the engines' database (SQLite in -data, or
+// PostgreSQL at -database) that every delivery produced exactly one run
+// or one recorded no-match. Loopback only; see bench/intake.sh.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,14 +30,30 @@ import (
 )
 
 func main() {
-	server := flag.String("server", "http://127.0.0.1:8080", "engine URL (loopback)")
+	server := flag.String("server", "http://127.0.0.1:8080", "engine URLs (loopback), comma-separated: deliveries go round robin")
 	secret := flag.String("secret", "", "webhook secret")
 	repo := flag.String("repo", "https://github.com/bench/web.git", "repository clone URL in the payloads")
 	n := flag.Int("n", 20000, "deliveries to send")
 	c := flag.Int("c", 16, "concurrent senders")
-	data := flag.String("data", "", "the engine's data directory, to verify runs")
+	data := flag.String("data", "", "the engine's data directory, to verify runs in its SQLite database")
+	database := flag.String("database", "", "the engines' PostgreSQL URL, to verify runs there")
+	password := flag.String("password-file", "", "file holding the PostgreSQL password")
+	accept := flag.Int("accept", http.StatusAccepted, "the answer every delivery must get")
 	flag.Parse()
-	if err := run(*server, *secret, *repo, *n, *c, *data); err != nil {
+	open := func(ctx context.Context) (*sqlstore.Store, error) {
+		if *database != "" {
+			pw, err := os.ReadFile(*password)
+			if err != nil {
+				return nil, err
+			}
+			return sqlstore.OpenPostgres(ctx, *database, strings.TrimSpace(string(pw)))
+		}
+		return sqlstore.OpenSQLite(ctx, filepath.Join(*data, "slipway.db"))
+	}
+	if *data == "" && *database == "" {
+		open = nil
+	}
+	if err := run(strings.Split(*server, ","), *secret, *repo, *n, *c, *accept, open); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
@@ -54,10 +72,12 @@ func payload(repo string, i int) []byte {
 	return b
 }
 
-func run(server, secret, repo string, n, c int, data string) error {
-	u, err := url.Parse(server)
-	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1" && u.Hostname() != "localhost") {
-		return fmt.Errorf("-server %q: loopback addresses only", server)
+func run(servers []string, secret, repo string, n, c, accept int, open func(context.Context) (*sqlstore.Store, error)) error {
+	for _, server := range servers {
+		u, err := url.Parse(server)
+		if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1" && u.Hostname() != "localhost") {
+			return fmt.Errorf("-server %q: loopback addresses only", server)
+		}
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}, Timeout: 30 * time.Second}
 	var (
@@ -80,7 +100,7 @@ func run(server, secret, repo string, n, c int, data string) error {
 				body := payload(repo, i)
 				m := hmac.New(sha256.New, []byte(secret))
 				m.Write(body)
-				req, _ := http.NewRequest("POST", server+"/hooks/github", bytes.NewReader(body))
+				req, _ := http.NewRequest("POST", servers[i%len(servers)]+"/hooks/github", bytes.NewReader(body))
 				req.Header.Set("X-GitHub-Event", "push")
 				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", i))
 				req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
@@ -107,19 +127,19 @@ func run(server, secret, repo string, n, c int, data string) error {
 	fmt.Printf("answers by status: %v\n", codes)
 	fmt.Printf("throughput: %.0f deliveries/s\n", float64(n)/elapsed.Seconds())
 	fmt.Printf("latency: p50 %s  p99 %s  max %s\n", pct(0.50), pct(0.99), latencies[len(latencies)-1])
-	if codes[http.StatusAccepted] != n {
-		return fmt.Errorf("%d of %d deliveries were not accepted", n-codes[http.StatusAccepted], n)
+	if codes[accept] != n {
+		return fmt.Errorf("%d of %d deliveries were not answered %d", n-codes[accept], n, accept)
 	}
-	if data == "" {
+	if open == nil {
 		return nil
 	}
-	return verify(data, n)
+	return verify(open, n)
 }
 
 // verify checks that every delivery made exactly one run or one recorded no-match.
-func verify(data string, n int) error {
+func verify(open func(context.Context) (*sqlstore.Store, error), n int) error {
 	ctx := context.Background()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(data, "slipway.db"))
+	st, err := open(ctx)
 	if err != nil {
 		return err
 	}

@@ -218,7 +218,8 @@ type Signal struct {
 // Signal topics.
 const (
 	SignalQueued  = "queued"  // a run was queued or queued again
-	SignalRun     = "run"     // a run's status changed
+	SignalRun     = "run"     // a run's status changed (but to queued or finished)
+	SignalEnded   = "ended"   // a run finished: the next of its group may start
 	SignalCommand = "command" // a command was given to a run's release
 	SignalLogs    = "logs"    // log lines of a run were written
 	SignalResync  = "resync"  // signals may have been lost: look again

@@ -264,7 +264,7 @@ func TestChangesAreSignalled(t *testing.T) {
 		if ok, err := a.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "", time.Now()); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
-		expect("TransitionRun", store.Signal{Topic: store.SignalRun, ID: r.ID})
+		expect("TransitionRun", store.Signal{Topic: store.SignalEnded, ID: r.ID})
 		// a refused transition changed nothing and says nothing
 		if ok, _ := a.TransitionRun(ctx, r.ID, []store.RunStatus{store.RunQueued}, store.RunCancelled, "", time.Now()); ok {
 			t.Fatal("cancelled twice")

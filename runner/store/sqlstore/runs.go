@@ -182,8 +182,11 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 		}
 		moved = true
 		topic := store.SignalRun
-		if to == store.RunQueued {
+		switch {
+		case to == store.RunQueued:
 			topic = store.SignalQueued
+		case to.Done():
+			topic = store.SignalEnded
 		}
 		return tx.signal(ctx, store.Signal{Topic: topic, ID: id})
 	})
@@ -213,11 +216,8 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END,
-			owner = ?, lease_until = ? WHERE id = ?`, store.RunRunning, micros(at), lease.Owner, micros(lease.Until), id); err != nil {
-			return err
-		}
-		claimed, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		claimed, err = scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END,
+			owner = ?, lease_until = ? WHERE id = ? RETURNING `+runColumns, store.RunRunning, micros(at), lease.Owner, micros(lease.Until), id))
 		return err
 	})
 	if err != nil {

@@ -11,10 +11,12 @@ import (
 )
 
 // Writes are group-committed: every write is a function of a transaction
-// (tx), handed to the store's one writer, which runs those waiting
-// together in one transaction and commits them at once — one commit (one
-// fsync, one WAL write) for many deliveries, log batches and status
-// changes, and on SQLite no writer ever waits on another's lock. A write
+// (tx). On SQLite it is handed to the store's one writer, which runs those
+// waiting together in one transaction and commits them at once — one
+// commit (one fsync, one WAL write) for many deliveries, log batches and
+// status changes, and no writer ever waits on another's lock. On
+// PostgreSQL each write is a transaction of its own, run side by side with
+// the others: the server merges concurrent commits' WAL flushes itself. A write
 // returns once its transaction committed: nothing is acknowledged before
 // it is durable. If any write of a batch fails, the batch is rolled back
 // and each of its writes is run again alone, so that one write's error is
@@ -67,6 +69,15 @@ func (w *writer) close() {
 // gave in this process (SQLite).
 func (s *Store) tx(ctx context.Context, f func(txn) error) error {
 	wr := &write{ctx: ctx, f: f, done: make(chan struct{})}
+	if s.d.numbered {
+		// PostgreSQL runs transactions side by side and merges their
+		// commits' WAL flushes itself; one writer would make every write
+		// wait for the round trips of all the others.
+		if s.w.commit([]*write{wr}) == nil {
+			return s.deliverAfter(wr)
+		}
+		return wr.err
+	}
 	select {
 	case s.w.queue <- wr:
 	case <-s.w.stop:
@@ -75,6 +86,11 @@ func (s *Store) tx(ctx context.Context, f func(txn) error) error {
 		return ctx.Err()
 	}
 	<-wr.done // once queued, a write is carried out even if ctx ends: its caller learns how
+	return s.deliverAfter(wr)
+}
+
+// deliverAfter delivers the signals of a committed write in this process.
+func (s *Store) deliverAfter(wr *write) error {
 	if wr.err != nil {
 		return wr.err
 	}
@@ -84,8 +100,15 @@ func (s *Store) tx(ctx context.Context, f func(txn) error) error {
 	return nil
 }
 
-// exec runs one statement as a write.
+// exec runs one statement as a write: on PostgreSQL on its own (one round
+// trip, committed by the server), on SQLite through the writer.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	if s.d.numbered {
+		if err := ctx.Err(); err != nil {
+			return nil, err // given up before it began: not written
+		}
+		return s.db.ExecContext(context.WithoutCancel(ctx), q, args...)
+	}
 	err = s.tx(ctx, func(tx txn) error {
 		res, err = tx.ExecContext(ctx, q, args...)
 		return err
