@@ -7,7 +7,9 @@
 #   2. `slipway serve` on SQLite;
 #   3. the floor on PostgreSQL (fsync and synchronous commit on);
 #   4. three `slipway serve` replicas on that PostgreSQL, the deliveries
-#      spread over them round robin.
+#      spread over them round robin;
+# and then what strangers cost: the SQLite engine's RSS while FLOOD (default
+# 50) unsigned 24 MiB posts arrive at once (bench/webhookflood).
 # Each line: deliveries/s and answer latency p50/p99/max; after an engine,
 # a check in its database that each delivery made exactly one run or one
 # recorded no-match. Loopback only. Environment: N (default 20000), C
@@ -24,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 CGO_ENABLED=0 go build -tags slipway_fake -o "$work/slipway" ./cmd/slipway # the fake kind: no-op stages
-for cmd in webhookload intakefloor pgserver; do go build -o "$work/$cmd" "./bench/$cmd"; done
+for cmd in webhookload webhookflood intakefloor pgserver; do go build -o "$work/$cmd" "./bench/$cmd"; done
 printf 'bench-secret\n' > "$work/secret"
 cat > "$work/web.yaml" <<'YAML'
 apiVersion: slipway.dev/v1
@@ -92,3 +94,7 @@ for i in $(seq "$REPLICAS"); do
   servers+=("$addr")
 done
 load -server "$(IFS=,; echo "${servers[*]}")" -database "$dsn" -password-file "$work/pg-password"
+
+echo "-- unsigned webhook flood"
+engine flood ''
+"$work/webhookflood" -server "$addr" -pid "${pids[0]}" -c "${FLOOD:-50}" -size $((24 << 20)) | sed 's/^/  /'

@@ -16,7 +16,7 @@
 #     the new version serving (p50, split into synced / running / ready /
 #     serving), and a weight change in the API server to the mesh proxy.
 #  6. What strangers cost: engine RSS while 50 unsigned 24 MiB webhook posts
-#     arrive at once (bench/webhookflood).
+#     arrive at once (bench/webhookflood, in bench/intake.sh).
 #  5. Time to rollback: a bad canary's first answer to its last (seen at the
 #     mesh proxy) over 5 releases, p50/max, split into detection, decision,
 #     git, sync and route flip.
@@ -53,35 +53,6 @@ echo "== web UI" | tee -a "$out"
 go test -run '^$' -bench 'ReleasePage|RunPage|EventStreamMemory' -benchtime "${BENCHTIME:-5x}" ./server/ | tee -a "$out"
 go test -run '^$' -bench 'BrowserFirstRender' -benchtime "${BENCHTIME:-5x}" ./integration/ | grep -E '^Benchmark' | tee -a "$out"
 
-echo "== webhook intake (SQLite and PostgreSQL, each beside its floor)" | tee -a "$out"
+echo "== webhook intake (SQLite and PostgreSQL, each beside its floor; then an unsigned flood)" | tee -a "$out"
 bash bench/intake.sh | tee -a "$out"
 
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-CGO_ENABLED=0 go build -tags slipway_fake -o "$work/slipway" ./cmd/slipway  # the fake kind: no-op stages
-printf 'bench-secret\n' > "$work/secret"
-cat > "$work/web.yaml" <<'YAML'
-apiVersion: slipway.dev/v1
-kind: Pipeline
-metadata: {name: web}
-on: {push: {branches: [main], paths: ["web/**"]}}
-stages:
-  - {name: build, fake: {}}
-YAML
-cat > "$work/slipway.yaml" <<'YAML'
-apiVersion: slipway.dev/v1
-kind: EngineConfig
-listen: 127.0.0.1:0
-data: data
-repositories:
-  - {name: web, url: "https://github.com/bench/web.git", forge: github, webhookSecret: {file: secret}, pipelines: [{file: web.yaml}]}
-YAML
-"$work/slipway" serve --config "$work/slipway.yaml" > "$work/serve.out" 2> "$work/serve.log" &
-pid=$!
-for _ in $(seq 100); do grep -q 'serving on' "$work/serve.out" && break; sleep 0.1; done
-url=$(sed -n 's/^slipway serving on //p' "$work/serve.out")
-[ -n "$url" ] || { echo "slipway serve did not start"; cat "$work/serve.log"; exit 1; }
-
-echo "== unsigned webhook flood" | tee -a "$out"
-go build -o "$work/webhookflood" ./bench/webhookflood
-"$work/webhookflood" -server "$url" -pid "$pid" -c "${FLOOD:-50}" -size $((24 << 20)) | tee -a "$out"
