@@ -3,9 +3,11 @@ package triggers
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/pgtest"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -78,6 +80,42 @@ func TestScheduleFiresOnceAcrossRestartsAndOutages(t *testing.T) {
 	}
 }
 
+// Engines sharing a database each run the scheduler: every due time
+// fires once, whichever engines tick at it, at the same moment or not.
+func TestScheduleFiresOnceAcrossEngines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DB(t)
+	day := time.Date(2026, 11, 27, 0, 30, 0, 0, time.UTC)
+	engines := make([]*Scheduler, 3)
+	var st store.Store
+	for i := range engines {
+		engines[i], st = newSchedulerOn(t, dsn)
+	}
+	tickAll := func(at time.Time) {
+		var wg sync.WaitGroup
+		for _, s := range engines {
+			wg.Go(func() {
+				if _, err := s.Tick(ctx, at); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	tickAll(day)
+	tickAll(day.Add(31 * time.Minute)) // 01:01: @hourly due at 01:00
+	tickAll(day.Add(32 * time.Minute))
+	if n := len(scheduleRuns(t, st)); n != 1 {
+		t.Fatalf("after 01:00 on %d engines: %d runs, want 1", len(engines), n)
+	}
+	engines[0].Tick(ctx, day.Add(4*time.Hour+40*time.Minute)) // one engine sees the outage end first
+	tickAll(day.Add(4*time.Hour + 41*time.Minute))
+	if n := len(scheduleRuns(t, st)); n != 3 {
+		t.Fatalf("after an outage on %d engines: %d runs, want 3 (one per schedule)", len(engines), n)
+	}
+}
+
 // A crash after the run was created but before the fire was stored must
 // not start the run again.
 func TestScheduleFireIsIdempotent(t *testing.T) {
@@ -94,3 +132,5 @@ func TestScheduleFireIsIdempotent(t *testing.T) {
 		t.Fatalf("%d runs, want 1", n)
 	}
 }
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -73,10 +73,19 @@ func filePipeline(t *testing.T, name, on string) Source {
 	return FileSource{P: p}
 }
 
-// newRunner opens the store at path and a runner over it with the fake kind.
+// newRunner opens the store at path (a SQLite file, or a postgres:// URL)
+// and a runner over it with the fake kind.
 func newRunner(t *testing.T, path string) (store.Store, *runner.Runner) {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), path)
+	var (
+		st  *sqlstore.Store
+		err error
+	)
+	if strings.HasPrefix(path, "postgres://") {
+		st, err = sqlstore.OpenPostgres(context.Background(), path, "")
+	} else {
+		st, err = sqlstore.OpenSQLite(context.Background(), path)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
