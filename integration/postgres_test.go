@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/slipwayci/slipway/internal/pgtest"
+	"github.com/slipwayci/slipway/integration/pgtest"
 )
 
 // startPostgres starts a PostgreSQL server of the test's own and returns

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/internal/eventually"
-	"github.com/slipwayci/slipway/internal/pgtest"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 )

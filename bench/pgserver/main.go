@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/slipwayci/slipway/internal/pgtest"
+	"github.com/slipwayci/slipway/integration/pgtest"
 )
 
 func main() {

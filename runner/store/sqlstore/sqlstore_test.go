@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipwayci/slipway/internal/pgtest"
+	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
