@@ -95,13 +95,13 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 // finish records how the run ended. It runs on a context of its own: the
 // end of a cancelled run must still be written down.
 func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatus, reason string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	reason = x.mask.Mask(reason)
 	if leaseLost(ctx) {
-		x.log.Warn("run left to the engine that took it over", "status", status, "reason", reason)
+		x.log.Warn("run left to the engine that takes it over", "status", status, "reason", reason)
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if status != store.RunQueued { // first, so a finished run never shows pending stages
 		r.skipPending(ctx, x.run.ID, fmt.Sprintf("not run: the run %s", status))
 	}

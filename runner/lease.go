@@ -64,11 +64,15 @@ func (r *Runner) keepLeases(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now()
+		// Only runs claimed before the renewal began can be missing from
+		// it because they were taken over; one claimed meanwhile is not.
+		before := r.runningIDs()
 		held, err := r.store.RenewLeases(ctx, r.opts.lease.owner, now.Add(r.opts.lease.ttl))
 		switch {
 		case err == nil:
 			lastRenewed = now
-			r.dropLost(func(id int64) bool { return !slices.Contains(held, id) })
+			r.dropLost(func(id int64) bool { return slices.Contains(before, id) && !slices.Contains(held, id) })
+			r.releaseOrphans(ctx, held)
 		case now.Sub(lastRenewed) > r.opts.lease.ttl/2:
 			r.log.Error("leases not renewed for half their TTL: stopping this engine's runs", "err", err)
 			r.dropLost(func(int64) bool { return true })
@@ -81,6 +85,45 @@ func (r *Runner) keepLeases(ctx context.Context) {
 			r.log.Info("took over runs whose lease ended", "resumed", resumed, "failed", failed)
 		}
 	}
+}
+
+// releaseOrphans recovers the runs this engine holds a lease on but no
+// longer executes (it stopped them when it could not renew): renewed, such
+// a lease would keep the run from everyone forever.
+func (r *Runner) releaseOrphans(ctx context.Context, held []int64) {
+	running := r.runningIDs()
+	for _, id := range held {
+		if slices.Contains(running, id) {
+			continue
+		}
+		now := time.Now()
+		// taken "as if expired" from ourselves: only while it is still running (not
+		// finished, nor handed back, a moment ago)
+		won, err := r.store.TakeExpired(ctx, id, now.Add(2*r.opts.lease.ttl), r.lease(now))
+		if err != nil || !won {
+			continue
+		}
+		run, err := r.store.GetRun(ctx, id)
+		if err == nil {
+			_, err = r.recoverRun(ctx, run)
+		}
+		if err != nil {
+			r.log.Error("recovering a run this engine had stopped", "run", id, "err", err)
+			continue
+		}
+		r.poke()
+	}
+}
+
+// runningIDs lists the runs executing here.
+func (r *Runner) runningIDs() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]int64, 0, len(r.running))
+	for id := range r.running {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // dropLost stops the runs executing here that lost tells are no longer

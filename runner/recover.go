@@ -38,29 +38,38 @@ func (r *Runner) Recover(ctx context.Context) (resumed, failed int, err error) {
 				continue // its engine is alive, or another engine took it over first
 			}
 		}
-		stage, err := r.interruptAttempts(ctx, run.ID)
+		ok, err := r.recoverRun(ctx, run)
 		if err != nil {
-			return resumed, failed, fmt.Errorf("recovering run %d: %w", run.ID, err)
-		}
-		if run.Resumes >= r.opts.maxResumes {
-			reason := fmt.Sprintf("%s during %s, after %d resumes; giving up", ReasonEngineRestarted, stage, run.Resumes)
-			r.skipPending(ctx, run.ID, "not run: the run failed")
-			if _, err := r.transition(ctx, run.ID, store.RunFailed, reason); err != nil {
-				return resumed, failed, err
-			}
-			failed++
-			continue
-		}
-		reason := fmt.Sprintf("%s during %s; resuming there", ReasonEngineRestarted, stage)
-		if _, err := r.transition(ctx, run.ID, store.RunQueued, reason); err != nil {
 			return resumed, failed, err
 		}
-		resumed++
+		if ok {
+			resumed++
+		} else {
+			failed++
+		}
 	}
 	if resumed > 0 {
 		r.poke()
 	}
 	return resumed, failed, nil
+}
+
+// recoverRun records a dead run's attempt as interrupted and queues the
+// run again (true), or fails it when it has been resumed too often.
+func (r *Runner) recoverRun(ctx context.Context, run *store.Run) (resumed bool, err error) {
+	stage, err := r.interruptAttempts(ctx, run.ID)
+	if err != nil {
+		return false, fmt.Errorf("recovering run %d: %w", run.ID, err)
+	}
+	if run.Resumes >= r.opts.maxResumes {
+		reason := fmt.Sprintf("%s during %s, after %d resumes; giving up", ReasonEngineRestarted, stage, run.Resumes)
+		r.skipPending(ctx, run.ID, "not run: the run failed")
+		_, err := r.transition(ctx, run.ID, store.RunFailed, reason)
+		return false, err
+	}
+	reason := fmt.Sprintf("%s during %s; resuming there", ReasonEngineRestarted, stage)
+	_, err = r.transition(ctx, run.ID, store.RunQueued, reason)
+	return err == nil, err
 }
 
 // interruptAttempts marks a dead run's running attempts interrupted and

@@ -2,6 +2,10 @@ package runner
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,5 +102,82 @@ func TestEnginesOnOneDatabaseWakeEachOther(t *testing.T) {
 	}
 	if err := b.Cancel(ctx, run.ID, "test over"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// renewHook is a store whose RenewLeases lets something happen between
+// the renewal's read and its answer.
+type renewHook struct {
+	store.Store
+	once   sync.Once
+	during func()
+	fail   atomic.Int32 // renewals to fail (the database unreachable)
+}
+
+func (h *renewHook) RenewLeases(ctx context.Context, owner string, until time.Time) ([]int64, error) {
+	if h.fail.Add(-1) >= 0 {
+		return nil, errors.New("connection refused")
+	}
+	held, err := h.Store.RenewLeases(ctx, owner, until)
+	if h.during != nil {
+		h.once.Do(h.during)
+	}
+	return held, err
+}
+
+// A run claimed while a renewal is under way is missing from what the
+// renewal read; it is this engine's all the same, and runs to its end
+// without being stopped as a run whose lease was lost.
+func TestARunClaimedDuringARenewalIsKept(t *testing.T) {
+	t.Parallel()
+	st, err := sqlstore.OpenPostgres(context.Background(), pgtest.DB(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	hook := &renewHook{Store: st}
+	e := engineOn(t, hook, WithLease("a", time.Second))
+	p := parse(t, "stages:\n  - {name: wait, fake: {sleep: 1500ms}}\n")
+	claimed := make(chan *store.Run, 1)
+	hook.during = func() {
+		run := e.submit(t, p)
+		eventually.True(t, 10*time.Second, "the run to be claimed during the renewal", func() bool {
+			return slices.Contains(e.runningIDs(), run.ID)
+		})
+		claimed <- run
+	}
+	e.serve(t)
+	select {
+	case run := <-claimed:
+		e.waitStatus(t, run.ID, store.RunSucceeded)
+		if atts, _ := e.store.ListAttempts(context.Background(), run.ID); len(atts) != 1 {
+			t.Errorf("%d attempts, want 1: the run was stopped as if its lease were lost", len(atts))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no renewal in 10 s")
+	}
+}
+
+// An engine that cannot renew its leases for half their TTL stops its
+// runs (another engine may take them over once the leases end). If the
+// database comes back first, it recovers them itself: it never keeps
+// renewing the lease of a run it no longer executes.
+func TestAnEngineThatLostTheDatabaseRecoversWhatItStopped(t *testing.T) {
+	t.Parallel()
+	st, err := sqlstore.OpenPostgres(context.Background(), pgtest.DB(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	hook := &renewHook{Store: st}
+	e := engineOn(t, hook, WithLease("a", time.Second))
+	run := e.submit(t, parse(t, "stages:\n  - {name: wait, fake: {sleep: 2s, sleepAttempts: [1]}}\n"))
+	e.serve(t)
+	eventually.True(t, 10*time.Second, "the run to start", func() bool { return slices.Contains(e.runningIDs(), run.ID) })
+	hook.fail.Store(2) // two renewals (≈ 0.67 s) fail: more than half the TTL
+	e.waitStatus(t, run.ID, store.RunSucceeded)
+	atts, _ := e.store.ListAttempts(context.Background(), run.ID)
+	if len(atts) != 2 || atts[0].Status != AttemptInterrupted || atts[1].Status != store.StageSucceeded {
+		t.Errorf("attempts = %+v, want the first interrupted and the second succeeded", atts)
 	}
 }
