@@ -24,14 +24,28 @@ func sharedEngines(t *testing.T, n int, opts ...Option) []*testEngine {
 	dsn := pgtest.DB(t)
 	out := make([]*testEngine, n)
 	for i := range out {
-		st, err := sqlstore.OpenPostgres(context.Background(), dsn, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		out[i] = engineOn(t, st, append([]Option{WithLease(string(rune('a'+i)), 3*time.Second)}, opts...)...)
+		out[i] = engineOn(t, openPG(t, dsn), append([]Option{WithLease(string(rune('a'+i)), 3*time.Second)}, opts...)...)
 	}
 	return out
+}
+
+// openPG opens a store on the database at dsn for the test.
+func openPG(t *testing.T, dsn string) *sqlstore.Store {
+	t.Helper()
+	st, err := sqlstore.OpenPostgres(context.Background(), dsn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// hookedEngine is one engine (owner "a", lease 1 s) on a new database,
+// through a store whose renewals the test can hook.
+func hookedEngine(t *testing.T) (*testEngine, *renewHook) {
+	t.Helper()
+	hook := &renewHook{Store: openPG(t, pgtest.DB(t))}
+	return engineOn(t, hook, WithLease("a", time.Second)), hook
 }
 
 // Two engines on one database: a run queued through one is started by
@@ -130,13 +144,7 @@ func (h *renewHook) RenewLeases(ctx context.Context, owner string, until time.Ti
 // without being stopped as a run whose lease was lost.
 func TestARunClaimedDuringARenewalIsKept(t *testing.T) {
 	t.Parallel()
-	st, err := sqlstore.OpenPostgres(context.Background(), pgtest.DB(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	hook := &renewHook{Store: st}
-	e := engineOn(t, hook, WithLease("a", time.Second))
+	e, hook := hookedEngine(t)
 	p := parse(t, "stages:\n  - {name: wait, fake: {sleep: 1500ms}}\n")
 	claimed := make(chan *store.Run, 1)
 	hook.during = func() {
@@ -164,13 +172,7 @@ func TestARunClaimedDuringARenewalIsKept(t *testing.T) {
 // renewing the lease of a run it no longer executes.
 func TestAnEngineThatLostTheDatabaseRecoversWhatItStopped(t *testing.T) {
 	t.Parallel()
-	st, err := sqlstore.OpenPostgres(context.Background(), pgtest.DB(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	hook := &renewHook{Store: st}
-	e := engineOn(t, hook, WithLease("a", time.Second))
+	e, hook := hookedEngine(t)
 	run := e.submit(t, parse(t, "stages:\n  - {name: wait, fake: {sleep: 2s, sleepAttempts: [1]}}\n"))
 	e.serve(t)
 	eventually.True(t, 10*time.Second, "the run to start", func() bool { return slices.Contains(e.runningIDs(), run.ID) })
