@@ -55,7 +55,6 @@ type txn struct {
 	ctx     context.Context
 	raw     *sql.Tx
 	db      db
-	d       dialect
 	pending *[]store.Signal // to deliver in this process once committed (SQLite)
 }
 
@@ -71,25 +70,25 @@ func (h txn) ExecContext(_ context.Context, q string, args ...any) (sql.Result, 
 	if st := h.stmt(q); st != nil {
 		return st.ExecContext(h.ctx, values(args)...)
 	}
-	return h.raw.ExecContext(h.ctx, h.d.rebind(q), values(args)...)
+	return h.raw.ExecContext(h.ctx, h.db.d.rebind(q), values(args)...)
 }
 
 func (h txn) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
 	if st := h.stmt(q); st != nil {
 		return st.QueryContext(h.ctx, values(args)...)
 	}
-	return h.raw.QueryContext(h.ctx, h.d.rebind(q), values(args)...)
+	return h.raw.QueryContext(h.ctx, h.db.d.rebind(q), values(args)...)
 }
 
 func (h txn) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
 	if st := h.stmt(q); st != nil {
 		return st.QueryRowContext(h.ctx, values(args)...)
 	}
-	return h.raw.QueryRowContext(h.ctx, h.d.rebind(q), values(args)...)
+	return h.raw.QueryRowContext(h.ctx, h.db.d.rebind(q), values(args)...)
 }
 
 func (h txn) PrepareContext(_ context.Context, q string) (*sql.Stmt, error) {
-	return h.raw.PrepareContext(h.ctx, h.d.rebind(q))
+	return h.raw.PrepareContext(h.ctx, h.db.d.rebind(q))
 }
 
 // stmtCache keeps the store's statements prepared (SQLite: the driver
@@ -145,10 +144,10 @@ func (c *stmtCache) close() {
 // advisory lock, which is what makes a check-then-write (which runs may
 // start, which migrations are applied) safe across engine replicas.
 func (h txn) lock(_ context.Context, name string) error {
-	if h.d.lockSQL == "" {
+	if h.db.d.lockSQL == "" {
 		return nil
 	}
-	_, err := h.raw.ExecContext(h.ctx, h.d.lockSQL, name)
+	_, err := h.raw.ExecContext(h.ctx, h.db.d.lockSQL, name)
 	return err
 }
 

@@ -62,7 +62,7 @@ func (h *hub) deliver(sig store.Signal) {
 // delivered to every engine when the transaction commits; on SQLite (one
 // engine) it is delivered in this process after the commit.
 func (h txn) signal(ctx context.Context, sig store.Signal) error {
-	if !h.d.numbered {
+	if !h.db.d.numbered {
 		*h.pending = append(*h.pending, sig)
 		return nil
 	}

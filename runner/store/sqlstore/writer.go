@@ -73,10 +73,8 @@ func (s *Store) tx(ctx context.Context, f func(txn) error) error {
 		// PostgreSQL runs transactions side by side and merges their
 		// commits' WAL flushes itself; one writer would make every write
 		// wait for the round trips of all the others.
-		if s.w.commit([]*write{wr}) == nil {
-			return s.deliverAfter(wr)
-		}
-		return wr.err
+		s.w.commit([]*write{wr})
+		return s.deliverAfter(wr)
 	}
 	select {
 	case s.w.queue <- wr:
@@ -198,7 +196,7 @@ func (w *writer) commit(batch []*write) error {
 		}
 		// The write's statements run without its cancellation (txn.ctx):
 		// a statement cut short would end the whole batch's transaction.
-		if wr.err = wr.f(txn{ctx: context.WithoutCancel(wr.ctx), raw: raw, d: w.s.d, pending: &wr.sigs}); wr.err != nil {
+		if wr.err = wr.f(txn{ctx: context.WithoutCancel(wr.ctx), raw: raw, db: w.s.db, pending: &wr.sigs}); wr.err != nil {
 			failed = wr.err
 			break
 		}
