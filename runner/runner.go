@@ -389,6 +389,15 @@ func (r *Runner) Cancel(ctx context.Context, id int64, reason string) error {
 		r.skipPending(ctx, id, "run cancelled before it started")
 		return nil
 	}
+	// A run that has recorded its end may still be in r.running for a
+	// moment (until its goroutine returns): the stored status decides.
+	run, err := r.store.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.Status.Done() {
+		return fmt.Errorf("cancelling run %d: %w (%s)", id, ErrFinished, run.Status)
+	}
 	r.mu.Lock() // dispatch claims and registers under mu: a claimed run is in r.running
 	cancel := r.running[id]
 	r.mu.Unlock()
@@ -396,13 +405,6 @@ func (r *Runner) Cancel(ctx context.Context, id int64, reason string) error {
 		r.event(ctx, id, "cancel-requested", reason)
 		cancel(errCancelled{reason})
 		return nil
-	}
-	run, err := r.store.GetRun(ctx, id)
-	if err != nil {
-		return err
-	}
-	if run.Status.Done() {
-		return fmt.Errorf("cancelling run %d: %w (%s)", id, ErrFinished, run.Status)
 	}
 	return fmt.Errorf("cancelling run %d: it is %s in another engine", id, run.Status)
 }
