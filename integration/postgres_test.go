@@ -28,6 +28,16 @@ func startPostgres(t *testing.T) (*pgtest.Server, string) {
 	return srv, strings.Replace(dsn, ":"+srv.Password+"@", "@", 1)
 }
 
+// connectPostgres connects the test to dsn (a URL without its password,
+// as startPostgres returns it); closed when the test ends.
+func connectPostgres(t *testing.T, srv *pgtest.Server, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), strings.Replace(dsn, "slipway@", "slipway:"+srv.Password+"@", 1))
+	must(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // The engine on PostgreSQL: `database:` in its config, the password by
 // reference. A run triggered on one engine is read, logs and all, by
 // another engine with a different data directory, and it goes on
@@ -90,9 +100,7 @@ tokens:
 			t.Errorf("%s/slipway.db exists (%v): the engine on PostgreSQL wrote SQLite", data, err)
 		}
 	}
-	conn, err := pgx.Connect(context.Background(), strings.Replace(dsn, "slipway@", "slipway:"+srv.Password+"@", 1))
-	must(t, err)
-	defer conn.Close(context.Background())
+	conn := connectPostgres(t, srv, dsn)
 	var runs, audit int
 	must(t, conn.QueryRow(context.Background(), `SELECT (SELECT COUNT(*) FROM runs WHERE status = 'succeeded'), (SELECT COUNT(*) FROM audit)`).Scan(&runs, &audit))
 	if runs != 2 || audit != 2 {

@@ -78,17 +78,29 @@ func (c *controlEnv) waitRun(t *testing.T, id int64, status string) {
 }
 
 // startControl makes e's release pipeline a canary [20, 50] with a manual
-// promotion and starts `slipway serve` in front of it, with tokens rm
-// (release-manager), viewer and ops (admin), and an Alertmanager receiver.
+// promotion and starts `slipway serve` in front of it (controlConfig).
 func startControl(t *testing.T, e *releaseEnv) *controlEnv {
+	t.Helper()
+	config := e.controlConfig(t, "slipway.yaml", "data: data")
+	return &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
+}
+
+// controlConfig makes e's release pipeline a canary [20, 50] with a manual
+// promotion and writes an engine config named name, storing its state as
+// storage says (data:, database:), with tokens rm (release-manager),
+// viewer and ops (admin), and an Alertmanager receiver.
+func (e *releaseEnv) controlConfig(t *testing.T, name, storage string) string {
 	t.Helper()
 	t.Setenv("TEST_ARGOCD_TOKEN", e.ArgoCD.Token)
 	e.canaryPipeline(t, "release.yaml", canaryOpts{steps: "[20, 50]", interval: "2s", promotion: "manual",
 		analysis: "inconclusiveLimit: 1", timeout: "10m"})
-	config := writeFile(t, e.dir, "slipway.yaml", `apiVersion: slipway.dev/v1
+	for name, v := range map[string]string{"hook-secret": "s", "rm-token": "rm-token", "view-token": "view-token", "ops-token": "ops-token", "am-token": "am-secret"} {
+		writeFile(t, e.dir, name, v)
+	}
+	return writeFile(t, e.dir, name, `apiVersion: slipway.dev/v1
 kind: EngineConfig
 listen: 127.0.0.1:0
-data: data
+`+storage+`
 repositories:
   - {name: order-service, url: "https://git.example.com/shop/order-service.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: release.yaml}]}
 tokens:
@@ -97,10 +109,6 @@ tokens:
   - {name: ops, role: admin, secret: {file: ops-token}}
 alertmanager: {bearerToken: {file: am-token}}
 `)
-	for name, v := range map[string]string{"hook-secret": "s", "rm-token": "rm-token", "view-token": "view-token", "ops-token": "ops-token", "am-token": "am-secret"} {
-		writeFile(t, e.dir, name, v)
-	}
-	return &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
 }
 
 // People steer a release through the API and CLI — a manual gate promoted

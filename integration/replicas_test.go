@@ -9,12 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/slipwayci/slipway/internal/eventually"
 )
@@ -82,9 +82,7 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 	for i := range engines {
 		engines[i] = startServe(t, replicaConfig(t, dir, dsn, i))
 	}
-	conn, err := pgx.Connect(context.Background(), strings.Replace(dsn, "slipway@", "slipway:"+srv.Password+"@", 1))
-	must(t, err)
-	defer conn.Close(context.Background())
+	conn := connectPostgres(t, srv, dsn)
 	count := func(q string) int {
 		var n int
 		must(t, conn.QueryRow(context.Background(), q).Scan(&n))
@@ -201,4 +199,122 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 		t.Errorf("runs started on %d engines, want the work shared by all: %v", len(spread), spread)
 	}
 	t.Logf("%d runs, %d interrupted attempts; starts by engine: %v", runs, interrupted, spread)
+}
+
+// A canary release outlives the replica running it. Two engines share one
+// PostgreSQL database (lease 3 s). The replica driving a release is killed
+// with SIGKILL in the middle of its first step: the other takes the
+// release over from its checkpoint, finishes the steps without committing
+// one twice and stops at the manual gate, where a promote given to the
+// restarted replica reaches it. The next release is aborted and the
+// replica rolling it back is killed before it finishes: the other
+// completes the rollback — git, Argo CD and traffic back on stable, one
+// rollback recorded, one rollback commit.
+func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
+	e := newReleaseEnv(t)
+	e.steadyLoad(t, 40)
+	srv, dsn := startPostgres(t)
+	writeFile(t, e.dir, "pg-password", srv.Password+"\n")
+	conn := connectPostgres(t, srv, dsn)
+	replicas := make([]*controlEnv, 2)
+	for i := range replicas {
+		config := e.controlConfig(t, fmt.Sprintf("replica-%d.yaml", i), fmt.Sprintf(
+			"data: data-%d\ndatabase: {url: %q, password: {file: pg-password}, leaseTTL: 3s}", i, dsn))
+		replicas[i] = &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
+	}
+	// owner is the replica holding run id's lease.
+	owner := func(id int64) int {
+		var who string
+		must(t, conn.QueryRow(context.Background(), `SELECT owner FROM runs WHERE id = $1`, id).Scan(&who))
+		for i, r := range replicas {
+			if strings.Contains(who, fmt.Sprintf("/%d/", r.eng.cmd.Process.Pid)) {
+				return i
+			}
+		}
+		t.Fatalf("run %d is held by %q, no replica of this test", id, who)
+		return -1
+	}
+	// commits counts the commits of run id in the config repository (as
+	// configState last pulled it) whose subject starts with each prefix.
+	commits := func(id int64, prefixes ...string) []int {
+		out, err := exec.Command("git", "-C", e.config.Dir, "log", "--format=%s%x00%b%x01").Output()
+		must(t, err)
+		n := make([]int, len(prefixes))
+		for c := range strings.SplitSeq(string(out), "\x01") {
+			subject, body, _ := strings.Cut(strings.TrimSpace(c), "\x00")
+			for i, p := range prefixes {
+				if strings.HasPrefix(subject, p) && strings.Contains(body, fmt.Sprintf("Run: %d\n", id)) {
+					n[i]++
+				}
+			}
+		}
+		return n
+	}
+	interrupted := func(id int64) int {
+		var n int
+		must(t, conn.QueryRow(context.Background(), `SELECT COUNT(*) FROM attempts WHERE run_id = $1 AND status = 'interrupted'`, id).Scan(&n))
+		return n
+	}
+
+	// Killed mid-step: the other replica carries the release to the gate.
+	v2 := pushDemoImage(t, e.reg, "shop/order-service:v2", "v2", 0, 0)
+	run1 := replicas[0].trigger(t, v2)
+	replicas[0].waitRelease(t, "progressing", "step 1: 20%")
+	k := owner(run1)
+	replicas[k].eng.killHard(t)
+	killedAt := time.Now()
+	other := replicas[1-k]
+	other.waitRelease(t, "paused", "promotion: manual")
+	if got := owner(run1); got != 1-k {
+		t.Fatalf("run %d is held by replica %d after replica %d was killed", run1, got, k)
+	}
+	t.Logf("replica %d killed at step 1; replica %d brought the release to its gate %s later", k, 1-k, time.Since(killedAt).Round(time.Millisecond))
+	replicas[k].eng = startServe(t, replicas[k].config)
+	if out, code := cli(t, "promote", "order-service", "--server", replicas[k].eng.url, "--token", "rm-token"); code != 0 {
+		t.Fatalf("slipway promote through the restarted replica: %d\n%s", code, out)
+	}
+	other.waitRun(t, run1, "succeeded")
+	if stable, canary, weight, _ := e.configState(t); stable != v2 || canary != v2 || weight != 0 {
+		t.Errorf("after promote: stable %s, canary %s, weight %d", stable, canary, weight)
+	}
+	if n := commits(run1, "slipway: order-service canary at 20%", "slipway: order-service canary at 50%", "slipway: promote "); !slices.Equal(n, []int{1, 1, 1}) {
+		t.Errorf("run %d committed 20%%, 50%% and the promotion %v times, want once each", run1, n)
+	}
+	if n := interrupted(run1); n != 1 {
+		t.Errorf("run %d has %d interrupted attempts, want the one the kill cut", run1, n)
+	}
+
+	// Killed while rolling back: the other replica completes the rollback.
+	v3 := pushDemoImage(t, e.reg, "shop/order-service:v3", "v3", 0, 0)
+	run2 := replicas[0].trigger(t, v3)
+	replicas[0].waitRelease(t, "paused", "promotion: manual")
+	k = owner(run2)
+	if out, code := cli(t, "abort", "order-service", "--reason", "killed mid-rollback", "--server", replicas[1-k].eng.url, "--token", "rm-token"); code != 0 {
+		t.Fatalf("slipway abort: %d\n%s", code, out)
+	}
+	eventually.True(t, time.Minute, "the release to be rolling back", func() bool {
+		var state string
+		conn.QueryRow(context.Background(), `SELECT state FROM releases WHERE run_id = $1`, run2).Scan(&state)
+		return state == "rolling-back"
+	})
+	replicas[k].eng.killHard(t)
+	replicas[1-k].waitRun(t, run2, "failed")
+	if n := interrupted(run2); n != 1 {
+		t.Errorf("run %d has %d interrupted attempts: the kill did not cut the rollback", run2, n)
+	}
+	if stable, canary, weight, _ := e.configState(t); stable != v2 || canary != v2 || weight != 0 {
+		t.Errorf("after the rollback: stable %s, canary %s, weight %d", stable, canary, weight)
+	}
+	if live := e.liveImage(t, "order-service-v2"); live != v2 {
+		t.Errorf("the canary Deployment runs %s after the rollback, want %s", live, v2)
+	}
+	var rollbacks int
+	var actor string
+	must(t, conn.QueryRow(context.Background(), `SELECT COUNT(*), MAX(actor) FROM rollbacks WHERE run_id = $1`, run2).Scan(&rollbacks, &actor))
+	if rollbacks != 1 || actor != "rm" {
+		t.Errorf("run %d recorded %d rollbacks (actor %q), want 1 by rm", run2, rollbacks, actor)
+	}
+	if n := commits(run2, "slipway: roll back "); n[0] != 1 {
+		t.Errorf("run %d committed its rollback %d times, want once", run2, n[0])
+	}
 }
