@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
@@ -55,17 +57,46 @@ func (c *countingStore) AppendEvent(ctx context.Context, e store.Event) error {
 }
 
 // BenchmarkRun50NoopStages measures the engine's own overhead: one run of
-// 50 fake stages that do nothing, end to end through the SQLite store.
-// A stage transition is one of pending→running or running→succeeded.
+// 50 fake stages that do nothing, end to end through the store — SQLite,
+// and PostgreSQL with fsync and synchronous commit on (a server of its own
+// on loopback). A stage transition is one of pending→running or
+// running→succeeded.
 func BenchmarkRun50NoopStages(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		sq, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sq.Close()
+		benchRun50(b, sq)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		ctx := context.Background()
+		srv, err := pgtest.Start(ctx, pgtest.Options{Durable: true})
+		if errors.Is(err, pgtest.ErrMissing) {
+			b.Skip(err)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer srv.Stop()
+		dsn, err := srv.CreateDB(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pg, err := sqlstore.OpenPostgres(ctx, dsn, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pg.Close()
+		benchRun50(b, pg)
+	})
+}
+
+func benchRun50(b *testing.B, db store.Store) {
 	const n = 50
 	ctx := context.Background()
-	sq, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sq.Close()
-	st := &countingStore{Store: sq}
+	st := &countingStore{Store: db}
 	kinds := stages.NewRegistry()
 	kinds.Register("fake", fake.New(nil))
 	r, err := New(st, kinds, WithWorkRoot(b.TempDir()))
