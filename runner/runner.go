@@ -296,16 +296,43 @@ type Request struct {
 // With the cancel-previous policy, queued and running runs of the same
 // concurrency group are cancelled; with queue, the run waits its turn.
 func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, created bool, err error) {
+	p, err := r.Prepare(req)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := r.store.CreateRun(ctx, p.Run, p.Stages); errors.Is(err, store.ErrDuplicate) {
+		existing, err := r.store.RunByKey(ctx, req.DedupKey)
+		return existing, false, err
+	} else if err != nil {
+		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Run.Pipeline, err)
+	}
+	r.event(ctx, p.Run.ID, p.Event.Kind, p.Event.Message)
+	return p.Run, true, r.Queued(ctx, p)
+}
+
+// Prepared is a run ready to be stored. Submit stores it alone; the
+// webhook intake stores it in the transaction of the delivery that asks
+// for it (store.Deliveries.RecordDelivery) and then hands it to Queued.
+type Prepared struct {
+	store.NewRun
+	refused string
+}
+
+// Refused says why the engine will not run it ("" if it will).
+func (p *Prepared) Refused() string { return p.refused }
+
+// Prepare turns req into the run it asks for, storing nothing.
+func (r *Runner) Prepare(req Request) (*Prepared, error) {
 	p, trig := req.Pipeline, req.Trigger
 	if p == nil || trig.Event == "" {
-		return nil, false, errors.New("submitting run: no pipeline or no trigger event")
+		return nil, errors.New("submitting run: no pipeline or no trigger event")
 	}
 	group, policy := "", pipeline.PolicyQueue
 	if c := p.Concurrency; c != nil {
 		data := templateData(p, 0, trig, nil, nil)
 		g, err := pipeline.RenderString("concurrency.group", c.Group, data)
 		if err != nil {
-			return nil, false, fmt.Errorf("submitting run of %s: rendering concurrency group: %w", p.Metadata.Name, err)
+			return nil, fmt.Errorf("submitting run of %s: rendering concurrency group: %w", p.Metadata.Name, err)
 		}
 		group = scopeGroup(trig.Repo, g)
 		if c.Policy != "" {
@@ -315,34 +342,39 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 	if err := r.kinds.Check(p); err != nil && req.Refused == "" {
 		req.Refused = err.Error() // recorded, not run: this engine could not run it
 	}
-	run = &store.Run{
-		Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
-		Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,
-		Status: store.RunQueued, CreatedAt: time.Now(), DedupKey: req.DedupKey, Untrusted: p.Untrusted,
-	}
-	rows := make([]store.Stage, len(p.Stages))
+	now := time.Now()
+	prep := &Prepared{refused: req.Refused, NewRun: store.NewRun{
+		Run: &store.Run{
+			Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
+			Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,
+			Status: store.RunQueued, CreatedAt: now, DedupKey: req.DedupKey, Untrusted: p.Untrusted,
+		},
+		Stages: make([]store.Stage, len(p.Stages)),
+		Event:  store.Event{Time: now, Kind: "queued", Message: fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref))},
+	}}
 	for i, s := range p.Stages {
-		rows[i] = store.Stage{Index: i, Name: s.Name, Kind: s.Kind()}
+		prep.Stages[i] = store.Stage{Index: i, Name: s.Name, Kind: s.Kind()}
 	}
-	if err := r.store.CreateRun(ctx, run, rows); errors.Is(err, store.ErrDuplicate) {
-		existing, err := r.store.RunByKey(ctx, req.DedupKey)
-		return existing, false, err
-	} else if err != nil {
-		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Metadata.Name, err)
-	}
-	r.event(ctx, run.ID, "queued", fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref)))
+	return prep, nil
+}
+
+// Queued carries on after a prepared run was stored: a refused run is
+// ended, the older runs of a cancel-previous group are cancelled, and the
+// dispatcher is woken.
+func (r *Runner) Queued(ctx context.Context, p *Prepared) error {
+	run := p.Run
 	r.changed(run.ID)
-	if req.Refused != "" {
-		r.finish(ctx, &execution{run: run, log: r.log.With("run", run.ID)}, store.RunFailed, "refused: "+req.Refused)
-		return run, true, nil
+	if p.refused != "" {
+		r.finish(ctx, &execution{run: run, log: r.log.With("run", run.ID)}, store.RunFailed, "refused: "+p.refused)
+		return nil
 	}
-	if policy == pipeline.PolicyCancelPrevious && group != "" {
-		if err := r.cancelGroup(ctx, group, run.ID); err != nil {
-			return run, true, err
+	if run.Policy == pipeline.PolicyCancelPrevious && run.Group != "" {
+		if err := r.cancelGroup(ctx, run.Group, run.ID); err != nil {
+			return err
 		}
 	}
 	r.poke()
-	return run, true, nil
+	return nil
 }
 
 // scopeGroup puts a concurrency group under the repository that

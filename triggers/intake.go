@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,9 +20,13 @@ import (
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-// Submitter queues runs; the runner is one.
+// Submitter queues runs; the runner is one. The intake prepares the runs
+// of a delivery, stores them with it (store.Deliveries.RecordDelivery) and
+// then hands each one created to Queued; the scheduler submits.
 type Submitter interface {
 	Submit(ctx context.Context, req runner.Request) (*store.Run, bool, error)
+	Prepare(req runner.Request) (*runner.Prepared, error)
+	Queued(ctx context.Context, p *runner.Prepared) error
 }
 
 // DefaultMaxBody is the largest webhook body accepted (GitHub caps its own at 25 MB).
@@ -285,15 +290,14 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 	normalized, _ := json.Marshal(ev)
 	d := &store.Delivery{Forge: forge.Name(), ID: id, ReceivedAt: time.Now(), Event: ev.Kind, Repo: repo.Config.Name,
 		Ref: ev.Ref, SHA: ev.After, Status: store.DeliveryReceived, Payload: normalized}
-	old, err := in.deliveries.CreateDelivery(ctx, d)
+	old, err := in.process(ctx, d, ev, repo)
 	if err != nil {
 		in.log.Error("storing webhook delivery", "forge", forge.Name(), "delivery", id, "err", err)
 		return http.StatusInternalServerError, answer{Delivery: id, Result: ResultFailed, Reason: "could not store the delivery"}
 	}
-	if old != nil && old.Status != store.DeliveryFailed && old.Status != store.DeliveryReceived {
+	if processed(old) {
 		return http.StatusOK, answer{Delivery: id, Result: ResultDuplicate, Duplicate: true, Runs: old.RunIDs(), Matches: old.Matches, Reason: old.Reason}
 	}
-	in.process(ctx, d, ev, repo)
 	a := answer{Delivery: id, Runs: d.RunIDs(), Matches: d.Matches, Reason: d.Reason, Duplicate: old != nil}
 	switch {
 	case d.Status == store.DeliveryFailed:
@@ -310,67 +314,110 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 	return http.StatusAccepted, a
 }
 
-// process decides what a stored delivery starts, submits the runs and
-// saves the outcome. Runs are keyed by delivery and pipeline, so
-// processing a delivery twice never starts a run twice.
-func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, repo *Repo) {
-	switch {
-	case ev.Kind == KindPing:
-		d.Status, d.Reason = store.DeliveryProcessed, "pong"
-		if ev.Reason != "" {
-			d.Reason = "pong: " + ev.Reason
-		}
-	case ev.Kind == KindIgnored:
-		d.Status, d.Reason = store.DeliveryIgnored, ev.Reason
-	case ev.Deleted:
-		d.Status, d.Reason = store.DeliveryIgnored, fmt.Sprintf("%s was deleted", ev.Ref)
-	default:
-		d.Status, d.Matches = store.DeliveryProcessed, nil
-		for _, src := range repo.Sources {
-			m, err := in.start(ctx, d, ev, repo, src)
-			if err != nil {
-				d.Status = store.DeliveryFailed
-				m.Reason = err.Error()
-			}
-			d.Matches = append(d.Matches, m)
-		}
-		if d.Status == store.DeliveryFailed {
-			d.Reason = "some pipelines could not be read or started; a redelivery retries them"
-		}
-	}
-	if err := in.deliveries.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil {
-		in.log.Error("saving webhook delivery outcome", "delivery", d.ID, "err", err)
-		d.Status = store.DeliveryFailed
-	}
+// processed reports whether a delivery stored before was processed: a
+// redelivery of it is a duplicate (one that was only received, or that
+// failed, is processed again).
+func processed(d *store.Delivery) bool {
+	return d != nil && d.Status != store.DeliveryFailed && d.Status != store.DeliveryReceived
 }
 
-// start runs one pipeline for a push, if its trigger matches.
-func (in *Intake) start(ctx context.Context, d *store.Delivery, ev *Event, repo *Repo, src Source) (store.Match, error) {
+// pendingRun is a run a delivery starts, ready to be stored with it.
+type pendingRun struct {
+	match int // its index in the delivery's matches
+	ev    *Event
+	run   *runner.Prepared
+}
+
+// process decides what a delivery starts and stores the delivery with its
+// outcome and its runs in one transaction, then queues the runs. old is
+// the delivery stored under the same ID before, if any; if it was
+// processed, nothing was written (processed). Runs are keyed by what was
+// pushed, so processing a delivery twice never starts a run twice.
+func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, repo *Repo) (old *store.Delivery, err error) {
+	var (
+		status, reason string
+		matches        []store.Match
+		pending        []pendingRun
+	)
+	switch {
+	case ev.Kind == KindPing:
+		status, reason = store.DeliveryProcessed, "pong"
+		if ev.Reason != "" {
+			reason = "pong: " + ev.Reason
+		}
+	case ev.Kind == KindIgnored:
+		status, reason = store.DeliveryIgnored, ev.Reason
+	case ev.Deleted:
+		status, reason = store.DeliveryIgnored, fmt.Sprintf("%s was deleted", ev.Ref)
+	default:
+		status = store.DeliveryProcessed
+		for _, src := range repo.Sources {
+			m, run, err := in.prepare(ctx, ev, repo, src)
+			if err != nil {
+				status = store.DeliveryFailed
+				m.Reason = err.Error()
+			}
+			if run != nil {
+				pending = append(pending, pendingRun{match: len(matches), ev: ev, run: run})
+			}
+			matches = append(matches, m)
+		}
+		if status == store.DeliveryFailed {
+			reason = "some pipelines could not be read or started; a redelivery retries them"
+		}
+	}
+	runs := make([]*store.NewRun, len(pending))
+	for i, p := range pending {
+		runs[i] = &p.run.NewRun
+	}
+	old, err = in.deliveries.RecordDelivery(ctx, d, runs, func(d *store.Delivery) {
+		d.Status, d.Reason, d.Matches = status, reason, slices.Clone(matches)
+		for _, p := range pending {
+			d.Matches[p.match].RunID, d.Matches[p.match].Reason = p.run.Run.ID, p.reason()
+		}
+	})
+	if err != nil || processed(old) {
+		return old, err
+	}
+	for _, p := range pending {
+		if !p.run.Created {
+			continue
+		}
+		if err := in.runs.Queued(ctx, p.run); err != nil {
+			in.log.Error("queueing a webhook's run", "delivery", d.ID, "run", p.run.Run.ID, "err", err)
+		}
+	}
+	return old, nil
+}
+
+// reason says why the stored run will not run as a new one ("" if it will).
+func (p pendingRun) reason() string {
+	switch {
+	case !p.run.Created:
+		return fmt.Sprintf("the same push (%s %s..%s) already started run %d", p.ev.Ref, short(p.ev.Before), short(p.ev.After), p.run.Run.ID)
+	case p.run.Refused() != "":
+		return "refused: " + p.run.Refused()
+	}
+	return ""
+}
+
+// prepare reads one pipeline for a push and, if its trigger matches,
+// prepares its run.
+func (in *Intake) prepare(ctx context.Context, ev *Event, repo *Repo, src Source) (store.Match, *runner.Prepared, error) {
 	p, err := src.Load(ctx, ev.Ref, ev.After)
 	if err != nil {
-		return store.Match{Pipeline: src.String()}, err
+		return store.Match{Pipeline: src.String()}, nil, err
 	}
 	m := store.Match{Pipeline: p.Metadata.Name}
 	if ok, reason := p.MatchPush(ev.Ref, ev.Paths); !ok {
 		m.Reason = reason
-		return m, nil
+		return m, nil, nil
 	}
 	// Keyed by what was pushed, not by the delivery's ID (which is not
 	// signed): a replayed body under a new ID finds the run it started.
-	req := repo.Request(p, store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
-		pushKey(repo, ev, p.Metadata.Name))
-	run, created, err := in.runs.Submit(ctx, req)
-	if err != nil {
-		return m, err
-	}
-	m.RunID = run.ID
-	switch {
-	case !created:
-		m.Reason = fmt.Sprintf("the same push (%s %s..%s) already started run %d", ev.Ref, short(ev.Before), short(ev.After), run.ID)
-	case req.Refused != "":
-		m.Reason = "refused: " + req.Refused
-	}
-	return m, nil
+	run, err := in.runs.Prepare(repo.Request(p, store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
+		pushKey(repo, ev, p.Metadata.Name)))
+	return m, run, err
 }
 
 // Recover processes the deliveries that were stored but not processed
@@ -388,7 +435,9 @@ func (in *Intake) Recover(ctx context.Context) (int, error) {
 			in.deliveries.UpdateDelivery(ctx, d)
 			continue
 		}
-		in.process(ctx, d, &ev, repo)
+		if _, err := in.process(ctx, d, &ev, repo); err != nil {
+			in.log.Error("recovering webhook delivery", "forge", d.Forge, "delivery", d.ID, "err", err)
+		}
 	}
 	return len(pending), nil
 }

@@ -66,6 +66,13 @@ type Deliveries interface {
 	CreateDelivery(ctx context.Context, d *Delivery) (existing *Delivery, err error)
 	// UpdateDelivery saves the outcome (status, reason, matches) of d.
 	UpdateDelivery(ctx context.Context, d *Delivery) error
+	// RecordDelivery stores d with the runs it starts, in one transaction.
+	// If (Forge, ID) exists and was processed (neither received nor
+	// failed), nothing is written and the existing delivery is returned.
+	// Otherwise the runs are created (see NewRun: one whose DedupKey
+	// exists is not), then outcome sets d's status, reason and matches
+	// from them, and d is saved. outcome may be called more than once.
+	RecordDelivery(ctx context.Context, d *Delivery, runs []*NewRun, outcome func(*Delivery)) (existing *Delivery, err error)
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 }
 

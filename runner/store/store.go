@@ -124,6 +124,17 @@ type RunFilter struct {
 	Limit    int   // default 50
 }
 
+// NewRun is a run to create with its pending stages and the event that
+// says why it was queued (its RunID is set when the run is). Once stored,
+// Created says whether it was: false when a run with its DedupKey existed,
+// whose ID Run.ID then holds.
+type NewRun struct {
+	Run     *Run
+	Stages  []Stage
+	Event   Event
+	Created bool
+}
+
 // Runs persists runs and guards their status transitions.
 type Runs interface {
 	// CreateRun stores a new run (its ID is assigned and set on r) with one

@@ -63,13 +63,53 @@ func (s *Store) CreateDelivery(ctx context.Context, d *store.Delivery) (*store.D
 	return existing, nil
 }
 
+// RecordDelivery stores d with the runs it starts, in one transaction
+// (store.Deliveries): one commit for the delivery, its runs and their
+// stages, and nothing of it if any part fails.
+func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*store.NewRun, outcome func(*store.Delivery)) (*store.Delivery, error) {
+	var existing *store.Delivery
+	err := s.tx(ctx, func(tx txn) error {
+		existing = nil
+		// Inserted first: a redelivery racing this one (on another engine,
+		// say) waits here for it to commit, then finds it.
+		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (forge, id) DO NOTHING`,
+			d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, store.DeliveryReceived, "", "[]", string(d.Payload))
+		if err != nil {
+			return fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			if existing, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID)); err != nil {
+				return fmt.Errorf("reading delivery %s/%s: %w", d.Forge, d.ID, err)
+			}
+			if existing.Status != store.DeliveryReceived && existing.Status != store.DeliveryFailed {
+				return nil // processed already: a duplicate
+			}
+		}
+		for _, nr := range runs {
+			if err := createRun(ctx, tx, nr); err != nil {
+				return err
+			}
+		}
+		outcome(d)
+		return updateDelivery(ctx, tx, d)
+	})
+	return existing, err
+}
+
 // UpdateDelivery saves a delivery's outcome.
 func (s *Store) UpdateDelivery(ctx context.Context, d *store.Delivery) error {
+	return s.autocommit(ctx, func(ctx context.Context, db querier) error { return updateDelivery(ctx, db, d) })
+}
+
+func updateDelivery(ctx context.Context, db querier, d *store.Delivery) error {
 	matches, err := encodeMatches(d.Matches)
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, `UPDATE deliveries SET event = ?, repo = ?, ref = ?, sha = ?, status = ?, reason = ?, matches_json = ?
+	_, err = db.ExecContext(ctx, `UPDATE deliveries SET event = ?, repo = ?, ref = ?, sha = ?, status = ?, reason = ?, matches_json = ?
 		WHERE forge = ? AND id = ?`, d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, d.Forge, d.ID)
 	if err != nil {
 		return fmt.Errorf("updating delivery %s/%s: %w", d.Forge, d.ID, err)

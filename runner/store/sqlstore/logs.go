@@ -76,7 +76,11 @@ func (s *Store) readLogs(ctx context.Context, runID int64, query string, args ..
 
 // AppendEvent adds an entry to a run's timeline.
 func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
-	_, err := s.exec(ctx, `INSERT INTO events (run_id, at, kind, message) VALUES (?, ?, ?, ?)`,
+	return s.autocommit(ctx, func(ctx context.Context, db querier) error { return insertEvent(ctx, db, e) })
+}
+
+func insertEvent(ctx context.Context, db querier, e store.Event) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO events (run_id, at, kind, message) VALUES (?, ?, ?, ?)`,
 		e.RunID, micros(e.Time), e.Kind, e.Message)
 	if err != nil {
 		return fmt.Errorf("recording %s event of run %d: %w", e.Kind, e.RunID, err)

@@ -15,39 +15,59 @@ import (
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
 	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until`
 
-// CreateRun stores r and its pending stages in one transaction.
+// CreateRun stores a new run with its pending stages (store.Runs).
 func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stage) error {
+	nr := &store.NewRun{Run: r, Stages: stages}
+	if err := s.tx(ctx, func(tx txn) error { return createRun(ctx, tx, nr) }); err != nil {
+		return err
+	}
+	if !nr.Created {
+		return fmt.Errorf("creating run with key %s: %w (run %d)", r.DedupKey, store.ErrDuplicate, r.ID)
+	}
+	return nil
+}
+
+// createRun inserts nr's run, stages and event, unless a run with its
+// DedupKey exists (whichever engine raced it there): then it writes
+// nothing, and nr says so and holds that run's ID.
+func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
+	r := nr.Run
 	trig, err := json.Marshal(r.Trigger)
 	if err != nil {
 		return fmt.Errorf("creating run: encoding trigger: %w", err)
 	}
-	return s.tx(ctx, func(tx txn) error {
-		// A second run with the same key is not inserted (its insert
-		// returns no row), whichever engine raced it there.
-		err := tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
-			trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
-			ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`,
-			r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-			r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted).Scan(&r.ID)
-		if errors.Is(err, sql.ErrNoRows) {
-			var id int64
-			tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE dedup_key = ?`, r.DedupKey).Scan(&id)
-			return fmt.Errorf("creating run with key %s: %w (run %d)", r.DedupKey, store.ErrDuplicate, id)
+	err = tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
+		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
+		ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`,
+		r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
+		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted).Scan(&r.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		nr.Created = false
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE dedup_key = ?`, r.DedupKey).Scan(&r.ID); err != nil {
+			return fmt.Errorf("finding the run with key %s: %w", r.DedupKey, err)
 		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
+	}
+	nr.Created = true
+	for _, st := range nr.Stages {
+		_, err := tx.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, kind, status, attempts, error,
+			outputs_json, started_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, '', '{}', 0, 0)`,
+			r.ID, st.Index, st.Name, st.Kind, store.StagePending)
 		if err != nil {
-			return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
+			return fmt.Errorf("creating stage %s of run %d: %w", st.Name, r.ID, err)
 		}
-		for _, st := range stages {
-			_, err := tx.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, kind, status, attempts, error,
-				outputs_json, started_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, '', '{}', 0, 0)`,
-				r.ID, st.Index, st.Name, st.Kind, store.StagePending)
-			if err != nil {
-				return fmt.Errorf("creating stage %s of run %d: %w", st.Name, r.ID, err)
-			}
+	}
+	if e := nr.Event; e.Kind != "" {
+		nr.Event.RunID = r.ID
+		if err := insertEvent(ctx, tx, nr.Event); err != nil {
+			return err
 		}
-		return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID})
-	})
+	}
+	return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID})
 }
 
 func scanRun(row scanner) (*store.Run, error) {

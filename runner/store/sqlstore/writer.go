@@ -98,17 +98,23 @@ func (s *Store) deliverAfter(wr *write) error {
 	return nil
 }
 
-// exec runs one statement as a write: on PostgreSQL on its own (one round
-// trip, committed by the server), on SQLite through the writer.
-func (s *Store) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+// autocommit runs f, which makes one statement, as a write: on
+// PostgreSQL on its own (one round trip, committed by the server), on
+// SQLite through the writer.
+func (s *Store) autocommit(ctx context.Context, f func(context.Context, querier) error) error {
 	if s.d.numbered {
 		if err := ctx.Err(); err != nil {
-			return nil, err // given up before it began: not written
+			return err // given up before it began: not written
 		}
-		return s.db.ExecContext(context.WithoutCancel(ctx), q, args...)
+		return f(context.WithoutCancel(ctx), s.db)
 	}
-	err = s.tx(ctx, func(tx txn) error {
-		res, err = tx.ExecContext(ctx, q, args...)
+	return s.tx(ctx, func(tx txn) error { return f(ctx, tx) })
+}
+
+// exec runs one statement as a write (autocommit).
+func (s *Store) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	err = s.autocommit(ctx, func(ctx context.Context, db querier) error {
+		res, err = db.ExecContext(ctx, q, args...)
 		return err
 	})
 	return res, err
