@@ -43,7 +43,6 @@ func (r *Runner) move(ctx context.Context, id int64, from []store.RunStatus, to 
 	}
 	ok, err := r.store.TransitionRun(ctx, id, from, to, reason, time.Now())
 	if err == nil && ok {
-		r.event(ctx, id, string(to), reason)
 		r.changed(id)
 	}
 	return ok, err

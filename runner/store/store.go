@@ -147,6 +147,8 @@ type Runs interface {
 	RunByKey(ctx context.Context, key string) (*Run, error)
 	// TransitionRun sets the status of run id to `to` only if it is one of
 	// `from`, and reports whether it did: concurrent callers cannot both win.
+	// The winner's transition is in the run's timeline, in the same
+	// transaction: an event of kind `to` saying reason.
 	TransitionRun(ctx context.Context, id int64, from []RunStatus, to RunStatus, reason string, at time.Time) (bool, error)
 	// ClaimNext moves the oldest queued run that may start to running,
 	// leased to lease.Owner, and returns it, or returns nil. A run may

@@ -81,14 +81,51 @@ func TestRacesLandOnce(t *testing.T) {
 			t.Errorf("the same delivery from %d engines: %d stored, %d found stored; want 1 and %d", n, first, found, n-1)
 		}
 
+		// a delivery with the run it starts, recorded by n engines at once
+		var recorded, processedBefore int
+		runIDs := map[int64]bool{}
+		var mu sync.Mutex
+		for _, err := range race(n, func(i int) error {
+			d := &store.Delivery{Forge: "gitea", ID: "d-2", ReceivedAt: time.Now(), Event: "push", Payload: []byte(`{}`)}
+			nr := &store.NewRun{Run: &store.Run{Pipeline: "p", App: "p", Status: store.RunQueued, DedupKey: "push/d-2/p", CreatedAt: time.Now()},
+				Stages: []store.Stage{{Index: 0, Name: "build", Kind: "fake"}}, Event: store.Event{Kind: "queued", Time: time.Now()}}
+			old, err := s.RecordDelivery(ctx, d, []*store.NewRun{nr}, func(d *store.Delivery) {
+				d.Status, d.Matches = store.DeliveryProcessed, []store.Match{{Pipeline: "p", RunID: nr.Run.ID}}
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				return err
+			case old == nil:
+				recorded++
+				runIDs[nr.Run.ID] = true
+			case old.Status == store.DeliveryProcessed && len(old.RunIDs()) == 1:
+				processedBefore++
+				runIDs[old.RunIDs()[0]] = true
+			default:
+				return fmt.Errorf("found %+v", old)
+			}
+			return nil
+		}) {
+			if err != nil {
+				t.Errorf("RecordDelivery racing: %v", err)
+			}
+		}
+		if recorded != 1 || processedBefore != n-1 || len(runIDs) != 1 {
+			t.Errorf("one delivery with its run from %d engines: %d recorded, %d found processed, runs %v; want 1, %d and one run", n, recorded, processedBefore, runIDs, n-1)
+		}
+		for id := range runIDs {
+			if evs, _ := s.ListEvents(ctx, id); len(evs) != 1 || evs[0].Kind != "queued" {
+				t.Errorf("the delivery's run %d has events %+v, want its one queued event", id, evs)
+			}
+		}
+
 		r := newRun(t, s, "order-service", "")
 		for i := range 20 {
 			must(t, s.AddCommand(ctx, &store.Command{RunID: r.ID, Name: fmt.Sprint("c", i), Actor: "alice", CreatedAt: time.Now()}))
 		}
-		var (
-			mu    sync.Mutex
-			taken = map[int64]int{}
-		)
+		taken := map[int64]int{}
 		for _, err := range race(n, func(int) error {
 			for idle := 0; idle < 3; {
 				c, err := s.TakeCommand(ctx, r.ID, time.Now())

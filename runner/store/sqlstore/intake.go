@@ -70,34 +70,43 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*s
 	var existing *store.Delivery
 	err := s.tx(ctx, func(tx txn) error {
 		existing = nil
-		// Inserted first: a redelivery racing this one (on another engine,
-		// say) waits here for it to commit, then finds it.
-		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (forge, id) DO NOTHING`,
-			d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, store.DeliveryReceived, "", "[]", string(d.Payload))
-		if err != nil {
-			return fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			if existing, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID)); err != nil {
-				return fmt.Errorf("reading delivery %s/%s: %w", d.Forge, d.ID, err)
-			}
-			if existing.Status != store.DeliveryReceived && existing.Status != store.DeliveryFailed {
-				return nil // processed already: a duplicate
-			}
-		}
+		// The runs first: a redelivery racing this one (on another engine,
+		// say) waits at its first run for this to commit, then finds it.
 		for _, nr := range runs {
 			if err := createRun(ctx, tx, nr); err != nil {
 				return err
 			}
 		}
 		outcome(d)
+		matches, err := encodeMatches(d.Matches)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (forge, id) DO NOTHING`,
+			d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
+		if err != nil {
+			return fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		if existing, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID)); err != nil {
+			return fmt.Errorf("reading delivery %s/%s: %w", d.Forge, d.ID, err)
+		}
+		if existing.Status != store.DeliveryReceived && existing.Status != store.DeliveryFailed {
+			return errProcessed // a duplicate: whatever this wrote is rolled back
+		}
 		return updateDelivery(ctx, tx, d)
 	})
+	if errors.Is(err, errProcessed) {
+		return existing, nil
+	}
 	return existing, err
 }
+
+// errProcessed rolls back the recording of a delivery processed before.
+var errProcessed = errors.New("delivery processed already")
 
 // UpdateDelivery saves a delivery's outcome.
 func (s *Store) UpdateDelivery(ctx context.Context, d *store.Delivery) error {

@@ -201,6 +201,9 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 			return err
 		}
 		moved = true
+		if err := insertEvent(ctx, tx, store.Event{RunID: id, Time: at, Kind: string(to), Message: reason}); err != nil {
+			return err
+		}
 		topic := store.SignalRun
 		switch {
 		case to == store.RunQueued:

@@ -79,6 +79,10 @@ func TestRunRoundTripAndGuardedTransitions(t *testing.T) {
 		if got.Status != store.RunCancelled || got.Reason != "by test" || got.FinishedAt.IsZero() {
 			t.Errorf("after cancel: %+v", got)
 		}
+		// the transition that went through is in the timeline, the refused one is not
+		if evs, _ := s.ListEvents(ctx, r.ID); len(evs) != 1 || evs[0].Kind != "cancelled" || evs[0].Message != "by test" {
+			t.Errorf("events after one transition: %+v", evs)
+		}
 		if _, err := s.GetRun(ctx, 999); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetRun(999) = %v, want ErrNotFound", err)
 		}
