@@ -383,7 +383,8 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 		if !p.run.Created {
 			continue
 		}
-		if err := in.runs.Queued(ctx, p.run); err != nil {
+		// stored: what follows is done even if the sender hangs up now
+		if err := in.runs.Queued(context.WithoutCancel(ctx), p.run); err != nil {
 			in.log.Error("queueing a webhook's run", "delivery", d.ID, "run", p.run.Run.ID, "err", err)
 		}
 	}
