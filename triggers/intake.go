@@ -295,7 +295,7 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 		in.log.Error("storing webhook delivery", "forge", forge.Name(), "delivery", id, "err", err)
 		return http.StatusInternalServerError, answer{Delivery: id, Result: ResultFailed, Reason: "could not store the delivery"}
 	}
-	if processed(old) {
+	if old.Processed() {
 		return http.StatusOK, answer{Delivery: id, Result: ResultDuplicate, Duplicate: true, Runs: old.RunIDs(), Matches: old.Matches, Reason: old.Reason}
 	}
 	a := answer{Delivery: id, Runs: d.RunIDs(), Matches: d.Matches, Reason: d.Reason, Duplicate: old != nil}
@@ -314,13 +314,6 @@ func (in *Intake) accept(ctx context.Context, forge Forge, h http.Header, body [
 	return http.StatusAccepted, a
 }
 
-// processed reports whether a delivery stored before was processed: a
-// redelivery of it is a duplicate (one that was only received, or that
-// failed, is processed again).
-func processed(d *store.Delivery) bool {
-	return d != nil && d.Status != store.DeliveryFailed && d.Status != store.DeliveryReceived
-}
-
 // pendingRun is a run a delivery starts, ready to be stored with it.
 type pendingRun struct {
 	match int // its index in the delivery's matches
@@ -331,7 +324,7 @@ type pendingRun struct {
 // process decides what a delivery starts and stores the delivery with its
 // outcome and its runs in one transaction, then queues the runs. old is
 // the delivery stored under the same ID before, if any; if it was
-// processed, nothing was written (processed). Runs are keyed by what was
+// processed, nothing was written (Delivery.Processed). Runs are keyed by what was
 // pushed, so processing a delivery twice never starts a run twice.
 func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, repo *Repo) (old *store.Delivery, err error) {
 	var (
@@ -376,7 +369,7 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 			d.Matches[p.match].RunID, d.Matches[p.match].Reason = p.run.Run.ID, p.reason()
 		}
 	})
-	if err != nil || processed(old) {
+	if err != nil || old.Processed() {
 		return old, err
 	}
 	for _, p := range pending {

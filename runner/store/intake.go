@@ -52,6 +52,12 @@ func (d *Delivery) RunIDs() []int64 {
 	return ids
 }
 
+// Processed reports whether the delivery was processed (neither only
+// received nor failed): a redelivery of it is a duplicate.
+func (d *Delivery) Processed() bool {
+	return d != nil && d.Status != DeliveryReceived && d.Status != DeliveryFailed
+}
+
 // DeliveryFilter selects deliveries; zero fields match everything.
 type DeliveryFilter struct {
 	Status string

@@ -41,26 +41,41 @@ func encodeMatches(m []store.Match) (string, error) {
 // CreateDelivery stores d unless a delivery with its (Forge, ID) exists,
 // in which case it returns that one.
 func (s *Store) CreateDelivery(ctx context.Context, d *store.Delivery) (*store.Delivery, error) {
-	matches, err := encodeMatches(d.Matches)
-	if err != nil {
-		return nil, err
-	}
 	// One statement: a redelivery racing its first delivery (on another
 	// engine, say) inserts nothing and finds the first.
-	res, err := s.exec(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var inserted bool
+	err := s.autocommit(ctx, func(ctx context.Context, db querier) (err error) {
+		inserted, err = insertDelivery(ctx, db, d)
+		return err
+	})
+	if err != nil || inserted {
+		return nil, err
+	}
+	return readDelivery(ctx, s.db, d.Forge, d.ID)
+}
+
+// insertDelivery stores d unless (Forge, ID) exists, and says whether it did.
+func insertDelivery(ctx context.Context, db querier, d *store.Delivery) (bool, error) {
+	matches, err := encodeMatches(d.Matches)
+	if err != nil {
+		return false, err
+	}
+	res, err := db.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (forge, id) DO NOTHING`,
 		d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
 	if err != nil {
-		return nil, fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
+		return false, fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return nil, err
-	}
-	existing, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID))
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func readDelivery(ctx context.Context, db querier, forge, id string) (*store.Delivery, error) {
+	d, err := scanDelivery(db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, forge, id))
 	if err != nil {
-		return nil, fmt.Errorf("reading delivery %s/%s: %w", d.Forge, d.ID, err)
+		return nil, fmt.Errorf("reading delivery %s/%s: %w", forge, id, err)
 	}
-	return existing, nil
+	return d, nil
 }
 
 // RecordDelivery stores d with the runs it starts, in one transaction
@@ -78,23 +93,14 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*s
 			}
 		}
 		outcome(d)
-		matches, err := encodeMatches(d.Matches)
-		if err != nil {
+		inserted, err := insertDelivery(ctx, tx, d)
+		if err != nil || inserted {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (forge, id) DO NOTHING`,
-			d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
-		if err != nil {
-			return fmt.Errorf("storing delivery %s/%s: %w", d.Forge, d.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
+		if existing, err = readDelivery(ctx, tx, d.Forge, d.ID); err != nil {
 			return err
 		}
-		if existing, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE forge = ? AND id = ?`, d.Forge, d.ID)); err != nil {
-			return fmt.Errorf("reading delivery %s/%s: %w", d.Forge, d.ID, err)
-		}
-		if existing.Status != store.DeliveryReceived && existing.Status != store.DeliveryFailed {
+		if existing.Processed() {
 			return errProcessed // a duplicate: whatever this wrote is rolled back
 		}
 		return updateDelivery(ctx, tx, d)
