@@ -20,6 +20,7 @@ import (
 	"github.com/slipwayci/slipway/integration/argocd"
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/demoapp"
+	"github.com/slipwayci/slipway/integration/kubenode"
 	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/procs"
 	"github.com/slipwayci/slipway/integration/registry"
@@ -70,6 +71,11 @@ func startLocalCluster(t testing.TB, opts ...localenv.Options) *localCluster {
 	}
 	if o.ArgoCD {
 		for _, m := range argocd.Missing() {
+			need(t, false, m)
+		}
+	}
+	if o.RealNode {
+		for _, m := range kubenode.Missing() {
 			need(t, false, m)
 		}
 	}
@@ -154,6 +160,79 @@ func TestLocalClusterRunsADeployment(t *testing.T) {
 		_, err := http.Get(fmt.Sprintf("http://%s:8080/healthz", pod.Status.PodIP))
 		return err != nil
 	})
+}
+
+// The control plane on a real node — the kubelet and kube-proxy on a
+// containerd of the node's own, scheduled by kube-scheduler: a Deployment
+// of an image from the local registry becomes Available through the
+// kubelet's readiness probe, its Pod answers at its own address and
+// through its Service's cluster IP, its log is read through the API
+// server, a process killed in it is restarted, and Stop leaves no shim,
+// bridge, iptables chain or changed kernel setting behind.
+func TestRealNodeRunsADeployment(t *testing.T) {
+	before, err := os.ReadFile("/proc/sys/kernel/panic_on_oops")
+	must(t, err)
+	began := time.Now()
+	lc := startLocalCluster(t, localenv.Options{RealNode: true})
+	for _, tm := range lc.Timings {
+		t.Logf("%-15s %s", tm.Part, tm.Took.Round(time.Millisecond))
+	}
+	t.Logf("environment up in %s", time.Since(began).Round(time.Millisecond))
+	ctx := context.Background()
+	image := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
+	created := time.Now()
+	_, err = lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("order-service-v1", "v1", image), metav1.CreateOptions{})
+	must(t, err)
+	pod := lc.waitAvailable(t, "default", "order-service-v1")
+	t.Logf("Deployment available %s after it was created", time.Since(created).Round(time.Millisecond))
+	get := func(url string) string {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}
+	if got := get(fmt.Sprintf("http://%s:8080/", pod.Status.PodIP)); !strings.Contains(got, "order-service v1 ok") {
+		t.Errorf("pod %s answered %q", pod.Status.PodIP, got)
+	}
+	if pod.Spec.NodeName != kubenode.Name || !strings.HasPrefix(pod.Status.PodIP, "10.244.0.") {
+		t.Errorf("pod on node %q at %s, want %s on %s", pod.Spec.NodeName, pod.Status.PodIP, kubenode.Name, kubenode.PodCIDR)
+	}
+	svc, err := lc.client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "order-service"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "order-service"},
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "the Service's cluster IP to answer", func() bool {
+		return strings.Contains(get("http://"+svc.Spec.ClusterIP+"/"), "order-service v1 ok")
+	})
+	logs, err := lc.client.CoreV1().Pods("default").GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil || len(logs) == 0 {
+		t.Errorf("pod log through the API server: %v %q", err, logs)
+	}
+	must(t, exec.Command("pkill", "-KILL", "-f", "^/app").Run())
+	waitFor(t, "the killed container to be restarted", func() bool {
+		p, err := lc.client.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		return err == nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount == 1 &&
+			p.Status.ContainerStatuses[0].Ready
+	})
+
+	lc.Env.Close()
+	if alive := procs.Alive("/run/slw-node-"); len(alive) > 0 {
+		t.Errorf("processes of the node left after Close: %v", alive)
+	}
+	if out, _ := exec.Command("ip", "link", "show", kubenode.Bridge).CombinedOutput(); !strings.Contains(string(out), "does not exist") {
+		t.Errorf("bridge %s left after Close: %s", kubenode.Bridge, out)
+	}
+	if out, _ := exec.Command("iptables-save").Output(); strings.Contains(string(out), "KUBE-") || strings.Contains(string(out), kubenode.Bridge) {
+		t.Errorf("iptables rules of the node left after Close:\n%s", out)
+	}
+	if after, _ := os.ReadFile("/proc/sys/kernel/panic_on_oops"); string(after) != string(before) {
+		t.Errorf("kernel.panic_on_oops is %q after Close, was %q", after, before)
+	}
 }
 
 // A missing image is reported as ImagePullBackOff, a process that exits

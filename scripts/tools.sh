@@ -26,7 +26,9 @@ fi
 # for the local cluster etcd-server, redis-server (Argo CD), prometheus and
 # prometheus-alertmanager; postgresql (the store's second database: tests
 # run its initdb and postgres in temporary directories, never the
-# package's own cluster).
+# package's own cluster); containerd, runc, the CNI plugins, iptables and
+# conntrack for the local cluster's real node (the kubelet runs Pods on a
+# containerd of its own, never the system's).
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -42,6 +44,11 @@ command -v chromium-headless-shell >/dev/null || need+=(chromium-headless-shell)
 command -v curl >/dev/null || need+=(curl)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 command -v openssl >/dev/null || need+=(openssl)
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null || need+=(iptables)
+command -v conntrack >/dev/null || need+=(conntrack)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tools: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
@@ -85,23 +92,29 @@ build_trivy() {
   rmdir "$tmp"
 }
 
-# kube-apiserver and kube-controller-manager for the local cluster, from a
-# module that replaces every k8s.io staging module with its release; the
-# version ldflags let clients parse the server version.
+# The local cluster's Kubernetes components — kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy — from a
+# module that replaces every k8s.io staging module with its release, in
+# one build (they share most packages); the version ldflags let clients
+# parse the server version.
 kube="$TOOLS_DIR/kubernetes-$KUBERNETES_VERSION"
+kube_bins="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 build_kubernetes() {
-  [ -x "$kube/kube-apiserver" ] && [ -x "$kube/kube-controller-manager" ] && return 0
-  echo "tools: building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION (minutes the first time)"
+  local bin missing=0
+  for bin in $kube_bins; do [ -x "$kube/$bin" ] || missing=1; done
+  [ "$missing" = 0 ] && return 0
+  echo "tools: building $kube_bins $KUBERNETES_VERSION (minutes the first time)"
   mkdir -p "$kube"
-  local minor ldflags="$LDSTRIP"
+  local minor ldflags="$LDSTRIP" pkgs=()
   minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   done
-  for bin in kube-apiserver kube-controller-manager; do
-    (cd tools/kubernetes && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kube/$bin.tmp" "k8s.io/kubernetes/cmd/$bin")
-    mv "$kube/$bin.tmp" "$kube/$bin"
-  done
+  for bin in $kube_bins; do pkgs+=("k8s.io/kubernetes/cmd/$bin"); done
+  rm -rf "$kube/.build" && mkdir "$kube/.build"
+  (cd tools/kubernetes && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kube/.build/" "${pkgs[@]}")
+  for bin in $kube_bins; do mv "$kube/.build/$bin" "$kube/$bin"; done
+  rmdir "$kube/.build"
 }
 
 # Argo CD's multi-call binary (it picks its role from argv[0]), from a

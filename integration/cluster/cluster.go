@@ -1,8 +1,9 @@
 // Package cluster starts a real Kubernetes control plane on loopback for
 // tests and the demo: Debian's etcd, then kube-apiserver (token auth, RBAC,
 // service-account keys made at start) and kube-controller-manager built
-// from k8s.io/kubernetes by `make tools`. There is no kubelet and no
-// scheduler: the node agent (package nodeagent) stands in for both.
+// from k8s.io/kubernetes by `make tools`. Pods run on the node agent
+// (package nodeagent), which stands in for a kubelet and a scheduler, or,
+// with Options.RealNode, on a real node (package kubenode).
 package cluster
 
 import (
@@ -30,7 +31,19 @@ type Cluster struct {
 	Server     string // https://127.0.0.1:PORT
 	Token      string // a bearer token in system:masters
 	Kubeconfig string // a kubeconfig file for clients outside Go
-	procs      []*procs.Proc
+	// KubeletClientCA is the CA of the certificate the API server presents
+	// to kubelets (Options.RealNode): a kubelet trusts clients it signed.
+	KubeletClientCA string
+	procs           []*procs.Proc
+}
+
+// Options shape the control plane.
+type Options struct {
+	// RealNode readies it for a real kubelet: the API server gets a
+	// client certificate for kubelets (logs, exec) and reaches them at
+	// their internal IP, and the node lifecycle controller runs (it lifts
+	// a new node's not-ready taint).
+	RealNode bool
 }
 
 // KubeBinary is the path of a pinned Kubernetes binary in the tools cache.
@@ -54,7 +67,11 @@ func Missing() []string {
 
 // Start brings up etcd, kube-apiserver and kube-controller-manager under
 // dir. On error everything started is stopped again.
-func Start(ctx context.Context, dir string) (c *Cluster, err error) {
+func Start(ctx context.Context, dir string, opts ...Options) (c *Cluster, err error) {
+	var o Options
+	for _, x := range opts {
+		o = x
+	}
 	if m := Missing(); len(m) > 0 {
 		return nil, fmt.Errorf("the local cluster needs %v", m)
 	}
@@ -71,13 +88,13 @@ func Start(ctx context.Context, dir string) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.startAPIServer(ctx, etcd); err != nil {
+	if err := c.startAPIServer(ctx, etcd, o); err != nil {
 		return nil, err
 	}
 	if err := c.writeKubeconfig(); err != nil {
 		return nil, err
 	}
-	if err := c.startControllerManager(); err != nil {
+	if err := c.startControllerManager(o); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -113,7 +130,7 @@ func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
 	return url, p.WaitReady(ctx, 30*time.Second, "healthy", func() bool { return httpOK(nil, url+"/health", "") })
 }
 
-func (c *Cluster) startAPIServer(ctx context.Context, etcd string) error {
+func (c *Cluster) startAPIServer(ctx context.Context, etcd string, o Options) error {
 	port, err := procs.FreePort()
 	if err != nil {
 		return err
@@ -128,13 +145,23 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcd string) error {
 		return err
 	}
 	c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
-	p, err := c.start("kube-apiserver", KubeBinary("kube-apiserver"),
+	var kubelets []string
+	if o.RealNode {
+		ca, cert, key, err := writeKubeletClientCert(c.Dir)
+		if err != nil {
+			return err
+		}
+		c.KubeletClientCA = ca
+		kubelets = []string{"--kubelet-client-certificate", cert, "--kubelet-client-key", key,
+			"--kubelet-preferred-address-types", "InternalIP"}
+	}
+	p, err := c.start("kube-apiserver", KubeBinary("kube-apiserver"), append(kubelets,
 		"--etcd-servers", etcd, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--secure-port", fmt.Sprint(port), "--cert-dir", filepath.Join(c.Dir, "certs"),
 		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", pub,
 		"--service-account-signing-key-file", priv, "--token-auth-file", tokens,
 		"--authorization-mode", "RBAC", "--service-cluster-ip-range", "10.96.0.0/16",
-		"--enable-priority-and-fairness=false", "--profiling=false", "--v=1")
+		"--enable-priority-and-fairness=false", "--profiling=false", "--v=1")...)
 	if err != nil {
 		return err
 	}
@@ -158,15 +185,19 @@ current-context: local
 `, c.Server, c.Token)), 0o600)
 }
 
-func (c *Cluster) startControllerManager() error {
+func (c *Cluster) startControllerManager(o Options) error {
 	port, err := procs.FreePort()
 	if err != nil {
 		return err
 	}
+	controllers := "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle" // no kubelet renews a Lease
+	if o.RealNode {
+		controllers = "*,-nodeipam,-cloud-node-lifecycle"
+	}
 	_, err = c.start("kube-controller-manager", KubeBinary("kube-controller-manager"),
 		"--kubeconfig", c.Kubeconfig, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port),
 		"--service-account-private-key-file", filepath.Join(c.Dir, "sa.key"), "--use-service-account-credentials=false",
-		"--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle", "--leader-elect=false", "--v=1")
+		"--controllers="+controllers, "--leader-elect=false", "--v=1")
 	return err
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/kubenode"
 	"github.com/slipwayci/slipway/integration/meshproxy"
 	"github.com/slipwayci/slipway/integration/nodeagent"
 	"github.com/slipwayci/slipway/integration/procs"
@@ -33,9 +34,12 @@ import (
 // Options chooses the parts beyond git, registry and Trivy.
 type Options struct {
 	Cluster bool // control plane and node agent
-	Mesh    bool // mesh proxy and Prometheus (implies Cluster)
-	ArgoCD  bool // the real Argo CD (implies Cluster)
-	Gitea   bool // a real Gitea, the forge pushes go to
+	// RealNode runs the Pods on a real kubelet on containerd (package
+	// kubenode) instead of the node agent (implies Cluster).
+	RealNode bool
+	Mesh     bool // mesh proxy and Prometheus (implies Cluster)
+	ArgoCD   bool // the real Argo CD (implies Cluster)
+	Gitea    bool // a real Gitea, the forge pushes go to
 }
 
 // Env is a running local environment.
@@ -49,7 +53,8 @@ type Env struct {
 	Cluster    *cluster.Cluster
 	Kube       *kubernetes.Clientset
 	Dynamic    dynamic.Interface
-	Agent      *nodeagent.Agent
+	Agent      *nodeagent.Agent // nil with RealNode
+	Node       *kubenode.Node   // with RealNode
 	Proxy      *meshproxy.Proxy
 	Prometheus *promserver.Server
 	ArgoCD     *argocd.ArgoCD
@@ -75,7 +80,7 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 	for _, x := range opts {
 		o = x
 	}
-	if o.Mesh || o.ArgoCD {
+	if o.Mesh || o.ArgoCD || o.RealNode {
 		o.Cluster = true
 	}
 	e = &Env{Dir: dir, TrivyDir: filepath.Join(dir, "trivy")}
@@ -95,8 +100,9 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 		{"registry", true, func() error { return e.startRegistry(ctx) }},
 		{"git server", true, func() error { return e.startGit(bg) }},
 		{"trivy database", true, func() error { return trivydb.Write(e.TrivyDir, trivydb.Fixture) }},
-		{"control plane", o.Cluster, func() error { return e.startCluster(ctx) }},
-		{"node agent", o.Cluster, func() error { return e.startAgent(ctx, bg) }},
+		{"control plane", o.Cluster, func() error { return e.startCluster(ctx, o.RealNode) }},
+		{"node agent", o.Cluster && !o.RealNode, func() error { return e.startAgent(ctx, bg) }},
+		{"node", o.RealNode, func() error { return e.startNode(ctx) }},
 		{"routing CRDs", o.Cluster, func() error { return e.installRouting(ctx) }},
 		{"argo cd", o.ArgoCD, func() error { return e.startArgoCD(ctx) }},
 		{"mesh proxy", o.Mesh, func() error { return e.startProxy(bg) }},
@@ -150,8 +156,8 @@ func (e *Env) startGitea(ctx context.Context) error {
 	return nil
 }
 
-func (e *Env) startCluster(ctx context.Context) error {
-	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"))
+func (e *Env) startCluster(ctx context.Context, realNode bool) error {
+	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), cluster.Options{RealNode: realNode})
 	if err != nil {
 		return err
 	}
@@ -171,6 +177,20 @@ func (e *Env) startAgent(ctx, bg context.Context) error {
 	go func() { e.Agent.Run(agentCtx); close(done) }()
 	e.closers = append(e.closers, func() { stop(); <-done })
 	return waitUntil(ctx, 30*time.Second, "the node to be Ready", func() bool { return e.Agent.Ready(ctx) })
+}
+
+func (e *Env) startNode(ctx context.Context) error {
+	pause := e.Registry.Addr + "/base/pause:1"
+	if _, err := registry.PushPause(pause); err != nil {
+		return fmt.Errorf("pushing the sandbox image: %w", err)
+	}
+	n, err := kubenode.Start(ctx, filepath.Join(e.Dir, "node"), e.Cluster, pause, e.Registry.Addr)
+	if err != nil {
+		return err
+	}
+	e.Node = n
+	e.closers = append(e.closers, n.Stop)
+	return nil
 }
 
 func (e *Env) installRouting(ctx context.Context) error {
@@ -223,6 +243,9 @@ func (e *Env) Logs(n int) string {
 	if e.Cluster != nil {
 		s += e.Cluster.Tails(n)
 	}
+	if e.Node != nil {
+		s += e.Node.Tails(n)
+	}
 	if e.ArgoCD != nil {
 		for _, p := range e.ArgoCD.Procs() {
 			s += fmt.Sprintf("--- %s\n%s\n", p.Name, p.Tail(n))
@@ -260,6 +283,9 @@ func (e *Env) Procs() []*procs.Proc {
 	}
 	if e.Cluster != nil {
 		out = append(out, e.Cluster.Procs()...)
+	}
+	if e.Node != nil {
+		out = append(out, e.Node.Procs()...)
 	}
 	if e.ArgoCD != nil {
 		out = append(out, e.ArgoCD.Procs()...)

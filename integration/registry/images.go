@@ -82,14 +82,34 @@ func PushImage(ref string, files []File, cmd []string) (v1.Hash, error) {
 // /bin/busybox with /bin/sh and the common applets linked to it, so
 // Dockerfiles built FROM it can RUN shell commands.
 func PushBusybox(ref string) (v1.Hash, error) {
+	files, err := busyboxFiles()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return PushImage(ref, files, []string{"/bin/sh"})
+}
+
+// PushPause pushes the image of a Pod's sandbox container, which only
+// holds the Pod's namespaces: busybox's shell as PID 1 waits (reaping
+// whatever it is given) and exits at once on TERM or INT. (The local
+// cluster has no registry.k8s.io to pull the usual pause image from.)
+func PushPause(ref string) (v1.Hash, error) {
+	files, err := busyboxFiles()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return PushImage(ref, files, []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"})
+}
+
+func busyboxFiles() ([]File, error) {
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("reading /bin/busybox (Debian busybox-static): %w", err)
+		return nil, fmt.Errorf("reading /bin/busybox (Debian busybox-static): %w", err)
 	}
 	files := []File{{Path: "bin/", Mode: 0o40755}, {Path: "bin/busybox", Mode: 0o755, Data: bb}, {Path: "tmp/", Mode: 0o40777}, {Path: "etc/", Mode: 0o40755},
 		{Path: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")}}
-	for _, applet := range []string{"sh", "echo", "cat", "ls", "mkdir", "cp", "rm", "chmod", "sleep", "true", "env", "wget", "grep", "sed"} {
+	for _, applet := range []string{"sh", "echo", "cat", "ls", "mkdir", "cp", "rm", "chmod", "sleep", "true", "env", "wget", "grep", "sed", "nc"} {
 		files = append(files, File{Path: "bin/" + applet, Link: "busybox"})
 	}
-	return PushImage(ref, files, []string{"/bin/sh"})
+	return files, nil
 }
