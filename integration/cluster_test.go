@@ -28,7 +28,7 @@ import (
 
 func needClusterTools(t testing.TB) {
 	t.Helper()
-	need(t, os.Geteuid() == 0, "root (the node agent chroots containers)")
+	need(t, os.Geteuid() == 0, "root (the node runs containers, the node agent chroots them)")
 	for _, m := range cluster.Missing() {
 		need(t, false, m)
 	}
@@ -60,15 +60,34 @@ type localCluster struct {
 	dir    string
 }
 
-// startLocalCluster starts the local environment with the cluster (and
-// what opts adds) for one test, and tears it down after.
+// startLocalCluster starts the local environment with the cluster, its
+// Pods on a real node (kubenode), and what opts adds, for one test, and
+// tears it down after. (make demo still runs the node agent; its own test
+// is TestNodeAgentRunsADeployment.)
 func startLocalCluster(t testing.TB, opts ...localenv.Options) *localCluster {
 	t.Helper()
-	needClusterTools(t)
 	o := localenv.Options{Cluster: true}
 	for _, x := range opts {
 		o = x
 	}
+	o.RealNode = true
+	return startEnv(t, o)
+}
+
+// logTimings logs how long each part of the environment took to start.
+func (lc *localCluster) logTimings(t *testing.T) {
+	var total time.Duration
+	for _, tm := range lc.Timings {
+		t.Logf("%-15s %s", tm.Part, tm.Took.Round(time.Millisecond))
+		total += tm.Took
+	}
+	t.Logf("environment up in %s", total.Round(time.Millisecond))
+}
+
+// startEnv starts the local environment o describes for one test.
+func startEnv(t testing.TB, o localenv.Options) *localCluster {
+	t.Helper()
+	needClusterTools(t)
 	if o.ArgoCD {
 		for _, m := range argocd.Missing() {
 			need(t, false, m)
@@ -134,11 +153,13 @@ func (lc *localCluster) waitAvailable(t *testing.T, ns, name string) *corev1.Pod
 	return nil
 }
 
-// The control plane and the node agent: a Deployment of an image from the
-// local registry becomes Available, its Pod serves on its own address,
-// deleting it stops the process, and teardown leaves nothing running.
-func TestLocalClusterRunsADeployment(t *testing.T) {
-	lc := startLocalCluster(t)
+// The control plane and the node agent (what make demo still runs Pods
+// on): a Deployment of an image from the local registry becomes
+// Available, its Pod serves on its own address, deleting it stops the
+// process, and teardown leaves nothing running.
+func TestNodeAgentRunsADeployment(t *testing.T) {
+	lc := startEnv(t, localenv.Options{Cluster: true})
+	lc.logTimings(t)
 	ctx := context.Background()
 	image := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
 	_, err := lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("order-service-v1", "v1", image), metav1.CreateOptions{})
@@ -172,12 +193,8 @@ func TestLocalClusterRunsADeployment(t *testing.T) {
 func TestRealNodeRunsADeployment(t *testing.T) {
 	before, err := os.ReadFile("/proc/sys/kernel/panic_on_oops")
 	must(t, err)
-	began := time.Now()
-	lc := startLocalCluster(t, localenv.Options{RealNode: true})
-	for _, tm := range lc.Timings {
-		t.Logf("%-15s %s", tm.Part, tm.Took.Round(time.Millisecond))
-	}
-	t.Logf("environment up in %s", time.Since(began).Round(time.Millisecond))
+	lc := startLocalCluster(t)
+	lc.logTimings(t)
 	ctx := context.Background()
 	image := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
 	created := time.Now()
@@ -185,6 +202,14 @@ func TestRealNodeRunsADeployment(t *testing.T) {
 	must(t, err)
 	pod := lc.waitAvailable(t, "default", "order-service-v1")
 	t.Logf("Deployment available %s after it was created", time.Since(created).Round(time.Millisecond))
+	for _, p := range lc.Node.Procs() {
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+		for line := range strings.Lines(string(status)) {
+			if strings.HasPrefix(line, "VmRSS:") {
+				t.Logf("%-15s RSS %s", p.Name, strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")))
+			}
+		}
+	}
 	get := func(url string) string {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -238,7 +263,7 @@ func TestRealNodeRunsADeployment(t *testing.T) {
 // A missing image is reported as ImagePullBackOff, a process that exits
 // as CrashLoopBackOff with its exit code and restarts: what Argo CD and
 // the deploy stage will read to explain an unhealthy release.
-func TestNodeAgentReportsFailingPods(t *testing.T) {
+func TestFailingPodsAreReported(t *testing.T) {
 	lc := startLocalCluster(t)
 	ctx := context.Background()
 	missing := lc.reg.Addr + "/shop/nothing:v9"

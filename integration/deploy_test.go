@@ -201,8 +201,9 @@ func TestDeployFailuresAreExplained(t *testing.T) {
 	}
 }
 
-// The node agent produces, for real, a process that exits, a readiness
-// probe that fails and a Pod no node fits; the deploy stage explains each.
+// The real node produces a process that exits, a readiness probe that
+// fails and a Pod no node fits (the real scheduler says so); the deploy
+// stage explains each.
 func TestDeployExplainsUnhealthyPods(t *testing.T) {
 	e := newReleaseEnv(t)
 	crash := pushDemoImageWith(t, e.reg, "shop/order-service:crash", "this is not JSON")
@@ -221,7 +222,7 @@ func TestDeployExplainsUnhealthyPods(t *testing.T) {
 			_, err := e.config.Commit("main", "canary wants ssd", files)
 			must(t, err)
 			must(t, e.config.Push("main"))
-		}, "cannot be scheduled (0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.)"},
+		}, "cannot be scheduled (0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."},
 	} {
 		if tt.edit != nil {
 			exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--rebase").Run()
@@ -235,7 +236,7 @@ func TestDeployExplainsUnhealthyPods(t *testing.T) {
 }
 
 // presyncHook is an Argo CD PreSync hook Job that keeps a sync operation
-// running for a while (the node agent runs its busybox sleep).
+// running for a while (busybox's sleep, in a Pod).
 func presyncHook(base string, seconds int) string {
 	return fmt.Sprintf(`apiVersion: batch/v1
 kind: Job

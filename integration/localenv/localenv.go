@@ -3,7 +3,8 @@
 // temporary directories: a git server, a container registry (with a
 // busybox base image) and an offline Trivy database; with Options.Cluster
 // also a real control plane (etcd, kube-apiserver, kube-controller-manager)
-// and the node agent; with Options.Mesh the mesh proxy and Prometheus
+// and the node agent, or with Options.RealNode a real node (kubelet,
+// kube-proxy, kube-scheduler on containerd); with Options.Mesh the mesh proxy and Prometheus
 // scraping it every second; with Options.ArgoCD the real Argo CD. Every
 // component logs to a file under the directory; Close tears everything
 // down, newest first, and leaves no process behind.
