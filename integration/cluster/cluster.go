@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -199,6 +201,20 @@ func (c *Cluster) startControllerManager(o Options) error {
 		"--service-account-private-key-file", filepath.Join(c.Dir, "sa.key"), "--use-service-account-credentials=false",
 		"--controllers="+controllers, "--leader-elect=false", "--v=1")
 	return err
+}
+
+// NodeReady reports whether node name's Ready condition is true.
+func NodeReady(ctx context.Context, kube kubernetes.Interface, name string) bool {
+	n, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // Config is a client configuration for the cluster.

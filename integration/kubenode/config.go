@@ -84,11 +84,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 // token review, no resolv.conf from the host, and eviction only when the
 // disk is really full.
 func (n *Node) writeKubeletConfig(c *cluster.Cluster) (string, error) {
-	port, err := procs.FreePort()
-	if err != nil {
-		return "", err
-	}
-	healthz, err := procs.FreePort()
+	ports, err := procs.FreePorts(2)
 	if err != nil {
 		return "", err
 	}
@@ -114,5 +110,5 @@ authorization: {mode: Webhook}
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-`, n.sock, n.IP, port, healthz, c.KubeletClientCA), 0o644)
+`, n.sock, n.IP, ports[0], ports[1], c.KubeletClientCA), 0o644)
 }

@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -196,19 +195,15 @@ func (n *Node) startKubelet(ctx context.Context, c *cluster.Cluster) error {
 }
 
 func (n *Node) startProxyAndScheduler(c *cluster.Cluster) error {
-	ports := make([]int, 4)
-	for i := range ports {
-		p, err := procs.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
+	ports, err := procs.FreePorts(3)
+	if err != nil {
+		return err
 	}
 	if _, err := n.start("kube-scheduler", cluster.KubeBinary("kube-scheduler"), "--kubeconfig", c.Kubeconfig,
 		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(ports[0]), "--v=1"); err != nil {
 		return err
 	}
-	_, err := n.start("kube-proxy", cluster.KubeBinary("kube-proxy"), "--kubeconfig", c.Kubeconfig,
+	_, err = n.start("kube-proxy", cluster.KubeBinary("kube-proxy"), "--kubeconfig", c.Kubeconfig,
 		"--hostname-override", n.Name, "--proxy-mode", "iptables", "--cluster-cidr", PodCIDR,
 		"--nodeport-addresses", n.IP+"/32", "--conntrack-max-per-core", "0",
 		"--healthz-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--v=1")
@@ -217,18 +212,7 @@ func (n *Node) startProxyAndScheduler(c *cluster.Cluster) error {
 
 // waitReady waits for the node's Ready condition.
 func (n *Node) waitReady(ctx context.Context, within time.Duration) error {
-	return n.kubelet.WaitReady(ctx, within, "the node Ready", func() bool {
-		node, err := n.kube.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-		if err != nil {
-			return false
-		}
-		for _, c := range node.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				return c.Status == corev1.ConditionTrue
-			}
-		}
-		return false
-	})
+	return n.kubelet.WaitReady(ctx, within, "the node Ready", func() bool { return cluster.NodeReady(ctx, n.kube, n.Name) })
 }
 
 // Procs lists the node's processes, for logs and teardown checks.

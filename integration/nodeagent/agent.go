@@ -30,6 +30,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/slipwayci/slipway/integration/cluster"
 )
 
 // NodeName is the one node the agent registers.
@@ -96,18 +98,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // Ready reports whether the node object exists and says Ready.
-func (a *Agent) Ready(ctx context.Context) bool {
-	n, err := a.client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func (a *Agent) Ready(ctx context.Context) bool { return cluster.NodeReady(ctx, a.client, NodeName) }
 
 func (a *Agent) registerNode(ctx context.Context) error {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: NodeName, Labels: nodeLabels}}

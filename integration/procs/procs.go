@@ -117,6 +117,19 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration, what string
 	}
 }
 
+// FreePorts reserves n ports (FreePort).
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		p, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	return ports, nil
+}
+
 // FreePort reserves a TCP port on 127.0.0.1 for a helper process that
 // takes its port on the command line, for the life of this process. A
 // port picked by listening on :0 and closing is an ephemeral one that any
