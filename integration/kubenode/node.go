@@ -86,49 +86,54 @@ const cniBin = "/usr/lib/cni"
 // registry (host:port, plain HTTP) as the registry images are pulled
 // from. It waits for the node to be Ready. On error everything started
 // is stopped again.
-func Start(ctx context.Context, dir string, c *cluster.Cluster, pause, registry string) (n *Node, err error) {
+func Start(ctx context.Context, dir string, c *cluster.Cluster, pause, registry string) (*Node, error) {
 	if m := Missing(); len(m) > 0 {
 		return nil, fmt.Errorf("a real node needs %v", m)
 	}
 	if c.KubeletClientCA == "" {
 		return nil, errors.New("a real node needs a control plane started with cluster.Options{RealNode: true}")
 	}
-	n = &Node{Name: Name, IP: Gateway, Dir: dir}
-	if n.kube, err = c.Client(); err != nil {
+	kube, err := c.Client()
+	if err != nil {
 		return nil, err
 	}
-	if n.lock, err = takeLock(ctx, 5*time.Minute); err != nil {
+	lock, err := takeLock(ctx, 5*time.Minute)
+	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			n.Stop()
-		}
-	}()
+	n := &Node{Name: Name, IP: Gateway, Dir: dir, kube: kube, lock: lock}
+	if err := n.bringUp(ctx, c, pause, registry); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) bringUp(ctx context.Context, c *cluster.Cluster, pause, registry string) (err error) {
 	sweep() // what a node killed before its Stop left behind
 	if n.sysctls, err = readSysctls(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return err
 	}
 	if n.run, err = os.MkdirTemp("/run", "slw-node-"); err != nil {
-		return nil, err
+		return err
 	}
 	n.sock = filepath.Join(n.run, "containerd.sock")
 	if err := setUpBridge(); err != nil {
-		return nil, fmt.Errorf("setting up the Pod bridge: %w", err)
+		return fmt.Errorf("setting up the Pod bridge: %w", err)
 	}
 	if err := n.startContainerd(ctx, pause, registry); err != nil {
-		return nil, err
+		return err
 	}
 	if err := n.startKubelet(ctx, c); err != nil {
-		return nil, err
+		return err
 	}
 	if err := n.startProxyAndScheduler(c); err != nil {
-		return nil, err
+		return err
 	}
-	return n, n.waitReady(ctx, time.Minute)
+	return n.waitReady(ctx, time.Minute)
 }
 
 // takeLock waits (bounded) for the machine's node lock.
