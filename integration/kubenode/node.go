@@ -22,8 +22,11 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/procs"
@@ -176,8 +179,19 @@ func (n *Node) startContainerd(ctx context.Context, pause, registry string) erro
 	if err != nil {
 		return err
 	}
-	return p.WaitReady(ctx, 30*time.Second, "serving on "+n.sock, func() bool {
-		return exec.CommandContext(ctx, "ctr", "--address", n.sock, "version").Run() == nil
+	// Its gRPC server answers before the CRI plugin has initialized, and a
+	// kubelet whose first CRI call fails exits: wait for a CRI answer.
+	conn, err := grpc.NewClient("unix://"+n.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cri := runtimeapi.NewRuntimeServiceClient(conn)
+	return p.WaitReady(ctx, 30*time.Second, "its CRI runtime service answering on "+n.sock, func() bool {
+		callCtx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := cri.Status(callCtx, &runtimeapi.StatusRequest{})
+		return err == nil
 	})
 }
 
