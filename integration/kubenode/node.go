@@ -200,7 +200,10 @@ func (n *Node) startKubelet(ctx context.Context, c *cluster.Cluster) error {
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(n.Dir, "kubelet")
+	// Under the short run directory: the kubelet makes unix sockets below
+	// its root (pod-resources, plugins), and a socket's path must fit in
+	// 108 bytes, which a test's temporary directory need not.
+	root := filepath.Join(n.run, "kubelet")
 	p, err := n.start("kubelet", cluster.KubeBinary("kubelet"), "--config", config, "--kubeconfig", c.Kubeconfig,
 		"--hostname-override", n.Name, "--node-ip", n.IP, "--root-dir", root, "--cert-dir", filepath.Join(root, "pki"), "--v=1")
 	if err != nil {
