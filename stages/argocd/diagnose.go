@@ -64,7 +64,10 @@ func ExplainPod(p *corev1.Pod) []string {
 		case last != nil && last.Reason == "OOMKilled":
 			out = append(out, fmt.Sprintf("pod %s, container %s: killed for running out of memory (OOMKilled, restarted %d times). Raise its memory limit or find the leak.",
 				p.Name, cs.Name, cs.RestartCount))
-		case w != nil && w.Reason == "CrashLoopBackOff":
+		case w != nil && w.Reason == "CrashLoopBackOff",
+			// Between two crashes the container runs for a moment: caught
+			// then, it is still a crash loop, not a failing probe.
+			cs.State.Running != nil && !cs.Ready && cs.RestartCount > 0 && last != nil && last.ExitCode != 0:
 			code := int32(-1)
 			if last != nil {
 				code = last.ExitCode

@@ -30,6 +30,8 @@ func TestExplainPod(t *testing.T) {
 			Reason: "ImagePullBackOff", Message: "manifest unknown"}}})), "the image cannot be pulled (ImagePullBackOff: manifest unknown). Check that reg/order-service@sha256:1 exists in the registry and that the pod's imagePullSecret"},
 		{"crash loop", pod(onNode, cs(corev1.ContainerStatus{RestartCount: 4, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2}}})), "keeps exiting (CrashLoopBackOff, last exit code 2, restarted 4 times)"},
+		{"between two crashes", pod(onNode, cs(corev1.ContainerStatus{RestartCount: 1, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2}}})), "keeps exiting (CrashLoopBackOff, last exit code 2, restarted 1 times)"},
 		{"OOM", pod(onNode, cs(corev1.ContainerStatus{RestartCount: 1, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}})), "out of memory (OOMKilled, restarted 1 times). Raise its memory limit"},
 		{"not ready", pod(onNode, cs(corev1.ContainerStatus{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})), "running but not ready — its readiness probe fails"},
