@@ -56,7 +56,14 @@ func (s *syncBuffer) String() string {
 
 func startSlipway(t testing.TB, args ...string) *engine {
 	t.Helper()
+	return startSlipwayEnv(t, nil, args...)
+}
+
+// startSlipwayEnv is startSlipway with more environment variables.
+func startSlipwayEnv(t testing.TB, env []string, args ...string) *engine {
+	t.Helper()
 	e := &engine{cmd: exec.Command(slipwayBin, args...), waited: make(chan error, 1)}
+	e.cmd.Env = append(os.Environ(), env...)
 	e.cmd.Stdout, e.cmd.Stderr = &e.out, &e.out
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)

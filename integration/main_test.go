@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// slipwayBin is the slipway binary built once for all tests here.
-var slipwayBin string
+// slipwayBin is the slipway binary built once for all tests here, in
+// binDir.
+var slipwayBin, binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	binDir = dir
 	slipwayBin = filepath.Join(dir, "slipway")
 	// With the fake stage kind, which the shipped binary leaves out, and
 	// with the race detector when this test has it (make test).

@@ -48,6 +48,41 @@ type BuildSpec struct {
 	Insecure   bool              `yaml:"insecure"`  // plain HTTP registry (loopback only)
 	Executor   string            `yaml:"executor"`  // local (default) or kubernetes
 	Auth       Auth              `yaml:"auth"`
+	Pod        PodSettings       `yaml:"pod"` // with executor: kubernetes
+}
+
+// RunSpec runs commands in an image, in the checkout (a test suite before
+// the build, a linter): the run's commit at the working directory.
+type RunSpec struct {
+	Image    string            `yaml:"image"`    // required; needs /bin/sh
+	Commands []string          `yaml:"commands"` // run in order by /bin/sh; the first that fails fails the stage
+	Env      map[string]string `yaml:"env"`      // beside the pipeline's env
+	Secrets  []string          `yaml:"secrets"`  // secrets (declared under secrets:) given as environment variables of the same name
+	Executor string            `yaml:"executor"` // kubernetes (the only one so far)
+	Pod      PodSettings       `yaml:"pod"`
+}
+
+// PodSettings place and size a stage's Pod (executor: kubernetes). The
+// namespace and service account are the engine's, never a pipeline's.
+type PodSettings struct {
+	Resources    PodResources      `yaml:"resources"`
+	NodeSelector map[string]string `yaml:"nodeSelector"`
+	Tolerations  []Toleration      `yaml:"tolerations"`
+}
+
+// PodResources are quantities as Kubernetes writes them (500m, 1Gi) by
+// resource name (cpu, memory, ephemeral-storage).
+type PodResources struct {
+	Requests map[string]string `yaml:"requests"`
+	Limits   map[string]string `yaml:"limits"`
+}
+
+// Toleration lets a stage's Pod onto tainted nodes.
+type Toleration struct {
+	Key      string `yaml:"key"`
+	Operator string `yaml:"operator"` // Equal (default) or Exists
+	Value    string `yaml:"value"`
+	Effect   string `yaml:"effect"` // NoSchedule, PreferNoSchedule, NoExecute; "" for all
 }
 
 // ScanSpec scans the image just built with Trivy.

@@ -148,6 +148,7 @@ type Stage struct {
 	Scan   *ScanSpec   `yaml:"scan"`
 	Deploy *DeploySpec `yaml:"deploy"`
 	Canary *CanarySpec `yaml:"canary"`
+	Run    *RunSpec    `yaml:"run"`
 	Fake   *FakeSpec   `yaml:"fake"`
 }
 
@@ -164,6 +165,7 @@ var kinds = []struct {
 	{"clone", func(s *Stage) any { return orNil(s.Clone) }},
 	{"deploy", func(s *Stage) any { return orNil(s.Deploy) }},
 	{"fake", func(s *Stage) any { return orNil(s.Fake) }},
+	{"run", func(s *Stage) any { return orNil(s.Run) }},
 	{"scan", func(s *Stage) any { return orNil(s.Scan) }},
 }
 

@@ -207,6 +207,8 @@ func (v *validator) stage(p *Pipeline, path string, s *Stage, earlier []string) 
 		v.deploy(p, kpath, s.Deploy)
 	case "canary":
 		v.canary(p, kpath, s.Canary)
+	case "run":
+		v.run(p, kpath, s.Run)
 	case "fake":
 		v.fake(kpath, s.Fake)
 	}

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -57,15 +59,46 @@ func (v *validator) clone(p *Pipeline, at string, c *CloneSpec) {
 	v.auth(p, at+".auth", c.Auth)
 }
 
+func (v *validator) run(p *Pipeline, at string, r *RunSpec) {
+	v.required(at+".image", r.Image)
+	if len(r.Commands) == 0 {
+		v.failf(at+".commands", "is required: the commands to run, one per item")
+	}
+	for i, c := range r.Commands {
+		if strings.TrimSpace(c) == "" {
+			v.failf(fmt.Sprintf("%s.commands[%d]", at, i), "is empty")
+		}
+	}
+	for name := range r.Env {
+		if !envName.MatchString(name) {
+			v.failf(strictyaml.JoinKey(at+".env", name), "%q is not a valid environment variable name", name)
+		}
+	}
+	for i, name := range r.Secrets {
+		v.secretName(p, fmt.Sprintf("%s.secrets[%d]", at, i), name)
+		if _, clash := r.Env[name]; clash {
+			v.failf(fmt.Sprintf("%s.secrets[%d]", at, i), "%s is also set under env; a variable has one value", name)
+		}
+	}
+	switch r.Executor {
+	case "kubernetes":
+	case "", "local":
+		v.failf(at+".executor", "run stages need executor: kubernetes (they run as Pods; the local sandbox does not run them yet)")
+	default:
+		v.oneOf(at+".executor", r.Executor, []string{"kubernetes"})
+	}
+	v.pod(at+".pod", r.Pod)
+}
+
 func (v *validator) build(p *Pipeline, at string, b *BuildSpec) {
 	v.required(at+".image", b.Image)
 	v.repoPath(at+".context", b.Context)
 	v.repoPath(at+".dockerfile", b.Dockerfile)
-	if b.Executor == "kubernetes" {
-		v.failf(at+".executor", "executor: kubernetes cannot run builds yet (builds as Pods come with the in-cluster executor); use executor: local")
-	} else {
-		v.oneOf(at+".executor", b.Executor, []string{"local"})
+	v.oneOf(at+".executor", b.Executor, []string{"local", "kubernetes"})
+	if b.Executor != "kubernetes" && !reflect.DeepEqual(b.Pod, PodSettings{}) {
+		v.failf(at+".pod", "pod settings need executor: kubernetes")
 	}
+	v.pod(at+".pod", b.Pod)
 	v.auth(p, at+".auth", b.Auth)
 	for name := range b.BuildArgs {
 		if !envName.MatchString(name) {
@@ -269,6 +302,52 @@ func (v *validator) fake(at string, f *FakeSpec) {
 	for name := range f.Outputs {
 		if !outputName.MatchString(name) {
 			v.failf(strictyaml.JoinKey(at+".outputs", name), "%q is not a valid output name (letters, digits, _)", name)
+		}
+	}
+}
+
+var (
+	quantity  = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
+	labelKey  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+	labelText = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+)
+
+// pod checks a stage's Pod settings as the API server would.
+func (v *validator) pod(at string, p PodSettings) {
+	for part, list := range map[string]map[string]string{"requests": p.Resources.Requests, "limits": p.Resources.Limits} {
+		for name, q := range list {
+			key := strictyaml.JoinKey(at+".resources."+part, name)
+			v.oneOf(key, name, []string{"cpu", "memory", "ephemeral-storage"})
+			if !quantity.MatchString(q) {
+				v.failf(key, "%q is not a quantity (like 500m, 2, 512Mi, 1Gi)", q)
+			}
+		}
+	}
+	for k, val := range p.NodeSelector {
+		key := strictyaml.JoinKey(at+".nodeSelector", k)
+		if !labelKey.MatchString(k) {
+			v.failf(key, "%q is not a label key", k)
+		}
+		if !labelText.MatchString(val) {
+			v.failf(key, "%q is not a label value", val)
+		}
+	}
+	for i, t := range p.Tolerations {
+		ti := fmt.Sprintf("%s.tolerations[%d]", at, i)
+		if t.Key != "" && !labelKey.MatchString(t.Key) {
+			v.failf(ti+".key", "%q is not a taint key", t.Key)
+		}
+		if t.Operator != "" {
+			v.oneOf(ti+".operator", t.Operator, []string{"Equal", "Exists"})
+		}
+		if t.Operator == "Exists" && t.Value != "" {
+			v.failf(ti+".value", "operator Exists takes no value")
+		}
+		if !labelText.MatchString(t.Value) {
+			v.failf(ti+".value", "%q is not a taint value", t.Value)
+		}
+		if t.Effect != "" {
+			v.oneOf(ti+".effect", t.Effect, []string{"NoSchedule", "PreferNoSchedule", "NoExecute"})
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayci/slipway/stages/canary"
 	"github.com/slipwayci/slipway/stages/clone"
 	"github.com/slipwayci/slipway/stages/deploy"
+	runkind "github.com/slipwayci/slipway/stages/run"
 	"github.com/slipwayci/slipway/stages/scan"
 	"github.com/slipwayci/slipway/stages/tools"
 )
@@ -24,21 +25,29 @@ import (
 // the environment tunes Trivy: SLIPWAY_TRIVY_CACHE (its cache and
 // database, default <tools>/trivy-cache) and SLIPWAY_TRIVY_OFFLINE=1 (scan
 // with the database there, never download one); SLIPWAY_PROMETHEUS is the
-// Prometheus a canary's analysis asks when its pipeline names none.
+// Prometheus a canary's analysis asks when its pipeline names none;
+// SLIPWAY_KANIKO_IMAGE is the executor image of builds run as Pods, and
+// podRunner says where those Pods run.
 func stageKinds() (*stages.Registry, error) {
 	trivyCache := os.Getenv("SLIPWAY_TRIVY_CACHE")
 	if trivyCache == "" {
 		trivyCache = filepath.Join(tools.Dir(), "trivy-cache")
 	}
+	podsRunner, err := podRunner()
+	if err != nil {
+		return nil, err
+	}
+	kanikoImage := os.Getenv("SLIPWAY_KANIKO_IMAGE")
 	kinds := stages.NewRegistry()
 	for kind, f := range map[string]stages.Factory{
 		"clone": clone.New(clone.GoGit{}, clone.CLI{}),
 		"build": build.New(map[string]build.Builder{
 			"local":      &build.Local{Executor: tools.Kaniko()},
-			"kubernetes": &build.Kubernetes{Namespace: "slipway-builds"},
+			"kubernetes": &build.Kubernetes{Pods: podsRunner, Image: kanikoImage},
 		}),
 		"deploy": deploy.New(),
 		"canary": canary.New(os.Getenv("SLIPWAY_PROMETHEUS")),
+		"run":    runkind.New(podsRunner),
 		"scan":   scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
 	} {
 		if err := kinds.Register(kind, f); err != nil {

@@ -163,7 +163,11 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcd string, o Options) er
 		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", pub,
 		"--service-account-signing-key-file", priv, "--token-auth-file", tokens,
 		"--authorization-mode", "RBAC", "--service-cluster-ip-range", "10.96.0.0/16",
-		"--enable-priority-and-fairness=false", "--profiling=false", "--v=1")...)
+		"--enable-priority-and-fairness=false", "--profiling=false", "--v=1",
+		// Watches straight from etcd: Debian's etcd (3.4) cannot tell the
+		// watch cache how far it is, and a watch from a version the cache
+		// has not seen yet waited and failed ("Too large resource version").
+		"--watch-cache=false")...)
 	if err != nil {
 		return err
 	}

@@ -16,17 +16,22 @@ import (
 func (n *Node) writeContainerdConfig(pause, registry string) (string, error) {
 	cni := filepath.Join(n.Dir, "cni")
 	certs := filepath.Join(n.Dir, "containerd", "certs.d")
-	for _, d := range []string{filepath.Join(cni, "net.d"), filepath.Join(certs, registry)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(cni, "net.d"), 0o755); err != nil {
+		return "", err
+	}
+	// The registry is plain HTTP, at its loopback address and at the
+	// node's, where Expose makes it reachable from Pods.
+	for _, host := range []string{registry, OnNode(registry)} {
+		if err := os.MkdirAll(filepath.Join(certs, host), 0o755); err != nil {
 			return "", err
 		}
-	}
-	if err := os.WriteFile(filepath.Join(certs, registry, "hosts.toml"), fmt.Appendf(nil, `server = "http://%s"
+		if err := os.WriteFile(filepath.Join(certs, host, "hosts.toml"), fmt.Appendf(nil, `server = "http://%s"
 
 [host."http://%s"]
   capabilities = ["pull", "resolve"]
-`, registry, registry), 0o644); err != nil {
-		return "", err
+`, host, host), 0o644); err != nil {
+			return "", err
+		}
 	}
 	// No default route and no masquerading: the Pods reach their subnet,
 	// the Services (through this host) and nothing else.

@@ -78,6 +78,9 @@ func (n *Node) Stop() {
 	if len(n.procs) > 0 {
 		n.drain(30 * time.Second)
 	}
+	for _, stop := range n.relays {
+		stop()
+	}
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		n.procs[i].Stop(10 * time.Second)
 	}

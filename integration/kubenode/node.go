@@ -59,6 +59,7 @@ type Node struct {
 	kubelet *procs.Proc
 	lock    *os.File
 	sysctls map[string]string
+	relays  []func() // Expose's, stopped with the node
 }
 
 // Missing says which executables the node needs and does not find.

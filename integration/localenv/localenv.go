@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -60,6 +61,11 @@ type Env struct {
 	Prometheus *promserver.Server
 	ArgoCD     *argocd.ArgoCD
 	Gitea      *gitea.Gitea
+
+	// With RealNode, the git server and the registry as Pods reach them
+	// (kubenode.Node.Expose): a git URL base (http://NODE:PORT) and a
+	// registry host:port; images named with it are pulled by the node too.
+	PodGit, PodRegistry string
 
 	// Timings is how long each part took to come up, in start order.
 	Timings []Timing
@@ -191,6 +197,15 @@ func (e *Env) startNode(ctx context.Context) error {
 	}
 	e.Node = n
 	e.closers = append(e.closers, n.Stop)
+	if e.PodRegistry, err = n.Expose(e.Registry.Addr); err != nil {
+		return err
+	}
+	gitHost := strings.TrimPrefix(e.Git.URL, "http://")
+	podGit, err := n.Expose(gitHost)
+	if err != nil {
+		return err
+	}
+	e.PodGit = "http://" + podGit
 	return nil
 }
 

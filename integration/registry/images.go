@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"sort"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,6 +29,12 @@ type File struct {
 // PushImage pushes a single-layer linux/amd64 image made of files to ref
 // (a plain-HTTP loopback registry) and returns its digest.
 func PushImage(ref string, files []File, cmd []string) (v1.Hash, error) {
+	return PushImageConfig(ref, files, v1.Config{Cmd: cmd})
+}
+
+// PushImageConfig is PushImage with the image's config (entrypoint,
+// command, environment; PATH is added when the environment has none).
+func PushImageConfig(ref string, files []File, config v1.Config) (v1.Hash, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
@@ -63,8 +72,10 @@ func PushImage(ref string, files []File, cmd []string) (v1.Hash, error) {
 	}
 	cfg = cfg.DeepCopy()
 	cfg.Architecture, cfg.OS = "amd64", "linux"
-	cfg.Config.Cmd = cmd
-	cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cfg.Config = config
+	if len(cfg.Config.Env) == 0 {
+		cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return v1.Hash{}, err
 	}
@@ -112,4 +123,63 @@ func busyboxFiles() ([]File, error) {
 		files = append(files, File{Path: "bin/" + applet, Link: "busybox"})
 	}
 	return files, nil
+}
+
+// PushKaniko pushes the Kaniko executor image the kubernetes executor
+// runs, made from the pinned static executor as the official image is:
+// /kaniko/executor as entrypoint, the machine's CA certificates.
+func PushKaniko(ref, executor string) (v1.Hash, error) {
+	files, err := filesFrom(map[string]string{"/kaniko/executor": executor, "/kaniko/ssl/certs/ca-certificates.crt": caCerts})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return PushImageConfig(ref, files, v1.Config{Entrypoint: []string{"/kaniko/executor"}, Env: []string{
+		"PATH=/usr/local/bin:/kaniko", "HOME=/root", "USER=root", "SSL_CERT_DIR=/kaniko/ssl/certs", "DOCKER_CONFIG=/kaniko/.docker/"}})
+}
+
+// PushSlipway pushes an image of a static slipway binary (the helper
+// image whose `slipway checkout` fetches a commit into a stage's Pod).
+func PushSlipway(ref, binary string) (v1.Hash, error) {
+	files, err := filesFrom(map[string]string{"/usr/local/bin/slipway": binary, "/etc/ssl/certs/ca-certificates.crt": caCerts})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return PushImageConfig(ref, files, v1.Config{Entrypoint: []string{"/usr/local/bin/slipway"}})
+}
+
+const caCerts = "/etc/ssl/certs/ca-certificates.crt"
+
+// filesFrom reads this machine's files into an image's (path inside ←
+// path here), with their directories; executables stay executable.
+func filesFrom(paths map[string]string) ([]File, error) {
+	var files []File
+	dirs := map[string]bool{}
+	for _, in := range sortedKeys(paths) {
+		data, err := os.ReadFile(paths[in])
+		if err != nil {
+			return nil, fmt.Errorf("image file %s: %w", in, err)
+		}
+		fi, err := os.Stat(paths[in])
+		if err != nil {
+			return nil, err
+		}
+		for d := path.Dir(in); d != "/" && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+		files = append(files, File{Path: strings.TrimPrefix(in, "/"), Mode: int64(fi.Mode().Perm()), Data: data})
+	}
+	var out []File
+	for _, d := range sortedKeys(dirs) {
+		out = append(out, File{Path: strings.TrimPrefix(d, "/") + "/", Mode: 0o40755})
+	}
+	return append(out, files...), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

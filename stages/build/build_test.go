@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/pods"
 )
 
 func repoWith(t *testing.T, files map[string]string) string {
@@ -104,30 +103,37 @@ func TestMissingExecutorIsAClearError(t *testing.T) {
 	}
 }
 
-func TestKubernetesPodRunsKanikoWithTheSameArguments(t *testing.T) {
+func TestKubernetesBuildRunsKanikoWithTheSameArguments(t *testing.T) {
 	t.Parallel()
-	k := &Kubernetes{Namespace: "builds", ServiceAccount: "kaniko", CredsSecret: "regcred",
-		ContextVolume: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "contexts"}}}
+	k := &Kubernetes{Pods: &pods.Runner{Namespace: "builds", HelperImage: "reg.example.com/slipway:1"}}
+	run := &stages.Run{ID: 7, Stage: "build", Workdir: "/w/run-7"}
 	req := Request{ContextDir: "/w/run-7/svc", Dockerfile: "/w/run-7/svc/docker/Dockerfile", Destination: "reg.example.com/shop:abc",
-		Cache: true, CacheRepo: "reg.example.com/shop/cache", BuildArgs: map[string]string{"V": "1"}}
-	pod, err := k.Pod("build-7-1", "run-7/svc", req)
+		Cache: true, CacheRepo: "reg.example.com/shop/cache", BuildArgs: map[string]string{"V": "1"},
+		DockerConfig: []byte(`{"auths":{}}`), Run: run, Pod: pipeline.PodSettings{
+			Resources:    pipeline.PodResources{Requests: map[string]string{"cpu": "500m"}, Limits: map[string]string{"memory": "1Gi"}},
+			NodeSelector: map[string]string{"disktype": "ssd"}, Tolerations: []pipeline.Toleration{{Key: "builds", Operator: "Exists"}}}}
+	spec, err := k.spec(req, &pods.Checkout{URL: "https://git.example.com/shop.git", Ref: "refs/heads/main", SHA: strings.Repeat("a", 40)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := pod.Spec.Containers[0]
-	want := executorArgs(req, "/workspace", "/workspace/docker/Dockerfile", "/dev/termination-log")
-	if pod.Namespace != "builds" || pod.Spec.RestartPolicy != corev1.RestartPolicyNever || c.Image != KanikoImage ||
-		strings.Join(c.Args, " ") != strings.Join(want, " ") || *pod.Spec.AutomountServiceAccountToken {
-		t.Errorf("pod = %+v", pod)
+	want := executorArgs(req, "/workspace/src/svc", "/workspace/src/svc/docker/Dockerfile", "/dev/termination-log")
+	if spec.Image != KanikoImage || strings.Join(spec.Args, " ") != strings.Join(want, " ") || spec.Checkout == nil ||
+		string(spec.Files["/kaniko/.docker/config.json"]) != `{"auths":{}}` || spec.Resources.Limits.Memory().String() != "1Gi" ||
+		spec.Resources.Requests.Cpu().String() != "500m" || spec.NodeSelector["disktype"] != "ssd" || spec.Tolerations[0].Operator != "Exists" {
+		t.Errorf("spec = %+v", spec)
 	}
-	if c.VolumeMounts[0].MountPath != "/workspace" || c.VolumeMounts[0].SubPath != "run-7/svc" || !c.VolumeMounts[0].ReadOnly ||
-		c.VolumeMounts[1].MountPath != "/kaniko/.docker" || pod.Spec.Volumes[1].Secret.SecretName != "regcred" {
-		t.Errorf("mounts = %+v volumes = %+v", c.VolumeMounts, pod.Spec.Volumes)
+	for _, bad := range []Request{
+		{ContextDir: "/elsewhere", Dockerfile: "/w/run-7/Dockerfile", Run: run},
+		{ContextDir: "/w/run-7", Dockerfile: "/w/Dockerfile", Run: run},
+	} {
+		if _, err := k.spec(bad, spec.Checkout); err == nil {
+			t.Errorf("a context or Dockerfile outside the checkout was accepted: %+v", bad)
+		}
 	}
-	if _, err := k.Pod("b", "/abs", req); err == nil {
-		t.Error("an absolute context path was accepted")
+	if _, err := (&Kubernetes{}).Build(context.Background(), req, &bytes.Buffer{}); err != pods.ErrNoCluster {
+		t.Errorf("Build without a cluster = %v, want ErrNoCluster", err)
 	}
-	if _, err := k.Build(context.Background(), req, &bytes.Buffer{}); err != ErrNotRunnable {
-		t.Errorf("Build = %v, want ErrNotRunnable", err)
+	if _, err := k.Build(context.Background(), req, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "clone stage") {
+		t.Errorf("Build without a clone stage = %v", err)
 	}
 }

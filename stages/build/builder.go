@@ -5,6 +5,9 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // Builder builds an image from a prepared context and pushes it.
@@ -30,6 +33,10 @@ type Request struct {
 	Insecure    []string // registries (host:port) spoken to over plain HTTP
 	// DockerConfig is a config.json with registry credentials, or nil.
 	DockerConfig []byte
+	// Run is the build's run: its checkout (ContextDir is inside its
+	// Workdir), and what names a build Pod.
+	Run *stages.Run
+	Pod pipeline.PodSettings // where and how big a build Pod is
 }
 
 // Result is what a build pushed.
@@ -49,6 +56,9 @@ func executorArgs(req Request, contextPath, dockerfilePath, digestFile string) [
 		"--log-format=text",
 		"--log-timestamp=false",
 		"--push-retry=2",
+		// No timestamps: the same commit builds the same image (the same
+		// digest) wherever it is built, on this machine or in a Pod.
+		"--reproducible",
 	}
 	keys := make([]string, 0, len(req.BuildArgs))
 	for k := range req.BuildArgs {

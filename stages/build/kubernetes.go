@@ -7,71 +7,86 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"regexp"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/slipwayci/slipway/stages/pods"
 )
 
-// KanikoImage is the official executor image the kubernetes executor runs.
+// KanikoImage is the official executor image the kubernetes executor runs
+// unless the engine names another.
 const KanikoImage = "gcr.io/kaniko-project/executor:v1.23.2"
 
-// Kubernetes describes a build as a Pod running the official Kaniko image
-// with the same arguments as the local executor. The build context comes
-// from an init container that copies it out of a volume the engine fills;
-// registry credentials come from a Secret mounted at /kaniko/.docker.
-//
-// Only the Pod it would create exists so far: running it on a cluster
-// (client-go, watching the Pod, streaming its log) is not built yet;
-// validation refuses executor: kubernetes, and Build says so too.
+// Kubernetes runs the Kaniko executor as a Pod (package pods) with the
+// same arguments as the local executor: the Pod's init container fetches
+// the run's commit, the registry credentials are a file of the attempt's
+// Secret, and the digest comes back as the termination message.
 type Kubernetes struct {
-	Namespace      string
-	ServiceAccount string
-	ContextVolume  corev1.VolumeSource // where the engine puts build contexts
-	CredsSecret    string              // a kubernetes.io/dockerconfigjson Secret; "" for none
+	Pods  *pods.Runner // nil: the engine has no cluster to run Pods on
+	Image string       // default KanikoImage
 }
 
-// ErrNotRunnable is returned by Kubernetes.Build.
-var ErrNotRunnable = errors.New("the kubernetes executor cannot run builds yet: only its Pod spec exists; use executor: local")
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
-// Build reports that Pods are not launched yet.
+// Build runs the build Pod and returns the digest it reports.
 func (k *Kubernetes) Build(ctx context.Context, req Request, log io.Writer) (Result, error) {
-	return Result{}, ErrNotRunnable
+	if k.Pods == nil {
+		return Result{}, pods.ErrNoCluster
+	}
+	if req.Run == nil {
+		return Result{}, errors.New("kubernetes build: the request names no run")
+	}
+	checkout, err := pods.CheckoutOf(req.Run)
+	if err != nil {
+		return Result{}, fmt.Errorf("kubernetes build: %w", err)
+	}
+	spec, err := k.spec(req, checkout)
+	if err != nil {
+		return Result{}, err
+	}
+	out, err := k.Pods.Run(ctx, req.Run, spec)
+	if err != nil {
+		return Result{}, err
+	}
+	if out.ExitCode != 0 {
+		return Result{}, fmt.Errorf("the Kaniko executor failed in pod %s (exit code %d); its log is above", out.Pod, out.ExitCode)
+	}
+	if !digestRE.MatchString(out.Message) {
+		return Result{}, fmt.Errorf("the build pod %s reported %q, not an image digest", out.Pod, out.Message)
+	}
+	return Result{Digest: out.Message}, nil
 }
 
-// Pod is the Pod that builds req; name names it. contextSubPath is req's
-// context directory inside the context volume.
-func (k *Kubernetes) Pod(name, contextSubPath string, req Request) (*corev1.Pod, error) {
-	if name == "" || contextSubPath == "" || path.IsAbs(contextSubPath) {
-		return nil, fmt.Errorf("kubernetes build pod: need a name and a relative context path")
+// spec is the build Pod's work: the executor on the checkout, with the
+// same arguments as the local executor.
+func (k *Kubernetes) spec(req Request, checkout *pods.Checkout) (pods.Spec, error) {
+	contextRel, err := filepath.Rel(req.Run.Workdir, req.ContextDir)
+	if err != nil || !filepath.IsLocal(contextRel) && contextRel != "." {
+		return pods.Spec{}, fmt.Errorf("kubernetes build: the context %s is not inside the checkout", req.ContextDir)
 	}
-	dockerfile, err := filepath.Rel(req.ContextDir, req.Dockerfile)
-	if err != nil || !filepath.IsLocal(dockerfile) {
-		return nil, fmt.Errorf("kubernetes build pod: the Dockerfile must be inside the context (%s)", req.Dockerfile)
+	dockerfileRel, err := filepath.Rel(req.Run.Workdir, req.Dockerfile)
+	if err != nil || !filepath.IsLocal(dockerfileRel) {
+		return pods.Spec{}, fmt.Errorf("kubernetes build: the Dockerfile %s is not inside the checkout", req.Dockerfile)
 	}
-	args := executorArgs(req, "/workspace", path.Join("/workspace", filepath.ToSlash(dockerfile)), "/dev/termination-log")
-	volumes := []corev1.Volume{{Name: "context", VolumeSource: k.ContextVolume}}
-	mounts := []corev1.VolumeMount{{Name: "context", MountPath: "/workspace", SubPath: contextSubPath, ReadOnly: true}}
-	if k.CredsSecret != "" {
-		volumes = append(volumes, corev1.Volume{Name: "docker-config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: k.CredsSecret, Items: []corev1.KeyToPath{{Key: ".dockerconfigjson", Path: "config.json"}}}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: "docker-config", MountPath: "/kaniko/.docker", ReadOnly: true})
+	src := path.Join(pods.Workspace, "src")
+	image := k.Image
+	if image == "" {
+		image = KanikoImage
 	}
-	falseVal := false
-	return &corev1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: k.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "slipway", "slipway.dev/role": "build"}},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                corev1.RestartPolicyNever,
-			ServiceAccountName:           k.ServiceAccount,
-			AutomountServiceAccountToken: &falseVal,
-			Containers: []corev1.Container{{
-				Name: "kaniko", Image: KanikoImage, Args: args, VolumeMounts: mounts,
-				TerminationMessagePath:   "/dev/termination-log",
-				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-			}},
-			Volumes: volumes,
-		},
-	}, nil
+	spec := pods.Spec{
+		Role:  "build",
+		Tool:  "kaniko",
+		Image: image,
+		Args: executorArgs(req, path.Join(src, filepath.ToSlash(contextRel)), path.Join(src, filepath.ToSlash(dockerfileRel)),
+			"/dev/termination-log"),
+		Checkout: checkout,
+	}
+	if err := spec.Place(req.Pod); err != nil {
+		return pods.Spec{}, err
+	}
+	if req.DockerConfig != nil {
+		spec.Files = map[string][]byte{"/kaniko/.docker/config.json": req.DockerConfig}
+	}
+	return spec, nil
 }
 
 var _ Builder = (*Kubernetes)(nil)

@@ -171,6 +171,12 @@ func (l *Local) run(ctx context.Context, root string, registries, args []string,
 
 // prepare lays out the sandbox root.
 func (l *Local) prepare(root string, req Request) error {
+	// The root is the image's "/" too: 0755 as in a container, not
+	// MkdirTemp's 0700 (a FROM scratch image kept it, and its non-root
+	// users could not enter "/").
+	if err := os.Chmod(root, 0o755); err != nil {
+		return err
+	}
 	for _, d := range []string{"dev", "proc", "kaniko/ssl/certs", "kaniko/.docker", "kaniko/build", "workspace", "tmp", "root"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return err

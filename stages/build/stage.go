@@ -101,7 +101,7 @@ func (s *Stage) request(run *stages.Run) (Request, error) {
 		return Request{}, fmt.Errorf("destination %q is not a valid image tag: %v", dest, err)
 	}
 	req := Request{ContextDir: contextDir, Dockerfile: dockerfile, Destination: dest, BuildArgs: s.spec.BuildArgs,
-		Target: s.spec.Target, Cache: s.spec.Cache, CacheRepo: s.spec.CacheRepo}
+		Target: s.spec.Target, Cache: s.spec.Cache, CacheRepo: s.spec.CacheRepo, Run: run, Pod: s.spec.Pod}
 	if req.Cache && req.CacheRepo == "" {
 		req.CacheRepo = s.spec.Image + "/cache"
 	}

@@ -155,10 +155,13 @@ func (s *Stage) Run(ctx context.Context, run *stages.Run) (stages.Result, error)
 	say("cloning %s %s at %s with %s (depth %s)", redactURL(req.URL), req.Ref, orTip(req.SHA), engine, depthWord(req.Depth))
 	sha, err := s.engines[engine].Clone(ctx, req, say)
 	if err != nil {
-		return stages.Result{}, redactErr(err, req)
+		return stages.Result{}, Redact(err, req)
 	}
 	say("checked out %s", sha)
-	return stages.Result{Outputs: map[string]string{"sha": sha, "ref": req.Ref, "dir": req.Dir, "engine": engine}}, nil
+	src := stages.Source{Repo: redactURL(req.URL), Ref: req.Ref, SHA: sha, Username: req.Auth.Username, TokenSecret: s.spec.Auth.Token, SSHKeySecret: s.spec.Auth.SSHKey}
+	out := src.Outputs()
+	out["dir"], out["engine"] = req.Dir, engine
+	return stages.Result{Outputs: out}, nil
 }
 
 func (s *Stage) request(run *stages.Run) (Request, error) {
@@ -224,8 +227,8 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-// redactErr removes every credential of req from err's text.
-func redactErr(err error, req Request) error {
+// Redact removes every credential of req from err's text.
+func Redact(err error, req Request) error {
 	msg := err.Error()
 	for _, secret := range []string{req.Auth.Token, req.Auth.SSHKey} {
 		if secret != "" {

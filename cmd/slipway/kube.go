@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/slipwayci/slipway/stages/pods"
+)
+
+// defaultHelperImage is the image whose `slipway checkout` fetches the
+// commit into a stage's Pod: this release's own image.
+const defaultHelperImage = "ghcr.io/slipwayci/slipway"
+
+// podRunner is where executor: kubernetes runs stages, from the
+// environment: SLIPWAY_KUBECONFIG (a kubeconfig file; in a cluster, the
+// engine's own service account when unset), SLIPWAY_POD_NAMESPACE (default
+// the engine's own namespace in a cluster, else slipway-builds),
+// SLIPWAY_HELPER_IMAGE (default this release's image) and
+// SLIPWAY_POD_SERVICE_ACCOUNT. Without a cluster it is nil, and such
+// stages fail saying so.
+func podRunner() (*pods.Runner, error) {
+	var cfg *rest.Config
+	var err error
+	switch path := os.Getenv("SLIPWAY_KUBECONFIG"); {
+	case path != "":
+		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
+			return nil, fmt.Errorf("reading SLIPWAY_KUBECONFIG: %w", err)
+		}
+	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
+		if cfg, err = rest.InClusterConfig(); err != nil {
+			return nil, fmt.Errorf("reading the in-cluster config: %w", err)
+		}
+	default:
+		return nil, nil
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	r := &pods.Runner{Client: client, Namespace: os.Getenv("SLIPWAY_POD_NAMESPACE"), HelperImage: os.Getenv("SLIPWAY_HELPER_IMAGE"),
+		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT")}
+	if r.Namespace == "" {
+		r.Namespace = "slipway-builds"
+		if ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			r.Namespace = strings.TrimSpace(string(ns))
+		}
+	}
+	if r.HelperImage == "" {
+		r.HelperImage = defaultHelperImage + ":" + version
+	}
+	return r, nil
+}

@@ -1,0 +1,381 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/registry"
+	"github.com/slipwayci/slipway/internal/eventually"
+	"github.com/slipwayci/slipway/stages/tools"
+)
+
+// podEnv is the local cluster set up for executor: kubernetes: a
+// namespace for the stages' Pods, the helper and Kaniko images in the
+// registry, and a repository Pods can fetch (through the node's address).
+type podEnv struct {
+	*localCluster
+	ns      string
+	engine  []string // the engine's environment for Pods
+	repo    string   // the repository, as the engine and the Pods reach it
+	wt      *gitserver.WorkTree
+	watched *podRecorder
+}
+
+func newPodEnv(t *testing.T) *podEnv {
+	t.Helper()
+	needBuildTools(t)
+	lc := startLocalCluster(t)
+	ctx := context.Background()
+	e := &podEnv{localCluster: lc, ns: "slipway-builds"}
+	_, err := lc.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{})
+	must(t, err)
+	helper, kaniko := lc.Registry.Addr+"/slipway/slipway:test", lc.Registry.Addr+"/slipway/kaniko:"+tools.Version("KANIKO")
+	_, err = registry.PushSlipway(helper, staticSlipway(t))
+	must(t, err)
+	_, err = registry.PushKaniko(kaniko, tools.Kaniko())
+	must(t, err)
+	e.engine = []string{"SLIPWAY_KUBECONFIG=" + lc.Cluster.Kubeconfig, "SLIPWAY_POD_NAMESPACE=" + e.ns,
+		"SLIPWAY_HELPER_IMAGE=" + helper, "SLIPWAY_KANIKO_IMAGE=" + kaniko}
+	url, err := lc.Git.CreateRepo("shop")
+	must(t, err)
+	e.repo = strings.Replace(url, lc.Git.URL, lc.PodGit, 1)
+	e.wt, err = gitserver.Clone(url, filepath.Join(lc.dir, "wt"))
+	must(t, err)
+	e.watched = recordPods(t, e)
+	return e
+}
+
+var static struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// staticSlipway is the product binary built without cgo, as the image
+// ships it (the test binary links the race detector's C library).
+func staticSlipway(t *testing.T) string {
+	t.Helper()
+	static.once.Do(func() {
+		static.path = filepath.Join(binDir, "slipway-static")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", static.path, "github.com/slipwayci/slipway/cmd/slipway")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			static.err = fmt.Errorf("building the static slipway: %v\n%s", err, out)
+		}
+	})
+	must(t, static.err)
+	return static.path
+}
+
+// pipeline clones the repository with a token and builds svc/ with
+// executor, pushing to image; stage and build are more settings of the
+// stage and of its build ("key: value, ").
+func (e *podEnv) pipeline(t *testing.T, name, executor, image, stage, build string) string {
+	t.Helper()
+	return writeFile(t, e.dir, name+".yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: %s}
+secrets:
+  GIT_TOKEN: {env: TEST_GIT_TOKEN}
+  REG_TOKEN: {env: TEST_REG_TOKEN}
+stages:
+  - {name: clone, clone: {repo: %q, auth: {token: GIT_TOKEN}}}
+  - {name: build, %sbuild: {%scontext: svc, image: %s, insecure: true, executor: %s, auth: {token: REG_TOKEN}}}
+`, name, e.repo, stage, build, image, executor))
+}
+
+const (
+	podGitToken = "git-t0ken-never-in-a-pod-spec"
+	podRegToken = "reg-t0ken-never-in-a-pod-spec"
+)
+
+// env is the engine's environment: the Pods' settings, the two secrets,
+// and a TMPDIR for local builds' sandboxes.
+func (e *podEnv) env(t *testing.T, more ...string) []string {
+	t.Helper()
+	sandboxes, err := os.MkdirTemp("", "slipway-pod-test-") // searchable by the local sandbox's mapped users
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(sandboxes) })
+	must(t, os.Chmod(sandboxes, 0o777|os.ModeSticky))
+	return append(append(slices.Clone(e.engine), "TMPDIR="+sandboxes, "TEST_GIT_TOKEN="+podGitToken, "TEST_REG_TOKEN="+podRegToken), more...)
+}
+
+// run runs `slipway run` to its end with env(more).
+func (e *podEnv) run(t *testing.T, pipeline, sha string, more ...string) (string, int) {
+	t.Helper()
+	p := startSlipwayEnv(t, e.env(t, more...), "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
+	code := p.waitExit(t)
+	return p.out.String(), code
+}
+
+var pushedRE = regexp.MustCompile(`pushed \S+@(sha256:[0-9a-f]{64})`)
+
+// left is what the stages left in the namespace: Pods and Secrets.
+func (e *podEnv) left(ctx context.Context) (string, error) {
+	pods, err := e.client.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	secrets, err := e.client.CoreV1().Secrets(e.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, p := range pods.Items {
+		names = append(names, "pod/"+p.Name)
+	}
+	for _, s := range secrets.Items {
+		names = append(names, "secret/"+s.Name)
+	}
+	return strings.Join(names, " "), nil
+}
+
+// podRecorder keeps every version of every Pod and Secret of the namespace.
+type podRecorder struct {
+	mu      sync.Mutex
+	pods    []corev1.Pod
+	secrets []corev1.Secret
+	events  []string
+}
+
+func recordPods(t *testing.T, e *podEnv) *podRecorder {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &podRecorder{}
+	var wg sync.WaitGroup
+	for _, w := range []func() (watch.Interface, error){
+		func() (watch.Interface, error) { return e.client.CoreV1().Pods(e.ns).Watch(ctx, metav1.ListOptions{}) },
+		func() (watch.Interface, error) {
+			return e.client.CoreV1().Secrets(e.ns).Watch(ctx, metav1.ListOptions{})
+		},
+	} {
+		wi, err := w()
+		must(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ev := range wi.ResultChan() {
+				r.add(ev)
+			}
+		}()
+		t.Cleanup(wi.Stop)
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return r
+}
+
+func (r *podRecorder) add(ev watch.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("%s %+v", ev.Type, ev.Object))
+	switch o := ev.Object.(type) {
+	case *corev1.Pod:
+		r.pods = append(r.pods, *o.DeepCopy())
+	case *corev1.Secret:
+		r.secrets = append(r.secrets, *o.DeepCopy())
+	}
+}
+
+// A build with executor: kubernetes runs the Kaniko executor as a Pod on
+// the real node: the Pod fetches the exact commit itself (the engine's
+// credentials reach it only through a Secret made for the attempt, never
+// through its spec), Kaniko's log streams into the run's, and the image
+// has the digest a local build of the same commit has. Nothing is left
+// in the namespace after.
+func TestBuildRunsAsAPod(t *testing.T) {
+	e := newPodEnv(t)
+	ctx := context.Background()
+	sha, err := e.wt.Commit("main", "app", map[string]string{"svc/Dockerfile": "FROM scratch\nCOPY app /app\n", "svc/app": "hello from a pod\n"})
+	must(t, err)
+	must(t, e.wt.Push("main"))
+
+	local, code := e.run(t, e.pipeline(t, "local", "local", e.Registry.Addr+"/shop/app", "", ""), sha)
+	if code != 0 {
+		t.Fatalf("local build: exit %d\n%s", code, local)
+	}
+	began := time.Now()
+	inPod, code := e.run(t, e.pipeline(t, "pod", "kubernetes", e.PodRegistry+"/shop/app", "", ""), sha)
+	if code != 0 {
+		t.Fatalf("pod build: exit %d\n%s", code, inPod)
+	}
+	t.Logf("pod build took %s", time.Since(began).Round(time.Millisecond))
+	for _, want := range []string{"in pod slipway-builds/slipway-2-build-", "fetching refs/heads/main at " + sha, "checked out " + sha, "Pushed "} {
+		if !strings.Contains(inPod, want) {
+			t.Errorf("the pod build's log lacks %q:\n%s", want, inPod)
+		}
+	}
+	l, p := pushedRE.FindStringSubmatch(local), pushedRE.FindStringSubmatch(inPod)
+	if l == nil || p == nil || l[1] != p[1] {
+		t.Errorf("digests differ: local %v, pod %v\n--- local\n%s\n--- pod\n%s", l, p, local, inPod)
+	}
+
+	eventually.True(t, 30*time.Second, "the build's pod and secret to be gone", func() bool {
+		left, err := e.left(ctx)
+		return err == nil && left == ""
+	})
+	e.watched.mu.Lock()
+	defer e.watched.mu.Unlock()
+	if len(e.watched.pods) == 0 || len(e.watched.secrets) == 0 {
+		t.Fatalf("saw %d pod and %d secret versions (events: %v)", len(e.watched.pods), len(e.watched.secrets), e.watched.events)
+	}
+	for _, p := range e.watched.pods {
+		raw, _ := json.Marshal(p)
+		for _, secret := range []string{podGitToken, podRegToken} {
+			if strings.Contains(string(raw), secret) {
+				t.Fatalf("pod %s holds a secret in its spec or status:\n%s", p.Name, raw)
+			}
+		}
+		if *p.Spec.AutomountServiceAccountToken {
+			t.Errorf("pod %s mounts a service-account token", p.Name)
+		}
+	}
+	owned := false
+	for _, s := range e.watched.secrets {
+		owned = owned || len(s.OwnerReferences) == 1 && s.OwnerReferences[0].Kind == "Pod" && s.OwnerReferences[0].Name == s.Name
+	}
+	if !owned {
+		t.Error("the attempt's secret was never owned by its pod")
+	}
+}
+
+// commitSlowBuild pushes a Dockerfile whose RUN takes a few seconds, on the
+// busybox base image as Pods reach the registry; it returns the commit.
+func (e *podEnv) commitSlowBuild(t *testing.T, seconds int) string {
+	t.Helper()
+	base := strings.Replace(e.Base, e.Registry.Addr, e.PodRegistry, 1)
+	sha, err := e.wt.Commit("main", "slow", map[string]string{"svc/Dockerfile": fmt.Sprintf("FROM %s\nRUN sleep %d && echo slow step done\n", base, seconds)})
+	must(t, err)
+	must(t, e.wt.Push("main"))
+	return sha
+}
+
+// buildRunning waits (bounded) until a build Pod's Kaniko container runs.
+func (e *podEnv) buildRunning(t *testing.T, p *engine) *corev1.Pod {
+	t.Helper()
+	var running *corev1.Pod
+	eventually.True(t, 90*time.Second, "the build pod's kaniko container to run", func() bool {
+		select {
+		case <-p.waited:
+			t.Fatalf("slipway exited early:\n%s", p.out.String())
+		default:
+		}
+		pods, err := e.client.CoreV1().Pods(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "slipway.dev/role=build"})
+		if err != nil {
+			return false
+		}
+		for i, pod := range pods.Items {
+			for _, st := range pod.Status.ContainerStatuses {
+				if st.Name == "build" && st.State.Running != nil {
+					running = &pods.Items[i]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return running
+}
+
+// An engine killed with SIGKILL in the middle of a build leaves its Pod
+// running; the next engine resumes the run and attaches to that Pod
+// instead of starting the build again: one Pod, one build, the image
+// pushed.
+func TestEngineKilledMidBuildReattachesToItsPod(t *testing.T) {
+	e := newPodEnv(t)
+	sha := e.commitSlowBuild(t, 8)
+	data := filepath.Join(e.dir, "data")
+	pipeline := e.pipeline(t, "slow", "kubernetes", e.PodRegistry+"/shop/slow", "", "")
+	first := startSlipwayEnv(t, e.env(t), "run", pipeline, "--data", data, "--sha", sha)
+	pod := e.buildRunning(t, first)
+	first.killHard(t)
+
+	second := startSlipwayEnv(t, e.env(t), "resume", "--data", data)
+	if code := second.waitExit(t); code != 0 {
+		t.Fatalf("resume exited %d:\n%s", code, second.out.String())
+	}
+	out := second.out.String()
+	for _, want := range []string{"attaching to pod slipway-builds/" + pod.Name, "slow step done", "run 1 of slow: SUCCEEDED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("resume output lacks %q:\n%s", want, out)
+		}
+	}
+	eventually.True(t, 30*time.Second, "the build's pod and secret to be gone", func() bool {
+		left, err := e.left(context.Background())
+		return err == nil && left == ""
+	})
+	e.watched.mu.Lock()
+	defer e.watched.mu.Unlock()
+	uids := map[string]bool{}
+	for _, p := range e.watched.pods {
+		uids[string(p.UID)] = true
+	}
+	if len(uids) != 1 {
+		t.Errorf("%d build pods were created, want 1 (the engine re-attached)", len(uids))
+	}
+}
+
+// A build Pod that cannot do its work fails the stage with a sentence
+// naming the cause, and leaves nothing behind: Kaniko failing (its exit
+// code), an executor image that cannot be pulled, and a Pod that cannot be
+// scheduled until the stage's timeout deletes it.
+func TestPodBuildFailuresAreExplained(t *testing.T) {
+	e := newPodEnv(t)
+	ctx := context.Background()
+	sha, err := e.wt.Commit("main", "broken", map[string]string{"svc/Dockerfile": "FROM scratch\nNOSUCHINSTRUCTION here\n"})
+	must(t, err)
+	must(t, e.wt.Push("main"))
+	gone := func(what string) {
+		t.Helper()
+		eventually.True(t, 30*time.Second, what+": the pod and secret to be gone", func() bool {
+			left, err := e.left(ctx)
+			return err == nil && left == ""
+		})
+	}
+
+	out, code := e.run(t, e.pipeline(t, "broken", "kubernetes", e.PodRegistry+"/shop/broken", "", ""), sha)
+	if code != 1 || !regexp.MustCompile(`the Kaniko executor failed in pod slipway-\d+-build-\w+ \(exit code 1\)`).MatchString(out) ||
+		!strings.Contains(out, "NOSUCHINSTRUCTION") {
+		t.Errorf("failing build: exit %d:\n%s", code, out)
+	}
+	gone("failing build")
+
+	out, code = e.run(t, e.pipeline(t, "nopull", "kubernetes", e.PodRegistry+"/shop/broken", "", ""), sha,
+		"SLIPWAY_KANIKO_IMAGE="+e.Registry.Addr+"/slipway/no-such-kaniko:1")
+	if code != 1 || !strings.Contains(out, "container build: the image cannot be pulled") {
+		t.Errorf("image that cannot be pulled: exit %d:\n%s", code, out)
+	}
+	gone("image that cannot be pulled")
+
+	out, code = e.run(t, e.pipeline(t, "oom", "kubernetes", e.PodRegistry+"/shop/oom", "", "pod: {resources: {limits: {memory: 12Mi}}}, "), sha)
+	if code != 1 || !strings.Contains(out, "container build was killed for running out of memory (OOMKilled") {
+		t.Errorf("a build over its memory limit: exit %d:\n%s", code, out)
+	}
+	gone("out of memory")
+
+	// Nothing fits: the node is tainted; the stage's timeout ends it.
+	node, err := e.client.CoreV1().Nodes().Get(ctx, e.Node.Name, metav1.GetOptions{})
+	must(t, err)
+	node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: "slipway.dev/test", Value: "hold", Effect: corev1.TaintEffectNoSchedule})
+	_, err = e.client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+	must(t, err)
+	out, code = e.run(t, e.pipeline(t, "pending", "kubernetes", e.PodRegistry+"/shop/pending", "timeout: 5s, ", ""), sha)
+	if code != 1 || !strings.Contains(out, "stage timed out after 5s") || !strings.Contains(out, "cannot be scheduled (0/1 nodes are available: 1 node(s) had untolerated taint") {
+		t.Errorf("unschedulable build: exit %d:\n%s", code, out)
+	}
+	gone("unschedulable build")
+}
