@@ -74,7 +74,7 @@ func startSlipwayEnv(t testing.TB, env []string, args ...string) *engine {
 }
 
 // waitExit waits (bounded) for the process and returns its exit code.
-func (e *engine) waitExit(t *testing.T) int {
+func (e *engine) waitExit(t testing.TB) int {
 	t.Helper()
 	select {
 	case <-e.waited:

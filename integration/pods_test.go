@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +36,7 @@ type podEnv struct {
 	watched *podRecorder
 }
 
-func newPodEnv(t *testing.T) *podEnv {
+func newPodEnv(t testing.TB) *podEnv {
 	t.Helper()
 	needBuildTools(t)
 	lc := startLocalCluster(t)
@@ -68,7 +68,7 @@ var static struct {
 
 // staticSlipway is the product binary built without cgo, as the image
 // ships it (the test binary links the race detector's C library).
-func staticSlipway(t *testing.T) string {
+func staticSlipway(t testing.TB) string {
 	t.Helper()
 	static.once.Do(func() {
 		static.path = filepath.Join(binDir, "slipway-static")
@@ -85,7 +85,7 @@ func staticSlipway(t *testing.T) string {
 // pipeline clones the repository with a token and builds svc/ with
 // executor, pushing to image; stage and build are more settings of the
 // stage and of its build ("key: value, ").
-func (e *podEnv) pipeline(t *testing.T, name, executor, image, stage, build string) string {
+func (e *podEnv) pipeline(t testing.TB, name, executor, image, stage, build string) string {
 	t.Helper()
 	return writeFile(t, e.dir, name+".yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
 kind: Pipeline
@@ -106,7 +106,7 @@ const (
 
 // env is the engine's environment: the Pods' settings, the two secrets,
 // and a TMPDIR for local builds' sandboxes.
-func (e *podEnv) env(t *testing.T, more ...string) []string {
+func (e *podEnv) env(t testing.TB, more ...string) []string {
 	t.Helper()
 	sandboxes, err := os.MkdirTemp("", "slipway-pod-test-") // searchable by the local sandbox's mapped users
 	must(t, err)
@@ -116,7 +116,7 @@ func (e *podEnv) env(t *testing.T, more ...string) []string {
 }
 
 // run runs `slipway run` to its end with env(more).
-func (e *podEnv) run(t *testing.T, pipeline, sha string, more ...string) (string, int) {
+func (e *podEnv) run(t testing.TB, pipeline, sha string, more ...string) (string, int) {
 	t.Helper()
 	p := startSlipwayEnv(t, e.env(t, more...), "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
 	code := p.waitExit(t)
@@ -153,7 +153,7 @@ type podRecorder struct {
 	events  []string
 }
 
-func recordPods(t *testing.T, e *podEnv) *podRecorder {
+func recordPods(t testing.TB, e *podEnv) *podRecorder {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &podRecorder{}
@@ -308,10 +308,21 @@ func TestEngineKilledMidBuildReattachesToItsPod(t *testing.T) {
 	if code := second.waitExit(t); code != 0 {
 		t.Fatalf("resume exited %d:\n%s", code, second.out.String())
 	}
-	out := second.out.String()
-	for _, want := range []string{"attaching to pod slipway-builds/" + pod.Name, "slow step done", "run 1 of slow: SUCCEEDED"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("resume output lacks %q:\n%s", want, out)
+	if out := second.out.String(); !strings.Contains(out, "run 1 of slow: SUCCEEDED") {
+		t.Errorf("resume output:\n%s", out)
+	}
+	st := openStore(t, data)
+	defer st.Close()
+	lines, err := st.ReadLogs(context.Background(), 1, 0, 1000)
+	must(t, err)
+	var text []string
+	for _, l := range lines {
+		text = append(text, l.Text)
+	}
+	log := strings.Join(text, "\n")
+	for _, want := range []string{"attaching to pod slipway-builds/" + pod.Name, "slow step done", "pushed " + e.PodRegistry + "/shop/slow@sha256:"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the run's log lacks %q:\n%s", want, log)
 		}
 	}
 	eventually.True(t, 30*time.Second, "the build's pod and secret to be gone", func() bool {
@@ -361,7 +372,11 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	}
 	gone("image that cannot be pulled")
 
-	out, code = e.run(t, e.pipeline(t, "oom", "kubernetes", e.PodRegistry+"/shop/oom", "", "pod: {resources: {limits: {memory: 12Mi}}}, "), sha)
+	base := strings.Replace(e.Base, e.Registry.Addr, e.PodRegistry, 1)
+	hungry, err := e.wt.Commit("main", "hungry", map[string]string{"svc/Dockerfile": "FROM " + base + "\nRUN head -c 300000000 /dev/zero | sort > /dev/null\n"})
+	must(t, err)
+	must(t, e.wt.Push("main"))
+	out, code = e.run(t, e.pipeline(t, "oom", "kubernetes", e.PodRegistry+"/shop/oom", "", "pod: {resources: {limits: {memory: 96Mi}}}, "), hungry)
 	if code != 1 || !strings.Contains(out, "container build was killed for running out of memory (OOMKilled") {
 		t.Errorf("a build over its memory limit: exit %d:\n%s", code, out)
 	}
@@ -378,4 +393,56 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 		t.Errorf("unschedulable build: exit %d:\n%s", code, out)
 	}
 	gone("unschedulable build")
+}
+
+// A run stage runs commands in any image, on the run's checkout, as a Pod:
+// the pipeline's and the stage's variables and the secrets it names are
+// its environment (the secret masked in the log, never in the Pod spec);
+// each command is printed before it runs, and the first that fails fails
+// the stage with its exit code.
+func TestRunStageRunsCommandsInAPod(t *testing.T) {
+	e := newPodEnv(t)
+	sha, err := e.wt.Commit("main", "tests", map[string]string{"svc/app": "hello\n", "test.sh": "grep -q hello svc/app && echo tests passed\n"})
+	must(t, err)
+	must(t, e.wt.Push("main"))
+	const apiKey = "api-k3y-never-in-a-pod-spec"
+	pipeline := func(name string, commands ...string) string {
+		quoted, _ := json.Marshal(commands)
+		return writeFile(t, e.dir, name+".yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: %s}
+env: {GREETING: hello}
+secrets:
+  GIT_TOKEN: {env: TEST_GIT_TOKEN}
+  API_KEY: {env: TEST_API_KEY}
+stages:
+  - {name: clone, clone: {repo: %q, auth: {token: GIT_TOKEN}}}
+  - {name: test, run: {image: %s, commands: %s, env: {WHO: pods}, secrets: [API_KEY], executor: kubernetes}}
+`, name, e.repo, e.Base, quoted))
+	}
+	out, code := e.run(t, pipeline("pass", "sh test.sh", `echo "$GREETING from $WHO, key $API_KEY, in $(pwd)"`), sha, "TEST_API_KEY="+apiKey)
+	if code != 0 {
+		t.Fatalf("run stage: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"+ sh test.sh", "tests passed", "+ echo \"$GREETING from $WHO", "hello from pods, key ***, in /workspace/src", "checked out " + sha} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the run stage's log lacks %q:\n%s", want, out)
+		}
+	}
+	out, code = e.run(t, pipeline("fail", "echo before", "exit 7", "echo after"), sha, "TEST_API_KEY="+apiKey)
+	if code != 1 || !regexp.MustCompile(`a command failed in pod slipway-\d+-test-\w+ \(exit code 7\)`).MatchString(out) ||
+		!strings.Contains(out, "+ exit 7") || strings.Contains(out, "+ echo after") {
+		t.Errorf("failing command: exit %d\n%s", code, out)
+	}
+	eventually.True(t, 30*time.Second, "the run pods and secrets to be gone", func() bool {
+		left, err := e.left(context.Background())
+		return err == nil && left == ""
+	})
+	e.watched.mu.Lock()
+	defer e.watched.mu.Unlock()
+	for _, p := range e.watched.pods {
+		if raw, _ := json.Marshal(p); strings.Contains(string(raw), apiKey) || strings.Contains(string(raw), podGitToken) {
+			t.Fatalf("pod %s holds a secret:\n%s", p.Name, raw)
+		}
+	}
 }

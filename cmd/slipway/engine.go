@@ -101,6 +101,11 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 	if resumed+failed > 0 {
 		fmt.Fprintf(stderr, "slipway: a previous engine stopped mid-run: %d run(s) resumed, %d failed (%s)\n", resumed, failed, runner.ReasonEngineRestarted)
 	}
+	if n, err := reapPods(ctx, st); err != nil {
+		fmt.Fprintf(stderr, "slipway: reaping stage pods: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(stderr, "slipway: deleted %d stage pod(s) of runs that had ended\n", n)
+	}
 	return &localEngine{Runner: r, close: st.Close}, nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/stages/pods"
 )
 
@@ -54,4 +57,24 @@ func podRunner() (*pods.Runner, error) {
 		r.HelperImage = defaultHelperImage + ":" + version
 	}
 	return r, nil
+}
+
+// reapPods deletes the stage Pods of runs that have ended (an engine
+// that died mid-stage left them), once Recover has settled which runs go
+// on; it returns how many.
+func reapPods(ctx context.Context, st store.Store) (int, error) {
+	r, err := podRunner()
+	if r == nil || err != nil {
+		return 0, err
+	}
+	return r.Reap(ctx, func(ctx context.Context, id int64) (bool, error) {
+		run, err := st.GetRun(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return run.Status.Done(), nil
+	})
 }

@@ -95,6 +95,11 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if n, err := reapPods(ctx, st); err != nil {
+		log.Warn("reaping stage pods", "err", err)
+	} else if n > 0 {
+		log.Info("deleted the stage pods of runs that had ended", "pods", n)
+	}
 	intake, err := triggers.NewIntake(res.Repos, st, r, triggers.WithMaxBody(cfg.Webhooks.MaxBodyBytes),
 		triggers.WithCounter(metrics.Webhook), triggers.WithIntakeLogger(log))
 	if err != nil {

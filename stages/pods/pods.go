@@ -4,7 +4,8 @@
 // the attempt (never through the Pod spec), the log streams live into the
 // run log, and the exit code and termination message come back. A
 // cancelled or timed-out stage deletes its Pod; an engine that died
-// mid-stage finds the Pod again by its name and attaches to it instead of
+// mid-stage, or stopped (SIGTERM), leaves its Pod running; the engine that
+// resumes the run finds it by its name and attaches to it instead of
 // starting the work over.
 package pods
 
@@ -109,9 +110,12 @@ func (r *Runner) Run(ctx context.Context, run *stages.Run, spec Spec) (out Outco
 	}
 	out.Attached = attached
 	defer func() {
-		if err != nil || ctx.Err() == nil {
-			r.delete(name)
+		if stages.ShuttingDown(ctx) {
+			// Not cancelled: the engine that takes the run over attaches.
+			fmt.Fprintf(run.Log, "slipway: the engine is stopping; pod %s/%s keeps running for the engine that resumes the run\n", r.Namespace, name)
+			return
 		}
+		r.delete(name)
 	}()
 	if attached {
 		fmt.Fprintf(run.Log, "slipway: attaching to pod %s/%s, started %s (the engine restarted while it ran)\n", r.Namespace, name, pod.CreationTimestamp.Format(time.RFC3339))
@@ -254,4 +258,30 @@ func (r *Runner) delete(name string) {
 	bg := metav1.DeletePropagationBackground
 	_ = r.Client.CoreV1().Pods(r.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &now, PropagationPolicy: &bg})
 	_ = r.Client.CoreV1().Secrets(r.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+}
+
+// Reap deletes the Pods (with their Secrets) of runs that have ended —
+// what an engine that died mid-stage left behind and no engine will
+// attach to — and returns how many. ended says whether a run has.
+func (r *Runner) Reap(ctx context.Context, ended func(ctx context.Context, runID int64) (bool, error)) (int, error) {
+	list, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	if err != nil {
+		return 0, fmt.Errorf("listing the stage pods in %s: %w", r.Namespace, err)
+	}
+	n := 0
+	for _, p := range list.Items {
+		id, err := strconv.ParseInt(p.Labels[LabelRun], 10, 64)
+		if err != nil {
+			continue
+		}
+		done, err := ended(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if done {
+			r.delete(p.Name)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -1,9 +1,14 @@
 package pods
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/slipwayci/slipway/stages"
 )
@@ -67,5 +72,43 @@ func TestCheckoutComesFromTheCloneStage(t *testing.T) {
 	run.Outputs = map[string]map[string]string{}
 	if _, err := CheckoutOf(run); err == nil || !strings.Contains(err.Error(), "clone stage") {
 		t.Errorf("no clone stage: %v", err)
+	}
+}
+
+// Reap deletes the Pods and Secrets of ended runs only.
+func TestReapDeletesThePodsOfEndedRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	client := fake.NewClientset()
+	r := &Runner{Client: client, Namespace: "builds"}
+	for _, id := range []int64{1, 2} {
+		run := &stages.Run{ID: id, Stage: "build"}
+		name := PodName(id, "build")
+		must(t, client.Tracker().Add(r.pod(run, name, Spec{Role: "build", Image: "kaniko"})))
+		must(t, client.Tracker().Add(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "builds", Labels: labels(run, "build")}}))
+	}
+	must(t, client.Tracker().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "not-ours", Namespace: "builds"}}))
+	n, err := r.Reap(ctx, func(_ context.Context, id int64) (bool, error) { return id == 1, nil })
+	if err != nil || n != 1 {
+		t.Fatalf("Reap = %d, %v", n, err)
+	}
+	pods, _ := client.CoreV1().Pods("builds").List(ctx, metav1.ListOptions{})
+	secrets, _ := client.CoreV1().Secrets("builds").List(ctx, metav1.ListOptions{})
+	var left []string
+	for _, p := range pods.Items {
+		left = append(left, "pod/"+p.Name)
+	}
+	for _, s := range secrets.Items {
+		left = append(left, "secret/"+s.Name)
+	}
+	if want := "pod/not-ours pod/" + PodName(2, "build") + " secret/" + PodName(2, "build"); strings.Join(left, " ") != want {
+		t.Errorf("left %v, want %s", left, want)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
