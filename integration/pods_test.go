@@ -145,6 +145,38 @@ func (e *podEnv) left(ctx context.Context) (string, error) {
 	return strings.Join(names, " "), nil
 }
 
+// nothingLeft waits (bounded) until the namespace holds no Pod or Secret
+// of a stage: each is deleted when its stage ends.
+func (e *podEnv) nothingLeft(t testing.TB, what string) {
+	t.Helper()
+	eventually.True(t, 30*time.Second, what+": the pods and secrets to be gone", func() bool {
+		left, err := e.left(context.Background())
+		return err == nil && left == ""
+	})
+}
+
+// podsHeldNo fails when any version of any Pod seen held one of secrets
+// (in its spec or status) or mounted a service-account token.
+func (e *podEnv) podsHeldNo(t testing.TB, secrets ...string) {
+	t.Helper()
+	e.watched.mu.Lock()
+	defer e.watched.mu.Unlock()
+	if len(e.watched.pods) == 0 {
+		t.Fatalf("saw no pod (events: %v)", e.watched.events)
+	}
+	for _, p := range e.watched.pods {
+		raw, _ := json.Marshal(p)
+		for _, secret := range secrets {
+			if strings.Contains(string(raw), secret) {
+				t.Fatalf("pod %s holds a secret in its spec or status:\n%s", p.Name, raw)
+			}
+		}
+		if *p.Spec.AutomountServiceAccountToken {
+			t.Errorf("pod %s mounts a service-account token", p.Name)
+		}
+	}
+}
+
 // podRecorder keeps every version of every Pod and Secret of the namespace.
 type podRecorder struct {
 	mu      sync.Mutex
@@ -199,7 +231,6 @@ func (r *podRecorder) add(ev watch.Event) {
 // in the namespace after.
 func TestBuildRunsAsAPod(t *testing.T) {
 	e := newPodEnv(t)
-	ctx := context.Background()
 	sha, err := e.wt.Commit("main", "app", map[string]string{"svc/Dockerfile": "FROM scratch\nCOPY app /app\n", "svc/app": "hello from a pod\n"})
 	must(t, err)
 	must(t, e.wt.Push("main"))
@@ -224,26 +255,10 @@ func TestBuildRunsAsAPod(t *testing.T) {
 		t.Errorf("digests differ: local %v, pod %v\n--- local\n%s\n--- pod\n%s", l, p, local, inPod)
 	}
 
-	eventually.True(t, 30*time.Second, "the build's pod and secret to be gone", func() bool {
-		left, err := e.left(ctx)
-		return err == nil && left == ""
-	})
+	e.nothingLeft(t, "pod build")
+	e.podsHeldNo(t, podGitToken, podRegToken)
 	e.watched.mu.Lock()
 	defer e.watched.mu.Unlock()
-	if len(e.watched.pods) == 0 || len(e.watched.secrets) == 0 {
-		t.Fatalf("saw %d pod and %d secret versions (events: %v)", len(e.watched.pods), len(e.watched.secrets), e.watched.events)
-	}
-	for _, p := range e.watched.pods {
-		raw, _ := json.Marshal(p)
-		for _, secret := range []string{podGitToken, podRegToken} {
-			if strings.Contains(string(raw), secret) {
-				t.Fatalf("pod %s holds a secret in its spec or status:\n%s", p.Name, raw)
-			}
-		}
-		if *p.Spec.AutomountServiceAccountToken {
-			t.Errorf("pod %s mounts a service-account token", p.Name)
-		}
-	}
 	owned := false
 	for _, s := range e.watched.secrets {
 		owned = owned || len(s.OwnerReferences) == 1 && s.OwnerReferences[0].Kind == "Pod" && s.OwnerReferences[0].Name == s.Name
@@ -325,10 +340,7 @@ func TestEngineKilledMidBuildReattachesToItsPod(t *testing.T) {
 			t.Errorf("the run's log lacks %q:\n%s", want, log)
 		}
 	}
-	eventually.True(t, 30*time.Second, "the build's pod and secret to be gone", func() bool {
-		left, err := e.left(context.Background())
-		return err == nil && left == ""
-	})
+	e.nothingLeft(t, "resumed build")
 	e.watched.mu.Lock()
 	defer e.watched.mu.Unlock()
 	uids := map[string]bool{}
@@ -350,27 +362,20 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	sha, err := e.wt.Commit("main", "broken", map[string]string{"svc/Dockerfile": "FROM scratch\nNOSUCHINSTRUCTION here\n"})
 	must(t, err)
 	must(t, e.wt.Push("main"))
-	gone := func(what string) {
-		t.Helper()
-		eventually.True(t, 30*time.Second, what+": the pod and secret to be gone", func() bool {
-			left, err := e.left(ctx)
-			return err == nil && left == ""
-		})
-	}
 
 	out, code := e.run(t, e.pipeline(t, "broken", "kubernetes", e.PodRegistry+"/shop/broken", "", ""), sha)
 	if code != 1 || !regexp.MustCompile(`the Kaniko executor failed in pod slipway-\d+-build-\w+ \(exit code 1\)`).MatchString(out) ||
 		!strings.Contains(out, "NOSUCHINSTRUCTION") {
 		t.Errorf("failing build: exit %d:\n%s", code, out)
 	}
-	gone("failing build")
+	e.nothingLeft(t, "failing build")
 
 	out, code = e.run(t, e.pipeline(t, "nopull", "kubernetes", e.PodRegistry+"/shop/broken", "", ""), sha,
 		"SLIPWAY_KANIKO_IMAGE="+e.Registry.Addr+"/slipway/no-such-kaniko:1")
 	if code != 1 || !strings.Contains(out, "container build: the image cannot be pulled") {
 		t.Errorf("image that cannot be pulled: exit %d:\n%s", code, out)
 	}
-	gone("image that cannot be pulled")
+	e.nothingLeft(t, "image that cannot be pulled")
 
 	base := strings.Replace(e.Base, e.Registry.Addr, e.PodRegistry, 1)
 	hungry, err := e.wt.Commit("main", "hungry", map[string]string{"svc/Dockerfile": "FROM " + base + "\nRUN head -c 300000000 /dev/zero | sort > /dev/null\n"})
@@ -380,7 +385,7 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "container build was killed for running out of memory (OOMKilled") {
 		t.Errorf("a build over its memory limit: exit %d:\n%s", code, out)
 	}
-	gone("out of memory")
+	e.nothingLeft(t, "out of memory")
 
 	// Nothing fits: the node is tainted; the stage's timeout ends it.
 	node, err := e.client.CoreV1().Nodes().Get(ctx, e.Node.Name, metav1.GetOptions{})
@@ -392,7 +397,7 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "stage timed out after 5s") || !strings.Contains(out, "cannot be scheduled (0/1 nodes are available: 1 node(s) had untolerated taint") {
 		t.Errorf("unschedulable build: exit %d:\n%s", code, out)
 	}
-	gone("unschedulable build")
+	e.nothingLeft(t, "unschedulable build")
 }
 
 // A run stage runs commands in any image, on the run's checkout, as a Pod:
@@ -434,15 +439,6 @@ stages:
 		!strings.Contains(out, "+ exit 7") || strings.Contains(out, "+ echo after") {
 		t.Errorf("failing command: exit %d\n%s", code, out)
 	}
-	eventually.True(t, 30*time.Second, "the run pods and secrets to be gone", func() bool {
-		left, err := e.left(context.Background())
-		return err == nil && left == ""
-	})
-	e.watched.mu.Lock()
-	defer e.watched.mu.Unlock()
-	for _, p := range e.watched.pods {
-		if raw, _ := json.Marshal(p); strings.Contains(string(raw), apiKey) || strings.Contains(string(raw), podGitToken) {
-			t.Fatalf("pod %s holds a secret:\n%s", p.Name, raw)
-		}
-	}
+	e.nothingLeft(t, "run stages")
+	e.podsHeldNo(t, apiKey, podGitToken)
 }

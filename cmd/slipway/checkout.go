@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages/clone"
 )
 
@@ -25,8 +27,15 @@ func newCheckoutCmd() *cobra.Command {
 			if err := clone.CheckRemoteURL(req.URL); err != nil {
 				return err
 			}
-			if req.SHA == "" || req.Dir == "" {
-				return fmt.Errorf("checkout needs --sha and --dir")
+			if !pipeline.IsCommitID(req.SHA) {
+				return fmt.Errorf("--sha %q is not a commit id", req.SHA)
+			}
+			ref, err := pipeline.NormalizeRef(req.Ref, "main")
+			if err != nil {
+				return fmt.Errorf("--ref: %w", err)
+			}
+			if req.Ref, req.Dir = ref, filepath.Clean(req.Dir); !filepath.IsAbs(req.Dir) {
+				return fmt.Errorf("--dir %q is not an absolute path", req.Dir)
 			}
 			req.Depth = 1
 			req.Auth = clone.Auth{Username: os.Getenv("SLIPWAY_GIT_USERNAME"), Token: os.Getenv("SLIPWAY_GIT_TOKEN"), SSHKey: os.Getenv("SLIPWAY_GIT_SSH_KEY")}

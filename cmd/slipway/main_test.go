@@ -104,6 +104,30 @@ func TestRunRefusesBadInput(t *testing.T) {
 	}
 }
 
+// The Pods' init container refuses what would not fetch one commit of a
+// remote repository into one directory, before touching the network.
+func TestCheckoutRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	sha := strings.Repeat("a", 40)
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--repo", "--upload-pack=evil", "--sha", sha, "--dir", "/w"}, "looks like a command-line flag"},
+		{[]string{"--repo", "/etc", "--sha", sha, "--dir", "/w"}, "is a local path"},
+		{[]string{"--repo", "ext::sh -c evil", "--sha", sha, "--dir", "/w"}, "runs commands"},
+		{[]string{"--repo", "https://git.example.com/a.git", "--sha", "HEAD", "--dir", "/w"}, `--sha "HEAD" is not a commit id`},
+		{[]string{"--repo", "https://git.example.com/a.git", "--sha", sha, "--ref", "--config=x", "--dir", "/w"}, "--ref:"},
+		{[]string{"--repo", "https://git.example.com/a.git", "--sha", sha, "--dir", "work"}, "is not an absolute path"},
+		{[]string{"--repo", "https://git.example.com/a.git", "--sha", sha, "--dir", "/w", "extra"}, "unknown command"},
+	} {
+		code, _, errs := run(t, append([]string{"checkout"}, tt.args...)...)
+		if code != 2 || !strings.Contains(errs, tt.msg) {
+			t.Errorf("slipway checkout %v: exit %d, stderr %q; want %q", tt.args, code, errs, tt.msg)
+		}
+	}
+}
+
 func TestClientCommandsRefuseBadInput(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

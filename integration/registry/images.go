@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -154,7 +155,7 @@ const caCerts = "/etc/ssl/certs/ca-certificates.crt"
 func filesFrom(paths map[string]string) ([]File, error) {
 	var files []File
 	dirs := map[string]bool{}
-	for _, in := range sortedKeys(paths) {
+	for _, in := range slices.Sorted(maps.Keys(paths)) {
 		data, err := os.ReadFile(paths[in])
 		if err != nil {
 			return nil, fmt.Errorf("image file %s: %w", in, err)
@@ -169,17 +170,8 @@ func filesFrom(paths map[string]string) ([]File, error) {
 		files = append(files, File{Path: strings.TrimPrefix(in, "/"), Mode: int64(fi.Mode().Perm()), Data: data})
 	}
 	var out []File
-	for _, d := range sortedKeys(dirs) {
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
 		out = append(out, File{Path: strings.TrimPrefix(d, "/") + "/", Mode: 0o40755})
 	}
 	return append(out, files...), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

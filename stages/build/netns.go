@@ -11,9 +11,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slipwayci/slipway/stages/relay"
 )
 
 // A build runs in a network namespace of its own, holding only a loopback
@@ -27,7 +28,6 @@ import (
 // to registries on this machine.
 type forwarder struct {
 	listeners []net.Listener
-	wg        sync.WaitGroup
 }
 
 // forward listens in the network namespace of pid on each of addrs
@@ -41,8 +41,7 @@ func forward(ctx context.Context, pid int, addrs []string) (*forwarder, error) {
 			return nil, fmt.Errorf("forwarding registry %s into the build sandbox: %w", addr, err)
 		}
 		f.listeners = append(f.listeners, ln)
-		f.wg.Add(1)
-		go f.serve(ctx, ln, addr)
+		go relay.Serve(ctx, ln, addr)
 	}
 	return f, nil
 }
@@ -72,29 +71,6 @@ func listenIn(pid int, addr string) (net.Listener, error) {
 	}()
 	r := <-done
 	return r.ln, r.err
-}
-
-func (f *forwarder) serve(ctx context.Context, ln net.Listener, addr string) {
-	defer f.wg.Done()
-	for {
-		in, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			defer in.Close()
-			var d net.Dialer
-			out, err := d.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				return
-			}
-			defer out.Close()
-			go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
-			io.Copy(in, out)
-		}()
-	}
 }
 
 // Close stops listening; connections in flight end with the build.

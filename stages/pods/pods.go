@@ -15,7 +15,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -236,7 +238,7 @@ func secretData(spec Spec) map[string][]byte {
 	for k, v := range spec.Secrets {
 		data["env-"+k] = []byte(v)
 	}
-	for i, p := range sortedKeys(spec.Files) {
+	for i, p := range slices.Sorted(maps.Keys(spec.Files)) {
 		data["file-"+strconv.Itoa(i)] = spec.Files[p]
 	}
 	if c := spec.Checkout; c != nil {

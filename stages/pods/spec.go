@@ -2,8 +2,9 @@ package pods
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,7 +30,7 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 	no := false
 	volumes := []corev1.Volume{{Name: "workspace", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	mounts := []corev1.VolumeMount{{Name: "workspace", MountPath: Workspace}}
-	files := sortedKeys(spec.Files)
+	files := slices.Sorted(maps.Keys(spec.Files))
 	if len(files) > 0 {
 		volumes = append(volumes, corev1.Volume{Name: "files", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}})
 		for i, p := range files {
@@ -92,10 +93,10 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 
 func (r *Runner) env(secret string, spec Spec) []corev1.EnvVar {
 	var env []corev1.EnvVar
-	for _, k := range sortedKeys(spec.Env) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		env = append(env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
 	}
-	for _, k := range sortedKeys(spec.Secrets) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
 		v := secretEnv(k, secret, "env-"+k)
 		v.ValueFrom.SecretKeyRef.Optional = nil
 		env = append(env, v)
@@ -109,15 +110,6 @@ func secretEnv(name, secret, key string) corev1.EnvVar {
 	yes := true
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key, Optional: &yes}}}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // CheckoutOf is the commit the run's clone stage checked out, with the
