@@ -102,7 +102,8 @@ type Outcome struct {
 // Run runs spec as the Pod of run's current stage and waits for its main
 // container to end. A non-zero exit is an Outcome, not an error; an error
 // is a Pod that could not run (not schedulable, image not pulled, the
-// checkout failed) or ctx ending, and then the Pod is deleted.
+// checkout failed, out of memory) or ctx ending. The Pod and its Secret
+// are deleted when Run returns, unless the engine is shutting down.
 func (r *Runner) Run(ctx context.Context, run *stages.Run, spec Spec) (out Outcome, err error) {
 	name := PodName(run.ID, run.Stage)
 	out.Pod = name

@@ -214,7 +214,6 @@ func firstOr(lines []string, def string) string {
 func (r *Runner) waitGone(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	w := &watcher{r: r, name: name}
 	pods := r.Client.CoreV1().Pods(r.Namespace)
 	for {
 		p, err := pods.Get(ctx, name, metav1.GetOptions{})
@@ -224,7 +223,7 @@ func (r *Runner) waitGone(ctx context.Context, name string) error {
 		if err != nil {
 			return fmt.Errorf("waiting for the old pod %s/%s to go: %w", r.Namespace, name, err)
 		}
-		wi, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", w.name).String(), ResourceVersion: p.ResourceVersion})
+		wi, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: p.ResourceVersion})
 		if err != nil {
 			return fmt.Errorf("waiting for the old pod %s/%s to go: %w", r.Namespace, name, err)
 		}
