@@ -442,3 +442,22 @@ stages:
 	e.nothingLeft(t, "run stages")
 	e.podsHeldNo(t, apiKey, podGitToken)
 }
+
+// A run cancelled in the middle of a build (Ctrl-C on `slipway run`)
+// deletes the build's Pod and Secret at once: nothing is left after 30 s,
+// and the registry never gets the image.
+func TestCancelledBuildDeletesItsPod(t *testing.T) {
+	e := newPodEnv(t)
+	sha := e.commitSlowBuild(t, 60)
+	p := startSlipwayEnv(t, e.env(t), "run", e.pipeline(t, "cancelled", "kubernetes", e.PodRegistry+"/shop/cancelled", "", ""),
+		"--data", filepath.Join(e.dir, "data"), "--sha", sha)
+	e.buildRunning(t, p)
+	must(t, p.cmd.Process.Signal(os.Interrupt))
+	if code := p.waitExit(t); code != 1 || !strings.Contains(p.out.String(), "cancelled") {
+		t.Errorf("slipway run after Ctrl-C: exit %d\n%s", code, p.out.String())
+	}
+	e.nothingLeft(t, "cancelled build")
+	if strings.Contains(p.out.String(), "slow step done") {
+		t.Errorf("the build finished despite the cancel:\n%s", p.out.String())
+	}
+}
