@@ -25,7 +25,7 @@ func seedBigRun(b *testing.B, data string, measurements, lines int) int64 {
 	defer st.Close()
 	run := &store.Run{Pipeline: "shop", App: "shop", PipelineFile: "p.yaml", PipelineSource: []byte("x"), Trigger: store.Trigger{Event: "manual", Actor: "bench"},
 		Status: store.RunQueued, CreatedAt: time.Now()}
-	must(b, st.CreateRun(ctx, run, []store.Stage{{Index: 0, Name: "release", Kind: "canary", Status: store.StagePending}}))
+	must(b, st.CreateRun(ctx, &store.NewRun{Run: run, Stages: []store.Stage{{Index: 0, Name: "release", Kind: "canary", Status: store.StagePending}}}))
 	_, err := st.TransitionRun(ctx, run.ID, []store.RunStatus{store.RunQueued}, store.RunFailed, "seeded for a benchmark", time.Now())
 	must(b, err)
 	data5, _ := json.Marshal(stages.ReleaseProgress{Image: "registry.local/shop@sha256:" + strings.Repeat("ab", 32),

@@ -23,9 +23,9 @@ type countingStore struct {
 	writes atomic.Int64
 }
 
-func (c *countingStore) CreateRun(ctx context.Context, r *store.Run, s []store.Stage) error {
+func (c *countingStore) CreateRun(ctx context.Context, n *store.NewRun) error {
 	c.writes.Add(1)
-	return c.Store.CreateRun(ctx, r, s)
+	return c.Store.CreateRun(ctx, n)
 }
 func (c *countingStore) TransitionRun(ctx context.Context, id int64, from []store.RunStatus, to store.RunStatus, reason string, at time.Time) (bool, error) {
 	c.writes.Add(1)

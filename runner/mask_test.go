@@ -121,7 +121,7 @@ func newTestSink(t *testing.T, secrets []string, limit int64) (*sink, *failingLo
 	}
 	t.Cleanup(func() { st.Close() })
 	run := &store.Run{Pipeline: "p", App: "p", Status: store.RunRunning, CreatedAt: time.Now(), Trigger: store.Trigger{Event: "manual"}}
-	if err := st.CreateRun(context.Background(), run, []store.Stage{{Index: 0, Name: "s", Kind: "fake"}}); err != nil || run.ID != 1 {
+	if err := st.CreateRun(context.Background(), &store.NewRun{Run: run, Stages: []store.Stage{{Index: 0, Name: "s", Kind: "fake"}}}); err != nil || run.ID != 1 {
 		t.Fatal(run.ID, err)
 	}
 	logs, drops := &failingLogs{Logs: st}, &countDrops{}

@@ -300,13 +300,12 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 	if err != nil {
 		return nil, false, err
 	}
-	if err := r.store.CreateRun(ctx, p.Run, p.Stages); errors.Is(err, store.ErrDuplicate) {
+	if err := r.store.CreateRun(ctx, &p.NewRun); errors.Is(err, store.ErrDuplicate) {
 		existing, err := r.store.RunByKey(ctx, req.DedupKey)
 		return existing, false, err
 	} else if err != nil {
 		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Run.Pipeline, err)
 	}
-	r.event(ctx, p.Run.ID, p.Event.Kind, p.Event.Message)
 	return p.Run, true, r.Queued(ctx, p)
 }
 

@@ -137,10 +137,11 @@ type NewRun struct {
 
 // Runs persists runs and guards their status transitions.
 type Runs interface {
-	// CreateRun stores a new run (its ID is assigned and set on r) with one
-	// pending row per stage, atomically. If r.DedupKey is set and a run
-	// with that key exists, it stores nothing and returns ErrDuplicate.
-	CreateRun(ctx context.Context, r *Run, stages []Stage) error
+	// CreateRun stores a new run (its ID is assigned and set on n.Run)
+	// with one pending row per stage and n.Event (when it has a Kind),
+	// atomically. If the run's DedupKey is set and a run with that key
+	// exists, it stores nothing and returns ErrDuplicate.
+	CreateRun(ctx context.Context, n *NewRun) error
 	GetRun(ctx context.Context, id int64) (*Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)
 	// RunByKey returns the run created with DedupKey key, or ErrNotFound.

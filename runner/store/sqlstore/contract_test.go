@@ -42,7 +42,7 @@ func TestRacesLandOnce(t *testing.T) {
 		var created, dup int
 		for _, err := range race(n, func(int) error {
 			r := &store.Run{Pipeline: "p", App: "p", Status: store.RunQueued, DedupKey: "gitea/d-1/p", CreatedAt: time.Now()}
-			return s.CreateRun(ctx, r, []store.Stage{{Index: 0, Name: "build", Kind: "fake"}})
+			return s.CreateRun(ctx, &store.NewRun{Run: r, Stages: []store.Stage{{Index: 0, Name: "build", Kind: "fake"}}})
 		}) {
 			switch {
 			case err == nil:

@@ -15,7 +15,7 @@ func TestDedupKeyMakesOneRun(t *testing.T) {
 		ctx := context.Background()
 		mk := func() error {
 			r := &store.Run{Pipeline: "p", App: "p", Status: store.RunQueued, DedupKey: "github/abc/p", CreatedAt: time.Now()}
-			return s.CreateRun(ctx, r, nil)
+			return s.CreateRun(ctx, &store.NewRun{Run: r})
 		}
 		if err := mk(); err != nil {
 			t.Fatal(err)

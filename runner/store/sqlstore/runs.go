@@ -15,14 +15,14 @@ import (
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
 	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until`
 
-// CreateRun stores a new run with its pending stages (store.Runs).
-func (s *Store) CreateRun(ctx context.Context, r *store.Run, stages []store.Stage) error {
-	nr := &store.NewRun{Run: r, Stages: stages}
+// CreateRun stores a new run with its pending stages and its event
+// (store.Runs).
+func (s *Store) CreateRun(ctx context.Context, nr *store.NewRun) error {
 	if err := s.tx(ctx, func(tx txn) error { return createRun(ctx, tx, nr) }); err != nil {
 		return err
 	}
 	if !nr.Created {
-		return fmt.Errorf("creating run with key %s: %w (run %d)", r.DedupKey, store.ErrDuplicate, r.ID)
+		return fmt.Errorf("creating run with key %s: %w (run %d)", nr.Run.DedupKey, store.ErrDuplicate, nr.Run.ID)
 	}
 	return nil
 }

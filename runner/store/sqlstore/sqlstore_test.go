@@ -50,7 +50,7 @@ func newRun(t *testing.T, s *Store, pipeline, group string) *store.Run {
 	r := &store.Run{Pipeline: pipeline, App: pipeline, PipelineFile: "p.yaml", PipelineSource: []byte("src"),
 		Trigger: store.Trigger{Event: "manual", Params: map[string]string{"a": "b"}}, Group: group,
 		Policy: "queue", Status: store.RunQueued, CreatedAt: time.Now()}
-	if err := s.CreateRun(context.Background(), r, []store.Stage{{Index: 0, Name: "build", Kind: "fake"}, {Index: 1, Name: "deploy", Kind: "fake"}}); err != nil {
+	if err := s.CreateRun(context.Background(), &store.NewRun{Run: r, Stages: []store.Stage{{Index: 0, Name: "build", Kind: "fake"}, {Index: 1, Name: "deploy", Kind: "fake"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return r
