@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,6 +26,7 @@ import (
 	"github.com/slipwayci/slipway/integration/localenv"
 	"github.com/slipwayci/slipway/integration/procs"
 	"github.com/slipwayci/slipway/integration/registry"
+	"github.com/slipwayci/slipway/internal/eventually"
 )
 
 func needClusterTools(t testing.TB) {
@@ -346,4 +349,44 @@ func httpGetHost(url, host string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// A Pod reaches the API server as Slipway in a cluster does: client-go's
+// in-cluster config — the kubernetes Service (kube-proxy to the node's
+// relay), the Pod's service-account token, and the CA it is given, which
+// verifies the API server's certificate (integration/cmd/incluster).
+func TestPodsReachTheAPIServer(t *testing.T) {
+	lc := startLocalCluster(t)
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "incluster")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/incluster")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the in-cluster client: %v\n%s", err, out)
+	}
+	image := lc.reg.Addr + "/test/incluster:1"
+	data, err := os.ReadFile(bin)
+	must(t, err)
+	_, err = registry.PushImageConfig(image, []registry.File{{Path: "incluster", Mode: 0o755, Data: data}},
+		v1.Config{Entrypoint: []string{"/incluster"}})
+	must(t, err)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "api-client"},
+		Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "client", Image: image}}},
+	}
+	_, err = lc.client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+	must(t, err)
+	var phase corev1.PodPhase
+	eventually.True(t, 60*time.Second, "the client pod to finish", func() bool {
+		p, err := lc.client.CoreV1().Pods("default").Get(ctx, "api-client", metav1.GetOptions{})
+		if err == nil {
+			phase = p.Status.Phase
+		}
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed
+	})
+	out, err := lc.client.CoreV1().Pods("default").GetLogs("api-client", &corev1.PodLogOptions{}).DoRaw(ctx)
+	must(t, err)
+	if phase != corev1.PodSucceeded || !strings.Contains(string(out), "reached https://10.96.0.1:443: v1.36.3") {
+		t.Fatalf("the pod did not reach the API server (%s):\n%s", phase, out)
+	}
 }

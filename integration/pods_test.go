@@ -457,7 +457,7 @@ func TestCancelledBuildDeletesItsPod(t *testing.T) {
 		t.Errorf("slipway run after Ctrl-C: exit %d\n%s", code, p.out.String())
 	}
 	e.nothingLeft(t, "cancelled build")
-	if strings.Contains(p.out.String(), "slow step done") {
+	if strings.Contains(p.out.String(), "slipway: pushed") {
 		t.Errorf("the build finished despite the cancel:\n%s", p.out.String())
 	}
 }

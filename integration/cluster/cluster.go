@@ -7,6 +7,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -46,6 +47,11 @@ type Options struct {
 	// their internal IP, and the node lifecycle controller runs (it lifts
 	// a new node's not-ready taint).
 	RealNode bool
+	// Advertise is the address the `kubernetes` Service sends Pods to
+	// (with the API server's port): the real node's, where its relay
+	// leads to the API server on loopback (kubenode.Node.Expose). Empty:
+	// 127.0.0.1, which no Pod reaches (Endpoints refuse loopback).
+	Advertise string
 }
 
 // KubeBinary is the path of a pinned Kubernetes binary in the tools cache.
@@ -158,7 +164,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcd string, o Options) er
 			"--kubelet-preferred-address-types", "InternalIP"}
 	}
 	p, err := c.start("kube-apiserver", KubeBinary("kube-apiserver"), append(kubelets,
-		"--etcd-servers", etcd, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+		"--etcd-servers", etcd, "--bind-address", "127.0.0.1", "--advertise-address", cmp.Or(o.Advertise, "127.0.0.1"),
 		"--secure-port", fmt.Sprint(port), "--cert-dir", filepath.Join(c.Dir, "certs"),
 		"--service-account-issuer", "https://kubernetes.default.svc", "--service-account-key-file", pub,
 		"--service-account-signing-key-file", priv, "--token-auth-file", tokens,
@@ -203,6 +209,9 @@ func (c *Cluster) startControllerManager(o Options) error {
 	_, err = c.start("kube-controller-manager", KubeBinary("kube-controller-manager"),
 		"--kubeconfig", c.Kubeconfig, "--bind-address", "127.0.0.1", "--secure-port", fmt.Sprint(port),
 		"--service-account-private-key-file", filepath.Join(c.Dir, "sa.key"), "--use-service-account-credentials=false",
+		// The CA Pods' service-account mounts carry (kube-root-ca.crt):
+		// the API server's self-signed serving certificate and its CA.
+		"--root-ca-file", filepath.Join(c.Dir, "certs", "apiserver.crt"),
 		"--controllers="+controllers, "--leader-elect=false", "--v=1")
 	return err
 }

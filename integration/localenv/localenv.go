@@ -164,7 +164,11 @@ func (e *Env) startGitea(ctx context.Context) error {
 }
 
 func (e *Env) startCluster(ctx context.Context, realNode bool) error {
-	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), cluster.Options{RealNode: realNode})
+	o := cluster.Options{RealNode: realNode}
+	if realNode {
+		o.Advertise = kubenode.Gateway
+	}
+	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), o)
 	if err != nil {
 		return err
 	}
@@ -206,7 +210,10 @@ func (e *Env) startNode(ctx context.Context) error {
 		return err
 	}
 	e.PodGit = "http://" + podGit
-	return nil
+	// Pods reach the API server through the kubernetes Service, whose
+	// endpoint is this relay (cluster.Options.Advertise).
+	_, err = n.Expose(strings.TrimPrefix(e.Cluster.Server, "https://"))
+	return err
 }
 
 func (e *Env) installRouting(ctx context.Context) error {
