@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayci/slipway/stages/canary"
 	"github.com/slipwayci/slipway/stages/clone"
 	"github.com/slipwayci/slipway/stages/deploy"
+	"github.com/slipwayci/slipway/stages/pods"
 	runkind "github.com/slipwayci/slipway/stages/run"
 	"github.com/slipwayci/slipway/stages/scan"
 	"github.com/slipwayci/slipway/stages/tools"
@@ -27,15 +28,11 @@ import (
 // with the database there, never download one); SLIPWAY_PROMETHEUS is the
 // Prometheus a canary's analysis asks when its pipeline names none;
 // SLIPWAY_KANIKO_IMAGE is the executor image of builds run as Pods, and
-// podRunner says where those Pods run.
-func stageKinds() (*stages.Registry, error) {
+// podsRunner (podRunner; nil without a cluster) is where those Pods run.
+func stageKinds(podsRunner *pods.Runner) (*stages.Registry, error) {
 	trivyCache := os.Getenv("SLIPWAY_TRIVY_CACHE")
 	if trivyCache == "" {
 		trivyCache = filepath.Join(tools.Dir(), "trivy-cache")
-	}
-	podsRunner, err := podRunner()
-	if err != nil {
-		return nil, err
 	}
 	kanikoImage := os.Getenv("SLIPWAY_KANIKO_IMAGE")
 	kinds := stages.NewRegistry()
@@ -78,7 +75,12 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 	if err != nil {
 		return nil, err
 	}
-	kinds, err := stageKinds()
+	podsRunner, err := podRunner()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	kinds, err := stageKinds(podsRunner)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -101,7 +103,7 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 	if resumed+failed > 0 {
 		fmt.Fprintf(stderr, "slipway: a previous engine stopped mid-run: %d run(s) resumed, %d failed (%s)\n", resumed, failed, runner.ReasonEngineRestarted)
 	}
-	if n, err := reapPods(ctx, st); err != nil {
+	if n, err := reapPods(ctx, podsRunner, st); err != nil {
 		fmt.Fprintf(stderr, "slipway: reaping stage pods: %v\n", err)
 	} else if n > 0 {
 		fmt.Fprintf(stderr, "slipway: deleted %d stage pod(s) of runs that had ended\n", n)

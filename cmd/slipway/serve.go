@@ -61,7 +61,11 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.Close()
-	kinds, err := stageKinds()
+	podsRunner, err := podRunner()
+	if err != nil {
+		return err
+	}
+	kinds, err := stageKinds(podsRunner)
 	if err != nil {
 		return err
 	}
@@ -95,7 +99,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if n, err := reapPods(ctx, st); err != nil {
+	if n, err := reapPods(ctx, podsRunner, st); err != nil {
 		log.Warn("reaping stage pods", "err", err)
 	} else if n > 0 {
 		log.Info("deleted the stage pods of runs that had ended", "pods", n)

@@ -83,27 +83,36 @@ func (w *watcher) terminated(ctx context.Context, c string) (*corev1.ContainerSt
 // until watches the Pod until done says so, failing as soon as the Pod
 // cannot get there (see problem).
 func (w *watcher) until(ctx context.Context, done func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
-	pods := w.r.Client.CoreV1().Pods(w.r.Namespace)
 	tick := time.NewTicker(recheck)
 	defer tick.Stop()
 	for {
-		p, err := pods.Get(ctx, w.name, metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("pod %s/%s was deleted while the stage ran", w.r.Namespace, w.name)
-			}
-			return nil, fmt.Errorf("reading pod %s/%s: %w", w.r.Namespace, w.name, err)
+		p, wi, err := w.r.getAndWatch(ctx, w.name)
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("pod %s/%s was deleted while the stage ran", w.r.Namespace, w.name)
 		}
-		watcher, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", w.name).String(), ResourceVersion: p.ResourceVersion})
 		if err != nil {
 			return nil, fmt.Errorf("watching pod %s/%s: %w", w.r.Namespace, w.name, err)
 		}
-		p, err = w.events(ctx, p, watcher, tick.C, done)
-		watcher.Stop()
+		p, err = w.events(ctx, p, wi, tick.C, done)
+		wi.Stop()
 		if p != nil || err != nil {
 			return p, err
 		}
 	}
+}
+
+// getAndWatch reads the Pod and watches it from that version on.
+func (r *Runner) getAndWatch(ctx context.Context, name string) (*corev1.Pod, watch.Interface, error) {
+	pods := r.Client.CoreV1().Pods(r.Namespace)
+	p, err := pods.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	wi, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: p.ResourceVersion})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, wi, nil
 }
 
 // events checks p, then every change the watch brings, until done, a
@@ -214,16 +223,11 @@ func firstOr(lines []string, def string) string {
 func (r *Runner) waitGone(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	pods := r.Client.CoreV1().Pods(r.Namespace)
 	for {
-		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		_, wi, err := r.getAndWatch(ctx, name)
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("waiting for the old pod %s/%s to go: %w", r.Namespace, name, err)
-		}
-		wi, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: p.ResourceVersion})
 		if err != nil {
 			return fmt.Errorf("waiting for the old pod %s/%s to go: %w", r.Namespace, name, err)
 		}
