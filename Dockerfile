@@ -1,14 +1,18 @@
-# The Slipway image: a static binary on a minimal base, run as non-root.
-# Built with the same `make build` flags that CI uses.
-FROM golang:1.26 AS build
-WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
-COPY . .
-RUN make build BIN=/out/slipway
-
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/slipway /usr/local/bin/slipway
+# Slipway's image: the static engine and the static Trivy client (a scan
+# asks the cluster's Trivy server, so the image holds no vulnerability
+# database), CA certificates, run as non-root. Builds and `run` stages
+# happen in Pods, not here. There is no git: the clone stage uses go-git
+# where git is absent.
+#
+# `make image` builds it with the pinned Kaniko executor (no Docker engine
+# needed). Its build context is a directory holding the two binaries,
+# which `make image` builds first with `make build`'s flags and
+# `make tools`' Trivy; BASE is replaced by an equivalent local image where
+# there is no route to gcr.io.
+ARG BASE=gcr.io/distroless/static-debian12:nonroot
+FROM ${BASE}
+COPY slipway trivy /usr/local/bin/
+ENV SLIPWAY_TRIVY=/usr/local/bin/trivy SLIPWAY_TRIVY_CACHE=/tmp/trivy HOME=/tmp
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/slipway"]
 CMD ["--help"]

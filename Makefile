@@ -11,12 +11,20 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # Per-machine cache of pinned external tools, shared by every checkout.
 TOOLS_DIR ?= $(HOME)/.cache/slipway/tools
 
-.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots
+.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots image
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/slipway
+
+# Slipway's own image (Dockerfile), built with the pinned Kaniko executor —
+# no Docker engine — from this build and make tools' Trivy: pushed to
+# IMAGE_REGISTRY (host:port, plain HTTP) when set, else written to
+# bin/slipway-image.tar. As root, like the build sandbox it uses.
+image: tools build
+	$(GO) build -o bin/slipway-image ./integration/cmd/slipway-image
+	bin/slipway-image --slipway $(BIN) --version $(VERSION) $(if $(IMAGE_REGISTRY),--registry $(IMAGE_REGISTRY))
 
 demo: tools build
 	$(GO) build -o $(DEMO_BIN) ./cmd/slipway-demo

@@ -85,7 +85,8 @@ func TestBaseGrantsOnlyTheBuildNamespace(t *testing.T) {
 	for _, want := range []string{"Namespace//slipway ", "Namespace//slipway-builds ", "ServiceAccount/slipway/slipway ",
 		"ServiceAccount/slipway-builds/slipway-stage ", "Role/slipway-builds/slipway-stages ", "RoleBinding/slipway-builds/slipway-stages ",
 		"Deployment/slipway/slipway ", "Service/slipway/slipway ", "PodDisruptionBudget/slipway/slipway ",
-		"PersistentVolumeClaim/slipway/slipway-data ", "ConfigMap/slipway/slipway-config-"} {
+		"PersistentVolumeClaim/slipway/slipway-data ", "ConfigMap/slipway/slipway-config-",
+		"Deployment/slipway/trivy ", "Service/slipway/trivy ", "PersistentVolumeClaim/slipway/trivy-db "} {
 		if !strings.Contains(got+" ", want) {
 			t.Errorf("the base lacks %s: %s", strings.TrimSpace(want), got)
 		}
@@ -116,8 +117,12 @@ func TestBaseGrantsOnlyTheBuildNamespace(t *testing.T) {
 				d.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Path != "/healthz" || d.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path != "/healthz" {
 				t.Errorf("the Deployment's probes are not on /healthz (%v):\n%s", err, spec)
 			}
-			for _, want := range []string{`"runAsNonRoot":true`, `"allowPrivilegeEscalation":false`, `"readOnlyRootFilesystem":true`, `"name":"slipway-config-`,
-				`"name":"SLIPWAY_POD_NAMESPACE","value":"slipway-builds"`} {
+			wants := []string{`"runAsNonRoot":true`, `"allowPrivilegeEscalation":false`, `"readOnlyRootFilesystem":true`}
+			if o.Metadata.Name == "slipway" {
+				wants = append(wants, `"name":"slipway-config-`, `"name":"SLIPWAY_POD_NAMESPACE","value":"slipway-builds"`,
+					`"name":"SLIPWAY_TRIVY_SERVER","value":"http://trivy.slipway.svc:4954"`)
+			}
+			for _, want := range wants {
 				if !strings.Contains(string(spec), want) {
 					t.Errorf("the Deployment lacks %s:\n%s", want, spec)
 				}

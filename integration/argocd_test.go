@@ -100,6 +100,13 @@ func orderServiceApp(t testing.TB, env *localenv.Env, dir, repo string) applicat
 	if err := env.ArgoCD.CreateApp(context.Background(), dir, "order-service", repo, "apps/order-service", "shop"); err != nil {
 		t.Fatal(err)
 	}
+	return argoApps(t, env, dir)
+}
+
+// argoApps is an Application client of the environment's Argo CD, closed
+// when the test ends.
+func argoApps(t testing.TB, env *localenv.Env, dir string) application.ApplicationServiceClient {
+	t.Helper()
 	client, err := env.ArgoCD.Client(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -354,7 +354,8 @@ func httpGetHost(url, host string) (string, error) {
 // A Pod reaches the API server as Slipway in a cluster does: client-go's
 // in-cluster config — the kubernetes Service (kube-proxy to the node's
 // relay), the Pod's service-account token, and the CA it is given, which
-// verifies the API server's certificate (integration/cmd/incluster).
+// verifies the API server's certificate (integration/cmd/incluster) —
+// and finds Services by name through the node's cluster DNS.
 func TestPodsReachTheAPIServer(t *testing.T) {
 	lc := startLocalCluster(t)
 	ctx := context.Background()
@@ -388,5 +389,10 @@ func TestPodsReachTheAPIServer(t *testing.T) {
 	must(t, err)
 	if phase != corev1.PodSucceeded || !strings.Contains(string(out), "reached https://10.96.0.1:443: v1.36.3") {
 		t.Fatalf("the pod did not reach the API server (%s):\n%s", phase, out)
+	}
+	for _, want := range []string{"kubernetes.default.svc is [10.96.0.1]", "no-such-service.default.svc: lookup no-such-service.default.svc", "no such host"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the pod's DNS answers lack %q:\n%s", want, out)
+		}
 	}
 }

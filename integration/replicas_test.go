@@ -45,9 +45,15 @@ repositories:
 // deliver sends a signed GitHub push delivery (as github.com would) and
 // returns the engine's answer.
 func deliver(url, secret string, i int) (int, error) {
+	return deliverPush(url, secret, fmt.Sprintf("delivery-%d", i), "https://github.com/acme/svc.git", fmt.Sprintf("%040x", i), fmt.Sprintf("%040x", i+1))
+}
+
+// deliverPush sends a signed GitHub delivery of a push to main of repo,
+// from before to after.
+func deliverPush(url, secret, delivery, repo, before, after string) (int, error) {
 	body, _ := json.Marshal(map[string]any{
-		"ref": "refs/heads/main", "before": fmt.Sprintf("%040x", i), "after": fmt.Sprintf("%040x", i+1),
-		"repository": map[string]any{"clone_url": "https://github.com/acme/svc.git"}, "pusher": map[string]any{"name": "dev"},
+		"ref": "refs/heads/main", "before": before, "after": after,
+		"repository": map[string]any{"clone_url": repo}, "pusher": map[string]any{"name": "dev"},
 		"commits": []any{map[string]any{"added": []string{}, "removed": []string{}, "modified": []string{"main.go"}}},
 	})
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -55,7 +61,7 @@ func deliver(url, secret string, i int) (int, error) {
 	req, _ := http.NewRequest("POST", url+"/hooks/github", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("delivery-%d", i))
+	req.Header.Set("X-GitHub-Delivery", delivery)
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -79,14 +79,16 @@ build_kaniko() {
   mv "$kaniko.tmp" "$kaniko"
 }
 
-# The Trivy CLI (v0.74 needs GOEXPERIMENT=jsonv2 to build).
+# The Trivy CLI (v0.74 needs GOEXPERIMENT=jsonv2 to build), static like
+# its releases: the same binary is the engine's client and, in an image,
+# the cluster's `trivy server`. A cgo build of an earlier recipe is rebuilt.
 trivy="$TOOLS_DIR/trivy-$TRIVY_VERSION/trivy"
 build_trivy() {
-  [ -x "$trivy" ] && return 0
+  [ -x "$trivy" ] && go version -m "$trivy" | grep -q 'CGO_ENABLED=0' && return 0
   echo "tools: building Trivy $TRIVY_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$trivy")"
   local tmp; tmp=$(mktemp -d)
-  GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -ldflags "$LDSTRIP -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" \
+  CGO_ENABLED=0 GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -trimpath -ldflags "$LDSTRIP -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" \
     "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
   mv "$tmp/trivy" "$trivy"
   rmdir "$tmp"

@@ -25,7 +25,9 @@ import (
 // by hand. The external tools come from the tools cache (stages/tools);
 // the environment tunes Trivy: SLIPWAY_TRIVY_CACHE (its cache and
 // database, default <tools>/trivy-cache) and SLIPWAY_TRIVY_OFFLINE=1 (scan
-// with the database there, never download one); SLIPWAY_PROMETHEUS is the
+// with the database there, never download one), or SLIPWAY_TRIVY_SERVER
+// (the URL of a `trivy server` holding the database; SLIPWAY_TRIVY_TOKEN
+// its token) makes the engine its client; SLIPWAY_PROMETHEUS is the
 // Prometheus a canary's analysis asks when its pipeline names none;
 // SLIPWAY_KANIKO_IMAGE is the executor image of builds run as Pods, and
 // podsRunner (podRunner; nil without a cluster) is where those Pods run.
@@ -45,7 +47,8 @@ func stageKinds(podsRunner *pods.Runner) (*stages.Registry, error) {
 		"deploy": deploy.New(),
 		"canary": canary.New(os.Getenv("SLIPWAY_PROMETHEUS")),
 		"run":    runkind.New(podsRunner),
-		"scan":   scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1"}),
+		"scan": scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1",
+			Server: os.Getenv("SLIPWAY_TRIVY_SERVER"), Token: os.Getenv("SLIPWAY_TRIVY_TOKEN")}),
 	} {
 		if err := kinds.Register(kind, f); err != nil {
 			return nil, err

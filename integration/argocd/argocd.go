@@ -281,8 +281,11 @@ func (a *ArgoCD) startProcesses(ctx context.Context, dir string, c *cluster.Clus
 	if err := r.WaitReady(ctx, 20*time.Second, "listening", dialable(redis)); err != nil {
 		return err
 	}
-	rs, err := start("argocd-repo-server", "--redis", redis, "--port", fmt.Sprint(ports["repo"]), "--metrics-port", fmt.Sprint(ports["repo-metrics"]),
-		"--disable-tls", "--loglevel", "warn")
+	// On loopback only (their default is every address): Pods reach the
+	// API server through the node's relay (kubenode.Node.Expose) when a
+	// test exposes it.
+	rs, err := start("argocd-repo-server", "--redis", redis, "--address", "127.0.0.1", "--port", fmt.Sprint(ports["repo"]),
+		"--metrics-address", "127.0.0.1", "--metrics-port", fmt.Sprint(ports["repo-metrics"]), "--disable-tls", "--loglevel", "warn")
 	if err != nil {
 		return err
 	}
@@ -294,8 +297,8 @@ func (a *ArgoCD) startProcesses(ctx context.Context, dir string, c *cluster.Clus
 		"--loglevel", "warn"); err != nil {
 		return err
 	}
-	srv, err := start("argocd-server", "--namespace", Namespace, "--insecure", "--port", fmt.Sprint(ports["server"]),
-		"--metrics-port", fmt.Sprint(ports["server-metrics"]), "--redis", redis, "--repo-server", repo, "--repo-server-plaintext",
+	srv, err := start("argocd-server", "--namespace", Namespace, "--insecure", "--address", "127.0.0.1", "--port", fmt.Sprint(ports["server"]),
+		"--metrics-address", "127.0.0.1", "--metrics-port", fmt.Sprint(ports["server-metrics"]), "--redis", redis, "--repo-server", repo, "--repo-server-plaintext",
 		"--loglevel", "warn")
 	if err != nil {
 		return err

@@ -86,7 +86,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 // the cgroupfs driver (these machines), no swap check, the node's
 // containerd, serving on the bridge address, authenticating the API
 // server by the control plane's kubelet-client CA and everyone else by
-// token review, no resolv.conf from the host, and eviction only when the
+// token review, no resolv.conf from the host but the node's cluster DNS
+// (dns.go), and eviction only when the
 // disk is really full.
 func (n *Node) writeKubeletConfig(c *cluster.Cluster) (string, error) {
 	ports, err := procs.FreePorts(2)
@@ -106,6 +107,8 @@ readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: %d
 resolvConf: ""
+clusterDNS: [%s]
+clusterDomain: %s
 serializeImagePulls: false
 authentication:
   anonymous: {enabled: false}
@@ -115,5 +118,5 @@ authorization: {mode: Webhook}
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-`, n.sock, n.IP, ports[0], ports[1], c.KubeletClientCA), 0o644)
+`, n.sock, n.IP, ports[0], ports[1], n.IP, ClusterDomain, c.KubeletClientCA), 0o644)
 }

@@ -81,6 +81,9 @@ func (n *Node) Stop() {
 	for _, stop := range n.relays {
 		stop()
 	}
+	if n.dns != nil {
+		n.dns.stop()
+	}
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		n.procs[i].Stop(10 * time.Second)
 	}

@@ -60,6 +60,7 @@ type Node struct {
 	lock    *os.File
 	sysctls map[string]string
 	relays  []func() // Expose's, stopped with the node
+	dns     *dnsServer
 }
 
 // Missing says which executables the node needs and does not find.
@@ -127,6 +128,9 @@ func (n *Node) bringUp(ctx context.Context, c *cluster.Cluster, pause, registry 
 	n.sock = filepath.Join(n.run, "containerd.sock")
 	if err := setUpBridge(); err != nil {
 		return fmt.Errorf("setting up the Pod bridge: %w", err)
+	}
+	if n.dns, err = startDNS(n.kube, n.IP); err != nil {
+		return fmt.Errorf("starting the cluster DNS: %w", err)
 	}
 	if err := n.startContainerd(ctx, pause, registry); err != nil {
 		return err

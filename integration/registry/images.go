@@ -43,7 +43,10 @@ func PushImageConfig(ref string, files []File, config v1.Config) (v1.Hash, error
 		if f.Link != "" {
 			h = &tar.Header{Name: f.Path, Mode: 0o777, Typeflag: tar.TypeSymlink, Linkname: f.Link}
 		} else if f.Mode&0o40000 != 0 || f.Path[len(f.Path)-1] == '/' {
-			h = &tar.Header{Name: f.Path, Mode: 0o755, Typeflag: tar.TypeDir}
+			h = &tar.Header{Name: f.Path, Mode: f.Mode & 0o7777, Typeflag: tar.TypeDir}
+			if h.Mode == 0 {
+				h.Mode = 0o755
+			}
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return v1.Hash{}, err
@@ -146,6 +149,32 @@ func PushSlipway(ref, binary string) (v1.Hash, error) {
 		return v1.Hash{}, err
 	}
 	return PushImageConfig(ref, files, v1.Config{Entrypoint: []string{"/usr/local/bin/slipway"}})
+}
+
+// PushTrivy pushes an image of the static Trivy CLI, shaped like the
+// official one: trivy as entrypoint (`server …` as arguments), the
+// machine's CA certificates.
+func PushTrivy(ref, trivy string) (v1.Hash, error) {
+	files, err := filesFrom(map[string]string{"/usr/local/bin/trivy": trivy, "/etc/ssl/certs/ca-certificates.crt": caCerts})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return PushImageConfig(ref, files, v1.Config{Entrypoint: []string{"/usr/local/bin/trivy"}, Env: []string{"PATH=/usr/local/bin:/bin", "HOME=/tmp"}})
+}
+
+// PushStaticBase pushes a minimal non-root base image shaped like
+// distroless/static: CA certificates, root and nonroot (65532) users, a
+// world-writable /tmp — what the Dockerfile's image stands on offline.
+func PushStaticBase(ref string) (v1.Hash, error) {
+	files, err := filesFrom(map[string]string{"/etc/ssl/certs/ca-certificates.crt": caCerts})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	files = append(files,
+		File{Path: "etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
+		File{Path: "etc/group", Mode: 0o644, Data: []byte("root:x:0:\nnonroot:x:65532:\n")},
+		File{Path: "tmp/", Mode: 0o41777})
+	return PushImageConfig(ref, files, v1.Config{User: "65532:65532", Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}})
 }
 
 const caCerts = "/etc/ssl/certs/ca-certificates.crt"

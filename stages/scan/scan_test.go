@@ -120,3 +120,63 @@ func TestTargetSelection(t *testing.T) {
 		t.Errorf("target = %+v", got)
 	}
 }
+
+// As a server's client, Trivy gets --server and no database flags, and
+// the token only in its environment (never an argument, which ps shows);
+// alone, it scans offline with its own database.
+func TestTrivyClientOfAServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "trivy")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + dir + "/args\nenv > " + dir + "/env\necho '{}'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		return string(b)
+	}
+	target := Target{Image: digestRef}
+	client := &Trivy{Path: fake, CacheDir: dir, Offline: true, Server: "http://trivy.slipway:4954", Token: "s3cret"}
+	if _, err := client.Report(context.Background(), target, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if args := read("args"); !strings.Contains(args, "--server\nhttp://trivy.slipway:4954\n") || strings.Contains(args, "--skip-db-update") ||
+		strings.Contains(args, "s3cret") {
+		t.Errorf("client args:\n%s", args)
+	}
+	if env := read("env"); !strings.Contains(env, "TRIVY_TOKEN=s3cret\n") {
+		t.Errorf("client env lacks the token:\n%s", env)
+	}
+	alone := &Trivy{Path: fake, CacheDir: dir, Offline: true}
+	if _, err := alone.Report(context.Background(), target, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if args := read("args"); strings.Contains(args, "--server") || !strings.Contains(args, "--offline-scan") {
+		t.Errorf("offline args:\n%s", args)
+	}
+	if env := read("env"); strings.Contains(env, "TRIVY_TOKEN") {
+		t.Errorf("offline env has a token:\n%s", env)
+	}
+}
+
+// A server that refuses the token, or cannot be reached, is named in the
+// stage's error with the setting to look at.
+func TestTrivyServerFailuresNameTheServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for last, want := range map[string]string{
+		"FATAL run error: twirp error unauthenticated: invalid token": "the Trivy server at http://trivy:4954 refused this engine's token (SLIPWAY_TRIVY_TOKEN)",
+		"FATAL dial tcp 10.96.0.9:4954: connect: connection refused":  "the Trivy server at http://trivy:4954 cannot be reached (SLIPWAY_TRIVY_SERVER)",
+		"FATAL something else": "trivy failed (exit status 1)",
+	} {
+		fake := filepath.Join(dir, "trivy")
+		if err := os.WriteFile(fake, []byte("#!/bin/sh\necho '"+last+"' >&2\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := (&Trivy{Path: fake, CacheDir: dir, Server: "http://trivy:4954"}).Report(context.Background(), Target{Image: digestRef}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", last, err, want)
+		}
+	}
+}

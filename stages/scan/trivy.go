@@ -13,13 +13,19 @@ import (
 	"github.com/slipwayci/slipway/stages/toollog"
 )
 
-// Trivy runs the Trivy CLI as a process.
+// Trivy runs the Trivy CLI as a process: with its own database, or as the
+// client of a Trivy server that holds the database (Server), so that no
+// engine replica keeps one.
 type Trivy struct {
 	Path     string // the trivy executable
-	CacheDir string // its cache (the vulnerability database lives in CacheDir/db)
+	CacheDir string // its cache (without a Server, the vulnerability database lives in CacheDir/db)
 	// Offline scans with the database already in CacheDir and never
 	// downloads one (air-gapped machines, tests, the demo).
 	Offline bool
+	// Server is the URL of a `trivy server` (http://trivy.slipway:4954):
+	// this process reads the image's layers and the server matches what
+	// they hold against its database. Token is the server's --token.
+	Server, Token string
 }
 
 // Target is what to scan and how to reach it.
@@ -47,7 +53,11 @@ func (t *Trivy) run(ctx context.Context, target Target, log io.Writer, format ..
 		return nil, fmt.Errorf("trivy: %w (run `make tools`)", err)
 	}
 	args := append([]string{"image", "--quiet", "--cache-dir", t.CacheDir, "--scanners", "vuln"}, format...)
-	if t.Offline {
+	switch {
+	case t.Server != "":
+		fmt.Fprintf(log, "slipway: asking the Trivy server at %s\n", t.Server)
+		args = append(args, "--server", t.Server)
+	case t.Offline:
 		args = append(args, "--skip-db-update", "--skip-java-db-update", "--offline-scan")
 	}
 	if target.Insecure {
@@ -62,6 +72,9 @@ func (t *Trivy) run(ctx context.Context, target Target, log io.Writer, format ..
 	args = append(args, "--", target.Image)
 	cmd := exec.CommandContext(ctx, t.Path, args...)
 	cmd.Env = []string{"HOME=" + os.TempDir(), "PATH=/usr/bin:/bin", "TRIVY_NO_PROGRESS=true"}
+	if t.Token != "" {
+		cmd.Env = append(cmd.Env, "TRIVY_TOKEN="+t.Token) // not an argument: ps shows those
+	}
 	if target.Username != "" {
 		cmd.Env = append(cmd.Env, "TRIVY_USERNAME="+target.Username, "TRIVY_PASSWORD="+target.Password)
 	}
@@ -75,12 +88,26 @@ func (t *Trivy) run(ctx context.Context, target Target, log io.Writer, format ..
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("trivy interrupted: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("trivy failed (%v): %s", err, lastLine(stderr.String()))
+		return nil, t.failure(err, lastLine(stderr.String()))
 	}
 	if stdout.Len() == 0 {
 		return nil, fmt.Errorf("trivy wrote no report: %s", lastLine(stderr.String()))
 	}
 	return stdout.Bytes(), nil
+}
+
+// failure says why Trivy failed, naming the server when it is what
+// refused or could not be reached.
+func (t *Trivy) failure(err error, last string) error {
+	if t.Server != "" {
+		switch {
+		case strings.Contains(last, "unauthenticated"):
+			return fmt.Errorf("the Trivy server at %s refused this engine's token (SLIPWAY_TRIVY_TOKEN): %s", t.Server, last)
+		case strings.Contains(last, "connection refused"), strings.Contains(last, "no such host"), strings.Contains(last, "i/o timeout"):
+			return fmt.Errorf("the Trivy server at %s cannot be reached (SLIPWAY_TRIVY_SERVER): %s", t.Server, last)
+		}
+	}
+	return fmt.Errorf("trivy failed (%v): %s", err, last)
 }
 
 func lastLine(s string) string {

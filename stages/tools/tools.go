@@ -43,8 +43,12 @@ func Kaniko() string {
 	return filepath.Join(Dir(), "kaniko-"+Version("KANIKO"), "executor")
 }
 
-// Trivy is the path of the pinned Trivy CLI.
+// Trivy is the path of the pinned Trivy CLI: SLIPWAY_TRIVY when set (an
+// image puts it on its own path), else the tools cache's.
 func Trivy() string {
+	if p := os.Getenv("SLIPWAY_TRIVY"); p != "" {
+		return p
+	}
 	return filepath.Join(Dir(), "trivy-"+Version("TRIVY"), "trivy")
 }
 

@@ -1,11 +1,14 @@
 // Command incluster is a Kubernetes client run as a Pod by the tests: it
 // reaches the API server the way Slipway in a cluster does — client-go's
 // in-cluster config (the kubernetes Service, the Pod's service-account
-// token and CA) — and prints the server's version.
+// token and CA) — and prints the server's version; then it looks up the
+// API server's Service, and a Service that does not exist, by name
+// through the cluster DNS.
 package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 
 	"k8s.io/client-go/kubernetes"
@@ -29,4 +32,12 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("reached %s: %s\n", cfg.Host, v.GitVersion)
+	for _, name := range []string{"kubernetes.default.svc", "no-such-service.default.svc"} {
+		addrs, err := net.LookupHost(name)
+		if err != nil {
+			fmt.Printf("%s: %v\n", name, err)
+			continue
+		}
+		fmt.Printf("%s is %v\n", name, addrs)
+	}
 }
