@@ -1,0 +1,223 @@
+// Package sandbox runs untrusted work on the engine's machine — a Kaniko
+// build, a run stage's commands — inside a sandbox made fresh for each
+// attempt: a throw-away root directory, then chroot. The work is root only
+// inside a user namespace whose IDs map to an unprivileged range outside
+// (IDBase…), so it holds no capability over the machine; new mount, PID,
+// network, IPC and UTS namespaces; a /dev of null, zero, full, random,
+// urandom and tty only; a fresh /proc showing only the sandbox's
+// processes; a network of its own with nothing but loopback, where the
+// registries on this machine the work names are forwarded in (netns.go)
+// and nothing else — not the engine's API, etcd or Argo CD. The root is
+// removed afterwards, whatever the outcome. The engine must run as root
+// (to map the ID range).
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+)
+
+// IDs is how many user and group IDs a sandbox maps.
+const IDs = 65536
+
+// DefaultIDBase is the first host ID a sandbox maps to root inside.
+const DefaultIDBase = 100000
+
+// Root is a sandbox's root directory on this machine.
+type Root struct {
+	Dir    string
+	idBase int
+}
+
+// NewRoot makes a root directory under workRoot (default os.TempDir()),
+// named prefix followed by random characters, with the mount points the
+// sandbox needs; idBase is the first host ID of its range (0: the
+// default).
+func NewRoot(workRoot, prefix string, idBase int) (*Root, error) {
+	if idBase == 0 {
+		idBase = DefaultIDBase
+	}
+	dir, err := os.MkdirTemp(workRoot, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("making the sandbox: %w", err)
+	}
+	r := &Root{Dir: dir, idBase: idBase}
+	// The root is an image's "/" too: 0755 as in a container, not
+	// MkdirTemp's 0700 (a FROM scratch image kept it, and its non-root
+	// users could not enter "/").
+	if err := os.Chmod(dir, 0o755); err != nil {
+		r.Remove(io.Discard)
+		return nil, err
+	}
+	for _, d := range []string{"dev", "proc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			r.Remove(io.Discard)
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Path is name (slash-separated, relative to the root) on this machine.
+func (r *Root) Path(name string) string {
+	return filepath.Join(r.Dir, filepath.FromSlash(name))
+}
+
+// HandOver gives everything under the root to the sandbox's users (uid
+// and gid 0 inside are IDBase outside; an owner already in the range is
+// kept) — but keep, which stay the machine's and read-only inside.
+func (r *Root) HandOver(keep ...string) error {
+	kept := map[string]bool{}
+	for _, k := range keep {
+		kept[k] = true
+	}
+	return filepath.WalkDir(r.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || kept[path] {
+			return err
+		}
+		uid, gid := r.idBase, r.idBase
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) >= r.idBase && int(st.Uid) < r.idBase+IDs {
+				uid, gid = int(st.Uid), int(st.Gid)
+			}
+		}
+		return os.Lchown(path, uid, gid)
+	})
+}
+
+// Remove deletes the root — but never while anything is still mounted
+// under it (that would reach through to the machine's /dev); problems are
+// written to log.
+func (r *Root) Remove(log io.Writer) {
+	if mounted, err := mountedUnder(r.Dir); err != nil || mounted != "" {
+		fmt.Fprintf(log, "slipway: NOT removing sandbox %s: %s is still mounted (%v)\n", r.Dir, mounted, err)
+		return
+	}
+	if err := os.RemoveAll(r.Dir); err != nil {
+		fmt.Fprintf(log, "slipway: removing sandbox %s: %v\n", r.Dir, err)
+	}
+}
+
+// mountedUnder returns a mount point at or below dir, as this process sees them.
+func mountedUnder(dir string) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			return fields[4], nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// Command is what runs in the sandbox: Path (inside the root) with Args,
+// and exactly Env as its environment.
+type Command struct {
+	Path string
+	Args []string
+	Env  []string
+	// Registries are loopback host:port addresses of this machine that
+	// are forwarded into the sandbox's network, at the same address.
+	Registries []string
+	Output     io.Writer // stdout and stderr
+}
+
+// script runs as PID 1 of the new namespaces (root of the user
+// namespace): loopback up, a minimal /dev, a fresh /proc; it tells the
+// engine it is ready (fd 3) and waits for the registries to be forwarded
+// into its network (fd 4) before it becomes the command.
+const script = `set -e
+root=$1; shift
+command_path=$PATH
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+ip link set lo up
+mount --make-rprivate /
+for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
+mount -t proc proc "$root/proc"
+echo ready >&3
+read -r go <&4
+exec 3>&- 4<&-
+chroot=$(command -v chroot)
+PATH=$command_path exec "$chroot" "$root" "$@"
+`
+
+// Run runs c in the sandbox and returns how it ended: nil, an
+// *exec.ExitError with the command's exit status, or an error making the
+// sandbox.
+func (r *Root) Run(ctx context.Context, c Command) error {
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer readyR.Close()
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return err
+	}
+	defer goW.Close()
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", script, "sandbox", r.Dir, c.Path}, c.Args...)...)
+	cmd.Env = c.Env
+	cmd.Stdout, cmd.Stderr = c.Output, c.Output
+	cmd.ExtraFiles = []*os.File{readyW, goR} // fds 3 and 4
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: r.idBase, Size: IDs}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: r.idBase, Size: IDs}},
+		Credential:  &syscall.Credential{Uid: 0, Gid: 0},
+		Pdeathsig:   syscall.SIGKILL,
+		Setpgid:     true,
+	}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Pdeathsig fires when the *thread* that forked dies, and Go ends the
+	// threads of goroutines that exit locked (forward's do): fork from a
+	// thread held locked until the sandbox has ended.
+	started, waited := make(chan error, 1), make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		waited <- cmd.Wait()
+	}()
+	err = <-started
+	readyW.Close()
+	goR.Close()
+	if err != nil {
+		return fmt.Errorf("starting the sandbox: %w", err)
+	}
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(readyR, ready); err != nil {
+		return fmt.Errorf("the sandbox did not start: %w", <-waited)
+	}
+	fwd, err := forward(ctx, cmd.Process.Pid, c.Registries)
+	if err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-waited
+		return err
+	}
+	defer fwd.Close()
+	if _, err := io.WriteString(goW, "go\n"); err != nil {
+		return fmt.Errorf("starting the command: %w: %w", err, <-waited)
+	}
+	goW.Close()
+	return <-waited
+}
