@@ -77,13 +77,22 @@ stages:
 func (e *buildEnv) sandboxes(t *testing.T) string {
 	t.Helper()
 	if e.tmp == "" {
-		dir, err := os.MkdirTemp("", "slipway-build-test-")
-		must(t, err)
-		must(t, os.Chmod(dir, 0o777|os.ModeSticky))
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		e.tmp = dir
+		e.tmp = sandboxTmp(t)
 	}
 	return e.tmp
+}
+
+// sandboxTmp is a temporary directory for engines' sandboxes (their
+// TMPDIR), removed when the test ends: world-searchable and sticky like
+// /tmp, as the sandbox's mapped users must reach it, and the test's own,
+// so that what is left in it is what its engines left.
+func sandboxTmp(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "slipway-sandboxes-")
+	must(t, err)
+	must(t, os.Chmod(dir, 0o777|os.ModeSticky))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // slipwayRun runs `slipway run` with the offline Trivy database.

@@ -108,11 +108,7 @@ const (
 // and a TMPDIR for local builds' sandboxes.
 func (e *podEnv) env(t testing.TB, more ...string) []string {
 	t.Helper()
-	sandboxes, err := os.MkdirTemp("", "slipway-pod-test-") // searchable by the local sandbox's mapped users
-	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(sandboxes) })
-	must(t, os.Chmod(sandboxes, 0o777|os.ModeSticky))
-	return append(append(slices.Clone(e.engine), "TMPDIR="+sandboxes, "TEST_GIT_TOKEN="+podGitToken, "TEST_REG_TOKEN="+podRegToken), more...)
+	return append(append(slices.Clone(e.engine), "TMPDIR="+sandboxTmp(t), "TEST_GIT_TOKEN="+podGitToken, "TEST_REG_TOKEN="+podRegToken), more...)
 }
 
 // run runs `slipway run` to its end with env(more).
@@ -400,18 +396,19 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	e.nothingLeft(t, "unschedulable build")
 }
 
-// A run stage runs commands in any image, on the run's checkout, as a Pod:
-// the pipeline's and the stage's variables and the secrets it names are
-// its environment (the secret masked in the log, never in the Pod spec);
-// each command is printed before it runs, and the first that fails fails
-// the stage with its exit code.
-func TestRunStageRunsCommandsInAPod(t *testing.T) {
+// A run stage runs commands in any image, on the run's checkout, as a Pod
+// and in this machine's sandbox alike: the pipeline's and the stage's
+// variables and the secrets it names are its environment (the secret
+// masked in the log, never in the Pod spec); each command is printed
+// before it runs, and the first that fails fails the stage with its exit
+// code.
+func TestRunStageRunsCommandsOnBothExecutors(t *testing.T) {
 	e := newPodEnv(t)
 	sha, err := e.wt.Commit("main", "tests", map[string]string{"svc/app": "hello\n", "test.sh": "grep -q hello svc/app && echo tests passed\n"})
 	must(t, err)
 	must(t, e.wt.Push("main"))
 	const apiKey = "api-k3y-never-in-a-pod-spec"
-	pipeline := func(name string, commands ...string) string {
+	pipeline := func(name, executor string, commands ...string) string {
 		quoted, _ := json.Marshal(commands)
 		return writeFile(t, e.dir, name+".yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
 kind: Pipeline
@@ -422,25 +419,48 @@ secrets:
   API_KEY: {env: TEST_API_KEY}
 stages:
   - {name: clone, clone: {repo: %q, auth: {token: GIT_TOKEN}}}
-  - {name: test, run: {image: %s, commands: %s, env: {WHO: pods}, secrets: [API_KEY], executor: kubernetes}}
-`, name, e.repo, e.Base, quoted))
+  - {name: test, run: {image: %s, commands: %s, env: {WHO: tests}, secrets: [API_KEY], executor: %s}}
+`, name, e.repo, e.Base, quoted, executor))
 	}
-	out, code := e.run(t, pipeline("pass", "sh test.sh", `echo "$GREETING from $WHO, key $API_KEY, in $(pwd)"`), sha, "TEST_API_KEY="+apiKey)
-	if code != 0 {
-		t.Fatalf("run stage: exit %d\n%s", code, out)
-	}
-	for _, want := range []string{"+ sh test.sh", "tests passed", "+ echo \"$GREETING from $WHO", "hello from pods, key ***, in /workspace/src", "checked out " + sha} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the run stage's log lacks %q:\n%s", want, out)
+	// The same stage on both executors: a Pod, and this machine's sandbox
+	// in the image's filesystem.
+	for executor, failed := range map[string]string{
+		"kubernetes": `a command failed in pod slipway-\d+-test-\w+ \(exit code 7\)`,
+		"local":      `a command failed in the sandbox \(exit code 7\)`,
+	} {
+		out, code := e.run(t, pipeline("pass-"+executor, executor, "sh test.sh", `echo "$GREETING from $WHO, key $API_KEY, in $(pwd)"`), sha, "TEST_API_KEY="+apiKey)
+		if code != 0 {
+			t.Fatalf("%s run stage: exit %d\n%s", executor, code, out)
 		}
-	}
-	out, code = e.run(t, pipeline("fail", "echo before", "exit 7", "echo after"), sha, "TEST_API_KEY="+apiKey)
-	if code != 1 || !regexp.MustCompile(`a command failed in pod slipway-\d+-test-\w+ \(exit code 7\)`).MatchString(out) ||
-		!strings.Contains(out, "+ exit 7") || strings.Contains(out, "+ echo after") {
-		t.Errorf("failing command: exit %d\n%s", code, out)
+		for _, want := range []string{"+ sh test.sh", "tests passed", "+ echo \"$GREETING from $WHO", "hello from tests, key ***, in /workspace/src"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the %s run stage's log lacks %q:\n%s", executor, want, out)
+			}
+		}
+		out, code = e.run(t, pipeline("fail-"+executor, executor, "echo before", "exit 7", "echo after"), sha, "TEST_API_KEY="+apiKey)
+		if code != 1 || !regexp.MustCompile(failed).MatchString(out) || !strings.Contains(out, "+ exit 7") || strings.Contains(out, "+ echo after") {
+			t.Errorf("%s failing command: exit %d\n%s", executor, code, out)
+		}
 	}
 	e.nothingLeft(t, "run stages")
 	e.podsHeldNo(t, apiKey, podGitToken)
+
+	// The local sandbox has no network (not even the git server the Pods
+	// reach) and no view of the machine; its root is removed after.
+	tmp := sandboxTmp(t)
+	out, code := e.run(t, pipeline("isolated", "local",
+		"wget -q -T 2 -O /dev/null "+e.repo+"/info/refs && echo REACHED || echo no network",
+		"ls /proc | grep -c '^[0-9]' | sed 's/^/processes: /'",
+		"touch /probe && ls -d /kaniko /root/.cache 2>/dev/null || echo no host files"), sha, "TMPDIR="+tmp)
+	if code != 0 || !strings.Contains(out, "no network") || strings.Contains(out, "REACHED") || !strings.Contains(out, "no host files") {
+		t.Errorf("the local sandbox reached out: exit %d\n%s", code, out)
+	}
+	if m := regexp.MustCompile(`processes: (\d+)`).FindStringSubmatch(out); m == nil || len(m[1]) > 1 {
+		t.Errorf("the sandbox sees the machine's processes:\n%s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "run-root-*")); len(left) > 0 {
+		t.Errorf("run sandboxes left behind: %v", left)
+	}
 }
 
 // A run cancelled in the middle of a build (Ctrl-C on `slipway run`)

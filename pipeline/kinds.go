@@ -58,16 +58,21 @@ type RunSpec struct {
 	Commands []string          `yaml:"commands"` // run in order by /bin/sh; the first that fails fails the stage
 	Env      map[string]string `yaml:"env"`      // beside the pipeline's env
 	Secrets  []string          `yaml:"secrets"`  // secrets (declared under secrets:) given as environment variables of the same name
-	Executor string            `yaml:"executor"` // kubernetes (the only one so far)
+	Executor string            `yaml:"executor"` // local (default: the engine's sandbox, in the image's filesystem) or kubernetes (a Pod)
 	Pod      PodSettings       `yaml:"pod"`
 }
 
 // PodSettings place and size a stage's Pod (executor: kubernetes). The
-// namespace and service account are the engine's, never a pipeline's.
+// namespace is the engine's, never a pipeline's; a service account is
+// the engine's default unless the pipeline names one the engine allows
+// (SLIPWAY_POD_SERVICE_ACCOUNTS), and its token is mounted only when
+// asked.
 type PodSettings struct {
-	Resources    PodResources      `yaml:"resources"`
-	NodeSelector map[string]string `yaml:"nodeSelector"`
-	Tolerations  []Toleration      `yaml:"tolerations"`
+	Resources                PodResources      `yaml:"resources"`
+	NodeSelector             map[string]string `yaml:"nodeSelector"`
+	Tolerations              []Toleration      `yaml:"tolerations"`
+	ServiceAccount           string            `yaml:"serviceAccount"`
+	MountServiceAccountToken bool              `yaml:"mountServiceAccountToken"`
 }
 
 // PodResources are quantities as Kubernetes writes them (500m, 1Gi) by

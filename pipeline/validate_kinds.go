@@ -80,25 +80,24 @@ func (v *validator) run(p *Pipeline, at string, r *RunSpec) {
 			v.failf(fmt.Sprintf("%s.secrets[%d]", at, i), "%s is also set under env; a variable has one value", name)
 		}
 	}
-	switch r.Executor {
-	case "kubernetes":
-	case "", "local":
-		v.failf(at+".executor", "run stages need executor: kubernetes (they run as Pods; the local sandbox does not run them yet)")
-	default:
-		v.oneOf(at+".executor", r.Executor, []string{"kubernetes"})
+	v.executor(at, r.Executor, r.Pod)
+}
+
+// executor checks a stage's executor (local, the default, or kubernetes)
+// and its Pod settings, which only a Pod has.
+func (v *validator) executor(at, executor string, pod PodSettings) {
+	v.oneOf(at+".executor", executor, []string{"local", "kubernetes"})
+	if executor != "kubernetes" && !reflect.DeepEqual(pod, PodSettings{}) {
+		v.failf(at+".pod", "pod settings need executor: kubernetes")
 	}
-	v.pod(at+".pod", r.Pod)
+	v.pod(at+".pod", pod)
 }
 
 func (v *validator) build(p *Pipeline, at string, b *BuildSpec) {
 	v.required(at+".image", b.Image)
 	v.repoPath(at+".context", b.Context)
 	v.repoPath(at+".dockerfile", b.Dockerfile)
-	v.oneOf(at+".executor", b.Executor, []string{"local", "kubernetes"})
-	if b.Executor != "kubernetes" && !reflect.DeepEqual(b.Pod, PodSettings{}) {
-		v.failf(at+".pod", "pod settings need executor: kubernetes")
-	}
-	v.pod(at+".pod", b.Pod)
+	v.executor(at, b.Executor, b.Pod)
 	v.auth(p, at+".auth", b.Auth)
 	for name := range b.BuildArgs {
 		if !envName.MatchString(name) {
@@ -310,10 +309,17 @@ var (
 	quantity  = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 	labelKey  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	labelText = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+	dnsName   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 )
 
 // pod checks a stage's Pod settings as the API server would.
 func (v *validator) pod(at string, p PodSettings) {
+	if p.ServiceAccount != "" && !dnsName.MatchString(p.ServiceAccount) {
+		v.failf(at+".serviceAccount", "%q is not a service account name (lower-case letters, digits, - and .)", p.ServiceAccount)
+	}
+	if p.MountServiceAccountToken && p.ServiceAccount == "" {
+		v.failf(at+".mountServiceAccountToken", "name the serviceAccount whose token to mount")
+	}
 	for part, list := range map[string]map[string]string{"requests": p.Resources.Requests, "limits": p.Resources.Limits} {
 		for name, q := range list {
 			key := strictyaml.JoinKey(at+".resources."+part, name)

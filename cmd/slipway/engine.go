@@ -46,7 +46,7 @@ func stageKinds(podsRunner *pods.Runner) (*stages.Registry, error) {
 		}),
 		"deploy": deploy.New(),
 		"canary": canary.New(os.Getenv("SLIPWAY_PROMETHEUS")),
-		"run":    runkind.New(podsRunner),
+		"run":    runkind.New(&runkind.Local{}, podsRunner),
 		"scan": scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1",
 			Server: os.Getenv("SLIPWAY_TRIVY_SERVER"), Token: os.Getenv("SLIPWAY_TRIVY_TOKEN")}),
 	} {

@@ -23,9 +23,10 @@ const defaultHelperImage = "ghcr.io/slipwayci/slipway"
 // environment: SLIPWAY_KUBECONFIG (a kubeconfig file; in a cluster, the
 // engine's own service account when unset), SLIPWAY_POD_NAMESPACE (default
 // the engine's own namespace in a cluster, else slipway-builds),
-// SLIPWAY_HELPER_IMAGE (default this release's image) and
-// SLIPWAY_POD_SERVICE_ACCOUNT. Without a cluster it is nil, and such
-// stages fail saying so.
+// SLIPWAY_HELPER_IMAGE (default this release's image),
+// SLIPWAY_POD_SERVICE_ACCOUNT (the stage Pods') and
+// SLIPWAY_POD_SERVICE_ACCOUNTS (comma-separated: the others a pipeline
+// may name). Without a cluster it is nil, and such stages fail saying so.
 func podRunner() (*pods.Runner, error) {
 	var cfg *rest.Config
 	var err error
@@ -47,6 +48,11 @@ func podRunner() (*pods.Runner, error) {
 	}
 	r := &pods.Runner{Client: client, Namespace: os.Getenv("SLIPWAY_POD_NAMESPACE"), HelperImage: os.Getenv("SLIPWAY_HELPER_IMAGE"),
 		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT")}
+	for _, sa := range strings.Split(os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNTS"), ",") {
+		if sa = strings.TrimSpace(sa); sa != "" {
+			r.ServiceAccounts = append(r.ServiceAccounts, sa)
+		}
+	}
 	if r.Namespace == "" {
 		r.Namespace = "slipway-builds"
 		if ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {

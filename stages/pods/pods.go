@@ -57,6 +57,9 @@ type Runner struct {
 	// ServiceAccount the Pods run as ("" for the namespace's default);
 	// its token is mounted only where a Spec asks.
 	ServiceAccount string
+	// ServiceAccounts are the others a pipeline may name for its stage
+	// (Spec.ServiceAccount): the operator's allow-list.
+	ServiceAccounts []string
 	// Unschedulable is how long a Pod may stay unschedulable before the
 	// stage fails (an autoscaler may still add a node); default 2m.
 	Unschedulable time.Duration
@@ -87,7 +90,10 @@ type Spec struct {
 	Resources              corev1.ResourceRequirements
 	NodeSelector           map[string]string
 	Tolerations            []corev1.Toleration
-	MountServiceAccount    bool // mount the service account's token
+	// ServiceAccount is the pipeline's choice among the Runner's
+	// ServiceAccounts ("": the Runner's own).
+	ServiceAccount      string
+	MountServiceAccount bool // mount the service account's token
 }
 
 // Outcome is how the main container ended.
@@ -107,6 +113,10 @@ type Outcome struct {
 func (r *Runner) Run(ctx context.Context, run *stages.Run, spec Spec) (out Outcome, err error) {
 	name := PodName(run.ID, run.Stage)
 	out.Pod = name
+	if sa := spec.ServiceAccount; sa != "" && sa != r.ServiceAccount && !slices.Contains(r.ServiceAccounts, sa) {
+		return out, fmt.Errorf("service account %q is not one this engine lets stages use (SLIPWAY_POD_SERVICE_ACCOUNTS: %s)",
+			sa, strings.Join(r.ServiceAccounts, ", "))
+	}
 	pod, attached, err := r.start(ctx, run, name, spec)
 	if err != nil {
 		return out, err

@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"path"
@@ -54,7 +55,7 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.Namespace, Labels: labels(run, spec.Role)},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                corev1.RestartPolicyNever,
-			ServiceAccountName:           r.ServiceAccount,
+			ServiceAccountName:           cmp.Or(spec.ServiceAccount, r.ServiceAccount),
 			AutomountServiceAccountToken: &spec.MountServiceAccount,
 			EnableServiceLinks:           &no,
 			NodeSelector:                 spec.NodeSelector,
@@ -130,7 +131,7 @@ func CheckoutOf(run *stages.Run) (*Checkout, error) {
 }
 
 // Place applies a stage's Pod settings (resources, node selector,
-// tolerations) to spec.
+// tolerations, service account and its token) to spec.
 func (spec *Spec) Place(p pipeline.PodSettings) error {
 	for part, list := range map[string]map[string]string{"requests": p.Resources.Requests, "limits": p.Resources.Limits} {
 		rl := corev1.ResourceList{}
@@ -151,6 +152,7 @@ func (spec *Spec) Place(p pipeline.PodSettings) error {
 		}
 	}
 	spec.NodeSelector = p.NodeSelector
+	spec.ServiceAccount, spec.MountServiceAccount = p.ServiceAccount, p.MountServiceAccountToken
 	for _, t := range p.Tolerations {
 		spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator),
 			Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})

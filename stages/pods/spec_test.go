@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
 )
 
@@ -110,5 +111,33 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A pipeline may name a service account only from the engine's
+// allow-list: the Pod then runs as it (with its token when asked), and
+// any other is refused before anything is created.
+func TestServiceAccountsComeFromTheEnginesList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	client := fake.NewClientset()
+	r := &Runner{Client: client, Namespace: "builds", ServiceAccount: "slipway-stage", ServiceAccounts: []string{"image-pusher"}}
+	run := &stages.Run{ID: 7, Stage: "build"}
+	var spec Spec
+	if err := spec.Place(pipeline.PodSettings{ServiceAccount: "image-pusher", MountServiceAccountToken: true}); err != nil {
+		t.Fatal(err)
+	}
+	if pod := r.pod(run, "p", spec); pod.Spec.ServiceAccountName != "image-pusher" || !*pod.Spec.AutomountServiceAccountToken {
+		t.Errorf("allowed account: %s, token %v", pod.Spec.ServiceAccountName, *pod.Spec.AutomountServiceAccountToken)
+	}
+	if pod := r.pod(run, "p", Spec{}); pod.Spec.ServiceAccountName != "slipway-stage" || *pod.Spec.AutomountServiceAccountToken {
+		t.Errorf("default account: %s, token %v", pod.Spec.ServiceAccountName, *pod.Spec.AutomountServiceAccountToken)
+	}
+	_, err := r.Run(ctx, run, Spec{Role: "build", Image: "kaniko", ServiceAccount: "cluster-admin"})
+	if err == nil || !strings.Contains(err.Error(), `service account "cluster-admin" is not one this engine lets stages use (SLIPWAY_POD_SERVICE_ACCOUNTS: image-pusher)`) {
+		t.Errorf("an account off the list: %v", err)
+	}
+	if len(client.Actions()) != 0 {
+		t.Errorf("the refused stage reached the API: %v", client.Actions())
 	}
 }

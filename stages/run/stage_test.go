@@ -27,7 +27,7 @@ func TestScriptPrintsRunsAndStopsAtTheFirstFailure(t *testing.T) {
 
 func TestRunStageNeedsACluster(t *testing.T) {
 	t.Parallel()
-	s, err := New(nil)(&pipeline.RunSpec{Image: "busybox", Commands: []string{"true"}, Executor: "kubernetes"})
+	s, err := New(&Local{}, nil)(&pipeline.RunSpec{Image: "busybox", Commands: []string{"true"}, Executor: "kubernetes"})
 	if err != nil {
 		t.Fatal(err)
 	}
