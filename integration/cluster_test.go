@@ -31,7 +31,7 @@ import (
 
 func needClusterTools(t testing.TB) {
 	t.Helper()
-	need(t, os.Geteuid() == 0, "root (the node runs containers, the node agent chroots them)")
+	need(t, os.Geteuid() == 0, "root (the node runs containers)")
 	for _, m := range cluster.Missing() {
 		need(t, false, m)
 	}
@@ -65,15 +65,13 @@ type localCluster struct {
 
 // startLocalCluster starts the local environment with the cluster, its
 // Pods on a real node (kubenode), and what opts adds, for one test, and
-// tears it down after. (make demo still runs the node agent; its own test
-// is TestNodeAgentRunsADeployment.)
+// tears it down after.
 func startLocalCluster(t testing.TB, opts ...localenv.Options) *localCluster {
 	t.Helper()
 	o := localenv.Options{Cluster: true}
 	for _, x := range opts {
 		o = x
 	}
-	o.RealNode = true
 	return startEnv(t, o)
 }
 
@@ -96,10 +94,8 @@ func startEnv(t testing.TB, o localenv.Options) *localCluster {
 			need(t, false, m)
 		}
 	}
-	if o.RealNode {
-		for _, m := range kubenode.Missing() {
-			need(t, false, m)
-		}
+	for _, m := range kubenode.Missing() {
+		need(t, false, m)
 	}
 	if o.Mesh {
 		_, err := exec.LookPath("prometheus")
@@ -154,36 +150,6 @@ func (lc *localCluster) waitAvailable(t *testing.T, ns, name string) *corev1.Pod
 	}
 	t.Fatalf("no running pod of %s", name)
 	return nil
-}
-
-// The control plane and the node agent (what make demo still runs Pods
-// on): a Deployment of an image from the local registry becomes
-// Available, its Pod serves on its own address, deleting it stops the
-// process, and teardown leaves nothing running.
-func TestNodeAgentRunsADeployment(t *testing.T) {
-	lc := startEnv(t, localenv.Options{Cluster: true})
-	lc.logTimings(t)
-	ctx := context.Background()
-	image := pushDemoImage(t, lc.reg, "shop/order-service:v1", "v1", 0, 0)
-	_, err := lc.client.AppsV1().Deployments("default").Create(ctx, demoDeployment("order-service-v1", "v1", image), metav1.CreateOptions{})
-	must(t, err)
-	pod := lc.waitAvailable(t, "default", "order-service-v1")
-	resp, err := http.Get(fmt.Sprintf("http://%s:8080/", pod.Status.PodIP))
-	must(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "order-service v1 ok") {
-		t.Errorf("pod answered %d %q", resp.StatusCode, body)
-	}
-	cs := pod.Status.ContainerStatuses[0]
-	if !cs.Ready || cs.ImageID == "" || !strings.Contains(image, cs.ImageID) {
-		t.Errorf("container status = %+v", cs)
-	}
-	must(t, lc.client.AppsV1().Deployments("default").Delete(ctx, "order-service-v1", metav1.DeleteOptions{}))
-	waitFor(t, "the pod's process to stop", func() bool {
-		_, err := http.Get(fmt.Sprintf("http://%s:8080/healthz", pod.Status.PodIP))
-		return err != nil
-	})
 }
 
 // The control plane on a real node — the kubelet and kube-proxy on a
@@ -297,11 +263,11 @@ func TestFailingPodsAreReported(t *testing.T) {
 	})
 }
 
-// The whole launcher comes up — registry, git, control plane, node agent,
+// The whole launcher comes up — registry, git, control plane, node,
 // Argo CD, mesh proxy, Prometheus — and Close leaves no process behind.
 func TestLauncherTeardownLeavesNothing(t *testing.T) {
 	needClusterTools(t)
-	for _, m := range argocd.Missing() {
+	for _, m := range append(argocd.Missing(), kubenode.Missing()...) {
 		need(t, false, m)
 	}
 	dir := t.TempDir()
@@ -315,8 +281,8 @@ func TestLauncherTeardownLeavesNothing(t *testing.T) {
 	for _, p := range started {
 		names = append(names, p.Name)
 	}
-	if len(started) != 9 {
-		t.Errorf("expected registry, etcd, kube-apiserver, kube-controller-manager, redis, 3 Argo CD roles and Prometheus, started %v", names)
+	if len(started) != 13 {
+		t.Errorf("expected registry, etcd, kube-apiserver, kube-controller-manager, containerd, kubelet, kube-proxy, kube-scheduler, redis, 3 Argo CD roles and Prometheus, started %v", names)
 	}
 	env.Close()
 	for _, p := range started {

@@ -24,9 +24,11 @@ func stageTook(b *testing.B, out, stage, kind string) time.Duration {
 }
 
 // BenchmarkPodStages builds the same commit in the local sandbox and as a
-// Pod on the local cluster's node, and runs a one-command run stage as a
-// Pod (its duration is the Pod's overhead: scheduling, sandbox, checkout,
-// container start). Reported: the stages' medians. Run with -benchtime 5x.
+// Pod on the local cluster's node, and runs a one-command run stage on
+// both executors (its duration is the executor's overhead: for a Pod
+// scheduling, sandbox, checkout, container start; locally the image
+// pulled and unpacked, the checkout copied, the sandbox made and
+// removed). Reported: the stages' medians. Run with -benchtime 5x.
 func BenchmarkPodStages(b *testing.B) {
 	e := newPodEnv(b)
 	sha, err := e.wt.Commit("main", "app", map[string]string{"svc/Dockerfile": "FROM scratch\nCOPY app /app\n", "svc/app": "hello\n"})
@@ -34,19 +36,22 @@ func BenchmarkPodStages(b *testing.B) {
 	must(b, e.wt.Push("main"))
 	local := e.pipeline(b, "local", "local", e.Registry.Addr+"/shop/app", "", "")
 	pod := e.pipeline(b, "pod", "kubernetes", e.PodRegistry+"/shop/app", "", "")
-	noop := writeFile(b, e.dir, "noop.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
+	noop := func(executor string) string {
+		return writeFile(b, e.dir, "noop-"+executor+".yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
 kind: Pipeline
 metadata: {name: noop}
 stages:
   - {name: clone, clone: {repo: %q}}
-  - {name: noop, run: {image: %s, commands: [echo first line], executor: kubernetes}}
-`, e.repo, e.Base))
-	var locals, pods, runs []time.Duration
+  - {name: noop, run: {image: %s, commands: [echo first line], executor: %s}}
+`, e.repo, e.Base, executor))
+	}
+	var locals, pods, runs, localRuns []time.Duration
 	for b.Loop() {
 		for _, c := range []struct {
 			file, stage, kind string
 			into              *[]time.Duration
-		}{{local, "build", "build", &locals}, {pod, "build", "build", &pods}, {noop, "noop", "run", &runs}} {
+		}{{local, "build", "build", &locals}, {pod, "build", "build", &pods}, {noop("kubernetes"), "noop", "run", &runs},
+			{noop("local"), "noop", "run", &localRuns}} {
 			out, code := e.run(b, c.file, sha)
 			if code != 0 {
 				b.Fatalf("%s: exit %d\n%s", c.file, code, out)
@@ -57,5 +62,6 @@ stages:
 	b.ReportMetric(benchreport.Median(locals).Seconds(), "build-local-s")
 	b.ReportMetric(benchreport.Median(pods).Seconds(), "build-pod-s")
 	b.ReportMetric(benchreport.Median(runs).Seconds(), "run-pod-s")
-	b.Logf("build local %v, build pod %v, run pod %v", locals, pods, runs)
+	b.ReportMetric(benchreport.Median(localRuns).Seconds(), "run-local-s")
+	b.Logf("build local %v, build pod %v, run pod %v, run local %v", locals, pods, runs, localRuns)
 }

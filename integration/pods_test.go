@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -448,10 +449,12 @@ stages:
 	// The local sandbox has no network (not even the git server the Pods
 	// reach) and no view of the machine; its root is removed after.
 	tmp := sandboxTmp(t)
+	git, err := url.Parse(e.repo)
+	must(t, err)
 	out, code := e.run(t, pipeline("isolated", "local",
-		"wget -q -T 2 -O /dev/null "+e.repo+"/info/refs && echo REACHED || echo no network",
+		"nc -w 2 "+git.Hostname()+" "+git.Port()+" </dev/null && echo REACHED || echo no network",
 		"ls /proc | grep -c '^[0-9]' | sed 's/^/processes: /'",
-		"touch /probe && ls -d /kaniko /root/.cache 2>/dev/null || echo no host files"), sha, "TMPDIR="+tmp)
+		"touch /probe && cat /etc/os-release 2>/dev/null || echo no host files"), sha, "TMPDIR="+tmp)
 	if code != 0 || !strings.Contains(out, "no network") || strings.Contains(out, "REACHED") || !strings.Contains(out, "no host files") {
 		t.Errorf("the local sandbox reached out: exit %d\n%s", code, out)
 	}

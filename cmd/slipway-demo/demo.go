@@ -23,6 +23,7 @@ import (
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitea"
+	"github.com/slipwayci/slipway/integration/kubenode"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/tools"
 )
@@ -34,7 +35,7 @@ const usage = `slipway-demo releases a demo service on a local cluster: a good c
 promoted, a bad one rolled back, a vulnerable one stopped.
 
 It starts everything on loopback — Gitea, a git server, a registry, an offline
-Trivy database, a Kubernetes control plane with a node agent, the real Argo CD,
+Trivy database, a Kubernetes control plane with a real node, the real Argo CD,
 a mesh proxy and Prometheus — then the slipway binary's "serve", and git-pushes
 three changes of a demo service to Gitea, whose webhook starts each release
 (and whose commits then show Slipway's status): a good one is
@@ -105,14 +106,14 @@ func isExecutable(path string) bool {
 func demoPrerequisites() error {
 	var missing []string
 	if os.Geteuid() != 0 {
-		missing = append(missing, "root (the Kaniko build sandbox uses unshare, mount and chroot)")
+		missing = append(missing, "root (the Kaniko build sandbox uses unshare, mount and chroot; the node runs containers)")
 	}
 	for _, t := range []string{tools.Kaniko(), tools.Trivy()} {
 		if err := tools.Check(t); err != nil {
 			missing = append(missing, err.Error())
 		}
 	}
-	missing = append(append(append(missing, cluster.Missing()...), argocd.Missing()...), gitea.Missing()...)
+	missing = append(append(append(append(missing, cluster.Missing()...), kubenode.Missing()...), argocd.Missing()...), gitea.Missing()...)
 	for _, bin := range []string{"git", "docker-registry", "go", "prometheus", "redis-server"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			missing = append(missing, bin+" (make tools)")

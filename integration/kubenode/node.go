@@ -102,7 +102,7 @@ func Start(ctx context.Context, dir string, c *cluster.Cluster, pause, registry 
 	if err != nil {
 		return nil, err
 	}
-	lock, err := takeLock(ctx, 5*time.Minute)
+	lock, err := takeLock(ctx, 10*time.Minute) // the demo's test and the integration tests run at once
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,8 @@
 // temporary directories: a git server, a container registry (with a
 // busybox base image) and an offline Trivy database; with Options.Cluster
 // also a real control plane (etcd, kube-apiserver, kube-controller-manager)
-// and the node agent, or with Options.RealNode a real node (kubelet,
-// kube-proxy, kube-scheduler on containerd); with Options.Mesh the mesh proxy and Prometheus
+// and a real node (kubelet, kube-proxy, kube-scheduler on containerd,
+// package kubenode); with Options.Mesh the mesh proxy and Prometheus
 // scraping it every second; with Options.ArgoCD the real Argo CD. Every
 // component logs to a file under the directory; Close tears everything
 // down, newest first, and leaves no process behind.
@@ -26,7 +26,6 @@ import (
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/kubenode"
 	"github.com/slipwayci/slipway/integration/meshproxy"
-	"github.com/slipwayci/slipway/integration/nodeagent"
 	"github.com/slipwayci/slipway/integration/procs"
 	"github.com/slipwayci/slipway/integration/promserver"
 	"github.com/slipwayci/slipway/integration/registry"
@@ -35,13 +34,10 @@ import (
 
 // Options chooses the parts beyond git, registry and Trivy.
 type Options struct {
-	Cluster bool // control plane and node agent
-	// RealNode runs the Pods on a real kubelet on containerd (package
-	// kubenode) instead of the node agent (implies Cluster).
-	RealNode bool
-	Mesh     bool // mesh proxy and Prometheus (implies Cluster)
-	ArgoCD   bool // the real Argo CD (implies Cluster)
-	Gitea    bool // a real Gitea, the forge pushes go to
+	Cluster bool // control plane and node
+	Mesh    bool // mesh proxy and Prometheus (implies Cluster)
+	ArgoCD  bool // the real Argo CD (implies Cluster)
+	Gitea   bool // a real Gitea, the forge pushes go to
 }
 
 // Env is a running local environment.
@@ -55,14 +51,13 @@ type Env struct {
 	Cluster    *cluster.Cluster
 	Kube       *kubernetes.Clientset
 	Dynamic    dynamic.Interface
-	Agent      *nodeagent.Agent // nil with RealNode
-	Node       *kubenode.Node   // with RealNode
+	Node       *kubenode.Node
 	Proxy      *meshproxy.Proxy
 	Prometheus *promserver.Server
 	ArgoCD     *argocd.ArgoCD
 	Gitea      *gitea.Gitea
 
-	// With RealNode, the git server and the registry as Pods reach them
+	// With a cluster, the git server and the registry as Pods reach them
 	// (kubenode.Node.Expose): a git URL base (http://NODE:PORT) and a
 	// registry host:port; images named with it are pulled by the node too.
 	PodGit, PodRegistry string
@@ -87,7 +82,7 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 	for _, x := range opts {
 		o = x
 	}
-	if o.Mesh || o.ArgoCD || o.RealNode {
+	if o.Mesh || o.ArgoCD {
 		o.Cluster = true
 	}
 	e = &Env{Dir: dir, TrivyDir: filepath.Join(dir, "trivy")}
@@ -107,9 +102,8 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 		{"registry", true, func() error { return e.startRegistry(ctx) }},
 		{"git server", true, func() error { return e.startGit(bg) }},
 		{"trivy database", true, func() error { return trivydb.Write(e.TrivyDir, trivydb.Fixture) }},
-		{"control plane", o.Cluster, func() error { return e.startCluster(ctx, o.RealNode) }},
-		{"node agent", o.Cluster && !o.RealNode, func() error { return e.startAgent(ctx, bg) }},
-		{"node", o.RealNode, func() error { return e.startNode(ctx) }},
+		{"control plane", o.Cluster, func() error { return e.startCluster(ctx) }},
+		{"node", o.Cluster, func() error { return e.startNode(ctx) }},
 		{"routing CRDs", o.Cluster, func() error { return e.installRouting(ctx) }},
 		{"argo cd", o.ArgoCD, func() error { return e.startArgoCD(ctx) }},
 		{"mesh proxy", o.Mesh, func() error { return e.startProxy(bg) }},
@@ -163,12 +157,8 @@ func (e *Env) startGitea(ctx context.Context) error {
 	return nil
 }
 
-func (e *Env) startCluster(ctx context.Context, realNode bool) error {
-	o := cluster.Options{RealNode: realNode}
-	if realNode {
-		o.Advertise = kubenode.Gateway
-	}
-	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), o)
+func (e *Env) startCluster(ctx context.Context) error {
+	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), cluster.Options{RealNode: true, Advertise: kubenode.Gateway})
 	if err != nil {
 		return err
 	}
@@ -179,15 +169,6 @@ func (e *Env) startCluster(ctx context.Context, realNode bool) error {
 	}
 	e.Dynamic, err = dynamic.NewForConfig(c.Config())
 	return err
-}
-
-func (e *Env) startAgent(ctx, bg context.Context) error {
-	agentCtx, stop := context.WithCancel(bg)
-	e.Agent = nodeagent.New(e.Kube, filepath.Join(e.Dir, "node"), nil)
-	done := make(chan struct{})
-	go func() { e.Agent.Run(agentCtx); close(done) }()
-	e.closers = append(e.closers, func() { stop(); <-done })
-	return waitUntil(ctx, 30*time.Second, "the node to be Ready", func() bool { return e.Agent.Ready(ctx) })
 }
 
 func (e *Env) startNode(ctx context.Context) error {
