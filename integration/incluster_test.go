@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,7 +119,8 @@ tokens:
 // webhook reaches it through its Service; and it releases order-service
 // with its tests and build as Pods, its scan against the Trivy server,
 // the GitOps commit synced by Argo CD, and a canary promoted on
-// Prometheus' measurements.
+// Prometheus' measurements. The Trivy server then finds a vulnerable
+// module for an engine without a database, and refuses a wrong token.
 func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	e := newReleaseEnv(t)
 	ctx := context.Background()
@@ -240,6 +242,39 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	stable, canary, weight, _ := e.configState(t)
 	if !strings.Contains(stable, "/shop/order-service@sha256:") || weight != 0 {
 		t.Errorf("after the release: stable %s, canary %s, canary weight %d", stable, canary, weight)
+	}
+
+	// The same Trivy server, asked by an engine on this machine: it finds
+	// the vulnerable module in an image while the engine's Trivy cache
+	// holds no database, and a wrong token is refused with a sentence.
+	trivy, err := lc.client.CoreV1().Services("slipway").Get(ctx, "trivy", metav1.GetOptions{})
+	must(t, err)
+	trivyURL := fmt.Sprintf("http://%s:4954", trivy.Spec.ClusterIP)
+	vulnerable, err := registry.PushImage(lc.Registry.Addr+"/shop/vulnerable:1", []registry.File{{Path: "app", Mode: 0o755, Data: appBinary(t, true)}}, nil)
+	must(t, err)
+	scanOnly := writeFile(t, lc.dir, "scan.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: scan}
+stages:
+  - {name: scan, scan: {image: "%s/shop/vulnerable@%s", failOn: [HIGH, CRITICAL], insecure: true}}
+`, lc.Registry.Addr, vulnerable))
+	cache := t.TempDir()
+	scan := func(token string) (string, int) {
+		cmd := exec.Command(slipwayBin, "run", scanOnly, "--data", filepath.Join(lc.dir, "scan-data"))
+		cmd.Env = append(os.Environ(), "SLIPWAY_TRIVY_SERVER="+trivyURL, "SLIPWAY_TRIVY_TOKEN="+token, "SLIPWAY_TRIVY_CACHE="+cache)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := scan("trivy-t0ken")
+	if want := "1 finding(s) at a gated severity (failOn: HIGH, CRITICAL): CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6, fixed in 0.3.7"; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("scan against the cluster's Trivy server: exit %d, want 1 and %q\n%s", code, want, out)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "db", "trivy.db")); err == nil {
+		t.Error("the engine's Trivy cache holds a database")
+	}
+	out, code = scan("wrong")
+	if code != 1 || !strings.Contains(out, "the Trivy server at "+trivyURL+" refused this engine's token (SLIPWAY_TRIVY_TOKEN)") || strings.Contains(out, "CVE-2021-38561") {
+		t.Errorf("scan with a wrong token: exit %d\n%s", code, out)
 	}
 }
 

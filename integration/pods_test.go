@@ -454,8 +454,8 @@ stages:
 	out, code := e.run(t, pipeline("isolated", "local",
 		"nc -w 2 "+git.Hostname()+" "+git.Port()+" </dev/null && echo REACHED || echo no network",
 		"ls /proc | grep -c '^[0-9]' | sed 's/^/processes: /'",
-		"touch /probe && cat /etc/os-release 2>/dev/null || echo no host files"), sha, "TMPDIR="+tmp)
-	if code != 0 || !strings.Contains(out, "no network") || strings.Contains(out, "REACHED") || !strings.Contains(out, "no host files") {
+		"touch /probe && cat /etc/os-release 2>/dev/null || echo no host files"), sha, "TMPDIR="+tmp, "TEST_API_KEY="+apiKey)
+	if code != 0 || !strings.Contains(out, "│ no network") || regexp.MustCompile(`(?m)│ REACHED$`).MatchString(out) || !strings.Contains(out, "│ no host files") {
 		t.Errorf("the local sandbox reached out: exit %d\n%s", code, out)
 	}
 	if m := regexp.MustCompile(`processes: (\d+)`).FindStringSubmatch(out); m == nil || len(m[1]) > 1 {
