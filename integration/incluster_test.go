@@ -16,24 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayci/slipway/integration/demoapp"
-	"github.com/slipwayci/slipway/integration/gitserver"
-	"github.com/slipwayci/slipway/integration/kubenode"
+	"github.com/slipwayci/slipway/integration/incluster"
 	"github.com/slipwayci/slipway/integration/registry"
-	"github.com/slipwayci/slipway/integration/slipwayimage"
-	"github.com/slipwayci/slipway/integration/trivydb"
 	"github.com/slipwayci/slipway/internal/eventually"
-	"github.com/slipwayci/slipway/stages/tools"
 )
-
-// slipwayImage builds Slipway's image from the Dockerfile with Kaniko (as
-// make image does) into the environment's registry.
-func slipwayImage(t testing.TB, lc *localCluster) string {
-	t.Helper()
-	ref, err := slipwayimage.Build(context.Background(), slipwayimage.Options{Dockerfile: "../Dockerfile", Slipway: staticSlipway(t),
-		Trivy: tools.Trivy(), Kaniko: tools.Kaniko(), Registry: lc.Registry.Addr, Ref: "slipway/slipway:test"})
-	must(t, err)
-	return ref
-}
 
 // inClusterPipeline is the demo's release, every stage of it in the
 // cluster: the service's tests (run) and its build as Pods, the scan
@@ -77,32 +63,6 @@ stages:
         metrics: [{name: success-rate, builtin: request-success-rate, min: 95}]
 `
 
-// The local overlay of deploy/: the test's images, the stage Pods'
-// images, the secrets the engine config names, the Trivy server offline.
-const inClusterOverlay = `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources: [../base]
-images:
-  - {name: ghcr.io/slipwayci/slipway, newName: __SLIPWAY_REPO__, digest: __SLIPWAY_DIGEST__}
-  - {name: ghcr.io/aquasecurity/trivy, newName: __TRIVY_REPO__, newTag: __TRIVY_TAG__}
-configMapGenerator:
-  - name: slipway-config
-    namespace: slipway
-    behavior: replace
-    files: [slipway.yaml, order-service.yaml]
-patches:
-  - target: {kind: Deployment, name: trivy}
-    patch: |-
-      - {op: add, path: /spec/template/spec/containers/0/args/-, value: --skip-db-update}
-  - target: {kind: Deployment, name: slipway}
-    patch: |-
-      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: SLIPWAY_HELPER_IMAGE, value: "__SLIPWAY_IMAGE__"}}
-      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: SLIPWAY_KANIKO_IMAGE, value: "__KANIKO_IMAGE__"}}
-      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: SLIPWAY_TRIVY_SERVER, value: "__TRIVY_URL__"}}
-      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: WEBHOOK_SECRET, valueFrom: {secretKeyRef: {name: slipway-secrets, key: webhook-secret}}}}
-      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: ARGOCD_TOKEN, valueFrom: {secretKeyRef: {name: slipway-secrets, key: argocd-token}}}}
-`
-
 const inClusterEngine = `apiVersion: slipway.dev/v1
 kind: EngineConfig
 listen: 0.0.0.0:8080
@@ -135,75 +95,18 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	must(t, err)
 	podRepo := func(url string) string { return strings.Replace(url, lc.Git.URL, lc.PodGit, 1) }
 
-	// Images: Slipway (also the stage Pods' helper), Kaniko, Trivy.
-	began := time.Now()
-	slipway := slipwayImage(t, lc)
-	t.Logf("slipway image built with Kaniko in %s: %s", time.Since(began).Round(time.Millisecond), slipway)
-	kaniko := lc.Registry.Addr + "/slipway/kaniko:" + tools.Version("KANIKO")
-	_, err = registry.PushKaniko(kaniko, tools.Kaniko())
-	must(t, err)
-	trivyRepo, trivyTag := lc.Registry.Addr+"/base/trivy", tools.Version("TRIVY")
-	_, err = registry.PushTrivy(trivyRepo+":"+trivyTag, tools.Trivy())
-	must(t, err)
-
-	// What the operator provides: volumes, the namespace's Secret.
-	trivyDB := filepath.Join(lc.dir, "trivy-server")
-	must(t, trivydb.Write(trivyDB, trivydb.Fixture))
-	must(t, kubenode.HostVolume(ctx, lc.client, trivyDB, "slipway", "trivy-db", 65532))
-	must(t, kubenode.HostVolume(ctx, lc.client, filepath.Join(lc.dir, "slipway-data"), "slipway", "slipway-data", 65532))
-	_, err = lc.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "slipway"}}, metav1.CreateOptions{})
-	must(t, err)
 	const adminToken, hookSecret = "admin-t0ken", "hook-s3cret"
-	_, err = lc.client.CoreV1().Secrets("slipway").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "slipway-secrets"},
-		StringData: map[string]string{"admin-token": adminToken, "trivy-token": "trivy-t0ken", "webhook-secret": hookSecret,
-			"argocd-token": lc.ArgoCD.Token}}, metav1.CreateOptions{})
+	fill := strings.NewReplacer("__REPO__", podRepo(e.appRepo), "__CONFIG__", podRepo(e.configRepo), "__REGISTRY__", lc.PodRegistry,
+		"__BASE__", lc.PodBase, "__ARGOCD__", argo, "__PROMETHEUS__", "http://"+prom)
+	s, err := incluster.Deploy(ctx, lc.Env, lc.dir, incluster.Options{Source: "..", Slipway: staticSlipway(t),
+		Engine: fill.Replace(inClusterEngine), Files: map[string]string{"order-service.yaml": fill.Replace(inClusterPipeline)},
+		Env: map[string]string{"WEBHOOK_SECRET": hookSecret, "ARGOCD_TOKEN": lc.ArgoCD.Token}, AdminToken: adminToken, Log: t.Logf})
 	must(t, err)
-
-	// The platform repository: deploy/ as the base, the local overlay.
-	platformRepo, err := lc.Git.CreateRepo("platform")
-	must(t, err)
-	platform, err := gitserver.Clone(platformRepo, filepath.Join(lc.dir, "platform"))
-	must(t, err)
-	files := map[string]string{}
-	base, err := filepath.Glob("../deploy/*.yaml")
-	must(t, err)
-	for _, f := range base {
-		b, err := os.ReadFile(f)
-		must(t, err)
-		files["slipway/base/"+filepath.Base(f)] = string(b)
-	}
-	repoName, digest, _ := strings.Cut(slipway, "@")
-	fill := strings.NewReplacer("__SLIPWAY_REPO__", repoName, "__SLIPWAY_DIGEST__", digest, "__SLIPWAY_IMAGE__", slipway,
-		"__TRIVY_REPO__", trivyRepo, "__TRIVY_TAG__", trivyTag, "__KANIKO_IMAGE__", kaniko, "__TRIVY_URL__", "http://trivy.slipway.svc:4954",
-		"__REPO__", podRepo(e.appRepo), "__CONFIG__", podRepo(e.configRepo), "__REGISTRY__", lc.PodRegistry,
-		"__BASE__", strings.Replace(lc.Base, lc.Registry.Addr, lc.PodRegistry, 1), "__ARGOCD__", argo, "__PROMETHEUS__", "http://"+prom)
-	files["slipway/local/kustomization.yaml"] = fill.Replace(inClusterOverlay)
-	files["slipway/local/slipway.yaml"] = fill.Replace(inClusterEngine)
-	files["slipway/local/order-service.yaml"] = fill.Replace(inClusterPipeline)
-	rev, err := platform.Commit("main", "slipway in the local cluster", files)
-	must(t, err)
-	must(t, platform.Push("main"))
-	must(t, lc.ArgoCD.CreateApp(ctx, lc.dir, "slipway", platformRepo, "slipway/local", "slipway"))
-	apps := argoApps(t, lc.Env, lc.dir)
-	t.Logf("Argo CD synced Slipway to Healthy in %s", syncAndWait(t, apps, "slipway", rev).Round(time.Millisecond))
-
-	svc, err := lc.client.CoreV1().Services("slipway").Get(ctx, "slipway", metav1.GetOptions{})
-	must(t, err)
-	engine := "http://" + svc.Spec.ClusterIP
-	// Healthy in Argo CD; kube-proxy may take a moment more to route the
-	// Service to its Pod.
-	eventually.True(t, 30*time.Second, "the engine to answer through its Service", func() bool {
-		resp, err := http.Get(engine + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	engine := s.URL
 
 	// A push of order-service v2, delivered to the engine's Service.
 	sha, err := e.app.Commit("main", "order-service v2", map[string]string{
-		"svc/Dockerfile": demoapp.Dockerfile(strings.Replace(lc.Base, lc.Registry.Addr, lc.PodRegistry, 1)),
+		"svc/Dockerfile": demoapp.Dockerfile(lc.PodBase),
 		"svc/app":        string(appBinary(t, false)), "svc/behaviour.json": demoapp.Behaviour("v2", 0, 0)})
 	must(t, err)
 	must(t, e.app.Push("main"))
@@ -247,9 +150,7 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	// The same Trivy server, asked by an engine on this machine: it finds
 	// the vulnerable module in an image while the engine's Trivy cache
 	// holds no database, and a wrong token is refused with a sentence.
-	trivy, err := lc.client.CoreV1().Services("slipway").Get(ctx, "trivy", metav1.GetOptions{})
-	must(t, err)
-	trivyURL := fmt.Sprintf("http://%s:4954", trivy.Spec.ClusterIP)
+	trivyURL := s.Trivy
 	vulnerable, err := registry.PushImage(lc.Registry.Addr+"/shop/vulnerable:1", []registry.File{{Path: "app", Mode: 0o755, Data: appBinary(t, true)}}, nil)
 	must(t, err)
 	scanOnly := writeFile(t, lc.dir, "scan.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
@@ -265,7 +166,7 @@ stages:
 		out, _ := cmd.CombinedOutput()
 		return string(out), cmd.ProcessState.ExitCode()
 	}
-	out, code := scan("trivy-t0ken")
+	out, code := scan(s.TrivyToken)
 	if want := "1 finding(s) at a gated severity (failOn: HIGH, CRITICAL): CVE-2021-38561 (HIGH) in golang.org/x/text v0.3.6, fixed in 0.3.7"; code != 1 || !strings.Contains(out, want) {
 		t.Errorf("scan against the cluster's Trivy server: exit %d, want 1 and %q\n%s", code, want, out)
 	}

@@ -269,7 +269,7 @@ func TestBuildRunsAsAPod(t *testing.T) {
 // busybox base image as Pods reach the registry; it returns the commit.
 func (e *podEnv) commitSlowBuild(t *testing.T, seconds int) string {
 	t.Helper()
-	base := strings.Replace(e.Base, e.Registry.Addr, e.PodRegistry, 1)
+	base := e.PodBase
 	sha, err := e.wt.Commit("main", "slow", map[string]string{"svc/Dockerfile": fmt.Sprintf("FROM %s\nRUN sleep %d && echo slow step done\n", base, seconds)})
 	must(t, err)
 	must(t, e.wt.Push("main"))
@@ -374,7 +374,7 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	}
 	e.nothingLeft(t, "image that cannot be pulled")
 
-	base := strings.Replace(e.Base, e.Registry.Addr, e.PodRegistry, 1)
+	base := e.PodBase
 	hungry, err := e.wt.Commit("main", "hungry", map[string]string{"svc/Dockerfile": "FROM " + base + "\nRUN head -c 300000000 /dev/zero | sort > /dev/null\n"})
 	must(t, err)
 	must(t, e.wt.Push("main"))

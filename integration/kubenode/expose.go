@@ -1,7 +1,6 @@
 package kubenode
 
 import (
-	"context"
 	"fmt"
 	"net"
 
@@ -28,16 +27,6 @@ func (n *Node) Expose(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("exposing %s to pods: %w", addr, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		relay.Serve(ctx, ln, addr)
-		close(served)
-	}()
-	n.relays = append(n.relays, func() {
-		cancel()
-		ln.Close()
-		<-served
-	})
+	n.relays = append(n.relays, relay.Start(ln, addr))
 	return at, nil
 }

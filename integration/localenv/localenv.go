@@ -60,7 +60,8 @@ type Env struct {
 	// With a cluster, the git server and the registry as Pods reach them
 	// (kubenode.Node.Expose): a git URL base (http://NODE:PORT) and a
 	// registry host:port; images named with it are pulled by the node too.
-	PodGit, PodRegistry string
+	// PodBase is Base as Pods name it.
+	PodGit, PodRegistry, PodBase string
 
 	// Timings is how long each part took to come up, in start order.
 	Timings []Timing
@@ -185,6 +186,7 @@ func (e *Env) startNode(ctx context.Context) error {
 	if e.PodRegistry, err = n.Expose(e.Registry.Addr); err != nil {
 		return err
 	}
+	e.PodBase = strings.Replace(e.Base, e.Registry.Addr, e.PodRegistry, 1)
 	gitHost := strings.TrimPrefix(e.Git.URL, "http://")
 	podGit, err := n.Expose(gitHost)
 	if err != nil {
@@ -201,7 +203,7 @@ func (e *Env) installRouting(ctx context.Context) error {
 	if err := meshproxy.InstallCRDs(ctx, e.Dynamic); err != nil {
 		return err
 	}
-	return waitUntil(ctx, 30*time.Second, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, e.Dynamic) == nil })
+	return procs.WaitUntil(ctx, 30*time.Second, "the routing CRDs to be served", func() bool { return meshproxy.WaitCRDs(ctx, e.Dynamic) == nil })
 }
 
 func (e *Env) startArgoCD(ctx context.Context) error {
@@ -261,22 +263,6 @@ func (e *Env) Logs(n int) string {
 // TrivyEnv is the environment that points the scan kind at the offline database.
 func (e *Env) TrivyEnv() []string {
 	return []string{"SLIPWAY_TRIVY_CACHE=" + e.TrivyDir, "SLIPWAY_TRIVY_OFFLINE=1"}
-}
-
-// waitUntil polls cond every 50 ms until it holds or timeout passes.
-func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out waiting for %s", what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // Procs lists every process the environment started.

@@ -117,6 +117,23 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration, what string
 	}
 }
 
+// WaitUntil polls cond every 50 ms until it reports true, ctx ends or
+// timeout passes; the error names what was awaited.
+func WaitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // FreePorts reserves n ports (FreePort).
 func FreePorts(n int) ([]int, error) {
 	ports := make([]int, n)

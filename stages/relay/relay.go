@@ -31,6 +31,23 @@ func Serve(ctx context.Context, ln net.Listener, addr string) {
 	}
 }
 
+// Start relays ln's connections to addr (Serve) in the background until
+// the returned stop, which closes ln, ends the open connections and
+// returns once they have.
+func Start(ln net.Listener, addr string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		Serve(ctx, ln, addr)
+		close(served)
+	}()
+	return func() {
+		cancel()
+		ln.Close()
+		<-served
+	}
+}
+
 func pipe(ctx context.Context, c net.Conn, addr string) {
 	defer c.Close()
 	var d net.Dialer

@@ -2,14 +2,16 @@ package relay
 
 import (
 	"bufio"
-	"context"
+	"errors"
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
-// A relayed connection carries both directions and each side's end; Serve
-// returns once the listener is closed and the connections are done.
+// A relayed connection carries both directions and each side's end; stop
+// closes the listener, ends the connections still open and returns once
+// they have.
 func TestServeRelaysBothWaysAndEnds(t *testing.T) {
 	t.Parallel()
 	echo, err := net.Listen("tcp", "127.0.0.1:0")
@@ -30,9 +32,7 @@ func TestServeRelaysBothWaysAndEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { Serve(ctx, ln, echo.Addr().String()); close(served) }()
+	stop := Start(ln, echo.Addr().String())
 
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -47,12 +47,22 @@ func TestServeRelaysBothWaysAndEnds(t *testing.T) {
 		t.Fatalf("relayed %q, %v", got, err)
 	}
 	c.Close()
-	held, err := net.Dial("tcp", ln.Addr().String()) // left open: ctx ends it
+	held, err := net.Dial("tcp", ln.Addr().String()) // left open: stop ends it
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	ln.Close()
-	cancel()
-	<-served
+	if _, err := held.Write([]byte("x")); err != nil { // relayed: the echo side is open
+		t.Fatal(err)
+	}
+	stop()
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener still accepts after stop")
+	}
+	held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(held); err != nil && !errors.Is(err, net.ErrClosed) {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("a held connection is still open after stop (read %q)", b)
+		}
+	}
 }
