@@ -36,9 +36,12 @@ promoted, a bad one rolled back, a vulnerable one stopped.
 
 It starts everything on loopback — Gitea, a git server, a registry, an offline
 Trivy database, a Kubernetes control plane with a real node, the real Argo CD,
-a mesh proxy and Prometheus — then the slipway binary's "serve", and git-pushes
-three changes of a demo service to Gitea, whose webhook starts each release
-(and whose commits then show Slipway's status): a good one is
+a mesh proxy and Prometheus. It builds Slipway's image from the checkout's
+Dockerfile with Kaniko (the slipway binary inside), and Argo CD deploys it from
+deploy/ into the cluster with its Trivy server; a local port is forwarded to
+its Service. Then it git-pushes three changes of a demo service to Gitea,
+whose webhook starts each release (and whose commits then show Slipway's
+status); the service's tests and its build run as Pods: a good one is
 built, scanned, deployed and canaried 10 → 25 → 50 → 100 and promoted; a bad
 one (it answers 5xx) is rolled back automatically at its first step; a
 vulnerable one is stopped by the scan. It follows each run with "slipway logs
@@ -62,8 +65,9 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	data := fs.String("data", "", "data directory (default: a fresh temporary one)")
-	listen := fs.String("listen", "127.0.0.1:8080", "where slipway serve listens (127.0.0.1:0: a port of its choosing)")
-	bin := fs.String("slipway", "", "the slipway binary to run (default: the one beside this program, else slipway on PATH)")
+	listen := fs.String("listen", "127.0.0.1:8080", "the local port forwarded to Slipway's Service (127.0.0.1:0: a port of the system's choosing)")
+	bin := fs.String("slipway", "", "the static slipway binary for the image and the CLI (default: the one beside this program, else slipway on PATH)")
+	source := fs.String("source", ".", "the Slipway checkout whose Dockerfile and deploy/ the demo deploys")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -71,7 +75,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "slipway-demo: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if err := demo(ctx, *data, *listen, *bin, stdout); err != nil {
+	if err := demo(ctx, *data, *listen, *bin, *source, stdout); err != nil {
 		fmt.Fprintln(stderr, "slipway-demo:", err)
 		return 1
 	}
@@ -125,6 +129,16 @@ func demoPrerequisites() error {
 	return nil
 }
 
+// checkSource says, in words, when source is not a Slipway checkout.
+func checkSource(source string) error {
+	for _, f := range []string{"Dockerfile", "deploy/kustomization.yaml"} {
+		if _, err := os.Stat(filepath.Join(source, f)); err != nil {
+			return fmt.Errorf("the demo deploys Slipway from its checkout (--source, default the current directory): %w", err)
+		}
+	}
+	return nil
+}
+
 // demoChange is one push of the demo.
 type demoChange struct {
 	title      string
@@ -133,7 +147,10 @@ type demoChange struct {
 	want       string // the run's expected status
 }
 
-func demo(ctx context.Context, data, listen, bin string, out io.Writer) error {
+func demo(ctx context.Context, data, listen, bin, source string, out io.Writer) error {
+	if err := checkSource(source); err != nil {
+		return err
+	}
 	if err := demoPrerequisites(); err != nil {
 		return err
 	}
@@ -150,12 +167,12 @@ func demo(ctx context.Context, data, listen, bin string, out io.Writer) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("Slipway demo — data in %s", data)
 	say("starting the local environment: git, registry, Trivy DB, Kubernetes, Argo CD, mesh, Prometheus (about a minute)…")
-	d, err := startDemoEnv(ctx, data, listen, bin, out)
+	d, err := startDemoEnv(ctx, data, listen, bin, source, out)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	say("slipway serve is up at %s; traffic flows through the mesh at 20 requests/s", d.url)
+	say("Slipway answers in the cluster at %s, forwarded from %s; traffic flows through the mesh at 20 requests/s", d.slipway.URL, d.url)
 	say("watch it in a browser: %s/login#token=%s  (one click logs you in; the token stays out of the server's logs)", d.url, d.token)
 
 	changes := []demoChange{
@@ -203,15 +220,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func (d *demoEnv) summary(rb server.RollbackView) {
 	fmt.Fprintf(d.out, `
 What happened:
-  1. the good change was cloned, built by Kaniko, scanned clean by Trivy, committed by digest to
-     the config repo, synced by Argo CD, canaried 10 → 25 → 50 → 100 under Prometheus analysis and
-     promoted: the stable workload now runs it;
+  0. Slipway's image was built by Kaniko from the Dockerfile, and Argo CD deployed it from deploy/
+     (through the platform repo's local overlay) with its Trivy server: every release ran in the cluster;
+  1. the good change was cloned, tested and built by Kaniko in Pods, scanned clean by the Trivy server,
+     committed by digest to the config repo, synced by Argo CD, canaried 10 → 25 → 50 → 100 under
+     Prometheus analysis and promoted: the stable workload now runs it;
   2. the bad change went the same way until its first canary step: success-rate fell below 99%%,
      and Slipway rolled it back in one commit (%.7s) — %s;
   3. the vulnerable change was stopped by the scan (CVE-2021-38561, HIGH) before anything was deployed.
 
 Where to look:
-  the UI:          %s/login#token=%s   (releases, runs with live logs, rollbacks with their charts)
+  the UI:          %s/login#token=%s   (releases, runs with live logs, rollbacks with their charts;
+                   forwarded to Slipway's Service %s)
   API (token %s):  curl -H 'Authorization: Bearer %s' %s/api/v1/rollbacks
   CLI:             export SLIPWAY_SERVER=%s SLIPWAY_TOKEN=%s
                    %s runs; %s rollbacks show %d; %s logs 2
@@ -219,8 +239,11 @@ Where to look:
   Prometheus:      %s/graph?g0.expr=sum(rate(istio_requests_total[30s]))by(destination_workload,response_code)
   config repo:     git clone %s   (every weight change and the rollback are commits)
   Gitea:           %s/shop/order-service/commits/branch/main   (each commit's status; user %s, password %s)
-  Argo CD API:     %s (gRPC, plain text)
-  engine log:      %s
-`, rb.RollbackCommit, rb.Summary(), d.url, d.token, d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
-		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.Gitea.URL, gitea.Admin, d.env.Gitea.Password, d.env.ArgoCD.Server, d.engineLog)
+  Argo CD API:     %s (gRPC, plain text; applications slipway and order-service)
+  Slipway itself:  git clone %s   (deploy/ and the local overlay Argo CD syncs; image %s)
+  the cluster:     KUBECONFIG=%s   (namespace slipway: the engine and the Trivy server;
+                   slipway-builds: the stage Pods while they run)
+`, rb.RollbackCommit, rb.Summary(), d.url, d.token, d.slipway.URL, d.token, d.token, d.url, d.url, d.token, d.bin, d.bin, rb.ID, d.bin,
+		d.env.Proxy.Addr, d.env.Prometheus.URL, d.configRepo, d.env.Gitea.URL, gitea.Admin, d.env.Gitea.Password, d.env.ArgoCD.Server,
+		d.slipway.Platform, d.slipway.Image, d.env.Cluster.Kubeconfig)
 }

@@ -18,20 +18,22 @@ import (
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/gitserver"
+	"github.com/slipwayci/slipway/integration/incluster"
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
-	"github.com/slipwayci/slipway/integration/procs"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/argocd"
+	"github.com/slipwayci/slipway/stages/relay"
 )
 
 // demoEnv is the running demo: the local environment, the demo service's
-// repositories, slipway serve, a notification receiver, steady load.
+// repositories, Slipway deployed in the cluster by Argo CD with a local
+// port forwarded to its Service, a notification receiver, steady load.
 type demoEnv struct {
 	env                 *localenv.Env
+	slipway             *incluster.Slipway
 	data, url, token    string
-	bin                 string // the slipway binary
-	engineLog           string
+	bin                 string // the slipway binary: in Slipway's image, and the CLI here
 	appRepo, configRepo string
 	app                 *gitserver.WorkTree
 	out                 io.Writer
@@ -40,7 +42,7 @@ type demoEnv struct {
 
 const demoWebhookSecret = "demo-webhook-secret"
 
-func startDemoEnv(ctx context.Context, data, listen, bin string, out io.Writer) (d *demoEnv, err error) {
+func startDemoEnv(ctx context.Context, data, listen, bin, source string, out io.Writer) (d *demoEnv, err error) {
 	d = &demoEnv{data: data, out: out, bin: bin}
 	defer func() {
 		if err != nil {
@@ -58,10 +60,14 @@ func startDemoEnv(ctx context.Context, data, listen, bin string, out io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	if err := d.serve(ctx, listen, notify); err != nil {
+	if err := d.deploy(ctx, source, notify); err != nil {
 		return nil, err
 	}
-	// Gitea sends the repository's pushes to slipway serve, signed.
+	if err := d.forward(listen); err != nil {
+		return nil, err
+	}
+	// Gitea sends the repository's pushes to Slipway's Service through the
+	// forwarded port, signed.
 	if _, err := d.env.Gitea.AddWebhook(ctx, "shop", "order-service", d.url+"/hooks/gitea", demoWebhookSecret, "push"); err != nil {
 		return nil, err
 	}
@@ -117,7 +123,8 @@ func (d *demoEnv) repositories(ctx context.Context) error {
 	return nil
 }
 
-// notificationReceiver prints the release notifications Slipway sends.
+// notificationReceiver prints the release notifications Slipway sends;
+// it returns the receiver's URL as Pods reach it.
 func (d *demoEnv) notificationReceiver() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,76 +137,69 @@ func (d *demoEnv) notificationReceiver() (string, error) {
 	})}
 	go srv.Serve(ln)
 	d.stops = append(d.stops, func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/releases", nil
+	at, err := d.env.Node.Expose(ln.Addr().String())
+	return "http://" + at + "/releases", err
 }
 
-// serve writes the engine config and the pipeline, and runs slipway serve
-// as a child process until close; its output goes to engine.log.
-func (d *demoEnv) serve(ctx context.Context, listen, notify string) error {
+// The engine's config: the service's repository as Gitea names it in its
+// webhooks, its commit statuses sent to Gitea as Pods reach it.
+const engineConfig = `apiVersion: slipway.dev/v1
+kind: EngineConfig
+listen: 0.0.0.0:8080
+data: /var/lib/slipway
+repositories:
+  - {name: order-service, url: %q, forge: gitea, webhookSecret: {env: WEBHOOK_SECRET}, pipelines: [{file: order-service.yaml}],
+     status: {api: %q, token: {env: GITEA_TOKEN}}}
+tokens:
+  - {name: demo, role: admin, secret: {env: SLIPWAY_ADMIN_TOKEN}}
+`
+
+// deploy deploys Slipway into the cluster (package incluster): its image
+// built by Kaniko from source's Dockerfile with the slipway binary, and
+// synced by Argo CD from deploy/ with the demo's engine config and
+// pipeline, whose addresses are the ones Pods reach.
+func (d *demoEnv) deploy(ctx context.Context, source, notify string) error {
 	token := make([]byte, 12)
 	rand.Read(token)
 	d.token = "slw_demo_" + hex.EncodeToString(token)
-	pipe := strings.NewReplacer("__REPO__", d.appRepo, "__REGISTRY__", d.env.Registry.Addr, "__CONFIG__", d.configRepo,
-		"__ARGOCD__", d.env.ArgoCD.Server, "__PROMETHEUS__", d.env.Prometheus.URL, "__NOTIFY__", notify).Replace(demoPipeline)
-	files := map[string]string{"pipeline.yaml": pipe, "webhook-secret": demoWebhookSecret, "demo-token": d.token, "gitea-token": d.env.Gitea.Token}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(d.data, name), []byte(body), 0o600); err != nil {
+	pod := map[string]string{}
+	for name, addr := range map[string]string{"argocd": d.env.ArgoCD.Server, "prometheus": strings.TrimPrefix(d.env.Prometheus.URL, "http://"),
+		"gitea": strings.TrimPrefix(d.env.Gitea.URL, "http://")} {
+		at, err := d.env.Node.Expose(addr)
+		if err != nil {
 			return err
 		}
+		pod[name] = at
 	}
-	err := d.startEngine(ctx, listen)
-	if err != nil && strings.Contains(err.Error(), "address already in use") && listen != "127.0.0.1:0" {
-		fmt.Fprintf(d.out, "%s is taken; slipway serve listens on a port of its choosing instead\n", listen)
-		err = d.startEngine(ctx, "127.0.0.1:0")
-	}
+	giteaForPods := func(url string) string { return strings.Replace(url, d.env.Gitea.URL, "http://"+pod["gitea"], 1) }
+	pipe := strings.NewReplacer("__REPO__", giteaForPods(d.appRepo), "__REGISTRY__", d.env.PodRegistry, "__BASE__", d.env.PodBase,
+		"__CONFIG__", strings.Replace(d.configRepo, d.env.Git.URL, d.env.PodGit, 1), "__ARGOCD__", pod["argocd"],
+		"__PROMETHEUS__", "http://"+pod["prometheus"], "__NOTIFY__", notify).Replace(demoPipeline)
+	var err error
+	d.slipway, err = incluster.Deploy(ctx, d.env, filepath.Join(d.data, "in-cluster"), incluster.Options{
+		Source: source, Slipway: d.bin, AdminToken: d.token,
+		Engine: fmt.Sprintf(engineConfig, d.appRepo, "http://"+pod["gitea"]+"/api/v1"),
+		Files:  map[string]string{"order-service.yaml": pipe},
+		Env:    map[string]string{"WEBHOOK_SECRET": demoWebhookSecret, "GITEA_TOKEN": d.env.Gitea.Token, "ARGOCD_TOKEN": d.env.ArgoCD.Token},
+		Log:    func(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) },
+	})
 	return err
 }
 
-// startEngine writes the engine config for listen and starts slipway
-// serve; it returns once the engine answers.
-func (d *demoEnv) startEngine(ctx context.Context, listen string) error {
-	config := fmt.Sprintf(`apiVersion: slipway.dev/v1
-kind: EngineConfig
-listen: %s
-data: engine
-repositories:
-  - {name: order-service, url: %q, forge: gitea, webhookSecret: {file: webhook-secret}, pipelines: [{file: pipeline.yaml}],
-     status: {token: {file: gitea-token}}}
-tokens:
-  - {name: demo, role: admin, secret: {file: demo-token}}
-`, listen, d.appRepo)
-	if err := os.WriteFile(filepath.Join(d.data, "slipway.yaml"), []byte(config), 0o600); err != nil {
-		return err
-	}
-	// The engine gets the environment its config names (the Trivy database,
-	// Argo CD's token) and nothing else of the demo's.
-	env := append(d.env.TrivyEnv(), "SLIPWAY_DEMO_ARGOCD_TOKEN="+d.env.ArgoCD.Token)
-	if dir := os.Getenv("SLIPWAY_TOOLS_DIR"); dir != "" {
-		env = append(env, "SLIPWAY_TOOLS_DIR="+dir)
-	}
-	d.engineLog = filepath.Join(d.data, "engine.log")
-	p, err := procs.Start("slipway serve", d.engineLog, d.bin, []string{"serve", "--config", filepath.Join(d.data, "slipway.yaml")}, env)
-	if err != nil {
-		return err
-	}
-	// slipway serve says where it listens (the port is its own with :0).
-	err = p.WaitReady(ctx, 30*time.Second, "listening", func() bool {
-		log, _ := os.ReadFile(d.engineLog)
-		_, rest, ok := strings.Cut(string(log), "slipway serving on ")
-		if url, _, full := strings.Cut(rest, "\n"); ok && full {
-			d.url = url
-			return true
-		}
-		return false
-	})
-	if err == nil {
-		err = p.WaitReady(ctx, 30*time.Second, "answering at "+d.url, procs.Answers200(d.url+"/healthz"))
+// forward relays listen (a port of this machine's loopback) to Slipway's
+// Service, as kubectl port-forward would: the UI, the API and Gitea's
+// webhooks go through it.
+func (d *demoEnv) forward(listen string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil && strings.Contains(err.Error(), "address already in use") && listen != "127.0.0.1:0" {
+		fmt.Fprintf(d.out, "%s is taken; Slipway is forwarded from a port of this machine's choosing instead\n", listen)
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
 	}
 	if err != nil {
-		p.Stop(30 * time.Second)
-		return err
+		return fmt.Errorf("listening at %s for Slipway's Service: %w", listen, err)
 	}
-	d.stops = append(d.stops, func() { p.Stop(30 * time.Second) })
+	d.stops = append(d.stops, relay.Start(ln, strings.TrimPrefix(d.slipway.URL, "http://")+":80"))
+	d.url = "http://" + ln.Addr().String()
 	return nil
 }
 
@@ -215,7 +215,7 @@ func (d *demoEnv) push(ctx context.Context, c demoChange) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sha, err := d.app.Commit("main", c.title, map[string]string{"Dockerfile": demoapp.Dockerfile(d.env.Base), "app": string(bin),
+	sha, err := d.app.Commit("main", c.title, map[string]string{"Dockerfile": demoapp.Dockerfile(d.env.PodBase), "app": string(bin),
 		"behaviour.json": c.behaviour})
 	if err == nil {
 		err = d.app.Push("main")
