@@ -56,7 +56,7 @@ type Options struct {
 // Slipway is Slipway running in the cluster.
 type Slipway struct {
 	URL      string // its Service, http://CLUSTER-IP (this machine reaches it through kube-proxy)
-	Image    string // its image, REGISTRY/slipway/slipway@sha256:…
+	Image    string // its image as the cluster names it, POD-REGISTRY/slipway/slipway@sha256:…
 	Platform string // the platform repository Argo CD syncs it from
 	Trivy    string // the Trivy server's Service, http://CLUSTER-IP:4954
 	// TrivyToken is the token the Trivy server asks its clients for.
@@ -121,16 +121,21 @@ func (s *Slipway) pushImages(ctx context.Context, env *localenv.Env, o Options) 
 	if err != nil {
 		return im, fmt.Errorf("building Slipway's image: %w", err)
 	}
+	// The cluster names the images as its node reaches the registry.
+	s.Image = strings.Replace(s.Image, env.Registry.Addr, env.PodRegistry, 1)
 	o.Log("Slipway's image built by Kaniko from %s in %s: %s", filepath.Join(o.Source, "Dockerfile"), time.Since(began).Round(time.Second), s.Image)
 	im.slipway = s.Image
-	im.kaniko = env.Registry.Addr + "/slipway/kaniko:" + tools.Version("KANIKO")
-	if _, err := registry.PushKaniko(im.kaniko, tools.Kaniko()); err != nil {
+	kaniko := "/slipway/kaniko:" + tools.Version("KANIKO")
+	if _, err := registry.PushKaniko(env.Registry.Addr+kaniko, tools.Kaniko()); err != nil {
 		return im, fmt.Errorf("pushing the Kaniko executor's image: %w", err)
 	}
-	im.trivyRepo, im.trivyTag = env.Registry.Addr+"/base/trivy", tools.Version("TRIVY")
-	if _, err := registry.PushTrivy(im.trivyRepo+":"+im.trivyTag, tools.Trivy()); err != nil {
+	im.kaniko = env.PodRegistry + kaniko
+	trivy := "/base/trivy"
+	im.trivyTag = tools.Version("TRIVY")
+	if _, err := registry.PushTrivy(env.Registry.Addr+trivy+":"+im.trivyTag, tools.Trivy()); err != nil {
 		return im, fmt.Errorf("pushing the Trivy server's image: %w", err)
 	}
+	im.trivyRepo = env.PodRegistry + trivy
 	return im, nil
 }
 
