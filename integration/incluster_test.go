@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/incluster"
 	"github.com/slipwayci/slipway/integration/registry"
@@ -134,13 +131,16 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	})
 	logs := engineLogs(t, engine, adminToken)
 	if err != nil || run.Status != "succeeded" {
-		t.Fatalf("run 1: %v %+v\n--- run log\n%s\n--- engine pod\n%s", err, run, logs, podLogs(t, lc, "slipway", "app.kubernetes.io/name=slipway"))
+		t.Fatalf("run 1: %v %+v\n--- run log\n%s\n--- engine pod\n%s", err, run, logs, incluster.EngineLog(ctx, lc.Env, 200))
 	}
 	for _, want := range []string{"in pod slipway-builds/slipway-1-test-", "+ test -s svc/app", "in pod slipway-builds/slipway-1-build-",
 		"asking the Trivy server", "CRITICAL 0, HIGH 0", "promoted"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the run's log lacks %q:\n%s", want, logs)
 		}
+	}
+	if l := incluster.EngineLog(ctx, lc.Env, 500); !strings.Contains(l, "--- Pod slipway-") || !strings.Contains(l, "(Running), last 500 lines") {
+		t.Errorf("the engine's log through the API:\n%s", l)
 	}
 	stable, canary, weight, _ := e.configState(t)
 	if !strings.Contains(stable, "/shop/order-service@sha256:") || weight != 0 {
@@ -198,23 +198,6 @@ func engineLogs(t testing.TB, engine, token string) string {
 	var b strings.Builder
 	for _, l := range page.Lines {
 		fmt.Fprintf(&b, "[%s] %s\n", l.Stage, l.Text)
-	}
-	return b.String()
-}
-
-// podLogs is the log of the Pods that selector picks in ns, through the
-// API (the kubelet serves it).
-func podLogs(t testing.TB, lc *localCluster, ns, selector string) string {
-	t.Helper()
-	ctx := context.Background()
-	pods, err := lc.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		return err.Error()
-	}
-	var b strings.Builder
-	for _, p := range pods.Items {
-		raw, err := lc.client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-		fmt.Fprintf(&b, "--- pod %s (%v)\n%s\n", p.Name, err, raw)
 	}
 	return b.String()
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/slipwayci/slipway/integration/cluster"
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/integration/gitea"
+	"github.com/slipwayci/slipway/integration/incluster"
 	"github.com/slipwayci/slipway/integration/kubenode"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/tools"
@@ -187,7 +188,8 @@ func demo(ctx context.Context, data, listen, bin, source string, out io.Writer) 
 			return err
 		}
 		if status != c.want {
-			return fmt.Errorf("release %d (%s) ended %s; the demo expected %s", i+1, c.title, status, c.want)
+			return fmt.Errorf("release %d (%s) ended %s; the demo expected %s; the engine's log:\n%s", i+1, c.title, status, c.want,
+				incluster.EngineLog(ctx, d.env, 100))
 		}
 	}
 	rb, err := d.lastRollback(ctx)

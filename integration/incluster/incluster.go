@@ -242,6 +242,26 @@ func (s *Slipway) commitPlatform(env *localenv.Env, dir string, o Options, im im
 	return rev, work.Push("main")
 }
 
+// EngineLog is the last lines of the engine Pods' logs, read through the
+// API (the kubelet serves them): what to look at when a release in the
+// cluster did not end as expected.
+func EngineLog(ctx context.Context, env *localenv.Env, lines int64) string {
+	pods, err := env.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=slipway"})
+	if err != nil {
+		return "listing the engine's Pods: " + err.Error()
+	}
+	var b strings.Builder
+	for _, p := range pods.Items {
+		raw, err := env.Kube.CoreV1().Pods(Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx)
+		if err != nil {
+			fmt.Fprintf(&b, "--- Pod %s: reading its log: %v\n", p.Name, err)
+			continue
+		}
+		fmt.Fprintf(&b, "--- Pod %s (%s), last %d lines:\n%s", p.Name, p.Status.Phase, lines, raw)
+	}
+	return b.String()
+}
+
 // serviceURL is http://CLUSTER-IP+port of the Service name in Namespace.
 func serviceURL(ctx context.Context, env *localenv.Env, name, port string) (string, error) {
 	svc, err := env.Kube.CoreV1().Services(Namespace).Get(ctx, name, metav1.GetOptions{})
