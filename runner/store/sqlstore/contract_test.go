@@ -194,6 +194,16 @@ func TestHostileTextIsKeptTheSameWay(t *testing.T) {
 		if list, _ := s.ListDeliveries(ctx, store.DeliveryFilter{}); len(list) != 1 || list[0].ID != want || string(list[0].Payload) != want {
 			t.Errorf("delivery %+v", list)
 		}
+		hr := &store.Run{Pipeline: "p", App: "p", PipelineFile: "p.yaml", Trigger: store.Trigger{Event: "push"},
+			Status: store.RunQueued, CreatedAt: time.Now()}
+		must(t, s.CreateRun(ctx, &store.NewRun{Run: hr, Stages: []store.Stage{{Index: 0, Name: hostile, Kind: "fake"}},
+			Event: store.Event{Time: time.Now(), Kind: "queued", Message: hostile}}))
+		if sts, _ := s.ListStages(ctx, hr.ID); len(sts) != 1 || sts[0].Name != want {
+			t.Errorf("stages of a run created with a hostile stage name: %+v", sts)
+		}
+		if evs, _ := s.ListEvents(ctx, hr.ID); len(evs) != 1 || evs[0].Message != want {
+			t.Errorf("queued event %+v", evs)
+		}
 		bin := []byte{0, 0xff, 'P', 'K', 3, 4}
 		must(t, s.PutArtifact(ctx, store.Artifact{RunID: r.ID, Index: 0, Attempt: 1, Name: "report", MediaType: "application/octet-stream", Data: bin}))
 		if a, err := s.GetArtifact(ctx, r.ID, 0, "report"); err != nil || string(a.Data) != string(bin) {

@@ -82,6 +82,20 @@ func readDelivery(ctx context.Context, db querier, forge, id string) (*store.Del
 // (store.Deliveries): one commit for the delivery, its runs and their
 // stages, and nothing of it if any part fails.
 func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*store.NewRun, outcome func(*store.Delivery)) (*store.Delivery, error) {
+	if s.d.pipelines && len(runs) == 0 {
+		// On PostgreSQL a delivery starting nothing is one statement,
+		// committed by the server; only if one with its ID exists does it
+		// take the transaction below, which decides what it duplicates.
+		outcome(d)
+		var inserted bool
+		err := s.autocommit(ctx, func(ctx context.Context, db querier) (err error) {
+			inserted, err = insertDelivery(ctx, db, d)
+			return err
+		})
+		if err != nil || inserted {
+			return nil, err
+		}
+	}
 	var existing *store.Delivery
 	err := s.tx(ctx, func(tx txn) error {
 		existing = nil

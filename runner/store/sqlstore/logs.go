@@ -14,20 +14,13 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	err := s.tx(ctx, func(tx txn) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO logs (run_id, stage, attempt, at, text) VALUES (?, ?, ?, ?, ?) RETURNING seq`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i := range lines {
-			l := &lines[i]
-			if err := stmt.QueryRowContext(tx.ctx, values([]any{l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text})...).Scan(&l.Seq); err != nil {
-				return err
-			}
-		}
-		return tx.signal(ctx, store.Signal{Topic: store.SignalLogs, ID: lines[0].RunID})
-	})
+	stmts := make([]stmt, len(lines))
+	for i := range lines {
+		l := &lines[i]
+		stmts[i] = stmt{q: `INSERT INTO logs (run_id, stage, attempt, at, text) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+			args: []any{l.RunID, l.Stage, l.Attempt, micros(l.Time), l.Text}, dest: []any{&l.Seq}}
+	}
+	err := s.writeAll(ctx, stmts, store.Signal{Topic: store.SignalLogs, ID: lines[0].RunID})
 	if err != nil {
 		return fmt.Errorf("storing %d log lines of run %d: %w", len(lines), lines[0].RunID, err)
 	}

@@ -36,12 +36,17 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 	if err != nil {
 		return fmt.Errorf("creating run: encoding trigger: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
+	insert := `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
 		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
-		ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`,
-		r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted).Scan(&r.ID)
+		ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`
+	args := []any{r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
+		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted}
+	if tx.db.d.pipelines {
+		err = createRunAtOnce(ctx, tx, nr, insert, args)
+	} else {
+		err = tx.QueryRowContext(ctx, insert, args...).Scan(&r.ID)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		nr.Created = false
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE dedup_key = ?`, r.DedupKey).Scan(&r.ID); err != nil {
@@ -53,6 +58,10 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 		return fmt.Errorf("creating run of %s: %w", r.Pipeline, err)
 	}
 	nr.Created = true
+	if tx.db.d.pipelines {
+		nr.Event.RunID = r.ID
+		return nil // written at once
+	}
 	for _, st := range nr.Stages {
 		_, err := tx.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, kind, status, attempts, error,
 			outputs_json, started_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, '', '{}', 0, 0)`,
@@ -68,6 +77,31 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 		}
 	}
 	return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID})
+}
+
+// createRunAtOnce is createRun's writes as one PostgreSQL statement: the
+// run (insert, its arguments), its stages, its event and its signal, all
+// only if the run was inserted. It sets the run's ID, or returns
+// sql.ErrNoRows when a run with its key exists.
+func createRunAtOnce(ctx context.Context, tx txn, nr *store.NewRun, insert string, args []any) error {
+	var (
+		idx          = make([]int32, len(nr.Stages))
+		names, kinds = make([]string, len(nr.Stages)), make([]string, len(nr.Stages))
+		e            = nr.Event
+	)
+	for i, st := range nr.Stages {
+		idx[i], names[i], kinds[i] = int32(st.Index), cleanText(st.Name), cleanText(st.Kind)
+	}
+	args = append(args, store.StagePending, idx, names, kinds, micros(e.Time), e.Kind, e.Message, e.Kind,
+		signalChannel, store.SignalQueued+":")
+	var signals int
+	return tx.QueryRowContext(ctx, `WITH run AS (`+insert+`),
+		stages AS (INSERT INTO stages (run_id, idx, name, kind, status, attempts, error, outputs_json, started_at, finished_at)
+			SELECT run.id, s.idx, s.name, s.kind, ?, 0, '', '{}', 0, 0
+			FROM run, unnest(?::integer[], ?::text[], ?::text[]) AS s (idx, name, kind)),
+		event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM run WHERE ? <> ''),
+		signal AS (SELECT pg_notify(?, ? || id) FROM run)
+		SELECT id, (SELECT count(*) FROM signal) FROM run`, args...).Scan(&nr.Run.ID, &signals)
 }
 
 func scanRun(row scanner) (*store.Run, error) {
@@ -191,36 +225,68 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 		set += ", resumes = resumes + 1, owner = '', lease_until = 0"
 	}
 	args = append(append(args, id), vals...)
+	topic := store.SignalRun
+	switch {
+	case to == store.RunQueued:
+		topic = store.SignalQueued
+	case to.Done():
+		topic = store.SignalEnded
+	}
+	sig := store.Signal{Topic: topic, ID: id}
+	event := store.Event{RunID: id, Time: at, Kind: string(to), Message: reason}
 	moved := false
-	err := s.tx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`)`, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return err
-		}
-		moved = true
-		if err := insertEvent(ctx, tx, store.Event{RunID: id, Time: at, Kind: string(to), Message: reason}); err != nil {
-			return err
-		}
-		topic := store.SignalRun
-		switch {
-		case to == store.RunQueued:
-			topic = store.SignalQueued
-		case to.Done():
-			topic = store.SignalEnded
-		}
-		return tx.signal(ctx, store.Signal{Topic: topic, ID: id})
-	})
+	var err error
+	if s.d.pipelines {
+		moved, err = s.transitionAtOnce(ctx, set, marks, args, event, sig)
+	} else {
+		err = s.tx(ctx, func(tx txn) error {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`)`, args...)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return err
+			}
+			moved = true
+			if err := insertEvent(ctx, tx, event); err != nil {
+				return err
+			}
+			return tx.signal(ctx, sig)
+		})
+	}
 	if err != nil {
 		return false, fmt.Errorf("moving run %d to %s: %w", id, to, err)
 	}
 	return moved, nil
 }
 
+// transitionAtOnce is TransitionRun's transaction as one PostgreSQL
+// statement: the guarded update, and only if it moved the run, its event
+// and its signal.
+func (s *Store) transitionAtOnce(ctx context.Context, set, marks string, args []any, e store.Event, sig store.Signal) (bool, error) {
+	n := notify(sig)
+	args = append(append(args, micros(e.Time), e.Kind, e.Message), n.args...)
+	var moved int
+	err := s.autocommit(ctx, func(ctx context.Context, db querier) error {
+		return db.QueryRowContext(ctx, `WITH moved AS (UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`) RETURNING id),
+			event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM moved),
+			signal AS (`+n.q+` FROM moved)
+			SELECT count(*) FROM signal`, args...).Scan(&moved)
+	})
+	return moved == 1, err
+}
+
 // ClaimNext takes the oldest queued run allowed to start and marks it running.
 func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) (*store.Run, error) {
+	if s.d.skipLocked {
+		claimed, grouped, err := s.claimUngrouped(ctx, at, lease)
+		if err != nil {
+			return nil, fmt.Errorf("claiming the next queued run: %w", err)
+		}
+		if !grouped {
+			return claimed, nil
+		}
+	}
 	var claimed *store.Run
 	err := s.tx(ctx, func(tx txn) error {
 		// Which run may start depends on the other runs of its group:
@@ -228,26 +294,80 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) 
 		if err := tx.lock(ctx, "slipway claim"); err != nil {
 			return err
 		}
-		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT r.id FROM runs r WHERE r.status = ? AND (r.grp = '' OR NOT EXISTS (
-				SELECT 1 FROM runs o WHERE o.grp = r.grp AND o.id <> r.id
-				AND (o.status = ? OR (o.status = ? AND o.id < r.id))))
-			ORDER BY r.id LIMIT 1`, store.RunQueued, store.RunRunning, store.RunQueued).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+		for {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT r.id FROM runs r WHERE r.status = ? AND `+mayStart("r")+`
+				ORDER BY r.id LIMIT 1`, store.RunQueued).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			// A run outside any group may have been claimed meanwhile
+			// without the lock (claimUngrouped): then the next one.
+			claimed, err = scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET `+claimSet+` WHERE id = ? AND status = ? RETURNING `+runColumns,
+				store.RunRunning, micros(at), lease.Owner, micros(lease.Until), id, store.RunQueued))
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		claimed, err = scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END,
-			owner = ?, lease_until = ? WHERE id = ? RETURNING `+runColumns, store.RunRunning, micros(at), lease.Owner, micros(lease.Until), id))
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming the next queued run: %w", err)
 	}
 	return claimed, nil
 }
+
+// mayStart is the condition on run r (an alias) that no run of its
+// concurrency group is running and no older one of it is queued.
+func mayStart(r string) string {
+	return fmt.Sprintf(`(%[1]s.grp = '' OR NOT EXISTS (SELECT 1 FROM runs o
+		WHERE o.grp = %[1]s.grp AND o.id <> %[1]s.id AND (o.status = '%[2]s' OR (o.status = '%[3]s' AND o.id < %[1]s.id))))`,
+		r, store.RunRunning, store.RunQueued)
+}
+
+// claimSet marks a claimed run running, leased to an owner.
+const claimSet = `status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END, owner = ?, lease_until = ?`
+
+// claimUngrouped claims, in one statement and without the claim lock,
+// the oldest queued run outside any concurrency group, unless a run of a
+// group that may start is older — grouped reports that such a run is
+// queued, which the serialized claim must decide. The database locks the
+// row it takes and claimers skip the rows others hold, so no two get the
+// same run; a run outside any group needs no other check. Grouped runs
+// do: of two runs of a group whose inserts committed out of order, each
+// could look like the group's oldest to a claimer that does not wait.
+func (s *Store) claimUngrouped(ctx context.Context, at time.Time, lease store.Lease) (claimed *store.Run, grouped bool, err error) {
+	queued := "'" + string(store.RunQueued) + "'"
+	row := s.db.QueryRowContext(ctx, `WITH claimed AS (
+		UPDATE runs SET `+claimSet+` WHERE id = (
+			SELECT r.id FROM runs r WHERE r.status = `+queued+` AND r.grp = ''
+			AND NOT EXISTS (SELECT 1 FROM runs g WHERE g.status = `+queued+` AND g.grp <> '' AND g.id < r.id AND `+mayStart("g")+`)
+			ORDER BY r.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+runColumns+`)
+		(SELECT `+runColumns+`, false FROM claimed)
+		UNION ALL
+		(SELECT `+runColumns+`, true FROM runs g WHERE g.status = `+queued+` AND g.grp <> '' AND `+mayStart("g")+`
+			AND NOT EXISTS (SELECT 1 FROM claimed) LIMIT 1)`,
+		store.RunRunning, micros(at), lease.Owner, micros(lease.Until))
+	claimed, err = scanRun(flagged{row, &grouped})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil || grouped {
+		return nil, grouped, err
+	}
+	return claimed, false, nil
+}
+
+// flagged scans a row with one more column than its scanner reads: a flag.
+type flagged struct {
+	scanner
+	flag *bool
+}
+
+func (f flagged) Scan(dest ...any) error { return f.scanner.Scan(append(dest, f.flag)...) }
 
 // RenewLeases extends owner's leases on its running runs.
 func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) ([]int64, error) {

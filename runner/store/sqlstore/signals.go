@@ -66,8 +66,7 @@ func (h txn) signal(ctx context.Context, sig store.Signal) error {
 		*h.pending = append(*h.pending, sig)
 		return nil
 	}
-	_, err := h.ExecContext(ctx, `SELECT pg_notify(?, ?)`, signalChannel, sig.Topic+":"+strconv.FormatInt(sig.ID, 10))
-	return err
+	return notify(sig).run(h)
 }
 
 func parseSignal(payload string) (store.Signal, bool) {

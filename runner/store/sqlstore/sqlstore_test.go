@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,7 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
+		early := newRun(t, s, "c", "")
 		a1 := newRun(t, s, "a", "deploy-a")
 		a2 := newRun(t, s, "a", "deploy-a")
 		b1 := newRun(t, s, "b", "deploy-b")
@@ -108,9 +110,10 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 			}
 			order = append(order, r.ID)
 		}
-		// a2 waits for a1 (running); the others start.
-		want := []int64{a1.ID, b1.ID, free.ID}
-		if len(order) != 3 || order[0] != want[0] || order[1] != want[1] || order[2] != want[2] {
+		// a2 waits for a1 (running); the others start, oldest first,
+		// whether in a group or not.
+		want := []int64{early.ID, a1.ID, b1.ID, free.ID}
+		if fmt.Sprint(order) != fmt.Sprint(want) {
 			t.Fatalf("claimed %v, want %v", order, want)
 		}
 		s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
@@ -121,12 +124,21 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 	})
 }
 
-// Two claimers racing must never both get the same run.
+// Claimers racing must never both get the same run, nor two runs of one
+// concurrency group.
 func TestClaimNextIsExclusive(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		for range 20 {
+		var first int64
+		for i := range 25 {
+			if i%5 == 2 {
+				r := newRun(t, s, "g", "one-at-a-time")
+				if first == 0 {
+					first = r.ID
+				}
+				continue
+			}
 			newRun(t, s, "p", "")
 		}
 		var (
@@ -154,8 +166,8 @@ func TestClaimNextIsExclusive(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if len(seen) != 20 {
-			t.Errorf("claimed %d distinct runs, want 20", len(seen))
+		if len(seen) != 21 || seen[first] != 1 {
+			t.Errorf("claimed %d distinct runs, want the 20 outside the group and its first (run %d): %v", len(seen), first, seen)
 		}
 		for id, n := range seen {
 			if n != 1 {

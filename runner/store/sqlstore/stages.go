@@ -60,16 +60,13 @@ func scanAttempt(row scanner) (*store.Attempt, error) {
 
 // StartAttempt records the start of an attempt; repeating it is harmless.
 func (s *Store) StartAttempt(ctx context.Context, runID int64, index, n int, at time.Time) error {
-	err := s.tx(ctx, func(tx txn) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (run_id, idx, attempt, status, error, started_at, finished_at)
+	err := s.writeAll(ctx, []stmt{
+		{q: `INSERT INTO attempts (run_id, idx, attempt, status, error, started_at, finished_at)
 			VALUES (?, ?, ?, ?, '', ?, 0) ON CONFLICT (run_id, idx, attempt) DO NOTHING`,
-			runID, index, n, store.StageRunning, micros(at)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE stages SET status = ?, attempts = ?, error = '',
+			args: []any{runID, index, n, store.StageRunning, micros(at)}},
+		{q: `UPDATE stages SET status = ?, attempts = ?, error = '',
 			started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END WHERE run_id = ? AND idx = ?`,
-			store.StageRunning, n, micros(at), runID, index)
-		return err
+			args: []any{store.StageRunning, n, micros(at), runID, index}},
 	})
 	if err != nil {
 		return fmt.Errorf("recording start of attempt %d of stage %d of run %d: %w", n, index, runID, err)
@@ -86,14 +83,11 @@ func (s *Store) FinishAttempt(ctx context.Context, runID int64, index, n int, st
 	if err != nil {
 		return fmt.Errorf("encoding outputs: %w", err)
 	}
-	err = s.tx(ctx, func(tx txn) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET status = ?, error = ?, finished_at = ?
-			WHERE run_id = ? AND idx = ? AND attempt = ?`, status, errMsg, micros(at), runID, index, n); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE stages SET status = ?, error = ?, outputs_json = ?, finished_at = ?
-			WHERE run_id = ? AND idx = ?`, status, errMsg, string(out), micros(at), runID, index)
-		return err
+	err = s.writeAll(ctx, []stmt{
+		{q: `UPDATE attempts SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND idx = ? AND attempt = ?`,
+			args: []any{status, errMsg, micros(at), runID, index, n}},
+		{q: `UPDATE stages SET status = ?, error = ?, outputs_json = ?, finished_at = ? WHERE run_id = ? AND idx = ?`,
+			args: []any{status, errMsg, string(out), micros(at), runID, index}},
 	})
 	if err != nil {
 		return fmt.Errorf("recording end of attempt %d of stage %d of run %d: %w", n, index, runID, err)
