@@ -121,6 +121,46 @@ func TestRacesLandOnce(t *testing.T) {
 			}
 		}
 
+		// a delivery starting nothing, recorded by n engines at once
+		recorded, processedBefore = 0, 0
+		for _, err := range race(n, func(i int) error {
+			d := &store.Delivery{Forge: "gitea", ID: "d-3", ReceivedAt: time.Now(), Event: "push", Payload: []byte(`{}`)}
+			old, err := s.RecordDelivery(ctx, d, nil, func(d *store.Delivery) {
+				d.Status, d.Reason = store.DeliveryProcessed, fmt.Sprint("matched nothing on engine ", i)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				return err
+			case old == nil:
+				recorded++
+			case old.Processed():
+				processedBefore++
+			default:
+				return fmt.Errorf("found %+v", old)
+			}
+			return nil
+		}) {
+			if err != nil {
+				t.Errorf("RecordDelivery of a delivery starting nothing, racing: %v", err)
+			}
+		}
+		if recorded != 1 || processedBefore != n-1 {
+			t.Errorf("one delivery starting nothing from %d engines: %d recorded, %d found processed; want 1 and %d", n, recorded, processedBefore, n-1)
+		}
+		// stored as received (then the engine stopped), recorded on recovery
+		d4 := &store.Delivery{Forge: "gitea", ID: "d-4", ReceivedAt: time.Now(), Event: "push", Status: store.DeliveryReceived, Payload: []byte(`{}`)}
+		if _, err := s.CreateDelivery(ctx, d4); err != nil {
+			t.Fatal(err)
+		}
+		if old, err := s.RecordDelivery(ctx, d4, nil, func(d *store.Delivery) { d.Status = store.DeliveryIgnored }); err != nil || old == nil || old.Processed() {
+			t.Errorf("recording a received delivery: %+v, %v; want it found unprocessed and updated", old, err)
+		}
+		if list, _ := s.ListDeliveries(ctx, store.DeliveryFilter{Status: store.DeliveryIgnored}); len(list) != 1 || list[0].ID != "d-4" {
+			t.Errorf("ignored deliveries after recovery: %+v", list)
+		}
+
 		r := newRun(t, s, "order-service", "")
 		for i := range 20 {
 			must(t, s.AddCommand(ctx, &store.Command{RunID: r.ID, Name: fmt.Sprint("c", i), Actor: "alice", CreatedAt: time.Now()}))

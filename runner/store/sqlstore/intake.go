@@ -43,15 +43,19 @@ func encodeMatches(m []store.Match) (string, error) {
 func (s *Store) CreateDelivery(ctx context.Context, d *store.Delivery) (*store.Delivery, error) {
 	// One statement: a redelivery racing its first delivery (on another
 	// engine, say) inserts nothing and finds the first.
-	var inserted bool
-	err := s.autocommit(ctx, func(ctx context.Context, db querier) (err error) {
-		inserted, err = insertDelivery(ctx, db, d)
-		return err
-	})
-	if err != nil || inserted {
+	if inserted, err := s.insertAlone(ctx, d); err != nil || inserted {
 		return nil, err
 	}
 	return readDelivery(ctx, s.db, d.Forge, d.ID)
+}
+
+// insertAlone is insertDelivery as a write of its own (autocommit).
+func (s *Store) insertAlone(ctx context.Context, d *store.Delivery) (inserted bool, err error) {
+	err = s.autocommit(ctx, func(ctx context.Context, db querier) (err error) {
+		inserted, err = insertDelivery(ctx, db, d)
+		return err
+	})
+	return inserted, err
 }
 
 // insertDelivery stores d unless (Forge, ID) exists, and says whether it did.
@@ -87,12 +91,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*s
 		// committed by the server; only if one with its ID exists does it
 		// take the transaction below, which decides what it duplicates.
 		outcome(d)
-		var inserted bool
-		err := s.autocommit(ctx, func(ctx context.Context, db querier) (err error) {
-			inserted, err = insertDelivery(ctx, db, d)
-			return err
-		})
-		if err != nil || inserted {
+		if inserted, err := s.insertAlone(ctx, d); err != nil || inserted {
 			return nil, err
 		}
 	}
