@@ -12,7 +12,8 @@
 # 50) unsigned 24 MiB posts arrive at once (bench/webhookflood).
 # Each line: deliveries/s and answer latency p50/p99/max; after an engine,
 # a check in its database that each delivery made exactly one run or one
-# recorded no-match. Loopback only. Environment: N (default 20000), C
+# recorded no-match, how many runs had ended when the last delivery was
+# answered, and the rate sustained until every run had ended. Loopback only. Environment: N (default 20000), C
 # (default 16), REPLICAS (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,7 +69,7 @@ YAML
 # load ARGS...: sends the deliveries, then stops what serves them (an
 # engine's backlog of runs must not run on into the next measurement).
 load() {
-  "$work/webhookload" -secret bench-secret -n "$N" -c "$C" "$@" | grep -E 'throughput|latency|verified|answers' | sed 's/^/  /'
+  "$work/webhookload" -secret bench-secret -n "$N" -c "$C" "$@" | grep -E 'throughput|latency|verified|answers|runs when|sustained' | sed 's/^/  /'
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=()
 }

@@ -47,6 +47,10 @@ func (c *countingStore) SetStageStatus(ctx context.Context, id int64, i int, s s
 	c.writes.Add(1)
 	return c.Store.SetStageStatus(ctx, id, i, s, r, at)
 }
+func (c *countingStore) SkipPending(ctx context.Context, id int64, r string, at time.Time) error {
+	c.writes.Add(1)
+	return c.Store.SkipPending(ctx, id, r, at)
+}
 func (c *countingStore) AppendLogs(ctx context.Context, l []store.LogLine) error {
 	c.writes.Add(1)
 	return c.Store.AppendLogs(ctx, l)

@@ -116,17 +116,8 @@ func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatu
 
 // skipPending marks the stages that never started as skipped.
 func (r *Runner) skipPending(ctx context.Context, id int64, reason string) {
-	rows, err := r.store.ListStages(ctx, id)
-	if err != nil {
-		r.log.Error("listing stages to skip", "run", id, "err", err)
-		return
-	}
-	for _, s := range rows {
-		if s.Status == store.StagePending {
-			if err := r.store.SetStageStatus(ctx, id, s.Index, store.StageSkipped, reason, time.Now()); err != nil {
-				r.log.Error("skipping stage", "run", id, "stage", s.Name, "err", err)
-			}
-		}
+	if err := r.store.SkipPending(ctx, id, reason, time.Now()); err != nil {
+		r.log.Error("skipping the stages that never started", "run", id, "err", err)
 	}
 	r.changed(id)
 }

@@ -3,7 +3,11 @@
 // a fixed concurrency, reports accepted deliveries per second and answer
 // latency, and then checks in the engines' database (SQLite in -data, or
 // PostgreSQL at -database) that every delivery produced exactly one run
-// or one recorded no-match. Loopback only; see bench/intake.sh.
+// or one recorded no-match. With the database it also says how many of
+// those runs had ended when the last delivery was answered, and waits (up
+// to -drain) until every run has ended: the rate at which deliveries are
+// taken and their runs executed, sustained. Loopback only; see
+// bench/intake.sh.
 package main
 
 import (
@@ -39,6 +43,7 @@ func main() {
 	database := flag.String("database", "", "the engines' PostgreSQL URL, to verify runs there")
 	password := flag.String("password-file", "", "file holding the PostgreSQL password")
 	accept := flag.Int("accept", http.StatusAccepted, "the answer every delivery must get")
+	drain := flag.Duration("drain", 10*time.Minute, "how long to wait for the runs to end, after the last answer")
 	flag.Parse()
 	open := func(ctx context.Context) (*sqlstore.Store, error) {
 		if *database != "" {
@@ -53,7 +58,7 @@ func main() {
 	if *data == "" && *database == "" {
 		open = nil
 	}
-	if err := run(strings.Split(*server, ","), *secret, *repo, *n, *c, *accept, open); err != nil {
+	if err := run(strings.Split(*server, ","), *secret, *repo, *n, *c, *accept, *drain, open); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
@@ -72,12 +77,20 @@ func payload(repo string, i int) []byte {
 	return b
 }
 
-func run(servers []string, secret, repo string, n, c, accept int, open func(context.Context) (*sqlstore.Store, error)) error {
+func run(servers []string, secret, repo string, n, c, accept int, drain time.Duration, open func(context.Context) (*sqlstore.Store, error)) error {
 	for _, server := range servers {
 		u, err := url.Parse(server)
 		if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1" && u.Hostname() != "localhost") {
 			return fmt.Errorf("-server %q: loopback addresses only", server)
 		}
+	}
+	var st *sqlstore.Store // opened before the load, to count runs the moment it ends
+	if open != nil {
+		var err error
+		if st, err = open(context.Background()); err != nil {
+			return err
+		}
+		defer st.Close()
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}, Timeout: 30 * time.Second}
 	var (
@@ -130,20 +143,62 @@ func run(servers []string, secret, repo string, n, c, accept int, open func(cont
 	if codes[accept] != n {
 		return fmt.Errorf("%d of %d deliveries were not answered %d", n-codes[accept], n, accept)
 	}
-	if open == nil {
+	if st == nil {
 		return nil
 	}
-	return verify(open, n)
-}
-
-// verify checks that every delivery made exactly one run or one recorded no-match.
-func verify(open func(context.Context) (*sqlstore.Store, error), n int) error {
 	ctx := context.Background()
-	st, err := open(ctx)
+	ended, waiting, err := countRuns(ctx, st)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	fmt.Printf("runs when the last delivery was answered: %d ended, %d queued or running\n", ended, waiting)
+	if err := verify(ctx, st, n); err != nil {
+		return err
+	}
+	return waitDrained(ctx, st, start, elapsed, drain, n)
+}
+
+// countRuns counts the runs that ended and those still to end.
+func countRuns(ctx context.Context, st *sqlstore.Store) (ended, waiting int, err error) {
+	counts, err := st.CountRuns(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	for status, k := range counts {
+		if status.Done() {
+			ended += k
+		} else {
+			waiting += k
+		}
+	}
+	return ended, waiting, nil
+}
+
+// waitDrained waits, up to drain after the last answer, until no run is
+// queued or running, and reports the rate sustained from the first
+// delivery to the last run's end.
+func waitDrained(ctx context.Context, st *sqlstore.Store, start time.Time, elapsed, drain time.Duration, n int) error {
+	deadline := start.Add(elapsed + drain)
+	for {
+		ended, waiting, err := countRuns(ctx, st)
+		if err != nil {
+			return err
+		}
+		if waiting == 0 {
+			total := time.Since(start)
+			fmt.Printf("sustained: every run ended %s after the last answer: %.0f deliveries/s with their %d runs executed\n",
+				(total - elapsed).Round(time.Millisecond), float64(n)/total.Seconds(), ended)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d runs still queued or running %s after the last answer", waiting, drain)
+		}
+		time.Sleep(50 * time.Millisecond) // polled, bounded by the deadline
+	}
+}
+
+// verify checks that every delivery made exactly one run or one recorded no-match.
+func verify(ctx context.Context, st *sqlstore.Store, n int) error {
 	ds, err := st.ListDeliveries(ctx, store.DeliveryFilter{Limit: n + 1})
 	if err != nil {
 		return err

@@ -186,6 +186,9 @@ type Stages interface {
 	// SetStageStatus sets a stage's status without an attempt (skipped, or
 	// cancelled before it started).
 	SetStageStatus(ctx context.Context, runID int64, index int, status StageStatus, reason string, at time.Time) error
+	// SkipPending marks every stage of the run that never started as
+	// skipped, saying reason.
+	SkipPending(ctx context.Context, runID int64, reason string, at time.Time) error
 }
 
 // Logs persists log lines.

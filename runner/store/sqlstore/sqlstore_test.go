@@ -208,6 +208,15 @@ func TestAttemptsAreIdempotentAndSummedIntoStages(t *testing.T) {
 		if sts[1].Status != store.StageSkipped || sts[1].Error != "when: branch" {
 			t.Errorf("stage 1 = %+v", sts[1])
 		}
+
+		// a run ending with a stage started and one never started
+		r2 := newRun(t, s, "p", "")
+		must(t, s.StartAttempt(ctx, r2.ID, 0, 1, now))
+		must(t, s.SkipPending(ctx, r2.ID, "not run: the run cancelled", now))
+		sts, _ = s.ListStages(ctx, r2.ID)
+		if sts[0].Status != store.StageRunning || sts[1].Status != store.StageSkipped || sts[1].Error != "not run: the run cancelled" {
+			t.Errorf("after SkipPending: stage 0 %s, stage 1 %s %q; want running, and skipped saying why", sts[0].Status, sts[1].Status, sts[1].Error)
+		}
 	})
 }
 

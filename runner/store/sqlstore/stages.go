@@ -104,3 +104,13 @@ func (s *Store) SetStageStatus(ctx context.Context, runID int64, index int, stat
 	}
 	return nil
 }
+
+// SkipPending marks the run's stages that never started as skipped.
+func (s *Store) SkipPending(ctx context.Context, runID int64, reason string, at time.Time) error {
+	_, err := s.exec(ctx, `UPDATE stages SET status = ?, error = ?, finished_at = ? WHERE run_id = ? AND status = ?`,
+		store.StageSkipped, reason, micros(at), runID, store.StagePending)
+	if err != nil {
+		return fmt.Errorf("skipping the stages of run %d that never started: %w", runID, err)
+	}
+	return nil
+}
