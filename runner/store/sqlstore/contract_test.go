@@ -81,37 +81,51 @@ func TestRacesLandOnce(t *testing.T) {
 			t.Errorf("the same delivery from %d engines: %d stored, %d found stored; want 1 and %d", n, first, found, n-1)
 		}
 
-		// a delivery with the run it starts, recorded by n engines at once
-		var recorded, processedBefore int
-		runIDs := map[int64]bool{}
+		// recordRacing has n engines record one delivery at once (record
+		// on engine i), counting those that recorded it, those that found
+		// it processed, and the runs they name.
 		var mu sync.Mutex
-		for _, err := range race(n, func(i int) error {
+		recordRacing := func(what string, record func(i int) (*store.Delivery, *store.NewRun, error)) (recorded, processedBefore int, runIDs map[int64]bool) {
+			runIDs = map[int64]bool{}
+			for _, err := range race(n, func(i int) error {
+				old, nr, err := record(i)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					return err
+				case old == nil:
+					recorded++
+					if nr != nil {
+						runIDs[nr.Run.ID] = true
+					}
+				case old.Processed():
+					processedBefore++
+					for _, id := range old.RunIDs() {
+						runIDs[id] = true
+					}
+				default:
+					return fmt.Errorf("found %+v", old)
+				}
+				return nil
+			}) {
+				if err != nil {
+					t.Errorf("%s, racing: %v", what, err)
+				}
+			}
+			return recorded, processedBefore, runIDs
+		}
+
+		// a delivery with the run it starts, recorded by n engines at once
+		recorded, processedBefore, runIDs := recordRacing("RecordDelivery", func(int) (*store.Delivery, *store.NewRun, error) {
 			d := &store.Delivery{Forge: "gitea", ID: "d-2", ReceivedAt: time.Now(), Event: "push", Payload: []byte(`{}`)}
 			nr := &store.NewRun{Run: &store.Run{Pipeline: "p", App: "p", Status: store.RunQueued, DedupKey: "push/d-2/p", CreatedAt: time.Now()},
 				Stages: []store.Stage{{Index: 0, Name: "build", Kind: "fake"}}, Event: store.Event{Kind: "queued", Time: time.Now()}}
 			old, err := s.RecordDelivery(ctx, d, []*store.NewRun{nr}, func(d *store.Delivery) {
 				d.Status, d.Matches = store.DeliveryProcessed, []store.Match{{Pipeline: "p", RunID: nr.Run.ID}}
 			})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				return err
-			case old == nil:
-				recorded++
-				runIDs[nr.Run.ID] = true
-			case old.Status == store.DeliveryProcessed && len(old.RunIDs()) == 1:
-				processedBefore++
-				runIDs[old.RunIDs()[0]] = true
-			default:
-				return fmt.Errorf("found %+v", old)
-			}
-			return nil
-		}) {
-			if err != nil {
-				t.Errorf("RecordDelivery racing: %v", err)
-			}
-		}
+			return old, nr, err
+		})
 		if recorded != 1 || processedBefore != n-1 || len(runIDs) != 1 {
 			t.Errorf("one delivery with its run from %d engines: %d recorded, %d found processed, runs %v; want 1, %d and one run", n, recorded, processedBefore, runIDs, n-1)
 		}
@@ -122,29 +136,15 @@ func TestRacesLandOnce(t *testing.T) {
 		}
 
 		// a delivery starting nothing, recorded by n engines at once
-		recorded, processedBefore = 0, 0
-		for _, err := range race(n, func(i int) error {
+		recorded, processedBefore, runIDs = recordRacing("RecordDelivery of a delivery starting nothing", func(i int) (*store.Delivery, *store.NewRun, error) {
 			d := &store.Delivery{Forge: "gitea", ID: "d-3", ReceivedAt: time.Now(), Event: "push", Payload: []byte(`{}`)}
 			old, err := s.RecordDelivery(ctx, d, nil, func(d *store.Delivery) {
 				d.Status, d.Reason = store.DeliveryProcessed, fmt.Sprint("matched nothing on engine ", i)
 			})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				return err
-			case old == nil:
-				recorded++
-			case old.Processed():
-				processedBefore++
-			default:
-				return fmt.Errorf("found %+v", old)
-			}
-			return nil
-		}) {
-			if err != nil {
-				t.Errorf("RecordDelivery of a delivery starting nothing, racing: %v", err)
-			}
+			return old, nil, err
+		})
+		if len(runIDs) != 0 {
+			t.Errorf("a delivery starting nothing names runs %v", runIDs)
 		}
 		if recorded != 1 || processedBefore != n-1 {
 			t.Errorf("one delivery starting nothing from %d engines: %d recorded, %d found processed; want 1 and %d", n, recorded, processedBefore, n-1)
