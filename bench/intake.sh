@@ -13,8 +13,9 @@
 # Each line: deliveries/s and answer latency p50/p99/max; after an engine,
 # a check in its database that each delivery made exactly one run or one
 # recorded no-match, how many runs had ended when the last delivery was
-# answered, and the rate sustained until every run had ended. Loopback only. Environment: N (default 20000), C
-# (default 16), REPLICAS (default 3).
+# answered, and the rate sustained until every run had ended. Loopback
+# only. Environment: N (default 20000), C (default 16), REPLICAS
+# (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000} C=${C:-16} REPLICAS=${REPLICAS:-3}
