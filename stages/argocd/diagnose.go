@@ -37,7 +37,11 @@ func (c *Client) Diagnose(ctx context.Context, app string) string {
 		if json.Unmarshal([]byte(res.GetManifest()), &pod) != nil {
 			continue
 		}
-		lines = append(lines, pods.ExplainPod(&pod)...)
+		said := pods.ExplainPod(&pod)
+		if len(said) == 0 { // nothing to diagnose yet: say what was seen
+			said = []string{pods.DescribePod(&pod) + " (Argo CD: " + string(n.Health.Status) + ")"}
+		}
+		lines = append(lines, said...)
 	}
 	if len(lines) == 0 {
 		return ""
