@@ -83,11 +83,14 @@ echo "-- sqlite: slipway serve"
 engine sqlite ''
 load -server "$addr" -data "$work/sqlite"
 
-start pg 'pgserver database' "$work/pgserver" -password-file "$work/pg-password"
+# A database each: the engines must not find the floor's deliveries (the
+# same IDs) and take them for redeliveries.
+start pg 'pgserver database engines' "$work/pgserver" -password-file "$work/pg-password" -databases floor,engines
 dsn=$addr pg=${pids[0]} pids=()
+floordsn=$(sed -n 's/^pgserver database floor //p' "$work/pg.out")
 trap 'kill "$pg" 2>/dev/null || true; cleanup' EXIT
 echo "-- postgresql floor"
-start pgfloor 'intakefloor serving on' "$work/intakefloor" -secret bench-secret -database "$dsn" -password-file "$work/pg-password"
+start pgfloor 'intakefloor serving on' "$work/intakefloor" -secret bench-secret -database "$floordsn" -password-file "$work/pg-password"
 load -server "$addr"
 echo "-- postgresql: $REPLICAS slipway serve replicas"
 servers=()
