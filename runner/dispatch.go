@@ -85,12 +85,7 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 	stopShutdown := context.AfterFunc(ctx, func() { cancel(stages.ErrShutdown) })
 	r.running[run.ID] = cancel
 	r.mu.Unlock()
-	where := ""
-	if r.leased() {
-		where = "on engine " + r.opts.lease.owner
-	}
-	r.event(ctx, run.ID, "started", where)
-	r.changed(run.ID)
+	r.changed(run.ID) // started: the claim recorded it
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -102,7 +102,9 @@ func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatu
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if status != store.RunQueued { // first, so a finished run never shows pending stages
+	// First, so a finished run never shows pending stages; a run that
+	// succeeded took every stage to its end.
+	if status != store.RunQueued && status != store.RunSucceeded {
 		r.skipPending(ctx, x.run.ID, fmt.Sprintf("not run: the run %s", status))
 	}
 	ok, err := r.transition(ctx, x.run.ID, status, reason)

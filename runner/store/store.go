@@ -154,8 +154,9 @@ type Runs interface {
 	// ClaimNext moves the oldest queued run that may start to running,
 	// leased to lease.Owner, and returns it, or returns nil. A run may
 	// start when no run of its concurrency group is running and no older
-	// run of the group is queued. Moving a run to queued or to a final
-	// status ends its lease.
+	// run of the group is queued. The claim is in the run's timeline, in
+	// the same transaction: an event "started" saying StartedBy(lease).
+	// Moving a run to queued or to a final status ends its lease.
 	ClaimNext(ctx context.Context, at time.Time, lease Lease) (*Run, error)
 	// RenewLeases extends the lease of every running run of owner to until
 	// and returns their IDs: a run missing from them was taken over.
@@ -172,6 +173,15 @@ type Runs interface {
 type Lease struct {
 	Owner string
 	Until time.Time
+}
+
+// StartedBy is what a run's "started" event says of the engine that
+// claimed it: nothing for an engine alone on its store.
+func StartedBy(lease Lease) string {
+	if lease.Owner == "" {
+		return ""
+	}
+	return "on engine " + lease.Owner
 }
 
 // Stages persists stage and attempt state.

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -27,8 +26,8 @@ type stmt struct {
 	dest []any
 }
 
-// writeAll runs stmts, in order, in one transaction, and sends sigs with
-// it. It returns once the transaction committed.
+// writeAll runs stmts, in order, in one transaction, and sends sigs once
+// it committed. It returns once the transaction committed.
 func (s *Store) writeAll(ctx context.Context, stmts []stmt, sigs ...store.Signal) error {
 	if !s.d.pipelines {
 		return s.tx(ctx, func(tx txn) error {
@@ -48,11 +47,12 @@ func (s *Store) writeAll(ctx context.Context, stmts []stmt, sigs ...store.Signal
 	if err := ctx.Err(); err != nil {
 		return err // given up before it began: not written
 	}
-	for _, sig := range sigs {
-		stmts = append(stmts, notify(sig))
-	}
 	// Once sent, a write is carried out even if ctx ends: its caller learns how.
-	return s.db.sendBatch(context.WithoutCancel(ctx), stmts)
+	if err := s.db.sendBatch(context.WithoutCancel(ctx), stmts); err != nil {
+		return err
+	}
+	s.publish(sigs...)
+	return nil
 }
 
 // run runs st in tx.
@@ -62,12 +62,6 @@ func (st stmt) run(tx txn) error {
 	}
 	_, err := tx.ExecContext(tx.ctx, st.q, st.args...)
 	return err
-}
-
-// notify is the statement sending sig to every engine on the database
-// when its transaction commits.
-func notify(sig store.Signal) stmt {
-	return stmt{q: `SELECT pg_notify(?, ?)`, args: []any{signalChannel, sig.Topic + ":" + strconv.FormatInt(sig.ID, 10)}}
 }
 
 // sendBatch sends stmts to PostgreSQL as one batch and reads their results.

@@ -252,6 +252,34 @@ func TestHostileTextIsKeptTheSameWay(t *testing.T) {
 	})
 }
 
+// A claim is in the run's timeline, saying which engine took the run,
+// whichever way it was claimed: alone, or serialized with a group's.
+func TestClaimRecordsStarted(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Now()
+		free, grouped := newRun(t, s, "p", ""), newRun(t, s, "q", "g")
+		for _, c := range []struct {
+			run   *store.Run
+			lease store.Lease
+			want  string
+		}{{free, store.Lease{Owner: "a", Until: now.Add(time.Minute)}, "on engine a"}, {grouped, store.Lease{}, ""}} {
+			claimed, err := s.ClaimNext(ctx, now, c.lease)
+			if err != nil || claimed == nil || claimed.ID != c.run.ID {
+				t.Fatalf("ClaimNext = %+v, %v; want run %d", claimed, err, c.run.ID)
+			}
+			evs, err := s.ListEvents(ctx, c.run.ID)
+			if err != nil || len(evs) == 0 {
+				t.Fatalf("events of run %d: %v, %v", c.run.ID, evs, err)
+			}
+			if last := evs[len(evs)-1]; last.Kind != "started" || last.Message != c.want || !last.Time.Equal(now.Truncate(time.Microsecond)) {
+				t.Errorf("run %d's last event is %+v; want started %q at the claim", c.run.ID, last, c.want)
+			}
+		}
+	})
+}
+
 // A claimed run is leased to its engine; the lease is renewed by its
 // owner only, taken over once it ends (by one engine of several), and
 // ended when the run goes back to the queue or finishes.

@@ -60,7 +60,7 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 	nr.Created = true
 	if tx.db.d.pipelines {
 		nr.Event.RunID = r.ID
-		return nil // written at once
+		return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID}) // the rest was written at once
 	}
 	for _, st := range nr.Stages {
 		_, err := tx.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, kind, status, attempts, error,
@@ -80,8 +80,8 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 }
 
 // createRunAtOnce is createRun's writes as one PostgreSQL statement: the
-// run (insert, its arguments), its stages, its event and its signal, all
-// only if the run was inserted. It sets the run's ID, or returns
+// run (insert, its arguments), its stages and its event, all only if the
+// run was inserted. It sets the run's ID, or returns
 // sql.ErrNoRows when a run with its key exists.
 func createRunAtOnce(ctx context.Context, tx txn, nr *store.NewRun, insert string, args []any) error {
 	var (
@@ -92,16 +92,13 @@ func createRunAtOnce(ctx context.Context, tx txn, nr *store.NewRun, insert strin
 	for i, st := range nr.Stages {
 		idx[i], names[i], kinds[i] = int32(st.Index), cleanText(st.Name), cleanText(st.Kind)
 	}
-	args = append(args, store.StagePending, idx, names, kinds, micros(e.Time), e.Kind, e.Message, e.Kind,
-		signalChannel, store.SignalQueued+":")
-	var signals int
+	args = append(args, store.StagePending, idx, names, kinds, micros(e.Time), e.Kind, e.Message, e.Kind)
 	return tx.QueryRowContext(ctx, `WITH run AS (`+insert+`),
 		stages AS (INSERT INTO stages (run_id, idx, name, kind, status, attempts, error, outputs_json, started_at, finished_at)
 			SELECT run.id, s.idx, s.name, s.kind, ?, 0, '', '{}', 0, 0
 			FROM run, unnest(?::integer[], ?::text[], ?::text[]) AS s (idx, name, kind)),
-		event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM run WHERE ? <> ''),
-		signal AS (SELECT pg_notify(?, ? || id) FROM run)
-		SELECT id, (SELECT count(*) FROM signal) FROM run`, args...).Scan(&nr.Run.ID, &signals)
+		event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM run WHERE ? <> '')
+		SELECT id FROM run`, args...).Scan(&nr.Run.ID)
 }
 
 func scanRun(row scanner) (*store.Run, error) {
@@ -261,18 +258,19 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, from []store.RunSta
 }
 
 // transitionAtOnce is TransitionRun's transaction as one PostgreSQL
-// statement: the guarded update, and only if it moved the run, its event
-// and its signal.
+// statement: the guarded update and, only if it moved the run, its event;
+// then the signal.
 func (s *Store) transitionAtOnce(ctx context.Context, set, marks string, args []any, e store.Event, sig store.Signal) (bool, error) {
-	n := notify(sig)
-	args = append(append(args, micros(e.Time), e.Kind, e.Message), n.args...)
+	args = append(args, micros(e.Time), e.Kind, e.Message)
 	var moved int
 	err := s.autocommit(ctx, func(ctx context.Context, db querier) error {
 		return db.QueryRowContext(ctx, `WITH moved AS (UPDATE runs SET `+set+` WHERE id = ? AND status IN (`+marks+`) RETURNING id),
-			event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM moved),
-			signal AS (`+n.q+` FROM moved)
-			SELECT count(*) FROM signal`, args...).Scan(&moved)
+			event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM moved)
+			SELECT count(*) FROM moved`, args...).Scan(&moved)
 	})
+	if err == nil && moved == 1 {
+		s.publish(sig)
+	}
 	return moved == 1, err
 }
 
@@ -308,6 +306,9 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) 
 			// without the lock (claimUngrouped): then the next one.
 			claimed, err = scanRun(tx.QueryRowContext(ctx, `UPDATE runs SET `+claimSet+` WHERE id = ? AND status = ? RETURNING `+runColumns,
 				store.RunRunning, micros(at), lease.Owner, micros(lease.Until), id, store.RunQueued))
+			if err == nil {
+				return insertEvent(ctx, tx, store.Event{RunID: id, Time: at, Kind: eventStarted, Message: store.StartedBy(lease)})
+			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
@@ -330,6 +331,9 @@ func mayStart(r string) string {
 // claimSet marks a claimed run running, leased to an owner.
 const claimSet = `status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END, owner = ?, lease_until = ?`
 
+// eventStarted is the kind of the event a claim records.
+const eventStarted = "started"
+
 // claimUngrouped claims, in one statement and without the claim lock,
 // the oldest queued run outside any concurrency group, unless a run of a
 // group that may start is older — grouped reports that such a run is
@@ -345,12 +349,13 @@ func (s *Store) claimUngrouped(ctx context.Context, at time.Time, lease store.Le
 			SELECT r.id FROM runs r WHERE r.status = `+queued+` AND r.grp = ''
 			AND NOT EXISTS (SELECT 1 FROM runs g WHERE g.status = `+queued+` AND g.grp <> '' AND g.id < r.id AND `+mayStart("g")+`)
 			ORDER BY r.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+runColumns+`)
+		RETURNING `+runColumns+`),
+		started AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, '`+eventStarted+`', ? FROM claimed)
 		(SELECT `+runColumns+`, false FROM claimed)
 		UNION ALL
 		(SELECT `+runColumns+`, true FROM runs g WHERE g.status = `+queued+` AND g.grp <> '' AND `+mayStart("g")+`
 			AND NOT EXISTS (SELECT 1 FROM claimed) LIMIT 1)`,
-		store.RunRunning, micros(at), lease.Owner, micros(lease.Until))
+		store.RunRunning, micros(at), lease.Owner, micros(lease.Until), micros(at), store.StartedBy(lease))
 	claimed, err = scanRun(flagged{row, &grouped})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil

@@ -13,11 +13,16 @@ import (
 )
 
 // Signals tell every engine on the store what changed, so that none has
-// to poll for it: a run queued, a command given, log lines written. On
-// PostgreSQL they are NOTIFY messages on one channel, sent in the
-// transaction of the change (delivered when it commits) and received by a
-// connection of each store that LISTENs; on SQLite, one engine, they are
-// delivered in the process once the change committed.
+// to poll for it: a run queued, a command given, log lines written. A
+// write's signals go out once it committed. On SQLite, one engine, they
+// are delivered in the process. On PostgreSQL they are NOTIFY messages on
+// one channel, received by a connection of each store that LISTENs, and
+// each costs the server a wake-up of every listener: a store's sender
+// coalesces them. While one NOTIFY is on its way the signals committed
+// meanwhile gather, and the next carries them all in one payload
+// ("queued:7,9;logs:7"). An engine that dies between a commit and its
+// NOTIFY leaves the others to notice by their slow polls, as after a lost
+// listener connection.
 
 const signalChannel = "slipway"
 
@@ -58,21 +63,132 @@ func (h *hub) deliver(sig store.Signal) {
 	}
 }
 
-// signal sends sig with the transaction's change: on PostgreSQL a NOTIFY,
-// delivered to every engine when the transaction commits; on SQLite (one
-// engine) it is delivered in this process after the commit.
-func (h txn) signal(ctx context.Context, sig store.Signal) error {
-	if !h.db.d.numbered {
-		*h.pending = append(*h.pending, sig)
-		return nil
-	}
-	return notify(sig).run(h)
+// signal sends sig once the transaction committed.
+func (h txn) signal(_ context.Context, sig store.Signal) error {
+	*h.pending = append(*h.pending, sig)
+	return nil
 }
 
-func parseSignal(payload string) (store.Signal, bool) {
-	topic, id, ok := strings.Cut(payload, ":")
-	n, err := strconv.ParseInt(id, 10, 64)
-	return store.Signal{Topic: topic, ID: n}, ok && err == nil
+// sender is a store's NOTIFY sender on PostgreSQL: at most one goroutine
+// at a time, sending what is pending until nothing is.
+type sender struct {
+	mu      sync.Mutex
+	pending []store.Signal
+	busy    bool
+	wg      sync.WaitGroup // the goroutine, waited for by Close
+}
+
+// maxPayload keeps a NOTIFY payload under PostgreSQL's 8,000 bytes.
+const maxPayload = 7900
+
+// publish sends the signals of a committed write to every engine.
+func (s *Store) publish(sigs ...store.Signal) {
+	if len(sigs) == 0 {
+		return
+	}
+	if !s.d.numbered {
+		for _, sig := range sigs {
+			s.hub.deliver(sig)
+		}
+		return
+	}
+	o := &s.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending = append(o.pending, sigs...)
+	if !o.busy {
+		o.busy = true
+		o.wg.Add(1)
+		go s.sendPending()
+	}
+}
+
+func (s *Store) sendPending() {
+	o := &s.out
+	defer o.wg.Done()
+	for {
+		o.mu.Lock()
+		sigs := o.pending
+		o.pending = nil
+		if len(sigs) == 0 {
+			o.busy = false
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+		for _, p := range payloads(sigs) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			// Lost on error: the receivers' polls and resyncs repair it.
+			s.db.raw.ExecContext(ctx, `SELECT pg_notify($1, $2)`, signalChannel, p)
+			cancel()
+		}
+	}
+}
+
+// payloads writes sigs as few NOTIFY payloads as fit: for each topic in
+// the order first seen, "topic:id,id", topics joined by ";", each ID
+// once.
+func payloads(sigs []store.Signal) []string {
+	var (
+		topics []string
+		ids    = map[string][]int64{}
+		seen   = map[store.Signal]bool{}
+	)
+	for _, sig := range sigs {
+		if seen[sig] {
+			continue
+		}
+		seen[sig] = true
+		if ids[sig.Topic] == nil {
+			topics = append(topics, sig.Topic)
+		}
+		ids[sig.Topic] = append(ids[sig.Topic], sig.ID)
+	}
+	var (
+		out []string
+		b   strings.Builder
+	)
+	for _, t := range topics {
+		open := false // b holds "t:" already
+		for _, id := range ids[t] {
+			n := strconv.FormatInt(id, 10)
+			if b.Len()+len(t)+len(n)+2 > maxPayload {
+				out = append(out, b.String())
+				b.Reset()
+				open = false
+			}
+			switch {
+			case open:
+				b.WriteByte(',')
+			case b.Len() > 0:
+				b.WriteByte(';')
+			}
+			if !open {
+				b.WriteString(t + ":")
+				open = true
+			}
+			b.WriteString(n)
+		}
+	}
+	return append(out, b.String())
+}
+
+// parseSignals reads a payload written by payloads; what it cannot read
+// (an engine of another version, say) it leaves out.
+func parseSignals(payload string) []store.Signal {
+	var out []store.Signal
+	for _, part := range strings.Split(payload, ";") {
+		topic, list, ok := strings.Cut(part, ":")
+		if !ok || topic == "" {
+			continue
+		}
+		for _, id := range strings.Split(list, ",") {
+			if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+				out = append(out, store.Signal{Topic: topic, ID: n})
+			}
+		}
+	}
+	return out
 }
 
 // listen receives the signals of every engine on a PostgreSQL database
@@ -98,7 +214,7 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- er
 					err = werr
 					break
 				}
-				if sig, ok := parseSignal(n.Payload); ok {
+				for _, sig := range parseSignals(n.Payload) {
 					s.hub.deliver(sig)
 				}
 			}

@@ -49,6 +49,7 @@ type Store struct {
 	db  db
 	d   dialect
 	hub hub
+	out sender // PostgreSQL: the signals committed, on their way out
 	w   *writer
 	// stop ends the PostgreSQL listener (nil on SQLite)
 	stop context.CancelFunc
@@ -105,6 +106,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	s.w.close()
+	s.out.wg.Wait()
 	if s.stop != nil {
 		s.stop()
 		<-s.done

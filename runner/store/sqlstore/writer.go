@@ -87,14 +87,12 @@ func (s *Store) tx(ctx context.Context, f func(txn) error) error {
 	return s.deliverAfter(wr)
 }
 
-// deliverAfter delivers the signals of a committed write in this process.
+// deliverAfter sends the signals of a committed write.
 func (s *Store) deliverAfter(wr *write) error {
 	if wr.err != nil {
 		return wr.err
 	}
-	for _, sig := range wr.sigs {
-		s.hub.deliver(sig)
-	}
+	s.publish(wr.sigs...)
 	return nil
 }
 
