@@ -112,6 +112,13 @@ func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatu
 		x.log.Error("recording the end of a run", "status", status, "ok", ok, "err", err)
 		return
 	}
+	// A workdir the engine made goes with the run's end (a resumed run
+	// keeps it): pushes must not fill the engine's disk with checkouts.
+	if status != store.RunQueued && x.workdir != "" && x.run.Workdir == "" {
+		if err := os.RemoveAll(x.workdir); err != nil {
+			x.log.Warn("removing the run's workdir", "dir", x.workdir, "err", err)
+		}
+	}
 	r.opts.observer.RunFinished(status)
 	x.log.Info("run ended", "status", status, "reason", reason)
 }

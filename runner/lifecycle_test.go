@@ -3,6 +3,9 @@ package runner
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -199,5 +202,47 @@ func TestPanickingStageFailsTheRunNotTheEngine(t *testing.T) {
 	run := e.runOne(t, parse(t, "stages:\n  - {name: c, clone: {}}\n"))
 	if run.Status != store.RunFailed || run.Reason != "stage c failed: stage panicked: index out of range" {
 		t.Errorf("run ended %s %q", run.Status, run.Reason)
+	}
+}
+
+// A workdir the engine made lasts as long as its run: kept while the run
+// waits to resume, removed once it ends, however it ends. A workdir the
+// caller gave is the caller's.
+func TestWorkdirGoesWithTheRunsEnd(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	e := newEngine(t, WithWorkRoot(root))
+	dirOf := func(id int64) string { return filepath.Join(root, strconv.FormatInt(id, 10)) }
+	exists := func(dir string) bool { _, err := os.Stat(dir); return err == nil }
+	stop := e.serve(t)
+	run := e.submit(t, parse(t, `
+stages:
+  - {name: wait, fake: {sleep: 1m, sleepAttempts: [1]}}
+`))
+	e.waitStage(t, run.ID, 0, store.StageRunning)
+	if !exists(dirOf(run.ID)) {
+		t.Fatal("a running run has no workdir")
+	}
+	stop()
+	if got := e.get(t, run.ID); got.Status != store.RunQueued || !exists(dirOf(run.ID)) {
+		t.Fatalf("after shutdown: run %s, workdir kept %t; want queued with its workdir", got.Status, exists(dirOf(run.ID)))
+	}
+	e2 := openEngine(t, e.path, WithWorkRoot(root))
+	e2.drain(t)
+	if got := e2.get(t, run.ID); got.Status != store.RunSucceeded || exists(dirOf(run.ID)) {
+		t.Errorf("after the resumed run: %s, workdir kept %t; want it removed", got.Status, exists(dirOf(run.ID)))
+	}
+	failed := e2.runOne(t, parse(t, "stages:\n  - {name: a, fake: {exitCode: 1}}\n"))
+	if failed.Status != store.RunFailed || exists(dirOf(failed.ID)) {
+		t.Errorf("failed run: %s, workdir kept %t; want it removed", failed.Status, exists(dirOf(failed.ID)))
+	}
+	own := t.TempDir()
+	mine, _, err := e2.Submit(context.Background(), Request{Pipeline: parse(t, "stages:\n  - {name: a, fake: {}}\n"), Trigger: manual, Workdir: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.drain(t)
+	if got := e2.get(t, mine.ID); got.Status != store.RunSucceeded || !exists(own) {
+		t.Errorf("run with its own workdir: %s, workdir kept %t; want it kept", got.Status, exists(own))
 	}
 }

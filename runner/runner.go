@@ -109,7 +109,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithWorkRoot sets the directory under which runs without a workdir of
-// their own get one (default: a "work" directory in the OS temp dir).
+// their own get one, removed when the run ends (default: a "work"
+// directory in the OS temp dir).
 func WithWorkRoot(dir string) Option {
 	return func(o *options) error {
 		if dir == "" {
