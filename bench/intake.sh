@@ -15,7 +15,8 @@
 # recorded no-match, how many runs had ended when the last delivery was
 # answered, and the rate sustained until every run had ended. Loopback
 # only. Environment: N (default 20000), C (default 16), REPLICAS
-# (default 3).
+# (default 3), RUNS=0 for intake alone (the pipeline's paths match no
+# delivery, so none starts a run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000} C=${C:-16} REPLICAS=${REPLICAS:-3}
@@ -30,11 +31,13 @@ trap cleanup EXIT
 CGO_ENABLED=0 go build -tags slipway_fake -o "$work/slipway" ./cmd/slipway # the fake kind: no-op stages
 for cmd in webhookload webhookflood intakefloor pgserver; do go build -o "$work/$cmd" "./bench/$cmd"; done
 printf 'bench-secret\n' > "$work/secret"
-cat > "$work/web.yaml" <<'YAML'
+paths='web/**'
+[ "${RUNS:-}" = 0 ] && paths='no-delivery-touches-this/**'
+cat > "$work/web.yaml" <<YAML
 apiVersion: slipway.dev/v1
 kind: Pipeline
 metadata: {name: web}
-on: {push: {branches: [main], paths: ["web/**"]}}
+on: {push: {branches: [main], paths: ["$paths"]}}
 stages:
   - {name: build, fake: {}}
 YAML
