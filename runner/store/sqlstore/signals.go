@@ -75,7 +75,16 @@ type sender struct {
 	mu      sync.Mutex
 	pending []store.Signal
 	busy    bool
+	closed  bool           // by Close: what is published after it is not sent
 	wg      sync.WaitGroup // the goroutine, waited for by Close
+}
+
+// close waits for what is on its way and sends nothing more.
+func (o *sender) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.wg.Wait()
 }
 
 // maxPayload keeps a NOTIFY payload under PostgreSQL's 8,000 bytes.
@@ -95,6 +104,9 @@ func (s *Store) publish(sigs ...store.Signal) {
 	o := &s.out
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
 	o.pending = append(o.pending, sigs...)
 	if !o.busy {
 		o.busy = true

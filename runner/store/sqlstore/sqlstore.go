@@ -106,7 +106,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	s.w.close()
-	s.out.wg.Wait()
+	s.out.close()
 	if s.stop != nil {
 		s.stop()
 		<-s.done
