@@ -262,6 +262,38 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 		return n
 	}
 
+	// seen says where run id stands, for a failure: its release, its
+	// commands, its last events, and what each replica printed last.
+	seen := func(id int64) string {
+		var b strings.Builder
+		ctx := context.Background()
+		var state, reason, status, who string
+		conn.QueryRow(ctx, `SELECT state, reason FROM releases WHERE run_id = $1`, id).Scan(&state, &reason)
+		conn.QueryRow(ctx, `SELECT status, owner FROM runs WHERE id = $1`, id).Scan(&status, &who)
+		fmt.Fprintf(&b, "release: %s (%s); run %s, held by %q\n", state, reason, status, who)
+		for _, q := range []string{
+			`SELECT command || ' by ' || actor || ', taken at ' || consumed_at FROM release_commands WHERE run_id = $1 ORDER BY id`,
+			`SELECT * FROM (SELECT kind || ': ' || message FROM events WHERE run_id = $1 ORDER BY id DESC LIMIT 12) e`,
+		} {
+			rows, err := conn.Query(ctx, q, id)
+			if err != nil {
+				fmt.Fprintf(&b, "%s: %v\n", q, err)
+				continue
+			}
+			for rows.Next() {
+				var line string
+				rows.Scan(&line)
+				fmt.Fprintf(&b, "  %s\n", line)
+			}
+			rows.Close()
+		}
+		for i, r := range replicas {
+			out := strings.Split(strings.TrimSpace(r.eng.out.String()), "\n")
+			fmt.Fprintf(&b, "--- replica %d, last lines:\n%s\n", i, strings.Join(out[max(0, len(out)-30):], "\n"))
+		}
+		return b.String()
+	}
+
 	// Killed mid-step: the other replica carries the release to the gate.
 	v2 := pushDemoImage(t, e.reg, "shop/order-service:v2", "v2", 0, 0)
 	run1 := replicas[0].trigger(t, v2)
@@ -298,11 +330,13 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 	if out, code := cli(t, "abort", "order-service", "--reason", "killed mid-rollback", "--server", replicas[1-k].eng.url, "--token", "rm-token"); code != 0 {
 		t.Fatalf("slipway abort: %d\n%s", code, out)
 	}
-	eventually.True(t, time.Minute, "the release to be rolling back", func() bool {
+	if err := eventually.Within(time.Minute, func() bool {
 		var state string
 		conn.QueryRow(context.Background(), `SELECT state FROM releases WHERE run_id = $1`, run2).Scan(&state)
 		return state == "rolling-back"
-	})
+	}); err != nil {
+		t.Fatalf("the release of run %d to be rolling back after the abort: %v\n%s", run2, err, seen(run2))
+	}
 	replicas[k].eng.killHard(t)
 	replicas[1-k].waitRun(t, run2, "failed")
 	if n := interrupted(run2); n != 1 {
