@@ -347,16 +347,7 @@ func TestChangesAreSignalled(t *testing.T) {
 	t.Parallel()
 	eachDatabase(t, func(t *testing.T, open func() (*Store, error)) {
 		ctx := context.Background()
-		a, err := open()
-		must(t, err)
-		defer a.Close()
-		b := a
-		if a.d.numbered { // PostgreSQL: another engine's store
-			if b, err = open(); err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-		}
+		a, b := writerAndListener(t, open)
 		got := make(chan store.Signal, 16)
 		defer b.Subscribe(func(s store.Signal) { got <- s })()
 		expect := func(what string, want store.Signal) {

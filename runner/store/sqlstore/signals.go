@@ -131,7 +131,7 @@ func (s *Store) sendPending() {
 		for _, p := range payloads(sigs) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			// Lost on error: the receivers' polls and resyncs repair it.
-			s.db.raw.ExecContext(ctx, `SELECT pg_notify($1, $2)`, signalChannel, p)
+			s.db.ExecContext(ctx, `SELECT pg_notify(?, ?)`, signalChannel, p)
 			cancel()
 		}
 	}

@@ -55,15 +55,7 @@ func TestPayloadsRoundTrip(t *testing.T) {
 func TestEverySignalArrives(t *testing.T) {
 	t.Parallel()
 	eachDatabase(t, func(t *testing.T, open func() (*Store, error)) {
-		a, err := open()
-		must(t, err)
-		defer a.Close()
-		b := a
-		if a.d.numbered {
-			b, err = open()
-			must(t, err)
-			defer b.Close()
-		}
+		a, b := writerAndListener(t, open)
 		var (
 			mu   sync.Mutex
 			seen = map[int64]bool{}

@@ -46,6 +46,23 @@ func eachDatabase(t *testing.T, test func(t *testing.T, open func() (*Store, err
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// writerAndListener opens the stores of two engines on one database, one
+// writing and one hearing its signals; on SQLite (one engine) they are
+// the same store. Both are closed with the test.
+func writerAndListener(t *testing.T, open func() (*Store, error)) (writer, listener *Store) {
+	t.Helper()
+	writer, err := open()
+	must(t, err)
+	t.Cleanup(func() { writer.Close() })
+	if !writer.d.numbered {
+		return writer, writer
+	}
+	listener, err = open()
+	must(t, err)
+	t.Cleanup(func() { listener.Close() })
+	return writer, listener
+}
+
 func newRun(t *testing.T, s *Store, pipeline, group string) *store.Run {
 	t.Helper()
 	r := &store.Run{Pipeline: pipeline, App: pipeline, PipelineFile: "p.yaml", PipelineSource: []byte("src"),
