@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -44,6 +45,7 @@ func main() {
 	password := flag.String("password-file", "", "file holding the PostgreSQL password")
 	accept := flag.Int("accept", http.StatusAccepted, "the answer every delivery must get")
 	drain := flag.Duration("drain", 10*time.Minute, "how long to wait for the runs to end, after the last answer")
+	fresh := flag.Bool("new-connections", false, "send each delivery on a new connection, as a forge that keeps none open (by default each sender keeps its connections)")
 	flag.Parse()
 	open := func(ctx context.Context) (*sqlstore.Store, error) {
 		if *database != "" {
@@ -58,7 +60,7 @@ func main() {
 	if *data == "" && *database == "" {
 		open = nil
 	}
-	if err := run(strings.Split(*server, ","), *secret, *repo, *n, *c, *accept, *drain, open); err != nil {
+	if err := run(strings.Split(*server, ","), *secret, *repo, *n, *c, *accept, *drain, *fresh, open); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
@@ -77,7 +79,7 @@ func payload(repo string, i int) []byte {
 	return b
 }
 
-func run(servers []string, secret, repo string, n, c, accept int, drain time.Duration, open func(context.Context) (*sqlstore.Store, error)) error {
+func run(servers []string, secret, repo string, n, c, accept int, drain time.Duration, fresh bool, open func(context.Context) (*sqlstore.Store, error)) error {
 	for _, server := range servers {
 		u, err := url.Parse(server)
 		if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1" && u.Hostname() != "localhost") {
@@ -92,7 +94,7 @@ func run(servers []string, secret, repo string, n, c, accept int, drain time.Dur
 		}
 		defer st.Close()
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}, Timeout: 30 * time.Second}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, DisableKeepAlives: fresh}, Timeout: 30 * time.Second}
 	var (
 		next      atomic.Int64
 		mu        sync.Mutex
@@ -123,6 +125,7 @@ func run(servers []string, secret, repo string, n, c, accept int, drain time.Dur
 				code := -1
 				if err == nil {
 					code = resp.StatusCode
+					io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // read to its end: the connection is kept
 					resp.Body.Close()
 				}
 				mu.Lock()
