@@ -6,8 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/slipwayci/slipway/runner/store"
 )
@@ -95,6 +100,11 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*s
 			return nil, err
 		}
 	}
+	if s.d.pipelines && len(runs) > 0 {
+		if done, err := s.recordAtOnce(ctx, d, runs, outcome); err != nil || done {
+			return nil, err
+		}
+	}
 	var existing *store.Delivery
 	err := s.tx(ctx, func(tx txn) error {
 		existing = nil
@@ -122,6 +132,95 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*s
 		return existing, nil
 	}
 	return existing, err
+}
+
+// recordAtOnce is RecordDelivery's common case on PostgreSQL as one
+// statement, one round trip: a delivery new to the store whose runs are
+// all new. The server numbers the runs, and the delivery's matches name
+// them: outcome is given placeholder IDs first, and the statement writes
+// each run's ID where its placeholder was. It reports false, having
+// written nothing, when the case is another: a delivery or a run key
+// that exists (the statement fails on its unique index, and is rolled
+// back whole), or an outcome that depends on more than where the IDs go.
+func (s *Store) recordAtOnce(ctx context.Context, d *store.Delivery, runs []*store.NewRun, outcome func(*store.Delivery)) (bool, error) {
+	named, ok := placeholders(d, runs, outcome)
+	if !ok {
+		return false, nil
+	}
+	matches, err := encodeMatches(d.Matches)
+	if err != nil {
+		return false, err
+	}
+	var (
+		ctes, tables, ids []string
+		args              []any
+		scan              = make([]any, len(runs))
+	)
+	for i, nr := range runs {
+		runArgs, err := runArgs(nr.Run)
+		if err != nil {
+			return false, err
+		}
+		c, a := runCTEs(strconv.Itoa(i), nr, runInsert+` RETURNING id`, runArgs)
+		ctes, args = append(ctes, c), append(args, a...)
+		tables, ids, scan[i] = append(tables, "run"+strconv.Itoa(i)), append(ids, "run"+strconv.Itoa(i)+".id"), &nr.Run.ID
+	}
+	withIDs := "?::jsonb"
+	for _, n := range named {
+		withIDs = fmt.Sprintf(`jsonb_set(%s, '{%d,runId}', to_jsonb(run%d.id))`, withIDs, n.match, n.run)
+	}
+	args = append(args, d.Forge, d.ID, micros(d.ReceivedAt), d.Event, d.Repo, d.Ref, d.SHA, d.Status, d.Reason, matches, string(d.Payload))
+	err = s.autocommit(ctx, func(ctx context.Context, db querier) error {
+		return db.QueryRowContext(ctx, `WITH `+strings.Join(ctes, ", ")+`,
+			delivery AS (INSERT INTO deliveries (`+deliveryColumns+`)
+				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, `+withIDs+`::text, ? FROM `+strings.Join(tables, ", ")+`)
+			SELECT `+strings.Join(ids, ", ")+` FROM `+strings.Join(tables, ", "), args...).Scan(scan...)
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording delivery %s/%s with its runs: %w", d.Forge, d.ID, err)
+	}
+	sigs := make([]store.Signal, len(runs))
+	for i, nr := range runs {
+		nr.Created, nr.Event.RunID = true, nr.Run.ID
+		sigs[i] = store.Signal{Topic: store.SignalQueued, ID: nr.Run.ID}
+	}
+	outcome(d)
+	s.publish(sigs...)
+	return true, nil
+}
+
+// uniqueViolation is PostgreSQL's error code for a row a unique index
+// already holds.
+const uniqueViolation = "23505"
+
+// namedRun is a match of a delivery that names one of its runs.
+type namedRun struct{ match, run int }
+
+// placeholders calls outcome with the runs given placeholder IDs, twice
+// with different ones, and returns which matches name which run. ok is
+// false when the two outcomes differ in anything but those IDs.
+func placeholders(d *store.Delivery, runs []*store.NewRun, outcome func(*store.Delivery)) (named []namedRun, ok bool) {
+	try := func(first int64) (store.Delivery, []namedRun) {
+		for i, nr := range runs {
+			nr.Run.ID, nr.Created = first-int64(i), true
+		}
+		outcome(d)
+		got, named := *d, []namedRun(nil)
+		got.Matches = slices.Clone(d.Matches)
+		for j, m := range got.Matches {
+			if k := first - m.RunID; m.RunID != 0 && k >= 0 && k < int64(len(runs)) {
+				named, got.Matches[j].RunID = append(named, namedRun{match: j, run: int(k)}), 0
+			}
+		}
+		return got, named
+	}
+	a, named := try(-1)
+	b, again := try(-1 << 40)
+	return named, reflect.DeepEqual(a, b) && slices.Equal(named, again)
 }
 
 // errProcessed rolls back the recording of a delivery processed before.

@@ -3,6 +3,9 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,4 +95,103 @@ func TestSchedulesAndAudit(t *testing.T) {
 			t.Errorf("page before %d = %+v", all[1].ID, page)
 		}
 	})
+}
+
+// A delivery's matches name the runs it started, by the IDs the store
+// gave them, whether those runs are all new, one of them is not, or the
+// outcome writes an ID into a reason.
+func TestRecordDeliveryNamesItsRuns(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		existing := newRun(t, s, "old", "")
+		if err := s.CreateRun(ctx, &store.NewRun{Run: &store.Run{Pipeline: "b", App: "b", Status: store.RunQueued, DedupKey: "push/taken/b", CreatedAt: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name, delivery, keyB string
+			reasonWithID         bool
+		}{
+			{"all new", "d-new", "push/d-new/b", false},
+			{"a run key taken", "d-taken", "push/taken/b", false},
+			{"an ID in a reason", "d-reason", "push/d-reason/b", true},
+		} {
+			d := &store.Delivery{Forge: "gitea", ID: c.delivery, ReceivedAt: time.Now(), Event: "push", Payload: []byte(`{}`)}
+			var runs []*store.NewRun
+			for _, p := range []string{"a", "b"} {
+				key := "push/" + c.delivery + "/" + p
+				if p == "b" {
+					key = c.keyB
+				}
+				runs = append(runs, &store.NewRun{Run: &store.Run{Pipeline: p, App: p, Status: store.RunQueued, DedupKey: key, CreatedAt: time.Now()},
+					Stages: []store.Stage{{Index: 0, Name: "build", Kind: "fake"}}, Event: store.Event{Kind: "queued", Time: time.Now()}})
+			}
+			// the second match names no run: the runs' matches are the first and the third
+			old, err := s.RecordDelivery(ctx, d, runs, func(d *store.Delivery) {
+				d.Status, d.Reason = store.DeliveryProcessed, ""
+				d.Matches = []store.Match{{Pipeline: "a", RunID: runs[0].Run.ID}, {Pipeline: "c", Reason: "no path matched"}, {Pipeline: "b", RunID: runs[1].Run.ID}}
+				if !runs[1].Created {
+					d.Matches[2].Reason = "started before"
+				}
+				if c.reasonWithID {
+					d.Reason = fmt.Sprint("started ", runs[0].Run.ID)
+				}
+			})
+			if err != nil || old != nil {
+				t.Fatalf("%s: RecordDelivery = %+v, %v", c.name, old, err)
+			}
+			list, err := s.ListDeliveries(ctx, store.DeliveryFilter{Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got *store.Delivery
+			for _, l := range list {
+				if l.ID == c.delivery {
+					got = l
+				}
+			}
+			if got == nil || !reflect.DeepEqual(got.Matches, d.Matches) || got.Reason != d.Reason {
+				t.Fatalf("%s: stored %+v, recorded %+v", c.name, got, d)
+			}
+			for i, nr := range runs {
+				if nr.Run.ID <= existing.ID || got.Matches[2*i].RunID != nr.Run.ID {
+					t.Errorf("%s: run %s has ID %d, its match %+v", c.name, nr.Run.Pipeline, nr.Run.ID, got.Matches[2*i])
+				}
+				if want := nr.Created; want != (c.keyB != "push/taken/b" || i == 0) {
+					t.Errorf("%s: run %s created = %v", c.name, nr.Run.Pipeline, want)
+				}
+				evs, _ := s.ListEvents(ctx, nr.Run.ID)
+				sts, _ := s.ListStages(ctx, nr.Run.ID)
+				if nr.Created && (len(evs) != 1 || evs[0].Kind != "queued" || len(sts) != 1 || sts[0].Name != "build") {
+					t.Errorf("%s: run %d has events %+v and stages %+v, want its queued event and its stage", c.name, nr.Run.ID, evs, sts)
+				}
+			}
+			if c.reasonWithID && got.Reason != fmt.Sprint("started ", runs[0].Run.ID) {
+				t.Errorf("%s: reason %q names run %d", c.name, got.Reason, runs[0].Run.ID)
+			}
+		}
+	})
+}
+
+// PostgreSQL records a delivery with its runs in one statement only when
+// the outcome puts the runs' IDs in matches and nowhere else.
+func TestPlaceholdersFindWhereTheIDsGo(t *testing.T) {
+	runs := []*store.NewRun{{Run: &store.Run{}}, {Run: &store.Run{}}}
+	d := &store.Delivery{}
+	named, ok := placeholders(d, runs, func(d *store.Delivery) {
+		d.Matches = []store.Match{{Pipeline: "b", RunID: runs[1].Run.ID}, {Pipeline: "x"}, {Pipeline: "a", RunID: runs[0].Run.ID}}
+	})
+	if want := []namedRun{{match: 0, run: 1}, {match: 2, run: 0}}; !ok || !slices.Equal(named, want) {
+		t.Errorf("placeholders = %v, %v; want %v, true", named, ok, want)
+	}
+	for what, outcome := range map[string]func(*store.Delivery){
+		"an ID in a reason": func(d *store.Delivery) { d.Reason = fmt.Sprint("run ", runs[0].Run.ID) },
+		"an ID in a match's reason": func(d *store.Delivery) {
+			d.Matches = []store.Match{{Pipeline: "a", RunID: runs[0].Run.ID, Reason: fmt.Sprint(runs[0].Run.ID)}}
+		},
+	} {
+		if _, ok := placeholders(d, runs, outcome); ok {
+			t.Errorf("%s: placeholders are ok", what)
+		}
+	}
 }

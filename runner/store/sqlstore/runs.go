@@ -27,23 +27,39 @@ func (s *Store) CreateRun(ctx context.Context, nr *store.NewRun) error {
 	return nil
 }
 
+// runInsert inserts a run (runArgs), returning its ID. createRun adds
+// onDuplicateKey; the one-statement delivery (recordAtOnce) does not: a
+// run whose key exists must fail it.
+const (
+	runInsert = `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
+		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`
+	onDuplicateKey = ` ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING`
+)
+
+// runArgs are runInsert's arguments for r.
+func runArgs(r *store.Run) ([]any, error) {
+	trig, err := json.Marshal(r.Trigger)
+	if err != nil {
+		return nil, fmt.Errorf("creating run: encoding trigger: %w", err)
+	}
+	return []any{r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
+		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted}, nil
+}
+
 // createRun inserts nr's run, stages and event, unless a run with its
 // DedupKey exists (whichever engine raced it there): then it writes
 // nothing, and nr says so and holds that run's ID.
 func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 	r := nr.Run
-	trig, err := json.Marshal(r.Trigger)
+	args, err := runArgs(r)
 	if err != nil {
-		return fmt.Errorf("creating run: encoding trigger: %w", err)
+		return err
 	}
-	insert := `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
-		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)
-		ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`
-	args := []any{r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted}
+	insert := runInsert + onDuplicateKey + ` RETURNING id`
 	if tx.db.d.pipelines {
-		err = createRunAtOnce(ctx, tx, nr, insert, args)
+		ctes, ctesArgs := runCTEs("", nr, insert, args)
+		err = tx.QueryRowContext(ctx, `WITH `+ctes+` SELECT id FROM run`, ctesArgs...).Scan(&r.ID)
 	} else {
 		err = tx.QueryRowContext(ctx, insert, args...).Scan(&r.ID)
 	}
@@ -79,11 +95,11 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 	return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID})
 }
 
-// createRunAtOnce is createRun's writes as one PostgreSQL statement: the
-// run (insert, its arguments), its stages and its event, all only if the
-// run was inserted. It sets the run's ID, or returns
-// sql.ErrNoRows when a run with its key exists.
-func createRunAtOnce(ctx context.Context, tx txn, nr *store.NewRun, insert string, args []any) error {
+// runCTEs are createRun's writes as the common table expressions of one
+// PostgreSQL statement, with their arguments: the run (insert, its
+// arguments), as "run"+suffix, then its stages and its event, written
+// only if the run was inserted.
+func runCTEs(suffix string, nr *store.NewRun, insert string, args []any) (string, []any) {
 	var (
 		idx          = make([]int32, len(nr.Stages))
 		names, kinds = make([]string, len(nr.Stages)), make([]string, len(nr.Stages))
@@ -93,12 +109,11 @@ func createRunAtOnce(ctx context.Context, tx txn, nr *store.NewRun, insert strin
 		idx[i], names[i], kinds[i] = int32(st.Index), cleanText(st.Name), cleanText(st.Kind)
 	}
 	args = append(args, store.StagePending, idx, names, kinds, micros(e.Time), e.Kind, e.Message, e.Kind)
-	return tx.QueryRowContext(ctx, `WITH run AS (`+insert+`),
-		stages AS (INSERT INTO stages (run_id, idx, name, kind, status, attempts, error, outputs_json, started_at, finished_at)
-			SELECT run.id, s.idx, s.name, s.kind, ?, 0, '', '{}', 0, 0
-			FROM run, unnest(?::integer[], ?::text[], ?::text[]) AS s (idx, name, kind)),
-		event AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM run WHERE ? <> '')
-		SELECT id FROM run`, args...).Scan(&nr.Run.ID)
+	return fmt.Sprintf(`run%[1]s AS (%[2]s),
+		stages%[1]s AS (INSERT INTO stages (run_id, idx, name, kind, status, attempts, error, outputs_json, started_at, finished_at)
+			SELECT run%[1]s.id, s.idx, s.name, s.kind, ?, 0, '', '{}', 0, 0
+			FROM run%[1]s, unnest(?::integer[], ?::text[], ?::text[]) AS s (idx, name, kind)),
+		event%[1]s AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM run%[1]s WHERE ? <> '')`, suffix, insert), args
 }
 
 func scanRun(row scanner) (*store.Run, error) {
