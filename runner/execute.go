@@ -78,7 +78,7 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 	if err := os.MkdirAll(workdir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating workdir: %w", err)
 	}
-	rows, err := r.store.ListStages(ctx, run.ID)
+	rows, err := r.storedStages(ctx, run, p)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +90,21 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 		stages: rows, outputs: map[string]map[string]string{},
 		log: r.log.With("run", run.ID, "pipeline", run.Pipeline),
 	}, nil
+}
+
+// storedStages returns the run's stages as stored. A run never resumed
+// is claimed for the first time: its stages are those it was queued
+// with, all pending, and are not read again.
+func (r *Runner) storedStages(ctx context.Context, run *store.Run, p *pipeline.Pipeline) ([]*store.Stage, error) {
+	if run.Resumes > 0 {
+		return r.store.ListStages(ctx, run.ID)
+	}
+	pending := pendingStages(p)
+	rows := make([]*store.Stage, len(pending))
+	for i := range pending {
+		rows[i] = &pending[i]
+	}
+	return rows, nil
 }
 
 // finish records how the run ended. It runs on a context of its own: the

@@ -349,13 +349,19 @@ func (r *Runner) Prepare(req Request) (*Prepared, error) {
 			Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,
 			Status: store.RunQueued, CreatedAt: now, DedupKey: req.DedupKey, Untrusted: p.Untrusted,
 		},
-		Stages: make([]store.Stage, len(p.Stages)),
+		Stages: pendingStages(p),
 		Event:  store.Event{Time: now, Kind: "queued", Message: fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref))},
 	}}
-	for i, s := range p.Stages {
-		prep.Stages[i] = store.Stage{Index: i, Name: s.Name, Kind: s.Kind()}
-	}
 	return prep, nil
+}
+
+// pendingStages are the stages of a new run of p.
+func pendingStages(p *pipeline.Pipeline) []store.Stage {
+	rows := make([]store.Stage, len(p.Stages))
+	for i, s := range p.Stages {
+		rows[i] = store.Stage{Index: i, Name: s.Name, Kind: s.Kind(), Status: store.StagePending}
+	}
+	return rows
 }
 
 // Queued carries on after a prepared run was stored: a refused run is
