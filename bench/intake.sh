@@ -16,7 +16,9 @@
 # answered, and the rate sustained until every run had ended. Loopback
 # only. Environment: N (default 20000), C (default 16), REPLICAS
 # (default 3), RUNS=0 for intake alone (the pipeline's paths match no
-# delivery, so none starts a run).
+# delivery, so none starts a run), NEW_CONNECTIONS=1 to send each delivery
+# on a new connection, as a forge that keeps none open (by default each
+# sender keeps its connections).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000} C=${C:-16} REPLICAS=${REPLICAS:-3}
@@ -73,7 +75,7 @@ YAML
 # load ARGS...: sends the deliveries, then stops what serves them (an
 # engine's backlog of runs must not run on into the next measurement).
 load() {
-  "$work/webhookload" -secret bench-secret -n "$N" -c "$C" "$@" | grep -E 'throughput|latency|verified|answers|runs when|sustained' | sed 's/^/  /'
+  "$work/webhookload" -secret bench-secret -n "$N" -c "$C" ${NEW_CONNECTIONS:+-new-connections} "$@" | grep -E 'throughput|latency|verified|answers|runs when|sustained' | sed 's/^/  /'
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=()
 }
