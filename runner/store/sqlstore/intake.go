@@ -141,15 +141,16 @@ func (s *Store) RecordDelivery(ctx context.Context, d *store.Delivery, runs []*s
 // each run's ID where its placeholder was. It reports false, having
 // written nothing, when the case is another: a delivery or a run key
 // that exists (the statement fails on its unique index, and is rolled
-// back whole), or an outcome that depends on more than where the IDs go.
+// back whole), an outcome that depends on more than where the IDs go, or
+// matches that jsonb would refuse.
 func (s *Store) recordAtOnce(ctx context.Context, d *store.Delivery, runs []*store.NewRun, outcome func(*store.Delivery)) (bool, error) {
 	named, ok := placeholders(d, runs, outcome)
 	if !ok {
 		return false, nil
 	}
 	matches, err := encodeMatches(d.Matches)
-	if err != nil {
-		return false, err
+	if err != nil || strings.Contains(matches, `\u0000`) {
+		return false, err // jsonb refuses the NUL a forge's text may hold: the transaction stores it as text
 	}
 	var (
 		ctes, tables, ids []string

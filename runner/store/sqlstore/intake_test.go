@@ -98,8 +98,8 @@ func TestSchedulesAndAudit(t *testing.T) {
 }
 
 // A delivery's matches name the runs it started, by the IDs the store
-// gave them, whether those runs are all new, one of them is not, or the
-// outcome writes an ID into a reason.
+// gave them, whether those runs are all new, one of them is not, the
+// outcome writes an ID into a reason, or a match's reason holds a NUL.
 func TestRecordDeliveryNamesItsRuns(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, s *Store) {
@@ -111,10 +111,12 @@ func TestRecordDeliveryNamesItsRuns(t *testing.T) {
 		for _, c := range []struct {
 			name, delivery, keyB string
 			reasonWithID         bool
+			noMatch              string
 		}{
-			{"all new", "d-new", "push/d-new/b", false},
-			{"a run key taken", "d-taken", "push/taken/b", false},
-			{"an ID in a reason", "d-reason", "push/d-reason/b", true},
+			{"all new", "d-new", "push/d-new/b", false, "no path matched"},
+			{"a run key taken", "d-taken", "push/taken/b", false, "no path matched"},
+			{"an ID in a reason", "d-reason", "push/d-reason/b", true, "no path matched"},
+			{"a NUL in a reason", "d-nul", "push/d-nul/b", false, "no path\x00matched"},
 		} {
 			d := &store.Delivery{Forge: "gitea", ID: c.delivery, ReceivedAt: time.Now(), Event: "push", Payload: []byte(`{}`)}
 			var runs []*store.NewRun
@@ -129,7 +131,7 @@ func TestRecordDeliveryNamesItsRuns(t *testing.T) {
 			// the second match names no run: the runs' matches are the first and the third
 			old, err := s.RecordDelivery(ctx, d, runs, func(d *store.Delivery) {
 				d.Status, d.Reason = store.DeliveryProcessed, ""
-				d.Matches = []store.Match{{Pipeline: "a", RunID: runs[0].Run.ID}, {Pipeline: "c", Reason: "no path matched"}, {Pipeline: "b", RunID: runs[1].Run.ID}}
+				d.Matches = []store.Match{{Pipeline: "a", RunID: runs[0].Run.ID}, {Pipeline: "c", Reason: c.noMatch}, {Pipeline: "b", RunID: runs[1].Run.ID}}
 				if !runs[1].Created {
 					d.Matches[2].Reason = "started before"
 				}
@@ -157,8 +159,8 @@ func TestRecordDeliveryNamesItsRuns(t *testing.T) {
 				if nr.Run.ID <= existing.ID || got.Matches[2*i].RunID != nr.Run.ID {
 					t.Errorf("%s: run %s has ID %d, its match %+v", c.name, nr.Run.Pipeline, nr.Run.ID, got.Matches[2*i])
 				}
-				if want := nr.Created; want != (c.keyB != "push/taken/b" || i == 0) {
-					t.Errorf("%s: run %s created = %v", c.name, nr.Run.Pipeline, want)
+				if want := c.keyB != "push/taken/b" || i == 0; nr.Created != want {
+					t.Errorf("%s: run %s created = %v, want %v", c.name, nr.Run.Pipeline, nr.Created, want)
 				}
 				evs, _ := s.ListEvents(ctx, nr.Run.ID)
 				sts, _ := s.ListStages(ctx, nr.Run.ID)
