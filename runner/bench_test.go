@@ -66,13 +66,45 @@ func (c *countingStore) AppendEvent(ctx context.Context, e store.Event) error {
 // on loopback). A stage transition is one of pending→running or
 // running→succeeded.
 func BenchmarkRun50NoopStages(b *testing.B) {
+	const n = 50
+	var src strings.Builder
+	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\nstages:\n")
+	for i := range n {
+		fmt.Fprintf(&src, "  - {name: s%d, fake: {}}\n", i)
+	}
+	eachBenchStore(b, func(b *testing.B, db store.Store) {
+		elapsed, writes := benchRuns(b, db, src.String())
+		b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N*n*2), "µs/transition")
+		b.ReportMetric(float64(writes)/float64(b.N), "writes/run")
+		b.ReportMetric(float64(writes)/elapsed.Seconds(), "writes/s")
+	})
+}
+
+// BenchmarkStageLog1000Lines measures a chatty stage: one stage printing
+// 1,000 lines, each in a write of its own, as a tool's output arrives.
+func BenchmarkStageLog1000Lines(b *testing.B) {
+	const n = 1000
+	var src strings.Builder
+	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\nstages:\n  - name: chatty\n    fake:\n      log:\n")
+	for i := range n {
+		fmt.Fprintf(&src, "        - \"step %d of the build: some output a tool printed\"\n", i)
+	}
+	eachBenchStore(b, func(b *testing.B, db store.Store) {
+		elapsed, writes := benchRuns(b, db, src.String())
+		b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N*n), "µs/line")
+		b.ReportMetric(float64(writes)/float64(b.N), "writes/run")
+	})
+}
+
+// eachBenchStore runs bench on SQLite, then on a durable PostgreSQL.
+func eachBenchStore(b *testing.B, bench func(b *testing.B, db store.Store)) {
 	b.Run("sqlite", func(b *testing.B) {
 		sq, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer sq.Close()
-		benchRun50(b, sq)
+		bench(b, sq)
 	})
 	b.Run("postgres", func(b *testing.B) {
 		ctx := context.Background()
@@ -93,12 +125,13 @@ func BenchmarkRun50NoopStages(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer pg.Close()
-		benchRun50(b, pg)
+		bench(b, pg)
 	})
 }
 
-func benchRun50(b *testing.B, db store.Store) {
-	const n = 50
+// benchRuns runs the pipeline src once per iteration, each run to its
+// end, and returns how long they took and how many store writes they made.
+func benchRuns(b *testing.B, db store.Store, src string) (time.Duration, int64) {
 	ctx := context.Background()
 	st := &countingStore{Store: db}
 	kinds := stages.NewRegistry()
@@ -107,12 +140,7 @@ func benchRun50(b *testing.B, db store.Store) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var src strings.Builder
-	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\nstages:\n")
-	for i := range n {
-		fmt.Fprintf(&src, "  - {name: s%d, fake: {}}\n", i)
-	}
-	p := parseB(b, src.String())
+	p := parseB(b, src)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -127,9 +155,5 @@ func benchRun50(b *testing.B, db store.Store) {
 			b.Fatalf("run %d: %s %s", run.ID, got.Status, got.Reason)
 		}
 	}
-	elapsed := b.Elapsed()
-	transitions := float64(b.N * n * 2)
-	b.ReportMetric(float64(elapsed.Microseconds())/transitions, "µs/transition")
-	b.ReportMetric(float64(st.writes.Load())/float64(b.N), "writes/run")
-	b.ReportMetric(float64(st.writes.Load())/elapsed.Seconds(), "writes/s")
+	return b.Elapsed(), st.writes.Load()
 }

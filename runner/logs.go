@@ -25,13 +25,14 @@ const maxPendingLogBytes = 8 << 20
 
 // sink is a stage attempt's log: it buffers partial lines, masks secrets
 // in each complete line (before splitting long ones, so a secret is never
-// cut in two), stores it with a timestamp and wakes followers. It is safe
+// cut in two), stores it with a timestamp (a burst of lines together, see
+// storeEvery) and wakes followers. It is safe
 // for concurrent use. Lines are stored on a context that is not cancelled
 // with the run, so what a cancelled stage printed is kept.
 //
 // Write never fails: the process whose output this is must not die of a
 // closed pipe because the store hiccuped. Lines the store refuses are
-// retried with the next write and at Close, then dropped and counted.
+// retried at the next store and at Close, then dropped and counted.
 type sink struct {
 	ctx      context.Context
 	store    store.Logs
@@ -50,7 +51,20 @@ type sink struct {
 	truncated bool
 	pending   []store.LogLine
 	pendBytes int
+	stored    time.Time   // when pending lines were last sent to the store
+	held      *time.Timer // sends the lines held since then
+	closed    bool
 }
+
+// A line written after a pause is stored at once. Lines written within
+// storeEvery of the last store are held and stored together storeEvery
+// after it, or at once when they reach storeBytes: a tool printing a
+// burst of lines costs the store one write per storeEvery, not one per
+// line, and followers see a burst's lines at most storeEvery late.
+const (
+	storeEvery = 100 * time.Millisecond
+	storeBytes = 256 << 10
+)
 
 func (s *sink) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -91,12 +105,13 @@ func (s *sink) Close() error {
 		s.buf = nil
 	}
 	s.persist(lines, true)
+	s.closed = true
 	return nil
 }
 
-// persist stores masked texts (split to MaxLineLength), within the
-// attempt's cap. When closing, refused lines are retried a few times
-// before they are dropped.
+// persist holds masked texts (split to MaxLineLength), within the
+// attempt's cap, and stores them now or soon (storeEvery); when closing,
+// now.
 func (s *sink) persist(texts []string, closing bool) {
 	now := time.Now()
 	limit := s.limit
@@ -118,6 +133,35 @@ func (s *sink) persist(texts []string, closing bool) {
 			s.hold(s.line(now, chunk))
 		}
 	}
+	switch {
+	case closing || s.pendBytes >= storeBytes || time.Since(s.stored) >= storeEvery:
+		s.send(closing)
+	case s.held == nil && len(s.pending) > 0:
+		s.held = time.AfterFunc(storeEvery-time.Since(s.stored), s.storeHeld)
+	}
+}
+
+// storeHeld stores the lines held since the last store.
+func (s *sink) storeHeld() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = nil
+	if !s.closed {
+		s.send(false)
+	}
+}
+
+// send sends the pending lines to the store. When closing, lines it
+// refuses are retried a few times before they are dropped.
+func (s *sink) send(closing bool) {
+	if s.held != nil {
+		s.held.Stop()
+		s.held = nil
+	}
+	if len(s.pending) == 0 {
+		return
+	}
+	s.stored = time.Now()
 	for try := 0; len(s.pending) > 0; try++ {
 		err := s.store.AppendLogs(s.ctx, s.pending)
 		if err == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
@@ -92,17 +94,32 @@ func TestMaskEveryEncodingAtEveryOffset(t *testing.T) {
 // failingLogs refuses AppendLogs while fail is set, then passes to next.
 type failingLogs struct {
 	store.Logs
-	mu   sync.Mutex
-	fail bool
+	mu    sync.Mutex
+	fail  bool
+	calls int
 }
 
 func (f *failingLogs) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	if f.fail {
 		return errors.New("database is locked")
 	}
 	return f.Logs.AppendLogs(ctx, lines)
+}
+
+func (f *failingLogs) refuse(fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = fail
+}
+
+// appends counts the calls of AppendLogs.
+func (f *failingLogs) appends() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 type countDrops struct {
@@ -197,25 +214,52 @@ func TestSinkCapsAnAttemptsLog(t *testing.T) {
 func TestSinkOutlivesStoreHiccups(t *testing.T) {
 	t.Parallel()
 	s, logs, drops := newTestSink(t, nil, 0)
-	logs.fail = true
+	logs.refuse(true)
 	for i := range 5 {
 		if _, err := s.Write([]byte("line " + string(rune('0'+i)) + "\n")); err != nil {
 			t.Fatalf("write %d failed while the store refused: %v", i, err)
 		}
 	}
-	logs.mu.Lock()
-	logs.fail = false
-	logs.mu.Unlock()
+	logs.refuse(false)
 	s.Write([]byte("line 5\n"))
-	if got := stored(t, logs.Logs); len(got) != 6 || got[0] != "line 0" || got[5] != "line 5" {
+	eventually.True(t, 5*time.Second, "the held lines stored after recovery", func() bool { return len(stored(t, logs.Logs)) == 6 })
+	if got := stored(t, logs.Logs); got[0] != "line 0" || got[5] != "line 5" {
 		t.Errorf("after recovery: %q", got)
 	}
-	logs.fail = true
+	logs.refuse(true)
 	s.Write([]byte("lost\n"))
 	s.Close()
 	if drops.n != 1 || len(stored(t, logs.Logs)) != 6 {
 		t.Errorf("dropped %d, want 1", drops.n)
 	}
+}
+
+// A burst of lines is stored in a few writes, not one per line, in
+// order; a line written after a pause is stored without waiting for
+// Close.
+func TestSinkStoresABurstTogether(t *testing.T) {
+	t.Parallel()
+	s, logs, _ := newTestSink(t, nil, 0)
+	for i := range 1000 {
+		fmt.Fprintf(s, "line %d\n", i)
+	}
+	s.Close()
+	got := stored(t, logs.Logs)
+	if len(got) != 1000 || got[0] != "line 0" || got[999] != "line 999" {
+		t.Fatalf("stored %d lines, first %q, last %q", len(got), got[0], got[len(got)-1])
+	}
+	if n := logs.appends(); n > 10 {
+		t.Errorf("1,000 lines written one by one took %d writes of the store", n)
+	}
+
+	s, logs, _ = newTestSink(t, nil, 0)
+	s.Write([]byte("first\n"))
+	if got := stored(t, logs.Logs); len(got) != 1 {
+		t.Fatalf("a line after a pause is not stored at once: %q", got)
+	}
+	s.Write([]byte("second\n")) // within storeEvery of the first: held, then stored by the timer
+	eventually.True(t, 5*time.Second, "the held line stored without Close", func() bool { return len(stored(t, logs.Logs)) == 2 })
+	s.Close()
 }
 
 // The user name a pipeline pairs with a token is known to the masker.
