@@ -71,12 +71,11 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 	for _, v := range secrets {
 		values = append(values, v)
 	}
+	// The workdir is made by the first stage that writes it (clone): a run
+	// whose stages need none (a deploy, a canary) makes none.
 	workdir := run.Workdir
 	if workdir == "" {
 		workdir = filepath.Join(r.opts.workRoot, strconv.FormatInt(run.ID, 10))
-	}
-	if err := os.MkdirAll(workdir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating workdir: %w", err)
 	}
 	rows, err := r.storedStages(ctx, run, p)
 	if err != nil {

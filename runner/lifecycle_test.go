@@ -205,9 +205,10 @@ func TestPanickingStageFailsTheRunNotTheEngine(t *testing.T) {
 	}
 }
 
-// A workdir the engine made lasts as long as its run: kept while the run
-// waits to resume, removed once it ends, however it ends. A workdir the
-// caller gave is the caller's.
+// A workdir lasts as long as its run: made by the stage that first
+// writes it (none, if no stage does), kept while the run waits to resume,
+// removed once it ends, however it ends. A workdir the caller gave is the
+// caller's.
 func TestWorkdirGoesWithTheRunsEnd(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -220,8 +221,15 @@ stages:
   - {name: wait, fake: {sleep: 1m, sleepAttempts: [1]}}
 `))
 	e.waitStage(t, run.ID, 0, store.StageRunning)
-	if !exists(dirOf(run.ID)) {
-		t.Fatal("a running run has no workdir")
+	if exists(dirOf(run.ID)) {
+		t.Fatal("a run whose stages wrote nothing has a workdir") // a fake stage makes none
+	}
+	// what a clone stage would do: make the workdir and check out into it
+	if err := os.MkdirAll(dirOf(run.ID), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirOf(run.ID), "README"), []byte("checked out"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	stop()
 	if got := e.get(t, run.ID); got.Status != store.RunQueued || !exists(dirOf(run.ID)) {

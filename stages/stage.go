@@ -52,7 +52,7 @@ type Run struct {
 	Stage    string // the stage's name in the pipeline
 	Attempt  int    // 1 for the first attempt
 	Trigger  pipeline.RunData
-	Workdir  string            // shared by the stages of the run: clone writes it, build reads it
+	Workdir  string            // shared by the stages of the run: clone makes and writes it, build reads it; it exists once a stage made it
 	Env      map[string]string // the pipeline's env
 	Secrets  map[string]string // resolved secret values by name; already masked in Log
 	Outputs  map[string]map[string]string

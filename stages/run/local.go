@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -61,7 +63,7 @@ func (l *Local) Run(ctx context.Context, job Job, log io.Writer) (int, error) {
 	if err := root.Unpack(img, 0); err != nil {
 		return 0, fmt.Errorf("unpacking %s: %w", job.Image, err)
 	}
-	if err := sandbox.CopyTree(job.Checkout, root.Path("workspace/src")); err != nil {
+	if err := copyCheckout(job.Checkout, root.Path("workspace/src")); err != nil {
 		return 0, fmt.Errorf("copying the checkout into the sandbox: %w", err)
 	}
 	if err := root.HandOver(); err != nil {
@@ -97,4 +99,13 @@ func environment(image []string, job map[string]string) []string {
 		out = append(out, k+"="+env[k])
 	}
 	return out
+}
+
+// copyCheckout copies the run's checkout to dst; a run that checked
+// nothing out (no clone stage came first) gets an empty directory.
+func copyCheckout(checkout, dst string) error {
+	if _, err := os.Stat(checkout); errors.Is(err, fs.ErrNotExist) {
+		return os.MkdirAll(dst, 0o755)
+	}
+	return sandbox.CopyTree(checkout, dst)
 }

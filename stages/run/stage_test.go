@@ -2,7 +2,9 @@ package run
 
 import (
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -33,5 +35,27 @@ func TestRunStageNeedsACluster(t *testing.T) {
 	}
 	if err := s.Validate(); err != pods.ErrNoCluster {
 		t.Errorf("Validate without a cluster = %v", err)
+	}
+}
+
+// A run that checked nothing out runs its commands in an empty directory.
+func TestCopyCheckout(t *testing.T) {
+	t.Parallel()
+	dst := filepath.Join(t.TempDir(), "src")
+	if err := copyCheckout(filepath.Join(t.TempDir(), "never-made"), dst); err != nil {
+		t.Fatalf("no checkout: %v", err)
+	}
+	if entries, err := os.ReadDir(dst); err != nil || len(entries) != 0 {
+		t.Errorf("no checkout: %s holds %v, %v; want an empty directory", dst, entries, err)
+	}
+	checkout, dst := t.TempDir(), filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(filepath.Join(checkout, "main.go"), []byte("package main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyCheckout(checkout, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "main.go")); err != nil || string(b) != "package main\n" {
+		t.Errorf("checkout copied as %q, %v", b, err)
 	}
 }

@@ -24,6 +24,9 @@ const (
 // the wanted kind, or it resolves outside the repository.
 func Resolve(repo, rel string, want Kind) (string, error) {
 	root, err := filepath.EvalSymlinks(repo)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("the run has no checkout for %s: no stage before this one checked the repository out (a clone stage)", rel)
+	}
 	if err != nil {
 		return "", fmt.Errorf("reading the checkout: %w", err)
 	}

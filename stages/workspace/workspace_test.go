@@ -43,3 +43,12 @@ func TestResolveRefusesEscapes(t *testing.T) {
 		}
 	}
 }
+
+// A stage reading the checkout of a run that made none is told why.
+func TestResolveWithoutACheckout(t *testing.T) {
+	t.Parallel()
+	_, err := Resolve(filepath.Join(t.TempDir(), "never-made"), "Dockerfile", File)
+	if err == nil || !strings.Contains(err.Error(), "no checkout") || !strings.Contains(err.Error(), "clone") {
+		t.Errorf("Resolve in a workdir never made = %v, want it to say a clone stage must come first", err)
+	}
+}
