@@ -67,13 +67,9 @@ func (c *countingStore) AppendEvent(ctx context.Context, e store.Event) error {
 // running→succeeded.
 func BenchmarkRun50NoopStages(b *testing.B) {
 	const n = 50
-	var src strings.Builder
-	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\nstages:\n")
-	for i := range n {
-		fmt.Fprintf(&src, "  - {name: s%d, fake: {}}\n", i)
-	}
+	src := repeated("stages:\n", "  - {name: s%d, fake: {}}\n", n)
 	eachBenchStore(b, func(b *testing.B, db store.Store) {
-		elapsed, writes := benchRuns(b, db, src.String())
+		elapsed, writes := benchRuns(b, db, src)
 		b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N*n*2), "µs/transition")
 		b.ReportMetric(float64(writes)/float64(b.N), "writes/run")
 		b.ReportMetric(float64(writes)/elapsed.Seconds(), "writes/s")
@@ -84,16 +80,23 @@ func BenchmarkRun50NoopStages(b *testing.B) {
 // 1,000 lines, each in a write of its own, as a tool's output arrives.
 func BenchmarkStageLog1000Lines(b *testing.B) {
 	const n = 1000
-	var src strings.Builder
-	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\nstages:\n  - name: chatty\n    fake:\n      log:\n")
-	for i := range n {
-		fmt.Fprintf(&src, "        - \"step %d of the build: some output a tool printed\"\n", i)
-	}
+	src := repeated("stages:\n  - name: chatty\n    fake:\n      log:\n", "        - \"step %d of the build: some output a tool printed\"\n", n)
 	eachBenchStore(b, func(b *testing.B, db store.Store) {
-		elapsed, writes := benchRuns(b, db, src.String())
+		elapsed, writes := benchRuns(b, db, src)
 		b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N*n), "µs/line")
 		b.ReportMetric(float64(writes)/float64(b.N), "writes/run")
 	})
+}
+
+// repeated is a pipeline named bench: head, then line formatted with 0
+// to n-1.
+func repeated(head, line string, n int) string {
+	var src strings.Builder
+	src.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: bench}\n" + head)
+	for i := range n {
+		fmt.Fprintf(&src, line, i)
+	}
+	return src.String()
 }
 
 // eachBenchStore runs bench on SQLite, then on a durable PostgreSQL.
