@@ -153,9 +153,9 @@ func (s *Store) recordAtOnce(ctx context.Context, d *store.Delivery, runs []*sto
 		return false, err // jsonb refuses the NUL a forge's text may hold: the transaction stores it as text
 	}
 	var (
-		ctes, tables, ids []string
-		args              []any
-		scan              = make([]any, len(runs))
+		ctes, tables []string
+		args         []any
+		scan         = make([]any, len(runs))
 	)
 	for i, nr := range runs {
 		runArgs, err := runArgs(nr.Run)
@@ -164,7 +164,7 @@ func (s *Store) recordAtOnce(ctx context.Context, d *store.Delivery, runs []*sto
 		}
 		c, a := runCTEs(strconv.Itoa(i), nr, runInsert+` RETURNING id`, runArgs)
 		ctes, args = append(ctes, c), append(args, a...)
-		tables, ids, scan[i] = append(tables, "run"+strconv.Itoa(i)), append(ids, "run"+strconv.Itoa(i)+".id"), &nr.Run.ID
+		tables, scan[i] = append(tables, "run"+strconv.Itoa(i)), &nr.Run.ID
 	}
 	withIDs := "?::jsonb"
 	for _, n := range named {
@@ -175,7 +175,7 @@ func (s *Store) recordAtOnce(ctx context.Context, d *store.Delivery, runs []*sto
 		return db.QueryRowContext(ctx, `WITH `+strings.Join(ctes, ", ")+`,
 			delivery AS (INSERT INTO deliveries (`+deliveryColumns+`)
 				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, `+withIDs+`::text, ? FROM `+strings.Join(tables, ", ")+`)
-			SELECT `+strings.Join(ids, ", ")+` FROM `+strings.Join(tables, ", "), args...).Scan(scan...)
+			SELECT `+strings.Join(tables, ".id, ")+`.id FROM `+strings.Join(tables, ", "), args...).Scan(scan...)
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
