@@ -374,8 +374,13 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 	}
 	e.nothingLeft(t, "image that cannot be pulled")
 
+	// One read of 300 MB into one buffer: the kernel fills it without
+	// running the process's code, so the container reaches its limit at
+	// once and is killed. A pipe (head | sort) grew page by page while
+	// its own code was evicted and read back: it thrashed at the limit
+	// for 25 s on an idle machine and for over 2 minutes under CI's load.
 	base := e.PodBase
-	hungry, err := e.wt.Commit("main", "hungry", map[string]string{"svc/Dockerfile": "FROM " + base + "\nRUN head -c 300000000 /dev/zero | sort > /dev/null\n"})
+	hungry, err := e.wt.Commit("main", "hungry", map[string]string{"svc/Dockerfile": "FROM " + base + "\nRUN dd if=/dev/zero of=/dev/null bs=300M count=1\n"})
 	must(t, err)
 	must(t, e.wt.Push("main"))
 	out, code = e.run(t, e.pipeline(t, "oom", "kubernetes", e.PodRegistry+"/shop/oom", "", "pod: {resources: {limits: {memory: 96Mi}}}, "), hungry)
