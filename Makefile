@@ -2,6 +2,10 @@
 # defaults; `make test` runs every test. Both install what they need.
 
 GO        ?= go
+# Every build — the binary, the demo, the tests, the image and make tools —
+# uses the Go that go.mod names (fetched from the module proxy in seconds
+# when the machine's own Go is older).
+export GOTOOLCHAIN := go$(shell sed -n 's/^go \([0-9.]*\)$$/\1/p' go.mod)
 BIN       ?= bin/slipway
 # The demo's launcher: the test rig (integration/) driving the product binary.
 DEMO_BIN  ?= bin/slipway-demo

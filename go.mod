@@ -1,6 +1,6 @@
 module github.com/slipwayci/slipway
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/argoproj/argo-cd/v2 v2.14.21

@@ -12,12 +12,24 @@ mkdir -p "$TOOLS_DIR"
 # shellcheck source=../stages/tools/versions.env
 . stages/tools/versions.env
 
+# Every tool is built with the Go that go.mod names: the machine's Go
+# fetches it from the module proxy when it is older (GOTOOLCHAIN), and a
+# cached tool that another Go built is built again.
 want_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' go.mod)
+export GOTOOLCHAIN="go$want_go"
 have_go=$(go env GOVERSION | sed 's/^go//')
-if [ "$(printf '%s\n%s\n' "$want_go" "$have_go" | sort -V | head -n1)" != "$want_go" ]; then
-  echo "tools: go.mod wants Go $want_go, this machine has $have_go" >&2
+if [ "$have_go" != "$want_go" ]; then
+  echo "tools: go.mod wants Go $want_go, and GOTOOLCHAIN=$GOTOOLCHAIN gave $have_go" >&2
   exit 1
 fi
+# current BIN...: each exists and was built by the pinned Go (or, with
+# built_by set, by that Go).
+current() {
+  local bin
+  for bin in "$@"; do
+    [ -x "$bin" ] && [ "$(go version "$bin" 2>/dev/null | awk '{print $2}')" = "${built_by:-go$want_go}" ] || return 1
+  done
+}
 
 # Debian packages: git (repositories, git http-backend), docker-registry (the
 # registry images are pushed to), busybox-static (a shell for test base
@@ -72,7 +84,7 @@ kaniko="$TOOLS_DIR/kaniko-$KANIKO_VERSION/executor"
 grep -q "github.com/GoogleContainerTools/kaniko $KANIKO_VERSION" tools/kaniko/go.mod ||
   { echo "tools: tools/kaniko/go.mod does not pin Kaniko $KANIKO_VERSION" >&2; exit 1; }
 build_kaniko() {
-  [ -x "$kaniko" ] && return 0
+  current "$kaniko" && return 0
   echo "tools: building Kaniko executor $KANIKO_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$kaniko")"
   (cd tools/kaniko && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$kaniko.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor)
@@ -82,13 +94,17 @@ build_kaniko() {
 # The Trivy CLI (v0.74 needs GOEXPERIMENT=jsonv2 to build), static like
 # its releases: the same binary is the engine's client and, in an image,
 # the cluster's `trivy server`. A cgo build of an earlier recipe is rebuilt.
+# The one tool not built by go.mod's Go: Trivy v0.74.0, the newest release,
+# uses encoding/json/v2 as Go 1.26's experiment had it (json.SkipFunc),
+# which Go 1.27 removed, so it is built by TRIVY_GO (versions.env) until a
+# Trivy release builds with Go 1.27.
 trivy="$TOOLS_DIR/trivy-$TRIVY_VERSION/trivy"
 build_trivy() {
-  [ -x "$trivy" ] && go version -m "$trivy" | grep -q 'CGO_ENABLED=0' && return 0
-  echo "tools: building Trivy $TRIVY_VERSION (minutes the first time)"
+  built_by=$TRIVY_GO current "$trivy" && go version -m "$trivy" | grep -q 'CGO_ENABLED=0' && return 0
+  echo "tools: building Trivy $TRIVY_VERSION with $TRIVY_GO (minutes the first time)"
   mkdir -p "$(dirname "$trivy")"
   local tmp; tmp=$(mktemp -d)
-  CGO_ENABLED=0 GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -trimpath -ldflags "$LDSTRIP -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" \
+  GOTOOLCHAIN=$TRIVY_GO CGO_ENABLED=0 GOEXPERIMENT=jsonv2 GOBIN="$tmp" go install -trimpath -ldflags "$LDSTRIP -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" \
     "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION"
   mv "$tmp/trivy" "$trivy"
   rmdir "$tmp"
@@ -102,9 +118,9 @@ build_trivy() {
 kube="$TOOLS_DIR/kubernetes-$KUBERNETES_VERSION"
 kube_bins="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 build_kubernetes() {
-  local bin missing=0
-  for bin in $kube_bins; do [ -x "$kube/$bin" ] || missing=1; done
-  [ "$missing" = 0 ] && return 0
+  local bin paths=()
+  for bin in $kube_bins; do paths+=("$kube/$bin"); done
+  current "${paths[@]}" && return 0
   echo "tools: building $kube_bins $KUBERNETES_VERSION (minutes the first time)"
   mkdir -p "$kube"
   local minor ldflags="$LDSTRIP" pkgs=()
@@ -123,7 +139,7 @@ build_kubernetes() {
 # module carrying Argo CD's own replace block.
 argocd="$TOOLS_DIR/argocd-$ARGOCD_VERSION/argocd"
 build_argocd() {
-  [ -x "$argocd" ] && return 0
+  current "$argocd" && return 0
   echo "tools: building Argo CD $ARGOCD_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$argocd")"
   (cd tools/argocd && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$argocd.tmp" github.com/argoproj/argo-cd/v2/cmd)
@@ -136,7 +152,7 @@ build_argocd() {
 # its templates and options at run time: they are copied beside it.
 gitea_dir="$TOOLS_DIR/gitea-$GITEA_VERSION"
 build_gitea() {
-  [ -x "$gitea_dir/gitea" ] && return 0
+  current "$gitea_dir/gitea" && return 0
   echo "tools: building Gitea $GITEA_VERSION (minutes the first time)"
   mkdir -p "$gitea_dir"
   (cd tools/gitea && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$gitea_dir/gitea.tmp" gitea.dev)
@@ -150,7 +166,7 @@ build_gitea() {
 # The kustomize CLI, which Argo CD's repo-server runs for kustomize apps.
 kustomize="$TOOLS_DIR/kustomize-$KUSTOMIZE_VERSION/kustomize"
 build_kustomize() {
-  [ -x "$kustomize" ] && return 0
+  current "$kustomize" && return 0
   echo "tools: building kustomize $KUSTOMIZE_VERSION"
   mkdir -p "$(dirname "$kustomize")"
   local tmp; tmp=$(mktemp -d)
@@ -166,7 +182,7 @@ build_kustomize() {
 . scripts/lint.env
 install_go_tool() { # name version package
   local bin="$TOOLS_DIR/$1-$2/$1"
-  [ -x "$bin" ] && return 0
+  current "$bin" && return 0
   echo "tools: building $1 $2"
   mkdir -p "$(dirname "$bin")"
   local tmp; tmp=$(mktemp -d)
