@@ -41,6 +41,10 @@ func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunSt
 		}
 		return "", ""
 	}
+	if why := r.readmit(ctx, x); why != "" {
+		x.log.Warn("stage not started: the run is no longer admitted", "stage", st.Name, "reason", why)
+		return store.RunFailed, why
+	}
 	n, failures := 0, 0
 	if row.Attempts > 0 { // resumed: carry on counting from the stored attempts
 		var err error

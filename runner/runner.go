@@ -40,6 +40,7 @@ type options struct {
 	cleanupTimeout time.Duration
 	maxResumes     int
 	secrets        Secrets
+	admission      Admission
 	observer       Observer
 	maxLogBytes    int64
 	runChanged     func(id int64)
@@ -228,6 +229,7 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 		cleanupTimeout: 2 * time.Minute,
 		maxResumes:     3,
 		secrets:        LocalSecrets{LookupEnv: os.LookupEnv},
+		admission:      admitAll{},
 		observer:       noObserver{},
 		maxLogBytes:    DefaultMaxLogBytes,
 	}
@@ -352,7 +354,23 @@ func (r *Runner) Prepare(req Request) (*Prepared, error) {
 		Stages: pendingStages(p),
 		Event:  store.Event{Time: now, Kind: "queued", Message: fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref))},
 	}}
+	if req.Refused != "" {
+		prep.refuse(now)
+	}
 	return prep, nil
+}
+
+// refuse makes the prepared run one that is stored ended: failed, its
+// stages skipped, so that no claim — of this engine or another sharing
+// the store — can ever start a stage of it.
+func (p *Prepared) refuse(now time.Time) {
+	run := p.Run
+	run.Status, run.Reason, run.FinishedAt = store.RunFailed, "refused: "+p.refused, now
+	for i := range p.Stages {
+		p.Stages[i].Status, p.Stages[i].Error, p.Stages[i].FinishedAt = store.StageSkipped, "not run: the run was refused", now
+	}
+	p.Event.Kind = string(store.RunFailed)
+	p.Event.Message = run.Reason + " (" + p.Event.Message + ")"
 }
 
 // pendingStages are the stages of a new run of p.
@@ -364,14 +382,15 @@ func pendingStages(p *pipeline.Pipeline) []store.Stage {
 	return rows
 }
 
-// Queued carries on after a prepared run was stored: a refused run is
-// ended, the older runs of a cancel-previous group are cancelled, and the
-// dispatcher is woken.
+// Queued carries on after a prepared run was stored: a refused run (stored
+// ended) is counted, the older runs of a cancel-previous group are
+// cancelled, and the dispatcher is woken.
 func (r *Runner) Queued(ctx context.Context, p *Prepared) error {
 	run := p.Run
 	r.changed(run.ID)
 	if p.refused != "" {
-		r.finish(ctx, &execution{run: run, log: r.log.With("run", run.ID)}, store.RunFailed, "refused: "+p.refused)
+		r.opts.observer.RunFinished(run.Status)
+		r.log.Info("run refused", "run", run.ID, "pipeline", run.Pipeline, "reason", run.Reason)
 		return nil
 	}
 	if run.Policy == pipeline.PolicyCancelPrevious && run.Group != "" {

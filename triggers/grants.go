@@ -172,19 +172,48 @@ func (g *Grants) Resolve(ctx context.Context, run *store.Run, p *pipeline.Pipeli
 }
 
 func (g *Grants) grant(run *store.Run, name string) (pipeline.SecretRef, error) {
-	for _, r := range g.Repos {
-		if run.Trigger.Repo != "" && r.matches([]string{run.Trigger.Repo}) {
-			grant, err := r.grant(name, run.Trigger)
-			if err != nil {
-				return pipeline.SecretRef{}, err
-			}
-			return grant.From, nil
-		}
+	r := g.repoOf(run)
+	if r == nil {
+		return pipeline.SecretRef{}, fmt.Errorf("secret %s is not granted: run %d has no repository of the engine config", name, run.ID)
 	}
-	return pipeline.SecretRef{}, fmt.Errorf("secret %s is not granted: run %d has no repository of the engine config", name, run.ID)
+	grant, err := r.grant(name, run.Trigger)
+	if err != nil {
+		return pipeline.SecretRef{}, err
+	}
+	return grant.From, nil
 }
 
-var _ runner.Secrets = (*Grants)(nil)
+// Admit implements runner.Admission: the runner asks it before each stage
+// starts, and the run's repository admits p as the engine config says
+// (Repo.Admit). A pipeline read from a repository the engine config does
+// not name is refused.
+func (g *Grants) Admit(_ context.Context, run *store.Run, p *pipeline.Pipeline) string {
+	if r := g.repoOf(run); r != nil {
+		return r.Admit(p, run.Trigger)
+	}
+	if p.Untrusted {
+		return fmt.Sprintf("run %d read its pipeline from repository %q, which is not in the engine config", run.ID, run.Trigger.Repo)
+	}
+	return ""
+}
+
+// repoOf is the repository of the engine config that run belongs to, or nil.
+func (g *Grants) repoOf(run *store.Run) *Repo {
+	if run.Trigger.Repo == "" {
+		return nil
+	}
+	for _, r := range g.Repos {
+		if r.matches([]string{run.Trigger.Repo}) {
+			return r
+		}
+	}
+	return nil
+}
+
+var (
+	_ runner.Secrets   = (*Grants)(nil)
+	_ runner.Admission = (*Grants)(nil)
+)
 
 // Request is the run request for p started by trig, keyed by key: refused,
 // with the reason Admit gives, when the repository's grants do not cover it.

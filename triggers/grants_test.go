@@ -119,3 +119,35 @@ func TestGrantsResolve(t *testing.T) {
 		t.Errorf("a run of another repository: %v", err)
 	}
 }
+
+// Grants admit a run where its stages start as Repo.Admit does at intake:
+// by the run's own repository, for its ref and event; a pipeline read from
+// a repository the engine config does not name is refused.
+func TestGrantsAdmitEachStage(t *testing.T) {
+	t.Parallel()
+	g := &Grants{Repos: []*Repo{grantRepo}}
+	run := func(repo, ref string) *store.Run {
+		return &store.Run{ID: 7, Untrusted: true, Trigger: store.Trigger{Event: "push", Repo: repo, Ref: ref}}
+	}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name, repo, ref, body, want string
+	}{
+		{"bound and granted", grantRepo.Config.URL, "refs/heads/main", "secrets: [DEPLOY]\nstages:\n  - {name: c, clone: {}}\n", ""},
+		{"a secret not granted for the ref", grantRepo.Config.URL, "refs/heads/dev", "secrets: [DEPLOY]\nstages:\n  - {name: c, clone: {}}\n",
+			`secret DEPLOY is not granted to repository shop for ref "refs/heads/dev" (push)`},
+		{"a templated clone source", grantRepo.Config.URL, "refs/heads/dev", "secrets: [REGISTRY]\nstages:\n  - {name: c, clone: {repo: 'http://127.0.0.1:9/{{ .Secrets.REGISTRY }}.git'}}\n",
+			"stages[0].clone.repo must be written literally"},
+		{"a clone source outside cloneFrom", grantRepo.Config.URL, "refs/heads/dev", "stages:\n  - {name: c, clone: {repo: 'http://127.0.0.1:9/x.git'}}\n",
+			"may clone only itself or what cloneFrom lists"},
+		{"a repository the engine config does not name", "https://git.example.com/other.git", "refs/heads/main", "stages:\n  - {name: c, clone: {}}\n",
+			`run 7 read its pipeline from repository "https://git.example.com/other.git", which is not in the engine config`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := g.Admit(ctx, run(tt.repo, tt.ref), untrusted(t, tt.body))
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("Admit = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -83,9 +83,9 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	grants := &triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv}
 	opts := []runner.Option{runner.WithLogger(log), runner.WithObserver(metrics), runner.WithRunChanged(reporter.RunChanged),
-		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")),
-		runner.WithSecrets(&triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv})}
+		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")), runner.WithSecrets(grants), runner.WithAdmission(grants)}
 	if ttl := cfg.LeaseTTL(); ttl > 0 {
 		id := engineID()
 		log = log.With("engine", id)

@@ -138,9 +138,12 @@ type NewRun struct {
 // Runs persists runs and guards their status transitions.
 type Runs interface {
 	// CreateRun stores a new run (its ID is assigned and set on n.Run)
-	// with one pending row per stage and n.Event (when it has a Kind),
-	// atomically. If the run's DedupKey is set and a run with that key
-	// exists, it stores nothing and returns ErrDuplicate.
+	// with one row per stage and n.Event (when it has a Kind),
+	// atomically. The run is stored with its Status: a run created in a
+	// final status (refused) is never claimed, and its stages are stored
+	// with their Status and Error (pending when Status is empty). If the
+	// run's DedupKey is set and a run with that key exists, it stores
+	// nothing and returns ErrDuplicate.
 	CreateRun(ctx context.Context, n *NewRun) error
 	GetRun(ctx context.Context, id int64) (*Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)

@@ -187,7 +187,7 @@ func (s *Store) recordAtOnce(ctx context.Context, d *store.Delivery, runs []*sto
 	sigs := make([]store.Signal, len(runs))
 	for i, nr := range runs {
 		nr.Created, nr.Event.RunID = true, nr.Run.ID
-		sigs[i] = store.Signal{Topic: store.SignalQueued, ID: nr.Run.ID}
+		sigs[i] = createdSignal(nr.Run)
 	}
 	outcome(d)
 	s.publish(sigs...)

@@ -33,7 +33,7 @@ func (s *Store) CreateRun(ctx context.Context, nr *store.NewRun) error {
 const (
 	runInsert = `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
 		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
 	onDuplicateKey = ` ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING`
 )
 
@@ -44,7 +44,25 @@ func runArgs(r *store.Run) ([]any, error) {
 		return nil, fmt.Errorf("creating run: encoding trigger: %w", err)
 	}
 	return []any{r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), r.DedupKey, r.Untrusted}, nil
+		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), micros(r.FinishedAt), r.DedupKey, r.Untrusted}, nil
+}
+
+// createdSignal is what a new run signals: queued, or ended for a run
+// born in its final state (refused), which no claim can take.
+func createdSignal(r *store.Run) store.Signal {
+	if r.Status.Done() {
+		return store.Signal{Topic: store.SignalEnded, ID: r.ID}
+	}
+	return store.Signal{Topic: store.SignalQueued, ID: r.ID}
+}
+
+// stageRow is a new stage's status, error and end as stored: pending
+// unless the run was created ended.
+func stageRow(st store.Stage) (store.StageStatus, string, int64) {
+	if st.Status == "" {
+		return store.StagePending, "", 0
+	}
+	return st.Status, st.Error, micros(st.FinishedAt)
 }
 
 // createRun inserts nr's run, stages and event, unless a run with its
@@ -76,12 +94,13 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 	nr.Created = true
 	if tx.db.d.pipelines {
 		nr.Event.RunID = r.ID
-		return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID}) // the rest was written at once
+		return tx.signal(ctx, createdSignal(r)) // the rest was written at once
 	}
 	for _, st := range nr.Stages {
+		status, why, ended := stageRow(st)
 		_, err := tx.ExecContext(ctx, `INSERT INTO stages (run_id, idx, name, kind, status, attempts, error,
-			outputs_json, started_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, '', '{}', 0, 0)`,
-			r.ID, st.Index, st.Name, st.Kind, store.StagePending)
+			outputs_json, started_at, finished_at) VALUES (?, ?, ?, ?, ?, 0, ?, '{}', 0, ?)`,
+			r.ID, st.Index, st.Name, st.Kind, status, why, ended)
 		if err != nil {
 			return fmt.Errorf("creating stage %s of run %d: %w", st.Name, r.ID, err)
 		}
@@ -92,7 +111,7 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 			return err
 		}
 	}
-	return tx.signal(ctx, store.Signal{Topic: store.SignalQueued, ID: r.ID})
+	return tx.signal(ctx, createdSignal(r))
 }
 
 // runCTEs are createRun's writes as the common table expressions of one
@@ -100,19 +119,24 @@ func createRun(ctx context.Context, tx txn, nr *store.NewRun) error {
 // arguments), as "run"+suffix, then its stages and its event, written
 // only if the run was inserted.
 func runCTEs(suffix string, nr *store.NewRun, insert string, args []any) (string, []any) {
+	n := len(nr.Stages)
 	var (
-		idx          = make([]int32, len(nr.Stages))
-		names, kinds = make([]string, len(nr.Stages)), make([]string, len(nr.Stages))
-		e            = nr.Event
+		idx                   = make([]int32, n)
+		names, kinds          = make([]string, n), make([]string, n)
+		statuses, errs, ended = make([]string, n), make([]string, n), make([]int64, n)
+		e                     = nr.Event
 	)
 	for i, st := range nr.Stages {
 		idx[i], names[i], kinds[i] = int32(st.Index), cleanText(st.Name), cleanText(st.Kind)
+		var status store.StageStatus
+		status, errs[i], ended[i] = stageRow(st)
+		statuses[i], errs[i] = string(status), cleanText(errs[i])
 	}
-	args = append(args, store.StagePending, idx, names, kinds, micros(e.Time), e.Kind, e.Message, e.Kind)
+	args = append(args, idx, names, kinds, statuses, errs, ended, micros(e.Time), e.Kind, e.Message, e.Kind)
 	return fmt.Sprintf(`run%[1]s AS (%[2]s),
 		stages%[1]s AS (INSERT INTO stages (run_id, idx, name, kind, status, attempts, error, outputs_json, started_at, finished_at)
-			SELECT run%[1]s.id, s.idx, s.name, s.kind, ?, 0, '', '{}', 0, 0
-			FROM run%[1]s, unnest(?::integer[], ?::text[], ?::text[]) AS s (idx, name, kind)),
+			SELECT run%[1]s.id, s.idx, s.name, s.kind, s.status, 0, s.error, '{}', 0, s.ended
+			FROM run%[1]s, unnest(?::integer[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[]) AS s (idx, name, kind, status, error, ended)),
 		event%[1]s AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, ?, ? FROM run%[1]s WHERE ? <> '')`, suffix, insert), args
 }
 

@@ -1,0 +1,50 @@
+package runner
+
+import (
+	"context"
+	"errors"
+
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/runner/store"
+)
+
+// Admission decides whether the engine runs a pipeline for a run. Intake
+// asks it first (a refused run is stored ended, see Request.Refused); the
+// runner asks again immediately before each stage starts, with the engine
+// config as it is then, so that a check that refuses sits where the work
+// starts. Admit returns "" to run, or why not in a sentence. It must be
+// safe for concurrent use and cheap: it is called once per stage.
+type Admission interface {
+	Admit(ctx context.Context, run *store.Run, p *pipeline.Pipeline) string
+}
+
+// admitAll is the default Admission: every pipeline this engine can run
+// (stages.Registry.Check) is admitted — `slipway run`, and engines that
+// read no pipeline from a repository.
+type admitAll struct{}
+
+func (admitAll) Admit(context.Context, *store.Run, *pipeline.Pipeline) string { return "" }
+
+// WithAdmission sets what admits each stage of a run before it starts
+// (default: every stage). The engine passes its grants (triggers.Grants).
+func WithAdmission(a Admission) Option {
+	return func(o *options) error {
+		if a == nil {
+			return errors.New("WithAdmission: nil")
+		}
+		o.admission = a
+		return nil
+	}
+}
+
+// readmit asks, before stage i of x starts, whether the run is still
+// admitted: "" if it is, else the reason to end it with.
+func (r *Runner) readmit(ctx context.Context, x *execution) string {
+	if err := r.kinds.Check(x.p); err != nil {
+		return "refused: " + err.Error()
+	}
+	if why := r.opts.admission.Admit(ctx, x.run, x.p); why != "" {
+		return "refused: " + why
+	}
+	return ""
+}
