@@ -20,6 +20,14 @@ type Data struct {
 	Params   map[string]string
 	Secrets  map[string]string
 	Stages   map[string]map[string]string // outputs of the stages that already ran
+
+	budget *Budget // what the run's templates may still render; nil: no run budget
+}
+
+// Charging returns d with renders against it charged to b (a run's Budget).
+func (d *Data) Charging(b *Budget) *Data {
+	d.budget = b
+	return d
 }
 
 // RunData describes the run being executed.
@@ -44,29 +52,40 @@ var runFields = fieldNames(reflect.TypeFor[RunData]())
 func fieldNames(t reflect.Type) []string {
 	var names []string
 	for i := range t.NumField() {
-		names = append(names, t.Field(i).Name)
+		if t.Field(i).IsExported() {
+			names = append(names, t.Field(i).Name)
+		}
 	}
 	return names
 }
 
+// newTemplate parses text as a pipeline template: the bounded function
+// set, and none of what restrict refuses.
 func newTemplate(name, text string) (*template.Template, error) {
-	return template.New(name).Option("missingkey=error").Parse(text)
+	t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs).Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := restrict(t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
-// RenderString renders one template against data.
+// RenderString renders one template against data, bounded (see
+// ExecuteBounded), and charges its output to data's run budget.
 func RenderString(name, text string, data *Data) (string, error) {
 	if !strings.Contains(text, "{{") {
 		return text, nil
 	}
-	t, err := newTemplate(name, text)
+	out, err := ExecuteBounded(name, text, data)
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
-		return "", err
+	if err := data.budget.spend(len(out)); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	return b.String(), nil
+	return out, nil
 }
 
 // RenderSpec returns a deep copy of a stage's settings (one of the *Spec

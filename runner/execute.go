@@ -23,6 +23,7 @@ type execution struct {
 	workdir string
 	stages  []*store.Stage               // as stored when execution began
 	outputs map[string]map[string]string // of stages that succeeded, by name
+	render  *pipeline.Budget             // what its templates may still render
 	log     *slog.Logger
 }
 
@@ -86,7 +87,7 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 	}
 	return &execution{
 		run: run, p: p, secrets: secrets, mask: newMasker(values, authUsernames(p)...), workdir: workdir,
-		stages: rows, outputs: map[string]map[string]string{},
+		stages: rows, outputs: map[string]map[string]string{}, render: pipeline.NewBudget(pipeline.MaxRunRender),
 		log: r.log.With("run", run.ID, "pipeline", run.Pipeline),
 	}, nil
 }
@@ -163,7 +164,7 @@ func templateData(p *pipeline.Pipeline, id int64, trig store.Trigger, secrets ma
 }
 
 func (x *execution) data() *pipeline.Data {
-	return templateData(x.p, x.run.ID, x.run.Trigger, x.secrets, x.outputs)
+	return templateData(x.p, x.run.ID, x.run.Trigger, x.secrets, x.outputs).Charging(x.render)
 }
 
 // authUsernames lists the user names the pipeline pairs with its tokens,

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -145,16 +144,9 @@ func increaseOf(selector, by string) string {
 
 var builtins = map[string]string{"request-success-rate": successRate, "request-duration": duration}
 
+// render renders a query as every pipeline template is: bounded.
 func render(text string, data any) (string, error) {
-	t, err := template.New("q").Option("missingkey=error").Parse(text)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return pipeline.ExecuteBounded("q", text, data)
 }
 
 // Measure evaluates one metric for target now. minRequests applies to the
