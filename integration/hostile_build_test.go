@@ -74,3 +74,34 @@ RUN echo "devices: $(echo $(ls /dev)) end"
 		}
 	}
 }
+
+// A build's RUN step can replace the file the engine reads the digest
+// from by a link to a file of the engine's machine (its own environment,
+// holding every token): the engine reads only a small regular file beneath
+// the sandbox, and its run log, reason and exit say nothing of what the
+// link pointed to.
+func TestALinkedDigestFileIsNotRead(t *testing.T) {
+	e := newBuildEnv(t)
+	marker := fmt.Sprintf("slipway-digest-%d-secret", os.Getpid())
+	hostile := fmt.Sprintf(`FROM %s
+RUN mkdir -p /kaniko && ln -sf /proc/self/environ /kaniko/digest && ls -l /kaniko/digest
+`, e.Base)
+	sha := e.commit(t, "linked digest", []byte("x"), map[string]string{"svc/Dockerfile": hostile})
+	pipeline := e.pipeline(t, "go-git", fmt.Sprintf("context: svc, image: %s/shop/linked, insecure: true", e.reg.Addr))
+	cmd := exec.Command(slipwayBin, "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
+	cmd.Env = append(append(os.Environ(), e.TrivyEnv()...), "TMPDIR="+e.sandboxes(t), "SLIPWAY_HOSTILE_MARKER="+marker)
+	outb, _ := cmd.CombinedOutput()
+	out := string(outb)
+	if strings.Contains(out, marker) {
+		t.Fatalf("the engine's environment reached the run's output:\n%s", out)
+	}
+	if cmd.ProcessState.ExitCode() == 0 {
+		t.Fatalf("a build whose digest file is a link succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "-> /proc/self/environ") {
+		t.Errorf("the RUN step did not make its link (the test proves nothing):\n%s", out)
+	}
+	if !strings.Contains(out, "kaniko") || !strings.Contains(out, "digest") {
+		t.Errorf("the failure does not name the digest:\n%s", out)
+	}
+}

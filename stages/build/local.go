@@ -52,13 +52,15 @@ func (l *Local) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 		}
 		return Result{}, fmt.Errorf("kaniko build failed: %w", err)
 	}
-	digest, err := os.ReadFile(root.Path("kaniko/digest"))
+	// The build's RUN steps could write anything there (a link to a file
+	// of this machine): read beneath the root, small, and never echoed.
+	digest, err := root.ReadSmall("kaniko/digest", 128)
 	if err != nil {
-		return Result{}, fmt.Errorf("kaniko wrote no digest file: %w", err)
+		return Result{}, fmt.Errorf("reading the digest kaniko wrote: %w", err)
 	}
 	d := strings.TrimSpace(string(digest))
-	if !strings.HasPrefix(d, "sha256:") {
-		return Result{}, fmt.Errorf("kaniko's digest file holds %q, not a sha256 digest", d)
+	if !digestRE.MatchString(d) {
+		return Result{}, fmt.Errorf("kaniko's digest file (%d bytes) does not hold a sha256 digest", len(digest))
 	}
 	return Result{Digest: d}, nil
 }
@@ -100,7 +102,7 @@ func (l *Local) prepare(root *sandbox.Root, req Request) error {
 	if err := sandbox.CopyFile(req.Dockerfile, root.Path("kaniko/build/Dockerfile"), 0o644); err != nil {
 		return fmt.Errorf("Dockerfile: %w", err)
 	}
-	if err := sandbox.CopyTree(req.ContextDir, root.Path("workspace")); err != nil {
+	if err := root.CopyIn(req.ContextDir, "workspace"); err != nil {
 		return err
 	}
 	// The executor (a hard link to the tools cache) and the CA

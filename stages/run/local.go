@@ -63,7 +63,7 @@ func (l *Local) Run(ctx context.Context, job Job, log io.Writer) (int, error) {
 	if err := root.Unpack(img, 0); err != nil {
 		return 0, fmt.Errorf("unpacking %s: %w", job.Image, err)
 	}
-	if err := copyCheckout(job.Checkout, root.Path("workspace/src")); err != nil {
+	if err := copyCheckout(root, job.Checkout, "workspace/src"); err != nil {
 		return 0, fmt.Errorf("copying the checkout into the sandbox: %w", err)
 	}
 	if err := root.HandOver(); err != nil {
@@ -101,11 +101,18 @@ func environment(image []string, job map[string]string) []string {
 	return out
 }
 
-// copyCheckout copies the run's checkout to dst; a run that checked
-// nothing out (no clone stage came first) gets an empty directory.
-func copyCheckout(checkout, dst string) error {
+// copyCheckout copies the run's checkout to dst inside root, where the
+// image is already unpacked (writes cannot follow its links out, see
+// Root.CopyIn); a run that checked nothing out (no clone stage came
+// first) gets an empty directory.
+func copyCheckout(root *sandbox.Root, checkout, dst string) error {
 	if _, err := os.Stat(checkout); errors.Is(err, fs.ErrNotExist) {
-		return os.MkdirAll(dst, 0o755)
+		empty, err := os.MkdirTemp("", "slipway-empty-")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(empty)
+		checkout = empty
 	}
-	return sandbox.CopyTree(checkout, dst)
+	return root.CopyIn(checkout, dst)
 }

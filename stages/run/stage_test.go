@@ -2,6 +2,7 @@ package run
 
 import (
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages/pods"
+	"github.com/slipwayci/slipway/stages/sandbox"
 )
 
 // The script prints each command as written (before the shell expands
@@ -38,24 +40,33 @@ func TestRunStageNeedsACluster(t *testing.T) {
 	}
 }
 
-// A run that checked nothing out runs its commands in an empty directory.
+// A run that checked nothing out runs its commands in an empty directory;
+// a checkout is copied where the commands run.
 func TestCopyCheckout(t *testing.T) {
 	t.Parallel()
-	dst := filepath.Join(t.TempDir(), "src")
-	if err := copyCheckout(filepath.Join(t.TempDir(), "never-made"), dst); err != nil {
+	newRoot := func() *sandbox.Root {
+		root, err := sandbox.NewRoot(t.TempDir(), "run-root-", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { root.Remove(io.Discard) })
+		return root
+	}
+	root := newRoot()
+	if err := copyCheckout(root, filepath.Join(t.TempDir(), "never-made"), "workspace/src"); err != nil {
 		t.Fatalf("no checkout: %v", err)
 	}
-	if entries, err := os.ReadDir(dst); err != nil || len(entries) != 0 {
-		t.Errorf("no checkout: %s holds %v, %v; want an empty directory", dst, entries, err)
+	if entries, err := os.ReadDir(root.Path("workspace/src")); err != nil || len(entries) != 0 {
+		t.Errorf("no checkout: workspace/src holds %v, %v; want an empty directory", entries, err)
 	}
-	checkout, dst := t.TempDir(), filepath.Join(t.TempDir(), "src")
+	checkout, root := t.TempDir(), newRoot()
 	if err := os.WriteFile(filepath.Join(checkout, "main.go"), []byte("package main\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := copyCheckout(checkout, dst); err != nil {
+	if err := copyCheckout(root, checkout, "workspace/src"); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dst, "main.go")); err != nil || string(b) != "package main\n" {
+	if b, err := os.ReadFile(root.Path("workspace/src/main.go")); err != nil || string(b) != "package main\n" {
 		t.Errorf("checkout copied as %q, %v", b, err)
 	}
 }
