@@ -6,8 +6,8 @@
 #
 # `make image` builds it with the pinned Kaniko executor (no Docker engine
 # needed). Its build context is a directory holding the two binaries,
-# which `make image` builds first with `make build`'s flags and
-# `make tools`' Trivy; BASE is replaced by an equivalent local image where
+# which `make image` builds first with `make build`'s flags and Go
+# (GOTOOLCHAIN=go1.27.3, from go.mod) and `make tools`' Trivy; BASE is replaced by an equivalent local image where
 # there is no route to gcr.io.
 ARG BASE=gcr.io/distroless/static-debian12:nonroot
 FROM ${BASE}

@@ -41,7 +41,8 @@ test-short:
 	$(GO) test -short ./...
 
 # Hygiene: go vet (with the test-only build tag too), gofmt, the pinned
-# staticcheck and govulncheck (scripts/lint.env; make tools builds them).
+# staticcheck and govulncheck (scripts/lint.env; make tools builds them),
+# and the shipped binary built by go.mod's Go.
 # The import-direction test (depcheck_test.go) runs with the tests.
 vet:
 	$(GO) vet ./...
@@ -50,6 +51,9 @@ vet:
 	. scripts/lint.env && $(TOOLS_DIR)/staticcheck-$$STATICCHECK_VERSION/staticcheck -tags slipway_fake ./...
 	. scripts/lint.env && $(TOOLS_DIR)/staticcheck-$$STATICCHECK_VERSION/staticcheck ./cmd/slipway # the shipped build of the one package with tagged files
 	TOOLS_DIR=$(TOOLS_DIR) bash scripts/vulncheck.sh
+	@# The binary it ships is built by the pinned Go (the stdlib fixes are in it).
+	$(MAKE) --no-print-directory build
+	@got=$$($(GO) version $(BIN) | awk '{print $$2}'); [ "$$got" = "$(GOTOOLCHAIN)" ] || { echo "$(BIN) was built by $$got, not $(GOTOOLCHAIN) (go.mod)" >&2; exit 1; }; echo "$(BIN): built by $$got"
 
 tools:
 	@TOOLS_DIR=$(TOOLS_DIR) bash scripts/tools.sh
