@@ -319,6 +319,17 @@ func (v *checker) grants(at string, r triggers.Repository, apps map[string]strin
 				v.failf(fmt.Sprintf("%s.argocd[%d]", aat, j), "%q is not an Argo CD application name", name)
 			}
 		}
+		if a.ArgoCDServer != "" {
+			if _, _, err := net.SplitHostPort(a.ArgoCDServer); err != nil || strings.Contains(a.ArgoCDServer, "/") {
+				v.failf(aat+".argocdServer", "%q is not host:port", a.ArgoCDServer)
+			}
+		}
+		if a.Prometheus != "" {
+			v.httpURL(aat+".prometheus", a.Prometheus)
+		}
+		for j, n := range a.Notify {
+			v.httpURL(fmt.Sprintf("%s.notify[%d]", aat, j), n)
+		}
 	}
 	for j, u := range r.CloneFrom {
 		v.url(fmt.Sprintf("%s.cloneFrom[%d]", at, j), u)
@@ -349,6 +360,15 @@ func (v *checker) database(d *DatabaseConfig) {
 
 // url refuses what is not a remote repository URL: empty, option-like,
 // local paths and file:// or ext:: transports.
+// httpURL checks an http(s) address the engine connects to: a scheme, a
+// host, and nothing that hides another host (user info).
+func (v *checker) httpURL(at, u string) {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+		v.failf(at, "%q is not an http:// or https:// URL with a host (and no user)", u)
+	}
+}
+
 func (v *checker) url(at, u string) {
 	lower := strings.ToLower(u)
 	switch {

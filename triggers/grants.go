@@ -36,6 +36,12 @@ type AppBinding struct {
 	Name   string       `yaml:"name"`
 	GitOps []GitOpsPath `yaml:"gitops"`
 	ArgoCD []string     `yaml:"argocd"`
+	// Where the engine connects for the app, with the repository's granted
+	// credentials: a pipeline read from the repository may name only these
+	// (written literally), never a host of its own choosing.
+	ArgoCDServer string   `yaml:"argocdServer"` // host:port of the Argo CD its applications live on
+	Prometheus   string   `yaml:"prometheus"`   // an analysis's Prometheus, if not the engine's default
+	Notify       []string `yaml:"notify"`       // URL prefixes its canaries may post release events to
 }
 
 // GitOpsPath is a directory of a config repository (and everything under it).
@@ -132,8 +138,49 @@ func (r *Repo) bound(p *pipeline.Pipeline) []string {
 		if literal(at+".argocd.app", a.App) && !slices.Contains(binding.ArgoCD, a.App) {
 			why = append(why, fmt.Sprintf("%s.argocd.app: app %s may not sync Argo CD application %s (not in its argocd bindings)", at, app, a.App))
 		}
+		if literal(at+".argocd.server", a.Server) && a.Server != binding.ArgoCDServer {
+			why = append(why, fmt.Sprintf("%s.argocd.server: app %s may sync only through %s, not %s (apps[].argocdServer in the engine config)", at, app, orNone(binding.ArgoCDServer), a.Server))
+		}
+		if st.Canary != nil {
+			why = append(why, binding.connects(at+".canary", st.Canary, literal)...)
+		}
 	}
 	return why
+}
+
+// connects checks where a canary makes the engine connect: its analysis's
+// Prometheus and its notification URLs.
+func (b *AppBinding) connects(at string, c *pipeline.CanarySpec, literal func(at, v string) bool) []string {
+	var why []string
+	if p := c.Analysis.Prometheus; p != "" && literal(at+".analysis.prometheus", p) && p != b.Prometheus {
+		why = append(why, fmt.Sprintf("%s.analysis.prometheus: app %s may query only %s, not %s (apps[].prometheus in the engine config)", at, b.Name, orNone(b.Prometheus), p))
+	}
+	for i, n := range c.Notify {
+		if n.URL == "" || !literal(fmt.Sprintf("%s.notify[%d].url", at, i), n.URL) {
+			continue // a urlSecret's URL is the operator's: the secret is granted
+		}
+		if !slices.ContainsFunc(b.Notify, func(prefix string) bool { return urlUnder(n.URL, prefix) }) {
+			why = append(why, fmt.Sprintf("%s.notify[%d].url: app %s may post only under %s, not to %s (apps[].notify in the engine config)", at, i, b.Name, orNone(strings.Join(b.Notify, ", ")), n.URL))
+		}
+	}
+	return why
+}
+
+// urlUnder reports whether u is prefix or lies under it: the same scheme,
+// host and port, and a path below prefix's (not merely starting with it).
+func urlUnder(u, prefix string) bool {
+	if u == prefix {
+		return true
+	}
+	p := strings.TrimSuffix(prefix, "/")
+	return strings.HasPrefix(u, p+"/") && strings.Count(p, "/") >= 2 // scheme://host at least
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // app is the binding of app name; a repository that binds no apps may use

@@ -15,7 +15,8 @@ var grantRepo = &Repo{Config: Repository{
 		{Name: "REGISTRY", From: pipeline.SecretRef{Env: "REG"}},
 		{Name: "DEPLOY", From: pipeline.SecretRef{Env: "DEP"}, Branches: []string{"main"}, Tags: []string{"v*"}, Events: []string{"push", "tag"}},
 	},
-	Apps: []AppBinding{{Name: "order", ArgoCD: []string{"order"},
+	Apps: []AppBinding{{Name: "order", ArgoCD: []string{"order"}, ArgoCDServer: "argocd:443",
+		Prometheus: "http://prometheus:9090", Notify: []string{"https://hooks.example.com/releases"},
 		GitOps: []GitOpsPath{{Repo: "https://git.example.com/platform/gitops.git", Path: "apps/order"}}}},
 	CloneFrom: []string{"https://git.example.com/shop/shared.git"},
 }}
@@ -81,6 +82,29 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 	} {
 		if got := deploy(tt.repo, tt.path, tt.app); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("deploy to %s %s app %s: %q, want %q", tt.repo, tt.path, tt.app, got, tt.want)
+		}
+	}
+	if got := deploy(gitops, "apps/order", "order"); got != "" {
+		t.Errorf("the bound deploy: %q", got)
+	}
+	if got := grantRepo.Admit(untrusted(t, strings.ReplaceAll(deployBody(gitops), "argocd:443", "evil.example:443")), push("refs/heads/main")); !strings.Contains(got,
+		"argocd.server: app order may sync only through argocd:443, not evil.example:443") {
+		t.Errorf("another Argo CD server: %q", got)
+	}
+	for _, tt := range []struct{ prometheus, notify, want string }{
+		{"", "", ""},
+		{`"http://prometheus:9090"`, "", ""},
+		{`"http://127.0.0.1:9"`, "", "analysis.prometheus: app order may query only http://prometheus:9090, not http://127.0.0.1:9"},
+		{`"{{ .Params.p }}"`, "", "analysis.prometheus must be written literally"},
+		{"", `[{url: "https://hooks.example.com/releases/order"}]`, ""},
+		{"", `[{urlSecret: DEPLOY}]`, ""},
+		{"", `[{url: "https://hooks.example.com/releasesX"}]`, "notify[0].url: app order may post only under https://hooks.example.com/releases"},
+		{"", `[{url: "https://hooks.example.com/releases@evil.example/"}]`, "may post only under"},
+		{"", `[{url: "http://169.254.169.254/latest"}]`, "may post only under"},
+	} {
+		got := grantRepo.Admit(untrusted(t, canaryBody(gitops, tt.prometheus, tt.notify)), push("refs/heads/main"))
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("canary with prometheus %s, notify %s: %q, want %q", tt.prometheus, tt.notify, got, tt.want)
 		}
 	}
 	other := untrusted(t, "stages: [{name: a, fake: {}}]")
@@ -150,4 +174,27 @@ func TestGrantsAdmitEachStage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deployBody is a deploy of app order to gitops, through argocd:443.
+func deployBody(gitops string) string {
+	return "stages:\n  - name: deploy\n    deploy:\n      image: reg/order@sha256:" + strings.Repeat("0", 64) +
+		"\n      gitops: {repo: \"" + gitops + "\", path: apps/order, image: {kustomize: order}}\n      argocd: {app: order, server: \"argocd:443\"}\n"
+}
+
+// canaryBody is a canary of app order, with its analysis's prometheus and
+// its notify list when not "" (YAML flow values).
+func canaryBody(gitops, prometheus, notify string) string {
+	extra := ""
+	if prometheus != "" {
+		extra += ", prometheus: " + prometheus
+	}
+	if notify != "" {
+		notify = "\n      notify: " + notify
+	}
+	return "secrets: [DEPLOY]\nstages:\n  - name: canary\n    canary:\n      image: reg/order@sha256:" + strings.Repeat("0", 64) +
+		"\n      gitops: {repo: \"" + gitops + "\", path: apps/order, image: {kustomize: order-canary}}" +
+		"\n      stable: {kustomize: order}\n      argocd: {app: order, server: \"argocd:443\"}" +
+		"\n      workloads: {stable: order, canary: order-canary}\n      router: {istio: {virtualService: order, stableSubset: stable, canarySubset: canary}}" +
+		"\n      steps: [10, 100]\n      analysis: {metrics: [{name: sr, builtin: request-success-rate, min: 99}]" + extra + "}" + notify + "\n"
 }
