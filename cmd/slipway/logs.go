@@ -23,8 +23,8 @@ import (
 
 func newLogsCmd() *cobra.Command {
 	var (
-		f      clientFlags
-		follow bool
+		f           clientFlags
+		follow, raw bool
 	)
 	cmd := &cobra.Command{
 		Use:   "logs ID",
@@ -35,7 +35,9 @@ func newLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			print := newLogPrinter(cmd.OutOrStdout()).line
+			printer := newLogPrinter(cmd.OutOrStdout())
+			printer.raw = raw
+			print := printer.line
 			if c.json {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				print = func(l store.LogLine) error { return enc.Encode(l) }
@@ -67,6 +69,7 @@ func newLogsCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log until the run ends")
+	cmd.Flags().BoolVar(&raw, "raw", false, "print log text as it is, control characters (terminal escapes) included; by default they are shown escaped")
 	return cmd
 }
 

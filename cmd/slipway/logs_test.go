@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
 )
@@ -82,5 +83,36 @@ func TestFollowGivesUpOnARefusal(t *testing.T) {
 	_, err := followLogs(context.Background(), &client{base: u, http: srv.Client()}, "7", func(store.LogLine) error { return nil }, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "404") || len(e.resumes) != 1 {
 		t.Errorf("a 404 is final, not retried: %v after %d requests", err, len(e.resumes))
+	}
+}
+
+// A log line is what pushed code printed: by default its terminal escapes
+// and other control characters are shown escaped, in the text and in the
+// stage name; --raw prints them as they are.
+func TestLogLinesEscapeControlCharacters(t *testing.T) {
+	t.Parallel()
+	hostile := store.LogLine{Stage: "b\x1b[2Juild", Attempt: 1, Time: time.Unix(0, 0),
+		Text: "ok\x1b]0;pwned\x07 \x1b[1A\rDEPLOYED\ttabbed \u009b31m"}
+	var out bytes.Buffer
+	if err := newLogPrinter(&out).line(hostile); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\x07\r\u009b") {
+		t.Errorf("control characters reached the terminal: %q", got)
+	}
+	for _, want := range []string{`b\x1b[2Juild#1`, `ok\x1b]0;pwned\x07 \x1b[1A\x0dDEPLOYED` + "\ttabbed " + `\x9b31m`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("printed %q, want it to hold %q", got, want)
+		}
+	}
+	out.Reset()
+	raw := newLogPrinter(&out)
+	raw.raw = true
+	if err := raw.line(hostile); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), hostile.Text) {
+		t.Errorf("--raw printed %q, want the text as it is", out.String())
 	}
 }

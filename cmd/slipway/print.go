@@ -14,18 +14,43 @@ import (
 )
 
 // logPrinter prints stage log lines with a timestamp and the stage name.
+// A log holds what pushed code printed: unless raw, its control characters
+// are shown escaped (\x1b), so no line can move the cursor, retitle the
+// terminal or rewrite what was printed before it.
 type logPrinter struct {
 	w     io.Writer
 	width int
+	raw   bool
 }
 
 func newLogPrinter(w io.Writer) *logPrinter { return &logPrinter{w: w, width: 12} }
 
 func (p *logPrinter) line(l store.LogLine) error {
-	tag := fmt.Sprintf("%s#%d", l.Stage, l.Attempt)
+	tag, text := fmt.Sprintf("%s#%d", l.Stage, l.Attempt), l.Text
+	if !p.raw {
+		tag, text = escapeControls(tag), escapeControls(text)
+	}
 	p.width = max(p.width, len(tag))
-	_, err := fmt.Fprintf(p.w, "%s %-*s │ %s\n", l.Time.Local().Format("15:04:05.000"), p.width, tag, l.Text)
+	_, err := fmt.Fprintf(p.w, "%s %-*s │ %s\n", l.Time.Local().Format("15:04:05.000"), p.width, tag, text)
 	return err
+}
+
+// escapeControls writes the control characters of s (C0 but tab, DEL, C1)
+// as Go escapes; the rest is left as it is.
+func escapeControls(s string) string {
+	isControl := func(r rune) bool { return (r < 0x20 && r != '\t') || (r >= 0x7f && r <= 0x9f) }
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // printSummary prints how a run ended and a table of its stages.
@@ -39,14 +64,14 @@ func printSummary(ctx context.Context, w io.Writer, st store.Stages, run *store.
 		fmt.Fprintf(w, " in %s", duration(run.StartedAt, run.FinishedAt))
 	}
 	if run.Reason != "" {
-		fmt.Fprintf(w, " — %s", run.Reason)
+		fmt.Fprintf(w, " — %s", escapeControls(run.Reason))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STAGE\tKIND\tSTATUS\tATTEMPTS\tDURATION\tDETAIL")
 	for _, s := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Kind, s.Status, s.Attempts,
-			duration(s.StartedAt, s.FinishedAt), detail(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", escapeControls(s.Name), s.Kind, s.Status, s.Attempts,
+			duration(s.StartedAt, s.FinishedAt), escapeControls(detail(s)))
 	}
 	return tw.Flush()
 }

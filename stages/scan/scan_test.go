@@ -128,7 +128,7 @@ func TestTrivyClientOfAServer(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "trivy")
-	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + dir + "/args\nenv > " + dir + "/env\necho '{}'\n"
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + dir + "/args\nenv > " + dir + "/env\nstat -c %a \"$HOME\" > " + dir + "/home-mode\necho '{}'\n"
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +147,23 @@ func TestTrivyClientOfAServer(t *testing.T) {
 	}
 	if env := read("env"); !strings.Contains(env, "TRIVY_TOKEN=s3cret\n") {
 		t.Errorf("client env lacks the token:\n%s", env)
+	}
+	// Trivy's HOME is its own: private while it runs, gone after.
+	home := ""
+	for _, line := range strings.Split(read("env"), "\n") {
+		home = strings.TrimPrefix(line, "HOME=")
+		if home != line {
+			break
+		}
+	}
+	if home == os.TempDir() || !strings.Contains(home, "slipway-trivy-home-") {
+		t.Errorf("Trivy's HOME is %q, want a directory of its own", home)
+	}
+	if mode := strings.TrimSpace(read("home-mode")); mode != "700" {
+		t.Errorf("Trivy's HOME had mode %q while it ran, want 700", mode)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("Trivy's HOME %s is left after the scan (%v)", home, err)
 	}
 	alone := &Trivy{Path: fake, CacheDir: dir, Offline: true}
 	if _, err := alone.Report(context.Background(), target, io.Discard); err != nil {

@@ -70,8 +70,15 @@ func (t *Trivy) run(ctx context.Context, target Target, log io.Writer, format ..
 		args = append(args, "--ignorefile", target.IgnoreFile)
 	}
 	args = append(args, "--", target.Image)
+	// A HOME of its own, 0700 and removed after: in a shared /tmp another
+	// user could plant a config or a docker credential file for Trivy to read.
+	home, err := os.MkdirTemp("", "slipway-trivy-home-")
+	if err != nil {
+		return nil, fmt.Errorf("making Trivy's home: %w", err)
+	}
+	defer os.RemoveAll(home)
 	cmd := exec.CommandContext(ctx, t.Path, args...)
-	cmd.Env = []string{"HOME=" + os.TempDir(), "PATH=/usr/bin:/bin", "TRIVY_NO_PROGRESS=true"}
+	cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "TRIVY_NO_PROGRESS=true"}
 	if t.Token != "" {
 		cmd.Env = append(cmd.Env, "TRIVY_TOKEN="+t.Token) // not an argument: ps shows those
 	}
