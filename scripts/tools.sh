@@ -23,11 +23,12 @@ if [ "$have_go" != "$want_go" ]; then
   exit 1
 fi
 # current BIN...: each exists and was built by the pinned Go (or, with
-# built_by set, by that Go).
+# built_by set, by that Go); a GOEXPERIMENT suffix (go1.26.8-X:jsonv2)
+# is not part of the version.
 current() {
   local bin
   for bin in "$@"; do
-    [ -x "$bin" ] && [ "$(go version "$bin" 2>/dev/null | awk '{print $2}')" = "${built_by:-go$want_go}" ] || return 1
+    [ -x "$bin" ] && [ "$(go version "$bin" 2>/dev/null | awk '{print $2}' | sed 's/-X:.*//')" = "${built_by:-go$want_go}" ] || return 1
   done
 }
 
