@@ -334,6 +334,9 @@ func (v *checker) grants(at string, r triggers.Repository, apps map[string]strin
 	for j, u := range r.CloneFrom {
 		v.url(fmt.Sprintf("%s.cloneFrom[%d]", at, j), u)
 	}
+	if l := r.Limits; l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
+		v.failf(at+".limits", "limits may not be negative (0 or leaving one out takes its default)")
+	}
 }
 
 func (v *checker) database(d *DatabaseConfig) {
@@ -420,7 +423,7 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 		}
 		for _, pr := range rc.Pipelines {
 			if pr.Path != "" {
-				repo.Sources = append(repo.Sources, triggers.RepoFileSource{URL: rc.URL, Path: pr.Path, Token: token})
+				repo.Sources = append(repo.Sources, triggers.RepoFileSource{URL: rc.URL, Path: pr.Path, Token: token, Limits: rc.Limits})
 				continue
 			}
 			file := c.beside(pr.File)

@@ -49,14 +49,30 @@ func limitErrors(errs Errors) Errors {
 
 // Parse decodes and validates the text of a pipeline file named file that
 // the engine's operator (or the person running `slipway run`) wrote.
-func Parse(file string, data []byte) (*Pipeline, error) { return parseFile(file, data, false) }
+func Parse(file string, data []byte) (*Pipeline, error) { return parseFile(file, data, false, nil) }
 
 // ParseUntrusted is Parse for a file read from a repository, which anyone
 // who can push a branch may have written: it may name secrets but never say
 // where their values come from, and the result is marked Untrusted.
-func ParseUntrusted(file string, data []byte) (*Pipeline, error) { return parseFile(file, data, true) }
+// Its demands on the engine are held to DefaultLimits.
+func ParseUntrusted(file string, data []byte) (*Pipeline, error) {
+	return parseFile(file, data, true, &DefaultLimits)
+}
 
-func parseFile(file string, data []byte, untrusted bool) (*Pipeline, error) {
+// ParseUntrustedWithin is ParseUntrusted within the limits the engine
+// config sets for the repository it was read from.
+func ParseUntrustedWithin(file string, data []byte, l Limits) (*Pipeline, error) {
+	return parseFile(file, data, true, &l)
+}
+
+// ParseStored parses the pipeline stored with a run, as it was read
+// (untrusted or not), except for its Limits: those may have changed since,
+// and the runner's admission checks them as they are now.
+func ParseStored(file string, data []byte, untrusted bool) (*Pipeline, error) {
+	return parseFile(file, data, untrusted, nil)
+}
+
+func parseFile(file string, data []byte, untrusted bool, limits *Limits) (*Pipeline, error) {
 	p := &Pipeline{Untrusted: untrusted}
 	pos, errs := strictyaml.Decode(file, data, p, strictyaml.Limits{MaxBytes: MaxFileSize, MaxNodes: 100_000})
 	if len(errs) > 0 && len(pos) == 0 {
@@ -64,6 +80,9 @@ func parseFile(file string, data []byte, untrusted bool) (*Pipeline, error) {
 	}
 	v := &validator{file: file, pos: pos, errs: errs, decodeErr: errs, untrusted: untrusted}
 	v.pipeline(p)
+	if untrusted && limits != nil {
+		limits.Check(p, v.failf)
+	}
 	if len(v.errs) > 0 {
 		return nil, limitErrors(v.errs)
 	}

@@ -56,11 +56,7 @@ func (r *Runner) execute(ctx context.Context, run *store.Run) {
 // queued: the pipeline as it was then, its secrets, its workdir, and the
 // state of its stages (non-empty when the run is being resumed).
 func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error) {
-	parse := pipeline.Parse
-	if run.Untrusted {
-		parse = pipeline.ParseUntrusted
-	}
-	p, err := parse(run.PipelineFile, run.PipelineSource)
+	p, err := pipeline.ParseStored(run.PipelineFile, run.PipelineSource, run.Untrusted)
 	if err != nil {
 		return nil, fmt.Errorf("the pipeline stored with the run no longer validates: %v", err)
 	}

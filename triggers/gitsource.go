@@ -20,9 +20,10 @@ import (
 // RepoFileSource reads a pipeline file from inside a repository at the
 // commit being run: a shallow, in-memory fetch of that one commit.
 type RepoFileSource struct {
-	URL   string
-	Path  string // inside the repository
-	Token string // optional HTTPS token
+	URL    string
+	Path   string          // inside the repository
+	Token  string          // optional HTTPS token
+	Limits pipeline.Limits // the repository's (repositories[].limits)
 }
 
 func (s RepoFileSource) String() string { return s.URL + ":" + s.Path }
@@ -84,7 +85,7 @@ func (s RepoFileSource) read(repo *git.Repository, hash plumbing.Hash) (*pipelin
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.ParseUntrusted(fmt.Sprintf("%s@%s", s, hash.String()[:7]), data)
+	return pipeline.ParseUntrustedWithin(fmt.Sprintf("%s@%s", s, hash.String()[:7]), data, s.Limits)
 }
 
 // redact removes a token from an error's text.

@@ -79,6 +79,9 @@ func (r *Repo) Admit(p *pipeline.Pipeline, trig store.Trigger) string {
 	}
 	if p.Untrusted {
 		why = append(why, r.bound(p)...)
+		r.Config.Limits.Check(p, func(path, format string, args ...any) {
+			why = append(why, path+": "+fmt.Sprintf(format, args...))
+		})
 	}
 	return strings.Join(why, "; ")
 }

@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -197,4 +198,33 @@ func canaryBody(gitops, prometheus, notify string) string {
 		"\n      stable: {kustomize: order}\n      argocd: {app: order, server: \"argocd:443\"}" +
 		"\n      workloads: {stable: order, canary: order-canary}\n      router: {istio: {virtualService: order, stableSubset: stable, canarySubset: canary}}" +
 		"\n      steps: [10, 100]\n      analysis: {metrics: [{name: sr, builtin: request-success-rate, min: 99}]" + extra + "}" + notify + "\n"
+}
+
+// A repository's limits (the engine config's repositories[].limits) are
+// checked where each stage starts too: what one repository may ask of the
+// engine, another may not.
+func TestAdmitHoldsARepositoryToItsLimits(t *testing.T) {
+	t.Parallel()
+	var body strings.Builder
+	body.WriteString("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: shop}\nstages:\n")
+	for i := range 35 {
+		fmt.Fprintf(&body, "  - {name: s%d, fake: {}}\n", i)
+	}
+	raised := pipeline.Limits{MaxStages: 40}
+	p, err := pipeline.ParseUntrustedWithin("repo.yaml", []byte(body.String()), raised)
+	if err != nil {
+		t.Fatalf("35 stages within a limit of 40: %v", err)
+	}
+	if _, err := pipeline.ParseUntrusted("repo.yaml", []byte(body.String())); err == nil || !strings.Contains(err.Error(), "35 stages; a pipeline read from a repository may have at most 30") {
+		t.Errorf("35 stages within the default limits: %v", err)
+	}
+	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
+	big := &Repo{Config: Repository{Name: "shop", Limits: raised}}
+	small := &Repo{Config: Repository{Name: "shop"}}
+	if got := big.Admit(p, trig); got != "" {
+		t.Errorf("the repository allowed 40 stages refused 35: %q", got)
+	}
+	if got := small.Admit(p, trig); !strings.Contains(got, "stages: 35 stages; a pipeline read from a repository may have at most 30") {
+		t.Errorf("a repository of default limits admitted 35 stages: %q", got)
+	}
 }

@@ -22,6 +22,9 @@ type Repository struct {
 	Secrets   []SecretGrant `yaml:"secrets"`
 	Apps      []AppBinding  `yaml:"apps"`
 	CloneFrom []string      `yaml:"cloneFrom"`
+	// Limits bound what its pipelines may ask of the engine (stages,
+	// timeouts, schedules, analysis queries); zero fields take the defaults.
+	Limits pipeline.Limits `yaml:"limits"`
 	// Status, when set, reports each run's progress as a commit status
 	// on the forge (context slipway/<pipeline>).
 	Status *StatusConfig `yaml:"status"`
