@@ -25,37 +25,88 @@ const (
 	MaxRunRender   = 4 << 20                // every template a run renders, together (default Budget)
 )
 
+// What the functions of one render may make together, and the longest
+// string constant a template may hold: with no loops, these and the file's
+// size bound a render's work.
+const (
+	maxFuncBytes   = 256 << 10
+	maxConstantLen = MaxValueBytes
+)
+
 // templateFuncs are the only functions a template may call: comparisons,
 // logic, len and index from text/template, and the functions that make
-// text, bounded by MaxValueBytes (printf without width or precision, which
-// manufacture output from nothing).
-var templateFuncs = template.FuncMap{
-	"print":    func(a ...any) (string, error) { return capped("print", fmt.Sprint(a...)) },
-	"println":  func(a ...any) (string, error) { return capped("println", fmt.Sprintln(a...)) },
-	"printf":   boundedPrintf,
-	"urlquery": func(a ...any) (string, error) { return capped("urlquery", url.QueryEscape(fmt.Sprint(a...))) },
-}
+// text (printf without width or precision, which manufacture output from
+// nothing). Parsing knows them by these; each render binds its own
+// (renderBudget.funcs), which bound what they take, make and how long
+// they run.
+var templateFuncs = (&renderBudget{deadline: time.Now()}).funcs()
 
 var allowedFuncs = []string{"and", "eq", "ge", "gt", "index", "le", "len", "lt", "ne", "not", "or", "print", "printf", "println", "urlquery"}
 
-func capped(fn, s string) (string, error) {
+// renderBudget is what the text-making functions of one render may still
+// spend: bytes in all, and time. Each call checks its arguments' size
+// before formatting them (formatting builds the whole result first), and
+// its result after.
+type renderBudget struct {
+	deadline time.Time
+	made     int
+}
+
+func (b *renderBudget) funcs() template.FuncMap {
+	return template.FuncMap{
+		"print":    func(a ...any) (string, error) { return b.make("print", a, func() string { return fmt.Sprint(a...) }) },
+		"println":  func(a ...any) (string, error) { return b.make("println", a, func() string { return fmt.Sprintln(a...) }) },
+		"urlquery": func(a ...any) (string, error) { return b.make("urlquery", a, func() string { return url.QueryEscape(fmt.Sprint(a...)) }) },
+		"printf": func(format string, a ...any) (string, error) {
+			if err := checkFormat(format); err != nil {
+				return "", err
+			}
+			return b.make("printf", append([]any{format}, a...), func() string { return fmt.Sprintf(format, a...) })
+		},
+	}
+}
+
+// make runs format for function fn with arguments args within the budget.
+func (b *renderBudget) make(fn string, args []any, format func() string) (string, error) {
+	if time.Now().After(b.deadline) {
+		return "", fmt.Errorf("the template ran longer than %s", MaxRenderTime)
+	}
+	in := 0
+	for _, a := range args {
+		in += argSize(a)
+	}
+	if in > MaxValueBytes {
+		return "", fmt.Errorf("%s was given %d bytes, more than the %d a template function may take", fn, in, MaxValueBytes)
+	}
+	s := format()
 	if len(s) > MaxValueBytes {
 		return "", fmt.Errorf("%s made %d bytes, more than the %d a template function may", fn, len(s), MaxValueBytes)
 	}
+	if b.made += len(s); b.made > maxFuncBytes {
+		return "", fmt.Errorf("the template's functions made more than %d bytes", maxFuncBytes)
+	}
 	return s, nil
+}
+
+// argSize is what formatting a makes at least, known without formatting
+// it: a string's or a byte slice's length; other values (numbers, the
+// run's data) are small, and are counted by formatting them alone.
+func argSize(a any) int {
+	switch v := a.(type) {
+	case string:
+		return len(v)
+	case []byte:
+		return len(v)
+	case fmt.Stringer:
+		return len(v.String())
+	}
+	return len(fmt.Sprint(a))
 }
 
 // printfDirective is one directive of a format: flags, width, precision and
 // argument indexes are refused (a width of 999999 is a megabyte of
 // padding); only the verb itself is allowed.
 var printfDirective = regexp.MustCompile(`%[^a-zA-Z%]*[a-zA-Z%]?`)
-
-func boundedPrintf(format string, a ...any) (string, error) {
-	if err := checkFormat(format); err != nil {
-		return "", err
-	}
-	return capped("printf", fmt.Sprintf(format, a...))
-}
 
 // checkFormat refuses a printf format with anything but plain verbs;
 // templates check a literal format when parsed, and printf each at its call.
@@ -121,6 +172,10 @@ func restrictNode(n parse.Node) error {
 		each(n.Pipe, n.List, n.ElseList)
 	case *parse.WithNode:
 		each(n.Pipe, n.List, n.ElseList)
+	case *parse.StringNode:
+		if len(n.Text) > maxConstantLen {
+			return fmt.Errorf("a string constant of %d bytes; a pipeline template may hold at most %d", len(n.Text), maxConstantLen)
+		}
 	case *parse.IdentifierNode:
 		if !slices.Contains(allowedFuncs, n.Ident) {
 			return fmt.Errorf("function %s is not allowed in a pipeline template (allowed: %s)", n.Ident, strings.Join(allowedFuncs, ", "))
@@ -193,7 +248,9 @@ func ExecuteBounded(name, text string, data any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w := &boundedWriter{deadline: time.Now().Add(MaxRenderTime)}
+	deadline := time.Now().Add(MaxRenderTime)
+	t.Funcs((&renderBudget{deadline: deadline}).funcs()) // this render's own
+	w := &boundedWriter{deadline: deadline}
 	if err := t.Execute(w, data); err != nil {
 		return "", err
 	}

@@ -20,7 +20,10 @@ func TestRendersAreBounded(t *testing.T) {
 	for _, tt := range []struct {
 		name, text, want string
 	}{
-		{"a value doubled 40 times", doubling(40), "print made 8192 bytes, more than the 4096"},
+		{"a value doubled 40 times", doubling(40), "print was given 8192 bytes, more than the 4096"},
+		{"a constant passed many times", `{{$s := "` + strings.Repeat("A", 4000) + `"}}{{print` + strings.Repeat(" $s", 20000) + `}}`, "print was given 80000000 bytes"},
+		{"a long constant", `{{$s := "` + strings.Repeat("A", 5000) + `"}}`, "a string constant of 5000 bytes"},
+		{"functions making much together", `{{$s := "` + strings.Repeat("A", 4000) + `"}}` + strings.Repeat(`{{$t := print $s}}`, 100), "the template's functions made more than 262144 bytes"},
 		{"a value doubled 7 times", doubling(7), ""},
 		{"an output past its bound", value + strings.Repeat("{{$v}}", 20), "the template's output passed 65536 bytes"},
 		{"a format built at run time", `{{printf .Params.f 1}}`, `printf directive "%0999999d"`},
@@ -60,6 +63,7 @@ func TestARunsRendersShareABudget(t *testing.T) {
 func BenchmarkTemplateBomb(b *testing.B) {
 	for _, bench := range []struct{ name, text string }{
 		{"doubling-40", doubling(40)},
+		{"constant-x20000", `{{$s := "` + strings.Repeat("A", 4000) + `"}}{{print` + strings.Repeat(" $s", 20000) + `}}`},
 		{"padding", `{{printf .Params.f 0}}`},
 		{"output", `{{$v := print "` + strings.Repeat("y", 4000) + `"}}` + strings.Repeat("{{$v}}", 1000)},
 	} {
