@@ -54,9 +54,13 @@ type renderBudget struct {
 
 func (b *renderBudget) funcs() template.FuncMap {
 	return template.FuncMap{
-		"print":    func(a ...any) (string, error) { return b.make("print", a, func() string { return fmt.Sprint(a...) }) },
-		"println":  func(a ...any) (string, error) { return b.make("println", a, func() string { return fmt.Sprintln(a...) }) },
-		"urlquery": func(a ...any) (string, error) { return b.make("urlquery", a, func() string { return url.QueryEscape(fmt.Sprint(a...)) }) },
+		"print": func(a ...any) (string, error) { return b.make("print", a, func() string { return fmt.Sprint(a...) }) },
+		"println": func(a ...any) (string, error) {
+			return b.make("println", a, func() string { return fmt.Sprintln(a...) })
+		},
+		"urlquery": func(a ...any) (string, error) {
+			return b.make("urlquery", a, func() string { return url.QueryEscape(fmt.Sprint(a...)) })
+		},
 		"printf": func(format string, a ...any) (string, error) {
 			if err := checkFormat(format); err != nil {
 				return "", err
