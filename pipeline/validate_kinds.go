@@ -53,8 +53,13 @@ func (v *validator) clone(p *Pipeline, at string, c *CloneSpec) {
 	if c.CLIThreshold != 0 {
 		v.failf(at+".cliThreshold", "is no longer used: engine auto picks the git CLI wherever git is installed (at any depth); remove it")
 	}
-	if strings.HasPrefix(c.Repo, "-") {
+	switch {
+	case strings.HasPrefix(c.Repo, "-"):
 		v.failf(at+".repo", "%q looks like a command-line flag, not a repository URL", c.Repo)
+	case c.Repo != "" && !strings.Contains(c.Repo, "{{"):
+		if err := CheckRemoteForm(c.Repo); err != nil {
+			v.failf(at+".repo", "%v", err)
+		}
 	}
 	v.auth(p, at+".auth", c.Auth)
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
@@ -201,10 +203,22 @@ func (r *Repo) app(name string) *AppBinding {
 }
 
 func (r *Repo) mayClone(url string) bool {
-	if NormalizeRepoURL(url) == NormalizeRepoURL(r.Config.URL) {
-		return true
+	if pipeline.CheckRemoteForm(url) != nil {
+		return false
 	}
-	return slices.ContainsFunc(r.Config.CloneFrom, func(u string) bool { return NormalizeRepoURL(u) == NormalizeRepoURL(url) })
+	return sameRemote(url, r.Config.URL) || slices.ContainsFunc(r.Config.CloneFrom, func(u string) bool { return sameRemote(u, url) })
+}
+
+// sameRemote reports whether a and b are one repository reached the same
+// way: one scheme, host and port (where a clone's credentials go, so an
+// http:// spelling of an https:// repository is another) and one path.
+func sameRemote(a, b string) bool {
+	ea, errA := transport.NewEndpoint(a)
+	eb, errB := transport.NewEndpoint(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	return strings.EqualFold(ea.Protocol, eb.Protocol) && ea.Port == eb.Port && NormalizeRepoURL(a) == NormalizeRepoURL(b)
 }
 
 // Grants gives runs their secrets as the engine config grants them: a

@@ -58,6 +58,20 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 		{"clone another", "stages: [{name: c, clone: {repo: \"https://git.example.com/payments/secret.git\"}}]", push("refs/heads/main"),
 			"may clone only itself or what cloneFrom lists"},
 		{"clone by template", "stages: [{name: c, clone: {repo: \"{{ .Params.repo }}\"}}]", push("refs/heads/main"), "must be written literally"},
+		{"clone itself over plain http", "stages: [{name: c, clone: {repo: \"http://git.example.com/shop/order.git\"}}]", push("refs/heads/main"),
+			"may clone only itself or what cloneFrom lists"},
+		{"clone itself on another port", "stages: [{name: c, clone: {repo: \"https://git.example.com:8443/shop/order.git\"}}]", push("refs/heads/main"),
+			"may clone only itself or what cloneFrom lists"},
+	}
+	// git reads "[evil:2222]:@git.example.com:shop/order" as host evil,
+	// port 2222; go-git as a user of git.example.com: refused when read.
+	if _, err := pipeline.ParseUntrusted("repo.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: order}\n"+
+		"stages: [{name: c, clone: {repo: \"[evil.example.net:2222]:@git.example.com:shop/order\", engine: git}}]")); err == nil ||
+		!strings.Contains(err.Error(), "is neither a URL (https://, ssh://) nor a plain user@host:path") {
+		t.Errorf("a bracketed scp address: %v", err)
+	}
+	if grantRepo.mayClone("[evil.example.net:2222]:@git.example.com:shop/order") {
+		t.Error("mayClone admits a bracketed scp address")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -81,6 +81,9 @@ func CheckRemoteURL(raw string) error {
 	if err != nil || ep.Protocol == "file" || strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, ".") || strings.HasPrefix(raw, "~") {
 		return fmt.Errorf("repository URL %q is a local path; only remote repositories (https://, ssh://, git@host:path) are cloned", redactURL(raw))
 	}
+	if err := pipeline.CheckRemoteForm(raw); err != nil {
+		return fmt.Errorf("repository URL: %w", err)
+	}
 	return nil
 }
 
