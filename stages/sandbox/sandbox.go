@@ -1,6 +1,7 @@
 // Package sandbox runs untrusted work on the engine's machine — a Kaniko
 // build, a run stage's commands — inside a sandbox made fresh for each
-// attempt: a throw-away root directory, then chroot. The work is root only
+// attempt: a throw-away root directory, made the root of a mount namespace
+// of its own (pivot_root, the machine's root detached). The work is root only
 // inside a user namespace whose IDs map to an unprivileged range outside
 // (IDBase…), so it holds no capability over the machine; new mount, PID,
 // network, IPC and UTS namespaces; a /dev of null, zero, full, random,
@@ -124,6 +125,30 @@ func mountedUnder(dir string) (string, error) {
 	return "", sc.Err()
 }
 
+// freshMountPoints makes dev and proc empty directories of the sandbox's
+// own, whatever an image put there (a link from dev/null to a file of
+// this machine would have the script write through it), before anything
+// is mounted on them.
+func (r *Root) freshMountPoints() error {
+	fsys, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	for _, d := range []string{"dev", "proc"} {
+		if err := fsys.RemoveAll(d); err != nil {
+			return err
+		}
+		if err := fsys.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+		if err := fsys.Lchown(d, r.idBase, r.idBase); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Command is what runs in the sandbox: Path (inside the root) with Args,
 // and exactly Env as its environment.
 type Command struct {
@@ -137,28 +162,41 @@ type Command struct {
 }
 
 // script runs as PID 1 of the new namespaces (root of the user
-// namespace): loopback up, a minimal /dev, a fresh /proc; it tells the
-// engine it is ready (fd 3) and waits for the registries to be forwarded
-// into its network (fd 4) before it becomes the command.
+// namespace): loopback up, the root made a mount of its own, a minimal
+// /dev and a fresh /proc on it; it tells the engine it is ready (fd 3) and
+// waits for the registries to be forwarded into its network (fd 4). Then
+// it makes the root the mount namespace's root (pivot_root), the machine's
+// put under the sandbox's /dev (which no image snapshot keeps) and
+// detached there by the machine's static busybox, so nothing above the
+// root is left to climb back to — a chroot would leave it there, a double
+// chroot away — and becomes the command.
 const script = `set -e
 root=$1; shift
 command_path=$PATH
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
+[ -x /bin/busybox ] || { echo "sandbox: /bin/busybox (static) is needed to detach the machine's root" >&2; exit 1; }
 ip link set lo up
 mount --make-rprivate /
+mount --bind "$root" "$root"
 for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
 mount -t proc proc "$root/proc"
+mkdir "$root/dev/.host"
 echo ready >&3
 read -r go <&4
 exec 3>&- 4<&-
-chroot=$(command -v chroot)
-PATH=$command_path exec "$chroot" "$root" "$@"
+cd "$root"
+pivot_root . dev/.host
+cd /
+exec /dev/.host/bin/busybox sh -c 'umount -l /dev/.host && PATH=$0 exec "$@"' "$command_path" "$@"
 `
 
 // Run runs c in the sandbox and returns how it ended: nil, an
 // *exec.ExitError with the command's exit status, or an error making the
 // sandbox.
 func (r *Root) Run(ctx context.Context, c Command) error {
+	if err := r.freshMountPoints(); err != nil {
+		return fmt.Errorf("preparing the sandbox's /dev and /proc: %w", err)
+	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return err
