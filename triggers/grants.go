@@ -41,9 +41,13 @@ type AppBinding struct {
 	// Where the engine connects for the app, with the repository's granted
 	// credentials: a pipeline read from the repository may name only these
 	// (written literally), never a host of its own choosing.
-	ArgoCDServer string   `yaml:"argocdServer"` // host:port of the Argo CD its applications live on
-	Prometheus   string   `yaml:"prometheus"`   // an analysis's Prometheus, if not the engine's default
-	Notify       []string `yaml:"notify"`       // URL prefixes its canaries may post release events to
+	ArgoCDServer string `yaml:"argocdServer"` // host:port of the Argo CD its applications live on
+	// ArgoCDInsecure lets its pipelines reach that server without TLS or
+	// without verifying it (argocd.plainText, argocd.insecure): the token
+	// goes with the request, so it is the operator's choice.
+	ArgoCDInsecure bool     `yaml:"argocdInsecure"`
+	Prometheus     string   `yaml:"prometheus"` // an analysis's Prometheus, if not the engine's default
+	Notify         []string `yaml:"notify"`     // URL prefixes its canaries may post release events to
 }
 
 // GitOpsPath is a directory of a config repository (and everything under it).
@@ -145,6 +149,9 @@ func (r *Repo) bound(p *pipeline.Pipeline) []string {
 		}
 		if literal(at+".argocd.server", a.Server) && a.Server != binding.ArgoCDServer {
 			why = append(why, fmt.Sprintf("%s.argocd.server: app %s may sync only through %s, not %s (apps[].argocdServer in the engine config)", at, app, orNone(binding.ArgoCDServer), a.Server))
+		}
+		if (a.PlainText || a.Insecure) && !binding.ArgoCDInsecure {
+			why = append(why, fmt.Sprintf("%s.argocd: app %s's Argo CD server is reached with TLS, verified; plainText and insecure are the engine config's to allow (apps[].argocdInsecure)", at, app))
 		}
 		if st.Canary != nil {
 			why = append(why, binding.connects(at+".canary", st.Canary, literal)...)

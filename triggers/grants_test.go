@@ -106,6 +106,12 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 		"argocd.server: app order may sync only through argocd:443, not evil.example:443") {
 		t.Errorf("another Argo CD server: %q", got)
 	}
+	for _, setting := range []string{"plainText: true", "insecure: true"} {
+		body := strings.ReplaceAll(deployBody(gitops), `server: "argocd:443"`, `server: "argocd:443", `+setting)
+		if got := grantRepo.Admit(untrusted(t, body), push("refs/heads/main")); !strings.Contains(got, "plainText and insecure are the engine config's to allow") {
+			t.Errorf("argocd %s: %q", setting, got)
+		}
+	}
 	for _, tt := range []struct{ prometheus, notify, want string }{
 		{"", "", ""},
 		{`"http://prometheus:9090"`, "", ""},
