@@ -148,6 +148,11 @@ func startEvents(w http.ResponseWriter) http.Flusher {
 		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
 		return nil
 	}
+	// A stream lasts as long as its reader wants: the deadlines every
+	// other request has (withDeadlines) are lifted.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

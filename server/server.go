@@ -118,6 +118,25 @@ func New(st Store, engine Engine, intake *triggers.Intake, res *Resolved, m *Met
 // maxAPIBody bounds the JSON bodies of API calls.
 const maxAPIBody = 64 << 10
 
+// What a request but a stream may take: its body read within
+// requestReadTimeout, its answer written within requestWriteTimeout, so
+// that no connection is held by a client that stopped reading or sending.
+const (
+	requestReadTimeout  = 30 * time.Second
+	requestWriteTimeout = time.Minute
+)
+
+// withDeadlines bounds each request in time (a webhook's body has its own
+// pace, and a Server-Sent Events stream lifts both when it starts).
+func withDeadlines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc, now := http.NewResponseController(w), time.Now()
+		_ = rc.SetReadDeadline(now.Add(requestReadTimeout))
+		_ = rc.SetWriteDeadline(now.Add(requestWriteTimeout))
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Handler routes every endpoint.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -147,7 +166,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
-	return mux
+	return withDeadlines(mux)
 }
 
 // caller is who makes a request: the bearer token it carries or, with

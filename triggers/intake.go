@@ -55,8 +55,10 @@ type Intake struct {
 	runs       Submitter
 	maxBody    int64
 	unauth     chan struct{} // a slot per body being read before it is verified
+	byAddr     *addrSlots    // … of which each remote address holds at most a quarter
 	spoolDir   string
 	readFor    time.Duration // to read one body
+	minRate    int64         // bytes per second an unverified body must keep up
 	count      func(forge, result string)
 	log        *slog.Logger
 }
@@ -77,8 +79,10 @@ func WithMaxBody(n int64) IntakeOption {
 }
 
 // WithMaxUnauthenticated bounds how many webhook bodies are read at once
-// before their signature is known (default DefaultMaxUnauthenticated);
-// more are answered 503 with Retry-After.
+// before their signature is known (default DefaultMaxUnauthenticated), a
+// quarter of them from any one address; more are answered 503 with
+// Retry-After. Such a body must arrive at MinBodyRate on average, with no
+// pause over MaxBodyIdle.
 func WithMaxUnauthenticated(n int) IntakeOption {
 	return func(in *Intake) error {
 		if n < 1 {
@@ -132,13 +136,14 @@ func WithIntakeLogger(l *slog.Logger) IntakeOption {
 // NewIntake returns the webhook intake for repos.
 func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
 	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: DefaultMaxBody,
-		unauth: make(chan struct{}, DefaultMaxUnauthenticated), readFor: DefaultReadTimeout,
+		unauth: make(chan struct{}, DefaultMaxUnauthenticated), readFor: DefaultReadTimeout, minRate: MinBodyRate,
 		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(in); err != nil {
 			return nil, err
 		}
 	}
+	in.byAddr = &addrSlots{max: max(1, cap(in.unauth)/4), n: map[string]int{}}
 	return in, nil
 }
 
@@ -203,15 +208,23 @@ func (in *Intake) Handler(forgeName string) http.Handler {
 			in.reply(w, forgeName, http.StatusUnauthorized, answer{Result: ResultUnauthorized})
 			return
 		}
+		addr, ok := in.byAddr.take(r)
+		if !ok {
+			w.Header().Set("Retry-After", "5")
+			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: "too many webhook bodies being read from your address; retry"})
+			return
+		}
 		select {
 		case in.unauth <- struct{}{}:
 		default:
+			in.byAddr.put(addr)
 			w.Header().Set("Retry-After", "5")
 			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: "too many webhook bodies being read; retry"})
 			return
 		}
 		body, candidates, code, a := in.read(w, r, forgeName, cred, signed, candidates)
 		<-in.unauth
+		in.byAddr.put(addr)
 		if code != 0 {
 			in.reply(w, forgeName, code, a)
 			return
@@ -229,9 +242,10 @@ func (in *Intake) read(w http.ResponseWriter, r *http.Request, forge, cred strin
 	defer sp.Close()
 	// Not supported by every ResponseWriter (tests' recorders); the server's
 	// own timeouts still apply then.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(in.readFor))
+	now := time.Now()
+	paced := &pacedBody{body: r.Body, rc: http.NewResponseController(w), start: now, until: now.Add(in.readFor), minRate: in.minRate}
 	sign := newSigners(candidates)
-	_, err := io.Copy(io.MultiWriter(sign, sp), http.MaxBytesReader(w, r.Body, in.maxBody))
+	_, err := io.Copy(io.MultiWriter(sign, sp), http.MaxBytesReader(w, io.NopCloser(paced), in.maxBody))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

@@ -151,3 +151,70 @@ func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	eventually.True(t, 5*time.Second, "the condition", cond)
 }
+
+// One address cannot hold every slot for unverified bodies: its slow
+// senders take a quarter of them, the next is told to come back, and a
+// forge's signed delivery from another address is still served; a body
+// that arrives below the minimum rate is cut off.
+func TestSlowSendersFromOneAddressLeaveRoomForTheForge(t *testing.T) {
+	t.Parallel()
+	it := newIntakeTest(t)
+	h := it.in.Handler("github")
+	slow := func(addr string) (*io.PipeWriter, chan int) {
+		pr, pw := io.Pipe()
+		r := httptest.NewRequest(http.MethodPost, "/hooks/github", pr)
+		r.RemoteAddr = addr
+		r.Header.Set("X-GitHub-Event", "push")
+		r.Header.Set("X-Hub-Signature-256", "sha256=00")
+		code := make(chan int, 1)
+		go func() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			code <- w.Code
+		}()
+		return pw, code
+	}
+	perAddr := DefaultMaxUnauthenticated / 4
+	var held []*io.PipeWriter
+	for range perAddr {
+		pw, _ := slow("192.0.2.1:4000")
+		held = append(held, pw)
+	}
+	defer func() {
+		for _, pw := range held {
+			pw.Close()
+		}
+	}()
+	waitUntil(t, func() bool { return len(it.in.unauth) == perAddr })
+	pw, code := slow("192.0.2.1:4001")
+	defer pw.Close()
+	if c := <-code; c != http.StatusServiceUnavailable {
+		t.Errorf("a slow sender past its address's share: %d, want 503", c)
+	}
+	d := delivery{"github", "push", "gh-slots", "gh-secret", fixture(t, "github-push.json")}
+	r := d.request()
+	r.RemoteAddr = "198.51.100.7:5555"
+	if c, a, raw := it.sendRequest(t, "github", r); c != http.StatusAccepted && c != http.StatusOK {
+		t.Errorf("the forge's signed delivery while one address holds its share: %d %+v %s", c, a, raw)
+	}
+
+	// A body that trickles in below the minimum rate is cut off.
+	pr, tw := io.Pipe()
+	go func() {
+		for range 10 {
+			if _, err := tw.Write([]byte("{")); err != nil {
+				return
+			}
+			time.Sleep(400 * time.Millisecond) // the sender's pace, 2.5 bytes/s
+		}
+		tw.Close()
+	}()
+	defer tw.Close()
+	tr := httptest.NewRequest(http.MethodPost, "/hooks/github", pr)
+	tr.RemoteAddr = "203.0.113.9:1"
+	tr.Header.Set("X-GitHub-Event", "push")
+	tr.Header.Set("X-Hub-Signature-256", "sha256=00")
+	if c, _, raw := it.sendRequest(t, "github", tr); c != http.StatusBadRequest {
+		t.Errorf("a body at 2.5 bytes/s: %d %s, want 400", c, raw)
+	}
+}

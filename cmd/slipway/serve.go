@@ -160,11 +160,12 @@ const maxConnections = 1024
 // background runs beside the engine until it stops (the scheduler, the
 // status reporter).
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, r *runner.Runner, stdout io.Writer, log *slog.Logger, background ...func(context.Context)) error {
-	// Headers in 10 s, idle connections closed after 2 min, at most
-	// maxConnections at once; webhook bodies have their own read deadline
-	// (the API's are small and bounded; SSE streams must not time out).
-	ln = netutil.LimitListener(ln, maxConnections)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	// Headers in 10 s, idle connections closed after 30 s, at most
+	// maxConnections at once and a quarter of them from one address; each
+	// request has its own deadlines (server.Handler: webhook bodies at a
+	// minimum pace, the API's small and bounded, SSE streams unbounded).
+	ln = limitPerAddress(netutil.LimitListener(ln, maxConnections), maxConnections/4)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
 	fmt.Fprintf(stdout, "slipway serving on http://%s\n", ln.Addr())
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()

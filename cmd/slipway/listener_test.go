@@ -1,0 +1,52 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Connections one address opens and leaves idle take only its share: the
+// next from that address is closed at once, and another address (a
+// kubelet's probe) still gets /healthz answered.
+func TestIdleConnectionsFromOneAddressLeaveRoomForHealthz(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })}
+	go srv.Serve(limitPerAddress(ln, 3))
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	over, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	over.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a fourth idle connection from one address: read %d, %v; want it closed", n, err)
+	}
+
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	resp, err := other.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz from another address: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok\n" {
+		t.Errorf("/healthz from another address: %d %q", resp.StatusCode, body)
+	}
+}
