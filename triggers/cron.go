@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -29,7 +30,7 @@ type Scheduler struct {
 }
 
 type scheduled struct {
-	key  string // pipeline|spec
+	key  string // repository|source|pipeline|spec
 	spec cron.Schedule
 	src  Source
 	repo *Repo
@@ -56,7 +57,8 @@ func NewScheduler(ctx context.Context, repos []*Repo, st store.Schedules, runs S
 				if err != nil {
 					return nil, fmt.Errorf("pipeline %s: schedule %q: %w", p.Metadata.Name, line, err)
 				}
-				s.entries = append(s.entries, &scheduled{key: p.Metadata.Name + "|" + line, spec: spec, src: src, repo: repo, name: p.Metadata.Name, line: line})
+				key := strings.Join([]string{repo.Config.Name, src.String(), p.Metadata.Name, line}, "|") // no other repository's schedule shares it
+				s.entries = append(s.entries, &scheduled{key: key, spec: spec, src: src, repo: repo, name: p.Metadata.Name, line: line})
 			}
 		}
 	}

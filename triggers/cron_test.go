@@ -73,7 +73,7 @@ func TestScheduleFiresOnceAcrossRestartsAndOutages(t *testing.T) {
 			t.Errorf("run trigger = %+v", r.Trigger)
 		}
 	}
-	for _, want := range []string{"schedule/nightly|@hourly/2026-11-27T05:00:00Z", "schedule/nightly|0 3 * * */2026-11-27T03:00:00Z"} {
+	for _, want := range []string{"schedule/shop|nightly.yaml|nightly|@hourly/2026-11-27T05:00:00Z", "schedule/shop|nightly.yaml|nightly|0 3 * * */2026-11-27T03:00:00Z"} {
 		if !keys[want] {
 			t.Errorf("no run keyed %s; keys %v", want, keys)
 		}

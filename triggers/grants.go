@@ -84,12 +84,27 @@ func (r *Repo) Admit(p *pipeline.Pipeline, trig store.Trigger) string {
 		}
 	}
 	if p.Untrusted {
+		if op := r.operatorPipeline(p.Metadata.Name); op != "" {
+			why = append(why, fmt.Sprintf("metadata.name: %s is the name of the operator's pipeline %s of repository %s; a pipeline read from the repository needs a name of its own", p.Metadata.Name, op, r.Config.Name))
+		}
 		why = append(why, r.bound(p)...)
 		r.Config.Limits.Check(p, func(path, format string, args ...any) {
 			why = append(why, path+": "+fmt.Sprintf(format, args...))
 		})
 	}
 	return strings.Join(why, "; ")
+}
+
+// operatorPipeline is the file of the operator's pipeline of the
+// repository named name, or "": its name, its runs' deduplication, its
+// commit status and its schedules are not a pushed file's to take.
+func (r *Repo) operatorPipeline(name string) string {
+	for _, src := range r.Sources {
+		if f, ok := src.(FileSource); ok && f.P != nil && f.P.Metadata.Name == name {
+			return f.P.File
+		}
+	}
+	return ""
 }
 
 // grant finds the grant of secret name for a run of trig.

@@ -248,3 +248,28 @@ func TestAdmitHoldsARepositoryToItsLimits(t *testing.T) {
 		t.Errorf("a repository of default limits admitted 35 stages: %q", got)
 	}
 }
+
+// A pipeline read from a repository may not take the name of the
+// operator's pipeline of that repository: its runs would share the
+// operator's deduplication keys and commit status context.
+func TestAPushedPipelineCannotTakeTheOperatorsName(t *testing.T) {
+	t.Parallel()
+	operator, err := pipeline.Parse("/etc/slipway/order.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: order}\nstages: [{name: a, fake: {}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := &Repo{Config: grantRepo.Config, Sources: []Source{FileSource{P: operator}, RepoFileSource{URL: grantRepo.Config.URL, Path: ".slipway.yaml"}}}
+	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
+	if got := repo.Admit(untrusted(t, "stages: [{name: a, fake: {}}]"), trig); !strings.Contains(got,
+		"metadata.name: order is the name of the operator's pipeline /etc/slipway/order.yaml of repository shop") {
+		t.Errorf("a pushed pipeline named like the operator's: %q", got)
+	}
+	if got := repo.Admit(operator, trig); got != "" {
+		t.Errorf("the operator's own pipeline: %q", got)
+	}
+	other := untrusted(t, "stages: [{name: a, fake: {}}]")
+	other.Metadata.Name, other.Metadata.App = "order-checks", "order"
+	if got := repo.Admit(other, trig); got != "" {
+		t.Errorf("a pushed pipeline of its own name: %q", got)
+	}
+}

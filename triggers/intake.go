@@ -424,7 +424,7 @@ func (in *Intake) prepare(ctx context.Context, ev *Event, repo *Repo, src Source
 	// Keyed by what was pushed, not by the delivery's ID (which is not
 	// signed): a replayed body under a new ID finds the run it started.
 	run, err := in.runs.Prepare(repo.Request(p, store.Trigger{Event: ev.Kind, Repo: repo.Config.URL, Ref: ev.Ref, SHA: ev.After, Actor: ev.Pusher},
-		pushKey(repo, ev, p.Metadata.Name)))
+		pushKey(repo, ev, src.String()+"#"+p.Metadata.Name)))
 	return m, run, err
 }
 
@@ -460,7 +460,7 @@ func (in *Intake) repo(name string) *Repo {
 }
 
 // pushKey identifies a push by its content: repository, ref, before and
-// after (and the pipeline it starts).
+// after (and the pipeline it starts: where it was read from, and its name).
 func pushKey(repo *Repo, ev *Event, pipelineName string) string {
 	sum := sha256.Sum256([]byte(strings.Join([]string{repo.Config.Name, ev.Ref, ev.Before, ev.After, pipelineName}, "\x00")))
 	return "push/" + hex.EncodeToString(sum[:])
