@@ -1,6 +1,7 @@
 package forgestatus
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -66,7 +67,8 @@ func NewGitHubApp(repoURL, api string, app GitHubApp) (Forge, error) {
 		app.Client = http.DefaultClient
 	}
 	g := f.(github)
-	g.tokens = &appTokens{api: g.api, app: app, now: time.Now}
+	_, name, _ := strings.Cut(g.repo, "/")
+	g.tokens = &appTokens{api: g.api, app: app, repo: name, now: time.Now}
 	return g, nil
 }
 
@@ -82,9 +84,10 @@ type transient struct{ error }
 // appTokens mints installation tokens and keeps each until five minutes
 // before it expires (GitHub gives them an hour).
 type appTokens struct {
-	api string
-	app GitHubApp
-	now func() time.Time
+	api  string
+	app  GitHubApp
+	repo string // the one repository its tokens are for (its name, without the owner)
+	now  func() time.Time
 
 	mu      sync.Mutex
 	current string
@@ -140,11 +143,15 @@ func (a *appTokens) mint(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, err
 	}
 	endpoint := fmt.Sprintf("%s/app/installations/%d/access_tokens", a.api, a.app.Installation)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
+	// Scoped down to what it is for: this repository's commit statuses,
+	// not every repository and permission of the installation.
+	scope, _ := json.Marshal(map[string]any{"repositories": []string{a.repo}, "permissions": map[string]string{"statuses": "write"}})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(scope))
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	req.Header.Set("Accept", "application/vnd.github+json")
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Api-Version", githubAPIVersion)
 	req.Header.Set("Authorization", "Bearer "+jwt)
 	req.Header.Set("User-Agent", "slipway")

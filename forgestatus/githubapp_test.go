@@ -52,6 +52,14 @@ func newGitHubAppServer(t *testing.T, key *rsa.PublicKey) *githubAppServer {
 			if r.Header.Get("Accept") != "application/vnd.github+json" || r.Header.Get("X-GitHub-Api-Version") != githubAPIVersion {
 				s.problems = append(s.problems, fmt.Sprintf("token request headers %v", r.Header))
 			}
+			var scope struct {
+				Repositories []string          `json:"repositories"`
+				Permissions  map[string]string `json:"permissions"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&scope); err != nil || len(scope.Repositories) != 1 || scope.Repositories[0] != "shop" ||
+				len(scope.Permissions) != 1 || scope.Permissions["statuses"] != "write" {
+				s.problems = append(s.problems, fmt.Sprintf("token asked for %+v (%v), want repository shop and statuses: write only", scope, err))
+			}
 			if len(s.mintFail) > 0 {
 				code := s.mintFail[0]
 				s.mintFail = s.mintFail[1:]
