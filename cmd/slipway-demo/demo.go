@@ -174,7 +174,7 @@ func demo(ctx context.Context, data, listen, bin, source string, out io.Writer) 
 	}
 	defer d.close()
 	say("Slipway answers in the cluster at %s, forwarded from %s; traffic flows through the mesh at 20 requests/s", d.slipway.URL, d.url)
-	say("watch it in a browser: %s/login#token=%s  (one click logs you in; the token stays out of the server's logs)", d.url, d.token)
+	say("watch it in a browser: %s/login#token=%s  (the link fills the token in, one click on Log in; the token stays out of the server's logs)", d.url, d.token)
 
 	changes := []demoChange{
 		{"a good change: order-service v2", demoapp.Behaviour("v2", 0, 0), false, "succeeded"},

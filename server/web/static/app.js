@@ -111,12 +111,15 @@
   }
   bindConfirms();
 
-  // --- The demo's one-click login: /login#token=… (never sent to a server log). ---
+  // --- The demo's login link: /login#token=… (never sent to a server log)
+  // fills the token in; the person clicks "Log in". Submitting it unasked
+  // would let any page log a visitor in as someone else (login CSRF). ---
   const field = document.getElementById("token");
   if (field && location.hash.startsWith("#token=")) {
     field.value = decodeURIComponent(location.hash.slice(7));
     history.replaceState(null, "", location.pathname + location.search);
-    field.form.submit();
+    const button = field.form.querySelector("button[type=submit]");
+    if (button) button.focus();
   }
 
   if (liveURL) { say("connecting…"); connect(); }
