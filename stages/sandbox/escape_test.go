@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -55,5 +57,55 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Concurrent sandboxes hold ID ranges of their own, let go when removed:
+// what one sandbox's work owns on this machine (its registry credentials,
+// its context) is another owner's to every other sandbox, should one
+// reach it.
+func TestConcurrentSandboxesHaveTheirOwnIDs(t *testing.T) {
+	needRoot(t)
+	// Ranges of its own: the test takes all of them, which sandboxes of
+	// other tests on this machine must not find taken. (Not parallel: the
+	// package's parallel tests start after it ends.)
+	machine := rangeLocks
+	rangeLocks = t.TempDir()
+	t.Cleanup(func() { rangeLocks = machine })
+	a, _ := newTestRoot(t)
+	b, _ := newTestRoot(t)
+	if a.idBase == b.idBase || a.ids == nil || b.ids == nil {
+		t.Fatalf("two sandboxes share ID base %d / %d (ranges %v %v)", a.idBase, b.idBase, a.ids, b.ids)
+	}
+	for _, r := range []*Root{a, b} {
+		if r.idBase < DefaultIDBase || (r.idBase-DefaultIDBase)%IDs != 0 || r.idBase >= DefaultIDBase+Ranges*IDs {
+			t.Errorf("ID base %d is not one of the %d ranges from %d", r.idBase, Ranges, DefaultIDBase)
+		}
+	}
+	must(t, a.HandOver())
+	var st syscall.Stat_t
+	must(t, syscall.Lstat(a.Dir, &st))
+	if int(st.Uid) != a.idBase || int(st.Uid) == b.idBase {
+		t.Errorf("a's root is owned by %d; want a's base %d (b's is %d)", st.Uid, a.idBase, b.idBase)
+	}
+	held := b.idBase
+	b.Remove(io.Discard)
+	again := make([]*Root, 0, Ranges-1)
+	for range Ranges - 1 { // every range but a's: b's was let go
+		r, _ := newTestRoot(t)
+		again = append(again, r)
+	}
+	found := false
+	for _, r := range again {
+		found = found || r.idBase == held
+		if r.idBase == a.idBase {
+			t.Fatalf("a range was given twice: %d", a.idBase)
+		}
+	}
+	if !found {
+		t.Errorf("b's range %d was not let go when b was removed", held)
+	}
+	if _, err := NewRoot(t.TempDir(), "root-", 0); err == nil || !strings.Contains(err.Error(), "ID ranges are in use") {
+		t.Errorf("a sandbox past %d ranges: %v, want a refusal", Ranges, err)
 	}
 }

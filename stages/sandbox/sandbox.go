@@ -37,21 +37,31 @@ const DefaultIDBase = 100000
 type Root struct {
 	Dir    string
 	idBase int
+	ids    *idRange // the range held for it, when it was given one
 }
 
 // NewRoot makes a root directory under workRoot (default os.TempDir()),
 // named prefix followed by random characters, with the mount points the
-// sandbox needs; idBase is the first host ID of its range (0: the
-// default).
+// sandbox needs; idBase is the first host ID of its range (0: a range of
+// its own, held until Remove, see Ranges).
 func NewRoot(workRoot, prefix string, idBase int) (*Root, error) {
-	if idBase == 0 {
+	var ids *idRange
+	switch {
+	case idBase == 0 && os.Geteuid() != 0: // no ID can be mapped without root: nothing runs, files are only copied
 		idBase = DefaultIDBase
+	case idBase == 0:
+		var err error
+		if ids, err = takeRange(); err != nil {
+			return nil, fmt.Errorf("making the sandbox: %w", err)
+		}
+		idBase = ids.base
 	}
 	dir, err := os.MkdirTemp(workRoot, prefix)
 	if err != nil {
+		ids.release()
 		return nil, fmt.Errorf("making the sandbox: %w", err)
 	}
-	r := &Root{Dir: dir, idBase: idBase}
+	r := &Root{Dir: dir, idBase: idBase, ids: ids}
 	// The root is an image's "/" too: 0755 as in a container, not
 	// MkdirTemp's 0700 (a FROM scratch image kept it, and its non-root
 	// users could not enter "/").
@@ -101,11 +111,13 @@ func (r *Root) HandOver(keep ...string) error {
 func (r *Root) Remove(log io.Writer) {
 	if mounted, err := mountedUnder(r.Dir); err != nil || mounted != "" {
 		fmt.Fprintf(log, "slipway: NOT removing sandbox %s: %s is still mounted (%v)\n", r.Dir, mounted, err)
-		return
+		return // its ID range stays held: what it owns is not another's to reach
 	}
 	if err := os.RemoveAll(r.Dir); err != nil {
 		fmt.Fprintf(log, "slipway: removing sandbox %s: %v\n", r.Dir, err)
+		return
 	}
+	r.ids.release()
 }
 
 // mountedUnder returns a mount point at or below dir, as this process sees them.
