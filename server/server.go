@@ -91,7 +91,8 @@ type Server struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	secureCookies bool // people reach the engine over https (Resolved.URL)
+	secureCookies bool    // people reach the engine over https (Resolved.URL)
+	denied        denials // refused calls, aggregated in the audit log
 
 	pages          *web.Pages
 	sessions       sessions
@@ -191,7 +192,7 @@ func (s *Server) caller(r *http.Request) (*Token, *session) {
 type handler func(w http.ResponseWriter, r *http.Request, who *Token)
 
 // auth admits requests whose token has at least role. Refusals of
-// mutating calls are audited.
+// mutating calls are audited (aggregated: see denials).
 func (s *Server) auth(role Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, sess := s.caller(r)
@@ -202,13 +203,13 @@ func (s *Server) auth(role Role, h handler) http.Handler {
 		}
 		if who.Role < role {
 			if r.Method != http.MethodGet {
-				s.audit(r.Context(), who, "denied", r.Method+" "+r.URL.Path, fmt.Sprintf("role %s, needs %s", who.Role, role))
+				s.auditDenied(r.Context(), who, r.Method+" "+r.URL.Path, fmt.Sprintf("role %s, needs %s", who.Role, role))
 			}
 			writeError(w, http.StatusForbidden, "token %s has role %s; this needs %s", who.Name, who.Role, role)
 			return
 		}
 		if sess != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !validCSRF(r.Header.Get("X-CSRF-Token"), sess.csrf) {
-			s.audit(r.Context(), who, "denied", r.Method+" "+r.URL.Path, "no valid CSRF token")
+			s.auditDenied(r.Context(), who, r.Method+" "+r.URL.Path, "no valid CSRF token")
 			writeError(w, http.StatusForbidden, "a request from a browser session must carry its CSRF token")
 			return
 		}

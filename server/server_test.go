@@ -385,3 +385,39 @@ func TestFollowersPerTokenAreBounded(t *testing.T) {
 		s.Body.Close()
 	}
 }
+
+// A token refused in a loop costs the audit log one row a minute: the
+// first refusal is written, those after it within the minute are counted,
+// and the next row written says how many there were.
+func TestRefusedCallsAreAuditedOnceAMinute(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	for range 200 {
+		if code, _ := a.do(t, "POST", "/api/v1/pipelines/shop/runs", "view-token", ""); code != 403 {
+			t.Fatalf("a viewer's trigger: %d, want 403", code)
+		}
+	}
+	_, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
+	denied := 0
+	for _, e := range audit["entries"].([]any) {
+		if e.(map[string]any)["Action"] == "denied" {
+			denied++
+		}
+	}
+	if denied != 1 {
+		t.Errorf("200 refusals within a minute wrote %d audit rows, want 1", denied)
+	}
+	var d denials
+	start := time.Unix(1000, 0)
+	for i := range 5 {
+		if write, _ := d.note("k", start.Add(time.Duration(i)*time.Second)); write != (i == 0) {
+			t.Errorf("refusal %d: written %v", i, write)
+		}
+	}
+	if write, since := d.note("k", start.Add(deniedEvery+time.Second)); !write || since != 4 {
+		t.Errorf("the first refusal after the minute: written %v, since %d; want written, saying 4", write, since)
+	}
+	if write, _ := d.note("other", start.Add(2*time.Second)); !write {
+		t.Error("another refusal was not written")
+	}
+}
