@@ -27,8 +27,13 @@ const HeartbeatEvery = 15 * time.Second
 const watchEvery = time.Second
 
 // MaxStreamsPerSession bounds the streams one browser session holds open
-// (a tab each; browsers allow six connections per origin).
-const MaxStreamsPerSession = 4
+// (a tab each; browsers allow six connections per origin), and
+// MaxStreamsPerToken those of all the sessions of one token: sessions are
+// free to make, so the bound per session alone bounds nothing.
+const (
+	MaxStreamsPerSession = 4
+	MaxStreamsPerToken   = 16
+)
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request, who *Token) {
 	q := r.URL.Query()
@@ -72,6 +77,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, who *Token) {
 		return
 	}
 	defer s.follow(key, -1, MaxStreamsPerSession)
+	tokenKey := "streams:" + who.Name
+	if !s.follow(tokenKey, +1, MaxStreamsPerToken) {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, "token %s already has %d live streams open in its sessions; close some tabs", who.Name, MaxStreamsPerToken)
+		return
+	}
+	defer s.follow(tokenKey, -1, MaxStreamsPerToken)
 	s.stream(w, r, who, streamOf{run: runID, release: releaseID, stage: q.Get("stage")}, after)
 }
 

@@ -19,8 +19,10 @@ const (
 	loginCookie   = "slipway_login" // the login form's CSRF token, before a session exists
 	// SessionTTL is how long a session lasts from login.
 	SessionTTL = 12 * time.Hour
-	// MaxSessions bounds the sessions held; the oldest goes first.
-	MaxSessions = 10000
+	// MaxSessions bounds the sessions held, and MaxSessionsPerToken those
+	// of one token; the oldest goes first.
+	MaxSessions         = 10000
+	MaxSessionsPerToken = 20
 )
 
 type session struct {
@@ -52,17 +54,38 @@ func (ss *sessions) start(name string, now time.Time) *session {
 	}
 	ss.sweep(now)
 	if len(ss.m) >= MaxSessions {
-		var oldest *session
-		for _, s := range ss.m {
-			if oldest == nil || s.created.Before(oldest.created) {
-				oldest = s
-			}
-		}
-		delete(ss.m, oldest.id)
+		ss.dropOldest(func(*session) bool { return true })
+	}
+	if ss.count(name) >= MaxSessionsPerToken {
+		ss.dropOldest(func(s *session) bool { return s.token == name })
 	}
 	s := &session{id: randomID(), csrf: randomID(), token: name, created: now, expires: now.Add(SessionTTL)}
 	ss.m[s.id] = s
 	return s
+}
+
+// dropOldest drops the oldest session of those which; callers hold mu.
+func (ss *sessions) dropOldest(which func(*session) bool) {
+	var oldest *session
+	for _, s := range ss.m {
+		if which(s) && (oldest == nil || s.created.Before(oldest.created)) {
+			oldest = s
+		}
+	}
+	if oldest != nil {
+		delete(ss.m, oldest.id)
+	}
+}
+
+// count is how many sessions token name holds; callers hold mu.
+func (ss *sessions) count(name string) int {
+	n := 0
+	for _, s := range ss.m {
+		if s.token == name {
+			n++
+		}
+	}
+	return n
 }
 
 // sweep drops expired sessions; callers hold mu.

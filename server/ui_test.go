@@ -363,10 +363,17 @@ func TestSessionsExpireAndAreBounded(t *testing.T) {
 		t.Error("a session outlives its TTL")
 	}
 	for i := range MaxSessions + 5 {
-		ss.start("rm", now.Add(time.Duration(i)))
+		ss.start(fmt.Sprint("token-", i%1000), now.Add(time.Duration(i)))
 	}
 	if len(ss.m) != MaxSessions {
 		t.Errorf("%d sessions held, want at most %d", len(ss.m), MaxSessions)
+	}
+	var newest *session
+	for i := range MaxSessionsPerToken + 5 {
+		newest = ss.start("viewer", now.Add(time.Hour+time.Duration(i)))
+	}
+	if n := ss.count("viewer"); n != MaxSessionsPerToken || ss.get(req(newest.id), now.Add(time.Hour)) == nil {
+		t.Errorf("one token holds %d sessions (want %d, its newest kept)", n, MaxSessionsPerToken)
 	}
 }
 
@@ -469,6 +476,25 @@ func TestEventStream(t *testing.T) {
 		if codes[n-1] != 200 || codes[n] != 429 {
 			t.Errorf("stream codes = %v, want %d × 200 then 429", codes, n)
 		}
+	}
+	// Sessions are free to make: the streams of all of one token's
+	// sessions are bounded too.
+	var codes []int
+	for i := 0; len(codes) <= MaxStreamsPerToken; i++ {
+		b := a.browser(t)
+		b.login("rm-token")
+		for range MaxStreamsPerSession {
+			req, _ := http.NewRequest("GET", a.url+"/ui/events", nil)
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { resp.Body.Close() })
+			codes = append(codes, resp.StatusCode)
+		}
+	}
+	if codes[MaxStreamsPerToken-1] != 200 || codes[MaxStreamsPerToken] != 429 {
+		t.Errorf("streams over several sessions of one token: %v, want %d × 200 then 429", codes, MaxStreamsPerToken)
 	}
 }
 
