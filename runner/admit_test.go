@@ -154,3 +154,20 @@ func TestRefusedRunsNeverStartOnSharedEngines(t *testing.T) {
 	}
 	t.Logf("%d refused and %d admitted runs on 3 engines: %d refused runs started, %d stage calls", len(refused), len(admitted), started, calls)
 }
+
+// The logs of all of a run's stages together are bounded: once they have
+// written the run's share, each later attempt's log says the rest was not
+// kept.
+func TestARunsLogsAreBoundedTogether(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, WithMaxRunLogBytes(1000))
+	line := strings.Repeat("x", 300)
+	run := e.runOne(t, parse(t, fmt.Sprintf("stages:\n  - {name: a, fake: {log: [%s, %s]}}\n  - {name: b, fake: {log: [%s, %s]}}\n", line, line, line, line)))
+	if run.Status != store.RunSucceeded {
+		t.Fatalf("run %s %q", run.Status, run.Reason)
+	}
+	text := e.logText(t, run.ID)
+	if strings.Count(text, line) != 3 || !strings.Contains(text, "this run's stages wrote more than 1000 bytes") {
+		t.Errorf("the run's log keeps %d lines of 300 bytes; want 3, then the marker:\n%s", strings.Count(text, line), text)
+	}
+}

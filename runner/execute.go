@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -24,6 +25,7 @@ type execution struct {
 	stages  []*store.Stage               // as stored when execution began
 	outputs map[string]map[string]string // of stages that succeeded, by name
 	render  *pipeline.Budget             // what its templates may still render
+	logLeft *atomic.Int64                // what its logs may still keep
 	log     *slog.Logger
 }
 
@@ -83,7 +85,7 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 	}
 	return &execution{
 		run: run, p: p, secrets: secrets, mask: newMasker(values, authUsernames(p)...), workdir: workdir,
-		stages: rows, outputs: map[string]map[string]string{}, render: pipeline.NewBudget(pipeline.MaxRunRender),
+		stages: rows, outputs: map[string]map[string]string{}, render: pipeline.NewBudget(pipeline.MaxRunRender), logLeft: r.logBudget(),
 		log: r.log.With("run", run.ID, "pipeline", run.Pipeline),
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -18,6 +19,11 @@ const MaxLineLength = 64 << 10
 // DefaultMaxLogBytes is how much of one stage attempt's output is kept
 // (WithMaxLogBytes changes it); the rest is dropped after a marker line.
 const DefaultMaxLogBytes = 32 << 20
+
+// DefaultMaxRunLogBytes is how much of all a run's stages' output is kept
+// (WithMaxRunLogBytes changes it): a pipeline of many stages, or a stage
+// retried, writes no more than this into the store.
+const DefaultMaxRunLogBytes = 128 << 20
 
 // maxPendingLogBytes bounds the lines held back while the store refuses
 // them; past it the oldest are dropped (and counted).
@@ -43,7 +49,9 @@ type sink struct {
 	runID    int64
 	stage    string
 	attempt  int
-	limit    int64 // bytes of text kept; 0: DefaultMaxLogBytes
+	limit    int64         // bytes of text kept; 0: DefaultMaxLogBytes
+	runLeft  *atomic.Int64 // bytes the run's logs may still keep; nil: no bound
+	runLimit int64
 
 	mu        sync.Mutex
 	buf       []byte
@@ -125,9 +133,13 @@ func (s *sink) persist(texts []string, closing bool) {
 			if s.truncated {
 				continue
 			}
-			if s.kept+int64(len(chunk)) > limit {
+			switch {
+			case s.kept+int64(len(chunk)) > limit:
 				s.truncated = true
 				chunk = fmt.Sprintf("slipway: log truncated: this attempt wrote more than %d bytes; the rest of its output is not kept", limit)
+			case s.runLeft != nil && s.runLeft.Add(-int64(len(chunk))) < 0:
+				s.truncated = true
+				chunk = fmt.Sprintf("slipway: log truncated: this run's stages wrote more than %d bytes; the rest of this attempt's output is not kept", s.runLimit)
 			}
 			s.kept += int64(len(chunk))
 			s.hold(s.line(now, chunk))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -43,6 +44,7 @@ type options struct {
 	admission      Admission
 	observer       Observer
 	maxLogBytes    int64
+	maxRunLogBytes int64
 	runChanged     func(id int64)
 	lease          leaseOptions
 }
@@ -156,6 +158,26 @@ func WithDefaultTimeout(d time.Duration) Option {
 	}
 }
 
+// WithMaxRunLogBytes caps what the logs of all of one run's stage
+// attempts keep together (default DefaultMaxRunLogBytes); past it, each
+// attempt's log says the rest was dropped.
+func WithMaxRunLogBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxRunLogBytes(%d): must be positive", n)
+		}
+		o.maxRunLogBytes = n
+		return nil
+	}
+}
+
+// logBudget is a new run's log budget.
+func (r *Runner) logBudget() *atomic.Int64 {
+	left := &atomic.Int64{}
+	left.Store(r.opts.maxRunLogBytes)
+	return left
+}
+
 // WithMaxLogBytes caps what one stage attempt's log keeps (default
 // DefaultMaxLogBytes); past it a marker line says the rest was dropped.
 func WithMaxLogBytes(n int64) Option {
@@ -232,6 +254,7 @@ func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error
 		admission:      admitAll{},
 		observer:       noObserver{},
 		maxLogBytes:    DefaultMaxLogBytes,
+		maxRunLogBytes: DefaultMaxRunLogBytes,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
