@@ -334,8 +334,18 @@ func (v *checker) grants(at string, r triggers.Repository, apps map[string]strin
 	for j, u := range r.CloneFrom {
 		v.url(fmt.Sprintf("%s.cloneFrom[%d]", at, j), u)
 	}
-	if l := r.Limits; l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
-		v.failf(at+".limits", "limits may not be negative (0 or leaving one out takes its default)")
+	for _, why := range r.Limits.Problems() {
+		v.failf(at+".limits", "%s", why)
+	}
+	pools := map[string]bool{}
+	for i, n := range r.NodePools {
+		if n.Name == "" || pools[n.Name] {
+			v.failf(fmt.Sprintf("%s.nodePools[%d].name", at, i), "a node pool needs a name of its own")
+		}
+		pools[n.Name] = true
+		if len(n.NodeSelector) == 0 && len(n.Tolerations) == 0 {
+			v.failf(fmt.Sprintf("%s.nodePools[%d]", at, i), "a node pool names a nodeSelector or tolerations (no pool is where the Pods go by default)")
+		}
 	}
 }
 

@@ -51,6 +51,8 @@ func TestConfig(t *testing.T) {
 		`repositories[1].apps[2].notify[0]: "javascript:alert(1)" is not an http:// or https:// URL with a host`,
 		`repositories[1].cloneFrom[0]: "/home/ops/private" is a local path`,
 		`repositories[1].limits: limits may not be negative`,
+		`repositories[1].limits: maxMemory "lots" is not a memory quantity`,
+		`repositories[1].nodePools[0]: a node pool names a nodeSelector or tolerations`,
 		`bad.yaml:4:6: url: "ftp://slipway" is not an http(s) URL`,
 		`repositories[0].status.token: write exactly one of {env: VAR} or {file: PATH}`,
 		`repositories[0].status.api: "javascript:alert(1)" is not an http(s) URL`,

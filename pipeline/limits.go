@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -17,12 +20,30 @@ type Limits struct {
 	MinSchedule   Duration `yaml:"minSchedule"`   // between two runs its schedules start; default 5m
 	MaxMetrics    int      `yaml:"maxMetrics"`    // metrics of one analysis; default 10
 	MinCheckEvery Duration `yaml:"minCheckEvery"` // how often an analysis may query Prometheus; default 1s
+	MaxCPU        string   `yaml:"maxCPU"`        // a stage Pod's cpu request or limit; default 4
+	MaxMemory     string   `yaml:"maxMemory"`     // a stage Pod's memory request or limit; default 8Gi
 }
 
 // DefaultLimits are the limits of a repository whose engine config sets none.
 var DefaultLimits = Limits{
 	MaxStages: 30, MaxTimeout: Duration(2 * time.Hour), MinSchedule: Duration(5 * time.Minute),
-	MaxMetrics: 10, MinCheckEvery: Duration(time.Second),
+	MaxMetrics: 10, MinCheckEvery: Duration(time.Second), MaxCPU: "4", MaxMemory: "8Gi",
+}
+
+// Problems says what is wrong with limits an engine config sets: a
+// negative bound, or a size that is not a quantity.
+func (l Limits) Problems() []string {
+	var why []string
+	if l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
+		why = append(why, "limits may not be negative (0 or leaving one out takes its default)")
+	}
+	if _, ok := parseCPU(l.MaxCPU); l.MaxCPU != "" && !ok {
+		why = append(why, fmt.Sprintf("maxCPU %q is not a cpu quantity (500m, 2)", l.MaxCPU))
+	}
+	if _, ok := parseBytes(l.MaxMemory); l.MaxMemory != "" && !ok {
+		why = append(why, fmt.Sprintf("maxMemory %q is not a memory quantity (512Mi, 8Gi)", l.MaxMemory))
+	}
+	return why
 }
 
 // OrDefaults is l with each zero field set to its default.
@@ -43,6 +64,7 @@ func (l Limits) OrDefaults() Limits {
 	if l.MinCheckEvery > 0 {
 		d.MinCheckEvery = l.MinCheckEvery
 	}
+	d.MaxCPU, d.MaxMemory = cmp.Or(l.MaxCPU, d.MaxCPU), cmp.Or(l.MaxMemory, d.MaxMemory)
 	return d
 }
 
@@ -63,6 +85,9 @@ func (l Limits) Check(p *Pipeline, fail func(path, format string, args ...any)) 
 		at := fmt.Sprintf("stages[%d]", i)
 		if time.Duration(st.Timeout) > time.Duration(l.MaxTimeout) {
 			fail(at+".timeout", "%s is longer than the %s a stage of a pipeline read from a repository may take (repositories[].limits.maxTimeout)", st.Timeout, l.MaxTimeout)
+		}
+		if pod, path, ok := PodOf(&st, at); ok {
+			l.checkPodSize(pod, path, fail)
 		}
 		if st.Canary == nil {
 			continue
@@ -98,4 +123,68 @@ func shortestGap(line string) (time.Duration, bool) {
 		prev = next
 	}
 	return shortest, shortest >= 0
+}
+
+// PodOf is the pod settings of a stage that runs as a Pod (build, run),
+// with where they are in the file; ok is false for other kinds.
+func PodOf(st *Stage, at string) (pod PodSettings, path string, ok bool) {
+	switch {
+	case st.Build != nil:
+		return st.Build.Pod, at + ".build.pod", true
+	case st.Run != nil:
+		return st.Run.Pod, at + ".run.pod", true
+	}
+	return PodSettings{}, "", false
+}
+
+// checkPodSize reports, through fail, a request or limit of cpu or memory
+// above the repository's bound.
+func (l Limits) checkPodSize(pod PodSettings, at string, fail func(path, format string, args ...any)) {
+	bounds := map[string]struct {
+		max   string
+		parse func(string) (float64, bool)
+		key   string
+	}{
+		"cpu":    {string(l.MaxCPU), parseCPU, "maxCPU"},
+		"memory": {string(l.MaxMemory), parseBytes, "maxMemory"},
+	}
+	for kind, asked := range map[string]map[string]string{"requests": pod.Resources.Requests, "limits": pod.Resources.Limits} {
+		for name, q := range asked {
+			b, known := bounds[name]
+			if !known {
+				continue
+			}
+			path := at + ".resources." + kind + "." + name
+			v, ok := b.parse(q)
+			maxV, _ := b.parse(b.max)
+			if ok && v > maxV { // a quantity that does not parse is validation's to report
+				fail(path, "%s is more than the %s a Pod of a pipeline read from a repository may ask (repositories[].limits.%s)", q, b.max, b.key)
+			}
+		}
+	}
+}
+
+// parseCPU reads a CPU quantity in cores: "2", "0.5", "500m".
+func parseCPU(q string) (float64, bool) {
+	if m, ok := strings.CutSuffix(q, "m"); ok {
+		v, err := strconv.ParseFloat(m, 64)
+		return v / 1000, err == nil && v >= 0
+	}
+	v, err := strconv.ParseFloat(q, 64)
+	return v, err == nil && v >= 0
+}
+
+// parseBytes reads a memory quantity in bytes: "512Mi", "2Gi", "1G", "1000".
+func parseBytes(q string) (float64, bool) {
+	for _, u := range []struct {
+		suffix string
+		scale  float64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}} {
+		if n, ok := strings.CutSuffix(q, u.suffix); ok {
+			v, err := strconv.ParseFloat(n, 64)
+			return v * u.scale, err == nil && v >= 0
+		}
+	}
+	v, err := strconv.ParseFloat(q, 64)
+	return v, err == nil && v >= 0
 }

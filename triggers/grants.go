@@ -140,6 +140,10 @@ func (r *Repo) bound(p *pipeline.Pipeline) []string {
 	}
 	for i, st := range p.Stages {
 		at := fmt.Sprintf("stages[%d]", i)
+		if pod, path, ok := pipeline.PodOf(&st, at); ok && (len(pod.NodeSelector) > 0 || len(pod.Tolerations) > 0) &&
+			!slices.ContainsFunc(r.Config.NodePools, func(n NodePool) bool { return n.holds(pod) }) {
+			why = append(why, fmt.Sprintf("%s: its nodeSelector and tolerations are not those of a node pool of repository %s (repositories[].nodePools in the engine config)", path, r.Config.Name))
+		}
 		var g *pipeline.GitOpsSpec
 		var a *pipeline.ArgoCDSpec
 		switch {

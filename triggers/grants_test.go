@@ -273,3 +273,28 @@ func TestAPushedPipelineCannotTakeTheOperatorsName(t *testing.T) {
 		t.Errorf("a pushed pipeline of its own name: %q", got)
 	}
 }
+
+// A pipeline read from a repository places its Pods only in a node pool
+// the engine config gives the repository: no control-plane selector, no
+// toleration of every taint; without pools, nowhere but the default.
+func TestPodsGoOnlyToTheRepositorysNodePools(t *testing.T) {
+	t.Parallel()
+	repo := &Repo{Config: grantRepo.Config}
+	repo.Config.NodePools = []NodePool{{Name: "builders", NodeSelector: map[string]string{"pool": "builders"},
+		Tolerations: []pipeline.Toleration{{Key: "builds", Operator: "Exists", Effect: "NoSchedule"}}}}
+	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
+	build := func(pod string) *pipeline.Pipeline {
+		return untrusted(t, "stages:\n  - {name: b, build: {image: reg/order, executor: kubernetes, pod: "+pod+"}}\n")
+	}
+	for _, tt := range []struct{ pod, want string }{
+		{"{}", ""},
+		{"{nodeSelector: {pool: builders}, tolerations: [{key: builds, operator: Exists, effect: NoSchedule}]}", ""},
+		{"{nodeSelector: {node-role.kubernetes.io/control-plane: \"\"}}", "stages[0].build.pod: its nodeSelector and tolerations are not those of a node pool of repository shop"},
+		{"{tolerations: [{operator: Exists}]}", "not those of a node pool"},
+		{"{nodeSelector: {pool: builders}}", "not those of a node pool"},
+	} {
+		if got := repo.Admit(build(tt.pod), trig); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("pod %s: %q, want %q", tt.pod, got, tt.want)
+		}
+	}
+}

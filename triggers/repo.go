@@ -3,6 +3,8 @@ package triggers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/slipwayci/slipway/pipeline"
 )
@@ -23,8 +25,13 @@ type Repository struct {
 	Apps      []AppBinding  `yaml:"apps"`
 	CloneFrom []string      `yaml:"cloneFrom"`
 	// Limits bound what its pipelines may ask of the engine (stages,
-	// timeouts, schedules, analysis queries); zero fields take the defaults.
+	// timeouts, schedules, analysis queries, Pod sizes); zero fields take
+	// the defaults.
 	Limits pipeline.Limits `yaml:"limits"`
+	// NodePools are where its stage Pods may be placed: a pipeline read
+	// from the repository may give a Pod the nodeSelector and tolerations
+	// of one of these (written out), or none.
+	NodePools []NodePool `yaml:"nodePools"`
 	// Status, when set, reports each run's progress as a commit status
 	// on the forge (context slipway/<pipeline>).
 	Status *StatusConfig `yaml:"status"`
@@ -101,4 +108,26 @@ func (r *Repo) matches(urls []string) bool {
 		}
 	}
 	return false
+}
+
+// NodePool is a place in the cluster the operator lets a repository's
+// stage Pods go: nodes selected by labels, with the taints they tolerate.
+type NodePool struct {
+	Name         string                `yaml:"name"`
+	NodeSelector map[string]string     `yaml:"nodeSelector"`
+	Tolerations  []pipeline.Toleration `yaml:"tolerations"`
+}
+
+// holds reports whether pod is placed in the pool: the same selector and
+// the same tolerations, in any order.
+func (n NodePool) holds(pod pipeline.PodSettings) bool {
+	if !maps.Equal(n.NodeSelector, pod.NodeSelector) || len(n.Tolerations) != len(pod.Tolerations) {
+		return false
+	}
+	for _, t := range pod.Tolerations {
+		if !slices.Contains(n.Tolerations, t) {
+			return false
+		}
+	}
+	return true
 }
