@@ -55,7 +55,7 @@ type Intake struct {
 	runs       Submitter
 	maxBody    int64
 	unauth     chan struct{} // a slot per body being read before it is verified
-	byAddr     *addrSlots    // … of which each remote address holds at most a quarter
+	byAddr     *addrSlots    // … of which one remote address holds at most half when they run short
 	spoolDir   string
 	readFor    time.Duration // to read one body
 	minRate    int64         // bytes per second an unverified body must keep up
@@ -79,8 +79,9 @@ func WithMaxBody(n int64) IntakeOption {
 }
 
 // WithMaxUnauthenticated bounds how many webhook bodies are read at once
-// before their signature is known (default DefaultMaxUnauthenticated), a
-// quarter of them from any one address; more are answered 503 with
+// before their signature is known (default DefaultMaxUnauthenticated), of
+// which one address gets no more than half once three quarters are taken;
+// more are answered 503 with
 // Retry-After. Such a body must arrive at MinBodyRate on average, with no
 // pause over MaxBodyIdle.
 func WithMaxUnauthenticated(n int) IntakeOption {
@@ -143,7 +144,7 @@ func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...Intake
 			return nil, err
 		}
 	}
-	in.byAddr = &addrSlots{max: max(1, cap(in.unauth)/4), n: map[string]int{}}
+	in.byAddr = &addrSlots{total: cap(in.unauth), n: map[string]int{}}
 	return in, nil
 }
 
@@ -208,7 +209,7 @@ func (in *Intake) Handler(forgeName string) http.Handler {
 			in.reply(w, forgeName, http.StatusUnauthorized, answer{Result: ResultUnauthorized})
 			return
 		}
-		addr, ok := in.byAddr.take(r)
+		addr, ok := in.byAddr.take(r, cap(in.unauth)-len(in.unauth))
 		if !ok {
 			w.Header().Set("Retry-After", "5")
 			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: "too many webhook bodies being read from your address; retry"})

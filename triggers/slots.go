@@ -10,20 +10,24 @@ import (
 )
 
 // addrSlots bounds how many unverified bodies one remote address has
-// read at once, so one sender cannot hold every slot of the intake.
+// read at once once the intake's slots run short, so one sender cannot
+// hold every slot: while a quarter of them or fewer are free, an address
+// that holds half of them gets no more. A forge's burst from one address
+// (GitHub sends from a few) has them all while they last.
 type addrSlots struct {
-	mu  sync.Mutex
-	max int
-	n   map[string]int
+	mu    sync.Mutex
+	total int
+	n     map[string]int
 }
 
-// take reserves a slot for the sender of r; false when its address has
-// all it may hold. A taken slot is given back by put.
-func (s *addrSlots) take(r *http.Request) (string, bool) {
+// take reserves a slot for the sender of r, free being the intake's free
+// slots; false when its address holds all it may. A taken slot is given
+// back by put.
+func (s *addrSlots) take(r *http.Request, free int) (string, bool) {
 	addr := remoteHost(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.n[addr] >= s.max {
+	if free <= s.total/4 && s.n[addr] >= max(1, s.total/2) {
 		return addr, false
 	}
 	s.n[addr]++
