@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -448,6 +449,16 @@ stages:
 			t.Errorf("%s failing command: exit %d\n%s", executor, code, out)
 		}
 	}
+	// A stage Pod runs under the runtime's default seccomp profile (mode 2:
+	// filtered) without NET_RAW (capability 13) in its effective set.
+	out, code := e.run(t, pipeline("confined", "kubernetes", "grep -E '^(Seccomp|CapEff):' /proc/self/status"), sha, "TEST_API_KEY="+apiKey)
+	seccomp := regexp.MustCompile(`Seccomp:\s+(\d)`).FindStringSubmatch(out)
+	capEff := regexp.MustCompile(`CapEff:\s+([0-9a-f]+)`).FindStringSubmatch(out)
+	if code != 0 || seccomp == nil || seccomp[1] != "2" || capEff == nil {
+		t.Errorf("the stage Pod's confinement: exit %d\n%s", code, out)
+	} else if caps, err := strconv.ParseUint(capEff[1], 16, 64); err != nil || caps&(1<<13) != 0 {
+		t.Errorf("the stage Pod holds NET_RAW (CapEff %s)", capEff[1])
+	}
 	e.nothingLeft(t, "run stages")
 	e.podsHeldNo(t, apiKey, podGitToken)
 
@@ -456,7 +467,7 @@ stages:
 	tmp := sandboxTmp(t)
 	git, err := url.Parse(e.repo)
 	must(t, err)
-	out, code := e.run(t, pipeline("isolated", "local",
+	out, code = e.run(t, pipeline("isolated", "local",
 		"nc -w 2 "+git.Hostname()+" "+git.Port()+" </dev/null && echo REACHED || echo no network",
 		"ls /proc | grep -c '^[0-9]' | sed 's/^/processes: /'",
 		"touch /probe && cat /etc/os-release 2>/dev/null || echo no host files"), sha, "TMPDIR="+tmp, "TEST_API_KEY="+apiKey)

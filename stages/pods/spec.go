@@ -46,7 +46,12 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 		Resources:                spec.Resources,
 		TerminationMessagePath:   spec.TerminationMessagePath,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-		SecurityContext:          &corev1.SecurityContext{AllowPrivilegeEscalation: &no},
+		// Root, as Kaniko must be (it unpacks and chowns the image's
+		// files), with the capabilities a container has by default but
+		// NET_RAW (raw packets: spoofing on the node's network), and no
+		// way to gain more.
+		SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no,
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}}},
 	}
 	if main.TerminationMessagePath == "" {
 		main.TerminationMessagePath = corev1.TerminationMessagePathDefault
@@ -58,10 +63,13 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 			ServiceAccountName:           cmp.Or(spec.ServiceAccount, r.ServiceAccount),
 			AutomountServiceAccountToken: &spec.MountServiceAccount,
 			EnableServiceLinks:           &no,
-			NodeSelector:                 spec.NodeSelector,
-			Tolerations:                  spec.Tolerations,
-			Containers:                   []corev1.Container{main},
-			Volumes:                      volumes,
+			// The runtime's default seccomp profile: no kernel keyrings,
+			// no module loading, no ptrace of what is not its own…
+			SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			NodeSelector:    spec.NodeSelector,
+			Tolerations:     spec.Tolerations,
+			Containers:      []corev1.Container{main},
+			Volumes:         volumes,
 		},
 	}
 	if c := spec.Checkout; c != nil {

@@ -36,8 +36,12 @@ func TestPodSpecHoldsNoSecretAndNoToken(t *testing.T) {
 			t.Errorf("the pod spec holds %q:\n%s", secret, raw)
 		}
 	}
-	if *pod.Spec.AutomountServiceAccountToken || *pod.Spec.EnableServiceLinks || pod.Spec.RestartPolicy != "Never" {
+	if *pod.Spec.AutomountServiceAccountToken || *pod.Spec.EnableServiceLinks || pod.Spec.RestartPolicy != "Never" ||
+		pod.Spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("pod spec = %+v", pod.Spec)
+	}
+	if sc := pod.Spec.Containers[0].SecurityContext; *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "NET_RAW" {
+		t.Errorf("main container's security context = %+v", sc)
 	}
 	if l := pod.Labels; l[LabelRun] != "42" || l[LabelRole] != "build" || l[LabelStage] != stageHash("Build image!") || l[LabelManagedBy] != "slipway" {
 		t.Errorf("labels = %v", l)
