@@ -180,15 +180,8 @@ func TestAuthRolesAndScopes(t *testing.T) {
 			t.Errorf("scoped token sees %v", r)
 		}
 	}
-	_, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
-	denied := 0
-	for _, e := range audit["entries"].([]any) {
-		if e.(map[string]any)["Action"] == "denied" {
-			denied++
-		}
-	}
-	if denied != 2 {
-		t.Errorf("%d refused mutating calls audited, want 2: %v", denied, audit)
+	if denied := a.deniedRows(t); denied != 2 {
+		t.Errorf("%d refused mutating calls audited, want 2", denied)
 	}
 }
 
@@ -397,14 +390,7 @@ func TestRefusedCallsAreAuditedOnceAMinute(t *testing.T) {
 			t.Fatalf("a viewer's trigger: %d, want 403", code)
 		}
 	}
-	_, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
-	denied := 0
-	for _, e := range audit["entries"].([]any) {
-		if e.(map[string]any)["Action"] == "denied" {
-			denied++
-		}
-	}
-	if denied != 1 {
+	if denied := a.deniedRows(t); denied != 1 {
 		t.Errorf("200 refusals within a minute wrote %d audit rows, want 1", denied)
 	}
 	var d denials
@@ -420,4 +406,17 @@ func TestRefusedCallsAreAuditedOnceAMinute(t *testing.T) {
 	if write, _ := d.note("other", start.Add(2*time.Second)); !write {
 		t.Error("another refusal was not written")
 	}
+}
+
+// deniedRows counts the refused calls in the audit log.
+func (a *apiTest) deniedRows(t *testing.T) int {
+	t.Helper()
+	_, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
+	denied := 0
+	for _, e := range audit["entries"].([]any) {
+		if e.(map[string]any)["Action"] == "denied" {
+			denied++
+		}
+	}
+	return denied
 }

@@ -463,35 +463,17 @@ func TestEventStream(t *testing.T) {
 	if n := MaxStreamsPerSession; n > 0 {
 		b := a.browser(t)
 		b.login("view-token")
-		var codes []int
-		for range n + 1 {
-			req, _ := http.NewRequest("GET", a.url+"/ui/events", nil)
-			resp, err := b.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { resp.Body.Close() })
-			codes = append(codes, resp.StatusCode)
-		}
-		if codes[n-1] != 200 || codes[n] != 429 {
+		if codes := b.openStreams(t, a.url, n+1); codes[n-1] != 200 || codes[n] != 429 {
 			t.Errorf("stream codes = %v, want %d × 200 then 429", codes, n)
 		}
 	}
 	// Sessions are free to make: the streams of all of one token's
 	// sessions are bounded too.
 	var codes []int
-	for i := 0; len(codes) <= MaxStreamsPerToken; i++ {
+	for len(codes) <= MaxStreamsPerToken {
 		b := a.browser(t)
 		b.login("rm-token")
-		for range MaxStreamsPerSession {
-			req, _ := http.NewRequest("GET", a.url+"/ui/events", nil)
-			resp, err := b.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { resp.Body.Close() })
-			codes = append(codes, resp.StatusCode)
-		}
+		codes = append(codes, b.openStreams(t, a.url, MaxStreamsPerSession)...)
 	}
 	if codes[MaxStreamsPerToken-1] != 200 || codes[MaxStreamsPerToken] != 429 {
 		t.Errorf("streams over several sessions of one token: %v, want %d × 200 then 429", codes, MaxStreamsPerToken)
@@ -624,4 +606,21 @@ func TestCookiesAreSecureBehindATLSProxy(t *testing.T) {
 			t.Errorf("url %q, TLS %v: cookies %v, want Secure %v", tt.url, tt.tls, cookies, tt.secure)
 		}
 	}
+}
+
+// openStreams opens n live streams in the browser's session, held open
+// until the test ends, and returns the answers' codes.
+func (b *browser) openStreams(t *testing.T, base string, n int) []int {
+	t.Helper()
+	var codes []int
+	for range n {
+		req, _ := http.NewRequest("GET", base+"/ui/events", nil)
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		codes = append(codes, resp.StatusCode)
+	}
+	return codes
 }
