@@ -16,7 +16,7 @@ import (
 
 const module = "github.com/slipwayci/slipway/"
 
-// layers is DESIGN.md §1: which of the module's packages each part may
+// layers is the module layout: which of the module's packages each part may
 // import. A package matches the longest prefix listed; "kind" is any
 // stages/<kind> package of a stage kind the pipeline file names.
 var layers = map[string][]string{
@@ -124,7 +124,7 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 		}
 		allowed, known := layers[top]
 		if !known {
-			t.Errorf("%s: top-level directory %q is not in DESIGN.md §1; add it to the layout and to this test", p.ImportPath, top)
+			t.Errorf("%s: top-level directory %q is not in the module layout; add it to this test", p.ImportPath, top)
 			continue
 		}
 		for _, imp := range p.Imports {

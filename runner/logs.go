@@ -312,3 +312,23 @@ func sleepUntil(ctx context.Context, wake <-chan struct{}, d time.Duration) erro
 	}
 	return nil
 }
+
+// WithMaxRunLogBytes caps what the logs of all of one run's stage
+// attempts keep together (default DefaultMaxRunLogBytes); past it, each
+// attempt's log says the rest was dropped.
+func WithMaxRunLogBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxRunLogBytes(%d): must be positive", n)
+		}
+		o.maxRunLogBytes = n
+		return nil
+	}
+}
+
+// logBudget is a new run's log budget.
+func (r *Runner) logBudget() *atomic.Int64 {
+	left := &atomic.Int64{}
+	left.Store(r.opts.maxRunLogBytes)
+	return left
+}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -156,26 +155,6 @@ func WithDefaultTimeout(d time.Duration) Option {
 		o.defaultTimeout = d
 		return nil
 	}
-}
-
-// WithMaxRunLogBytes caps what the logs of all of one run's stage
-// attempts keep together (default DefaultMaxRunLogBytes); past it, each
-// attempt's log says the rest was dropped.
-func WithMaxRunLogBytes(n int64) Option {
-	return func(o *options) error {
-		if n <= 0 {
-			return fmt.Errorf("WithMaxRunLogBytes(%d): must be positive", n)
-		}
-		o.maxRunLogBytes = n
-		return nil
-	}
-}
-
-// logBudget is a new run's log budget.
-func (r *Runner) logBudget() *atomic.Int64 {
-	left := &atomic.Int64{}
-	left.Store(r.opts.maxRunLogBytes)
-	return left
 }
 
 // WithMaxLogBytes caps what one stage attempt's log keeps (default
