@@ -109,7 +109,7 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 	if n, err := reapPods(ctx, podsRunner, st); err != nil {
 		fmt.Fprintf(stderr, "slipway: reaping stage pods: %v\n", err)
 	} else if n > 0 {
-		fmt.Fprintf(stderr, "slipway: deleted %d stage pod(s) of runs that had ended\n", n)
+		fmt.Fprintf(stderr, "slipway: deleted the pods and secrets of %d stage attempt(s) of runs that had ended\n", n)
 	}
 	return &localEngine{Runner: r, close: st.Close}, nil
 }

@@ -65,7 +65,7 @@ func podRunner() (*pods.Runner, error) {
 	return r, nil
 }
 
-// reapPods deletes the stage Pods of runs that have ended (an engine
+// reapPods deletes the stage Pods and Secrets of runs that have ended (an engine
 // that died mid-stage left them), once Recover has settled which runs go
 // on; it returns how many. Without a cluster (r nil) there is none.
 func reapPods(ctx context.Context, r *pods.Runner, st store.Store) (int, error) {

@@ -273,17 +273,30 @@ func (r *Runner) delete(name string) {
 	_ = r.Client.CoreV1().Secrets(r.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
 }
 
-// Reap deletes the Pods (with their Secrets) of runs that have ended —
-// what an engine that died mid-stage left behind and no engine will
-// attach to — and returns how many. ended says whether a run has.
+// Reap deletes the Pods and Secrets of runs that have ended — what an
+// engine that died mid-stage left behind and no engine will attach to,
+// including a Secret whose Pod was never created — and returns how many
+// attempts it cleared. ended says whether a run has.
 func (r *Runner) Reap(ctx context.Context, ended func(ctx context.Context, runID int64) (bool, error)) (int, error) {
-	list, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	selector := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy}
+	pods, err := r.Client.CoreV1().Pods(r.Namespace).List(ctx, selector)
 	if err != nil {
 		return 0, fmt.Errorf("listing the stage pods in %s: %w", r.Namespace, err)
 	}
+	secrets, err := r.Client.CoreV1().Secrets(r.Namespace).List(ctx, selector)
+	if err != nil {
+		return 0, fmt.Errorf("listing the stage secrets in %s: %w", r.Namespace, err)
+	}
+	runs := map[string]string{} // attempt name → its run's label
+	for _, p := range pods.Items {
+		runs[p.Name] = p.Labels[LabelRun]
+	}
+	for _, s := range secrets.Items {
+		runs[s.Name] = s.Labels[LabelRun]
+	}
 	n := 0
-	for _, p := range list.Items {
-		id, err := strconv.ParseInt(p.Labels[LabelRun], 10, 64)
+	for _, name := range slices.Sorted(maps.Keys(runs)) {
+		id, err := strconv.ParseInt(runs[name], 10, 64)
 		if err != nil {
 			continue
 		}
@@ -292,7 +305,7 @@ func (r *Runner) Reap(ctx context.Context, ended func(ctx context.Context, runID
 			return n, err
 		}
 		if done {
-			r.delete(p.Name)
+			r.delete(name)
 			n++
 		}
 	}

@@ -80,7 +80,8 @@ func TestCheckoutComesFromTheCloneStage(t *testing.T) {
 	}
 }
 
-// Reap deletes the Pods and Secrets of ended runs only.
+// Reap deletes the Pods and Secrets of ended runs only, a Secret left
+// without its Pod too.
 func TestReapDeletesThePodsOfEndedRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -93,8 +94,11 @@ func TestReapDeletesThePodsOfEndedRuns(t *testing.T) {
 		must(t, client.Tracker().Add(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "builds", Labels: labels(run, "build")}}))
 	}
 	must(t, client.Tracker().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "not-ours", Namespace: "builds"}}))
-	n, err := r.Reap(ctx, func(_ context.Context, id int64) (bool, error) { return id == 1, nil })
-	if err != nil || n != 1 {
+	// The Secret of an attempt whose engine died before it made the Pod.
+	orphan := &stages.Run{ID: 3, Stage: "test"}
+	must(t, client.Tracker().Add(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: PodName(3, "test"), Namespace: "builds", Labels: labels(orphan, "run")}}))
+	n, err := r.Reap(ctx, func(_ context.Context, id int64) (bool, error) { return id != 2, nil })
+	if err != nil || n != 2 {
 		t.Fatalf("Reap = %d, %v", n, err)
 	}
 	pods, _ := client.CoreV1().Pods("builds").List(ctx, metav1.ListOptions{})
