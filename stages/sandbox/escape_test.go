@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -19,9 +20,7 @@ import (
 func TestTheRootCannotBeClimbedOutOf(t *testing.T) {
 	needRoot(t)
 	root, _ := newTestRoot(t)
-	for dir := filepath.Dir(root.Dir); dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
-		must(t, os.Chmod(dir, 0o755)) // as under /tmp: the sandbox's IDs must reach their root
-	}
+	underTmp(t, root)
 	climb := root.Path("climb")
 	build := exec.Command("go", "build", "-o", climb, "testdata/climb.go")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -50,6 +49,15 @@ func TestTheRootCannotBeClimbedOutOf(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("the sandbox wrote %s", p)
 		}
+	}
+}
+
+// underTmp opens the directories above root's home to everyone, as /tmp
+// is: the sandbox's IDs must pass through them to reach their root.
+func underTmp(t *testing.T, root *Root) {
+	t.Helper()
+	for dir := filepath.Dir(filepath.Dir(root.own)); dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+		must(t, os.Chmod(dir, 0o755))
 	}
 }
 
@@ -87,6 +95,28 @@ func TestConcurrentSandboxesHaveTheirOwnIDs(t *testing.T) {
 	must(t, syscall.Lstat(a.Dir, &st))
 	if int(st.Uid) != a.idBase || int(st.Uid) == b.idBase {
 		t.Errorf("a's root is owned by %d; want a's base %d (b's is %d)", st.Uid, a.idBase, b.idBase)
+	}
+	// Each tree is entered by its own sandbox's IDs only (and this
+	// machine's root): a's cannot reach b's, b's can.
+	underTmp(t, b)
+	must(t, b.HandOver())
+	enter := func(ids int) error {
+		cmd := exec.Command("/bin/ls", b.Path("dev"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(ids), Gid: uint32(ids)}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	}
+	if err := enter(a.idBase); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("a's IDs listing b's tree: %v, want permission denied", err)
+	}
+	if err := enter(b.idBase); err != nil {
+		t.Errorf("b's IDs cannot reach b's own root: %v", err)
+	}
+	if info, err := os.Stat(filepath.Dir(b.own)); err != nil || info.Mode().Perm() != 0o711 {
+		t.Errorf("the sandboxes' home: %v, %v; want mode 0711", info.Mode(), err)
 	}
 	held := b.idBase
 	b.Remove(io.Discard)

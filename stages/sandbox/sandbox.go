@@ -16,6 +16,7 @@ package sandbox
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -36,14 +37,16 @@ const DefaultIDBase = 100000
 // Root is a sandbox's root directory on this machine.
 type Root struct {
 	Dir    string
+	own    string // the directory holding Dir, made for this sandbox
 	idBase int
 	ids    *idRange // the range held for it, when it was given one
 }
 
-// NewRoot makes a root directory under workRoot (default os.TempDir()),
-// named prefix followed by random characters, with the mount points the
-// sandbox needs; idBase is the first host ID of its range (0: a range of
-// its own, held until Remove, see Ranges).
+// NewRoot makes a root directory for one sandbox under workRoot (default
+// a slipway-sandboxes directory in os.TempDir(), see home), in a
+// directory of its own named prefix followed by random characters, with
+// the mount points the sandbox needs; idBase is the first host ID of its
+// range (0: a range of its own, held until Remove, see Ranges).
 func NewRoot(workRoot, prefix string, idBase int) (*Root, error) {
 	var ids *idRange
 	switch {
@@ -56,26 +59,62 @@ func NewRoot(workRoot, prefix string, idBase int) (*Root, error) {
 		}
 		idBase = ids.base
 	}
-	dir, err := os.MkdirTemp(workRoot, prefix)
+	base, err := home(workRoot)
 	if err != nil {
 		ids.release()
 		return nil, fmt.Errorf("making the sandbox: %w", err)
 	}
-	r := &Root{Dir: dir, idBase: idBase, ids: ids}
-	// The root is an image's "/" too: 0755 as in a container, not
-	// MkdirTemp's 0700 (a FROM scratch image kept it, and its non-root
-	// users could not enter "/").
-	if err := os.Chmod(dir, 0o755); err != nil {
+	own, err := os.MkdirTemp(base, prefix)
+	if err != nil {
+		ids.release()
+		return nil, fmt.Errorf("making the sandbox: %w", err)
+	}
+	r := &Root{Dir: filepath.Join(own, "root"), own: own, idBase: idBase, ids: ids}
+	// Its own directory is entered by this machine's root and by the
+	// sandbox's root (its group), which must reach the root to mount it;
+	// not by another sandbox, nor by anyone else here. The root is an
+	// image's "/" too: 0755 as in a container (a FROM scratch image kept
+	// it, and its non-root users could not enter "/").
+	if err := os.Chmod(own, 0o710); err == nil && os.Geteuid() == 0 {
+		err = os.Lchown(own, 0, idBase)
+	}
+	if err == nil {
+		err = os.Mkdir(r.Dir, 0o755)
+	}
+	if err != nil {
 		r.Remove(io.Discard)
-		return nil, err
+		return nil, fmt.Errorf("making the sandbox: %w", err)
 	}
 	for _, d := range []string{"dev", "proc", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(r.Dir, d), 0o755); err != nil {
 			r.Remove(io.Discard)
 			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// home is the directory sandboxes are made in: workRoot, or
+// slipway-sandboxes in os.TempDir(). It is a directory (not a link) of
+// this process's user, which only that user may list: 0711, since a
+// sandbox's root must pass through it to reach its own directory.
+func home(workRoot string) (string, error) {
+	dir := workRoot
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "slipway-sandboxes")
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !info.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return "", fmt.Errorf("%s is not a directory of this engine's user: sandboxes are not made there", dir)
+	}
+	return dir, os.Chmod(dir, 0o711)
 }
 
 // Path is name (slash-separated, relative to the root) on this machine.
@@ -109,11 +148,11 @@ func (r *Root) HandOver(keep ...string) error {
 // under it (that would reach through to the machine's /dev); problems are
 // written to log.
 func (r *Root) Remove(log io.Writer) {
-	if mounted, err := mountedUnder(r.Dir); err != nil || mounted != "" {
+	if mounted, err := mountedUnder(r.own); err != nil || mounted != "" {
 		fmt.Fprintf(log, "slipway: NOT removing sandbox %s: %s is still mounted (%v)\n", r.Dir, mounted, err)
 		return // its ID range stays held: what it owns is not another's to reach
 	}
-	if err := os.RemoveAll(r.Dir); err != nil {
+	if err := os.RemoveAll(r.own); err != nil {
 		fmt.Fprintf(log, "slipway: removing sandbox %s: %v\n", r.Dir, err)
 		return
 	}
