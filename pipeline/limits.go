@@ -137,6 +137,19 @@ func PodOf(st *Stage, at string) (pod PodSettings, path string, ok bool) {
 	return PodSettings{}, "", false
 }
 
+// DefaultExecutor sets executor on the build and run stages that name
+// none ("" leaves them to their kind's default, local).
+func (p *Pipeline) DefaultExecutor(executor string) {
+	for i := range p.Stages {
+		switch st := &p.Stages[i]; {
+		case st.Build != nil && st.Build.Executor == "":
+			st.Build.Executor = executor
+		case st.Run != nil && st.Run.Executor == "":
+			st.Run.Executor = executor
+		}
+	}
+}
+
 // checkPodSize reports, through fail, a request or limit of cpu or memory
 // above the repository's bound.
 func (l Limits) checkPodSize(pod PodSettings, at string, fail func(path, format string, args ...any)) {

@@ -86,7 +86,7 @@ func parseFile(file string, data []byte, untrusted bool, limits *Limits) (*Pipel
 	if len(v.errs) > 0 {
 		return nil, limitErrors(v.errs)
 	}
-	p.File = file
+	p.File, p.pos = file, pos
 	p.Source = append([]byte(nil), data...)
 	return p, nil
 }

@@ -34,6 +34,17 @@ type Pipeline struct {
 	// kept so that a run can be resumed from what it started with.
 	File   string `yaml:"-"`
 	Source []byte `yaml:"-"`
+
+	pos strictyaml.Positions // where each field stands in Source
+}
+
+// Problem is a problem with the field at path (stages[1].run.image), said
+// as validation says it: FILE:LINE:COL: path: sentence. The engine's
+// admission uses it, so a refusal points into the file as an invalid
+// pipeline does.
+func (p *Pipeline) Problem(path, format string, args ...any) string {
+	at := p.pos.At(path)
+	return (&Error{File: p.File, Line: at.Line, Col: at.Col, Path: path, Msg: fmt.Sprintf(format, args...)}).Error()
 }
 
 // Metadata names the pipeline. App defaults to Name and is what concurrency

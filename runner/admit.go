@@ -18,6 +18,24 @@ type Admission interface {
 	Admit(ctx context.Context, run *store.Run, p *pipeline.Pipeline) string
 }
 
+// Placement is what an Admission may also say: where the build and run
+// stages of a run that name no executor run ("kubernetes", or "" for
+// their default, local). The engine's grants put the code pushed to a
+// repository in Pods when it has a cluster.
+type Placement interface {
+	Executor(run *store.Run) string
+}
+
+// place sets the executor of p's stages that name none, as the
+// admission's Placement says.
+func (r *Runner) place(run *store.Run, p *pipeline.Pipeline) {
+	if pl, ok := r.opts.admission.(Placement); ok {
+		if e := pl.Executor(run); e != "" {
+			p.DefaultExecutor(e)
+		}
+	}
+}
+
 // admitAll is the default Admission: every pipeline this engine can run
 // (stages.Registry.Check) is admitted — `slipway run`, and engines that
 // read no pipeline from a repository.

@@ -12,6 +12,7 @@ import (
 	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/stages"
 )
 
 // A refused request is stored ended, in the statement that creates it: the
@@ -75,6 +76,53 @@ func TestEachStageIsAdmittedWhereItStarts(t *testing.T) {
 			break
 		}
 	}
+}
+
+// podsForPushed puts the build and run stages of untrusted runs in Pods.
+type podsForPushed struct{ admitAll }
+
+func (podsForPushed) Executor(run *store.Run) string {
+	if run.Untrusted {
+		return "kubernetes"
+	}
+	return ""
+}
+
+// An admission that is also a Placement decides where the build and run
+// stages of a run that name no executor run; a stage that names one keeps
+// it (the admission refuses what it must).
+func TestThePlacementSetsTheExecutorOfStagesThatNameNone(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, WithAdmission(podsForPushed{}))
+	seen := make(chan string, 4)
+	must(t, e.kinds.Register("run", func(spec any) (stages.Stage, error) {
+		seen <- spec.(*pipeline.RunSpec).Executor
+		return fakeStage{}, nil
+	}))
+	body := []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: shop}\nstages:\n" +
+		"  - {name: a, run: {image: alpine, commands: [make]}}\n  - {name: b, run: {image: alpine, commands: [make], executor: local}}\n")
+	pushed, err := pipeline.ParseUntrusted("repo.yaml", body)
+	must(t, err)
+	operators, err := pipeline.Parse("ops.yaml", body)
+	must(t, err)
+	for _, tt := range []struct {
+		p    *pipeline.Pipeline
+		want string
+	}{{pushed, "kubernetes local"}, {operators, " local"}} {
+		if run := e.runOne(t, tt.p); run.Status != store.RunSucceeded {
+			t.Fatalf("run %s: %s", run.Status, run.Reason)
+		}
+		if got := <-seen + " " + <-seen; got != tt.want {
+			t.Errorf("untrusted %v: the stages ran on %q, want %q", tt.p.Untrusted, got, tt.want)
+		}
+	}
+}
+
+type fakeStage struct{}
+
+func (fakeStage) Validate() error { return nil }
+func (fakeStage) Run(context.Context, *stages.Run) (stages.Result, error) {
+	return stages.Result{}, nil
 }
 
 // Hundreds of refused requests, made from three engines on one PostgreSQL

@@ -62,6 +62,7 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 	if err != nil {
 		return nil, fmt.Errorf("the pipeline stored with the run no longer validates: %v", err)
 	}
+	r.place(run, p)
 	secrets, err := r.opts.secrets.Resolve(ctx, run, p)
 	if err != nil {
 		return nil, err

@@ -75,6 +75,7 @@ func (g GitOpsPath) covers(repo, p string) bool {
 // the check cannot be dodged by a template.
 func (r *Repo) Admit(p *pipeline.Pipeline, trig store.Trigger) string {
 	var why []string
+	fail := func(path, format string, args ...any) { why = append(why, p.Problem(path, format, args...)) }
 	for _, name := range slices.Sorted(maps.Keys(p.Secrets)) {
 		if !p.Secrets[name].Granted {
 			continue
@@ -85,12 +86,11 @@ func (r *Repo) Admit(p *pipeline.Pipeline, trig store.Trigger) string {
 	}
 	if p.Untrusted {
 		if op := r.operatorPipeline(p.Metadata.Name); op != "" {
-			why = append(why, fmt.Sprintf("metadata.name: %s is the name of the operator's pipeline %s of repository %s; a pipeline read from the repository needs a name of its own", p.Metadata.Name, op, r.Config.Name))
+			fail("metadata.name", "%s is the name of the operator's pipeline %s of repository %s; a pipeline read from the repository needs a name of its own", p.Metadata.Name, op, r.Config.Name)
 		}
-		why = append(why, r.bound(p)...)
-		r.Config.Limits.Check(p, func(path, format string, args ...any) {
-			why = append(why, path+": "+fmt.Sprintf(format, args...))
-		})
+		r.bound(p, fail)
+		r.placed(p, fail)
+		r.Config.Limits.Check(p, fail)
 	}
 	return strings.Join(why, "; ")
 }
@@ -122,28 +122,25 @@ func (r *Repo) grant(name string, trig store.Trigger) (*SecretGrant, error) {
 	return nil, fmt.Errorf("secret %s is not granted to repository %s", name, r.Config.Name)
 }
 
-// bound checks an untrusted pipeline's app, GitOps paths, Argo CD apps and
-// clone sources against the repository's bindings.
-func (r *Repo) bound(p *pipeline.Pipeline) []string {
-	var why []string
+// bound checks an untrusted pipeline's app, GitOps paths, Argo CD apps,
+// clone sources and where its canaries connect against the repository's
+// bindings, reporting through fail.
+func (r *Repo) bound(p *pipeline.Pipeline, fail func(path, format string, args ...any)) {
 	app := p.AppName()
 	binding := r.app(app)
 	if binding == nil {
-		return []string{fmt.Sprintf("app %s is not bound to repository %s (repositories[].apps in the engine config)", app, r.Config.Name)}
+		fail("metadata", "app %s is not bound to repository %s (repositories[].apps in the engine config)", app, r.Config.Name)
+		return
 	}
 	literal := func(at, v string) bool {
 		if strings.Contains(v, "{{") {
-			why = append(why, fmt.Sprintf("%s must be written literally in a pipeline read from a repository, not as a template", at))
+			fail(at, "must be written literally in a pipeline read from a repository, not as a template")
 			return false
 		}
 		return true
 	}
 	for i, st := range p.Stages {
 		at := fmt.Sprintf("stages[%d]", i)
-		if pod, path, ok := pipeline.PodOf(&st, at); ok && (len(pod.NodeSelector) > 0 || len(pod.Tolerations) > 0) &&
-			!slices.ContainsFunc(r.Config.NodePools, func(n NodePool) bool { return n.holds(pod) }) {
-			why = append(why, fmt.Sprintf("%s: its nodeSelector and tolerations are not those of a node pool of repository %s (repositories[].nodePools in the engine config)", path, r.Config.Name))
-		}
 		var g *pipeline.GitOpsSpec
 		var a *pipeline.ArgoCDSpec
 		switch {
@@ -153,7 +150,7 @@ func (r *Repo) bound(p *pipeline.Pipeline) []string {
 			g, a, at = &st.Canary.GitOps, &st.Canary.ArgoCD, at+".canary"
 		case st.Clone != nil && st.Clone.Repo != "":
 			if literal(at+".clone.repo", st.Clone.Repo) && !r.mayClone(st.Clone.Repo) {
-				why = append(why, fmt.Sprintf("%s.clone.repo: repository %s may clone only itself or what cloneFrom lists, not %s", at, r.Config.Name, st.Clone.Repo))
+				fail(at+".clone.repo", "repository %s may clone only itself or what cloneFrom lists, not %s", r.Config.Name, st.Clone.Repo)
 			}
 			continue
 		default:
@@ -161,40 +158,38 @@ func (r *Repo) bound(p *pipeline.Pipeline) []string {
 		}
 		if literal(at+".gitops.repo", g.Repo) && literal(at+".gitops.path", g.Path) &&
 			!slices.ContainsFunc(binding.GitOps, func(b GitOpsPath) bool { return b.covers(g.Repo, g.Path) }) {
-			why = append(why, fmt.Sprintf("%s.gitops: app %s may not write %s in %s (not in its gitops bindings)", at, app, g.Path, g.Repo))
+			fail(at+".gitops", "app %s may not write %s in %s (not in its gitops bindings)", app, g.Path, g.Repo)
 		}
 		if literal(at+".argocd.app", a.App) && !slices.Contains(binding.ArgoCD, a.App) {
-			why = append(why, fmt.Sprintf("%s.argocd.app: app %s may not sync Argo CD application %s (not in its argocd bindings)", at, app, a.App))
+			fail(at+".argocd.app", "app %s may not sync Argo CD application %s (not in its argocd bindings)", app, a.App)
 		}
 		if literal(at+".argocd.server", a.Server) && a.Server != binding.ArgoCDServer {
-			why = append(why, fmt.Sprintf("%s.argocd.server: app %s may sync only through %s, not %s (apps[].argocdServer in the engine config)", at, app, orNone(binding.ArgoCDServer), a.Server))
+			fail(at+".argocd.server", "app %s may sync only through %s, not %s (apps[].argocdServer in the engine config)", app, orNone(binding.ArgoCDServer), a.Server)
 		}
 		if (a.PlainText || a.Insecure) && !binding.ArgoCDInsecure {
-			why = append(why, fmt.Sprintf("%s.argocd: app %s's Argo CD server is reached with TLS, verified; plainText and insecure are the engine config's to allow (apps[].argocdInsecure)", at, app))
+			fail(at+".argocd", "app %s's Argo CD server is reached with TLS, verified; plainText and insecure are the engine config's to allow (apps[].argocdInsecure)", app)
 		}
 		if st.Canary != nil {
-			why = append(why, binding.connects(at+".canary", st.Canary, literal)...)
+			binding.connects(at, st.Canary, literal, fail)
 		}
 	}
-	return why
 }
 
 // connects checks where a canary makes the engine connect: its analysis's
 // Prometheus and its notification URLs.
-func (b *AppBinding) connects(at string, c *pipeline.CanarySpec, literal func(at, v string) bool) []string {
-	var why []string
+func (b *AppBinding) connects(at string, c *pipeline.CanarySpec, literal func(at, v string) bool, fail func(path, format string, args ...any)) {
 	if p := c.Analysis.Prometheus; p != "" && literal(at+".analysis.prometheus", p) && p != b.Prometheus {
-		why = append(why, fmt.Sprintf("%s.analysis.prometheus: app %s may query only %s, not %s (apps[].prometheus in the engine config)", at, b.Name, orNone(b.Prometheus), p))
+		fail(at+".analysis.prometheus", "app %s may query only %s, not %s (apps[].prometheus in the engine config)", b.Name, orNone(b.Prometheus), p)
 	}
 	for i, n := range c.Notify {
-		if n.URL == "" || !literal(fmt.Sprintf("%s.notify[%d].url", at, i), n.URL) {
+		nat := fmt.Sprintf("%s.notify[%d].url", at, i)
+		if n.URL == "" || !literal(nat, n.URL) {
 			continue // a urlSecret's URL is the operator's: the secret is granted
 		}
 		if !slices.ContainsFunc(b.Notify, func(prefix string) bool { return urlUnder(n.URL, prefix) }) {
-			why = append(why, fmt.Sprintf("%s.notify[%d].url: app %s may post only under %s, not to %s (apps[].notify in the engine config)", at, i, b.Name, orNone(strings.Join(b.Notify, ", ")), n.URL))
+			fail(nat, "app %s may post only under %s, not to %s (apps[].notify in the engine config)", b.Name, orNone(strings.Join(b.Notify, ", ")), n.URL)
 		}
 	}
-	return why
 }
 
 // urlUnder reports whether u is prefix or lies under it: the same scheme,
@@ -287,6 +282,15 @@ func (g *Grants) Admit(_ context.Context, run *store.Run, p *pipeline.Pipeline) 
 	return ""
 }
 
+// Executor implements runner.Placement: the build and run stages of a
+// pipeline read from a repository run where its Repo.Executor says.
+func (g *Grants) Executor(run *store.Run) string {
+	if r := g.repoOf(run); r != nil && run.Untrusted {
+		return r.Executor()
+	}
+	return ""
+}
+
 // repoOf is the repository of the engine config that run belongs to, or nil.
 func (g *Grants) repoOf(run *store.Run) *Repo {
 	if run.Trigger.Repo == "" {
@@ -303,6 +307,7 @@ func (g *Grants) repoOf(run *store.Run) *Repo {
 var (
 	_ runner.Secrets   = (*Grants)(nil)
 	_ runner.Admission = (*Grants)(nil)
+	_ runner.Placement = (*Grants)(nil)
 )
 
 // Request is the run request for p started by trig, keyed by key: refused,

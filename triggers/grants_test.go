@@ -93,7 +93,7 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 		{gitops, "apps/payments", "order", "may not write apps/payments"},
 		{"https://evil.example.com/platform/gitops.git", "apps/order", "order", "may not write"},
 		{gitops, "apps/order", "payments", "may not sync Argo CD application payments"},
-		{gitops, "{{ .Params.path }}", "order", "gitops.path must be written literally"},
+		{gitops, "{{ .Params.path }}", "order", "gitops.path: must be written literally"},
 	} {
 		if got := deploy(tt.repo, tt.path, tt.app); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("deploy to %s %s app %s: %q, want %q", tt.repo, tt.path, tt.app, got, tt.want)
@@ -116,7 +116,7 @@ func TestAdmitChecksGrantsAndBindings(t *testing.T) {
 		{"", "", ""},
 		{`"http://prometheus:9090"`, "", ""},
 		{`"http://127.0.0.1:9"`, "", "analysis.prometheus: app order may query only http://prometheus:9090, not http://127.0.0.1:9"},
-		{`"{{ .Params.p }}"`, "", "analysis.prometheus must be written literally"},
+		{`"{{ .Params.p }}"`, "", "analysis.prometheus: must be written literally"},
 		{"", `[{url: "https://hooks.example.com/releases/order"}]`, ""},
 		{"", `[{urlSecret: DEPLOY}]`, ""},
 		{"", `[{url: "https://hooks.example.com/releasesX"}]`, "notify[0].url: app order may post only under https://hooks.example.com/releases"},
@@ -182,7 +182,7 @@ func TestGrantsAdmitEachStage(t *testing.T) {
 		{"a secret not granted for the ref", grantRepo.Config.URL, "refs/heads/dev", "secrets: [DEPLOY]\nstages:\n  - {name: c, clone: {}}\n",
 			`secret DEPLOY is not granted to repository shop for ref "refs/heads/dev" (push)`},
 		{"a templated clone source", grantRepo.Config.URL, "refs/heads/dev", "secrets: [REGISTRY]\nstages:\n  - {name: c, clone: {repo: 'http://127.0.0.1:9/{{ .Secrets.REGISTRY }}.git'}}\n",
-			"stages[0].clone.repo must be written literally"},
+			"stages[0].clone.repo: must be written literally"},
 		{"a clone source outside cloneFrom", grantRepo.Config.URL, "refs/heads/dev", "stages:\n  - {name: c, clone: {repo: 'http://127.0.0.1:9/x.git'}}\n",
 			"may clone only itself or what cloneFrom lists"},
 		{"a repository the engine config does not name", "https://git.example.com/other.git", "refs/heads/main", "stages:\n  - {name: c, clone: {}}\n",
@@ -295,6 +295,84 @@ func TestPodsGoOnlyToTheRepositorysNodePools(t *testing.T) {
 	} {
 		if got := repo.Admit(build(tt.pod), trig); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("pod %s: %q, want %q", tt.pod, got, tt.want)
+		}
+	}
+}
+
+// On an engine with a cluster a repository's pushed build and run stages
+// are Pods: local is refused (with where it is written) unless the engine
+// config gives the repository the local sandbox; a run image comes from
+// the repository's prefixes, a service account (and its token) from its
+// list.
+func TestPushedCodeRunsWhereTheRepositoryIsAllowed(t *testing.T) {
+	t.Parallel()
+	repo := &Repo{Config: grantRepo.Config, Cluster: true}
+	repo.Config.Images = []string{"registry.example.com/ci", "127.0.0.1:5000", "docker.io/library"}
+	repo.Config.ServiceAccounts = []string{"order-pusher"}
+	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
+	run := func(settings string) *pipeline.Pipeline {
+		return untrusted(t, "stages:\n  - name: test\n    run: {commands: [go test ./...], "+settings+"}\n")
+	}
+	for _, tt := range []struct{ settings, want string }{
+		{"image: registry.example.com/ci/golang:1.27", ""},
+		{"image: registry.example.com/ci", ""},
+		{"image: 127.0.0.1:5000/anything/at/all@sha256:" + strings.Repeat("a", 64), ""},
+		{"image: alpine:3", ""},
+		{"image: registry.example.com/ci/golang, executor: kubernetes, pod: {serviceAccount: order-pusher, mountServiceAccountToken: true}", ""},
+		{"image: registry.example.com/ci/golang, executor: local",
+			"repo.yaml:6:87: stages[0].run.executor: local would run code pushed to repository shop on the engine's own machine"},
+		{"image: registry.example.com/cimalicious/x", "repo.yaml:6:45: stages[0].run.image: registry.example.com/cimalicious/x is not under an image prefix of repository shop"},
+		{"image: registry.example.com.evil.io/ci/x", "not under an image prefix"},
+		{"image: ghcr.io/someone/tools", "not under an image prefix"},
+		{"image: 127.0.0.1:2379/etcd", "not under an image prefix"},
+		{"image: \"{{ .Params.image }}\"", "stages[0].run.image: must be written literally"},
+		{"image: registry.example.com/ci/golang, executor: kubernetes, pod: {serviceAccount: cluster-admin}",
+			"stages[0].run.pod.serviceAccount: cluster-admin is not a service account of repository shop: its Pods may run as order-pusher"},
+	} {
+		if got := repo.Admit(run(tt.settings), trig); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.settings, got, tt.want)
+		}
+	}
+	if got := repo.Executor(); got != "kubernetes" {
+		t.Errorf("executor on a cluster = %q", got)
+	}
+	local := &Repo{Config: repo.Config, Cluster: true}
+	local.Config.LocalSandbox = true
+	if got := local.Admit(run("image: alpine, executor: local"), trig); got != "" || local.Executor() != "" {
+		t.Errorf("a repository given the local sandbox: %q, executor %q", got, local.Executor())
+	}
+	noCluster := &Repo{Config: repo.Config}
+	if got := noCluster.Admit(run("image: alpine, executor: local"), trig); got != "" || noCluster.Executor() != "" {
+		t.Errorf("an engine without a cluster: %q, executor %q", got, noCluster.Executor())
+	}
+	operator, err := pipeline.Parse("ops.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: ops}\nstages: [{name: t, run: {image: ghcr.io/x/y, commands: [make], executor: local}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := repo.Admit(operator, trig); got != "" {
+		t.Errorf("the operator's own pipeline: %q", got)
+	}
+	g := &Grants{Repos: []*Repo{repo}}
+	for _, tt := range []struct {
+		untrusted bool
+		want      string
+	}{{true, "kubernetes"}, {false, ""}} {
+		r := &store.Run{Untrusted: tt.untrusted, Trigger: store.Trigger{Repo: repo.Config.URL}}
+		if got := g.Executor(r); got != tt.want {
+			t.Errorf("Grants.Executor(untrusted %v) = %q, want %q", tt.untrusted, got, tt.want)
+		}
+	}
+}
+
+func TestImagePrefixes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ prefix, want string }{
+		{"registry.example.com", ""}, {"registry.example.com/ci/", ""}, {"127.0.0.1:5000", ""}, {"localhost/x", ""},
+		{"ci", "does not start with a registry host"}, {"", "does not start with a registry host"},
+		{"registry.example.com/UPPER", "is not a registry and a repository path"},
+	} {
+		if got := ImagePrefixProblem(tt.prefix); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("%q: %q, want %q", tt.prefix, got, tt.want)
 		}
 	}
 }

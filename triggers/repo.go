@@ -3,8 +3,6 @@ package triggers
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/slipwayci/slipway/pipeline"
 )
@@ -32,6 +30,19 @@ type Repository struct {
 	// from the repository may give a Pod the nodeSelector and tolerations
 	// of one of these (written out), or none.
 	NodePools []NodePool `yaml:"nodePools"`
+	// ServiceAccounts are those its stage Pods may run as (and mount the
+	// token of): each also in the engine's SLIPWAY_POD_SERVICE_ACCOUNTS.
+	ServiceAccounts []string `yaml:"serviceAccounts"`
+	// Images are where the images of its run stages come from: registries
+	// or registry/path prefixes (placement.go). A pipeline read from the
+	// repository may run no other.
+	Images []string `yaml:"images"`
+	// LocalSandbox lets the build and run stages of its pushed pipelines
+	// run on the engine's own machine, in its sandbox, when the engine
+	// has a cluster (without one they always do): for an engine whose
+	// repositories all trust each other, since the sandbox shares the
+	// machine that holds every repository's secrets.
+	LocalSandbox bool `yaml:"localSandbox"`
 	// Status, when set, reports each run's progress as a commit status
 	// on the forge (context slipway/<pipeline>).
 	Status *StatusConfig `yaml:"status"`
@@ -94,6 +105,9 @@ type Repo struct {
 	Sources      []Source
 	StatusToken  string // with Config.Status.Token
 	StatusAppKey string // with Config.Status.GitHubApp: its private key, PEM
+	// Cluster says the engine runs Pods: the build and run stages of the
+	// repository's pushed pipelines run there (see Executor).
+	Cluster bool
 }
 
 // String names the repository.
@@ -110,24 +124,3 @@ func (r *Repo) matches(urls []string) bool {
 	return false
 }
 
-// NodePool is a place in the cluster the operator lets a repository's
-// stage Pods go: nodes selected by labels, with the taints they tolerate.
-type NodePool struct {
-	Name         string                `yaml:"name"`
-	NodeSelector map[string]string     `yaml:"nodeSelector"`
-	Tolerations  []pipeline.Toleration `yaml:"tolerations"`
-}
-
-// holds reports whether pod is placed in the pool: the same selector and
-// the same tolerations, in any order.
-func (n NodePool) holds(pod pipeline.PodSettings) bool {
-	if !maps.Equal(n.NodeSelector, pod.NodeSelector) || len(n.Tolerations) != len(pod.Tolerations) {
-		return false
-	}
-	for _, t := range pod.Tolerations {
-		if !slices.Contains(n.Tolerations, t) {
-			return false
-		}
-	}
-	return true
-}

@@ -83,6 +83,9 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	for _, repo := range res.Repos { // their pushed code runs in Pods when there is a cluster
+		repo.Cluster = podsRunner != nil
+	}
 	grants := &triggers.Grants{Repos: res.Repos, LookupEnv: os.LookupEnv}
 	opts := []runner.Option{runner.WithLogger(log), runner.WithObserver(metrics), runner.WithRunChanged(reporter.RunChanged),
 		runner.WithWorkRoot(filepath.Join(cfg.Data, "work")), runner.WithSecrets(grants), runner.WithAdmission(grants)}
