@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayci/slipway/engineconfig"
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/stages/tools"
@@ -86,7 +89,9 @@ func TestBaseGrantsOnlyTheBuildNamespace(t *testing.T) {
 		"ServiceAccount/slipway-builds/slipway-stage ", "Role/slipway-builds/slipway-stages ", "RoleBinding/slipway-builds/slipway-stages ",
 		"Deployment/slipway/slipway ", "Service/slipway/slipway ", "PodDisruptionBudget/slipway/slipway ",
 		"PersistentVolumeClaim/slipway/slipway-data ", "ConfigMap/slipway/slipway-config-",
-		"Deployment/slipway/trivy ", "Service/slipway/trivy ", "PersistentVolumeClaim/slipway/trivy-db "} {
+		"Deployment/slipway/trivy ", "Service/slipway/trivy ", "PersistentVolumeClaim/slipway/trivy-db ",
+		"LimitRange/slipway-builds/stage-pods ", "ResourceQuota/slipway-builds/stage-pods ", "NetworkPolicy/slipway-builds/default-deny ",
+		"NetworkPolicy/slipway-builds/dns ", "NetworkPolicy/slipway-builds/registries-and-git-hosts "} {
 		if !strings.Contains(got+" ", want) {
 			t.Errorf("the base lacks %s: %s", strings.TrimSpace(want), got)
 		}
@@ -127,6 +132,87 @@ func TestBaseGrantsOnlyTheBuildNamespace(t *testing.T) {
 					t.Errorf("the Deployment lacks %s:\n%s", want, spec)
 				}
 			}
+		}
+	}
+}
+
+// The build namespace enforces Pod Security baseline, sizes every
+// container within what the engine lets a pushed pipeline ask, and lets
+// its Pods reach DNS and the internet's registries and git hosts only:
+// no address of the cluster or a private network, no link-local metadata.
+func TestTheBuildNamespaceHasGuardrails(t *testing.T) {
+	objs := build(t)
+	find := func(kind, name string) map[string]any {
+		for _, o := range objs {
+			if o.Kind == kind && o.Metadata.Name == name {
+				return o.Raw
+			}
+		}
+		t.Fatalf("no %s %s", kind, name)
+		return nil
+	}
+	field := func(o map[string]any) string { b, _ := json.Marshal(o); return string(b) }
+	if ns := field(find("Namespace", "slipway-builds")); !strings.Contains(ns, `"pod-security.kubernetes.io/enforce":"baseline"`) {
+		t.Errorf("the build namespace does not enforce Pod Security baseline: %s", ns)
+	}
+	limits := pipeline.DefaultLimits
+	if lr := field(find("LimitRange", "stage-pods")); !strings.Contains(lr, fmt.Sprintf(`"max":{"cpu":%q,"memory":%q}`, limits.MaxCPU, limits.MaxMemory)) {
+		t.Errorf("the LimitRange's max is not the engine's default limits (%s, %s): %s", limits.MaxCPU, limits.MaxMemory, lr)
+	}
+	if deny := field(find("NetworkPolicy", "default-deny")); deny != `{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"labels":{"app.kubernetes.io/name":"slipway","app.kubernetes.io/part-of":"slipway"},"name":"default-deny","namespace":"slipway-builds"},"spec":{"podSelector":{},"policyTypes":["Ingress","Egress"]}}` {
+		t.Errorf("default-deny = %s", deny)
+	}
+	var policy struct {
+		Spec struct {
+			Egress []struct {
+				To []struct {
+					IPBlock struct {
+						CIDR   string
+						Except []string
+					} `json:"ipBlock"`
+				}
+				Ports []struct{ Port int }
+			}
+		}
+	}
+	raw, _ := json.Marshal(find("NetworkPolicy", "registries-and-git-hosts"))
+	if err := json.Unmarshal(raw, &policy); err != nil {
+		t.Fatal(err)
+	}
+	reaches := func(addr string, port int) bool {
+		ip := netip.MustParseAddr(addr)
+		for _, e := range policy.Spec.Egress {
+			if !slices.ContainsFunc(e.Ports, func(p struct{ Port int }) bool { return p.Port == port }) {
+				continue
+			}
+			for _, to := range e.To {
+				if !netip.MustParsePrefix(to.IPBlock.CIDR).Contains(ip) ||
+					slices.ContainsFunc(to.IPBlock.Except, func(c string) bool { return netip.MustParsePrefix(c).Contains(ip) }) {
+					continue
+				}
+				return true
+			}
+		}
+		return false
+	}
+	for _, blocked := range []struct {
+		what string
+		addr string
+		port int
+	}{
+		{"link-local metadata", "169.254.169.254", 80}, {"link-local metadata over https", "169.254.169.254", 443},
+		{"the API server's Service", "10.96.0.1", 443}, {"a node's API server", "192.168.1.10", 443},
+		{"a Pod (the engine, the Trivy server)", "10.244.1.7", 443}, {"a Docker bridge", "172.17.0.2", 443},
+		{"carrier-grade NAT", "100.64.0.1", 443}, {"loopback", "127.0.0.1", 443}, {"IPv6 unique-local", "fd00::1", 443},
+		{"IPv6 link-local", "fe80::1", 443}, {"a host on the internet, on another port", "93.184.216.34", 2375},
+	} {
+		if reaches(blocked.addr, blocked.port) {
+			t.Errorf("stage Pods may reach %s (%s:%d)", blocked.what, blocked.addr, blocked.port)
+		}
+	}
+	for _, allowed := range []string{"93.184.216.34", "2606:2800:220:1::248"} {
+		if !reaches(allowed, 443) || !reaches(allowed, 22) {
+			t.Errorf("stage Pods cannot reach %s on 443 and 22", allowed)
 		}
 	}
 }

@@ -164,7 +164,7 @@ func TestCloneBuildScanAgainstRealSystems(t *testing.T) {
 	}
 	// Only this test's engines make sandboxes here (other packages' tests,
 	// running at the same time, make theirs in the shared temp directory).
-	if left, _ := filepath.Glob(filepath.Join(e.sandboxes(t), "kaniko-root-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(e.sandboxes(t), "slipway-sandboxes", "kaniko-root-*")); len(left) > 0 {
 		t.Errorf("build sandboxes left behind: %v", left)
 	}
 }

@@ -123,4 +123,3 @@ func (r *Repo) matches(urls []string) bool {
 	}
 	return false
 }
-

@@ -24,9 +24,10 @@ const defaultHelperImage = "ghcr.io/slipwayci/slipway"
 // engine's own service account when unset), SLIPWAY_POD_NAMESPACE (default
 // the engine's own namespace in a cluster, else slipway-builds),
 // SLIPWAY_HELPER_IMAGE (default this release's image),
-// SLIPWAY_POD_SERVICE_ACCOUNT (the stage Pods') and
+// SLIPWAY_POD_SERVICE_ACCOUNT (the stage Pods'),
 // SLIPWAY_POD_SERVICE_ACCOUNTS (comma-separated: the others a pipeline
-// may name). Without a cluster it is nil, and such stages fail saying so.
+// may name) and SLIPWAY_POD_PULL_SECRET (the Secret holding the engine's
+// registry credentials, which the Pods pull their images with). Without a cluster it is nil, and such stages fail saying so.
 func podRunner() (*pods.Runner, error) {
 	var cfg *rest.Config
 	var err error
@@ -47,7 +48,7 @@ func podRunner() (*pods.Runner, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	r := &pods.Runner{Client: client, Namespace: os.Getenv("SLIPWAY_POD_NAMESPACE"), HelperImage: os.Getenv("SLIPWAY_HELPER_IMAGE"),
-		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT")}
+		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT"), PullSecret: os.Getenv("SLIPWAY_POD_PULL_SECRET")}
 	for _, sa := range strings.Split(os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNTS"), ",") {
 		if sa = strings.TrimSpace(sa); sa != "" {
 			r.ServiceAccounts = append(r.ServiceAccounts, sa)

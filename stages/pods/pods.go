@@ -60,6 +60,10 @@ type Runner struct {
 	// ServiceAccounts are the others a pipeline may name for its stage
 	// (Spec.ServiceAccount): the operator's allow-list.
 	ServiceAccounts []string
+	// PullSecret names the Secret (kubernetes.io/dockerconfigjson) of the
+	// engine's registry credentials every stage Pod pulls with; images are
+	// pulled for each Pod, never taken from the node's cache.
+	PullSecret string
 	// Unschedulable is how long a Pod may stay unschedulable before the
 	// stage fails (an autoscaler may still add a node); default 2m.
 	Unschedulable time.Duration

@@ -24,6 +24,16 @@ type Checkout struct {
 	Username, Token, SSHKey string
 }
 
+// Capabilities are all a stage's main container holds, of those a
+// container has by default: what Kaniko needs to unpack an image and run
+// its RUN steps as their users — own and change any file (CHOWN,
+// DAC_OVERRIDE, FOWNER, FSETID), switch users (SETUID, SETGID), keep the
+// file capabilities a layer carries (SETFCAP) and stop its own processes
+// (KILL) — and what a test suite run as root expects of the same. Not
+// NET_RAW (raw packets: spoofing on the node's network), MKNOD,
+// SYS_CHROOT, SETPCAP, NET_BIND_SERVICE nor AUDIT_WRITE.
+var Capabilities = []corev1.Capability{"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETFCAP", "SETGID", "SETUID"}
+
 // pod is the Pod of spec: an init container fetching the checkout into an
 // emptyDir, then the main container; nothing secret in it but references
 // to the attempt's Secret (also named name).
@@ -46,12 +56,15 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 		Resources:                spec.Resources,
 		TerminationMessagePath:   spec.TerminationMessagePath,
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		// Pulled each time, with the engine's pull secret: an image on the
+		// node (another repository's, pulled with the node's credentials)
+		// is not there to be taken without the registry's say.
+		ImagePullPolicy: corev1.PullAlways,
 		// Root, as Kaniko must be (it unpacks and chowns the image's
-		// files), with the capabilities a container has by default but
-		// NET_RAW (raw packets: spoofing on the node's network), and no
-		// way to gain more.
+		// files), with only the capabilities that takes, and no way to
+		// gain more.
 		SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no,
-			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}}},
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: Capabilities}},
 	}
 	if main.TerminationMessagePath == "" {
 		main.TerminationMessagePath = corev1.TerminationMessagePathDefault
@@ -65,11 +78,12 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 			EnableServiceLinks:           &no,
 			// The runtime's default seccomp profile: no kernel keyrings,
 			// no module loading, no ptrace of what is not its own…
-			SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			NodeSelector:    spec.NodeSelector,
-			Tolerations:     spec.Tolerations,
-			Containers:      []corev1.Container{main},
-			Volumes:         volumes,
+			SecurityContext:  &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			ImagePullSecrets: r.pullSecrets(),
+			NodeSelector:     spec.NodeSelector,
+			Tolerations:      spec.Tolerations,
+			Containers:       []corev1.Container{main},
+			Volumes:          volumes,
 		},
 	}
 	if c := spec.Checkout; c != nil {
@@ -78,9 +92,10 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 			p.Spec.Containers[0].WorkingDir = path.Join(Workspace, "src")
 		}
 		p.Spec.InitContainers = []corev1.Container{{
-			Name:  "checkout",
-			Image: r.HelperImage,
-			Args:  []string{"checkout", "--repo", c.URL, "--ref", c.Ref, "--sha", c.SHA, "--dir", path.Join(Workspace, "src")},
+			Name:            "checkout",
+			Image:           r.HelperImage,
+			ImagePullPolicy: corev1.PullAlways,
+			Args:            []string{"checkout", "--repo", c.URL, "--ref", c.Ref, "--sha", c.SHA, "--dir", path.Join(Workspace, "src")},
 			Env: []corev1.EnvVar{
 				{Name: "HOME", Value: Workspace},
 				secretEnv("SLIPWAY_GIT_USERNAME", name, "git-username"),
@@ -98,6 +113,13 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 		}}
 	}
 	return p
+}
+
+func (r *Runner) pullSecrets() []corev1.LocalObjectReference {
+	if r.PullSecret == "" {
+		return nil
+	}
+	return []corev1.LocalObjectReference{{Name: r.PullSecret}}
 }
 
 func (r *Runner) env(secret string, spec Spec) []corev1.EnvVar {

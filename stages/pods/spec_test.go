@@ -3,6 +3,7 @@ package pods
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,9 +41,23 @@ func TestPodSpecHoldsNoSecretAndNoToken(t *testing.T) {
 		pod.Spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("pod spec = %+v", pod.Spec)
 	}
-	if sc := pod.Spec.Containers[0].SecurityContext; *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "NET_RAW" {
+	if sc := pod.Spec.Containers[0].SecurityContext; *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" ||
+		slices.Contains(sc.Capabilities.Add, "NET_RAW") || slices.Contains(sc.Capabilities.Add, "SYS_CHROOT") || len(sc.Capabilities.Add) != 8 {
 		t.Errorf("main container's security context = %+v", sc)
 	}
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if c.ImagePullPolicy != corev1.PullAlways {
+			t.Errorf("container %s pulls %s, want Always", c.Name, c.ImagePullPolicy)
+		}
+	}
+	if pod.Spec.ImagePullSecrets != nil {
+		t.Errorf("pull secrets %v without one set", pod.Spec.ImagePullSecrets)
+	}
+	r.PullSecret = "engine-registry"
+	if got := r.pod(run, name, spec).Spec.ImagePullSecrets; len(got) != 1 || got[0].Name != "engine-registry" {
+		t.Errorf("pull secrets = %v", got)
+	}
+	r.PullSecret = ""
 	if l := pod.Labels; l[LabelRun] != "42" || l[LabelRole] != "build" || l[LabelStage] != stageHash("Build image!") || l[LabelManagedBy] != "slipway" {
 		t.Errorf("labels = %v", l)
 	}
