@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -502,4 +503,80 @@ func TestCancelledBuildDeletesItsPod(t *testing.T) {
 	if strings.Contains(p.out.String(), "slipway: pushed") {
 		t.Errorf("the build finished despite the cancel:\n%s", p.out.String())
 	}
+}
+
+// On an engine with a cluster, the code pushed to a repository runs as a
+// Pod though its pipeline names no executor; a pushed pipeline asking for
+// the engine's own sandbox (executor: local), or an image from outside the
+// repository's prefixes, is refused where it is written, and never runs.
+func TestPushedCodeRunsAsPodsByDefault(t *testing.T) {
+	e := newPodEnv(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "hook-secret", "s3cret\n")
+	writeFile(t, dir, "git-token", podGitToken+"\n")
+	writeFile(t, dir, "ops-token", "ops-token-value\n")
+	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(engineHeader+`  - name: shop
+    url: %q
+    forge: github
+    webhookSecret: {file: hook-secret}
+    token: {file: git-token}
+    pipelines: [{path: .slipway.yaml}]
+    secrets: [{name: GIT_TOKEN, from: {file: git-token}}]
+    images: [%s/base]
+tokens:
+  - {name: ops, role: admin, secret: {file: ops-token}}
+`, e.repo, e.Registry.Addr))
+	eng := startServeEnv(t, e.env(t), config)
+	pushed := func(run string) string {
+		return fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: shop}
+on: {push: {branches: [main]}}
+secrets: [GIT_TOKEN]
+stages:
+  - {name: clone, clone: {auth: {token: GIT_TOKEN}}}
+  - {name: test, run: {%s, commands: ["echo running as $(id -u) in $(hostname)"]}}
+`, run)
+	}
+	var before string
+	runOf := func(file string) (status, reason, logs string) {
+		t.Helper()
+		sha, err := e.wt.Commit("main", "pipeline", map[string]string{".slipway.yaml": file})
+		must(t, err)
+		must(t, e.wt.Push("main"))
+		if code, err := deliverPush(eng.url, "s3cret", "delivery-"+sha, e.repo, cmp.Or(before, strings.Repeat("0", 40)), sha); err != nil || code >= 300 {
+			t.Fatalf("delivering the push: %d, %v", code, err)
+		}
+		before = sha
+		var runs struct{ Runs []struct{ ID int64 } }
+		var run struct {
+			Status, Reason string
+			Trigger        struct{ SHA string }
+		}
+		waitFor(t, "the push's run to end", func() bool {
+			eng.api(t, "GET", "/api/v1/runs?limit=1", "ops-token-value", &runs)
+			if len(runs.Runs) == 0 {
+				return false
+			}
+			eng.api(t, "GET", fmt.Sprintf("/api/v1/runs/%d", runs.Runs[0].ID), "ops-token-value", &run)
+			return run.Trigger.SHA == sha && run.Status != "queued" && run.Status != "running"
+		})
+		logs, _ = cli(t, "logs", fmt.Sprint(runs.Runs[0].ID), "--server", eng.url, "--token", "ops-token-value")
+		return run.Status, run.Reason, logs
+	}
+	status, reason, logs := runOf(pushed("image: " + e.Base))
+	if status != "succeeded" || !regexp.MustCompile(`running \S+ in pod slipway-builds/slipway-\d+-test-`).MatchString(logs) ||
+		!regexp.MustCompile(`running as 0 in slipway-\d+-test-`).MatchString(logs) {
+		t.Errorf("a pushed run stage naming no executor: %s %q\n%s", status, reason, logs)
+	}
+	for _, tt := range []struct{ run, want string }{
+		{"image: " + e.Base + ", executor: local", `\.slipway\.yaml@[0-9a-f]{7}:8:\d+: stages\[1\]\.run\.executor: local would run code pushed to repository shop on the engine's own machine`},
+		{"image: " + e.Registry.Addr + "/slipway/slipway:test", `\.slipway\.yaml@[0-9a-f]{7}:8:\d+: stages\[1\]\.run\.image: \S+ is not under an image prefix of repository shop`},
+	} {
+		status, reason, logs := runOf(pushed(tt.run))
+		if status != "failed" || !regexp.MustCompile(tt.want).MatchString(reason) || strings.Contains(logs, "running as") {
+			t.Errorf("%s: run %s %q, want refused with %s\n%s", tt.run, status, reason, tt.want, logs)
+		}
+	}
+	e.nothingLeft(t, "pushed runs")
 }

@@ -62,7 +62,13 @@ type engineProc struct {
 
 func startServe(t testing.TB, config string) *engineProc {
 	t.Helper()
-	e := startSlipway(t, "serve", "--config", config)
+	return startServeEnv(t, nil, config)
+}
+
+// startServeEnv is startServe with more environment variables.
+func startServeEnv(t testing.TB, env []string, config string) *engineProc {
+	t.Helper()
+	e := startSlipwayEnv(t, env, "serve", "--config", config)
 	re := regexp.MustCompile(`slipway serving on (http://\S+)`)
 	for range 500 {
 		if m := re.FindStringSubmatch(e.out.String()); m != nil {
