@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,7 @@ type Config struct {
 	Tokens       []TokenConfig         `yaml:"tokens"`
 	Alertmanager *AlertmanagerConfig   `yaml:"alertmanager"`
 	Database     *DatabaseConfig       `yaml:"database"` // nil: SQLite in Data
+	Sandbox      SandboxConfig         `yaml:"sandbox"`
 
 	file string
 }
@@ -55,6 +57,21 @@ type DatabaseConfig struct {
 	// renewing its lease (it was killed, or lost the database) before
 	// another engine takes it over; default 15s.
 	LeaseTTL pipeline.Duration `yaml:"leaseTTL"`
+}
+
+// SandboxConfig is what the engine's own sandbox (local builds) may reach.
+type SandboxConfig struct {
+	// Registries are the registries on the engine's machine (host:port
+	// on loopback) that a local build may push to and pull from,
+	// relayed into its network; none by default. No other port of the
+	// machine is reachable from a build.
+	Registries []string `yaml:"registries"`
+}
+
+// SandboxRegistries is the list a local builder relays (never nil: an
+// engine relays only what its config lists).
+func (c *Config) SandboxRegistries() []string {
+	return append([]string{}, c.Sandbox.Registries...)
 }
 
 // DefaultLeaseTTL is DatabaseConfig.LeaseTTL's default.
@@ -206,6 +223,13 @@ func (v *checker) config(c *Config) {
 	}
 	v.tokens(c.Tokens)
 	v.database(c.Database)
+	for i, r := range c.Sandbox.Registries {
+		host, port, err := net.SplitHostPort(r)
+		n, perr := strconv.Atoi(port)
+		if ip := net.ParseIP(host); err != nil || perr != nil || n < 1 || n > 65535 || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			v.failf(fmt.Sprintf("sandbox.registries[%d]", i), "%q is not a registry on this machine: host:port on loopback (127.0.0.1:5000, [::1]:5000, localhost:5000)", r)
+		}
+	}
 	if a := c.Alertmanager; a != nil {
 		switch {
 		case (a.BearerToken == nil) == (a.Password == nil):

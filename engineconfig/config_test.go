@@ -53,6 +53,12 @@ func TestConfig(t *testing.T) {
 		`repositories[1].limits: limits may not be negative`,
 		`repositories[1].limits: maxMemory "lots" is not a memory quantity`,
 		`repositories[1].nodePools[0]: a node pool names a nodeSelector or tolerations`,
+		`repositories[1].serviceAccounts[0]: "Cluster_Admin" is not a service account name`,
+		`repositories[1].images[0]: "ubuntu" does not start with a registry host`,
+		`repositories[1].images[1]: "registry.example.com/UP" is not a registry and a repository path`,
+		`sandbox.registries[1]: "10.0.0.5:5000" is not a registry on this machine`,
+		`sandbox.registries[2]: "localhost" is not a registry on this machine`,
+		`sandbox.registries[3]: "127.0.0.1:2379/x" is not a registry on this machine`,
 		`bad.yaml:4:6: url: "ftp://slipway" is not an http(s) URL`,
 		`repositories[0].status.token: write exactly one of {env: VAR} or {file: PATH}`,
 		`repositories[0].status.api: "javascript:alert(1)" is not an http(s) URL`,
@@ -69,6 +75,9 @@ func TestConfig(t *testing.T) {
 		if !strings.Contains(errs.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)
 		}
+	}
+	if strings.Contains(errs.Error(), "sandbox.registries[0]") {
+		t.Errorf("a loopback registry refused:\n%v", err)
 	}
 	if _, err := Load("testdata/missing.yaml"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing config: %v", err)

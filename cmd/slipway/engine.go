@@ -30,8 +30,10 @@ import (
 // its token) makes the engine its client; SLIPWAY_PROMETHEUS is the
 // Prometheus a canary's analysis asks when its pipeline names none;
 // SLIPWAY_KANIKO_IMAGE is the executor image of builds run as Pods, and
-// podsRunner (podRunner; nil without a cluster) is where those Pods run.
-func stageKinds(podsRunner *pods.Runner) (*stages.Registry, error) {
+// podsRunner (podRunner; nil without a cluster) is where those Pods run;
+// registries are the registries on this machine a local build may reach
+// (nil: every one it names, for `slipway run`).
+func stageKinds(podsRunner *pods.Runner, registries []string) (*stages.Registry, error) {
 	trivyCache := os.Getenv("SLIPWAY_TRIVY_CACHE")
 	if trivyCache == "" {
 		trivyCache = filepath.Join(tools.Dir(), "trivy-cache")
@@ -41,7 +43,7 @@ func stageKinds(podsRunner *pods.Runner) (*stages.Registry, error) {
 	for kind, f := range map[string]stages.Factory{
 		"clone": clone.New(clone.GoGit{}, clone.CLI{}),
 		"build": build.New(map[string]build.Builder{
-			"local":      &build.Local{Executor: tools.Kaniko()},
+			"local":      &build.Local{Executor: tools.Kaniko(), Registries: registries},
 			"kubernetes": &build.Kubernetes{Pods: podsRunner, Image: kanikoImage},
 		}),
 		"deploy": deploy.New(),
@@ -83,7 +85,7 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 		st.Close()
 		return nil, err
 	}
-	kinds, err := stageKinds(podsRunner)
+	kinds, err := stageKinds(podsRunner, nil) // one's own machine: the registries a build names
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -65,7 +65,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	kinds, err := stageKinds(podsRunner)
+	kinds, err := stageKinds(podsRunner, cfg.SandboxRegistries())
 	if err != nil {
 		return err
 	}

@@ -137,3 +137,46 @@ func TestKubernetesBuildRunsKanikoWithTheSameArguments(t *testing.T) {
 		t.Errorf("Build without a clone stage = %v", err)
 	}
 }
+
+// An engine's builder relays into its sandbox only the registries on
+// this machine its config lists: a build naming another port of the
+// machine — as its destination, its cache or a FROM — is refused before
+// any sandbox is made; `slipway run` (no list) relays what the build names.
+func TestOnlyListedRegistriesOfThisMachineAreReached(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dockerfile := filepath.Join(dir, "Dockerfile")
+	sandboxes := t.TempDir()
+	l := &Local{Executor: os.Args[0], WorkRoot: sandboxes, Registries: []string{"localhost:5000"}}
+	for _, tt := range []struct {
+		from, dest, cache, want string
+	}{
+		{"127.0.0.1:5000/base/busybox:1", "127.0.0.1:5000/shop/web", "", ""},
+		{"busybox", "localhost:5000/shop/web", "127.0.0.1:5000/shop/cache", ""},
+		{"--platform=linux/amd64 127.0.0.1:2379/etcd", "127.0.0.1:5000/shop/web", "", "the build names 127.0.0.1:2379, a port on the engine's machine that is not a registry builds may reach (sandbox.registries in the engine config: 127.0.0.1:5000)"},
+		{"busybox", "127.0.0.1:8080/api", "", "the build names 127.0.0.1:8080"},
+		{"busybox", "127.0.0.1:5000/shop/web", "[::1]:5432/db", "the build names [::1]:5432"},
+	} {
+		if err := os.WriteFile(dockerfile, []byte("FROM "+tt.from+"\nRUN true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		req := Request{Dockerfile: dockerfile, Destination: tt.dest, CacheRepo: tt.cache}
+		_, err := l.reachable(req)
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("FROM %s to %s (cache %q): %v, want %q", tt.from, tt.dest, tt.cache, err, tt.want)
+		}
+		if tt.want == "" {
+			continue
+		}
+		if _, err := l.Build(context.Background(), req, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Build: %v, want %q", err, tt.want)
+		}
+		if entries, _ := os.ReadDir(sandboxes); len(entries) != 0 {
+			t.Errorf("a refused build made a sandbox: %v", entries)
+		}
+	}
+	all, err := (&Local{}).reachable(Request{Dockerfile: dockerfile, Destination: "127.0.0.1:5000/shop/web", CacheRepo: "[::1]:5432/db"})
+	if err != nil || strings.Join(all, " ") != "127.0.0.1:5000 [::1]:5432" {
+		t.Errorf("without a list: %v, %v; want every registry the build names", all, err)
+	}
+}

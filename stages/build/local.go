@@ -26,6 +26,13 @@ type Local struct {
 	WorkRoot string // where sandboxes are made (default: os.TempDir())
 	CACerts  string // default /etc/ssl/certs/ca-certificates.crt
 	IDBase   int    // first host UID/GID of the sandbox's IDs (default sandbox.DefaultIDBase)
+	// Registries are the registries on this machine (host:port on
+	// loopback) a build may reach: a build naming another one is refused
+	// before its sandbox is made. nil relays every one the build names —
+	// `slipway run`, on one's own machine; an engine passes its config's
+	// list (sandbox.registries), so that no Dockerfile reaches its API,
+	// its database or etcd by naming their port.
+	Registries []string
 }
 
 // kanikoEnv is the executor's environment, as in its official image.
@@ -37,6 +44,10 @@ func (l *Local) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 	if _, err := os.Stat(l.Executor); err != nil {
 		return Result{}, fmt.Errorf("kaniko executor: %w (run `make tools`)", err)
 	}
+	registries, err := l.reachable(req)
+	if err != nil {
+		return Result{}, err
+	}
 	root, err := sandbox.NewRoot(l.WorkRoot, "kaniko-root-", l.IDBase)
 	if err != nil {
 		return Result{}, fmt.Errorf("making the build sandbox: %w", err)
@@ -46,7 +57,7 @@ func (l *Local) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 		return Result{}, fmt.Errorf("preparing the build sandbox: %w", err)
 	}
 	args := append([]string{"--force"}, executorArgs(req, "/workspace", "/kaniko/build/Dockerfile", "/kaniko/digest")...)
-	if err := l.run(ctx, root, loopbackRegistries(req), args, log); err != nil {
+	if err := l.run(ctx, root, registries, args, log); err != nil {
 		if ctx.Err() != nil {
 			return Result{}, fmt.Errorf("kaniko build interrupted: %w", ctx.Err())
 		}

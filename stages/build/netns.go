@@ -2,8 +2,10 @@ package build
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/slipwayci/slipway/stages/sandbox"
@@ -30,4 +32,27 @@ func loopbackRegistries(req Request) []string {
 		f.Close()
 	}
 	return sandbox.LoopbackRegistries(refs...)
+}
+
+// reachable is the registries on this machine req names, each one the
+// builder may relay into its sandbox.
+func (l *Local) reachable(req Request) ([]string, error) {
+	named := loopbackRegistries(req)
+	if l.Registries == nil {
+		return named, nil
+	}
+	allowed := sandbox.LoopbackRegistries(l.Registries...)
+	for _, r := range named {
+		if !slices.Contains(allowed, r) {
+			return nil, fmt.Errorf("the build names %s, a port on the engine's machine that is not a registry builds may reach (sandbox.registries in the engine config: %s); nothing was built", r, orNone(strings.Join(allowed, ", ")))
+		}
+	}
+	return named, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
