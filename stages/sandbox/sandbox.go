@@ -75,7 +75,8 @@ func NewRoot(workRoot, prefix string, idBase int) (*Root, error) {
 	// not by another sandbox, nor by anyone else here. The root is an
 	// image's "/" too: 0755 as in a container (a FROM scratch image kept
 	// it, and its non-root users could not enter "/").
-	if err := os.Chmod(own, 0o710); err == nil && os.Geteuid() == 0 {
+	err = os.Chmod(own, 0o710)
+	if err == nil && os.Geteuid() == 0 {
 		err = os.Lchown(own, 0, idBase)
 	}
 	if err == nil {
