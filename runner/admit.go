@@ -36,6 +36,22 @@ func (r *Runner) place(run *store.Run, p *pipeline.Pipeline) {
 	}
 }
 
+// Fetching is what an Admission may also say: whether a run may fetch a
+// repository besides the one its clone stage names — a submodule, which
+// the pushed commit names and no check before the stage can see.
+type Fetching interface {
+	MayFetch(run *store.Run, url string) bool
+}
+
+// mayFetch is the stage's check of what it fetches (nil: anything).
+func (r *Runner) mayFetch(run *store.Run) func(string) bool {
+	f, ok := r.opts.admission.(Fetching)
+	if !ok {
+		return nil
+	}
+	return func(url string) bool { return f.MayFetch(run, url) }
+}
+
 // admitAll is the default Admission: every pipeline this engine can run
 // (stages.Registry.Check) is admitted — `slipway run`, and engines that
 // read no pipeline from a repository.

@@ -166,7 +166,7 @@ func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (stages.Re
 	run := &stages.Run{
 		ID: x.run.ID, Pipeline: x.p.Metadata.Name, App: x.p.AppName(), Stage: st.Name, Attempt: n,
 		Trigger: x.data().Run, Workdir: x.workdir, Env: x.p.Env, Secrets: x.secrets, Outputs: x.outputs,
-		Log: log, Logger: x.log.With("stage", st.Name, "attempt", n),
+		MayFetch: r.mayFetch(x.run), Log: log, Logger: x.log.With("stage", st.Name, "attempt", n),
 		Release: &release{st: r.store, cmds: r.cmds, runID: x.run.ID, app: x.p.AppName()},
 	}
 	spec, err := pipeline.RenderSpec(st.Name, st.Spec(), x.data())

@@ -56,6 +56,10 @@ type Run struct {
 	Env      map[string]string // the pipeline's env
 	Secrets  map[string]string // resolved secret values by name; already masked in Log
 	Outputs  map[string]map[string]string
+	// MayFetch says whether the run may fetch the repository at url
+	// besides the one its clone stage names (a submodule): the engine
+	// config's cloneFrom, for a pipeline read from a repository. nil: any.
+	MayFetch func(url string) bool
 
 	// Log is the stage log: written line by line, secrets masked, stored
 	// and streamed to followers. Safe for concurrent use.

@@ -291,6 +291,17 @@ func (g *Grants) Executor(run *store.Run) string {
 	return ""
 }
 
+// MayFetch implements runner.Fetching: a pipeline read from a repository
+// fetches (as a submodule) only what it may clone, the repository itself
+// or what cloneFrom lists; other pipelines fetch anything.
+func (g *Grants) MayFetch(run *store.Run, url string) bool {
+	if !run.Untrusted {
+		return true
+	}
+	r := g.repoOf(run)
+	return r != nil && r.mayClone(url)
+}
+
 // repoOf is the repository of the engine config that run belongs to, or nil.
 func (g *Grants) repoOf(run *store.Run) *Repo {
 	if run.Trigger.Repo == "" {
@@ -308,6 +319,7 @@ var (
 	_ runner.Secrets   = (*Grants)(nil)
 	_ runner.Admission = (*Grants)(nil)
 	_ runner.Placement = (*Grants)(nil)
+	_ runner.Fetching  = (*Grants)(nil)
 )
 
 // Request is the run request for p started by trig, keyed by key: refused,

@@ -361,6 +361,13 @@ func TestPushedCodeRunsWhereTheRepositoryIsAllowed(t *testing.T) {
 		if got := g.Executor(r); got != tt.want {
 			t.Errorf("Grants.Executor(untrusted %v) = %q, want %q", tt.untrusted, got, tt.want)
 		}
+		// A submodule: what the repository may clone, for a pushed pipeline.
+		for u, may := range map[string]bool{"https://git.example.com/shop/order.git": true, "https://git.example.com/shop/shared.git": true,
+			"https://git.example.com/payments/secret.git": !tt.untrusted, "http://git.example.com/shop/shared.git": !tt.untrusted} {
+			if got := g.MayFetch(r, u); got != may {
+				t.Errorf("Grants.MayFetch(untrusted %v, %s) = %v", tt.untrusted, u, got)
+			}
+		}
 	}
 }
 

@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/slipwayci/slipway/stages/workspace"
 )
 
 // CLI clones with the git command: a partial clone (--filter=blob:none)
@@ -81,7 +87,7 @@ func (c CLI) Clone(ctx context.Context, req Request, log func(string, ...any)) (
 		if (req.Auth != Auth{}) {
 			log("credentials are sent only to %s; submodules elsewhere are fetched without them", credentialScope(req.URL))
 		}
-		if _, err := run(append([]string{"submodule", "update", "--init", "--recursive"}, depth...)...); err != nil {
+		if err := c.submodules(ctx, req.Dir, req.URL, req, depth, env, 8); err != nil {
 			return "", err
 		}
 	}
@@ -135,3 +141,85 @@ func cliAuthEnv(a Auth, repoURL string) (env []string, cleanup func(), err error
 }
 
 var _ Cloner = CLI{}
+
+// submodules checks out the submodules of the checkout in dir (whose
+// remote is base), then theirs, levels deep: each submodule's URL —
+// resolved, when relative, against its superproject's — is first asked of
+// req.MayFetch. Without MayFetch, git recurses by itself.
+func (c CLI) submodules(ctx context.Context, dir, base string, req Request, depth, env []string, levels int) error {
+	update := append([]string{"submodule", "update", "--init"}, depth...)
+	if req.MayFetch == nil {
+		_, err := c.git(ctx, dir, env, append(update, "--recursive")...)
+		return err
+	}
+	urls, err := c.gitmodules(ctx, dir, env, "url")
+	if err != nil || len(urls) == 0 {
+		return err
+	}
+	for name, u := range urls {
+		abs, err := resolveSubmodule(base, u)
+		if err != nil {
+			return fmt.Errorf("submodule %s: %w", name, err)
+		}
+		if err := mayFetch(req, name, abs); err != nil {
+			return err
+		}
+		urls[name] = abs
+	}
+	if _, err := c.git(ctx, dir, env, update...); err != nil {
+		return err
+	}
+	if levels <= 1 {
+		return nil
+	}
+	paths, err := c.gitmodules(ctx, dir, env, "path")
+	if err != nil {
+		return err
+	}
+	for name, p := range paths {
+		sub, err := workspace.Resolve(dir, p, workspace.Dir)
+		if err != nil {
+			return fmt.Errorf("submodule %s: %w", name, err)
+		}
+		if err := c.submodules(ctx, sub, urls[name], req, depth, env, levels-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gitmodules reads one setting (url, path) of every submodule that
+// dir/.gitmodules declares, by name; none when there is no such file.
+func (c CLI) gitmodules(ctx context.Context, dir string, env []string, key string) (map[string]string, error) {
+	if _, err := os.Lstat(filepath.Join(dir, ".gitmodules")); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	out, err := c.git(ctx, dir, env, "config", "--file", ".gitmodules", "--get-regexp", `^submodule\..*\.`+key+`$`)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 { // no submodule declares one
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading .gitmodules: %w", err)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		got[strings.TrimSuffix(strings.TrimPrefix(k, "submodule."), "."+key)] = v
+	}
+	return got, nil
+}
+
+// resolveSubmodule is a submodule's URL as git reads it: a relative one
+// (./x, ../x) from its superproject's URL, taken as a directory.
+func resolveSubmodule(base, u string) (string, error) {
+	if !strings.HasPrefix(u, "./") && !strings.HasPrefix(u, "../") {
+		return u, nil
+	}
+	b, err := url.Parse(base)
+	if err != nil || b.Scheme == "" {
+		return "", fmt.Errorf("%s is relative to %s, which is not a URL it can be resolved against", u, redactURL(base))
+	}
+	b.Path = path.Join(b.Path, u)
+	return b.String(), nil
+}

@@ -279,6 +279,73 @@ func TestSubmodulesGetNoCredentialsElsewhere(t *testing.T) {
 	}
 }
 
+// A run that may fetch only some repositories (a pipeline read from a
+// repository: itself and cloneFrom) fetches no other as a submodule, on
+// its own host (where the clone's token would go) or not, absolute or
+// relative; an allowed submodule is checked out, with its own.
+func TestSubmodulesObeyWhatTheRunMayFetch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	repo := func(name string, files map[string]string) string {
+		u, err := f.srv.CreateRepo(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := gitserver.Clone(u, filepath.Join(t.TempDir(), name))
+		if _, err := w.Commit("main", name, files); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Push("main"); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	sharedURL := repo("shared", map[string]string{"shared.txt": "shared"})
+	privateURL := repo("private", map[string]string{"private.txt": "another team's"})
+	wtDir := filepath.Join(t.TempDir(), "wt")
+	wt, _ := gitserver.Clone(f.url, wtDir)
+	gitCLI(t, wtDir, "checkout", "-q", "main")
+	gitCLI(t, wtDir, "submodule", "add", "-q", sharedURL, "shared")
+	allowed, err := wt.Commit("main", "an allowed submodule", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitCLI(t, wtDir, "submodule", "add", "-q", privateURL, "private")
+	absolute, _ := wt.Commit("main", "another team's repository, by URL", nil)
+	gitCLI(t, wtDir, "config", "--file", ".gitmodules", "submodule.private.url", "../private")
+	relative, _ := wt.Commit("main", "another team's repository, relative", map[string]string{})
+	if err := wt.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Token = "tok-for-every-repository-of-the-host"
+	mayFetch := func(u string) bool { return u == f.url || u == sharedURL }
+	secrets := map[string]string{"GIT_TOKEN": f.srv.Token}
+	for _, engine := range []string{"go-git", "git"} {
+		run, log := runOf(t, f.url, allowed, secrets)
+		run.MayFetch = mayFetch
+		if _, err := clone(t, pipeline.CloneSpec{Engine: engine, Submodules: true, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run); err != nil {
+			t.Fatalf("%s: an allowed submodule: %v\n%s", engine, err, log)
+		}
+		if b, err := os.ReadFile(filepath.Join(run.Workdir, "shared", "shared.txt")); err != nil || string(b) != "shared" {
+			t.Errorf("%s: the allowed submodule is not checked out: %v", engine, err)
+		}
+		for _, sha := range []string{absolute, relative} {
+			run, log := runOf(t, f.url, sha, secrets)
+			run.MayFetch = mayFetch
+			_, err := clone(t, pipeline.CloneSpec{Engine: engine, Submodules: true, Auth: pipeline.Auth{Token: "GIT_TOKEN"}}, run)
+			if err == nil || !strings.Contains(err.Error(), "submodule private is") || !strings.Contains(err.Error(), "fetches only the repository itself or what the engine config's cloneFrom lists") {
+				if engine == "go-git" && sha == relative && err != nil && strings.Contains(err.Error(), "local path") {
+					continue // go-git refuses every relative URL
+				}
+				t.Errorf("%s, commit %s: %v, want the submodule refused\n%s", engine, sha[:7], err, log)
+			}
+			if _, err := os.Stat(filepath.Join(run.Workdir, "private", "private.txt")); err == nil {
+				t.Errorf("%s: another team's repository was checked out", engine)
+			}
+		}
+	}
+}
+
 // git runs with a private empty HOME: a .gitconfig wherever HOME used to
 // point (the shared temp dir) configures nothing, so its hooks never run.
 func TestCLIGitIsHermetic(t *testing.T) {

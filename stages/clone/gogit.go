@@ -48,7 +48,7 @@ func (GoGit) Clone(ctx context.Context, req Request, log func(string, ...any)) (
 		return "", fmt.Errorf("checking out %s: %w", hash, err)
 	}
 	if req.Submodules {
-		if err := updateSubmodules(ctx, wt, req.URL, auth, log, git.DefaultSubmoduleRecursionDepth); err != nil {
+		if err := updateSubmodules(ctx, wt, req, auth, log, git.DefaultSubmoduleRecursionDepth); err != nil {
 			return "", fmt.Errorf("updating submodules: %w", err)
 		}
 	}
@@ -58,8 +58,10 @@ func (GoGit) Clone(ctx context.Context, req Request, log func(string, ...any)) (
 // updateSubmodules checks out wt's submodules, and theirs, depth levels
 // deep. Credentials go only to submodules at the repository's own scheme
 // and host; local paths, file:// and relative URLs (which go-git would
-// read from this machine) are refused.
-func updateSubmodules(ctx context.Context, wt *git.Worktree, repoURL string, auth transport.AuthMethod, log func(string, ...any), depth git.SubmoduleRescursivity) error {
+// read from this machine) are refused, as is a repository req.MayFetch
+// does not allow.
+func updateSubmodules(ctx context.Context, wt *git.Worktree, req Request, auth transport.AuthMethod, log func(string, ...any), depth git.SubmoduleRescursivity) error {
+	repoURL := req.URL
 	subs, err := wt.Submodules()
 	if err != nil {
 		return err
@@ -68,6 +70,9 @@ func updateSubmodules(ctx context.Context, wt *git.Worktree, repoURL string, aut
 		u := sub.Config().URL
 		if err := CheckRemoteURL(u); err != nil {
 			return fmt.Errorf("submodule %s: %w", sub.Config().Name, err)
+		}
+		if err := mayFetch(req, sub.Config().Name, u); err != nil {
+			return err
 		}
 		a := auth
 		if auth != nil && credentialScope(u) != credentialScope(repoURL) {
@@ -88,7 +93,7 @@ func updateSubmodules(ctx context.Context, wt *git.Worktree, repoURL string, aut
 		if err != nil {
 			return err
 		}
-		if err := updateSubmodules(ctx, swt, repoURL, auth, log, depth-1); err != nil {
+		if err := updateSubmodules(ctx, swt, req, auth, log, depth-1); err != nil {
 			return err
 		}
 	}
@@ -157,3 +162,11 @@ func goGitAuth(a Auth) (transport.AuthMethod, error) {
 }
 
 var _ Cloner = GoGit{}
+
+// mayFetch refuses a submodule whose repository the run may not fetch.
+func mayFetch(req Request, name, url string) error {
+	if req.MayFetch == nil || req.MayFetch(url) {
+		return nil
+	}
+	return fmt.Errorf("submodule %s is %s: a pipeline read from a repository fetches only the repository itself or what the engine config's cloneFrom lists", name, redactURL(url))
+}

@@ -31,6 +31,9 @@ type Request struct {
 	Submodules bool
 	Dir        string // empty, or a previous checkout to replace
 	Auth       Auth
+	// MayFetch says whether a submodule's repository may be fetched
+	// (stages.Run.MayFetch); nil: any.
+	MayFetch func(url string) bool
 }
 
 // Auth is a resolved credential.
@@ -192,7 +195,7 @@ func (s *Stage) request(run *stages.Run) (Request, error) {
 	case -1:
 		depth = 0
 	}
-	req := Request{URL: repo, Ref: ref, SHA: run.Trigger.SHA, Depth: depth, Submodules: s.spec.Submodules, Dir: run.Workdir}
+	req := Request{URL: repo, Ref: ref, SHA: run.Trigger.SHA, Depth: depth, Submodules: s.spec.Submodules, Dir: run.Workdir, MayFetch: run.MayFetch}
 	if a := s.spec.Auth; a.Token != "" {
 		req.Auth = Auth{Username: a.Username, Token: run.Secrets[a.Token]}
 		if req.Auth.Username == "" {
