@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/excerpt"
 )
 
 // GitHubApp is a GitHub App installed on the repository's account: the
@@ -165,14 +167,14 @@ func (a *appTokens) mint(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, transient{fmt.Errorf("minting a GitHub App installation token: HTTP %d", resp.StatusCode)}
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return "", time.Time{}, fmt.Errorf("minting a GitHub App installation token: HTTP %d: %s", resp.StatusCode, excerpt(body))
+		return "", time.Time{}, fmt.Errorf("minting a GitHub App installation token: HTTP %d: %s", resp.StatusCode, excerpt.Of(string(body)))
 	}
 	var out struct {
 		Token     string    `json:"token"`
 		ExpiresAt time.Time `json:"expires_at"`
 	}
 	if err := json.Unmarshal(body, &out); err != nil || out.Token == "" {
-		return "", time.Time{}, fmt.Errorf("minting a GitHub App installation token: an answer without a token: %s", excerpt(body))
+		return "", time.Time{}, fmt.Errorf("minting a GitHub App installation token: an answer without a token: %s", excerpt.Of(string(body)))
 	}
 	return out.Token, out.ExpiresAt, nil
 }

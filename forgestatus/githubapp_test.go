@@ -276,17 +276,3 @@ func TestGitHubAppPrivateKeys(t *testing.T) {
 		t.Errorf("no installation: %v", err)
 	}
 }
-
-// What an error quotes of a forge's answer is short and holds no control
-// characters: it reaches the engine's log and the run's events.
-func TestErrorsQuoteAShortExcerpt(t *testing.T) {
-	t.Parallel()
-	long := "\x1b]0;pwned\x07" + strings.Repeat("é", 300) + "\nsecret-tail"
-	got := excerpt([]byte(long))
-	if len(got) > 204 || strings.ContainsAny(got, "\x1b\x07\n") || strings.Contains(got, "secret-tail") || !strings.HasSuffix(got, "…") {
-		t.Errorf("excerpt = %q (%d bytes)", got, len(got))
-	}
-	if got := excerpt([]byte("  {\"message\":\"Bad credentials\"}\n")); got != `{"message":"Bad credentials"}` {
-		t.Errorf("a short answer: %q", got)
-	}
-}

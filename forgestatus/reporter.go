@@ -11,8 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/slipwayci/slipway/internal/excerpt"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -244,7 +244,7 @@ func (r *Reporter) send(ctx context.Context, forge Forge, s Status) (retryIn tim
 	case code == http.StatusUnauthorized && forgetToken(forge):
 		return 0, errors.New("HTTP 401 with a token minted a while ago; minting a new one")
 	default:
-		return 0, fmt.Errorf("%w: HTTP %d: %s", errPermanent, code, excerpt(body))
+		return 0, fmt.Errorf("%w: HTTP %d: %s", errPermanent, code, excerpt.Of(string(body)))
 	}
 }
 
@@ -269,24 +269,4 @@ func rateLimitWait(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// excerpt is what an error may quote of a remote answer: its first 200
-// bytes at most, control characters made spaces, since the forge's text
-// ends up in the engine's log and the run's events.
-func excerpt(body []byte) string {
-	s := strings.ToValidUTF8(strings.TrimSpace(string(body)), "?")
-	if len(s) > 200 {
-		cut := 200
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
-			return ' '
-		}
-		return r
-	}, s)
 }

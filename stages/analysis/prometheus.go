@@ -14,6 +14,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/slipwayci/slipway/internal/excerpt"
 	"github.com/slipwayci/slipway/pipeline"
 )
 
@@ -51,7 +52,7 @@ func (p *Prometheus) ScrapeInterval(ctx context.Context) (time.Duration, error) 
 	}
 	_, body, err := p.client.Do(ctx, req)
 	if err != nil {
-		return 0, fmt.Errorf("reading Prometheus's targets: %w", err)
+		return 0, fmt.Errorf("reading Prometheus's targets: %s", excerpt.Of(err.Error()))
 	}
 	var out struct {
 		Data struct {
@@ -61,7 +62,7 @@ func (p *Prometheus) ScrapeInterval(ctx context.Context) (time.Duration, error) 
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
-		return 0, fmt.Errorf("reading Prometheus's targets: %w", err)
+		return 0, fmt.Errorf("reading Prometheus's targets: %s", excerpt.Of(err.Error()))
 	}
 	var shortest time.Duration
 	for _, t := range out.Data.ActiveTargets {
@@ -81,7 +82,12 @@ func (p *Prometheus) ScrapeInterval(ctx context.Context) (time.Duration, error) 
 func (p *Prometheus) Query(ctx context.Context, q string) (float64, error) {
 	v, _, _, err := p.api.Query(ctx, q, time.Now())
 	if err != nil {
-		return 0, fmt.Errorf("querying Prometheus: %w", err)
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("querying Prometheus: %w", ctx.Err())
+		}
+		// What the server said, in short: its text reaches the run's
+		// reason and the commit status.
+		return 0, fmt.Errorf("querying Prometheus: %s", excerpt.Of(err.Error()))
 	}
 	switch v := v.(type) {
 	case model.Vector:

@@ -100,7 +100,7 @@ func (n *notifier) post(ctx context.Context, url string, data []byte) error {
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the receiver answered %s", resp.Status)
+		return fmt.Errorf("the receiver answered HTTP %d", resp.StatusCode) // its reason phrase is its own text
 	}
 	return nil
 }
