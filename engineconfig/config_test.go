@@ -52,6 +52,7 @@ func TestConfig(t *testing.T) {
 		`repositories[1].cloneFrom[0]: "/home/ops/private" is a local path`,
 		`repositories[1].limits: limits may not be negative`,
 		`repositories[1].limits: maxMemory "lots" is not a memory quantity`,
+		`repositories[1].limits: maxRunLog "0" is not a size`,
 		`repositories[1].nodePools[0]: a node pool names a nodeSelector or tolerations`,
 		`repositories[1].serviceAccounts[0]: "Cluster_Admin" is not a service account name`,
 		`repositories[1].images[0]: "ubuntu" does not start with a registry host`,

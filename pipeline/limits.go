@@ -17,24 +17,26 @@ import (
 type Limits struct {
 	MaxStages     int      `yaml:"maxStages"`     // stages in the pipeline; default 30
 	MaxTimeout    Duration `yaml:"maxTimeout"`    // a stage's timeout; default 2h
+	MaxRetries    int      `yaml:"maxRetries"`    // a stage's retries (attempts after the first); default 3
 	MinSchedule   Duration `yaml:"minSchedule"`   // between two runs its schedules start; default 5m
 	MaxMetrics    int      `yaml:"maxMetrics"`    // metrics of one analysis; default 10
 	MinCheckEvery Duration `yaml:"minCheckEvery"` // how often an analysis may query Prometheus; default 1s
 	MaxCPU        string   `yaml:"maxCPU"`        // a stage Pod's cpu request or limit; default 4
 	MaxMemory     string   `yaml:"maxMemory"`     // a stage Pod's memory request or limit; default 8Gi
+	MaxRunLog     string   `yaml:"maxRunLog"`     // what the logs of a run's stages keep together; default 128Mi
 }
 
 // DefaultLimits are the limits of a repository whose engine config sets none.
 var DefaultLimits = Limits{
-	MaxStages: 30, MaxTimeout: Duration(2 * time.Hour), MinSchedule: Duration(5 * time.Minute),
-	MaxMetrics: 10, MinCheckEvery: Duration(time.Second), MaxCPU: "4", MaxMemory: "8Gi",
+	MaxStages: 30, MaxTimeout: Duration(2 * time.Hour), MaxRetries: 3, MinSchedule: Duration(5 * time.Minute),
+	MaxMetrics: 10, MinCheckEvery: Duration(time.Second), MaxCPU: "4", MaxMemory: "8Gi", MaxRunLog: "128Mi",
 }
 
 // Problems says what is wrong with limits an engine config sets: a
 // negative bound, or a size that is not a quantity.
 func (l Limits) Problems() []string {
 	var why []string
-	if l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
+	if l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxRetries < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
 		why = append(why, "limits may not be negative (0 or leaving one out takes its default)")
 	}
 	if _, ok := parseCPU(l.MaxCPU); l.MaxCPU != "" && !ok {
@@ -42,6 +44,9 @@ func (l Limits) Problems() []string {
 	}
 	if _, ok := parseBytes(l.MaxMemory); l.MaxMemory != "" && !ok {
 		why = append(why, fmt.Sprintf("maxMemory %q is not a memory quantity (512Mi, 8Gi)", l.MaxMemory))
+	}
+	if n, ok := parseBytes(l.MaxRunLog); l.MaxRunLog != "" && (!ok || n < 1) {
+		why = append(why, fmt.Sprintf("maxRunLog %q is not a size (64Mi, 1Gi)", l.MaxRunLog))
 	}
 	return why
 }
@@ -58,6 +63,9 @@ func (l Limits) OrDefaults() Limits {
 	if l.MinSchedule > 0 {
 		d.MinSchedule = l.MinSchedule
 	}
+	if l.MaxRetries > 0 {
+		d.MaxRetries = l.MaxRetries
+	}
 	if l.MaxMetrics > 0 {
 		d.MaxMetrics = l.MaxMetrics
 	}
@@ -65,7 +73,15 @@ func (l Limits) OrDefaults() Limits {
 		d.MinCheckEvery = l.MinCheckEvery
 	}
 	d.MaxCPU, d.MaxMemory = cmp.Or(l.MaxCPU, d.MaxCPU), cmp.Or(l.MaxMemory, d.MaxMemory)
+	d.MaxRunLog = cmp.Or(l.MaxRunLog, d.MaxRunLog)
 	return d
+}
+
+// RunLogBytes is what the logs of one run's stages may keep together, in
+// bytes (maxRunLog, or its default).
+func (l Limits) RunLogBytes() int64 {
+	n, _ := parseBytes(l.OrDefaults().MaxRunLog)
+	return int64(n)
 }
 
 // Check reports, through fail (a path in the file and a sentence), each
@@ -85,6 +101,9 @@ func (l Limits) Check(p *Pipeline, fail func(path, format string, args ...any)) 
 		at := fmt.Sprintf("stages[%d]", i)
 		if time.Duration(st.Timeout) > time.Duration(l.MaxTimeout) {
 			fail(at+".timeout", "%s is longer than the %s a stage of a pipeline read from a repository may take (repositories[].limits.maxTimeout)", st.Timeout, l.MaxTimeout)
+		}
+		if st.Retries > l.MaxRetries {
+			fail(at+".retries", "%d retries; a stage of a pipeline read from a repository may be tried again at most %d times (repositories[].limits.maxRetries)", st.Retries, l.MaxRetries)
 		}
 		if pod, path, ok := PodOf(&st, at); ok {
 			l.checkPodSize(pod, path, fail)

@@ -218,4 +218,23 @@ func TestARunsLogsAreBoundedTogether(t *testing.T) {
 	if strings.Count(text, line) != 3 || !strings.Contains(text, "this run's stages wrote more than 1000 bytes") {
 		t.Errorf("the run's log keeps %d lines of 300 bytes; want 3, then the marker:\n%s", strings.Count(text, line), text)
 	}
+	// An admission that gives the run less (a repository's maxRunLog)
+	// holds it to that; more than the engine's cap is the engine's cap.
+	for _, tt := range []struct {
+		budget int64
+		lines  int
+		want   string
+	}{{500, 1, "more than 500 bytes"}, {5000, 3, "more than 1000 bytes"}} {
+		e := newEngine(t, WithMaxRunLogBytes(1000), WithAdmission(logBudget(tt.budget)))
+		run := e.runOne(t, parse(t, fmt.Sprintf("stages:\n  - {name: a, fake: {log: [%s, %s]}}\n  - {name: b, fake: {log: [%s, %s]}}\n", line, line, line, line)))
+		if text := e.logText(t, run.ID); strings.Count(text, line) != tt.lines || !strings.Contains(text, tt.want) {
+			t.Errorf("a budget of %d: %d lines kept; want %d and %q:\n%s", tt.budget, strings.Count(text, line), tt.lines, tt.want, text)
+		}
+	}
 }
+
+// logBudget gives every run the same log budget.
+type logBudget int64
+
+func (logBudget) Admit(context.Context, *store.Run, *pipeline.Pipeline) string { return "" }
+func (b logBudget) RunLogBytes(*store.Run) int64                               { return int64(b) }

@@ -242,7 +242,7 @@ func (r *Runner) backoff(k int) time.Duration {
 func (r *Runner) newSink(ctx context.Context, x *execution, stage string, n int) *sink {
 	return &sink{ctx: context.WithoutCancel(ctx), store: r.store, notes: r.notes, mask: x.mask, log: x.log,
 		observer: r.opts.observer, runID: x.run.ID, stage: stage, attempt: n, limit: r.opts.maxLogBytes,
-		runLeft: x.logLeft, runLimit: r.opts.maxRunLogBytes}
+		runLeft: x.logLeft, runLimit: x.logLimit}
 }
 
 // say writes one line of the runner's own into a stage's log.

@@ -17,16 +17,17 @@ import (
 
 // execution is one run being executed by this process.
 type execution struct {
-	run     *store.Run
-	p       *pipeline.Pipeline
-	secrets map[string]string
-	mask    *masker
-	workdir string
-	stages  []*store.Stage               // as stored when execution began
-	outputs map[string]map[string]string // of stages that succeeded, by name
-	render  *pipeline.Budget             // what its templates may still render
-	logLeft *atomic.Int64                // what its logs may still keep
-	log     *slog.Logger
+	run      *store.Run
+	p        *pipeline.Pipeline
+	secrets  map[string]string
+	mask     *masker
+	workdir  string
+	stages   []*store.Stage               // as stored when execution began
+	outputs  map[string]map[string]string // of stages that succeeded, by name
+	render   *pipeline.Budget             // what its templates may still render
+	logLeft  *atomic.Int64                // what its logs may still keep
+	logLimit int64                        // what they could keep at its start
+	log      *slog.Logger
 }
 
 // execute drives a claimed run to its end (or back to the queue when the
@@ -84,9 +85,11 @@ func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error
 	if len(rows) != len(p.Stages) {
 		return nil, fmt.Errorf("run has %d stored stages but its pipeline has %d", len(rows), len(p.Stages))
 	}
+	logLeft, logLimit := r.logBudget(run)
 	return &execution{
+		logLeft: logLeft, logLimit: logLimit,
 		run: run, p: p, secrets: secrets, mask: newMasker(values, authUsernames(p)...), workdir: workdir,
-		stages: rows, outputs: map[string]map[string]string{}, render: pipeline.NewBudget(pipeline.MaxRunRender), logLeft: r.logBudget(),
+		stages: rows, outputs: map[string]map[string]string{}, render: pipeline.NewBudget(pipeline.MaxRunRender),
 		log: r.log.With("run", run.ID, "pipeline", run.Pipeline),
 	}, nil
 }

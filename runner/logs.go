@@ -326,9 +326,23 @@ func WithMaxRunLogBytes(n int64) Option {
 	}
 }
 
-// logBudget is a new run's log budget.
-func (r *Runner) logBudget() *atomic.Int64 {
+// LogBudget is what an Admission may also say: how many bytes the logs of
+// a run's stages may keep together, below the engine's own cap (0: the
+// engine's). The engine's grants say it per repository, for pipelines
+// read from one.
+type LogBudget interface {
+	RunLogBytes(run *store.Run) int64
+}
+
+// logBudget is a new run's log budget, and what it started at.
+func (r *Runner) logBudget(run *store.Run) (*atomic.Int64, int64) {
+	limit := r.opts.maxRunLogBytes
+	if b, ok := r.opts.admission.(LogBudget); ok {
+		if n := b.RunLogBytes(run); n > 0 && n < limit {
+			limit = n
+		}
+	}
 	left := &atomic.Int64{}
-	left.Store(r.opts.maxRunLogBytes)
-	return left
+	left.Store(limit)
+	return left, limit
 }

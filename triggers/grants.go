@@ -302,6 +302,15 @@ func (g *Grants) MayFetch(run *store.Run, url string) bool {
 	return r != nil && r.mayClone(url)
 }
 
+// RunLogBytes implements runner.LogBudget: a pipeline read from a
+// repository keeps at most its repository's maxRunLog of logs per run.
+func (g *Grants) RunLogBytes(run *store.Run) int64 {
+	if r := g.repoOf(run); r != nil && run.Untrusted {
+		return r.Config.Limits.RunLogBytes()
+	}
+	return 0
+}
+
 // repoOf is the repository of the engine config that run belongs to, or nil.
 func (g *Grants) repoOf(run *store.Run) *Repo {
 	if run.Trigger.Repo == "" {
@@ -320,6 +329,7 @@ var (
 	_ runner.Admission = (*Grants)(nil)
 	_ runner.Placement = (*Grants)(nil)
 	_ runner.Fetching  = (*Grants)(nil)
+	_ runner.LogBudget = (*Grants)(nil)
 )
 
 // Request is the run request for p started by trig, keyed by key: refused,

@@ -247,6 +247,21 @@ func TestAdmitHoldsARepositoryToItsLimits(t *testing.T) {
 	if got := small.Admit(p, trig); !strings.Contains(got, "stages: 35 stages; a pipeline read from a repository may have at most 30") {
 		t.Errorf("a repository of default limits admitted 35 stages: %q", got)
 	}
+	// Its runs' logs: the repository's maxRunLog (default 128Mi), for
+	// pipelines read from it.
+	big.Config.URL, big.Config.Limits.MaxRunLog = "https://git.example.com/shop.git", "1Mi"
+	g := &Grants{Repos: []*Repo{big}}
+	for _, tt := range []struct {
+		untrusted bool
+		want      int64
+	}{{true, 1 << 20}, {false, 0}} {
+		if got := g.RunLogBytes(&store.Run{Untrusted: tt.untrusted, Trigger: store.Trigger{Repo: big.Config.URL}}); got != tt.want {
+			t.Errorf("RunLogBytes(untrusted %v) = %d, want %d", tt.untrusted, got, tt.want)
+		}
+	}
+	if got := (pipeline.Limits{}).RunLogBytes(); got != 128<<20 {
+		t.Errorf("the default maxRunLog is %d bytes", got)
+	}
 }
 
 // A pipeline read from a repository may not take the name of the
