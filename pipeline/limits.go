@@ -16,6 +16,7 @@ import (
 // takes its default. Pipelines the operator wrote are not limited.
 type Limits struct {
 	MaxStages     int      `yaml:"maxStages"`     // stages in the pipeline; default 30
+	MaxRunning    int      `yaml:"maxRunning"`    // the repository's runs running at once; default 2
 	MaxTimeout    Duration `yaml:"maxTimeout"`    // a stage's timeout; default 2h
 	MaxRetries    int      `yaml:"maxRetries"`    // a stage's retries (attempts after the first); default 3
 	MinSchedule   Duration `yaml:"minSchedule"`   // between two runs its schedules start; default 5m
@@ -28,7 +29,7 @@ type Limits struct {
 
 // DefaultLimits are the limits of a repository whose engine config sets none.
 var DefaultLimits = Limits{
-	MaxStages: 30, MaxTimeout: Duration(2 * time.Hour), MaxRetries: 3, MinSchedule: Duration(5 * time.Minute),
+	MaxStages: 30, MaxRunning: 2, MaxTimeout: Duration(2 * time.Hour), MaxRetries: 3, MinSchedule: Duration(5 * time.Minute),
 	MaxMetrics: 10, MinCheckEvery: Duration(time.Second), MaxCPU: "4", MaxMemory: "8Gi", MaxRunLog: "128Mi",
 }
 
@@ -36,7 +37,7 @@ var DefaultLimits = Limits{
 // negative bound, or a size that is not a quantity.
 func (l Limits) Problems() []string {
 	var why []string
-	if l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxRetries < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
+	if l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxRetries < 0 || l.MaxRunning < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
 		why = append(why, "limits may not be negative (0 or leaving one out takes its default)")
 	}
 	if _, ok := parseCPU(l.MaxCPU); l.MaxCPU != "" && !ok {
@@ -65,6 +66,9 @@ func (l Limits) OrDefaults() Limits {
 	}
 	if l.MaxRetries > 0 {
 		d.MaxRetries = l.MaxRetries
+	}
+	if l.MaxRunning > 0 {
+		d.MaxRunning = l.MaxRunning
 	}
 	if l.MaxMetrics > 0 {
 		d.MaxMetrics = l.MaxMetrics

@@ -294,6 +294,11 @@ type Request struct {
 	// secret or app its repository is not granted): the run is recorded
 	// as failed with this reason and none of its stages runs.
 	Refused string
+	// Slot, when set, names run slots the run takes one of while it runs
+	// (its repository's), of which Slots may be taken at once: the run
+	// waits for one, and runs of other slots start past it.
+	Slot  string
+	Slots int
 }
 
 // Submit queues a run and returns it with its ID; created is false when
@@ -352,6 +357,7 @@ func (r *Runner) Prepare(req Request) (*Prepared, error) {
 			Pipeline: p.Metadata.Name, App: p.AppName(), PipelineFile: p.File, PipelineSource: p.Source,
 			Workdir: req.Workdir, Trigger: trig, Group: group, Policy: policy,
 			Status: store.RunQueued, CreatedAt: now, DedupKey: req.DedupKey, Untrusted: p.Untrusted,
+			Slot: req.Slot, Slots: req.Slots,
 		},
 		Stages: pendingStages(p),
 		Event:  store.Event{Time: now, Kind: "queued", Message: fmt.Sprintf("%s by %s %s", trig.Event, orDash(trig.Actor), orDash(trig.Ref))},

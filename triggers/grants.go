@@ -333,7 +333,13 @@ var (
 )
 
 // Request is the run request for p started by trig, keyed by key: refused,
-// with the reason Admit gives, when the repository's grants do not cover it.
+// with the reason Admit gives, when the repository's grants do not cover
+// it; a pipeline read from the repository runs in one of its slots
+// (repositories[].limits.maxRunning).
 func (r *Repo) Request(p *pipeline.Pipeline, trig store.Trigger, key string) runner.Request {
-	return runner.Request{Pipeline: p, Trigger: trig, DedupKey: key, Refused: r.Admit(p, trig)}
+	req := runner.Request{Pipeline: p, Trigger: trig, DedupKey: key, Refused: r.Admit(p, trig)}
+	if p.Untrusted { // the repository's runs share its slots
+		req.Slot, req.Slots = "repository "+r.Config.Name, r.Config.Limits.OrDefaults().MaxRunning
+	}
+	return req
 }

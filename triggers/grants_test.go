@@ -262,6 +262,23 @@ func TestAdmitHoldsARepositoryToItsLimits(t *testing.T) {
 	if got := (pipeline.Limits{}).RunLogBytes(); got != 128<<20 {
 		t.Errorf("the default maxRunLog is %d bytes", got)
 	}
+	// Its pushed pipelines' runs share its slots (maxRunning, default 2).
+	for _, tt := range []struct {
+		repo  *Repo
+		p     *pipeline.Pipeline
+		slots int
+	}{{small, p, 2}, {&Repo{Config: Repository{Name: "shop", Limits: pipeline.Limits{MaxRunning: 5}}}, p, 5}} {
+		if req := tt.repo.Request(tt.p, trig, "k"); req.Slot != "repository shop" || req.Slots != tt.slots {
+			t.Errorf("request slot %q of %d, want repository shop of %d", req.Slot, req.Slots, tt.slots)
+		}
+	}
+	operators, err := pipeline.Parse("ops.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\nmetadata: {name: ops}\nstages: [{name: a, fake: {}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req := small.Request(operators, trig, "k"); req.Slot != "" {
+		t.Errorf("the operator's pipeline takes slot %q", req.Slot)
+	}
 }
 
 // A pipeline read from a repository may not take the name of the

@@ -59,16 +59,21 @@ type Run struct {
 	Trigger        Trigger
 	Group          string // concurrency group, rendered; "" for none
 	Policy         string // queue or cancel-previous
-	Status         RunStatus
-	Reason         string    // why it failed or was cancelled, in words
-	Resumes        int       // times resumed after an engine restart
-	DedupKey       string    // unique when set: one delivery or schedule fire makes one run
-	Untrusted      bool      // its pipeline was read from a repository (see pipeline.ParseUntrusted)
-	Owner          string    // the engine running it, when engines share the store ("" otherwise)
-	LeaseUntil     time.Time // when Owner's lease on it ends unless renewed
-	CreatedAt      time.Time
-	StartedAt      time.Time
-	FinishedAt     time.Time
+	// Slot names the run slots it takes one of while it runs (its
+	// repository's, for a pipeline read from one; "" for none) and Slots
+	// how many runs holding that name may run at once.
+	Slot       string
+	Slots      int
+	Status     RunStatus
+	Reason     string    // why it failed or was cancelled, in words
+	Resumes    int       // times resumed after an engine restart
+	DedupKey   string    // unique when set: one delivery or schedule fire makes one run
+	Untrusted  bool      // its pipeline was read from a repository (see pipeline.ParseUntrusted)
+	Owner      string    // the engine running it, when engines share the store ("" otherwise)
+	LeaseUntil time.Time // when Owner's lease on it ends unless renewed
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
 }
 
 // Stage is the state of one stage of a run, summed over its attempts.

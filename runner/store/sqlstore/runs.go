@@ -13,7 +13,7 @@ import (
 )
 
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
-	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until`
+	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until, slot, slots`
 
 // CreateRun stores a new run with its pending stages and its event
 // (store.Runs).
@@ -32,8 +32,8 @@ func (s *Store) CreateRun(ctx context.Context, nr *store.NewRun) error {
 // run whose key exists must fail it.
 const (
 	runInsert = `INSERT INTO runs (pipeline, app, pipeline_file, pipeline_source, workdir,
-		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+		trigger_json, grp, policy, status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, slot, slots)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`
 	onDuplicateKey = ` ON CONFLICT (dedup_key) WHERE dedup_key <> '' DO NOTHING`
 )
 
@@ -44,7 +44,7 @@ func runArgs(r *store.Run) ([]any, error) {
 		return nil, fmt.Errorf("creating run: encoding trigger: %w", err)
 	}
 	return []any{r.Pipeline, r.App, r.PipelineFile, string(r.PipelineSource), r.Workdir, string(trig), r.Group, r.Policy,
-		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), micros(r.FinishedAt), r.DedupKey, r.Untrusted}, nil
+		r.Status, r.Reason, r.Resumes, micros(r.CreatedAt), micros(r.FinishedAt), r.DedupKey, r.Untrusted, r.Slot, r.Slots}, nil
 }
 
 // createdSignal is what a new run signals: queued, or ended for a run
@@ -148,7 +148,7 @@ func scanRun(row scanner) (*store.Run, error) {
 		leaseUntil                 int64
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &r.App, &r.PipelineFile, &source, &r.Workdir, &trig, &r.Group, &r.Policy,
-		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted, &r.Owner, &leaseUntil)
+		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted, &r.Owner, &leaseUntil, &r.Slot, &r.Slots)
 	if err != nil {
 		return nil, err
 	}
@@ -360,10 +360,12 @@ func (s *Store) ClaimNext(ctx context.Context, at time.Time, lease store.Lease) 
 }
 
 // mayStart is the condition on run r (an alias) that no run of its
-// concurrency group is running and no older one of it is queued.
+// concurrency group is running and no older one of it is queued, and
+// that a slot of its name is free.
 func mayStart(r string) string {
 	return fmt.Sprintf(`(%[1]s.grp = '' OR NOT EXISTS (SELECT 1 FROM runs o
-		WHERE o.grp = %[1]s.grp AND o.id <> %[1]s.id AND (o.status = '%[2]s' OR (o.status = '%[3]s' AND o.id < %[1]s.id))))`,
+		WHERE o.grp = %[1]s.grp AND o.id <> %[1]s.id AND (o.status = '%[2]s' OR (o.status = '%[3]s' AND o.id < %[1]s.id))))
+		AND (%[1]s.slot = '' OR (SELECT COUNT(*) FROM runs o WHERE o.slot = %[1]s.slot AND o.status = '%[2]s') < %[1]s.slots)`,
 		r, store.RunRunning, store.RunQueued)
 }
 
@@ -374,9 +376,10 @@ const claimSet = `status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE 
 const eventStarted = "started"
 
 // claimUngrouped claims, in one statement and without the claim lock,
-// the oldest queued run outside any concurrency group, unless a run of a
-// group that may start is older — grouped reports that such a run is
-// queued, which the serialized claim must decide. The database locks the
+// the oldest queued run outside any concurrency group and slot, unless a
+// run of a group or slot that may start is older — grouped reports that
+// such a run is queued, which the serialized claim must decide (a slot is
+// counted, which only the serialized claim can do). The database locks the
 // row it takes and claimers skip the rows others hold, so no two get the
 // same run; a run outside any group needs no other check. Grouped runs
 // do: of two runs of a group whose inserts committed out of order, each
@@ -385,14 +388,18 @@ func (s *Store) claimUngrouped(ctx context.Context, at time.Time, lease store.Le
 	queued := "'" + string(store.RunQueued) + "'"
 	row := s.db.QueryRowContext(ctx, `WITH claimed AS (
 		UPDATE runs SET `+claimSet+` WHERE id = (
-			SELECT r.id FROM runs r WHERE r.status = `+queued+` AND r.grp = ''
+			SELECT r.id FROM runs r WHERE r.status = `+queued+` AND r.grp = '' AND r.slot = ''
 			AND NOT EXISTS (SELECT 1 FROM runs g WHERE g.status = `+queued+` AND g.grp <> '' AND g.id < r.id AND `+mayStart("g")+`)
+			AND NOT EXISTS (SELECT 1 FROM runs g WHERE g.status = `+queued+` AND g.slot <> '' AND g.id < r.id AND `+mayStart("g")+`)
 			ORDER BY r.id LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+runColumns+`),
 		started AS (INSERT INTO events (run_id, at, kind, message) SELECT id, ?, '`+eventStarted+`', ? FROM claimed)
 		(SELECT `+runColumns+`, false FROM claimed)
 		UNION ALL
 		(SELECT `+runColumns+`, true FROM runs g WHERE g.status = `+queued+` AND g.grp <> '' AND `+mayStart("g")+`
+			AND NOT EXISTS (SELECT 1 FROM claimed) LIMIT 1)
+		UNION ALL
+		(SELECT `+runColumns+`, true FROM runs g WHERE g.status = `+queued+` AND g.slot <> '' AND `+mayStart("g")+`
 			AND NOT EXISTS (SELECT 1 FROM claimed) LIMIT 1)`,
 		store.RunRunning, micros(at), lease.Owner, micros(lease.Until), micros(at), store.StartedBy(lease))
 	claimed, err = scanRun(flagged{row, &grouped})

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,6 +138,76 @@ func TestClaimNextKeepsGroupOrder(t *testing.T) {
 		r, _ := s.ClaimNext(ctx, time.Now(), store.Lease{})
 		if r == nil || r.ID != a2.ID {
 			t.Fatalf("after a1 finished, claimed %v, want run %d", r, a2.ID)
+		}
+	})
+}
+
+// A run that takes a slot (its repository's) starts only while one of
+// its slots is free; runs past it, of other slots or none, start in the
+// meantime, and it starts when a run holding its slot ends.
+func TestClaimNextHoldsARepositoryToItsSlots(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		slotted := func(slot string, slots int) *store.Run {
+			t.Helper()
+			r := &store.Run{Pipeline: "p", App: "p", PipelineFile: "p.yaml", Trigger: store.Trigger{Event: "push"},
+				Status: store.RunQueued, CreatedAt: time.Now(), Slot: slot, Slots: slots}
+			if err := s.CreateRun(ctx, &store.NewRun{Run: r, Stages: []store.Stage{{Index: 0, Name: "a", Kind: "fake"}}}); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		a1, a2, a3 := slotted("repository a", 2), slotted("repository a", 2), slotted("repository a", 2)
+		b1 := slotted("repository b", 1)
+		free := newRun(t, s, "c", "")
+		b2 := slotted("repository b", 1)
+		claimAll := func() []int64 {
+			var ids []int64
+			for {
+				r, err := s.ClaimNext(ctx, time.Now(), store.Lease{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r == nil {
+					return ids
+				}
+				ids = append(ids, r.ID)
+			}
+		}
+		if got, want := claimAll(), []int64{a1.ID, a2.ID, b1.ID, free.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("claimed %v, want %v: two of a's three, one of b's two, and the run of no repository", got, want)
+		}
+		if got, _ := s.GetRun(ctx, a3.ID); got.Slot != "repository a" || got.Slots != 2 {
+			t.Errorf("a3 stored with slot %q of %d", got.Slot, got.Slots)
+		}
+		s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
+		s.TransitionRun(ctx, b1.ID, []store.RunStatus{store.RunRunning}, store.RunFailed, "", time.Now())
+		if got, want := claimAll(), []int64{a3.ID, b2.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("after a1 and b1 ended, claimed %v, want %v", got, want)
+		}
+		// Claimers racing take no more of a repository's slots than it has.
+		for range 12 {
+			slotted("repository c", 3)
+		}
+		var (
+			wg      sync.WaitGroup
+			claimed atomic.Int32
+		)
+		for range 4 {
+			wg.Go(func() {
+				for {
+					r, err := s.ClaimNext(ctx, time.Now(), store.Lease{})
+					if err != nil || r == nil {
+						return
+					}
+					claimed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := claimed.Load(); n != 3 {
+			t.Errorf("4 racing claimers took %d runs of a repository of 3 slots", n)
 		}
 	})
 }
