@@ -9,7 +9,10 @@
 #   4. three `slipway serve` replicas on that PostgreSQL, the deliveries
 #      spread over them round robin;
 # and then what strangers cost: the SQLite engine's RSS while FLOOD (default
-# 50) unsigned 24 MiB posts arrive at once (bench/webhookflood).
+# 50) unsigned 24 MiB posts arrive at once (bench/webhookflood), and while
+# IDLE (default 2000) idle connections and SLOW (default 64) slow posts
+# with a signature header are held open, EDGE_N (default 200) signed
+# deliveries being answered meanwhile (bench/edgeload).
 # Each line: deliveries/s and answer latency p50/p99/max; after an engine,
 # a check in its database that each delivery made exactly one run or one
 # recorded no-match, how many runs had ended when the last delivery was
@@ -31,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 CGO_ENABLED=0 go build -tags slipway_fake -o "$work/slipway" ./cmd/slipway # the fake kind: no-op stages
-for cmd in webhookload webhookflood intakefloor pgserver; do go build -o "$work/$cmd" "./bench/$cmd"; done
+for cmd in webhookload webhookflood edgeload intakefloor pgserver; do go build -o "$work/$cmd" "./bench/$cmd"; done
 printf 'bench-secret\n' > "$work/secret"
 paths='web/**'
 [ "${RUNS:-}" = 0 ] && paths='no-delivery-touches-this/**'
@@ -108,3 +111,7 @@ load -server "$(IFS=,; echo "${servers[*]}")" -database "$dsn" -password-file "$
 echo "-- unsigned webhook flood"
 engine flood ''
 "$work/webhookflood" -server "$addr" -pid "${pids[0]}" -c "${FLOOD:-50}" -size $((24 << 20)) | sed 's/^/  /'
+
+echo "-- a hostile edge: idle connections and slow signed-looking posts, signed deliveries meanwhile"
+engine edge ''
+"$work/edgeload" -server "$addr" -pid "${pids[0]}" -idle "${IDLE:-2000}" -slow "${SLOW:-64}" -n "${EDGE_N:-200}" | sed 's/^/  /'

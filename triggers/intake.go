@@ -54,8 +54,9 @@ type Intake struct {
 	deliveries store.Deliveries
 	runs       Submitter
 	maxBody    int64
-	unauth     chan struct{} // a slot per body being read before it is verified
-	byAddr     *addrSlots    // … of which one remote address holds at most half when they run short
+	maxUnauth  int           // places for bodies being read before they are verified
+	evictAfter time.Duration // how long such a body keeps its place, whatever its pace
+	bodies     *bodySlots
 	spoolDir   string
 	readFor    time.Duration // to read one body
 	minRate    int64         // bytes per second an unverified body must keep up
@@ -80,8 +81,9 @@ func WithMaxBody(n int64) IntakeOption {
 
 // WithMaxUnauthenticated bounds how many webhook bodies are read at once
 // before their signature is known (default DefaultMaxUnauthenticated), of
-// which one address gets no more than half once three quarters are taken;
-// more are answered 503 with
+// which one address gets no more than half once three quarters are taken.
+// When all are taken, a newcomer takes the place of the slowest body (see
+// bodySlots); if none may lose it, the newcomer is answered 503 with
 // Retry-After. Such a body must arrive at MinBodyRate on average, with no
 // pause over MaxBodyIdle.
 func WithMaxUnauthenticated(n int) IntakeOption {
@@ -89,7 +91,19 @@ func WithMaxUnauthenticated(n int) IntakeOption {
 		if n < 1 {
 			return fmt.Errorf("WithMaxUnauthenticated(%d): need at least 1", n)
 		}
-		in.unauth = make(chan struct{}, n)
+		in.maxUnauth = n
+		return nil
+	}
+}
+
+// WithEvictAfter sets how long a body being read keeps its place however
+// slowly it arrives (default DefaultEvictAfter).
+func WithEvictAfter(d time.Duration) IntakeOption {
+	return func(in *Intake) error {
+		if d < 0 {
+			return fmt.Errorf("WithEvictAfter(%s): may not be negative", d)
+		}
+		in.evictAfter = d
 		return nil
 	}
 }
@@ -137,14 +151,14 @@ func WithIntakeLogger(l *slog.Logger) IntakeOption {
 // NewIntake returns the webhook intake for repos.
 func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
 	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: DefaultMaxBody,
-		unauth: make(chan struct{}, DefaultMaxUnauthenticated), readFor: DefaultReadTimeout, minRate: MinBodyRate,
+		maxUnauth: DefaultMaxUnauthenticated, evictAfter: DefaultEvictAfter, readFor: DefaultReadTimeout, minRate: MinBodyRate,
 		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(in); err != nil {
 			return nil, err
 		}
 	}
-	in.byAddr = &addrSlots{total: cap(in.unauth), n: map[string]int{}}
+	in.bodies = newBodySlots(in.maxUnauth, in.evictAfter)
 	return in, nil
 }
 
@@ -209,23 +223,14 @@ func (in *Intake) Handler(forgeName string) http.Handler {
 			in.reply(w, forgeName, http.StatusUnauthorized, answer{Result: ResultUnauthorized})
 			return
 		}
-		addr, ok := in.byAddr.take(r, cap(in.unauth)-len(in.unauth))
-		if !ok {
+		place, busy := in.bodies.take(r, http.NewResponseController(w))
+		if busy != "" {
 			w.Header().Set("Retry-After", "5")
-			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: "too many webhook bodies being read from your address; retry"})
+			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: busy})
 			return
 		}
-		select {
-		case in.unauth <- struct{}{}:
-		default:
-			in.byAddr.put(addr)
-			w.Header().Set("Retry-After", "5")
-			in.reply(w, forgeName, http.StatusServiceUnavailable, answer{Result: ResultBusy, Reason: "too many webhook bodies being read; retry"})
-			return
-		}
-		body, candidates, code, a := in.read(w, r, forgeName, cred, signed, candidates)
-		<-in.unauth
-		in.byAddr.put(addr)
+		body, candidates, code, a := in.read(w, r, place, forgeName, cred, signed, candidates)
+		in.bodies.put(place)
 		if code != 0 {
 			in.reply(w, forgeName, code, a)
 			return
@@ -238,13 +243,12 @@ func (in *Intake) Handler(forgeName string) http.Handler {
 // read streams the body through the signers of candidates into a spool,
 // and returns it with the candidates that sign it; code is non-zero when
 // the request is answered instead.
-func (in *Intake) read(w http.ResponseWriter, r *http.Request, forge, cred string, signed bool, candidates []*Repo) ([]byte, []*Repo, int, answer) {
+func (in *Intake) read(w http.ResponseWriter, r *http.Request, place *bodyRead, forge, cred string, signed bool, candidates []*Repo) ([]byte, []*Repo, int, answer) {
 	sp := &spool{dir: in.spoolDir}
 	defer sp.Close()
 	// Not supported by every ResponseWriter (tests' recorders); the server's
 	// own timeouts still apply then.
-	now := time.Now()
-	paced := &pacedBody{body: r.Body, rc: http.NewResponseController(w), start: now, until: now.Add(in.readFor), minRate: in.minRate}
+	paced := &pacedBody{body: r.Body, place: place, until: place.start.Add(in.readFor), minRate: in.minRate}
 	sign := newSigners(candidates)
 	_, err := io.Copy(io.MultiWriter(sign, sp), http.MaxBytesReader(w, io.NopCloser(paced), in.maxBody))
 	var tooBig *http.MaxBytesError

@@ -93,13 +93,14 @@ func TestFormEncodedDeliveries(t *testing.T) {
 	}
 }
 
-// Only so many bodies are read before they are verified; a body trickled
-// slowly is cut off at the read timeout; large bodies spill to disk.
+// Only so many bodies are read before they are verified (here a slow body
+// keeps its place: WithEvictAfter(time.Hour)); a body trickled slowly is
+// cut off at the read timeout; large bodies spill to disk.
 func TestIntakeBoundsWhatStrangersCost(t *testing.T) {
 	t.Parallel()
 	it := newIntakeTest(t)
 	var err error
-	it.in, err = NewIntake(it.in.repos, it.st, nil, WithMaxUnauthenticated(1), WithReadTimeout(300*time.Millisecond), WithSpoolDir(t.TempDir()))
+	it.in, err = NewIntake(it.in.repos, it.st, nil, WithMaxUnauthenticated(1), WithEvictAfter(time.Hour), WithReadTimeout(300*time.Millisecond), WithSpoolDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestIntakeBoundsWhatStrangersCost(t *testing.T) {
 	}
 	defer conn.Close()
 	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 1000\r\n\r\n{")
-	waitUntil(t, func() bool { return len(it.in.unauth) == 1 })
+	waitUntil(t, func() bool { return it.in.bodies.held() == 1 })
 	// … so a second stranger is told to come back …
 	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader("{}"))
 	req.Header.Set("X-Hub-Signature-256", "sha256=00")
@@ -131,7 +132,7 @@ func TestIntakeBoundsWhatStrangersCost(t *testing.T) {
 	if !bytes.Contains(answer, []byte("400")) {
 		t.Errorf("slow body: %q", answer)
 	}
-	waitUntil(t, func() bool { return len(it.in.unauth) == 0 })
+	waitUntil(t, func() bool { return it.in.bodies.held() == 0 })
 
 	// A body larger than the in-memory part of the spool is verified from disk.
 	big := []byte(`{"pad": "` + strings.Repeat("x", 2*spoolMemory) + `"}`)
@@ -187,7 +188,7 @@ func TestSlowSendersFromOneAddressLeaveRoomForTheForge(t *testing.T) {
 			pw.Close()
 		}
 	}()
-	waitUntil(t, func() bool { return len(it.in.unauth) == perAddr })
+	waitUntil(t, func() bool { return it.in.bodies.held() == perAddr })
 	pw, code := slow("192.0.2.1:4001")
 	defer pw.Close()
 	if c := <-code; c != http.StatusServiceUnavailable {
@@ -218,5 +219,77 @@ func TestSlowSendersFromOneAddressLeaveRoomForTheForge(t *testing.T) {
 	tr.Header.Set("X-Hub-Signature-256", "sha256=00")
 	if c, _, raw := it.sendRequest(t, "github", tr); c != http.StatusBadRequest {
 		t.Errorf("a body at 2.5 bytes/s: %d %s, want 400", c, raw)
+	}
+}
+
+// Slow senders from as many addresses as there are places take them all;
+// a forge's signed delivery then takes the place of the slowest, which is
+// cut off at once (its wait for the next byte ends), and is served. A
+// place is taken away only from a body that has kept it evictAfter and
+// arrives below a forge's pace.
+func TestASlowBodyGivesItsPlaceToTheForge(t *testing.T) {
+	t.Parallel()
+	it := newIntakeTest(t)
+	var err error
+	const places = 4
+	it.in, err = NewIntake(it.in.repos, it.st, it.in.runs, WithMaxUnauthenticated(places), WithEvictAfter(0), WithSpoolDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(it.in.Handler("github"))
+	defer srv.Close()
+	answers := make(chan string, places)
+	for i := range places {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}}
+		conn, err := d.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 100000\r\n\r\n{")
+		go func() {
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			b, _ := io.ReadAll(conn)
+			answers <- string(b)
+		}()
+	}
+	waitUntil(t, func() bool { return it.in.bodies.held() == places })
+	d := delivery{"github", "push", "gh-evicts", "gh-secret", fixture(t, "github-push.json")}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(d.body))
+	req.Header = d.request().Header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
+		t.Errorf("the forge's delivery while slow senders held every place: %d %s", resp.StatusCode, raw)
+	}
+	select {
+	case a := <-answers:
+		if !strings.Contains(a, "400") {
+			t.Errorf("the evicted sender was answered %q", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no slow sender was cut off")
+	}
+	if n := it.in.bodies.held(); n != places-1 {
+		t.Errorf("%d places held after the eviction and the delivery, want %d", n, places-1)
+	}
+
+	// Young bodies, or bodies arriving at a forge's pace, keep their places.
+	s := newBodySlots(1, time.Hour)
+	r, other := httptest.NewRequest(http.MethodPost, "/", nil), httptest.NewRequest(http.MethodPost, "/", nil)
+	other.RemoteAddr = "198.51.100.7:5555"
+	first, _ := s.take(r, nil)
+	if _, why := s.take(other, nil); why != "too many webhook bodies being read; retry" || first.evicted.Load() {
+		t.Errorf("a young body lost its place: %q", why)
+	}
+	s = newBodySlots(1, 0)
+	fast, _ := s.take(r, nil)
+	fast.read.Store(1 << 30)
+	if _, why := s.take(other, nil); why == "" || fast.evicted.Load() {
+		t.Errorf("a body arriving at a forge's pace lost its place: %q", why)
 	}
 }
