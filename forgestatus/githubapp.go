@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipwayci/slipway/internal/excerpt"
+	"github.com/slipwayci/slipway/excerpt"
 )
 
 // GitHubApp is a GitHub App installed on the repository's account: the

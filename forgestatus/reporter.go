@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slipwayci/slipway/internal/excerpt"
+	"github.com/slipwayci/slipway/excerpt"
 	"github.com/slipwayci/slipway/runner/store"
 )
 

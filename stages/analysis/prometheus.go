@@ -14,7 +14,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/slipwayci/slipway/internal/excerpt"
+	"github.com/slipwayci/slipway/excerpt"
 	"github.com/slipwayci/slipway/pipeline"
 )
 
