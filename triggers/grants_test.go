@@ -314,6 +314,7 @@ func TestPodsGoOnlyToTheRepositorysNodePools(t *testing.T) {
 	repo := &Repo{Config: grantRepo.Config}
 	repo.Config.NodePools = []NodePool{{Name: "builders", NodeSelector: map[string]string{"pool": "builders"},
 		Tolerations: []pipeline.Toleration{{Key: "builds", Operator: "Exists", Effect: "NoSchedule"}}}}
+	repo.Config.Images = []string{"docker.io/reg"}
 	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
 	build := func(pod string) *pipeline.Pipeline {
 		return untrusted(t, "stages:\n  - {name: b, build: {image: reg/order, executor: kubernetes, pod: "+pod+"}}\n")
@@ -353,6 +354,7 @@ func TestPushedCodeRunsWhereTheRepositoryIsAllowed(t *testing.T) {
 		{"image: registry.example.com/ci/golang, executor: kubernetes, pod: {serviceAccount: order-pusher, mountServiceAccountToken: true}", ""},
 		{"image: registry.example.com/ci/golang, executor: local",
 			"repo.yaml:6:87: stages[0].run.executor: local would run code pushed to repository shop on the engine's own machine"},
+		{"image: registry.example.com/ci/golang}\n  - {name: b, build: {image: ghcr.io/attacker/exfil, executor: kubernetes}", "stages[1].build.image: ghcr.io/attacker/exfil is not under an image prefix of repository shop: its stages may run and push images under"},
 		{"image: registry.example.com/cimalicious/x", "repo.yaml:6:45: stages[0].run.image: registry.example.com/cimalicious/x is not under an image prefix of repository shop"},
 		{"image: registry.example.com.evil.io/ci/x", "not under an image prefix"},
 		{"image: ghcr.io/someone/tools", "not under an image prefix"},

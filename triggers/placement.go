@@ -54,7 +54,8 @@ func (r *Repo) Executor() string {
 // not on the engine's machine when they must run as Pods; in a node pool
 // of the repository; as a service account of the repository (whose token
 // alone may be mounted: validation wants the account named); a run
-// stage's image under one of the repository's prefixes, written literally.
+// stage's image, and the image a build pushes, under one of the
+// repository's prefixes, written literally.
 func (r *Repo) placed(p *pipeline.Pipeline, fail func(path, format string, args ...any)) {
 	for i, st := range p.Stages {
 		at := fmt.Sprintf("stages[%d]", i)
@@ -65,6 +66,7 @@ func (r *Repo) placed(p *pipeline.Pipeline, fail func(path, format string, args 
 		kindAt, executor := at+".build", ""
 		if st.Build != nil {
 			executor = st.Build.Executor
+			r.image(kindAt+".image", st.Build.Image, fail) // where its context goes
 		} else {
 			kindAt, executor = at+".run", st.Run.Executor
 			r.image(kindAt+".image", st.Run.Image, fail)
@@ -89,7 +91,7 @@ func (r *Repo) image(at, ref string, fail func(path, format string, args ...any)
 		return
 	}
 	if !ImageUnder(ref, r.Config.Images) {
-		fail(at, "%s is not under an image prefix of repository %s: its stages may run images under %s (repositories[].images in the engine config)", ref, r.Config.Name, orNone(strings.Join(r.Config.Images, ", ")))
+		fail(at, "%s is not under an image prefix of repository %s: its stages may run and push images under %s (repositories[].images in the engine config)", ref, r.Config.Name, orNone(strings.Join(r.Config.Images, ", ")))
 	}
 }
 

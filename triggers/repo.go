@@ -33,9 +33,9 @@ type Repository struct {
 	// ServiceAccounts are those its stage Pods may run as (and mount the
 	// token of): each also in the engine's SLIPWAY_POD_SERVICE_ACCOUNTS.
 	ServiceAccounts []string `yaml:"serviceAccounts"`
-	// Images are where the images of its run stages come from: registries
-	// or registry/path prefixes (placement.go). A pipeline read from the
-	// repository may run no other.
+	// Images are where the images of its run stages come from and where
+	// its builds push: registries or registry/path prefixes (placement.go).
+	// A pipeline read from the repository may run or push no other.
 	Images []string `yaml:"images"`
 	// LocalSandbox lets the build and run stages of its pushed pipelines
 	// run on the engine's own machine, in its sandbox, when the engine
