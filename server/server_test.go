@@ -117,6 +117,20 @@ func (a *apiTest) waitRun(t *testing.T, id float64, want string) map[string]any 
 func itoa(f float64) string    { return strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), "e+00") }
 func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
+// A run says where its pipeline was read from: a pushed file by its
+// repository, path and commit; the operator's by its name alone.
+func TestARunSaysWhereItsPipelineWasRead(t *testing.T) {
+	t.Parallel()
+	pushed := sourceView(&store.Run{Untrusted: true, PipelineFile: "https://git.example.com/shop.git:.slipway.yaml@abc1234",
+		Trigger: store.Trigger{Repo: "https://git.example.com/shop.git"}})
+	if pushed != (SourceView{Pushed: true, File: "https://git.example.com/shop.git:.slipway.yaml@abc1234", Repo: "https://git.example.com/shop.git"}) {
+		t.Errorf("a pushed pipeline's source = %+v", pushed)
+	}
+	if op := sourceView(&store.Run{PipelineFile: "/etc/slipway/pipelines/shop.yaml"}); op != (SourceView{File: "shop.yaml"}) {
+		t.Errorf("the operator's pipeline's source = %+v", op)
+	}
+}
+
 func TestTriggerRunThenReadItBack(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)
@@ -127,6 +141,9 @@ func TestTriggerRunThenReadItBack(t *testing.T) {
 	trig := run["trigger"].(map[string]any)
 	if trig["ref"] != "refs/heads/feature/x" || trig["actor"] != "rm" || trig["event"] != "manual" {
 		t.Errorf("trigger = %v", trig)
+	}
+	if src := run["source"].(map[string]any); src["pushed"] != false || src["file"] == "" || strings.Contains(src["file"].(string), "/") {
+		t.Errorf("source = %v, want the operator's file by its name", src)
 	}
 	done := a.waitRun(t, run["id"].(float64), "succeeded")
 	st := done["stages"].([]any)[0].(map[string]any)

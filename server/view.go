@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -15,6 +17,7 @@ type RunView struct {
 	Status     string        `json:"status"`
 	Reason     string        `json:"reason,omitempty"`
 	Trigger    store.Trigger `json:"trigger"`
+	Source     SourceView    `json:"source"`
 	Group      string        `json:"group,omitempty"`
 	Resumes    int           `json:"resumes,omitempty"`
 	CreatedAt  time.Time     `json:"createdAt"`
@@ -22,6 +25,28 @@ type RunView struct {
 	FinishedAt *time.Time    `json:"finishedAt,omitempty"`
 	Stages     []StageView   `json:"stages,omitempty"`
 	Events     []EventView   `json:"events,omitempty"`
+}
+
+// SourceView is where a run's pipeline was read from: a pipeline's name
+// says which one only together with it (two repositories may push
+// pipelines of the same name).
+type SourceView struct {
+	// Pushed: read from the repository at the commit (anyone with push
+	// access wrote it); File is then the repository's URL, the path in it
+	// and the commit. Otherwise the operator's file beside the engine
+	// config, by its name.
+	Pushed bool   `json:"pushed"`
+	File   string `json:"file"`
+	Repo   string `json:"repository,omitempty"` // the repository whose push, schedule or trigger started the run
+}
+
+// sourceView is r's source; an operator's file by its name only (where
+// the engine keeps its config is not the API's to say).
+func sourceView(r *store.Run) SourceView {
+	if r.Untrusted {
+		return SourceView{Pushed: true, File: r.PipelineFile, Repo: r.Trigger.Repo}
+	}
+	return SourceView{File: path.Base(filepath.ToSlash(r.PipelineFile)), Repo: r.Trigger.Repo}
 }
 
 // StageView is a stage with its attempts.
@@ -75,7 +100,7 @@ func optTime(t time.Time) *time.Time {
 
 func runView(r *store.Run) RunView {
 	return RunView{ID: r.ID, Pipeline: r.Pipeline, App: r.App, Status: string(r.Status), Reason: r.Reason,
-		Trigger: r.Trigger, Group: r.Group, Resumes: r.Resumes, CreatedAt: r.CreatedAt,
+		Trigger: r.Trigger, Source: sourceView(r), Group: r.Group, Resumes: r.Resumes, CreatedAt: r.CreatedAt,
 		StartedAt: optTime(r.StartedAt), FinishedAt: optTime(r.FinishedAt)}
 }
 

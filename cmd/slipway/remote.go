@@ -90,6 +90,11 @@ func newRunsShowCmd() *cobra.Command {
 				fmt.Fprintf(w, " — %s", r.Reason)
 			}
 			fmt.Fprintf(w, "\ntrigger: %s by %s, ref %s, sha %s\n", r.Trigger.Event, orDash(r.Trigger.Actor), orDash(r.Trigger.Ref), orDash(r.Trigger.SHA))
+			if r.Source.Pushed {
+				fmt.Fprintf(w, "pipeline: pushed, read from %s\n", r.Source.File)
+			} else {
+				fmt.Fprintf(w, "pipeline: the operator's %s\n", orDash(r.Source.File))
+			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "\nSTAGE\tKIND\tSTATUS\tATTEMPTS\tDURATION\tDETAIL")
 			for _, s := range r.Stages {
