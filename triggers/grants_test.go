@@ -355,6 +355,7 @@ func TestPushedCodeRunsWhereTheRepositoryIsAllowed(t *testing.T) {
 		{"image: registry.example.com/ci/golang, executor: local",
 			"repo.yaml:6:87: stages[0].run.executor: local would run code pushed to repository shop on the engine's own machine"},
 		{"image: registry.example.com/ci/golang}\n  - {name: b, build: {image: ghcr.io/attacker/exfil, executor: kubernetes}", "stages[1].build.image: ghcr.io/attacker/exfil is not under an image prefix of repository shop: its stages may run and push images under"},
+		{"image: registry.example.com/ci/golang}\n  - {name: s, scan: {image: \"ghcr.io/other-team/app@sha256:" + strings.Repeat("0", 64) + "\"}", "stages[1].scan.image: ghcr.io/other-team/app@sha256:"},
 		{"image: registry.example.com/cimalicious/x", "repo.yaml:6:45: stages[0].run.image: registry.example.com/cimalicious/x is not under an image prefix of repository shop"},
 		{"image: registry.example.com.evil.io/ci/x", "not under an image prefix"},
 		{"image: ghcr.io/someone/tools", "not under an image prefix"},

@@ -54,11 +54,14 @@ func (r *Repo) Executor() string {
 // not on the engine's machine when they must run as Pods; in a node pool
 // of the repository; as a service account of the repository (whose token
 // alone may be mounted: validation wants the account named); a run
-// stage's image, and the image a build pushes, under one of the
-// repository's prefixes, written literally.
+// stage's image, the image a build pushes and one a scan names, under one
+// of the repository's prefixes, written literally.
 func (r *Repo) placed(p *pipeline.Pipeline, fail func(path, format string, args ...any)) {
 	for i, st := range p.Stages {
 		at := fmt.Sprintf("stages[%d]", i)
+		if st.Scan != nil && st.Scan.Image != "" { // else the build's, bound below
+			r.image(at+".scan.image", st.Scan.Image, fail)
+		}
 		pod, podAt, ok := pipeline.PodOf(&st, at)
 		if !ok {
 			continue
