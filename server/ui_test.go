@@ -240,6 +240,9 @@ func TestPagesShowTheStore(t *testing.T) {
 			t.Errorf("GET %s: %d", p, code)
 		}
 	}
+	if _, doc, _ := b.get(fmt.Sprintf("/runs/%d", run)); !strings.HasPrefix(text(find(doc, "dd", "id", "pipeline-source")), "the operator's ") {
+		t.Errorf("the run page does not say where its pipeline was read: %q", text(find(doc, "dd", "id", "pipeline-source")))
+	}
 	if code, _, _ := b.get("/audit"); code != 403 {
 		t.Errorf("a viewer's /audit: %d, want 403", code)
 	}
