@@ -81,7 +81,7 @@ func (r *Repo) Admit(p *pipeline.Pipeline, trig store.Trigger) string {
 			continue
 		}
 		if _, err := r.grant(name, trig); err != nil {
-			why = append(why, err.Error())
+			fail("secrets."+name, "%v", err)
 		}
 	}
 	if p.Untrusted {

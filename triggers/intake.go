@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
 )
@@ -418,6 +419,12 @@ func (p pendingRun) reason() string {
 // prepares its run.
 func (in *Intake) prepare(ctx context.Context, ev *Event, repo *Repo, src Source) (store.Match, *runner.Prepared, error) {
 	p, err := src.Load(ctx, ev.Ref, ev.After)
+	var invalid pipeline.Errors
+	if errors.As(err, &invalid) {
+		// The file at that commit is what it is: refused, with where and
+		// why, not failed (a redelivery would read it again, to no end).
+		return store.Match{Pipeline: src.String(), Reason: "refused: " + err.Error()}, nil, nil
+	}
 	if err != nil {
 		return store.Match{Pipeline: src.String()}, nil, err
 	}
