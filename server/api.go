@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
@@ -106,6 +107,9 @@ type triggerRequest struct {
 	Ref    string            `json:"ref"` // branch name, refs/heads/… or refs/tags/…; default: the repository's branch
 	SHA    string            `json:"sha"`
 	Params map[string]string `json:"params"`
+	// Repository names (repositories[].name) the repository whose pushed
+	// pipeline is meant, when pipelines of several share the name.
+	Repository string `json:"repository"`
 }
 
 func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) {
@@ -123,13 +127,14 @@ func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) 
 		return
 	}
 	name := r.PathValue("name")
-	p, repo, err := s.findPipeline(r, name, &req)
-	if err != nil {
-		writeError(w, http.StatusNotFound, "%v", err)
+	p, repo, err := s.findPipeline(r, who, name, &req)
+	var ambiguous errAmbiguous
+	switch {
+	case errors.As(err, &ambiguous):
+		writeError(w, http.StatusConflict, "%v", err)
 		return
-	}
-	if !who.mayAccess(p.AppName()) {
-		writeError(w, http.StatusNotFound, "pipeline %s not found", name)
+	case err != nil:
+		writeError(w, http.StatusNotFound, "%v", err)
 		return
 	}
 	params, err := p.ManualParams(req.Params)
@@ -171,27 +176,68 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // findPipeline finds pipeline name among the watched repositories, at the
-// request's ref (which it completes). The ref and sha are already checked.
-func (s *Server) findPipeline(r *http.Request, name string, req *triggerRequest) (*pipeline.Pipeline, *triggers.Repo, error) {
-	for _, repo := range s.repos {
-		ref, err := pipeline.NormalizeRef(req.Ref, repo.Config.DefaultBranch())
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, src := range repo.Sources {
-			p, err := src.Load(r.Context(), ref, req.SHA)
-			if err != nil {
-				s.log.Warn("reading pipeline for a manual run", "source", src.String(), "err", err)
+// request's ref (which it completes); the ref and sha are already checked.
+// Only pipelines of apps the token may access are seen. The operator's
+// pipelines come first (their names are unique in the engine config); a
+// pipeline read from a repository is found only when no other repository
+// pushed one of that name, or the request names its repository: anyone
+// who can push to one repository writes those names, and must not take
+// another team's.
+func (s *Server) findPipeline(r *http.Request, who *Token, name string, req *triggerRequest) (*pipeline.Pipeline, *triggers.Repo, error) {
+	type found struct {
+		p    *pipeline.Pipeline
+		repo *triggers.Repo
+		ref  string
+	}
+	var pushed []found
+	for pass := range 2 { // the operator's pipelines, then those read from repositories
+		for _, repo := range s.repos {
+			if req.Repository != "" && repo.Config.Name != req.Repository {
 				continue
 			}
-			if p.Metadata.Name == name {
-				req.Ref = ref
-				return p, repo, nil
+			ref, err := pipeline.NormalizeRef(req.Ref, repo.Config.DefaultBranch())
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, src := range repo.Sources {
+				op, operators := src.(triggers.FileSource)
+				switch {
+				case pass == 0 && operators:
+					if op.P.Metadata.Name == name && who.mayAccess(op.P.AppName()) {
+						req.Ref = ref
+						return op.P, repo, nil
+					}
+				case pass == 1 && !operators:
+					p, err := src.Load(r.Context(), ref, req.SHA)
+					if err != nil {
+						s.log.Warn("reading pipeline for a manual run", "source", src.String(), "err", err)
+						continue
+					}
+					if p.Metadata.Name == name && who.mayAccess(p.AppName()) {
+						pushed = append(pushed, found{p, repo, ref})
+					}
+				}
 			}
 		}
 	}
-	return nil, nil, fmt.Errorf("pipeline %s not found", name)
+	switch len(pushed) {
+	case 0:
+		return nil, nil, fmt.Errorf("pipeline %s not found", name)
+	case 1:
+		req.Ref = pushed[0].ref
+		return pushed[0].p, pushed[0].repo, nil
+	}
+	var repos []string
+	for _, f := range pushed {
+		repos = append(repos, f.repo.Config.Name)
+	}
+	return nil, nil, errAmbiguous(fmt.Sprintf("pipeline %s is read from more than one repository (%s): name the one you mean (\"repository\": NAME)", name, strings.Join(repos, ", ")))
 }
+
+// errAmbiguous is a pipeline name that more than one repository pushed.
+type errAmbiguous string
+
+func (e errAmbiguous) Error() string { return string(e) }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Token) {
 	limit, err := queryInt(r, "limit", 50, 500)

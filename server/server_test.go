@@ -437,3 +437,83 @@ func (a *apiTest) deniedRows(t *testing.T) int {
 	}
 	return denied
 }
+
+// pushedSource is a pipeline read from a repository (as RepoFileSource
+// reads one), without git.
+type pushedSource struct{ p *pipeline.Pipeline }
+
+func (s pushedSource) Load(context.Context, string, string) (*pipeline.Pipeline, error) {
+	return s.p, nil
+}
+func (s pushedSource) String() string { return s.p.File }
+
+func pushed(t *testing.T, repo, src string) triggers.Source {
+	t.Helper()
+	p, err := pipeline.ParseUntrusted(repo+":.slipway.yaml", []byte("apiVersion: slipway.dev/v1\nkind: Pipeline\n"+src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pushedSource{p}
+}
+
+// A person who can push to one repository cannot take another team's
+// pipeline name for manual runs: the operator's pipelines are found
+// first, a token sees only its apps' pipelines, and a name pushed by two
+// repositories needs the one meant named.
+func TestAPushedNameTakesNoOtherTeamsPipeline(t *testing.T) {
+	t.Parallel()
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kinds := stages.NewRegistry()
+	kinds.Register("fake", fake.New(nil))
+	r, err := runner.New(st, kinds, runner.WithWorkRoot(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stagesLine := "on: {manual: {}}\nstages: [{name: a, fake: {}}]\n"
+	res := &Resolved{
+		Repos: []*triggers.Repo{
+			{Config: triggers.Repository{Name: "mine", URL: "https://git.example.com/mine.git", Forge: "github", Apps: []triggers.AppBinding{{Name: "mine"}}}, Secret: "s",
+				Sources: []triggers.Source{pushed(t, "mine", "metadata: {name: other-deploy, app: mine}\n"+stagesLine),
+					pushed(t, "mine", "metadata: {name: ops-deploy, app: mine}\n"+stagesLine)}},
+			{Config: triggers.Repository{Name: "other", URL: "https://git.example.com/other.git", Forge: "github", Apps: []triggers.AppBinding{{Name: "other"}}}, Secret: "s",
+				Sources: []triggers.Source{pushed(t, "other", "metadata: {name: other-deploy, app: other}\n"+stagesLine),
+					mustPipeline(t, "metadata: {name: ops-deploy, app: other}\n"+stagesLine)}},
+		},
+		Tokens: []Token{token("admin", RoleAdmin, "admin-token"), token("other-bot", RoleReleaseManager, "bot-token", "other")},
+	}
+	intake, err := triggers.NewIntake(res.Repos, st, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(st, r, intake, res, NewMetrics(st), nil).Handler())
+	defer srv.Close()
+	a := &apiTest{url: srv.URL, st: st}
+	for _, tt := range []struct {
+		tok, name, body string
+		code            int
+		app, repo       string
+	}{
+		{"bot-token", "other-deploy", "", 201, "other", "https://git.example.com/other.git"},
+		{"admin-token", "other-deploy", "", 409, "", ""},
+		{"admin-token", "other-deploy", `{"repository": "other"}`, 201, "other", "https://git.example.com/other.git"},
+		{"admin-token", "other-deploy", `{"repository": "mine"}`, 201, "mine", "https://git.example.com/mine.git"},
+		{"admin-token", "ops-deploy", "", 201, "other", "https://git.example.com/other.git"}, // the operator's
+		{"bot-token", "ops-deploy", `{"repository": "mine"}`, 404, "", ""},
+	} {
+		code, run := a.do(t, "POST", "/api/v1/pipelines/"+tt.name+"/runs", tt.tok, tt.body)
+		if code != tt.code {
+			t.Errorf("%s triggers %s %s: %d %v, want %d", tt.tok, tt.name, tt.body, code, run, tt.code)
+			continue
+		}
+		if code == 201 && (run["app"] != tt.app || run["trigger"].(map[string]any)["repo"] != tt.repo) {
+			t.Errorf("%s triggers %s %s: a run of app %v from %v, want %s from %s", tt.tok, tt.name, tt.body, run["app"], run["trigger"].(map[string]any)["repo"], tt.app, tt.repo)
+		}
+		if code == 409 && !strings.Contains(fmt.Sprint(run), "is read from more than one repository (mine, other)") {
+			t.Errorf("the ambiguous name's answer: %v", run)
+		}
+	}
+}

@@ -5,20 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/slipwayci/slipway/pipeline"
 )
 
 // RepoFileSource reads a pipeline file from inside a repository at the
-// commit being run: a shallow, in-memory fetch of that one commit.
+// commit being run: a shallow fetch of that one commit into a temporary
+// directory, where its objects stay packed as they came. Only the commit,
+// the trees on the file's path and the file itself are read out of the
+// pack, so a push of huge files costs the engine their compressed size on
+// disk for a moment, not their size in memory.
 type RepoFileSource struct {
 	URL    string
 	Path   string          // inside the repository
@@ -27,6 +35,14 @@ type RepoFileSource struct {
 }
 
 func (s RepoFileSource) String() string { return s.URL + ":" + s.Path }
+
+// sourceFetchTimeout bounds reading one pipeline file from its repository.
+const sourceFetchTimeout = time.Minute
+
+// sourceLoads is how many pipeline files are read from repositories at
+// once, engine-wide: each may cost about its commit's largest file in
+// memory while its pack is indexed.
+var sourceLoads = make(chan struct{}, 4)
 
 // Load fetches ref (shallow) and reads Path at sha — fetching sha itself
 // when ref has moved past it.
@@ -38,7 +54,24 @@ func (s RepoFileSource) Load(ctx context.Context, ref, sha string) (*pipeline.Pi
 	if s.Token != "" {
 		auth = &githttp.BasicAuth{Username: "x-access-token", Password: s.Token}
 	}
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
+	ctx, cancel := context.WithTimeout(ctx, sourceFetchTimeout)
+	defer cancel()
+	select {
+	case sourceLoads <- struct{}{}:
+		defer func() { <-sourceLoads }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading %s: waiting for other pipeline files to be read: %w", s, ctx.Err())
+	}
+	dir, err := os.MkdirTemp("", "slipway-pipeline-source-")
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", s, err)
+	}
+	defer os.RemoveAll(dir)
+	// Objects above the threshold are read lazily from the pack, never
+	// whole: a pipeline file is at most pipeline.MaxFileSize.
+	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(8*cache.MiByte),
+		filesystem.Options{LargeObjectThreshold: pipeline.MaxFileSize})
+	repo, err := git.CloneContext(ctx, st, nil, &git.CloneOptions{
 		URL: s.URL, ReferenceName: plumbing.ReferenceName(ref), SingleBranch: true, Depth: 1,
 		NoCheckout: true, Tags: git.NoTags, Auth: auth,
 	})

@@ -2,7 +2,11 @@ package triggers
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -73,5 +77,57 @@ func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
 		if _, err := tt.src.Load(ctx, tt.ref, tt.sha); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Load(%s, %q, %q) = %v, want an error with %q", tt.src, tt.ref, tt.sha, err, tt.want)
 		}
+	}
+}
+
+// A push of large files costs the engine little memory to read its
+// pipeline file: the commit's objects stay packed on disk, and only the
+// file is read out — indexing the pack reads an object at a time (a
+// delta's base whole), about the largest of them, never their sum; here
+// less than half of it. (Allocation is counted, not
+// timed: this test is not parallel, so the package's other tests
+// allocate nothing meanwhile.)
+func TestAPushOfLargeFilesIsNotReadIntoMemory(t *testing.T) {
+	ctx := context.Background()
+	srv, err := gitserver.Start(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	url, err := srv.CreateRepo("large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := gitserver.Clone(url, filepath.Join(t.TempDir(), "wt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const files, size = 4, 4 << 20
+	content := map[string]string{".slipway.yaml": strings.Replace(repoPipeline, "%s", "large", 1)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range files {
+		b := make([]byte, size)
+		for j := 0; j < size; j += 8 {
+			binary.LittleEndian.PutUint64(b[j:], rng.Uint64())
+		}
+		content[fmt.Sprintf("big/f%d", i)] = string(b)
+	}
+	if _, err := wt.Commit("main", "large files", content); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Push("main"); err != nil {
+		t.Fatal(err)
+	}
+	content = nil
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p, err := RepoFileSource{URL: url, Path: ".slipway.yaml"}.Load(ctx, "refs/heads/main", "")
+	runtime.ReadMemStats(&after)
+	if err != nil || p.Metadata.Name != "large" {
+		t.Fatalf("Load = %v, %v", p, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > files*size/2 {
+		t.Errorf("reading the pipeline file of a commit of %d MiB of files allocated %d MiB", files*size>>20, alloc>>20)
 	}
 }

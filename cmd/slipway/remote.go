@@ -145,6 +145,7 @@ func newTriggerCmd() *cobra.Command {
 		f      clientFlags
 		ref    string
 		sha    string
+		repo   string
 		params []string
 	)
 	cmd := &cobra.Command{
@@ -156,7 +157,7 @@ func newTriggerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"ref": ref, "sha": sha}
+			body := map[string]any{"ref": ref, "sha": sha, "repository": repo}
 			given := map[string]string{}
 			for _, kv := range params {
 				name, value, ok := strings.Cut(kv, "=")
@@ -180,6 +181,7 @@ func newTriggerCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&ref, "ref", "", "branch or ref to run (default: the repository's branch)")
 	cmd.Flags().StringVar(&sha, "sha", "", "commit to run")
+	cmd.Flags().StringVar(&repo, "repository", "", "the repository (its name in the engine config) whose pushed pipeline is meant, when several push one of that name")
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "parameter NAME=VALUE (repeatable)")
 	return cmd
 }
