@@ -116,13 +116,20 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	sched, err := triggers.NewScheduler(ctx, res.Repos, st, r, log)
-	if err != nil {
-		return err
-	}
 	log.Info("engine starting", "listen", cfg.Listen, "data", cfg.Data, "repositories", len(res.Repos),
-		"schedules", sched.Len(), "runs_resumed", resumed, "runs_failed", failed, "deliveries_reprocessed", redone)
-	return serveHTTP(ctx, ln, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, func(ctx context.Context) { sched.Run(ctx) }, reporter.Run)
+		"runs_resumed", resumed, "runs_failed", failed, "deliveries_reprocessed", redone)
+	// The schedules are read from the repositories once the engine serves:
+	// a slow or huge repository must not keep /healthz from answering.
+	schedules := func(ctx context.Context) {
+		sched, err := triggers.NewScheduler(ctx, res.Repos, st, r, log)
+		if err != nil {
+			log.Error("reading the schedules; none fires until the engine restarts", "err", err)
+			return
+		}
+		log.Info("schedules read", "schedules", sched.Len())
+		sched.Run(ctx)
+	}
+	return serveHTTP(ctx, ln, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, schedules, reporter.Run)
 }
 
 // statusReporter reports runs of the repositories that ask for it as
@@ -163,12 +170,15 @@ const maxConnections = 1024
 // background runs beside the engine until it stops (the scheduler, the
 // status reporter).
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, r *runner.Runner, stdout io.Writer, log *slog.Logger, background ...func(context.Context)) error {
-	// Headers in 10 s, idle connections closed after 30 s, at most
-	// maxConnections at once and a quarter of them from one address; each
+	// Headers in 5 s (a connection that sends none holds one of the
+	// maxConnections places no longer, and a forge's delivery waiting
+	// behind a flood of them is served within its own 10 s timeout), idle
+	// connections closed after 30 s, at most maxConnections at once and a
+	// quarter of them from one address; each
 	// request has its own deadlines (server.Handler: webhook bodies at a
 	// minimum pace, the API's small and bounded, SSE streams unbounded).
 	ln = limitPerAddress(netutil.LimitListener(ln, maxConnections), maxConnections/4)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
 	fmt.Fprintf(stdout, "slipway serving on http://%s\n", ln.Addr())
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
