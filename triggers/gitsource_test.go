@@ -21,17 +21,16 @@ stages:
   - {name: a, fake: {}}
 `
 
-// The pipeline file is read from the repository, over real git HTTP, at
-// the pushed commit — even after the branch has moved past it.
-func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	srv, err := gitserver.Start(ctx, t.TempDir())
+// sourceRepo is a new repository on a git server of the test's, and a
+// work tree of it.
+func sourceRepo(t *testing.T, name string) (string, *gitserver.WorkTree) {
+	t.Helper()
+	srv, err := gitserver.Start(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	url, err := srv.CreateRepo("shop")
+	t.Cleanup(func() { srv.Close() })
+	url, err := srv.CreateRepo(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +38,15 @@ func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return url, wt
+}
+
+// The pipeline file is read from the repository, over real git HTTP, at
+// the pushed commit — even after the branch has moved past it.
+func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, wt := sourceRepo(t, "shop")
 	first, err := wt.Commit("main", "first", map[string]string{".slipway/pipeline.yaml": strings.Replace(repoPipeline, "%s", "shop-v1", 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,7 @@ func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
 		{src, "main", "", "is neither a branch nor a tag"},
 		{src, "refs/heads/nope", "", "fetching"},
 		{src, "refs/heads/main", "not-a-sha", "is not a commit id"},
-		{RepoFileSource{URL: srv.URL + "/absent.git", Path: "p.yaml"}, "refs/heads/main", "", "fetching"},
+		{RepoFileSource{URL: strings.TrimSuffix(url, "/shop.git") + "/absent.git", Path: "p.yaml"}, "refs/heads/main", "", "fetching"},
 	} {
 		if _, err := tt.src.Load(ctx, tt.ref, tt.sha); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Load(%s, %q, %q) = %v, want an error with %q", tt.src, tt.ref, tt.sha, err, tt.want)
@@ -84,24 +92,11 @@ func TestRepoFileSourceReadsThePushedCommit(t *testing.T) {
 // pipeline file: the commit's objects stay packed on disk, and only the
 // file is read out — indexing the pack reads an object at a time (a
 // delta's base whole), about the largest of them, never their sum; here
-// less than half of it. (Allocation is counted, not
-// timed: this test is not parallel, so the package's other tests
-// allocate nothing meanwhile.)
+// less than half of it. (Allocation is counted, not timed: this test is
+// not parallel, so the package's other tests allocate nothing meanwhile.)
 func TestAPushOfLargeFilesIsNotReadIntoMemory(t *testing.T) {
 	ctx := context.Background()
-	srv, err := gitserver.Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	url, err := srv.CreateRepo("large")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wt, err := gitserver.Clone(url, filepath.Join(t.TempDir(), "wt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, wt := sourceRepo(t, "large")
 	const files, size = 4, 4 << 20
 	content := map[string]string{".slipway.yaml": strings.Replace(repoPipeline, "%s", "large", 1)}
 	rng := rand.New(rand.NewPCG(1, 2))
