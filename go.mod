@@ -188,7 +188,8 @@ require (
 )
 
 // Argo CD v2.14 as a library needs its own replace block (every k8s.io
-// module at v0.31) and the v0.3 API of filepath-securejoin; see DESIGN.md §6.
+// module at v0.31, the versions its own go.mod replaces them with) and the
+// v0.3 API of filepath-securejoin.
 replace (
 	github.com/golang/protobuf => github.com/golang/protobuf v1.5.4
 	github.com/grpc-ecosystem/grpc-gateway => github.com/grpc-ecosystem/grpc-gateway v1.16.0
