@@ -46,7 +46,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who *Token) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	f := store.RunFilter{Pipeline: q.Get("pipeline"), BeforeID: before, Limit: int(limit)}
+	f := store.RunFilter{Pipeline: q.Get("pipeline"), Repository: q.Get("repository"), BeforeID: before, Limit: int(limit)}
 	for _, st := range q["status"] {
 		if !slices.Contains([]store.RunStatus{store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCancelled}, store.RunStatus(st)) {
 			writeError(w, http.StatusBadRequest, "status %q is not one of queued, running, succeeded, failed, cancelled", st)

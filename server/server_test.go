@@ -159,6 +159,13 @@ func TestTriggerRunThenReadItBack(t *testing.T) {
 	if code != 200 || len(list["runs"].([]any)) != 1 {
 		t.Errorf("list: %d %v", code, list)
 	}
+	// The operator's pipeline was read from no repository; a hostile name
+	// is a name like any other.
+	for _, repo := range []string{"shop", "%27%20OR%201=1--", strings.Repeat("x", 4096)} {
+		if code, list := a.do(t, "GET", "/api/v1/runs?repository="+repo, "view-token", ""); code != 200 || len(list["runs"].([]any)) != 0 {
+			t.Errorf("runs of repository %.20s: %d %v", repo, code, list)
+		}
+	}
 	code, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
 	entries := audit["entries"].([]any)
 	if code != 200 || len(entries) != 1 || entries[0].(map[string]any)["Action"] != "run.trigger" || entries[0].(map[string]any)["Actor"] != "rm" {

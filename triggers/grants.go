@@ -339,7 +339,7 @@ var (
 func (r *Repo) Request(p *pipeline.Pipeline, trig store.Trigger, key string) runner.Request {
 	req := runner.Request{Pipeline: p, Trigger: trig, DedupKey: key, Refused: r.Admit(p, trig)}
 	if p.Untrusted { // the repository's runs share its slots
-		req.Slot, req.Slots = "repository "+r.Config.Name, r.Config.Limits.OrDefaults().MaxRunning
+		req.Slot, req.Slots = store.RepositorySlot(r.Config.Name), r.Config.Limits.OrDefaults().MaxRunning
 	}
 	return req
 }

@@ -20,6 +20,7 @@ func newRunsCmd() *cobra.Command {
 	var (
 		f        clientFlags
 		pipeline string
+		repo     string
 		status   []string
 		limit    int
 	)
@@ -35,6 +36,9 @@ func newRunsCmd() *cobra.Command {
 			q := url.Values{}
 			if pipeline != "" {
 				q.Set("pipeline", pipeline)
+			}
+			if repo != "" {
+				q.Set("repository", repo)
 			}
 			for _, s := range status {
 				q.Add("status", s)
@@ -60,6 +64,7 @@ func newRunsCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&pipeline, "pipeline", "", "only runs of this pipeline")
+	cmd.Flags().StringVar(&repo, "repository", "", "only runs of pipelines pushed to this repository (its name in the engine config)")
 	cmd.Flags().StringSliceVar(&status, "status", nil, "only runs with these statuses")
 	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many runs (1-500)")
 	cmd.AddCommand(newRunsShowCmd())

@@ -120,13 +120,20 @@ type Event struct {
 	Message string
 }
 
+// RepositorySlot names the run slots of the repository of this name in
+// the engine config, which its pushed pipelines' runs take (Run.Slot).
+func RepositorySlot(name string) string { return "repository " + name }
+
 // RunFilter selects runs for listing; zero fields match everything.
 type RunFilter struct {
 	Pipeline string
-	Status   []RunStatus
-	Group    string
-	BeforeID int64 // paging: only runs with a smaller ID
-	Limit    int   // default 50
+	// Repository selects the runs of pipelines read from the repository
+	// of this name in the engine config (those holding its run slots).
+	Repository string
+	Status     []RunStatus
+	Group      string
+	BeforeID   int64 // paging: only runs with a smaller ID
+	Limit      int   // default 50
 }
 
 // NewRun is a run to create with its pending stages and the event that

@@ -220,6 +220,9 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, 
 	if f.Pipeline != "" {
 		where, args = append(where, "pipeline = ?"), append(args, f.Pipeline)
 	}
+	if f.Repository != "" {
+		where, args = append(where, "slot = ?"), append(args, store.RepositorySlot(f.Repository))
+	}
 	if f.Group != "" {
 		where, args = append(where, "grp = ?"), append(args, f.Group)
 	}

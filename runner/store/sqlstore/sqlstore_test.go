@@ -158,10 +158,11 @@ func TestClaimNextHoldsARepositoryToItsSlots(t *testing.T) {
 			}
 			return r
 		}
-		a1, a2, a3 := slotted("repository a", 2), slotted("repository a", 2), slotted("repository a", 2)
-		b1 := slotted("repository b", 1)
+		a, b := store.RepositorySlot("a"), store.RepositorySlot("b")
+		a1, a2, a3 := slotted(a, 2), slotted(a, 2), slotted(a, 2)
+		b1 := slotted(b, 1)
 		free := newRun(t, s, "c", "")
-		b2 := slotted("repository b", 1)
+		b2 := slotted(b, 1)
 		claimAll := func() []int64 {
 			var ids []int64
 			for {
@@ -178,8 +179,17 @@ func TestClaimNextHoldsARepositoryToItsSlots(t *testing.T) {
 		if got, want := claimAll(), []int64{a1.ID, a2.ID, b1.ID, free.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("claimed %v, want %v: two of a's three, one of b's two, and the run of no repository", got, want)
 		}
-		if got, _ := s.GetRun(ctx, a3.ID); got.Slot != "repository a" || got.Slots != 2 {
+		if got, _ := s.GetRun(ctx, a3.ID); got.Slot != a || got.Slots != 2 {
 			t.Errorf("a3 stored with slot %q of %d", got.Slot, got.Slots)
+		}
+		var listed []int64
+		if runs, err := s.ListRuns(ctx, store.RunFilter{Repository: "b"}); err == nil {
+			for _, r := range runs {
+				listed = append(listed, r.ID)
+			}
+		}
+		if want := []int64{b2.ID, b1.ID}; fmt.Sprint(listed) != fmt.Sprint(want) {
+			t.Errorf("runs of repository b listed %v, want %v", listed, want)
 		}
 		s.TransitionRun(ctx, a1.ID, []store.RunStatus{store.RunRunning}, store.RunSucceeded, "", time.Now())
 		s.TransitionRun(ctx, b1.ID, []store.RunStatus{store.RunRunning}, store.RunFailed, "", time.Now())
