@@ -205,7 +205,12 @@ func TestBrowserPromoteAbortAndExplain(t *testing.T) {
 	checkAccessibility(t, rm, axe, "the promote dialog")
 	run(t, rm, "confirming", chromedp.Click(`dialog[open] button[type="submit"]`, chromedp.ByQuery), chromedp.WaitVisible(".flash", chromedp.ByQuery))
 	c.waitRun(t, run1, "succeeded")
-	err = eventually.Within(30*time.Second, func() bool { return strings.Contains(textOf(t, rm, "#release-state"), "promoted") })
+	// The live page replaces the element as it updates: a read that
+	// finds it gone is tried again.
+	err = eventually.Within(30*time.Second, func() bool {
+		var s string
+		return chromedp.Run(rm, chromedp.Text("#release-state", &s, chromedp.ByQuery)) == nil && strings.Contains(s, "promoted")
+	})
 	if err != nil {
 		t.Errorf("the release page never showed promoted (live): %q", textOf(t, rm, "#release-state"))
 	}
