@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlitedriver "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/slipwayci/slipway/runner/store"
 )
@@ -96,11 +98,31 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	// readers (log followers) from waiting behind it in WAL mode.
 	db.SetMaxOpenConns(4)
 	s := newStore(db, sqlite)
-	if err := s.migrate(ctx); err != nil {
+	if err := migrateWhenFree(ctx, s); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// migrateWhenFree migrates, trying again while the file is busy: engines
+// opening a new file at once can find it locked where SQLite's busy
+// timeout does not wait (one switching it to WAL while another reads),
+// so an engine waits as long as that timeout would (10 s), no longer.
+func migrateWhenFree(ctx context.Context, s *Store) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.migrate(ctx)
+		var se *sqlitedriver.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the database.
