@@ -224,6 +224,12 @@ func TestRealNodeRunsADeployment(t *testing.T) {
 	if out, _ := exec.Command("iptables-save").Output(); strings.Contains(string(out), "KUBE-") || strings.Contains(string(out), kubenode.Bridge) {
 		t.Errorf("iptables rules of the node left after Close:\n%s", out)
 	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), "slw-away") {
+		t.Errorf("the node's away namespace left after Close: %s", out)
+	}
+	if out, _ := exec.Command("ipset", "list", "-n").Output(); strings.Contains(string(out), "KUBE-") {
+		t.Errorf("the NetworkPolicy agent's ipsets left after Close:\n%s", out)
+	}
 	if after, _ := os.ReadFile("/proc/sys/kernel/panic_on_oops"); string(after) != string(before) {
 		t.Errorf("kernel.panic_on_oops is %q after Close, was %q", after, before)
 	}

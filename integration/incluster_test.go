@@ -76,8 +76,11 @@ tokens:
 // webhook reaches it through its Service; and it releases order-service
 // with its tests and build as Pods, its scan against the Trivy server,
 // the GitOps commit synced by Argo CD, and a canary promoted on
-// Prometheus' measurements. The Trivy server then finds a vulnerable
-// module for an engine without a database, and refuses a wrong token.
+// Prometheus' measurements — the stage Pods under the build namespace's
+// NetworkPolicies, which then keep a stage Pod from the engine, the Trivy
+// server, the API server and a metadata service. The Trivy server then
+// finds a vulnerable module for an engine without a database, and refuses
+// a wrong token.
 func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	e := newReleaseEnv(t)
 	ctx := context.Background()
@@ -97,7 +100,8 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 		"__BASE__", lc.PodBase, "__ARGOCD__", argo, "__PROMETHEUS__", "http://"+prom)
 	s, err := incluster.Deploy(ctx, lc.Env, lc.dir, incluster.Options{Source: "..", Slipway: staticSlipway(t),
 		Engine: fill.Replace(inClusterEngine), Files: map[string]string{"order-service.yaml": fill.Replace(inClusterPipeline)},
-		Env: map[string]string{"WEBHOOK_SECRET": hookSecret, "ARGOCD_TOKEN": lc.ArgoCD.Token}, AdminToken: adminToken, Log: t.Logf})
+		Env: map[string]string{"WEBHOOK_SECRET": hookSecret, "ARGOCD_TOKEN": lc.ArgoCD.Token}, AdminToken: adminToken,
+		Reach: []string{strings.TrimPrefix(lc.PodGit, "http://"), lc.PodRegistry}, Log: t.Logf})
 	must(t, err)
 	engine := s.URL
 
@@ -146,6 +150,7 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	if !strings.Contains(stable, "/shop/order-service@sha256:") || weight != 0 {
 		t.Errorf("after the release: stable %s, canary %s, canary weight %d", stable, canary, weight)
 	}
+	checkBuildFence(t, lc, engine, s.Trivy)
 
 	// The same Trivy server, asked by an engine on this machine: it finds
 	// the vulnerable module in an image while the engine's Trivy cache

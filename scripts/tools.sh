@@ -39,9 +39,10 @@ current() {
 # for the local cluster etcd-server, redis-server (Argo CD), prometheus and
 # prometheus-alertmanager; postgresql (the store's second database: tests
 # run its initdb and postgres in temporary directories, never the
-# package's own cluster); containerd, runc, the CNI plugins, iptables and
-# conntrack for the local cluster's real node (the kubelet runs Pods on a
-# containerd of its own, never the system's).
+# package's own cluster); containerd, runc, the CNI plugins, iptables,
+# conntrack and ipset (the NetworkPolicy agent's sets) for the local
+# cluster's real node (the kubelet runs Pods on a containerd of its own,
+# never the system's).
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -62,6 +63,7 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
+command -v ipset >/dev/null || need+=(ipset)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tools: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
@@ -176,6 +178,13 @@ build_kustomize() {
   rmdir "$tmp"
 }
 
+# The local node's NetworkPolicy agent (kube-router, its firewall only),
+# which the integration tests run on the node beside kube-proxy so that
+# the policies deploy/ ships are enforced, not only applied.
+build_netpolicy() {
+  install_go_tool kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+}
+
 # The checkers `make vet` runs: staticcheck, govulncheck, and the Go
 # vulnerability database built offline from the pinned golang.org/x/vulndb
 # module (its data/osv reports, indexed by its own indexdb command).
@@ -211,7 +220,7 @@ logs="$TOOLS_DIR/logs"
 mkdir -p "$logs"
 jobs_max=${TOOLS_JOBS:-2}
 started=()
-for name in trivy kubernetes argocd gitea kaniko checkers kustomize; do
+for name in trivy kubernetes argocd gitea kaniko checkers kustomize netpolicy; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
   rm -f "$logs/$name.rc"
   (

@@ -178,6 +178,7 @@ func (d *demoEnv) deploy(ctx context.Context, source, notify string) error {
 	var err error
 	d.slipway, err = incluster.Deploy(ctx, d.env, filepath.Join(d.data, "in-cluster"), incluster.Options{
 		Source: source, Slipway: d.bin, AdminToken: d.token,
+		Reach:  []string{pod["gitea"], strings.TrimPrefix(d.env.PodGit, "http://"), d.env.PodRegistry},
 		Engine: fmt.Sprintf(engineConfig, d.appRepo, "http://"+pod["gitea"]+"/api/v1"),
 		Files:  map[string]string{"order-service.yaml": pipe},
 		Env:    map[string]string{"WEBHOOK_SECRET": demoWebhookSecret, "GITEA_TOKEN": d.env.Gitea.Token, "ARGOCD_TOKEN": d.env.ArgoCD.Token},

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,7 +51,11 @@ type Options struct {
 	// config's {env: …} secrets name), beside SLIPWAY_ADMIN_TOKEN.
 	Env        map[string]string
 	AdminToken string
-	Log        func(format string, args ...any) // progress; default none
+	// Reach is what the stage Pods must reach besides what deploy/
+	// allows them, as host:port: the node's relays to the git server and
+	// the registry, which the operator adds in a NetworkPolicy of its own.
+	Reach []string
+	Log   func(format string, args ...any) // progress; default none
 }
 
 // Slipway is Slipway running in the cluster.
@@ -176,7 +181,7 @@ func provide(ctx context.Context, env *localenv.Env, dir string, o Options) (tri
 // the engine's environment from its Secret.
 const overlay = `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-resources: [../base]
+resources: [../base, reach.yaml]
 images:
   - {name: ghcr.io/slipwayci/slipway, newName: %s, digest: %s}
   - {name: ghcr.io/aquasecurity/trivy, newName: %s, newTag: %s}
@@ -235,11 +240,39 @@ func (s *Slipway) commitPlatform(env *localenv.Env, dir string, o Options, im im
 		k += fmt.Sprintf("      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: %s, valueFrom: {secretKeyRef: {name: slipway-secrets, key: %s}}}}\n", name, name)
 	}
 	files["slipway/local/kustomization.yaml"] = k
+	if files["slipway/local/reach.yaml"], err = reachPolicy(o.Reach); err != nil {
+		return "", err
+	}
 	rev, err := work.Commit("main", "slipway in the local cluster", files)
 	if err != nil {
 		return "", err
 	}
 	return rev, work.Push("main")
+}
+
+// reachPolicy is the NetworkPolicy letting the stage Pods reach each of
+// addrs (host:port, host an IP address): the operator's addition for
+// services on a private network.
+func reachPolicy(addrs []string) (string, error) {
+	var b strings.Builder
+	b.WriteString(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: local-services
+  namespace: slipway-builds
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+`)
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || net.ParseIP(host) == nil {
+			return "", fmt.Errorf("a stage Pod's reach %q: not IP:port", a)
+		}
+		fmt.Fprintf(&b, "    - to: [{ipBlock: {cidr: %s/32}}]\n      ports: [{protocol: TCP, port: %s}]\n", host, port)
+	}
+	return b.String(), nil
 }
 
 // EngineLog is the last lines of the engine Pods' logs, read through the

@@ -34,7 +34,8 @@ func (n *Node) writeContainerdConfig(pause, registry string) (string, error) {
 		}
 	}
 	// No default route and no masquerading: the Pods reach their subnet,
-	// the Services (through this host) and nothing else.
+	// the Services (through this host), the away namespace's test hosts
+	// and nothing else.
 	if err := os.WriteFile(filepath.Join(cni, "net.d", "10-slipway.conflist"), fmt.Appendf(nil, `{
   "cniVersion": "0.4.0",
   "name": "slipway",
@@ -43,11 +44,11 @@ func (n *Node) writeContainerdConfig(pause, registry string) (string, error) {
     "ipam": {
       "type": "host-local", "dataDir": %q,
       "ranges": [[{"subnet": %q, "gateway": %q}]],
-      "routes": [{"dst": %q, "gw": %q}]
+      "routes": [{"dst": %[5]q, "gw": %[4]q}, {"dst": %[6]q, "gw": %[4]q}, {"dst": %[7]q, "gw": %[4]q}]
     }
   }]
 }
-`, Bridge, filepath.Join(cni, "ipam"), PodCIDR, Gateway, ServiceCIDR, Gateway), 0o644); err != nil {
+`, Bridge, filepath.Join(cni, "ipam"), PodCIDR, Gateway, ServiceCIDR, Metadata+"/32", Internet+"/32"), 0o644); err != nil {
 		return "", err
 	}
 	config := filepath.Join(n.Dir, "containerd.toml")

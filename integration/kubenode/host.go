@@ -63,9 +63,12 @@ func setUpBridge() error {
 	return run("iptables", guard("-I")...)
 }
 
-// guard is the FORWARD rule that keeps the Pods on their bridge.
+// guard is the FORWARD rule that keeps the Pods on their bridge. It is
+// in the mangle table, which the kernel consults before the filter
+// table: there the NetworkPolicy agent accepts what a policy allows,
+// and an address on the internet is not the node's to reach.
 func guard(op string) []string {
-	return []string{op, "FORWARD", "-i", Bridge, "!", "-o", Bridge, "-j", "DROP"}
+	return []string{"-t", "mangle", op, "FORWARD", "-i", Bridge, "!", "-o", Bridge, "-j", "DROP"}
 }
 
 // Stop deletes the node's Pods, stops its processes and puts the machine
@@ -130,7 +133,8 @@ func (n *Node) drain(within time.Duration) {
 // sweep removes what a node leaves on the machine: the processes of its
 // Pods (whatever is still in the kubelet's cgroups) and their shims, the
 // cgroups, the kubelet's and kube-proxy's iptables chains, the guard
-// rule and the bridge. It is also run before a node starts, after one
+// rule, the away namespace, the NetworkPolicy agent's ipsets and the
+// bridge. It is also run before a node starts, after one
 // that was killed.
 func sweep() {
 	for range 20 {
@@ -146,11 +150,13 @@ func sweep() {
 	for _, tool := range []string{"iptables", "ip6tables"} {
 		dropKubeChains(tool)
 	}
+	sweepAgentSets()
 	for range 10 { // one guard per node started (and killed) before
 		if run("iptables", guard("-D")...) != nil {
 			break
 		}
 	}
+	sweepAway()
 	run("ip", "link", "del", Bridge)
 }
 

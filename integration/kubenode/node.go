@@ -1,13 +1,15 @@
 // Package kubenode runs a real Kubernetes node beside the local control
 // plane (package cluster): Debian's containerd and runc — a containerd of
 // its own, whose config, root, state and socket are the node's, never the
-// system's — a CNI bridge for the Pods, and the kubelet, kube-proxy and
-// kube-scheduler of the pinned Kubernetes build.
+// system's — a CNI bridge for the Pods, the kubelet, kube-proxy and
+// kube-scheduler of the pinned Kubernetes build, and a NetworkPolicy agent
+// (netpolicy.go), so that policies are enforced as on a real cluster.
 //
 // The Pods are the project's own test hosts on this machine: their bridge
 // has no default route and no NAT, and a FORWARD rule drops whatever tries
-// to leave it, so they reach each other, their Services and this host, and
-// nothing beyond. The kubelet's and kube-proxy's iptables chains and the
+// to leave it, so they reach each other, their Services, this host and
+// the test hosts of the away namespace (away.go: the API server's relay
+// and a metadata address, off the node), and nothing beyond. The kubelet's and kube-proxy's iptables chains and the
 // kernel settings the kubelet changes are machine-wide, so one node runs
 // on a machine at a time (a lock) and Stop puts them back as they were.
 package kubenode
@@ -19,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,9 +69,9 @@ type Node struct {
 // Missing says which executables the node needs and does not find.
 func Missing() []string {
 	var out []string
-	for _, bin := range []string{"containerd", "runc", "iptables", "iptables-save", "iptables-restore", "conntrack", "ctr", "ip"} {
+	for _, bin := range []string{"containerd", "runc", "iptables", "iptables-save", "iptables-restore", "conntrack", "ctr", "ip", "ipset"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			out = append(out, bin+" (make tools installs Debian's containerd, runc, iptables, conntrack, iproute2)")
+			out = append(out, bin+" (make tools installs Debian's containerd, runc, iptables, conntrack, iproute2, ipset)")
 		}
 	}
 	for _, plugin := range []string{"bridge", "host-local", "loopback"} {
@@ -81,13 +84,16 @@ func Missing() []string {
 			out = append(out, p+" (make tools)")
 		}
 	}
+	if tools.Check(agentBinary()) != nil {
+		out = append(out, agentBinary()+" (make tools)")
+	}
 	return out
 }
 
 const cniBin = "/usr/lib/cni"
 
 // Start brings a node up under dir for control plane c (started with
-// cluster.Options.RealNode), with pause as the Pods' sandbox image and
+// cluster.Options{RealNode: true, Advertise: ControlPlane}), with pause as the Pods' sandbox image and
 // registry (host:port, plain HTTP) as the registry images are pulled
 // from. It waits for the node to be Ready. On error everything started
 // is stopped again.
@@ -129,6 +135,16 @@ func (n *Node) bringUp(ctx context.Context, c *cluster.Cluster, pause, registry 
 	if err := setUpBridge(); err != nil {
 		return fmt.Errorf("setting up the Pod bridge: %w", err)
 	}
+	if err := setUpAway(); err != nil {
+		return fmt.Errorf("setting up the hosts off the node: %w", err)
+	}
+	// Pods reach the API server through the kubernetes Service, whose
+	// endpoint (cluster.Options.Advertise: ControlPlane) is this relay,
+	// off the node as on a cluster whose control plane runs on machines of
+	// its own.
+	if _, err := n.ExposeAway(ControlPlane, strings.TrimPrefix(c.Server, "https://")); err != nil {
+		return err
+	}
 	if n.dns, err = startDNS(n.kube, n.IP); err != nil {
 		return fmt.Errorf("starting the cluster DNS: %w", err)
 	}
@@ -141,7 +157,10 @@ func (n *Node) bringUp(ctx context.Context, c *cluster.Cluster, pause, registry 
 	if err := n.startProxyAndScheduler(c); err != nil {
 		return err
 	}
-	return n.waitReady(ctx, time.Minute)
+	if err := n.waitReady(ctx, time.Minute); err != nil {
+		return err
+	}
+	return n.enforceNetworkPolicies(ctx, c)
 }
 
 // takeLock waits (bounded) for the machine's node lock.

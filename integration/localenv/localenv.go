@@ -159,7 +159,7 @@ func (e *Env) startGitea(ctx context.Context) error {
 }
 
 func (e *Env) startCluster(ctx context.Context) error {
-	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), cluster.Options{RealNode: true, Advertise: kubenode.Gateway})
+	c, err := cluster.Start(ctx, filepath.Join(e.Dir, "cluster"), cluster.Options{RealNode: true, Advertise: kubenode.ControlPlane})
 	if err != nil {
 		return err
 	}
@@ -193,10 +193,7 @@ func (e *Env) startNode(ctx context.Context) error {
 		return err
 	}
 	e.PodGit = "http://" + podGit
-	// Pods reach the API server through the kubernetes Service, whose
-	// endpoint is this relay (cluster.Options.Advertise).
-	_, err = n.Expose(strings.TrimPrefix(e.Cluster.Server, "https://"))
-	return err
+	return nil
 }
 
 func (e *Env) installRouting(ctx context.Context) error {
