@@ -252,12 +252,17 @@ type Metric struct {
 	// SlowerThan (request-duration compared with the stable): a request
 	// this slow or slower is a bad one; a bucket bound of the histogram.
 	SlowerThan Duration `yaml:"slowerThan"`
-	// Requests and Bad compare a metric of your own with the stable: two
-	// PromQL counters (sums) of one workload's requests and its bad ones,
-	// templates over .Workload (the canary's or the stable's), .Namespace
-	// and .App.
+	// Requests and Bad count a metric of your own: two PromQL counters
+	// (sums) of one workload's requests and its bad ones, templates over
+	// .Workload (the canary's or the stable's), .Namespace and .App. The
+	// metric is the canary's bad share in percent, compared with the
+	// stable's (compare: stable), held to max, or both; either is checked
+	// continuously.
 	Requests string `yaml:"requests" slipway:"late"`
 	Bad      string `yaml:"bad" slipway:"late"`
+	// DryRun: the metric is measured, charted and explained like any
+	// other, and never changes the release's outcome.
+	DryRun bool `yaml:"dryRun"`
 }
 
 // Tolerance is how much worse than the stable's the canary's bad share

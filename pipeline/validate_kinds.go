@@ -260,8 +260,8 @@ func (v *validator) metric(at string, m Metric) {
 		v.failf(at, "set exactly one of builtin, query, alert, or requests with bad")
 		return
 	}
-	if (m.Requests == "") != (m.Bad == "") || (m.Requests != "" && m.Compare == "") {
-		v.failf(at, "requests and bad go together, with compare: stable (counters of one workload's requests and bad requests, over .Workload)")
+	if (m.Requests == "") != (m.Bad == "") || (m.Requests != "" && m.Compare == "" && m.Max == nil) {
+		v.failf(at, "requests and bad go together, with compare: stable or a max (counters of one workload's requests and bad requests, over .Workload; the metric is the bad share in percent)")
 		return
 	}
 	v.oneOf(at+".builtin", m.Builtin, Builtins)
@@ -278,8 +278,8 @@ func (v *validator) metric(at string, m Metric) {
 		v.failf(at+".compare", "%q is not one of stable", m.Compare)
 	case m.Compare != "" && m.Builtin == "" && m.Requests == "":
 		v.failf(at+".compare", "compare: stable works with the builtin metrics (request-success-rate: the 5xx share; request-duration: the share slower than slowerThan) or with requests and bad counters of your own")
-	case m.Requests != "" && (m.Min != nil || m.Max != nil):
-		v.failf(at, "a metric of requests and bad counters is compared with the stable; it takes no min or max")
+	case m.Requests != "" && m.Min != nil:
+		v.failf(at+".min", "a metric of requests and bad counters is the bad share in percent: hold it to a max, not a min")
 	case m.Compare == "" && m.MaxIncrease != "":
 		v.failf(at+".maxIncrease", "goes with compare: stable")
 	case m.Compare != "" && m.Builtin == "request-duration" && m.SlowerThan <= 0:

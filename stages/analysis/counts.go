@@ -119,7 +119,8 @@ func (t Totals) Since(before Totals) Counts {
 // (c: from the step's start to now). request-success-rate: the canary's
 // share of non-5xx answers in percent, judged against min and max;
 // request-duration compared with the stable: the canary's share of
-// requests slower than slowerThan, in percent. A comparison's evidence
+// requests slower than slowerThan, in percent; requests and bad counters
+// of the pipeline's own: the canary's bad share in percent, against max. A comparison's evidence
 // (cmp non-nil) is in the message. Fewer canary requests than
 // minRequests (at least one) is inconclusive, never a pass.
 func FromCounts(metric pipeline.Metric, c Counts, cmp *Sequence, minRequests int, queries []string, at time.Time) Measurement {
@@ -142,7 +143,8 @@ func FromCounts(metric pipeline.Metric, c Counts, cmp *Sequence, minRequests int
 	}
 	switch {
 	case metric.Builtin == "request-duration", metric.Requests != "":
-		m.Value, m.Outcome = 100*c.CanaryBad/c.CanaryRequests, Pass
+		m.Value = 100 * c.CanaryBad / c.CanaryRequests
+		m.Outcome, m.Message = Classify(m.Value, metric.Min, metric.Max)
 	default:
 		m.Value = 100 * (1 - c.CanaryBad/c.CanaryRequests)
 		m.Outcome, m.Message = Classify(m.Value, metric.Min, metric.Max)

@@ -11,7 +11,8 @@
 // does not), or when a metric's consecutive errors reach
 // consecutiveErrorLimit (Prometheus down is fail-safe: never a pass). It
 // pauses for a person when a metric's inconclusive measurements reach
-// inconclusiveLimit. A limit of 0 takes the default.
+// inconclusiveLimit. A limit of 0 takes the default. A metric in dry run
+// never counts.
 //
 // Builtin success rates are measured from counter deltas since the step
 // began (counts.go), and metrics compared with the stable are judged
@@ -54,6 +55,9 @@ type Limits struct {
 	FailureLimit          int // default 1
 	ConsecutiveErrorLimit int // default 3
 	InconclusiveLimit     int // default 3
+	// DryRun names the metrics in dry run: measured and explained, never
+	// counted towards a rollback or a pause.
+	DryRun map[string]bool
 }
 
 func (l Limits) withDefaults() Limits {
@@ -96,6 +100,9 @@ func Decide(history []Measurement, limits Limits) Decision {
 	per := map[string]*tally{}
 	var order []string
 	for _, m := range history {
+		if l.DryRun[m.Metric] {
+			continue
+		}
 		t := per[m.Metric]
 		if t == nil {
 			t = &tally{}

@@ -28,6 +28,10 @@ func TestDecideAtEveryBoundary(t *testing.T) {
 		{"a pass resets consecutive errors", []Measurement{m("sr", Error), m("sr", Error), m("sr", Pass), m("sr", Error)}, limits, Continue, ""},
 		{"inconclusive == limit pauses", []Measurement{m("sr", Inconclusive), m("sr", Pass), m("sr", Inconclusive)}, limits, Pause, "inconclusive 2 times"},
 		{"rollback wins over pause", []Measurement{m("sr", Inconclusive), m("sr", Inconclusive), m("lat", Fail), m("lat", Fail)}, limits, Rollback, "lat failed"},
+		{"a metric in dry run never rolls back", []Measurement{m("new", Fail), m("new", Fail), m("new", Error), m("new", Error), m("new", Error)},
+			Limits{FailureLimit: 2, DryRun: map[string]bool{"new": true}}, Continue, ""},
+		{"nor pauses", []Measurement{m("new", Inconclusive), m("new", Inconclusive), m("new", Inconclusive)}, Limits{DryRun: map[string]bool{"new": true}}, Continue, ""},
+		{"beside it, the others decide", []Measurement{m("new", Fail), m("sr", Fail)}, Limits{DryRun: map[string]bool{"new": true}}, Rollback, "sr failed 1"},
 	}
 	for _, tt := range tests {
 		d := Decide(tt.history, tt.limits)

@@ -53,6 +53,8 @@ type Sequence struct {
 	Rho0   float64   // the tolerated ratio, 1 + maxIncrease
 	Margin bool      // compare by an absolute margin instead (margin.go)
 	Delta  float64   // the tolerated difference of the bad shares, with Margin
+	Bound  bool      // hold the canary to a fixed bound instead (bound.go)
+	Limit  float64   // the tolerated bad share of the canary, with Bound
 	Total  Counts    // summed over every window so far
 	LogLR  []float64 // per alternative in mixture
 	Peak   float64   // the largest mixture likelihood ratio reached
@@ -78,7 +80,7 @@ func (s Sequence) Add(c Counts, t time.Time) Sequence {
 	s.Total.CanaryBad += c.CanaryBad
 	s.Total.StableRequests += c.StableRequests
 	s.Total.StableBad += c.StableBad
-	if !s.Margin {
+	if !s.Margin && !s.Bound {
 		s.LogLR = s.ratioTest(c)
 	}
 	if lr := s.LR(); lr > s.Peak {
@@ -103,10 +105,14 @@ func (s Sequence) ratioTest(c Counts) []float64 {
 	return logLR
 }
 
-// LR is the mixture likelihood ratio now (with Margin, the evidence e).
+// LR is the mixture likelihood ratio now (with Margin, the evidence e;
+// with Bound, M⁺ at the limit).
 func (s Sequence) LR() float64 {
-	if s.Margin {
+	switch {
+	case s.Margin:
 		return marginEvidence(s.Total, s.Delta)
+	case s.Bound:
+		return boundEvidence(s.Total, s.Limit)
 	}
 	top := math.Inf(-1)
 	for _, l := range s.LogLR {
@@ -162,9 +168,15 @@ func (s Sequence) Difference() float64 {
 	return t.CanaryBad/t.CanaryRequests - t.StableBad/t.StableRequests
 }
 
-// Explain is the comparison in words, with both sides' counts.
+// Explain is the comparison in words, with both sides' counts (with
+// Bound, the canary's and its bound).
 func (s Sequence) Explain(what string) string {
 	t := s.Total
+	if s.Bound {
+		return fmt.Sprintf("canary %s of %s requests %s (%s), at most %s tolerated; confidence %s (likelihood ratio %s)",
+			count(t.CanaryBad), count(t.CanaryRequests), what, percent(t.CanaryBad, t.CanaryRequests),
+			percent(s.Limit, 1), confidence(s.Confidence()), likelihood(s.Peak))
+	}
 	effect := fmt.Sprintf("ratio %s, tolerated %s", ratio(s.Ratio()), ratio(s.Rho0))
 	if s.Margin {
 		effect = fmt.Sprintf("difference %s, tolerated %s", points(s.Difference()), points(s.Delta))

@@ -469,7 +469,7 @@ func (c *counters) Query(_ context.Context, q string) (float64, error) {
 	switch {
 	case strings.Contains(q, "increase(") || strings.Contains(q, "rate("):
 		return 0, fmt.Errorf("a range query where counters were expected: %s", q)
-	case strings.Contains(q, `le="300"`) && canary && c.bad.Load(): // a slow canary: none within 300 ms since it turned bad
+	case (strings.Contains(q, `le="300"`) || strings.Contains(q, `le="500"`)) && canary && c.bad.Load(): // a slow canary: none within 300 ms since it turned bad
 		return math.Floor(4 * time.Unix(0, c.since.Load()).Sub(c.start).Seconds()), nil
 	case strings.Contains(q, "_bucket") || strings.Contains(q, "_count"):
 		if canary {
@@ -590,6 +590,71 @@ func TestOwnCountersAreComparedWithTheStable(t *testing.T) {
 	_, err := f.drive(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "checkouts: the canary is worse than the stable") || !strings.Contains(err.Error(), "requests bad (100.0 %)") {
 		t.Fatalf("own counters: %v", err)
+	}
+}
+
+// Fixed bounds are checked within the step too: a canary answering 5xx
+// under a min success rate, one slower than a p99 max that is a bucket
+// bound, and one whose own bad share is above its max are rolled back
+// within the first minute-long step, with the counts, the share, the
+// bound and the confidence; a healthy one is promoted at the interval's
+// end; a failing metric in dry run changes nothing.
+func TestFixedBoundsAreCheckedWithinTheStep(t *testing.T) {
+	t.Parallel()
+	ninetyFive, fiveHundred, one := 95.0, 500.0, 1.0
+	rate := pipeline.Metric{Name: "errors", Builtin: "request-success-rate", Min: &ninetyFive}
+	for _, tt := range []struct {
+		name    string
+		bad     bool
+		metrics []pipeline.Metric
+		because []string // in the rollback's reason; none: promoted
+	}{
+		{"5xx under min 95", true, []pipeline.Metric{rate},
+			[]string{"errors: the canary's success rate is below min 95", "requests failed (5xx) (100.0 %), at most 5.0 % tolerated; confidence 99.", "into the step, checked every 100ms"}},
+		{"slow under a p99 max of 500 ms", true, []pipeline.Metric{{Name: "latency", Builtin: "request-duration", Max: &fiveHundred}},
+			[]string{"latency: the canary's p99 is above max 500 ms", "requests slower than 500 ms (", "at most 1.0 % tolerated"}},
+		{"own bad share over max 1", true, []pipeline.Metric{{Name: "own", Max: &one,
+			Requests: `sum(istio_requests_total{destination_workload=~"{{ .Workload }}"})`, Bad: `sum(istio_requests_total{destination_workload=~"{{ .Workload }}",response_code=~"5.."})`}},
+			[]string{"own: the canary's bad share is above max 1 %", "at most 1.0 % tolerated"}},
+		{"healthy under min 95", false, []pipeline.Metric{rate}, nil},
+		{"5xx under a metric in dry run", true, []pipeline.Metric{{Name: "errors", Builtin: "request-success-rate", Min: &ninetyFive, DryRun: true}}, nil},
+	} {
+		f := newFixture(t, steps(10, 50), "auto")
+		q := &counters{start: time.Now()}
+		if tt.bad {
+			q.since.Store(time.Now().Add(500 * time.Millisecond).UnixNano())
+			q.bad.Store(true)
+		}
+		f.rel.querier = q
+		f.rel.spec.Interval = pipeline.Duration(time.Minute)
+		if tt.because == nil {
+			f.rel.spec.Interval = pipeline.Duration(1500 * time.Millisecond)
+		}
+		f.rel.spec.Analysis = pipeline.AnalysisSpec{CheckEvery: pipeline.Duration(100 * time.Millisecond), Metrics: tt.metrics}
+		res, err := f.drive(context.Background())
+		if tt.because == nil {
+			if err != nil || res.Outputs["outcome"] != Promoted {
+				t.Errorf("%s: %v %v (%s)", tt.name, err, res.Outputs, f.mem.reason())
+			}
+			ms, _ := f.mem.Measurements(context.Background())
+			if tt.metrics[0].DryRun && (len(ms) != 2 || ms[0].Outcome != "fail" || !strings.HasPrefix(ms[0].Message, "dry run, never changes the outcome")) {
+				t.Errorf("%s: measurements %+v", tt.name, ms)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: promoted", tt.name)
+			continue
+		}
+		for _, want := range tt.because {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v lacks %q", tt.name, err, want)
+			}
+		}
+		ev := f.mem.rollbacks[0].Evidence.Detail.Measurements
+		if end := f.rel.notes.StepStartedAt.Add(time.Minute); len(ev) != 1 || ev[0].Outcome != "fail" || ev[0].Weight != 10 || !ev[0].At.Before(end) || ev[0].Requests < 1 {
+			t.Errorf("%s: evidence %+v; the first step ends at %v", tt.name, ev, end)
+		}
 	}
 }
 

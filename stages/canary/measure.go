@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/stages"
@@ -39,10 +40,13 @@ func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interv
 		if ctx.Err() != nil {
 			return analysis.Decision{}, nil, false, ctx.Err()
 		}
+		if metric.DryRun {
+			m.Message = strings.TrimSuffix("dry run, never changes the outcome; "+m.Message, "; ")
+		}
 		if _, err := r.run.Release.Measured(ctx, toStored(m, i, weight)); err != nil {
 			return analysis.Decision{}, nil, false, fmt.Errorf("storing a measurement: %w", err)
 		}
-		passed = passed && m.Outcome == analysis.Pass
+		passed = passed && (m.Outcome == analysis.Pass || metric.DryRun)
 		r.say("  %s", describe(m))
 	}
 	stored, err := r.run.Release.Measurements(ctx)
@@ -57,8 +61,12 @@ func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interv
 			byID[m.ID] = m
 		}
 	}
+	dryRun := map[string]bool{}
+	for _, metric := range a.Metrics {
+		dryRun[metric.Name] = metric.DryRun
+	}
 	d = analysis.Decide(history, analysis.Limits{FailureLimit: a.FailureLimit,
-		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit})
+		ConsecutiveErrorLimit: a.ConsecutiveErrorLimit, InconclusiveLimit: a.InconclusiveLimit, DryRun: dryRun})
 	for _, m := range d.Evidence {
 		evidence = append(evidence, byID[m.ID])
 	}
@@ -91,7 +99,7 @@ func describe(m analysis.Measurement) string {
 		}
 		s += ")"
 	}
-	if m.Message != "" && m.Outcome != analysis.Pass {
+	if m.Message != "" && (m.Outcome != analysis.Pass || strings.HasPrefix(m.Message, "dry run")) {
 		s += " — " + m.Message
 	}
 	return s

@@ -181,7 +181,7 @@ func (r *release) await(ctx context.Context, w *watcher, i, weight int, interval
 	confidence := cmp.Or(r.spec.Analysis.Confidence, DefaultConfidence)
 	for {
 		slice := time.Until(end)
-		if w != nil && w.compare {
+		if w != nil && w.continuous {
 			slice = min(slice, w.every)
 		}
 		t := time.NewTimer(max(slice, 0))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
@@ -20,36 +21,66 @@ const DefaultConfidence = 0.99
 // watcher follows request counters of both workloads over one step: the
 // builtin success rate is measured from their deltas since the step
 // began (so a 5xx series born during the step counts from its first
-// request), and metrics compared with the stable are checked every
-// checkEvery, rolling back as soon as the evidence is conclusive.
+// request), and metrics compared with the stable or held to a fixed
+// bound of a counted share are checked every checkEvery, rolling back as
+// soon as the evidence is conclusive.
 type watcher struct {
-	target  analysis.Target
-	every   time.Duration
-	tracks  map[string]*track // by metric name
-	compare bool              // some metric is compared with the stable
+	target     analysis.Target
+	every      time.Duration
+	tracks     map[string]*track // by metric name
+	continuous bool              // some metric is checked within the step
 }
 
-// track is one metric's counters since the step began, and its comparison.
+// track is one metric's counters since the step began, its comparison
+// with the stable and its bound.
 type track struct {
 	counter     analysis.Counter
 	start, last analysis.Totals
 	seq         *analysis.Sequence // nil: not compared
+	bound       *analysis.Sequence // nil: its bound is judged at the interval's end only
 }
 
 // counted reports whether metric m is measured from counters.
 func counted(m pipeline.Metric) bool {
-	return m.Builtin == "request-success-rate" || m.Compare == "stable"
+	return m.Builtin == "request-success-rate" || m.Compare == "stable" || m.Requests != ""
+}
+
+// istioBuckets are the bounds, in milliseconds, of Istio's request
+// duration histogram (its default buckets).
+var istioBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+
+// bound is how metric m's fixed bound is checked continuously: the
+// counter of its requests and bad ones, and the bad share the bound
+// allows. request-success-rate's min allows 100 − min percent of 5xx;
+// request-duration's max on the p99 allows 1 % of the requests slower
+// than it, countable only when it is a bucket bound of the histogram;
+// requests and bad counters' max is the bad share in percent. ok is
+// false for the others, judged at each interval's end.
+func bound(m pipeline.Metric) (c analysis.Counter, limit float64, ok bool) {
+	switch {
+	case m.Builtin == "request-success-rate" && m.Min != nil:
+		return analysis.Errors(), 1 - *m.Min/100, true
+	case m.Builtin == "request-duration" && m.Compare == "" && m.Max != nil && slices.Contains(istioBuckets, *m.Max):
+		return analysis.SlowerThan(time.Duration(*m.Max * float64(time.Millisecond))), 0.01, true
+	case m.Requests != "" && m.Max != nil:
+		return analysis.CounterOf(m), *m.Max / 100, true
+	}
+	return analysis.Counter{}, 0, false
 }
 
 // watch starts watching a step, or returns nil when no metric needs the
 // counters (or there is no Prometheus).
 func (r *release) watch(ctx context.Context) (*watcher, error) {
-	if r.querier == nil || !slices.ContainsFunc(r.spec.Analysis.Metrics, counted) {
+	needs := func(m pipeline.Metric) bool {
+		_, _, ok := bound(m)
+		return counted(m) || ok
+	}
+	if r.querier == nil || !slices.ContainsFunc(r.spec.Analysis.Metrics, needs) {
 		return nil, nil
 	}
 	w := &watcher{target: r.target(""), every: r.checkEvery(ctx), tracks: map[string]*track{}}
 	for _, m := range r.spec.Analysis.Metrics {
-		if !counted(m) {
+		if !needs(m) {
 			continue
 		}
 		t := &track{counter: analysis.CounterOf(m)}
@@ -59,7 +90,14 @@ func (r *release) watch(ctx context.Context) (*watcher, error) {
 			if absolute {
 				s = analysis.NewMargin(margin)
 			}
-			t.seq, w.compare = &s, true
+			t.seq, w.continuous = &s, true
+		}
+		if c, limit, ok := bound(m); ok {
+			if !counted(m) {
+				t.counter = c
+			}
+			b := analysis.NewBound(limit)
+			t.bound, w.continuous = &b, true
 		}
 		var err error
 		if t.start, err = analysis.ReadTotals(ctx, r.querier, w.target, t.counter); err != nil {
@@ -90,7 +128,7 @@ func (r *release) checkEvery(ctx context.Context) time.Duration {
 }
 
 // check reads the counters and folds what happened since the last check
-// into each comparison.
+// into each comparison and bound.
 func (w *watcher) check(ctx context.Context, q analysis.Querier) error {
 	for _, t := range w.tracks {
 		now, err := analysis.ReadTotals(ctx, q, w.target, t.counter)
@@ -99,20 +137,29 @@ func (w *watcher) check(ctx context.Context, q analysis.Querier) error {
 		}
 		counts := now.Since(t.last)
 		t.last = now
-		if t.seq != nil {
-			s := t.seq.Add(counts, now.At)
-			t.seq = &s
+		for _, s := range []**analysis.Sequence{&t.seq, &t.bound} {
+			if *s != nil {
+				next := (*s).Add(counts, now.At)
+				*s = &next
+			}
 		}
 	}
 	return nil
 }
 
-// worse returns the first compared metric (in the pipeline's order) the
-// canary is conclusively worse on.
+// worse returns the first metric (in the pipeline's order, dry-run ones
+// aside) on which the canary is conclusively worse than the stable or
+// above its bound, with that evidence.
 func (w *watcher) worse(metrics []pipeline.Metric, confidence float64) (pipeline.Metric, analysis.Sequence, bool) {
 	for _, m := range metrics {
-		if t := w.tracks[m.Name]; t != nil && t.seq != nil && t.seq.Worse(confidence) {
-			return m, *t.seq, true
+		t := w.tracks[m.Name]
+		if t == nil || m.DryRun {
+			continue
+		}
+		for _, s := range []*analysis.Sequence{t.seq, t.bound} {
+			if s != nil && s.Worse(confidence) {
+				return m, *s, true
+			}
 		}
 	}
 	return pipeline.Metric{}, analysis.Sequence{}, false
@@ -125,12 +172,16 @@ func (w *watcher) measure(m pipeline.Metric, minRequests int) analysis.Measureme
 	return analysis.FromCounts(m, t.last.Since(t.start), t.seq, minRequests, queries, t.last.At)
 }
 
-// verdictOn is the rollback the comparison of m decided, stored as a
-// failed measurement of step i at weight: the evidence on-call reads.
+// verdictOn is the rollback the evidence s on m decided within step i at
+// weight, stored as a failed measurement: the evidence on-call reads.
 func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, s analysis.Sequence, i, weight int) verdict {
-	meas := w.measure(m, r.spec.Analysis.MinRequests)
+	meas, why := w.measure(m, r.spec.Analysis.MinRequests), "the canary is worse than the stable"
 	meas.Outcome, meas.At = analysis.Fail, s.PeakAt
-	meas.Message = "canary worse than stable: " + meas.Message
+	if s.Bound {
+		meas, why = w.beyondBound(m, s, meas)
+	} else {
+		meas.Message = "canary worse than stable: " + meas.Message
+	}
 	stored := toStored(meas, i, weight)
 	id, err := r.run.Release.Measured(ctx, stored)
 	if err != nil {
@@ -140,8 +191,37 @@ func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, 
 	r.say("  %s", describe(meas))
 	meas.ID = id
 	d := analysis.Decision{Action: analysis.Rollback, Evidence: []analysis.Measurement{meas},
-		Reason: fmt.Sprintf("%s: the canary is worse than the stable (%s)", m.Name, meas.Message)}
+		Reason: fmt.Sprintf("%s: %s (%s)", m.Name, why, meas.Message)}
 	return r.fromAnalysis(d, []stages.Measurement{stored})
+}
+
+// beyondBound is meas, the measurement of m when its bound's evidence s
+// became conclusive, explained: the counts, the share, the bound, the
+// confidence and how far into the step.
+func (w *watcher) beyondBound(m pipeline.Metric, s analysis.Sequence, meas analysis.Measurement) (analysis.Measurement, string) {
+	t := w.tracks[m.Name]
+	var what, why string
+	total := s.Total
+	meas.Requests = total.CanaryRequests
+	if total.CanaryRequests > 0 {
+		meas.Value = 100 * total.CanaryBad / total.CanaryRequests
+	}
+	switch {
+	case m.Builtin == "request-success-rate":
+		what, why = "failed (5xx)", fmt.Sprintf("the canary's success rate is below min %s", stages.FormatNumber(*m.Min))
+		meas.Value = 100 - meas.Value
+	case m.Builtin == "request-duration":
+		// The p99 is above max: more than 1 % of the requests are slower.
+		what, why = "slower than "+stages.FormatNumber(*m.Max)+" ms", fmt.Sprintf("the canary's p99 is above max %s ms", stages.FormatNumber(*m.Max))
+		meas.Value = *m.Max
+		queries, _ := t.counter.Queries(w.target)
+		meas.Query = strings.Join(queries, "\n")
+	default: // requests and bad counters of the pipeline's own
+		what, why = "bad", fmt.Sprintf("the canary's bad share is above max %s %%", stages.FormatNumber(*m.Max))
+	}
+	meas.Message = fmt.Sprintf("%s; conclusive %s into the step, checked every %s", s.Explain(what),
+		s.PeakAt.Sub(t.start.At).Round(100*time.Millisecond), w.every)
+	return meas, why
 }
 
 // reportScrape says, at the release's start, how often Prometheus
@@ -159,7 +239,13 @@ func (r *release) reportScrape(ctx context.Context) {
 		r.say("analysis: %v", err)
 		return
 	}
-	r.say("analysis: Prometheus scrapes every %s; comparisons with the stable are checked every %s", scrape, r.checkEvery(ctx))
+	r.say("analysis: Prometheus scrapes every %s; comparisons with the stable and bounds of counted shares are checked every %s", scrape, r.checkEvery(ctx))
+	for _, m := range r.spec.Analysis.Metrics {
+		if _, _, ok := bound(m); !ok && m.Builtin == "request-duration" && m.Compare == "" && m.Max != nil {
+			r.say("analysis: %s's max %s ms is not a bound of Istio's duration histogram buckets (%s ms): it is judged at each interval's end, not within it",
+				m.Name, stages.FormatNumber(*m.Max), strings.Trim(fmt.Sprint(istioBuckets), "[]"))
+		}
+	}
 	for i, st := range r.plan() {
 		if iv, err := time.ParseDuration(st.Interval); err == nil && iv < 5*scrape {
 			r.say("analysis: WARNING step %d's interval %s spans fewer than 5 scrapes (every %s): its measurements will be noisy or empty; make it at least %s", i+1, iv, scrape, 5*scrape)
