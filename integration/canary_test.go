@@ -298,9 +298,31 @@ func TestCanaryComparedWithTheStable(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "latency-vs-stable: the canary is worse than the stable") || !strings.Contains(out, "slower than 250ms") {
 		t.Fatalf("a canary 300 ms slower: exit %d\n%s", code, out)
 	}
-	quick := e.canaryPipeline(t, "quick.yaml", canaryOpts{steps: "[10, 50]", interval: "5s", metrics: compare})
+	// A fixed bound, min 95, is checked every scrape too: the canary
+	// answering only 5xx is rolled back within its minute-long first step.
+	bound := e.canaryPipeline(t, "bound.yaml", canaryOpts{steps: "[10, 50]", interval: "1m",
+		metrics: "[{name: success-rate, builtin: request-success-rate, min: 95}]"})
+	start := time.Now()
+	out, code = e.release(t, bound, pushDemoImage(t, e.reg, "shop/order-service:v7", "v7", 1, 0))
+	if code != 1 || !strings.Contains(out, "success-rate: the canary's success rate is below min 95") || !strings.Contains(out, "at most 5.0 % tolerated; confidence") {
+		t.Fatalf("a canary answering 5xx under min 95: exit %d\n%s", code, out)
+	}
+	st := openStore(t, filepath.Join(e.dir, "data"))
+	rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{Limit: 1})
+	st.Close()
+	if rbs[0].Weight != 10 || !rbs[0].DetectedAt.Before(start.Add(time.Minute)) {
+		t.Errorf("under min 95: rolled back at %d%%, detected %s after the release began", rbs[0].Weight, rbs[0].DetectedAt.Sub(start))
+	}
+	t.Logf("a canary answering 5xx under min 95 and a minute-long step: rolled back %s after the release began", rbs[0].RestoredAt.Sub(start).Round(100*time.Millisecond))
+
+	// A healthy canary, compared and bounded, is promoted at its
+	// intervals' ends; a metric in dry run that fails every time is
+	// measured and explained and changes nothing.
+	quick := e.canaryPipeline(t, "quick.yaml", canaryOpts{steps: "[10, 50]", interval: "5s",
+		metrics: "[{name: errors-vs-stable, builtin: request-success-rate, compare: stable, min: 95}, {name: trial, query: 'vector(1)', max: 0, dryRun: true}]"})
 	good := pushDemoImage(t, e.reg, "shop/order-service:v5", "v5", 0, 0)
-	if out, code := e.release(t, quick, good); code != 0 || !strings.Contains(out, "promoted: the stable workload runs") {
-		t.Fatalf("a healthy canary compared with the stable: exit %d\n%s", code, out)
+	if out, code := e.release(t, quick, good); code != 0 || !strings.Contains(out, "promoted: the stable workload runs") ||
+		!strings.Contains(out, "trial: fail (1, max 0) — "+stages.DryRunNote) {
+		t.Fatalf("a healthy canary compared with the stable, beside a failing metric in dry run: exit %d\n%s", code, out)
 	}
 }

@@ -44,6 +44,7 @@ type stepRow struct {
 // metricView is one metric's chart and the same data as a table.
 type metricView struct {
 	ID, Name, Caption, Query string
+	DryRun                   bool // measured in dry run: never deciding
 	Chart                    any
 	Rows                     []measurementRow
 }
@@ -161,6 +162,7 @@ func metricViews(ms []store.Measurement, decisive map[int64]bool) []metricView {
 		}
 		v := &out[i]
 		v.Query = m.Query
+		v.DryRun = v.DryRun || strings.HasPrefix(m.Message, stages.DryRunNote)
 		v.Rows = append(v.Rows, measurementRow{At: m.At, Step: m.Index + 1, Weight: m.Weight, Value: web.Number(m.Value),
 			Limits: limits(m.Min, m.Max), Requests: requests(m.Requests), Outcome: m.Outcome, Message: m.Message, Decisive: decisive[m.ID]})
 	}
@@ -176,6 +178,9 @@ func metricViews(ms []store.Measurement, decisive map[int64]bool) []metricView {
 		}
 		out[i].Chart = c.SVG()
 		out[i].Caption = fmt.Sprintf("%s: %d measurements; limits %s. Crosses are failures, squares inconclusive, triangles errors.", out[i].Name, len(c.Points), limits(c.Min, c.Max))
+		if out[i].DryRun {
+			out[i].Caption += " In dry run: its measurements never roll back, pause or hold the release."
+		}
 	}
 	return out
 }

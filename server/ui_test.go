@@ -166,6 +166,12 @@ func (a *apiTest) seedRelease(t testing.TB, run int64, state string) {
 			t.Fatal(err)
 		}
 	}
+	// A metric in dry run that failed: charted and explained, deciding nothing.
+	dry := &store.Measurement{RunID: run, Index: 1, Weight: 25, Metric: "new-latency", Query: "histogram_quantile(0.99, …)", Value: 740, Max: ptr(250),
+		Requests: 40, Outcome: "fail", Message: stages.DryRunNote + "; 740 > max 250", At: t0.Add(30 * time.Second)}
+	if err := a.st.AddMeasurement(ctx, dry); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Every page renders for a viewer with the numbers the store holds, and
@@ -211,6 +217,16 @@ func TestPagesShowTheStore(t *testing.T) {
 	rows := findAll(find(rel, "tbody", "", ""), "tr")
 	if len(rows) != 5 || !strings.Contains(text(rows[2]), "72.7") || strings.Contains(text(rows[2]), "72.72") || !strings.Contains(text(rows[3]), "error") {
 		t.Errorf("measurement rows = %d; third %q; fourth %q", len(rows), text(rows[2]), text(rows[3]))
+	}
+	var dryRun *html.Node
+	for _, h := range findAll(rel, "h3") {
+		if strings.HasPrefix(text(h), "new-latency") {
+			dryRun = h
+		}
+	}
+	if got := text(dryRun); dryRun == nil || !strings.Contains(got, "dry run") || !strings.Contains(text(dryRun.Parent), "In dry run: its measurements never roll back") ||
+		!strings.Contains(text(dryRun.Parent), stages.DryRunNote+"; 740 > max 250") {
+		t.Errorf("the metric in dry run: heading %q", got)
 	}
 	actions := text(find(rel, "div", "class", "actions"))
 	if len(findAll(find(rel, "div", "class", "actions"), "a")) != 0 || !strings.Contains(actions, "needs the release-manager role; viewer has viewer") {

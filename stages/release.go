@@ -56,6 +56,10 @@ type Checkpoint struct {
 	Data   []byte
 }
 
+// DryRunNote begins the message of every measurement of a metric in dry
+// run (dryRun: true): measured and explained, never deciding.
+const DryRunNote = "dry run, never changes the outcome"
+
 // Measurement is one stored analysis measurement.
 type Measurement struct {
 	ID       int64

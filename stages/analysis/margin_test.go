@@ -25,15 +25,8 @@ func TestMarginRarelyRollsBackAHealthyCanary(t *testing.T) {
 		{scenario{canaryRPS: 40, stableRPS: 360, canaryQ: 0.206, stableQ: 0.2, seconds: 60}, 0.006}, // at the margin, much bad
 		{scenario{canaryRPS: 1, stableRPS: 9, canaryQ: 0, stableQ: 0, seconds: 60}, 0},              // never bad
 	} {
-		const n = 10000
-		rolled := 0
-		for range n {
-			if worse, _ := tt.sc.run(r, NewMargin(tt.delta), 0.99); worse {
-				rolled++
-			}
-		}
-		rate := float64(rolled) / n
-		t.Logf("healthy %+v, margin %g points: %d of %d rolled back (%.2f %%)", tt.sc, 100*tt.delta, rolled, n, 100*rate)
+		rate := tt.sc.rolledBack(r, NewMargin(tt.delta), 10000)
+		t.Logf("healthy %+v, margin %g points: %.2f %% of 10,000 rolled back", tt.sc, 100*tt.delta, 100*rate)
 		if rate > 0.01 {
 			t.Errorf("healthy canaries %+v with margin %g rolled back %.2f %% of the time, more than the 1 %% the confidence allows", tt.sc, tt.delta, 100*rate)
 		}

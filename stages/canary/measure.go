@@ -41,7 +41,7 @@ func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interv
 			return analysis.Decision{}, nil, false, ctx.Err()
 		}
 		if metric.DryRun {
-			m.Message = strings.TrimSuffix("dry run, never changes the outcome; "+m.Message, "; ")
+			m.Message = strings.TrimSuffix(stages.DryRunNote+"; "+m.Message, "; ")
 		}
 		if _, err := r.run.Release.Measured(ctx, toStored(m, i, weight)); err != nil {
 			return analysis.Decision{}, nil, false, fmt.Errorf("storing a measurement: %w", err)
@@ -99,7 +99,7 @@ func describe(m analysis.Measurement) string {
 		}
 		s += ")"
 	}
-	if m.Message != "" && (m.Outcome != analysis.Pass || strings.HasPrefix(m.Message, "dry run")) {
+	if m.Message != "" && (m.Outcome != analysis.Pass || strings.HasPrefix(m.Message, stages.DryRunNote)) {
 		s += " — " + m.Message
 	}
 	return s
