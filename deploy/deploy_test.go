@@ -156,8 +156,8 @@ func TestTheBuildNamespaceHasGuardrails(t *testing.T) {
 		t.Errorf("the build namespace does not enforce Pod Security baseline: %s", ns)
 	}
 	limits := pipeline.DefaultLimits
-	if lr := field(find("LimitRange", "stage-pods")); !strings.Contains(lr, fmt.Sprintf(`"max":{"cpu":%q,"memory":%q}`, limits.MaxCPU, limits.MaxMemory)) {
-		t.Errorf("the LimitRange's max is not the engine's default limits (%s, %s): %s", limits.MaxCPU, limits.MaxMemory, lr)
+	if lr := field(find("LimitRange", "stage-pods")); !strings.Contains(lr, fmt.Sprintf(`"max":{"cpu":%q,"ephemeral-storage":%q,"memory":%q}`, limits.MaxCPU, limits.MaxDisk, limits.MaxMemory)) {
+		t.Errorf("the LimitRange's max is not the engine's default limits (%s, %s, %s): %s", limits.MaxCPU, limits.MaxMemory, limits.MaxDisk, lr)
 	}
 	if deny := field(find("NetworkPolicy", "default-deny")); deny != `{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"labels":{"app.kubernetes.io/name":"slipway","app.kubernetes.io/part-of":"slipway"},"name":"default-deny","namespace":"slipway-builds"},"spec":{"podSelector":{},"policyTypes":["Ingress","Egress"]}}` {
 		t.Errorf("default-deny = %s", deny)

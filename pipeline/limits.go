@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -24,13 +25,14 @@ type Limits struct {
 	MinCheckEvery Duration `yaml:"minCheckEvery"` // how often an analysis may query Prometheus; default 1s
 	MaxCPU        string   `yaml:"maxCPU"`        // a stage Pod's cpu request or limit; default 4
 	MaxMemory     string   `yaml:"maxMemory"`     // a stage Pod's memory request or limit; default 8Gi
+	MaxDisk       string   `yaml:"maxDisk"`       // a stage Pod's ephemeral-storage request or limit; default 20Gi
 	MaxRunLog     string   `yaml:"maxRunLog"`     // what the logs of a run's stages keep together; default 128Mi
 }
 
 // DefaultLimits are the limits of a repository whose engine config sets none.
 var DefaultLimits = Limits{
 	MaxStages: 30, MaxRunning: 2, MaxTimeout: Duration(2 * time.Hour), MaxRetries: 3, MinSchedule: Duration(5 * time.Minute),
-	MaxMetrics: 10, MinCheckEvery: Duration(time.Second), MaxCPU: "4", MaxMemory: "8Gi", MaxRunLog: "128Mi",
+	MaxMetrics: 10, MinCheckEvery: Duration(time.Second), MaxCPU: "4", MaxMemory: "8Gi", MaxDisk: "20Gi", MaxRunLog: "128Mi",
 }
 
 // Problems says what is wrong with limits an engine config sets: a
@@ -40,13 +42,16 @@ func (l Limits) Problems() []string {
 	if l.MaxStages < 0 || l.MaxMetrics < 0 || l.MaxRetries < 0 || l.MaxRunning < 0 || l.MaxTimeout < 0 || l.MinSchedule < 0 || l.MinCheckEvery < 0 {
 		why = append(why, "limits may not be negative (0 or leaving one out takes its default)")
 	}
-	if _, ok := parseCPU(l.MaxCPU); l.MaxCPU != "" && !ok {
+	if _, ok := parseQuantity(l.MaxCPU); l.MaxCPU != "" && !ok {
 		why = append(why, fmt.Sprintf("maxCPU %q is not a cpu quantity (500m, 2)", l.MaxCPU))
 	}
-	if _, ok := parseBytes(l.MaxMemory); l.MaxMemory != "" && !ok {
+	if _, ok := parseQuantity(l.MaxMemory); l.MaxMemory != "" && !ok {
 		why = append(why, fmt.Sprintf("maxMemory %q is not a memory quantity (512Mi, 8Gi)", l.MaxMemory))
 	}
-	if n, ok := parseBytes(l.MaxRunLog); l.MaxRunLog != "" && (!ok || n < 1) {
+	if _, ok := parseQuantity(l.MaxDisk); l.MaxDisk != "" && !ok {
+		why = append(why, fmt.Sprintf("maxDisk %q is not a size (10Gi, 100G)", l.MaxDisk))
+	}
+	if n, ok := parseQuantity(l.MaxRunLog); l.MaxRunLog != "" && (!ok || n < 1) {
 		why = append(why, fmt.Sprintf("maxRunLog %q is not a size (64Mi, 1Gi)", l.MaxRunLog))
 	}
 	return why
@@ -76,7 +81,7 @@ func (l Limits) OrDefaults() Limits {
 	if l.MinCheckEvery > 0 {
 		d.MinCheckEvery = l.MinCheckEvery
 	}
-	d.MaxCPU, d.MaxMemory = cmp.Or(l.MaxCPU, d.MaxCPU), cmp.Or(l.MaxMemory, d.MaxMemory)
+	d.MaxCPU, d.MaxMemory, d.MaxDisk = cmp.Or(l.MaxCPU, d.MaxCPU), cmp.Or(l.MaxMemory, d.MaxMemory), cmp.Or(l.MaxDisk, d.MaxDisk)
 	d.MaxRunLog = cmp.Or(l.MaxRunLog, d.MaxRunLog)
 	return d
 }
@@ -84,7 +89,7 @@ func (l Limits) OrDefaults() Limits {
 // RunLogBytes is what the logs of one run's stages may keep together, in
 // bytes (maxRunLog, or its default).
 func (l Limits) RunLogBytes() int64 {
-	n, _ := parseBytes(l.OrDefaults().MaxRunLog)
+	n, _ := parseQuantity(l.OrDefaults().MaxRunLog)
 	return int64(n)
 }
 
@@ -173,54 +178,46 @@ func (p *Pipeline) DefaultExecutor(executor string) {
 	}
 }
 
-// checkPodSize reports, through fail, a request or limit of cpu or memory
-// above the repository's bound.
+// checkPodSize reports, through fail, a request or limit of cpu, memory
+// or ephemeral-storage above the repository's bound.
 func (l Limits) checkPodSize(pod PodSettings, at string, fail func(path, format string, args ...any)) {
-	bounds := map[string]struct {
-		max   string
-		parse func(string) (float64, bool)
-		key   string
-	}{
-		"cpu":    {string(l.MaxCPU), parseCPU, "maxCPU"},
-		"memory": {string(l.MaxMemory), parseBytes, "maxMemory"},
+	bounds := map[string]struct{ max, key string }{
+		"cpu": {l.MaxCPU, "maxCPU"}, "memory": {l.MaxMemory, "maxMemory"}, "ephemeral-storage": {l.MaxDisk, "maxDisk"},
 	}
 	for kind, asked := range map[string]map[string]string{"requests": pod.Resources.Requests, "limits": pod.Resources.Limits} {
 		for name, q := range asked {
 			b, known := bounds[name]
 			if !known {
-				continue
+				continue // validation refuses other resources
 			}
 			path := at + ".resources." + kind + "." + name
-			v, ok := b.parse(q)
-			maxV, _ := b.parse(b.max)
-			if ok && v > maxV { // a quantity that does not parse is validation's to report
+			v, ok := parseQuantity(q)
+			maxV, _ := parseQuantity(b.max)
+			// A quantity that does not parse is validation's to report:
+			// parseQuantity reads every one it accepts.
+			if ok && v > maxV {
 				fail(path, "%s is more than the %s a Pod of a pipeline read from a repository may ask (repositories[].limits.%s)", q, b.max, b.key)
 			}
 		}
 	}
 }
 
-// parseCPU reads a CPU quantity in cores: "2", "0.5", "500m".
-func parseCPU(q string) (float64, bool) {
-	if m, ok := strings.CutSuffix(q, "m"); ok {
-		v, err := strconv.ParseFloat(m, 64)
-		return v / 1000, err == nil && v >= 0
-	}
-	v, err := strconv.ParseFloat(q, 64)
-	return v, err == nil && v >= 0
-}
+// quantity is a Kubernetes quantity as a stage's Pod may write one: a
+// decimal number and a suffix, decimal (m, k, M, G, T, P, E) or binary
+// (Ki … Ei).
+var quantity = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 
-// parseBytes reads a memory quantity in bytes: "512Mi", "2Gi", "1G", "1000".
-func parseBytes(q string) (float64, bool) {
-	for _, u := range []struct {
-		suffix string
-		scale  float64
-	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}} {
-		if n, ok := strings.CutSuffix(q, u.suffix); ok {
-			v, err := strconv.ParseFloat(n, 64)
-			return v * u.scale, err == nil && v >= 0
-		}
+// quantityScale is each suffix's multiplier.
+var quantityScale = map[string]float64{"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+	"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
+
+// parseQuantity reads a quantity in its base unit (cores, bytes): "500m"
+// is 0.5, "2Gi" 2147483648 — every quantity validation accepts.
+func parseQuantity(q string) (float64, bool) {
+	m := quantity.FindStringSubmatch(q)
+	if m == nil {
+		return 0, false
 	}
-	v, err := strconv.ParseFloat(q, 64)
-	return v, err == nil && v >= 0
+	v, err := strconv.ParseFloat(strings.TrimSuffix(q, m[3]), 64)
+	return v * quantityScale[m[3]], err == nil
 }
