@@ -200,7 +200,7 @@ func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, 
 // confidence and how far into the step.
 func (w *watcher) beyondBound(m pipeline.Metric, s analysis.Sequence, meas analysis.Measurement) (analysis.Measurement, string) {
 	t := w.tracks[m.Name]
-	var what, why string
+	var what, why, beyond string
 	total := s.Total
 	meas.Requests = total.CanaryRequests
 	if total.CanaryRequests > 0 {
@@ -210,16 +210,21 @@ func (w *watcher) beyondBound(m pipeline.Metric, s analysis.Sequence, meas analy
 	case m.Builtin == "request-success-rate":
 		what, why = "failed (5xx)", fmt.Sprintf("the canary's success rate is below min %s", stages.FormatNumber(*m.Min))
 		meas.Value = 100 - meas.Value
+		_, beyond = analysis.Classify(meas.Value, m.Min, nil)
 	case m.Builtin == "request-duration":
 		// The p99 is above max: more than 1 % of the requests are slower.
 		what, why = "slower than "+stages.FormatNumber(*m.Max)+" ms", fmt.Sprintf("the canary's p99 is above max %s ms", stages.FormatNumber(*m.Max))
-		meas.Value = *m.Max
+		meas.Value, beyond = *m.Max, "p99 > max "+stages.FormatNumber(*m.Max)
 		queries, _ := t.counter.Queries(w.target)
 		meas.Query = strings.Join(queries, "\n")
 	default: // requests and bad counters of the pipeline's own
 		what, why = "bad", fmt.Sprintf("the canary's bad share is above max %s %%", stages.FormatNumber(*m.Max))
+		_, beyond = analysis.Classify(meas.Value, nil, m.Max)
 	}
-	meas.Message = fmt.Sprintf("%s; conclusive %s into the step, checked every %s", s.Explain(what),
+	if beyond == "" { // the share so far is within the bound; the evidence is not
+		beyond = "beyond its bound"
+	}
+	meas.Message = fmt.Sprintf("%s: %s; conclusive %s into the step, checked every %s", beyond, s.Explain(what),
 		s.PeakAt.Sub(t.start.At).Round(100*time.Millisecond), w.every)
 	return meas, why
 }
