@@ -16,12 +16,14 @@ import (
 	"github.com/slipwayci/slipway/internal/eventually"
 )
 
-// reachProbe is a Pod's shell script: rounds of probes, each "round N",
+// reachProbe is a Pod's shell script: how many IPv6 addresses the Pod
+// has ("ipv6 addresses: N"), then rounds of probes, each "round N",
 // then for each URL it is given one line, "reached URL" when a server
 // answered (any HTTP status), else "blocked URL: what wget said" (a
 // dropped connection is given up after 3 s; busybox's own wget -T
 // crashes), then "end N".
-const reachProbe = `for r in $(seq 1 20); do
+const reachProbe = `echo "ipv6 addresses: $(cat /proc/net/if_inet6 2>/dev/null | wc -l)"
+for r in $(seq 1 20); do
   echo "round $r"
   for u in "$@"; do
     if out=$(timeout 3 wget -q -O /dev/null "$u" 2>&1) || echo "$out" | grep -q 'HTTP/'; then echo "reached $u"; else echo "blocked $u: ${out:-no answer in 3 s}"; fi
@@ -74,6 +76,11 @@ func reachFrom(t *testing.T, lc *localCluster, ns, image string, fenced bool, ur
 		if found[u] == "" {
 			t.Fatalf("the probe in %s said nothing of %s in round %d:\n%s", ns, u, round, out)
 		}
+	}
+	// None: link-local IPv6 would reach the node's other Pods past an
+	// agent that enforces IPv4.
+	if !strings.Contains(out, "ipv6 addresses: 0\n") {
+		t.Errorf("the probe in %s has IPv6 addresses:\n%s", ns, out)
 	}
 	return found
 }

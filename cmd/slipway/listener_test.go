@@ -50,3 +50,30 @@ func TestIdleConnectionsFromOneAddressLeaveRoomForHealthz(t *testing.T) {
 		t.Errorf("/healthz from another address: %d %q", resp.StatusCode, body)
 	}
 }
+
+// An IPv4 address to listen on, 0.0.0.0 too, is IPv4 only: nothing
+// answers on IPv6, where a cluster's NetworkPolicy agent may not look.
+func TestAnIPv4AddressListensOnIPv4Only(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{"0.0.0.0:0": "tcp4", "127.0.0.1:8080": "tcp4", "[::]:0": "tcp6", "[::1]:1": "tcp6",
+		"localhost:8080": "tcp", ":8080": "tcp", "no port": "tcp"} {
+		if got := family(addr); got != want {
+			t.Errorf("family(%q) = %s, want %s", addr, got, want)
+		}
+	}
+	ln, err := net.Listen(family("0.0.0.0:0"), "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if c, err := net.DialTimeout("tcp4", "127.0.0.1:"+port, time.Second); err != nil {
+		t.Errorf("IPv4: %v", err)
+	} else {
+		c.Close()
+	}
+	if c, err := net.DialTimeout("tcp6", "[::1]:"+port, time.Second); err == nil {
+		c.Close()
+		t.Errorf("listening on 0.0.0.0, [::1]:%s answered", port)
+	}
+}

@@ -70,7 +70,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	metrics := server.NewMetrics(st)
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen(family(cfg.Listen), cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
@@ -229,4 +229,20 @@ func engineID() string {
 	b := make([]byte, 3)
 	rand.Read(b)
 	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// family is the network an address to listen on names: an IPv4 address,
+// 0.0.0.0 too, is IPv4 only ("tcp" would listen on IPv6 as well, where a
+// cluster's NetworkPolicy agent may not look); an IPv6 one IPv6 only; a
+// name or no host, both.
+func family(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	switch {
+	case err != nil || ip == nil:
+		return "tcp"
+	case ip.To4() != nil:
+		return "tcp4"
+	}
+	return "tcp6"
 }

@@ -35,7 +35,9 @@ func (n *Node) writeContainerdConfig(pause, registry string) (string, error) {
 	}
 	// No default route and no masquerading: the Pods reach their subnet,
 	// the Services (through this host), the away namespace's test hosts
-	// and nothing else.
+	// and nothing else. IPv6 is off in the Pods: the network is IPv4's,
+	// and so is the NetworkPolicy agent (link-local IPv6 between the
+	// Pods of a bridge would pass it by).
 	if err := os.WriteFile(filepath.Join(cni, "net.d", "10-slipway.conflist"), fmt.Appendf(nil, `{
   "cniVersion": "0.4.0",
   "name": "slipway",
@@ -46,6 +48,8 @@ func (n *Node) writeContainerdConfig(pause, registry string) (string, error) {
       "ranges": [[{"subnet": %q, "gateway": %q}]],
       "routes": [{"dst": %[5]q, "gw": %[4]q}, {"dst": %[6]q, "gw": %[4]q}, {"dst": %[7]q, "gw": %[4]q}]
     }
+  }, {
+    "type": "tuning", "sysctl": {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
   }]
 }
 `, Bridge, filepath.Join(cni, "ipam"), PodCIDR, Gateway, ServiceCIDR, Metadata+"/32", Internet+"/32"), 0o644); err != nil {

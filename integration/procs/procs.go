@@ -191,6 +191,9 @@ func FreePort() (int, error) {
 	return 0, fmt.Errorf("reserving a port: every port of %d-%d is taken", low, high)
 }
 
+// nodePortsFrom is where Kubernetes' NodePort range begins.
+const nodePortsFrom = 30000
+
 var (
 	portsMu  sync.Mutex
 	reserved = map[int]bool{}
@@ -198,7 +201,10 @@ var (
 )
 
 // reservedRange is the ports FreePort hands out: the 8192 below the
-// kernel's ephemeral range (outgoing connections never take them).
+// kernel's ephemeral range (outgoing connections never take them) and
+// below Kubernetes' NodePort range, 30000–32767 (kube-proxy's NodePorts,
+// and the ports of the node any Pod may reach past its NetworkPolicies,
+// as the node's agent allows them).
 func reservedRange() (low, high int) {
 	ephemeral := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -208,7 +214,7 @@ func reservedRange() (low, high int) {
 			}
 		}
 	}
-	high = ephemeral - 1
+	high = min(ephemeral, nodePortsFrom) - 1
 	return max(high-8191, 1024), high
 }
 

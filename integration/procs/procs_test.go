@@ -6,9 +6,13 @@ import (
 	"testing"
 )
 
-// Reserved ports are distinct, outside the ephemeral range, and free.
+// Reserved ports are distinct, outside the ephemeral range and the
+// NodePort range, and free.
 func TestFreePortReservesDistinctPorts(t *testing.T) {
 	low, high := reservedRange()
+	if high >= 30000 {
+		t.Errorf("reserved range %d-%d reaches the NodePort range (30000-32767)", low, high)
+	}
 	seen := map[int]bool{}
 	for range 50 {
 		p, err := FreePort()
