@@ -49,6 +49,7 @@ func syncAndWait(t testing.TB, apps application.ApplicationServiceClient, app, r
 // Flagger's success-rate query, and new weights committed to git and
 // synced move the split.
 func TestArgoCDSyncsTheOrderServiceAndTheSplitFollowsGit(t *testing.T) {
+	onNode(t)
 	lc := startLocalCluster(t, localenv.Options{Mesh: true, ArgoCD: true})
 	ctx := context.Background()
 	proxy, prom := lc.Proxy, lc.Prometheus

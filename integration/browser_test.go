@@ -157,6 +157,7 @@ func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 // release with a reason and read its rollback page — the chart drawn, its
 // table equal to the store. Every page passes axe-core.
 func TestBrowserPromoteAbortAndExplain(t *testing.T) {
+	onNode(t)
 	chrome, axe := needBrowser(t)
 	e := newReleaseEnv(t)
 	e.steadyLoad(t, 40)

@@ -118,6 +118,7 @@ func appBinary(t testing.TB, vulnerable bool) []byte {
 // digest is the registry's, and Trivy passes the clean image and fails the
 // vulnerable one with the right CVE — its report stored with the run.
 func TestCloneBuildScanAgainstRealSystems(t *testing.T) {
+	offNode(t)
 	e := newBuildEnv(t)
 	cleanSHA := e.commit(t, "clean app", appBinary(t, false), nil)
 	vulnSHA := e.commit(t, "app with x/text v0.3.6", appBinary(t, true), nil)
@@ -171,6 +172,7 @@ func TestCloneBuildScanAgainstRealSystems(t *testing.T) {
 
 // Each bad input ends the run with an error that says what is wrong.
 func TestBadBuildInputsFailClearly(t *testing.T) {
+	offNode(t)
 	e := newBuildEnv(t)
 	outside := t.TempDir()
 	writeFile(t, outside, "Dockerfile", "FROM scratch\n")

@@ -171,6 +171,7 @@ func (h *hookRecorder) kinds() []string {
 // failing measurement as evidence; a canary whose Prometheus is gone is
 // rolled back after consecutiveErrorLimit errors, never promoted.
 func TestCanaryPromotesGoodAndRollsBackBad(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	e.steadyLoad(t, 40)
 	hook := &hookRecorder{}
@@ -262,6 +263,7 @@ func TestCanaryPromotesGoodAndRollsBackBad(t *testing.T) {
 // when it is 5 % worse than the stable — with the comparison as
 // evidence; a healthy canary compared the same way is promoted. (How fast: BenchmarkTimeToRollback.)
 func TestCanaryComparedWithTheStable(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	e.steadyLoad(t, 40)
 	compare := "[{name: errors-vs-stable, builtin: request-success-rate, compare: stable}]"

@@ -88,6 +88,7 @@ func (lc *localCluster) logTimings(t *testing.T) {
 // startEnv starts the local environment o describes for one test.
 func startEnv(t testing.TB, o localenv.Options) *localCluster {
 	t.Helper()
+	mayStartCluster(t)
 	needClusterTools(t)
 	if o.ArgoCD {
 		for _, m := range argocd.Missing() {
@@ -160,6 +161,7 @@ func (lc *localCluster) waitAvailable(t *testing.T, ns, name string) *corev1.Pod
 // server, a process killed in it is restarted, and Stop leaves no shim,
 // bridge, iptables chain or changed kernel setting behind.
 func TestRealNodeRunsADeployment(t *testing.T) {
+	onNode(t)
 	before, err := os.ReadFile("/proc/sys/kernel/panic_on_oops")
 	must(t, err)
 	lc := startLocalCluster(t)
@@ -239,6 +241,7 @@ func TestRealNodeRunsADeployment(t *testing.T) {
 // as CrashLoopBackOff with its exit code and restarts: what Argo CD and
 // the deploy stage will read to explain an unhealthy release.
 func TestFailingPodsAreReported(t *testing.T) {
+	onNode(t)
 	lc := startLocalCluster(t)
 	ctx := context.Background()
 	missing := lc.reg.Addr + "/shop/nothing:v9"
@@ -272,6 +275,7 @@ func TestFailingPodsAreReported(t *testing.T) {
 // The whole launcher comes up — registry, git, control plane, node,
 // Argo CD, mesh proxy, Prometheus — and Close leaves no process behind.
 func TestLauncherTeardownLeavesNothing(t *testing.T) {
+	onNode(t)
 	needClusterTools(t)
 	for _, m := range append(argocd.Missing(), kubenode.Missing()...) {
 		need(t, false, m)
@@ -329,6 +333,7 @@ func httpGetHost(url, host string) (string, error) {
 // verifies the API server's certificate (integration/cmd/incluster) —
 // and finds Services by name through the node's cluster DNS.
 func TestPodsReachTheAPIServer(t *testing.T) {
+	onNode(t)
 	lc := startLocalCluster(t)
 	ctx := context.Background()
 	bin := filepath.Join(t.TempDir(), "incluster")

@@ -141,6 +141,7 @@ func writeFile(t testing.TB, dir, name, body string) string {
 // run "running"; the next engine on the same data resumes it at that stage,
 // without re-running the stage that had succeeded.
 func TestKilledEngineRunIsResumedByTheNextEngine(t *testing.T) {
+	offNode(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	file := writeFile(t, dir, "p.yaml", strings.Replace(crashPipeline, "%s", "1", 1))
@@ -190,6 +191,7 @@ func TestKilledEngineRunIsResumedByTheNextEngine(t *testing.T) {
 // An engine that keeps dying during the same stage does not resume the run
 // forever: after the allowed resumes it is failed with "engine restarted".
 func TestRunThatKeepsKillingTheEngineIsFailed(t *testing.T) {
+	offNode(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	file := writeFile(t, dir, "p.yaml", strings.Replace(crashPipeline, "%s", "1, 2, 3, 4, 5", 1))

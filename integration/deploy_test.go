@@ -96,6 +96,7 @@ func (e *releaseEnv) run(t *testing.T, pipeline, sha, token string) (string, int
 // that revision, the canary Pod running the new image, traffic through the
 // mesh reaching it and Prometheus counting its requests.
 func TestDeployCommitsTheDigestAndArgoCDRunsIt(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	sha := e.pushApp(t, "v2-from-git")
 	out, code := e.run(t, e.pipeline(t, e.ArgoCD.Server, "order-service", "2m"), sha, e.ArgoCD.Token)
@@ -164,6 +165,7 @@ stages:
 // Each failure is a clear stage error, and the config repository holds at
 // most the deploy's own commit.
 func TestDeployFailuresAreExplained(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	sha := e.pushApp(t, "v3")
 	head := func() string {
@@ -205,6 +207,7 @@ func TestDeployFailuresAreExplained(t *testing.T) {
 // fails and a Pod no node fits (the real scheduler says so); the deploy
 // stage explains each.
 func TestDeployExplainsUnhealthyPods(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	crash := pushDemoImageWith(t, e.reg, "shop/order-service:crash", "this is not JSON")
 	unready := pushDemoImageWith(t, e.reg, "shop/order-service:unready", demoapp.UnhealthyBehaviour("unready"))
@@ -260,6 +263,7 @@ spec:
 // An operation already in progress is waited for, then the deploy syncs;
 // a deploy cancelled mid-sync (Ctrl-C) terminates the operation it started.
 func TestDeployWaitsForAnOperationAndTerminatesItsOwn(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	exec.Command("git", "-C", e.config.Dir, "pull", "-q", "--rebase").Run()
 	files := demoapp.Manifests(e.v1, e.v1, 90, 10)

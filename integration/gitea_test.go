@@ -89,6 +89,7 @@ stages:
 // what happened: success for a good push, failure with the reason for a
 // bad one. A branch deletion reaches the engine and starts nothing.
 func TestGiteaPushToStatus(t *testing.T) {
+	offNode(t)
 	r := newGiteaRelease(t)
 	g, eng, wt, ctx := r.g, r.eng, r.wt, context.Background()
 	rec := recordDeliveries(t, g)

@@ -38,6 +38,7 @@ stages:
 // delivered by Gitea; each is refused, visibly, and the legitimate use
 // beside it still works.
 func TestHostilePushesAreRefused(t *testing.T) {
+	offNode(t)
 	dir := t.TempDir()
 	g := needGitea(t, filepath.Join(dir, "gitea"))
 	ctx := context.Background()

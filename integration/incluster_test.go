@@ -82,6 +82,7 @@ tokens:
 // finds a vulnerable module for an engine without a database, and refuses
 // a wrong token.
 func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	ctx := context.Background()
 	lc := e.localCluster

@@ -43,6 +43,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building slipway:", err)
 		os.Exit(1)
 	}
+	// The lanes (lanes_test.go) limit how many tests run at once; go
+	// test's own limit (GOMAXPROCS) would count the tests waiting for a
+	// lane and leave a lane idle.
+	flag.Set("test.parallel", "100")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -93,6 +93,7 @@ func canarySuccessRate(t *testing.T, url, ns, workload string) float64 {
 // The mesh proxy splits traffic by the VirtualService's weights, Prometheus
 // scrapes its Istio-named metrics, and a weight change moves the split.
 func TestMeshProxySplitsTrafficByWeight(t *testing.T) {
+	onNode(t)
 	lc := startLocalCluster(t, localenv.Options{Mesh: true})
 	ctx := context.Background()
 	dyn, proxy, prom := lc.Dynamic, lc.Proxy, lc.Prometheus

@@ -229,6 +229,7 @@ func (r *podRecorder) add(ev watch.Event) {
 // has the digest a local build of the same commit has. Nothing is left
 // in the namespace after.
 func TestBuildRunsAsAPod(t *testing.T) {
+	onNode(t)
 	e := newPodEnv(t)
 	sha, err := e.wt.Commit("main", "app", map[string]string{"svc/Dockerfile": "FROM scratch\nCOPY app /app\n", "svc/app": "hello from a pod\n"})
 	must(t, err)
@@ -310,6 +311,7 @@ func (e *podEnv) buildRunning(t *testing.T, p *engine) *corev1.Pod {
 // instead of starting the build again: one Pod, one build, the image
 // pushed.
 func TestEngineKilledMidBuildReattachesToItsPod(t *testing.T) {
+	onNode(t)
 	e := newPodEnv(t)
 	sha := e.commitSlowBuild(t, 8)
 	data := filepath.Join(e.dir, "data")
@@ -356,6 +358,7 @@ func TestEngineKilledMidBuildReattachesToItsPod(t *testing.T) {
 // code), an executor image that cannot be pulled, and a Pod that cannot be
 // scheduled until the stage's timeout deletes it.
 func TestPodBuildFailuresAreExplained(t *testing.T) {
+	onNode(t)
 	e := newPodEnv(t)
 	ctx := context.Background()
 	sha, err := e.wt.Commit("main", "broken", map[string]string{"svc/Dockerfile": "FROM scratch\nNOSUCHINSTRUCTION here\n"})
@@ -411,6 +414,7 @@ func TestPodBuildFailuresAreExplained(t *testing.T) {
 // before it runs, and the first that fails fails the stage with its exit
 // code.
 func TestRunStageRunsCommandsOnBothExecutors(t *testing.T) {
+	onNode(t)
 	e := newPodEnv(t)
 	sha, err := e.wt.Commit("main", "tests", map[string]string{"svc/app": "hello\n", "test.sh": "grep -q hello svc/app && echo tests passed\n"})
 	must(t, err)
@@ -490,6 +494,7 @@ stages:
 // deletes the build's Pod and Secret at once: nothing is left after 30 s,
 // and the registry never gets the image.
 func TestCancelledBuildDeletesItsPod(t *testing.T) {
+	onNode(t)
 	e := newPodEnv(t)
 	sha := e.commitSlowBuild(t, 60)
 	p := startSlipwayEnv(t, e.env(t), "run", e.pipeline(t, "cancelled", "kubernetes", e.PodRegistry+"/shop/cancelled", "", ""),
@@ -510,6 +515,7 @@ func TestCancelledBuildDeletesItsPod(t *testing.T) {
 // the engine's own sandbox (executor: local), or an image from outside the
 // repository's prefixes, is refused where it is written, and never runs.
 func TestPushedCodeRunsAsPodsByDefault(t *testing.T) {
+	onNode(t)
 	e := newPodEnv(t)
 	dir := t.TempDir()
 	writeFile(t, dir, "hook-secret", "s3cret\n")

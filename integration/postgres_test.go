@@ -44,6 +44,7 @@ func connectPostgres(t *testing.T, srv *pgtest.Server, dsn string) *pgx.Conn {
 // numbering runs where the first stopped: the state is in the database.
 // A wrong password stops the engine with an error that does not repeat it.
 func TestServeOnPostgres(t *testing.T) {
+	offNode(t)
 	dir := t.TempDir()
 	srv, dsn := startPostgres(t)
 	writeFile(t, dir, "p.yaml", `apiVersion: slipway.dev/v1

@@ -118,6 +118,7 @@ alertmanager: {bearerToken: {file: am-token}}
 // back a release that stood paused for want of traffic. An alert metric
 // fails the analysis of a canary that answers errors.
 func TestPeopleAndAlertsSteerReleases(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	stopLoad := e.steadyLoad(t, 40)
 	c := startControl(t, e)

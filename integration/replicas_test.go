@@ -79,6 +79,7 @@ func deliverPush(url, secret, delivery, repo, before, after string) (int, error)
 // in time: the runs of a killed engine were taken over only after their
 // lease ended.
 func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
+	offNode(t)
 	dir := t.TempDir()
 	srv, dsn := startPostgres(t)
 	writeFile(t, dir, "svc.yaml", replicaPipeline)
@@ -217,6 +218,7 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 // completes the rollback — git, Argo CD and traffic back on stable, one
 // rollback recorded, one rollback commit.
 func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
+	onNode(t)
 	e := newReleaseEnv(t)
 	e.steadyLoad(t, 40)
 	srv, dsn := startPostgres(t)

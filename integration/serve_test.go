@@ -113,6 +113,7 @@ func cli(t *testing.T, args ...string) (string, int) {
 // retried. A push to a repository whose pipeline lives inside it is read
 // over Gitea's git HTTP at the pushed commit.
 func TestServeWebhookToRunAndGracefulRestart(t *testing.T) {
+	offNode(t)
 	dir := t.TempDir()
 	g := needGitea(t, filepath.Join(dir, "gitea"))
 	ctx := context.Background()

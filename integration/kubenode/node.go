@@ -108,7 +108,7 @@ func Start(ctx context.Context, dir string, c *cluster.Cluster, pause, registry 
 	if err != nil {
 		return nil, err
 	}
-	lock, err := takeLock(ctx, 10*time.Minute) // the demo's test and the integration tests run at once
+	lock, err := takeLock(ctx, 30*time.Minute) // the demo's test and the integration tests run at once, each holding it for minutes
 	if err != nil {
 		return nil, err
 	}
