@@ -138,7 +138,7 @@ func TestSlipwayReleasesFromInsideTheCluster(t *testing.T) {
 	if err != nil || run.Status != "succeeded" {
 		t.Fatalf("run 1: %v %+v\n--- run log\n%s\n--- engine pod\n%s", err, run, logs, incluster.EngineLog(ctx, lc.Env, 200))
 	}
-	for _, want := range []string{"in pod slipway-builds/slipway-1-test-", "+ test -s svc/app", "in pod slipway-builds/slipway-1-build-",
+	for _, want := range []string{"in pod slipway-builds/slipway-1-test-", "this Pod's NetworkPolicies hold: 10.96.0.1:443 refused after", "+ test -s svc/app", "in pod slipway-builds/slipway-1-build-",
 		"asking the Trivy server", "CRITICAL 0, HIGH 0", "promoted"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the run's log lacks %q:\n%s", want, logs)

@@ -1,10 +1,19 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/slipwayci/slipway/internal/benchreport"
 )
@@ -59,9 +68,50 @@ stages:
 			*c.into = append(*c.into, stageTook(b, out, c.stage, c.kind))
 		}
 	}
+	// The same run stage under the build namespace's NetworkPolicies,
+	// enforced by the node's agent.
+	fence(b, e.localCluster, e.ns, strings.TrimPrefix(e.PodGit, "http://"), e.PodRegistry)
+	var fenced []time.Duration
+	for range len(runs) {
+		out, code := e.run(b, noop("kubernetes"), sha)
+		if code != 0 {
+			b.Fatalf("a run stage under the policies: exit %d\n%s", code, out)
+		}
+		fenced = append(fenced, stageTook(b, out, "noop", "run"))
+	}
+	b.ReportMetric(benchreport.Median(fenced).Seconds(), "run-pod-fenced-s")
 	b.ReportMetric(benchreport.Median(locals).Seconds(), "build-local-s")
 	b.ReportMetric(benchreport.Median(pods).Seconds(), "build-pod-s")
 	b.ReportMetric(benchreport.Median(runs).Seconds(), "run-pod-s")
 	b.ReportMetric(benchreport.Median(localRuns).Seconds(), "run-local-s")
-	b.Logf("build local %v, build pod %v, run pod %v, run local %v", locals, pods, runs, localRuns)
+	b.Logf("build local %v, build pod %v, run pod %v (under the policies %v), run local %v", locals, pods, runs, fenced, localRuns)
+}
+
+// fence applies deploy/builds.yaml's NetworkPolicies to namespace ns, with
+// the operator's policy letting its Pods reach addrs (host:port).
+func fence(tb testing.TB, lc *localCluster, ns string, addrs ...string) {
+	tb.Helper()
+	raw, err := os.ReadFile("../deploy/builds.yaml")
+	must(tb, err)
+	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
+		var np networkingv1.NetworkPolicy
+		if err := yaml.Unmarshal([]byte(doc), &np); err != nil || np.Kind != "NetworkPolicy" {
+			continue
+		}
+		np.Namespace = ns
+		_, err := lc.client.NetworkingV1().NetworkPolicies(ns).Create(context.Background(), &np, metav1.CreateOptions{})
+		must(tb, err)
+	}
+	reach := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "local-services", Namespace: ns},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		must(tb, err)
+		p := intstr.Parse(port)
+		reach.Spec.Egress = append(reach.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
+			To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: host + "/32"}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Port: &p}}})
+	}
+	_, err = lc.client.NetworkingV1().NetworkPolicies(ns).Create(context.Background(), reach, metav1.CreateOptions{})
+	must(tb, err)
 }

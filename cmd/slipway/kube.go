@@ -26,8 +26,11 @@ const defaultHelperImage = "ghcr.io/slipwayci/slipway"
 // SLIPWAY_HELPER_IMAGE (default this release's image),
 // SLIPWAY_POD_SERVICE_ACCOUNT (the stage Pods'),
 // SLIPWAY_POD_SERVICE_ACCOUNTS (comma-separated: the others a pipeline
-// may name) and SLIPWAY_POD_PULL_SECRET (the Secret holding the engine's
-// registry credentials, which the Pods pull their images with). Without a cluster it is nil, and such stages fail saying so.
+// may name), SLIPWAY_POD_PULL_SECRET (the Secret holding the engine's
+// registry credentials, which the Pods pull their images with) and
+// SLIPWAY_POD_FENCE (an address the build namespace's NetworkPolicies
+// refuse, or api-server: each Pod waits until it is refused before
+// anything of the stage runs). Without a cluster it is nil, and such stages fail saying so.
 func podRunner() (*pods.Runner, error) {
 	var cfg *rest.Config
 	var err error
@@ -48,7 +51,8 @@ func podRunner() (*pods.Runner, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	r := &pods.Runner{Client: client, Namespace: os.Getenv("SLIPWAY_POD_NAMESPACE"), HelperImage: os.Getenv("SLIPWAY_HELPER_IMAGE"),
-		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT"), PullSecret: os.Getenv("SLIPWAY_POD_PULL_SECRET")}
+		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT"), PullSecret: os.Getenv("SLIPWAY_POD_PULL_SECRET"),
+		Fence: os.Getenv("SLIPWAY_POD_FENCE")}
 	for _, sa := range strings.Split(os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNTS"), ",") {
 		if sa = strings.TrimSpace(sa); sa != "" {
 			r.ServiceAccounts = append(r.ServiceAccounts, sa)

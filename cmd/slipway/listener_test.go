@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,5 +76,38 @@ func TestAnIPv4AddressListensOnIPv4Only(t *testing.T) {
 	if c, err := net.DialTimeout("tcp6", "[::1]:"+port, time.Second); err == nil {
 		c.Close()
 		t.Errorf("listening on 0.0.0.0, [::1]:%s answered", port)
+	}
+}
+
+// The fence waits while its address answers and returns once it is
+// refused; one that never stops answering fails, saying what to check.
+func TestFenceWaitsUntilItsAddressIsRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if _, err := awaitFence(t.Context(), addr, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "still answers this Pod after 300ms: the build namespace's NetworkPolicies are not in force") {
+		t.Errorf("an address that answers: %v", err)
+	}
+	time.AfterFunc(400*time.Millisecond, func() { ln.Close() }) // the policies arrive
+	took, err := awaitFence(t.Context(), addr, 10*time.Second)
+	if err != nil || took < 300*time.Millisecond {
+		t.Errorf("refused after %s: %v", took, err)
+	}
+	for _, bad := range []string{"", "api-server", "nohost", "host:"} {
+		if code, _, errs := run(t, "fence", "--refused", bad, "--within", "1s"); code == 0 || !strings.Contains(errs, "not HOST:PORT or api-server") {
+			t.Errorf("fence --refused %q: exit %d, %s", bad, code, errs)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newServeCmd(),
-		newRunsCmd(), newLogsCmd(), newTriggerCmd(), newCancelCmd(), newTokenCmd(), newRollbacksCmd(), newCheckoutCmd())
+		newRunsCmd(), newLogsCmd(), newTriggerCmd(), newCancelCmd(), newTokenCmd(), newRollbacksCmd(), newCheckoutCmd(), newFenceCmd())
 	root.AddCommand(newReleaseCmds()...)
 	return root
 }

@@ -67,6 +67,11 @@ type Runner struct {
 	// Unschedulable is how long a Pod may stay unschedulable before the
 	// stage fails (an autoscaler may still add a node); default 2m.
 	Unschedulable time.Duration
+	// Fence is an address (HOST:PORT, or api-server) the namespace's
+	// NetworkPolicies refuse a stage Pod. Set, each Pod's first init
+	// container (`slipway fence`) waits until it is refused — until the
+	// policies hold for the Pod — so nothing pushed runs before them.
+	Fence string
 }
 
 // Spec is the work of one stage attempt.
@@ -140,8 +145,8 @@ func (r *Runner) Run(ctx context.Context, run *stages.Run, spec Spec) (out Outco
 		fmt.Fprintf(run.Log, "slipway: running %s in pod %s/%s\n", spec.Image, r.Namespace, name)
 	}
 	w := &watcher{r: r, name: name, uid: pod.UID, unschedulable: r.unschedulable()}
-	if spec.Checkout != nil {
-		if err := w.follow(ctx, "checkout", "", run.Log); err != nil {
+	for _, c := range r.initContainers(spec) {
+		if err := w.follow(ctx, c, "", run.Log); err != nil {
 			return out, stopped(ctx, err)
 		}
 	}

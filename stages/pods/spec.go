@@ -112,7 +112,34 @@ func (r *Runner) pod(run *stages.Run, name string, spec Spec) *corev1.Pod {
 			},
 		}}
 	}
+	if r.Fence != "" {
+		// First of all: nothing else runs before the policies hold.
+		nobody := int64(65534)
+		fence := corev1.Container{
+			Name:            "fence",
+			Image:           r.HelperImage,
+			ImagePullPolicy: corev1.PullAlways,
+			Args:            []string{"fence", "--refused", r.Fence},
+			SecurityContext: &corev1.SecurityContext{
+				RunAsUser: &nobody, RunAsGroup: &nobody, AllowPrivilegeEscalation: &no,
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		}
+		p.Spec.InitContainers = append([]corev1.Container{fence}, p.Spec.InitContainers...)
+	}
 	return p
+}
+
+// initContainers names spec's Pod's init containers, in the order they run.
+func (r *Runner) initContainers(spec Spec) []string {
+	var out []string
+	if r.Fence != "" {
+		out = append(out, "fence")
+	}
+	if spec.Checkout != nil {
+		out = append(out, "checkout")
+	}
+	return out
 }
 
 func (r *Runner) pullSecrets() []corev1.LocalObjectReference {

@@ -66,6 +66,21 @@ func TestPodSpecHoldsNoSecretAndNoToken(t *testing.T) {
 		init.SecurityContext.Capabilities.Drop[0] != "ALL" || *init.SecurityContext.AllowPrivilegeEscalation {
 		t.Errorf("checkout container = %+v", init)
 	}
+	// With a fence, every Pod first waits for its NetworkPolicies, as
+	// nobody and with no capability, before the checkout.
+	r.Fence = "api-server"
+	fenced := r.pod(run, name, spec)
+	if names := []string{fenced.Spec.InitContainers[0].Name, fenced.Spec.InitContainers[1].Name}; names[0] != "fence" || names[1] != "checkout" ||
+		strings.Join(fenced.Spec.InitContainers[0].Args, " ") != "fence --refused api-server" || *fenced.Spec.InitContainers[0].SecurityContext.RunAsUser != 65534 ||
+		!slices.Equal(r.initContainers(spec), names) {
+		t.Errorf("init containers with a fence = %v, %+v", names, fenced.Spec.InitContainers[0])
+	}
+	noCheckout := spec
+	noCheckout.Checkout = nil
+	if got := r.pod(run, name, noCheckout).Spec.InitContainers; len(got) != 1 || got[0].Name != "fence" {
+		t.Errorf("a Pod without a checkout, fenced: init containers %+v", got)
+	}
+	r.Fence = ""
 	main := pod.Spec.Containers[0]
 	if main.WorkingDir != "/workspace/src" || main.Env[0].Value != "visible" || main.Env[1].ValueFrom.SecretKeyRef.Key != "env-API_KEY" ||
 		main.VolumeMounts[1].MountPath != "/kaniko/.docker/config.json" || main.VolumeMounts[1].SubPath != "file-0" {

@@ -31,8 +31,8 @@ type watcher struct {
 }
 
 // follow waits for container c to start, copies its log to log until it
-// ends (rewritten as tool's when tool is set), and for the checkout checks
-// that it succeeded.
+// ends (rewritten as tool's when tool is set), and for an init container
+// (the fence, the checkout) checks that it succeeded.
 func (w *watcher) follow(ctx context.Context, c, tool string, log io.Writer) error {
 	if _, err := w.until(ctx, func(p *corev1.Pod) (bool, error) {
 		st := containerStatus(p, c)
@@ -55,7 +55,8 @@ func (w *watcher) follow(ctx context.Context, c, tool string, log io.Writer) err
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("reading the log of pod %s, container %s: %w", w.name, c, err)
 	}
-	if c != "checkout" {
+	failed, isInit := initFailed[c]
+	if !isInit {
 		return nil
 	}
 	st, err := w.terminated(ctx, c)
@@ -63,9 +64,15 @@ func (w *watcher) follow(ctx context.Context, c, tool string, log io.Writer) err
 		return err
 	}
 	if st.ExitCode != 0 {
-		return fmt.Errorf("pod %s: fetching the commit failed (checkout exit code %d; its log is above)", w.name, st.ExitCode)
+		return fmt.Errorf("pod %s: %s (%s exit code %d; its log is above)", w.name, failed, c, st.ExitCode)
 	}
 	return nil
+}
+
+// initFailed says what an init container's failure means.
+var initFailed = map[string]string{
+	"fence":    "its NetworkPolicies did not hold, so nothing of the stage ran",
+	"checkout": "fetching the commit failed",
 }
 
 // terminated waits for container c to end and returns how.
@@ -176,7 +183,7 @@ func (w *watcher) problem(p *corev1.Pod) error {
 			}
 		}
 	}
-	if p.Status.Phase == corev1.PodFailed && containerStatus(p, "checkout") == nil && len(p.Status.ContainerStatuses) == 0 {
+	if p.Status.Phase == corev1.PodFailed && len(p.Status.InitContainerStatuses) == 0 && len(p.Status.ContainerStatuses) == 0 {
 		return fmt.Errorf("pod %s failed before its containers ran: %s %s", p.Name, p.Status.Reason, p.Status.Message)
 	}
 	return nil
