@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -12,9 +11,9 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/slipwayci/slipway/integration/kubenode"
 	"github.com/slipwayci/slipway/internal/benchreport"
 )
 
@@ -69,11 +68,11 @@ stages:
 		}
 	}
 	// The same run stage under the build namespace's NetworkPolicies,
-	// enforced by the node's agent.
+	// enforced by the node's agent, its Pod waiting for them to hold.
 	fence(b, e.localCluster, e.ns, strings.TrimPrefix(e.PodGit, "http://"), e.PodRegistry)
 	var fenced []time.Duration
 	for range len(runs) {
-		out, code := e.run(b, noop("kubernetes"), sha)
+		out, code := e.run(b, noop("kubernetes"), sha, "SLIPWAY_POD_FENCE=api-server")
 		if code != 0 {
 			b.Fatalf("a run stage under the policies: exit %d\n%s", code, out)
 		}
@@ -102,16 +101,8 @@ func fence(tb testing.TB, lc *localCluster, ns string, addrs ...string) {
 		_, err := lc.client.NetworkingV1().NetworkPolicies(ns).Create(context.Background(), &np, metav1.CreateOptions{})
 		must(tb, err)
 	}
-	reach := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "local-services", Namespace: ns},
-		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
-	for _, a := range addrs {
-		host, port, err := net.SplitHostPort(a)
-		must(tb, err)
-		p := intstr.Parse(port)
-		reach.Spec.Egress = append(reach.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
-			To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: host + "/32"}}},
-			Ports: []networkingv1.NetworkPolicyPort{{Port: &p}}})
-	}
+	reach, err := kubenode.ReachPolicy(ns, addrs)
+	must(tb, err)
 	_, err = lc.client.NetworkingV1().NetworkPolicies(ns).Create(context.Background(), reach, metav1.CreateOptions{})
 	must(tb, err)
 }

@@ -12,9 +12,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
+	"sigs.k8s.io/yaml"
 	"slices"
 	"strings"
 	"time"
@@ -240,39 +240,20 @@ func (s *Slipway) commitPlatform(env *localenv.Env, dir string, o Options, im im
 		k += fmt.Sprintf("      - {op: add, path: /spec/template/spec/containers/0/env/-, value: {name: %s, valueFrom: {secretKeyRef: {name: slipway-secrets, key: %s}}}}\n", name, name)
 	}
 	files["slipway/local/kustomization.yaml"] = k
-	if files["slipway/local/reach.yaml"], err = reachPolicy(o.Reach); err != nil {
+	reach, err := kubenode.ReachPolicy("slipway-builds", o.Reach)
+	if err != nil {
 		return "", err
 	}
+	raw, err := yaml.Marshal(reach)
+	if err != nil {
+		return "", err
+	}
+	files["slipway/local/reach.yaml"] = string(raw)
 	rev, err := work.Commit("main", "slipway in the local cluster", files)
 	if err != nil {
 		return "", err
 	}
 	return rev, work.Push("main")
-}
-
-// reachPolicy is the NetworkPolicy letting the stage Pods reach each of
-// addrs (host:port, host an IP address): the operator's addition for
-// services on a private network.
-func reachPolicy(addrs []string) (string, error) {
-	var b strings.Builder
-	b.WriteString(`apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: local-services
-  namespace: slipway-builds
-spec:
-  podSelector: {}
-  policyTypes: [Egress]
-  egress:
-`)
-	for _, a := range addrs {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil || net.ParseIP(host) == nil {
-			return "", fmt.Errorf("a stage Pod's reach %q: not IP:port", a)
-		}
-		fmt.Fprintf(&b, "    - to: [{ipBlock: {cidr: %s/32}}]\n      ports: [{protocol: TCP, port: %s}]\n", host, port)
-	}
-	return b.String(), nil
 }
 
 // EngineLog is the last lines of the engine Pods' logs, read through the
