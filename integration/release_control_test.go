@@ -82,7 +82,14 @@ func (c *controlEnv) waitRun(t *testing.T, id int64, status string) {
 func startControl(t *testing.T, e *releaseEnv) *controlEnv {
 	t.Helper()
 	config := e.controlConfig(t, "slipway.yaml", "data: data")
-	return &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
+	return &controlEnv{releaseEnv: e, eng: e.serve(t, config), config: config}
+}
+
+// serve starts `slipway serve` with config and the Argo CD token its
+// pipelines name ({env: TEST_ARGOCD_TOKEN}), given to that engine alone.
+func (e *releaseEnv) serve(t testing.TB, config string) *engineProc {
+	t.Helper()
+	return startServeEnv(t, []string{"TEST_ARGOCD_TOKEN=" + e.ArgoCD.Token}, config)
 }
 
 // controlConfig makes e's release pipeline a canary [20, 50] with a manual
@@ -91,7 +98,6 @@ func startControl(t *testing.T, e *releaseEnv) *controlEnv {
 // viewer and ops (admin), and an Alertmanager receiver.
 func (e *releaseEnv) controlConfig(t *testing.T, name, storage string) string {
 	t.Helper()
-	t.Setenv("TEST_ARGOCD_TOKEN", e.ArgoCD.Token)
 	e.canaryPipeline(t, "release.yaml", canaryOpts{steps: "[20, 50]", interval: "2s", promotion: "manual",
 		analysis: "inconclusiveLimit: 1", timeout: "10m"})
 	for name, v := range map[string]string{"hook-secret": "s", "rm-token": "rm-token", "view-token": "view-token", "ops-token": "ops-token", "am-token": "am-secret"} {
@@ -153,7 +159,7 @@ func TestPeopleAndAlertsSteerReleases(t *testing.T) {
 	run2 := c.trigger(t, v5)
 	c.waitRelease(t, "progressing", "step 1: 20%")
 	c.eng.killHard(t)
-	c.eng = startServe(t, config)
+	c.eng = c.serve(t, config)
 	c.waitRelease(t, "paused", "promotion: manual")
 	if out, code := cli(t, "abort", "order-service", "--reason", "checkout looks slow", "--server", c.eng.url, "--token", "rm-token"); code != 0 {
 		t.Fatalf("slipway abort: %d\n%s", code, out)
@@ -204,7 +210,7 @@ func TestPeopleAndAlertsSteerReleases(t *testing.T) {
 		metrics: "[{name: error-budget, alert: OrderServiceCanaryErrors}]", timeout: "5m"})
 	must(t, c.eng.cmd.Process.Signal(syscall.SIGTERM))
 	c.eng.waitExit(t)
-	c.eng = startServe(t, config)
+	c.eng = c.serve(t, config)
 	v7 := pushDemoImage(t, e.reg, "shop/order-service:v7", "v7", 0.7, 0)
 	run4 := c.trigger(t, v7)
 	c.waitRun(t, run4, "failed")

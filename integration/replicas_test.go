@@ -228,7 +228,7 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 	for i := range replicas {
 		config := e.controlConfig(t, fmt.Sprintf("replica-%d.yaml", i), fmt.Sprintf(
 			"data: data-%d\ndatabase: {url: %q, password: {file: pg-password}, leaseTTL: 3s}", i, dsn))
-		replicas[i] = &controlEnv{releaseEnv: e, eng: startServe(t, config), config: config}
+		replicas[i] = &controlEnv{releaseEnv: e, eng: e.serve(t, config), config: config}
 	}
 	// owner is the replica holding run id's lease.
 	owner := func(id int64) int {
@@ -309,7 +309,7 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 		t.Fatalf("run %d is held by replica %d after replica %d was killed", run1, got, k)
 	}
 	t.Logf("replica %d killed at step 1; replica %d brought the release to its gate %s later", k, 1-k, time.Since(killedAt).Round(time.Millisecond))
-	replicas[k].eng = startServe(t, replicas[k].config)
+	replicas[k].eng = e.serve(t, replicas[k].config)
 	if out, code := cli(t, "promote", "order-service", "--server", replicas[k].eng.url, "--token", "rm-token"); code != 0 {
 		t.Fatalf("slipway promote through the restarted replica: %d\n%s", code, out)
 	}
