@@ -180,9 +180,16 @@ build_kustomize() {
 
 # The local node's NetworkPolicy agent (kube-router, its firewall only),
 # which the integration tests run on the node beside kube-proxy so that
-# the policies deploy/ ships are enforced, not only applied.
+# the policies deploy/ ships are enforced, not only applied. Built from
+# tools/kube-router, whose go.mod raises the dependencies kube-router's
+# only release pins past their known vulnerabilities.
 build_netpolicy() {
-  install_go_tool kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  local dir="$TOOLS_DIR/kube-router-$KUBE_ROUTER_VERSION"
+  current "$dir/kube-router" && return 0
+  echo "tools: building kube-router $KUBE_ROUTER_VERSION"
+  mkdir -p "$dir"
+  (cd tools/kube-router && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$dir/kube-router.tmp" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
+  mv "$dir/kube-router.tmp" "$dir/kube-router"
 }
 
 # The checkers `make vet` runs: staticcheck, govulncheck, and the Go
