@@ -104,7 +104,7 @@ func TestBaseGrantsOnlyTheBuildNamespace(t *testing.T) {
 			rules, _ := json.Marshal(o.Raw["rules"])
 			if want := `[{"apiGroups":[""],"resources":["pods"],"verbs":["create","get","list","watch","delete"]},` +
 				`{"apiGroups":[""],"resources":["pods/log"],"verbs":["get"]},` +
-				`{"apiGroups":[""],"resources":["secrets"],"verbs":["create","get","update","delete"]}]`; string(rules) != want {
+				`{"apiGroups":[""],"resources":["secrets"],"verbs":["create","get","list","update","delete"]}]`; string(rules) != want {
 				t.Errorf("role %s grants %s", o.Metadata.Name, rules)
 			}
 		case "Deployment":
