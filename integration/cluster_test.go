@@ -291,8 +291,8 @@ func TestLauncherTeardownLeavesNothing(t *testing.T) {
 	for _, p := range started {
 		names = append(names, p.Name)
 	}
-	if len(started) != 13 {
-		t.Errorf("expected registry, etcd, kube-apiserver, kube-controller-manager, containerd, kubelet, kube-proxy, kube-scheduler, redis, 3 Argo CD roles and Prometheus, started %v", names)
+	if len(started) != 14 {
+		t.Errorf("expected registry, etcd, kube-apiserver, kube-controller-manager, containerd, kubelet, kube-router, kube-proxy, kube-scheduler, redis, 3 Argo CD roles and Prometheus, started %v", names)
 	}
 	env.Close()
 	for _, p := range started {

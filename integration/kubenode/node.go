@@ -154,13 +154,23 @@ func (n *Node) bringUp(ctx context.Context, c *cluster.Cluster, pause, registry 
 	if err := n.startKubelet(ctx, c); err != nil {
 		return err
 	}
+	// The agent before kube-proxy: it rewrites the whole filter table at
+	// each sync (iptables-restore), and one that ran while kube-proxy made
+	// its first chains took one away, which left the Services without
+	// rules for kube-proxy's 30 s retry.
+	if err := n.enforceNetworkPolicies(ctx, c); err != nil {
+		return err
+	}
 	if err := n.startProxyAndScheduler(c); err != nil {
 		return err
 	}
 	if err := n.waitReady(ctx, time.Minute); err != nil {
 		return err
 	}
-	return n.enforceNetworkPolicies(ctx, c)
+	return n.kubelet.WaitReady(ctx, time.Minute, "kube-proxy's rules for the kubernetes Service", func() bool {
+		out, _ := exec.CommandContext(ctx, "iptables-save", "-t", "nat").Output()
+		return strings.Contains(string(out), "default/kubernetes:https")
+	})
 }
 
 // takeLock waits (bounded) for the machine's node lock.
