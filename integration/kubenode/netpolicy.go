@@ -39,18 +39,20 @@ func (n *Node) enforceNetworkPolicies(ctx context.Context, c *cluster.Cluster) e
 		return err
 	}
 	return p.WaitReady(ctx, time.Minute, "its iptables chains (KUBE-ROUTER-FORWARD)", func() bool {
-		return strings.Contains(iptablesFilter(ctx), ":KUBE-ROUTER-FORWARD")
+		return strings.Contains(iptablesSave(ctx, "filter"), ":KUBE-ROUTER-FORWARD")
 	})
 }
 
 // PolicyInForce says whether the agent judges the traffic of Pod ns/name
 // (which some policy selects): its chain is in the filter table.
 func (n *Node) PolicyInForce(ctx context.Context, ns, name string) bool {
-	return strings.Contains(iptablesFilter(ctx), "name:"+name+" namespace: "+ns+" ")
+	return strings.Contains(iptablesSave(ctx, "filter"), "name:"+name+" namespace: "+ns+" ")
 }
 
-func iptablesFilter(ctx context.Context) string {
-	out, _ := exec.CommandContext(ctx, "iptables-save", "-t", "filter").Output()
+// iptablesSave is the rules of one iptables table, as iptables-save
+// writes them ("" when it cannot).
+func iptablesSave(ctx context.Context, table string) string {
+	out, _ := exec.CommandContext(ctx, "iptables-save", "-t", table).Output()
 	return string(out)
 }
 

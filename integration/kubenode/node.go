@@ -168,8 +168,7 @@ func (n *Node) bringUp(ctx context.Context, c *cluster.Cluster, pause, registry 
 		return err
 	}
 	return n.kubelet.WaitReady(ctx, time.Minute, "kube-proxy's rules for the kubernetes Service", func() bool {
-		out, _ := exec.CommandContext(ctx, "iptables-save", "-t", "nat").Output()
-		return strings.Contains(string(out), "default/kubernetes:https")
+		return strings.Contains(iptablesSave(ctx, "nat"), "default/kubernetes:https")
 	})
 }
 
