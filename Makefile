@@ -15,7 +15,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # Per-machine cache of pinned external tools, shared by every checkout.
 TOOLS_DIR ?= $(HOME)/.cache/slipway/tools
 
-.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots image
+.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots image schemas
 
 all: build
 
@@ -72,6 +72,11 @@ bench:
 # release (written to docs/screenshots/, which git does not keep).
 screenshots: tools
 	SLIPWAY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserPromoteAbortAndExplain ./integration
+
+# The JSON Schemas of the pipeline file and the engine config
+# (docs/schema/), written from the Go model; a test fails when they differ.
+schemas:
+	$(GO) test -count=1 -run TestSchemasAreCurrent ./internal/schemagen -update
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipeline

@@ -22,9 +22,15 @@ type CloneSpec struct {
 	// (the default): the git CLI wherever git is installed — it is the
 	// faster and leaner of the two at every depth measured — else go-git.
 	Engine string `yaml:"engine"`
-	// CLIThreshold is no longer used (auto chose by depth once); a file
-	// that sets it is told so by validation.
-	CLIThreshold int `yaml:"cliThreshold"`
+}
+
+// UnknownFieldHint tells a file that still sets cliThreshold (auto chose
+// the engine by depth once) that it is gone.
+func (c *CloneSpec) UnknownFieldHint(key string) string {
+	if key == "cliThreshold" {
+		return "is no longer used: engine auto picks the git CLI wherever git is installed (at any depth); remove it"
+	}
+	return "" // the decoder's own message, with its suggestion
 }
 
 // Auth names secrets (declared under `secrets:`) used to reach a git

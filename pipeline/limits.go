@@ -3,7 +3,6 @@ package pipeline
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -202,11 +201,6 @@ func (l Limits) checkPodSize(pod PodSettings, at string, fail func(path, format 
 	}
 }
 
-// quantity is a Kubernetes quantity as a stage's Pod may write one: a
-// decimal number and a suffix, decimal (m, k, M, G, T, P, E) or binary
-// (Ki … Ei).
-var quantity = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
-
 // quantityScale is each suffix's multiplier.
 var quantityScale = map[string]float64{"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
 	"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
@@ -214,7 +208,7 @@ var quantityScale = map[string]float64{"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G"
 // parseQuantity reads a quantity in its base unit (cores, bytes): "500m"
 // is 0.5, "2Gi" 2147483648 — every quantity validation accepts.
 func parseQuantity(q string) (float64, bool) {
-	m := quantity.FindStringSubmatch(q)
+	m := Quantity.FindStringSubmatch(q)
 	if m == nil {
 		return 0, false
 	}

@@ -20,8 +20,8 @@ func TestQuantitiesAreReadInEveryUnit(t *testing.T) {
 		if ok != tt.ok || (ok && got != tt.want) {
 			t.Errorf("parseQuantity(%q) = %g, %v; want %g, %v", tt.q, got, ok, tt.want, tt.ok)
 		}
-		if ok != quantity.MatchString(tt.q) {
-			t.Errorf("%q: read %v, but validation says %v", tt.q, ok, quantity.MatchString(tt.q))
+		if ok != Quantity.MatchString(tt.q) {
+			t.Errorf("%q: read %v, but validation says %v", tt.q, ok, Quantity.MatchString(tt.q))
 		}
 	}
 }

@@ -14,10 +14,7 @@ import (
 )
 
 var (
-	pipelineName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	stageName    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	outputName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	outputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // MaxStageTimeout bounds `timeout`; MaxRetries bounds `retries`.
@@ -76,16 +73,16 @@ func (v *validator) pipeline(p *Pipeline) {
 	if p.Kind != Kind {
 		v.failf("kind", "must be %q, found %q", Kind, p.Kind)
 	}
-	if v.required("metadata.name", p.Metadata.Name) && !pipelineName.MatchString(p.Metadata.Name) {
+	if v.required("metadata.name", p.Metadata.Name) && !PipelineName.MatchString(p.Metadata.Name) {
 		v.failf("metadata.name", "%q must be lower-case letters, digits and '-', at most 63 characters", p.Metadata.Name)
 	}
-	if p.Metadata.App != "" && !pipelineName.MatchString(p.Metadata.App) {
+	if p.Metadata.App != "" && !PipelineName.MatchString(p.Metadata.App) {
 		v.failf("metadata.app", "%q must be lower-case letters, digits and '-', at most 63 characters", p.Metadata.App)
 	}
 	v.triggers(&p.On)
 	v.concurrency(p.Concurrency)
 	for name := range p.Env {
-		if !envName.MatchString(name) {
+		if !EnvName.MatchString(name) {
 			v.failf(strictyaml.JoinKey("env", name), "%q is not a valid environment variable name", name)
 		}
 	}
@@ -128,7 +125,7 @@ func (v *validator) concurrency(c *Concurrency) {
 }
 
 func (v *validator) secret(path, name string, ref SecretRef) {
-	if !envName.MatchString(name) {
+	if !EnvName.MatchString(name) {
 		v.failf(path, "%q is not a valid secret name (letters, digits, _)", name)
 	}
 	switch {
@@ -140,7 +137,7 @@ func (v *validator) secret(path, name string, ref SecretRef) {
 		v.failf(path, "says neither env nor file; write {env: VAR} or {file: PATH}, or list the names the engine grants (secrets: [NAME])")
 	case ref.Env != "" && ref.File != "":
 		v.failf(path, "says both env and file; choose one")
-	case ref.Env != "" && !envName.MatchString(ref.Env):
+	case ref.Env != "" && !EnvName.MatchString(ref.Env):
 		v.failf(path+".env", "%q is not a valid environment variable name", ref.Env)
 	}
 }
@@ -156,7 +153,7 @@ func (v *validator) stages(p *Pipeline) {
 		s := &p.Stages[i]
 		path := fmt.Sprintf("stages[%d]", i)
 		if v.required(path+".name", s.Name) {
-			if !stageName.MatchString(s.Name) {
+			if !StageName.MatchString(s.Name) {
 				v.failf(path+".name", "%q must start with a lower-case letter and hold only a-z, 0-9, '_' and '-'", s.Name)
 			} else if first, dup := seen[s.Name]; dup {
 				v.failf(path+".name", "duplicate stage name %q (first used by stages[%d])", s.Name, first)

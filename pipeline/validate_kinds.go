@@ -50,9 +50,6 @@ func (v *validator) clone(p *Pipeline, at string, c *CloneSpec) {
 		v.failf(at+".depth", "must be -1 (all history), 0 (the default, 1) or more, found %d", c.Depth)
 	}
 	v.oneOf(at+".engine", c.Engine, []string{"auto", "go-git", "git"})
-	if c.CLIThreshold != 0 {
-		v.failf(at+".cliThreshold", "is no longer used: engine auto picks the git CLI wherever git is installed (at any depth); remove it")
-	}
 	switch {
 	case strings.HasPrefix(c.Repo, "-"):
 		v.failf(at+".repo", "%q looks like a command-line flag, not a repository URL", c.Repo)
@@ -75,7 +72,7 @@ func (v *validator) run(p *Pipeline, at string, r *RunSpec) {
 		}
 	}
 	for name := range r.Env {
-		if !envName.MatchString(name) {
+		if !EnvName.MatchString(name) {
 			v.failf(strictyaml.JoinKey(at+".env", name), "%q is not a valid environment variable name", name)
 		}
 	}
@@ -105,7 +102,7 @@ func (v *validator) build(p *Pipeline, at string, b *BuildSpec) {
 	v.executor(at, b.Executor, b.Pod)
 	v.auth(p, at+".auth", b.Auth)
 	for name := range b.BuildArgs {
-		if !envName.MatchString(name) {
+		if !EnvName.MatchString(name) {
 			v.failf(strictyaml.JoinKey(at+".buildArgs", name), "%q is not a valid build argument name", name)
 		}
 	}
@@ -311,7 +308,6 @@ func (v *validator) fake(at string, f *FakeSpec) {
 }
 
 var (
-	labelKey  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	labelText = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
 	dnsName   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 )
@@ -328,14 +324,14 @@ func (v *validator) pod(at string, p PodSettings) {
 		for name, q := range list {
 			key := strictyaml.JoinKey(at+".resources."+part, name)
 			v.oneOf(key, name, []string{"cpu", "memory", "ephemeral-storage"})
-			if !quantity.MatchString(q) {
+			if !Quantity.MatchString(q) {
 				v.failf(key, "%q is not a quantity (like 500m, 2, 512Mi, 1Gi)", q)
 			}
 		}
 	}
 	for k, val := range p.NodeSelector {
 		key := strictyaml.JoinKey(at+".nodeSelector", k)
-		if !labelKey.MatchString(k) {
+		if !LabelKey.MatchString(k) {
 			v.failf(key, "%q is not a label key", k)
 		}
 		if !labelText.MatchString(val) {
@@ -344,7 +340,7 @@ func (v *validator) pod(at string, p PodSettings) {
 	}
 	for i, t := range p.Tolerations {
 		ti := fmt.Sprintf("%s.tolerations[%d]", at, i)
-		if t.Key != "" && !labelKey.MatchString(t.Key) {
+		if t.Key != "" && !LabelKey.MatchString(t.Key) {
 			v.failf(ti+".key", "%q is not a taint key", t.Key)
 		}
 		if t.Operator != "" {
