@@ -69,7 +69,7 @@ bench:
 	bash bench/run.sh
 
 # The README's screenshots of the UI, taken by the browser test from a real
-# release (written to docs/screenshots/, which git does not keep).
+# release: docs/screenshots/release.png and rollback.png (committed, PNG).
 screenshots: tools
 	SLIPWAY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowserPromoteAbortAndExplain ./integration
 

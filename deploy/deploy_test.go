@@ -124,8 +124,7 @@ func TestBaseGrantsOnlyTheBuildNamespace(t *testing.T) {
 			}
 			wants := []string{`"runAsNonRoot":true`, `"allowPrivilegeEscalation":false`, `"readOnlyRootFilesystem":true`}
 			if o.Metadata.Name == "slipway" {
-				wants = append(wants, `"name":"slipway-config-`, `"name":"SLIPWAY_POD_NAMESPACE","value":"slipway-builds"`,
-					`"name":"SLIPWAY_TRIVY_SERVER","value":"http://trivy.slipway.svc:4954"`)
+				wants = append(wants, `"name":"slipway-config-`, `"name":"SLIPWAY_TRIVY_TOKEN"`)
 			}
 			for _, want := range wants {
 				if !strings.Contains(string(spec), want) {

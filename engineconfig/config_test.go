@@ -72,6 +72,11 @@ func TestConfig(t *testing.T) {
 		`tokens[1].name: a unique name is required`,
 		`tokens[1]: write exactly one of sha256`,
 		`tokens[2]: write exactly one of sha256`,
+		`prometheus: "http://ops@prometheus:9090" is not an http:// or https:// URL with a host (and no user)`,
+		`trivy.token: is the token of a Trivy server; set trivy.server too`,
+		`kubernetes.namespace: "Builds" is not a Kubernetes name`,
+		`kubernetes.serviceAccounts[1]: "Cluster_Admin" is not a Kubernetes name`,
+		`kubernetes.fence: "api" is neither host:port nor api-server`,
 	} {
 		if !strings.Contains(errs.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)

@@ -43,7 +43,7 @@ func syncAndWait(t testing.TB, apps application.ApplicationServiceClient, app, r
 	return time.Since(began)
 }
 
-// The seed article's order-service, released by the real Argo CD: an
+// The order-service example, released by the real Argo CD: an
 // Application is synced through Argo CD's own gRPC client, becomes Synced
 // and Healthy, serves ~90/10 through the mesh proxy, Prometheus answers
 // Flagger's success-rate query, and new weights committed to git and

@@ -181,7 +181,7 @@ stages:
 		t.Error("the engine's Trivy cache holds a database")
 	}
 	out, code = scan("wrong")
-	if code != 1 || !strings.Contains(out, "the Trivy server at "+trivyURL+" refused this engine's token (SLIPWAY_TRIVY_TOKEN)") || strings.Contains(out, "CVE-2021-38561") {
+	if code != 1 || !strings.Contains(out, "the Trivy server at "+trivyURL+" refused this engine's token (trivy.token)") || strings.Contains(out, "CVE-2021-38561") {
 		t.Errorf("scan with a wrong token: exit %d\n%s", code, out)
 	}
 }

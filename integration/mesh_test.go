@@ -21,7 +21,7 @@ import (
 	"github.com/slipwayci/slipway/stages/analysis"
 )
 
-// The seed article's order-service: two subsets behind one VirtualService.
+// The order-service example: two subsets behind one VirtualService.
 func orderServiceRouting(ns string, v1, v2 int) []*unstructured.Unstructured {
 	return []*unstructured.Unstructured{
 		{Object: map[string]any{"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",

@@ -23,34 +23,28 @@ import (
 
 // stageKinds is the registry of the stage kinds this binary offers, wired
 // by hand. The external tools come from the tools cache (stages/tools);
-// the environment tunes Trivy: SLIPWAY_TRIVY_CACHE (its cache and
-// database, default <tools>/trivy-cache) and SLIPWAY_TRIVY_OFFLINE=1 (scan
-// with the database there, never download one), or SLIPWAY_TRIVY_SERVER
-// (the URL of a `trivy server` holding the database; SLIPWAY_TRIVY_TOKEN
-// its token) makes the engine its client; SLIPWAY_PROMETHEUS is the
-// Prometheus a canary's analysis asks when its pipeline names none;
-// SLIPWAY_KANIKO_IMAGE is the executor image of builds run as Pods, and
-// podsRunner (podRunner; nil without a cluster) is where those Pods run;
-// registries are the registries on this machine a local build may reach
-// (nil: every one it names, for `slipway run`).
-func stageKinds(podsRunner *pods.Runner, registries []string) (*stages.Registry, error) {
-	trivyCache := os.Getenv("SLIPWAY_TRIVY_CACHE")
+// s says where Trivy's cache and server are, which Prometheus a canary's
+// analysis asks when its pipeline names none, the executor image of
+// builds run as Pods and which registries on this machine a local build
+// may reach; podsRunner (podRunner; nil without a cluster) is where Pods
+// run.
+func stageKinds(podsRunner *pods.Runner, s settings) (*stages.Registry, error) {
+	trivyCache := s.trivyCache
 	if trivyCache == "" {
 		trivyCache = filepath.Join(tools.Dir(), "trivy-cache")
 	}
-	kanikoImage := os.Getenv("SLIPWAY_KANIKO_IMAGE")
 	kinds := stages.NewRegistry()
 	for kind, f := range map[string]stages.Factory{
 		"clone": clone.New(clone.GoGit{}, clone.CLI{}),
 		"build": build.New(map[string]build.Builder{
-			"local":      &build.Local{Executor: tools.Kaniko(), Registries: registries},
-			"kubernetes": &build.Kubernetes{Pods: podsRunner, Image: kanikoImage},
+			"local":      &build.Local{Executor: tools.Kaniko(), Registries: s.registries},
+			"kubernetes": &build.Kubernetes{Pods: podsRunner, Image: s.kanikoImage},
 		}),
 		"deploy": deploy.New(),
-		"canary": canary.New(os.Getenv("SLIPWAY_PROMETHEUS")),
+		"canary": canary.New(s.prometheus),
 		"run":    runkind.New(&runkind.Local{}, podsRunner),
-		"scan": scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: os.Getenv("SLIPWAY_TRIVY_OFFLINE") == "1",
-			Server: os.Getenv("SLIPWAY_TRIVY_SERVER"), Token: os.Getenv("SLIPWAY_TRIVY_TOKEN")}),
+		"scan": scan.New(&scan.Trivy{Path: tools.Trivy(), CacheDir: trivyCache, Offline: s.trivyOffline,
+			Server: s.trivyServer, Token: s.trivyToken}),
 	} {
 		if err := kinds.Register(kind, f); err != nil {
 			return nil, err
@@ -80,12 +74,17 @@ func openLocalEngine(ctx context.Context, dataDir string, stderr io.Writer, verb
 	if err != nil {
 		return nil, err
 	}
-	podsRunner, err := podRunner()
+	var s settings // one's own machine: no engine config, and the registries a build names
+	if err := s.fromEnv(os.LookupEnv); err != nil {
+		st.Close()
+		return nil, err
+	}
+	podsRunner, err := podRunner(s)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	kinds, err := stageKinds(podsRunner, nil) // one's own machine: the registries a build names
+	kinds, err := stageKinds(podsRunner, s)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -19,25 +19,17 @@ import (
 // commit into a stage's Pod: this release's own image.
 const defaultHelperImage = "ghcr.io/slipwayci/slipway"
 
-// podRunner is where executor: kubernetes runs stages, from the
-// environment: SLIPWAY_KUBECONFIG (a kubeconfig file; in a cluster, the
-// engine's own service account when unset), SLIPWAY_POD_NAMESPACE (default
-// the engine's own namespace in a cluster, else slipway-builds),
-// SLIPWAY_HELPER_IMAGE (default this release's image),
-// SLIPWAY_POD_SERVICE_ACCOUNT (the stage Pods'),
-// SLIPWAY_POD_SERVICE_ACCOUNTS (comma-separated: the others a pipeline
-// may name), SLIPWAY_POD_PULL_SECRET (the Secret holding the engine's
-// registry credentials, which the Pods pull their images with) and
-// SLIPWAY_POD_FENCE (an address the build namespace's NetworkPolicies
-// refuse, or api-server: each Pod waits until it is refused before
-// anything of the stage runs). Without a cluster it is nil, and such stages fail saying so.
-func podRunner() (*pods.Runner, error) {
+// podRunner is where executor: kubernetes runs stages, as s says (the
+// engine config's kubernetes section): in the cluster of s.kubeconfig, or
+// in the engine's own cluster through its service account when unset.
+// Without a cluster it is nil, and such stages fail saying so.
+func podRunner(s settings) (*pods.Runner, error) {
 	var cfg *rest.Config
 	var err error
-	switch path := os.Getenv("SLIPWAY_KUBECONFIG"); {
-	case path != "":
-		if cfg, err = clientcmd.BuildConfigFromFlags("", path); err != nil {
-			return nil, fmt.Errorf("reading SLIPWAY_KUBECONFIG: %w", err)
+	switch {
+	case s.kubeconfig != "":
+		if cfg, err = clientcmd.BuildConfigFromFlags("", s.kubeconfig); err != nil {
+			return nil, fmt.Errorf("reading the kubeconfig %s: %w", s.kubeconfig, err)
 		}
 	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
 		if cfg, err = rest.InClusterConfig(); err != nil {
@@ -50,14 +42,8 @@ func podRunner() (*pods.Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	r := &pods.Runner{Client: client, Namespace: os.Getenv("SLIPWAY_POD_NAMESPACE"), HelperImage: os.Getenv("SLIPWAY_HELPER_IMAGE"),
-		ServiceAccount: os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNT"), PullSecret: os.Getenv("SLIPWAY_POD_PULL_SECRET"),
-		Fence: os.Getenv("SLIPWAY_POD_FENCE")}
-	for _, sa := range strings.Split(os.Getenv("SLIPWAY_POD_SERVICE_ACCOUNTS"), ",") {
-		if sa = strings.TrimSpace(sa); sa != "" {
-			r.ServiceAccounts = append(r.ServiceAccounts, sa)
-		}
-	}
+	r := &pods.Runner{Client: client, Namespace: s.namespace, HelperImage: s.helperImage,
+		ServiceAccount: s.serviceAccount, ServiceAccounts: s.serviceAccounts, PullSecret: s.pullSecret, Fence: s.fence}
 	if r.Namespace == "" {
 		r.Namespace = "slipway-builds"
 		if ns, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {

@@ -181,7 +181,7 @@ func TestMain(m *testing.M) {
 // offers all of them but the fake one.
 func TestEveryKindIsWired(t *testing.T) {
 	t.Parallel()
-	kinds, err := stageKinds(nil, nil)
+	kinds, err := stageKinds(nil, settings{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,11 +61,15 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.Close()
-	podsRunner, err := podRunner()
+	set, err := configSettings(cfg, os.LookupEnv)
+	if err != nil {
+		return exitCode{code: 1, err: err}
+	}
+	podsRunner, err := podRunner(set)
 	if err != nil {
 		return err
 	}
-	kinds, err := stageKinds(podsRunner, cfg.SandboxRegistries())
+	kinds, err := stageKinds(podsRunner, set)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func newValidateCmd() *cobra.Command {
 that this binary offers every stage kind they name. Exits 0 when every file is valid (silently, unless -v), 1 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kinds, err := stageKinds(nil, nil) // validating needs no cluster
+			kinds, err := stageKinds(nil, settings{}) // validating needs no cluster
 			if err != nil {
 				return err
 			}

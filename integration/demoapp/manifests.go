@@ -2,7 +2,7 @@ package demoapp
 
 import "fmt"
 
-// Manifests is the seed article's order-service in a GitOps config
+// Manifests is the order-service example in a GitOps config
 // repository, under apps/order-service: Deployments order-service-v1
 // (stable, imageV1) and order-service-v2 (canary, imageV2), a Service, a
 // DestinationRule with subsets v1 and v2, and a VirtualService splitting

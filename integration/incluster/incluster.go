@@ -211,7 +211,11 @@ func (s *Slipway) commitPlatform(env *localenv.Env, dir string, o Options, im im
 	if err != nil {
 		return "", err
 	}
-	files := map[string]string{"slipway/local/slipway.yaml": o.Engine}
+	engine, err := withClusterSettings(o.Source, o.Engine)
+	if err != nil {
+		return "", err
+	}
+	files := map[string]string{"slipway/local/slipway.yaml": engine}
 	base, err := filepath.Glob(filepath.Join(o.Source, "deploy", "*.yaml"))
 	if err != nil || len(base) == 0 {
 		return "", fmt.Errorf("finding deploy/*.yaml under %s: none (%v)", o.Source, err)
@@ -254,6 +258,35 @@ func (s *Slipway) commitPlatform(env *localenv.Env, dir string, o Options, im im
 		return "", err
 	}
 	return rev, work.Push("main")
+}
+
+// withClusterSettings is the engine config with deploy/slipway.yaml's
+// trivy and kubernetes sections (where the cluster's Trivy server and build
+// namespace are), which an engine config of one's own keeps as they are.
+func withClusterSettings(source, engine string) (string, error) {
+	base, err := os.ReadFile(filepath.Join(source, "deploy", "slipway.yaml"))
+	if err != nil {
+		return "", fmt.Errorf("reading deploy's engine config: %w", err)
+	}
+	var all, own map[string]any
+	if err := yaml.Unmarshal(base, &all); err != nil {
+		return "", fmt.Errorf("reading deploy's engine config: %w", err)
+	}
+	if err := yaml.Unmarshal([]byte(engine), &own); err != nil {
+		return "", fmt.Errorf("reading the engine config: %w", err)
+	}
+	sections := map[string]any{}
+	for _, key := range []string{"trivy", "kubernetes"} {
+		if _, set := own[key]; set {
+			return "", fmt.Errorf("the engine config sets %s, which deploy/slipway.yaml says for the cluster", key)
+		}
+		sections[key] = all[key]
+	}
+	out, err := yaml.Marshal(sections)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(engine, "\n") + "\n" + string(out), nil
 }
 
 // EngineLog is the last lines of the engine Pods' logs, read through the

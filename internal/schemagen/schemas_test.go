@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -192,7 +193,10 @@ func TestEveryFieldIsDocumented(t *testing.T) {
 		}
 		for name, def := range s.Defs {
 			for field := range def.Properties {
-				if !bytes.Contains(doc, []byte("`"+field+"`")) && !bytes.Contains(doc, []byte("`"+field+":")) {
+				// `field`, `field: …`, a path to it (`trivy.server`, `tokens[].role`)
+				// or from it (`sandbox.registries`)
+				written := regexp.MustCompile("`([A-Za-z0-9]+(\\[\\])?\\.)*" + regexp.QuoteMeta(field) + "[`:.[]")
+				if !written.Match(doc) {
 					t.Errorf("%s: %s.%s is not documented (write it as `%s`)", refs[f.name], name, field, field)
 				}
 			}

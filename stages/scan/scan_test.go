@@ -183,8 +183,8 @@ func TestTrivyServerFailuresNameTheServer(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for last, want := range map[string]string{
-		"FATAL run error: twirp error unauthenticated: invalid token": "the Trivy server at http://trivy:4954 refused this engine's token (SLIPWAY_TRIVY_TOKEN)",
-		"FATAL dial tcp 10.96.0.9:4954: connect: connection refused":  "the Trivy server at http://trivy:4954 cannot be reached (SLIPWAY_TRIVY_SERVER)",
+		"FATAL run error: twirp error unauthenticated: invalid token": "the Trivy server at http://trivy:4954 refused this engine's token (trivy.token)",
+		"FATAL dial tcp 10.96.0.9:4954: connect: connection refused":  "the Trivy server at http://trivy:4954 cannot be reached (trivy.server)",
 		"FATAL something else": "trivy failed (exit status 1)",
 	} {
 		fake := filepath.Join(dir, "trivy")

@@ -109,9 +109,9 @@ func (t *Trivy) failure(err error, last string) error {
 	if t.Server != "" {
 		switch {
 		case strings.Contains(last, "unauthenticated"):
-			return fmt.Errorf("the Trivy server at %s refused this engine's token (SLIPWAY_TRIVY_TOKEN): %s", t.Server, last)
+			return fmt.Errorf("the Trivy server at %s refused this engine's token (trivy.token): %s", t.Server, last)
 		case strings.Contains(last, "connection refused"), strings.Contains(last, "no such host"), strings.Contains(last, "i/o timeout"):
-			return fmt.Errorf("the Trivy server at %s cannot be reached (SLIPWAY_TRIVY_SERVER): %s", t.Server, last)
+			return fmt.Errorf("the Trivy server at %s cannot be reached (trivy.server): %s", t.Server, last)
 		}
 	}
 	return fmt.Errorf("trivy failed (%v): %s", err, last)
