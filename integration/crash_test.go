@@ -157,7 +157,7 @@ func TestKilledEngineRunIsResumedByTheNextEngine(t *testing.T) {
 		t.Fatalf("after SIGKILL the run should be left running: %+v %v", stuck, err)
 	}
 
-	second := startSlipway(t, "resume", "--data", data)
+	second := startSlipway(t, "recover", "--data", data)
 	if code := second.waitExit(t); code != 0 {
 		t.Fatalf("resume exited %d:\n%s", code, second.out.String())
 	}
@@ -200,7 +200,7 @@ func TestRunThatKeepsKillingTheEngineIsFailed(t *testing.T) {
 	for attempt := 1; attempt <= 4; attempt++ {
 		waitAttemptRunning(t, data, e, 1, attempt)
 		e.killHard(t)
-		e = startSlipway(t, "resume", "--data", data)
+		e = startSlipway(t, "recover", "--data", data)
 	}
 	if code := e.waitExit(t); code != 0 {
 		t.Fatalf("final resume exited %d:\n%s", code, e.out.String())

@@ -320,7 +320,7 @@ func TestEngineKilledMidBuildReattachesToItsPod(t *testing.T) {
 	pod := e.buildRunning(t, first)
 	first.killHard(t)
 
-	second := startSlipwayEnv(t, e.env(t), "resume", "--data", data)
+	second := startSlipwayEnv(t, e.env(t), "recover", "--data", data)
 	if code := second.waitExit(t); code != 0 {
 		t.Fatalf("resume exited %d:\n%s", code, second.out.String())
 	}

@@ -73,11 +73,11 @@ func WithAdmission(a Admission) Option {
 
 // readmit asks, before stage i of x starts, whether the run is still
 // admitted: "" if it is, else the reason to end it with.
-func (r *Runner) readmit(ctx context.Context, x *execution) string {
-	if err := r.kinds.Check(x.p); err != nil {
+func (r *Runner) readmit(ctx context.Context, ex *execution) string {
+	if err := r.kinds.Check(ex.p); err != nil {
 		return "refused: " + err.Error()
 	}
-	if why := r.opts.admission.Admit(ctx, x.run, x.p); why != "" {
+	if why := r.opts.admission.Admit(ctx, ex.run, ex.p); why != "" {
 		return "refused: " + why
 	}
 	return ""

@@ -24,40 +24,40 @@ func (e errTimeout) Error() string { return fmt.Sprintf("stage timed out after %
 // runStage takes stage i to success through as many attempts as its
 // retries allow. It returns "" to go on with the next stage, or the status
 // the run ends with (queued: the engine is shutting down) and why.
-func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunStatus, string) {
-	st, row := &x.p.Stages[i], x.stages[i]
+func (r *Runner) runStage(ctx context.Context, ex *execution, i int) (store.RunStatus, string) {
+	st, row := &ex.p.Stages[i], ex.stages[i]
 	switch row.Status {
 	case store.StageSucceeded: // resumed run: done before the restart
-		x.outputs[st.Name] = row.Outputs
+		ex.outputs[st.Name] = row.Outputs
 		return "", ""
 	case store.StageSkipped:
 		return "", ""
 	}
-	trig := x.data().Run
+	trig := ex.data().Run
 	if !st.Runs(trig.Event, trig.Branch) {
 		reason := fmt.Sprintf("when: not for event %s on branch %q", trig.Event, trig.Branch)
-		if err := r.store.SetStageStatus(ctx, x.run.ID, i, store.StageSkipped, reason, time.Now()); err != nil {
+		if err := r.store.SetStageStatus(ctx, ex.run.ID, i, store.StageSkipped, reason, time.Now()); err != nil {
 			return store.RunFailed, err.Error()
 		}
 		return "", ""
 	}
-	if why := r.readmit(ctx, x); why != "" {
-		x.log.Warn("stage not started: the run is no longer admitted", "stage", st.Name, "reason", why)
+	if why := r.readmit(ctx, ex); why != "" {
+		ex.log.Warn("stage not started: the run is no longer admitted", "stage", st.Name, "reason", why)
 		return store.RunFailed, why
 	}
 	n, failures := 0, 0
 	if row.Attempts > 0 { // resumed: carry on counting from the stored attempts
 		var err error
-		if n, failures, err = r.pastAttempts(ctx, x.run.ID, i); err != nil {
+		if n, failures, err = r.pastAttempts(ctx, ex.run.ID, i); err != nil {
 			return store.RunFailed, err.Error()
 		}
 	}
 	for {
 		n++
 		began := time.Now()
-		res, err := r.attempt(ctx, x, i, n)
-		r.keepArtifacts(ctx, x, i, n, res.Artifacts)
-		status, reason := r.settle(ctx, x, i, n, res.Outputs, err)
+		res, err := r.attempt(ctx, ex, i, n)
+		r.keepArtifacts(ctx, ex, i, n, res.Artifacts)
+		status, reason := r.settle(ctx, ex, i, n, res.Outputs, err)
 		r.opts.observer.StageFinished(st.Kind(), status, time.Since(began))
 		if status != store.StageFailed {
 			return runOutcome(st.Name, status, reason)
@@ -67,7 +67,7 @@ func (r *Runner) runStage(ctx context.Context, x *execution, i int) (store.RunSt
 			return store.RunFailed, fmt.Sprintf("stage %s failed: %s", st.Name, reason)
 		}
 		wait := r.backoff(failures)
-		r.say(ctx, x, st.Name, n, "attempt %d failed: %s; retry %d of %d in %s", n, reason, failures, st.Retries, wait)
+		r.say(ctx, ex, st.Name, n, "attempt %d failed: %s; retry %d of %d in %s", n, reason, failures, st.Retries, wait)
 		if sleepUntil(ctx, nil, wait) != nil {
 			status, reason := r.interruption(ctx)
 			return runOutcome(st.Name, status, reason)
@@ -118,58 +118,58 @@ func (r *Runner) pastAttempts(ctx context.Context, id int64, i int) (last, failu
 }
 
 // settle classifies and records the end of attempt n.
-func (r *Runner) settle(ctx context.Context, x *execution, i, n int, outputs map[string]string, err error) (store.StageStatus, string) {
+func (r *Runner) settle(ctx context.Context, ex *execution, i, n int, outputs map[string]string, err error) (store.StageStatus, string) {
 	status, reason := store.StageSucceeded, ""
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
 		status, reason = r.interruption(ctx)
 	default:
-		status, reason = store.StageFailed, x.mask.Mask(err.Error())
+		status, reason = store.StageFailed, ex.mask.Mask(err.Error())
 	}
 	if status != store.StageSucceeded {
 		outputs = nil
 	}
-	outputs = x.mask.MaskMap(outputs) // outputs are stored, served and templated: never a secret
+	outputs = ex.mask.MaskMap(outputs) // outputs are stored, served and templated: never a secret
 	at := time.Now()
-	if rerr := r.store.FinishAttempt(context.WithoutCancel(ctx), x.run.ID, i, n, status, reason, outputs, at); rerr != nil {
+	if rerr := r.store.FinishAttempt(context.WithoutCancel(ctx), ex.run.ID, i, n, status, reason, outputs, at); rerr != nil {
 		return store.StageFailed, rerr.Error()
 	}
 	if status == store.StageSucceeded {
-		x.outputs[x.p.Stages[i].Name] = outputs
+		ex.outputs[ex.p.Stages[i].Name] = outputs
 	}
-	r.changed(x.run.ID)
+	r.changed(ex.run.ID)
 	return status, reason
 }
 
 // keepArtifacts stores what an attempt produced, whatever its outcome.
-func (r *Runner) keepArtifacts(ctx context.Context, x *execution, i, n int, arts []stages.Artifact) {
+func (r *Runner) keepArtifacts(ctx context.Context, ex *execution, i, n int, arts []stages.Artifact) {
 	for _, a := range arts {
-		err := r.store.PutArtifact(context.WithoutCancel(ctx), store.Artifact{RunID: x.run.ID, Index: i, Attempt: n,
+		err := r.store.PutArtifact(context.WithoutCancel(ctx), store.Artifact{RunID: ex.run.ID, Index: i, Attempt: n,
 			Name: a.Name, MediaType: a.MediaType, Subject: a.Subject, Data: a.Data, CreatedAt: time.Now()})
 		if err != nil {
-			r.say(ctx, x, x.p.Stages[i].Name, n, "could not store artifact %s: %v", a.Name, err)
+			r.say(ctx, ex, ex.p.Stages[i].Name, n, "could not store artifact %s: %v", a.Name, err)
 		}
 	}
 }
 
 // attempt runs attempt n of stage i: render, create, validate, run with
 // the stage's timeout, then clean up on a context of its own.
-func (r *Runner) attempt(ctx context.Context, x *execution, i, n int) (stages.Result, error) {
-	st := &x.p.Stages[i]
-	if err := r.store.StartAttempt(ctx, x.run.ID, i, n, time.Now()); err != nil {
+func (r *Runner) attempt(ctx context.Context, ex *execution, i, n int) (stages.Result, error) {
+	st := &ex.p.Stages[i]
+	if err := r.store.StartAttempt(ctx, ex.run.ID, i, n, time.Now()); err != nil {
 		return stages.Result{}, err
 	}
-	r.changed(x.run.ID)
-	log := r.newSink(ctx, x, st.Name, n)
+	r.changed(ex.run.ID)
+	log := r.newSink(ctx, ex, st.Name, n)
 	defer log.Close()
 	run := &stages.Run{
-		ID: x.run.ID, Pipeline: x.p.Metadata.Name, App: x.p.AppName(), Stage: st.Name, Attempt: n,
-		Trigger: x.data().Run, Workdir: x.workdir, Env: x.p.Env, Secrets: x.secrets, Outputs: x.outputs,
-		MayFetch: r.mayFetch(x.run), Log: log, Logger: x.log.With("stage", st.Name, "attempt", n),
-		Release: &release{st: r.store, cmds: r.cmds, runID: x.run.ID, app: x.p.AppName()},
+		ID: ex.run.ID, Pipeline: ex.p.Metadata.Name, App: ex.p.AppName(), Stage: st.Name, Attempt: n,
+		Trigger: ex.data().Run, Workdir: ex.workdir, Env: ex.p.Env, Secrets: ex.secrets, Outputs: ex.outputs,
+		MayFetch: r.mayFetch(ex.run), Log: log, Logger: ex.log.With("stage", st.Name, "attempt", n),
+		Release: &release{st: r.store, cmds: r.cmds, runID: ex.run.ID, app: ex.p.AppName()},
 	}
-	spec, err := pipeline.RenderSpec(st.Name, st.Spec(), x.data())
+	spec, err := pipeline.RenderSpec(st.Name, st.Spec(), ex.data())
 	if err != nil {
 		return stages.Result{}, err
 	}
@@ -239,14 +239,14 @@ func (r *Runner) backoff(k int) time.Duration {
 }
 
 // newSink opens the log of attempt n of a stage.
-func (r *Runner) newSink(ctx context.Context, x *execution, stage string, n int) *sink {
-	return &sink{ctx: context.WithoutCancel(ctx), store: r.store, notes: r.notes, mask: x.mask, log: x.log,
-		observer: r.opts.observer, runID: x.run.ID, stage: stage, attempt: n, limit: r.opts.maxLogBytes,
-		runLeft: x.logLeft, runLimit: x.logLimit}
+func (r *Runner) newSink(ctx context.Context, ex *execution, stage string, n int) *sink {
+	return &sink{ctx: context.WithoutCancel(ctx), store: r.store, notes: r.notes, mask: ex.mask, log: ex.log,
+		observer: r.opts.observer, runID: ex.run.ID, stage: stage, attempt: n, limit: r.opts.maxLogBytes,
+		runLeft: ex.logLeft, runLimit: ex.logLimit}
 }
 
 // say writes one line of the runner's own into a stage's log.
-func (r *Runner) say(ctx context.Context, x *execution, stage string, n int, format string, args ...any) {
-	s := r.newSink(ctx, x, stage, n)
+func (r *Runner) say(ctx context.Context, ex *execution, stage string, n int, format string, args ...any) {
+	s := r.newSink(ctx, ex, stage, n)
 	fmt.Fprintf(s, "slipway: "+format+"\n", args...)
 }

@@ -33,7 +33,7 @@ type execution struct {
 // execute drives a claimed run to its end (or back to the queue when the
 // engine shuts down under it).
 func (r *Runner) execute(ctx context.Context, run *store.Run) {
-	x, err := r.prepare(ctx, run)
+	ex, err := r.restore(ctx, run)
 	if err != nil {
 		status, reason := store.RunFailed, err.Error()
 		if ctx.Err() != nil { // cancelled or shut down while preparing: not the run's fault
@@ -46,19 +46,19 @@ func (r *Runner) execute(ctx context.Context, run *store.Run) {
 		r.finish(ctx, &execution{run: run, log: r.log}, status, reason)
 		return
 	}
-	for i := range x.p.Stages {
-		if status, reason := r.runStage(ctx, x, i); status != "" {
-			r.finish(ctx, x, status, reason)
+	for i := range ex.p.Stages {
+		if status, reason := r.runStage(ctx, ex, i); status != "" {
+			r.finish(ctx, ex, status, reason)
 			return
 		}
 	}
-	r.finish(ctx, x, store.RunSucceeded, "")
+	r.finish(ctx, ex, store.RunSucceeded, "")
 }
 
-// prepare rebuilds what a run needs from what was stored when it was
+// restore rebuilds what a run needs from what was stored when it was
 // queued: the pipeline as it was then, its secrets, its workdir, and the
 // state of its stages (non-empty when the run is being resumed).
-func (r *Runner) prepare(ctx context.Context, run *store.Run) (*execution, error) {
+func (r *Runner) restore(ctx context.Context, run *store.Run) (*execution, error) {
 	p, err := pipeline.ParseStored(run.PipelineFile, run.PipelineSource, run.Untrusted)
 	if err != nil {
 		return nil, fmt.Errorf("the pipeline stored with the run no longer validates: %v", err)
@@ -111,10 +111,10 @@ func (r *Runner) storedStages(ctx context.Context, run *store.Run, p *pipeline.P
 
 // finish records how the run ended. It runs on a context of its own: the
 // end of a cancelled run must still be written down.
-func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatus, reason string) {
-	reason = x.mask.Mask(reason)
+func (r *Runner) finish(ctx context.Context, ex *execution, status store.RunStatus, reason string) {
+	reason = ex.mask.Mask(reason)
 	if leaseLost(ctx) {
-		x.log.Warn("run left to the engine that takes it over", "status", status, "reason", reason)
+		ex.log.Warn("run left to the engine that takes it over", "status", status, "reason", reason)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -122,22 +122,22 @@ func (r *Runner) finish(ctx context.Context, x *execution, status store.RunStatu
 	// First, so a finished run never shows pending stages; a run that
 	// succeeded took every stage to its end.
 	if status != store.RunQueued && status != store.RunSucceeded {
-		r.skipPending(ctx, x.run.ID, fmt.Sprintf("not run: the run %s", status))
+		r.skipPending(ctx, ex.run.ID, fmt.Sprintf("not run: the run %s", status))
 	}
-	ok, err := r.transition(ctx, x.run.ID, status, reason)
+	ok, err := r.transition(ctx, ex.run.ID, status, reason)
 	if err != nil || !ok {
-		x.log.Error("recording the end of a run", "status", status, "ok", ok, "err", err)
+		ex.log.Error("recording the end of a run", "status", status, "ok", ok, "err", err)
 		return
 	}
 	// A workdir the engine made goes with the run's end (a resumed run
 	// keeps it): pushes must not fill the engine's disk with checkouts.
-	if status != store.RunQueued && x.workdir != "" && x.run.Workdir == "" {
-		if err := os.RemoveAll(x.workdir); err != nil {
-			x.log.Warn("removing the run's workdir", "dir", x.workdir, "err", err)
+	if status != store.RunQueued && ex.workdir != "" && ex.run.Workdir == "" {
+		if err := os.RemoveAll(ex.workdir); err != nil {
+			ex.log.Warn("removing the run's workdir", "dir", ex.workdir, "err", err)
 		}
 	}
 	r.opts.observer.RunFinished(status)
-	x.log.Info("run ended", "status", status, "reason", reason)
+	ex.log.Info("run ended", "status", status, "reason", reason)
 }
 
 // skipPending marks the stages that never started as skipped.
@@ -165,8 +165,8 @@ func templateData(p *pipeline.Pipeline, id int64, trig store.Trigger, secrets ma
 	}
 }
 
-func (x *execution) data() *pipeline.Data {
-	return templateData(x.p, x.run.ID, x.run.Trigger, x.secrets, x.outputs).Charging(x.render)
+func (ex *execution) data() *pipeline.Data {
+	return templateData(ex.p, ex.run.ID, ex.run.Trigger, ex.secrets, ex.outputs).Charging(ex.render)
 }
 
 // authUsernames lists the user names the pipeline pairs with its tokens,

@@ -37,7 +37,7 @@ func (r *release) Save(ctx context.Context, c stages.Checkpoint) error {
 		Weight: c.Weight, Reason: c.Reason, Data: c.Data, UpdatedAt: time.Now()})
 }
 
-func (r *release) Measured(ctx context.Context, m stages.Measurement) (int64, error) {
+func (r *release) RecordMeasurement(ctx context.Context, m stages.Measurement) (int64, error) {
 	row := store.Measurement{RunID: r.runID, Index: m.Step, Weight: m.Weight, Metric: m.Metric, Query: m.Query,
 		Value: m.Value, Min: m.Min, Max: m.Max, Requests: m.Requests, Outcome: m.Outcome, Message: m.Message, At: m.At}
 	err := r.st.AddMeasurement(ctx, &row)
@@ -54,7 +54,7 @@ func (r *release) Measurements(ctx context.Context) ([]stages.Measurement, error
 	return out, err
 }
 
-func (r *release) RolledBack(ctx context.Context, rb stages.RollbackRecord) (int64, error) {
+func (r *release) RecordRollback(ctx context.Context, rb stages.RollbackRecord) (int64, error) {
 	evidence, err := json.Marshal(rb.Evidence)
 	if err != nil {
 		return 0, fmt.Errorf("recording the rollback's evidence: %w", err)

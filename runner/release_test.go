@@ -31,7 +31,7 @@ func (p *probeStage) Run(ctx context.Context, run *stages.Run) (stages.Result, e
 	rel := run.Release
 	res.err = rel.Save(ctx, stages.Checkpoint{State: "progressing", Step: 1, Weight: 25, Data: []byte(`{"since":0}`)})
 	for range 2 {
-		if _, err := rel.Measured(ctx, stages.Measurement{Step: 1, Weight: 25, Metric: "sr", Outcome: "pass", Requests: -1, At: time.Now()}); err != nil {
+		if _, err := rel.RecordMeasurement(ctx, stages.Measurement{Step: 1, Weight: 25, Metric: "sr", Outcome: "pass", Requests: -1, At: time.Now()}); err != nil {
 			res.err = err
 		}
 	}
@@ -39,7 +39,7 @@ func (p *probeStage) Run(ctx context.Context, run *stages.Run) (stages.Result, e
 	res.measurements = len(ms)
 	res.checkpoint, _ = rel.Checkpoint(ctx)
 	for i := range 2 {
-		res.rollbackIDs[i], _ = rel.RolledBack(ctx, stages.RollbackRecord{Trigger: "manual", DetectedAt: time.Now(), RestoredAt: time.Now()})
+		res.rollbackIDs[i], _ = rel.RecordRollback(ctx, stages.RollbackRecord{Trigger: "manual", DetectedAt: time.Now(), RestoredAt: time.Now()})
 	}
 	p.seen <- res // the test queues a command now
 	for ctx.Err() == nil {

@@ -316,12 +316,12 @@ func (r *Runner) Submit(ctx context.Context, req Request) (run *store.Run, creat
 	} else if err != nil {
 		return nil, false, fmt.Errorf("submitting run of %s: %w", p.Run.Pipeline, err)
 	}
-	return p.Run, true, r.Queued(ctx, p)
+	return p.Run, true, r.Admit(ctx, p)
 }
 
 // Prepared is a run ready to be stored. Submit stores it alone; the
 // webhook intake stores it in the transaction of the delivery that asks
-// for it (store.Deliveries.RecordDelivery) and then hands it to Queued.
+// for it (store.Deliveries.RecordDelivery) and then hands it to Admit.
 type Prepared struct {
 	store.NewRun
 	refused string
@@ -390,10 +390,10 @@ func pendingStages(p *pipeline.Pipeline) []store.Stage {
 	return rows
 }
 
-// Queued carries on after a prepared run was stored: a refused run (stored
+// Admit carries on after a prepared run was stored: a refused run (stored
 // ended) is counted, the older runs of a cancel-previous group are
 // cancelled, and the dispatcher is woken.
-func (r *Runner) Queued(ctx context.Context, p *Prepared) error {
+func (r *Runner) Admit(ctx context.Context, p *Prepared) error {
 	run := p.Run
 	r.changed(run.ID)
 	if p.refused != "" {

@@ -28,13 +28,13 @@ type Release interface {
 	Checkpoint(ctx context.Context) (*Checkpoint, error)
 	// Save replaces the checkpoint.
 	Save(ctx context.Context, c Checkpoint) error
-	// Measured stores one measurement and returns its ID.
-	Measured(ctx context.Context, m Measurement) (int64, error)
+	// RecordMeasurement stores one measurement and returns its ID.
+	RecordMeasurement(ctx context.Context, m Measurement) (int64, error)
 	// Measurements returns this run's measurements, oldest first.
 	Measurements(ctx context.Context) ([]Measurement, error)
-	// RolledBack stores the run's rollback record and returns its ID; a
+	// RecordRollback stores the run's rollback record and returns its ID; a
 	// second call for the same run returns the first record's ID.
-	RolledBack(ctx context.Context, r RollbackRecord) (int64, error)
+	RecordRollback(ctx context.Context, r RollbackRecord) (int64, error)
 	// NextCommand returns the oldest command not yet taken, or nil. Each
 	// command is returned once.
 	NextCommand(ctx context.Context) (*Command, error)

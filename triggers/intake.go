@@ -23,11 +23,11 @@ import (
 
 // Submitter queues runs; the runner is one. The intake prepares the runs
 // of a delivery, stores them with it (store.Deliveries.RecordDelivery) and
-// then hands each one created to Queued; the scheduler submits.
+// then hands each one created to Admit; the scheduler submits.
 type Submitter interface {
 	Submit(ctx context.Context, req runner.Request) (*store.Run, bool, error)
 	Prepare(req runner.Request) (*runner.Prepared, error)
-	Queued(ctx context.Context, p *runner.Prepared) error
+	Admit(ctx context.Context, p *runner.Prepared) error
 }
 
 // DefaultMaxBody is the largest webhook body accepted (GitHub caps its own at 25 MB).
@@ -397,7 +397,7 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 			continue
 		}
 		// stored: what follows is done even if the sender hangs up now
-		if err := in.runs.Queued(context.WithoutCancel(ctx), p.run); err != nil {
+		if err := in.runs.Admit(context.WithoutCancel(ctx), p.run); err != nil {
 			in.log.Error("queueing a webhook's run", "delivery", d.ID, "run", p.run.Run.ID, "err", err)
 		}
 	}

@@ -67,7 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newValidateCmd(), newRunCmd(), newResumeCmd(), newServeCmd(),
+	root.AddCommand(newValidateCmd(), newRunCmd(), newRecoverCmd(), newServeCmd(),
 		newRunsCmd(), newLogsCmd(), newTriggerCmd(), newCancelCmd(), newTokenCmd(), newRollbacksCmd(), newCheckoutCmd(), newFenceCmd())
 	root.AddCommand(newReleaseCmds()...)
 	return root

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -187,5 +191,31 @@ func TestEveryKindIsWired(t *testing.T) {
 	}
 	if got := kinds.Kinds(); !slices.Equal(got, pipeline.Kinds) {
 		t.Errorf("registered kinds %v, pipeline.Kinds %v", got, pipeline.Kinds)
+	}
+}
+
+// Each command has a name of its own: `slipway resume APP` is the
+// release's command, as the API and the UI name it, and it reaches the
+// engine.
+func TestCommandNamesAreUnique(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, c := range newRoot(io.Discard, io.Discard).Commands() {
+		for _, name := range append([]string{c.Name()}, c.Aliases...) {
+			if seen[name] {
+				t.Errorf("two commands are named %q", name)
+			}
+			seen[name] = true
+		}
+	}
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Method + " " + r.URL.Path
+		fmt.Fprint(w, `{"command":"resume","run":3,"state":"progressing","weight":25}`)
+	}))
+	defer srv.Close()
+	code, stdout, stderr := run(t, "resume", "shop", "--server", srv.URL, "--token", "t")
+	if code != 0 || got != "POST /api/v1/apps/shop/resume" || !strings.Contains(stdout, "resume sent to the release of shop") {
+		t.Errorf("slipway resume shop: exit %d, request %q\n%s%s", code, got, stdout, stderr)
 	}
 }

@@ -153,13 +153,13 @@ func runLocally(ctx context.Context, p *pipeline.Pipeline, f *runFlags, stdout, 
 	return nil
 }
 
-func newResumeCmd() *cobra.Command {
+func newRecoverCmd() *cobra.Command {
 	var (
 		data    string
 		verbose bool
 	)
 	cmd := &cobra.Command{
-		Use:   "resume",
+		Use:   "recover",
 		Short: "Finish the runs a stopped or crashed engine left in a data directory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -60,7 +60,7 @@ func (m *memRelease) Save(_ context.Context, c stages.Checkpoint) error {
 	return nil
 }
 
-func (m *memRelease) Measured(_ context.Context, x stages.Measurement) (int64, error) {
+func (m *memRelease) RecordMeasurement(_ context.Context, x stages.Measurement) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	x.ID = int64(len(m.ms) + 1)
@@ -74,7 +74,7 @@ func (m *memRelease) Measurements(context.Context) ([]stages.Measurement, error)
 	return append([]stages.Measurement(nil), m.ms...), nil
 }
 
-func (m *memRelease) RolledBack(_ context.Context, r stages.RollbackRecord) (int64, error) {
+func (m *memRelease) RecordRollback(_ context.Context, r stages.RollbackRecord) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.rollbacks) == 0 {

@@ -100,7 +100,7 @@ func (r *release) rollback(ctx context.Context, v verdict) (stages.Result, error
 	if v.Evidence != nil {
 		evidence.Detail = *v.Evidence
 	}
-	id, err := r.run.Release.RolledBack(rctx, stages.RollbackRecord{SourceSHA: r.run.Trigger.SHA, Digest: r.digest,
+	id, err := r.run.Release.RecordRollback(rctx, stages.RollbackRecord{SourceSHA: r.run.Trigger.SHA, Digest: r.digest,
 		Trigger: v.Trigger, Actor: v.Actor, Reason: v.Reason, Weight: weight, ReleaseCommit: r.notes.ReleaseCommit,
 		RollbackCommit: commit, Evidence: evidence, DetectedAt: v.DetectedAt, RestoredAt: restored})
 	if err != nil {

@@ -43,7 +43,7 @@ func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interv
 		if metric.DryRun {
 			m.Message = strings.TrimSuffix(stages.DryRunNote+"; "+m.Message, "; ")
 		}
-		if _, err := r.run.Release.Measured(ctx, toStored(m, i, weight)); err != nil {
+		if _, err := r.run.Release.RecordMeasurement(ctx, toStored(m, i, weight)); err != nil {
 			return analysis.Decision{}, nil, false, fmt.Errorf("storing a measurement: %w", err)
 		}
 		passed = passed && (m.Outcome == analysis.Pass || metric.DryRun)

@@ -183,7 +183,7 @@ func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, 
 		meas.Message = "canary worse than stable: " + meas.Message
 	}
 	stored := toStored(meas, i, weight)
-	id, err := r.run.Release.Measured(ctx, stored)
+	id, err := r.run.Release.RecordMeasurement(ctx, stored)
 	if err != nil {
 		return r.failed(ctx, fmt.Errorf("storing a measurement: %w", err))
 	}
