@@ -21,17 +21,18 @@ const module = "github.com/slipwayci/slipway/"
 // stages/<kind> package of a stage kind the pipeline file names.
 var layers = map[string][]string{
 	"pipeline": {"pipeline"},
-	"stages":   {"pipeline", "stages", "excerpt"}, // shared machinery under stages/ too; kinds: see kindRule
-	"runner":   {"pipeline", "stages", "runner"},
-	"triggers": {"pipeline", "runner", "triggers"},
-	"server":   {"pipeline", "stages", "runner", "triggers", "server"}, // stages: the contract only (rollback evidence, commands)
+	"stages":   {"pipeline", "release", "stages", "excerpt"}, // shared machinery under stages/ too; kinds: see kindRule
+	"runner":   {"pipeline", "release", "stages", "runner"},
+	"triggers": {"pipeline", "release", "runner", "triggers"},
+	"server":   {"pipeline", "release", "stages", "runner", "triggers", "server"}, // stages: the contract only (rollback evidence, commands)
 	"configs":  {},
 	// commit statuses on the forges: reads runs (runner/store), quotes forges' answers (excerpt)
-	"forgestatus": {"runner", "forgestatus", "excerpt"},
+	"forgestatus": {"release", "runner", "forgestatus", "excerpt"},
 	// the engine config file, resolved into what the server runs on
 	"engineconfig": {"pipeline", "triggers", "server", "forgestatus", "engineconfig"},
 	// helpers for tests only (internal/eventually); see TestShippedBinaryLeavesOutTestKinds
 	"internal": {},
+	"release":  {}, // the release's domain: states, events, transitions; imports nothing of Slipway
 	// what an error may quote of a remote answer: imports nothing of ours
 	"excerpt": {},
 }

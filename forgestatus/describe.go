@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -30,7 +31,7 @@ func Describe(run *store.Run, stages []*store.Stage, baseURL string) Status {
 	case store.RunSucceeded:
 		s.State, s.Description = Success, "succeeded in "+took(run)
 		for _, st := range stages {
-			if st.Outputs["outcome"] == "promoted" {
+			if st.Outputs["outcome"] == string(release.Promoted) {
 				s.Description = "canary promoted to 100 %, in " + took(run)
 			}
 		}

@@ -53,8 +53,16 @@ func reachFrom(t *testing.T, lc *localCluster, ns, image string, fenced bool, ur
 	}
 	round := 1
 	if fenced {
-		eventually.True(t, 2*time.Minute, "the NetworkPolicy agent to judge the probe in "+ns, func() bool {
-			return lc.Node.PolicyInForce(ctx, ns, name)
+		var ip string
+		eventually.True(t, time.Minute, "the probe in "+ns+" to have an address", func() bool {
+			p, err := lc.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err == nil {
+				ip = p.Status.PodIP
+			}
+			return ip != ""
+		})
+		eventually.True(t, 2*time.Minute, "the NetworkPolicy agent to judge the probe in "+ns+" at "+ip, func() bool {
+			return lc.Node.PolicyInForce(ctx, ns, name, ip)
 		})
 		// A round that had begun before is not the policies' to judge.
 		round = strings.Count(logs(), "round ") + 1

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/stages"
 )
@@ -131,9 +132,9 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 		return 0, err
 	}
 	now := time.Now()
-	audit := store.AuditEntry{Time: now, Actor: "alertmanager", Action: "release.abort", Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID),
+	audit := store.AuditEntry{Time: now, Actor: "alertmanager", Action: "release." + string(release.Abort), Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID),
 		Detail: fmt.Sprintf("alert %s firing since %s", name, a.StartsAt.Format(time.RFC3339))}
-	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: "abort", Actor: "alertmanager",
+	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: string(release.Abort), Actor: "alertmanager",
 		Detail: detail, CreatedAt: now}, audit); err != nil {
 		return 0, err
 	}

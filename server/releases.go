@@ -9,13 +9,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/stages"
 )
 
-// releaseCommands are the commands people give a release in flight:
-// POST /api/v1/apps/{app}/{command}.
-var releaseCommands = []string{"promote", "abort", "pause", "resume"}
+// apiCommands are the commands people give a release in flight:
+// POST /api/v1/apps/{app}/{command} (promote-full is promote with full: true).
+var apiCommands = []release.Command{release.Promote, release.Abort, release.Pause, release.Resume}
 
 var appName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
@@ -48,7 +49,7 @@ func (s *Server) inFlight(w http.ResponseWriter, r *http.Request, who *Token, ap
 	return rels[0]
 }
 
-func (s *Server) releaseCommand(name string) handler {
+func (s *Server) releaseCommand(name release.Command) handler {
 	return func(w http.ResponseWriter, r *http.Request, who *Token) {
 		var req commandRequest
 		if err := decodeBody(w, r, &req); err != nil {
@@ -59,7 +60,7 @@ func (s *Server) releaseCommand(name string) handler {
 			writeError(w, http.StatusBadRequest, "reason is longer than 1000 characters")
 			return
 		}
-		if req.Full && name != "promote" {
+		if req.Full && name != release.Promote {
 			writeError(w, http.StatusBadRequest, "full goes with promote only")
 			return
 		}
@@ -70,30 +71,34 @@ func (s *Server) releaseCommand(name string) handler {
 		}
 		cmd := name
 		if req.Full {
-			cmd = "promote-full"
+			cmd = release.PromoteFull
+		}
+		if why := release.Refusal(rel.State, cmd); why != "" {
+			writeError(w, http.StatusConflict, "%s not sent to the release of %s (run %d): %s", cmd, app, rel.RunID, why)
+			return
 		}
 		detail, _ := json.Marshal(stages.CommandDetail{Reason: req.Reason})
-		c := &store.Command{RunID: rel.RunID, Name: cmd, Actor: who.Name, Detail: detail, CreatedAt: time.Now()}
-		audit := store.AuditEntry{Time: c.CreatedAt, Actor: who.Name, Action: "release." + cmd,
+		c := &store.Command{RunID: rel.RunID, Name: string(cmd), Actor: who.Name, Detail: detail, CreatedAt: time.Now()}
+		audit := store.AuditEntry{Time: c.CreatedAt, Actor: who.Name, Action: "release." + string(cmd),
 			Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID), Detail: fmt.Sprintf("at %d%% (%s) %s", rel.Weight, rel.State, req.Reason)}
 		if err := s.store.AddCommand(r.Context(), c, audit); err != nil {
 			s.internal(w, "queueing the command", err)
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]any{"app": app, "run": rel.RunID, "command": cmd,
-			"state": rel.State, "weight": rel.Weight, "result": cmd + " sent to the release"})
+			"state": rel.State, "weight": rel.Weight, "result": string(cmd) + " sent to the release"})
 	}
 }
 
 // releaseView is a release's checkpoint as the API shows it.
 type releaseView struct {
-	Run     int64     `json:"run"`
-	App     string    `json:"app"`
-	State   string    `json:"state"`
-	Step    int       `json:"step"`
-	Weight  int       `json:"weight"`
-	Reason  string    `json:"reason"`
-	Updated time.Time `json:"updated"`
+	Run     int64         `json:"run"`
+	App     string        `json:"app"`
+	State   release.State `json:"state"`
+	Step    int           `json:"step"`
+	Weight  int           `json:"weight"`
+	Reason  string        `json:"reason"`
+	Updated time.Time     `json:"updated"`
 }
 
 func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, who *Token) {

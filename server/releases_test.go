@@ -52,13 +52,18 @@ func TestReleaseCommands(t *testing.T) {
 		t.Errorf("promote with nothing in flight: %d %v", code, out)
 	}
 	run := a.inFlight(t)
+	if code, out := a.do(t, "POST", "/api/v1/apps/shop/pause", "rm-token", ""); code != 409 ||
+		fmt.Sprint(out["error"]) != fmt.Sprintf("pause not sent to the release of shop (run %d): the release is already paused", run) {
+		t.Errorf("pause of a paused release: %d %v", code, out)
+	}
 	tests := []struct {
 		path, token, body string
 		code              int
 	}{
 		{"/api/v1/apps/shop/promote", "rm-token", "", 202},
 		{"/api/v1/apps/shop/promote", "rm-token", `{"full": true}`, 202},
-		{"/api/v1/apps/shop/pause", "admin-token", "", 202},
+		{"/api/v1/apps/shop/pause", "admin-token", "", 409}, // the release is already paused: nothing is sent
+		{"/api/v1/apps/shop/resume", "admin-token", "", 202},
 		{"/api/v1/apps/shop/abort", "rm-token", `{"reason": "checkout is slow"}`, 202},
 		{"/api/v1/apps/shop/promote", "view-token", "", 403},
 		{"/api/v1/apps/shop/promote", "", "", 401},
@@ -78,7 +83,7 @@ func TestReleaseCommands(t *testing.T) {
 		}
 	}
 	got := a.commands(t, run)
-	want := []string{"promote by rm", "promote-full by rm", "pause by admin", "abort by rm"}
+	want := []string{"promote by rm", "promote-full by rm", "resume by admin", "abort by rm"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
@@ -87,7 +92,7 @@ func TestReleaseCommands(t *testing.T) {
 	for _, e := range entries {
 		actions = append(actions, e.Actor+":"+e.Action)
 	}
-	for _, want := range []string{"rm:release.promote", "rm:release.promote-full", "admin:release.pause", "rm:release.abort", "viewer:denied"} {
+	for _, want := range []string{"rm:release.promote", "rm:release.promote-full", "admin:release.resume", "rm:release.abort", "viewer:denied"} {
 		if !strings.Contains(strings.Join(actions, " "), want) {
 			t.Errorf("audit log lacks %s: %v", want, actions)
 		}

@@ -156,8 +156,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/deliveries", s.auth(RoleViewer, s.listDeliveries))
 	mux.Handle("GET /api/v1/audit", s.auth(RoleAdmin, s.listAudit))
 	mux.Handle("GET /api/v1/releases", s.auth(RoleViewer, s.listReleases))
-	for _, c := range releaseCommands {
-		mux.Handle("POST /api/v1/apps/{app}/"+c, s.auth(RoleReleaseManager, s.releaseCommand(c)))
+	for _, c := range apiCommands {
+		mux.Handle("POST /api/v1/apps/{app}/"+string(c), s.auth(RoleReleaseManager, s.releaseCommand(c)))
 	}
 	mux.Handle("GET /api/v1/rollbacks", s.auth(RoleViewer, s.listRollbacks))
 	mux.Handle("GET /api/v1/rollbacks/{id}", s.auth(RoleViewer, s.getRollback))

@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/server/web"
 )
 
@@ -38,10 +38,10 @@ func (s *Server) routeUI(mux *http.ServeMux) {
 	mux.Handle("POST /runs/{id}/cancel", s.form(RoleReleaseManager, s.cancelRun, func(r *http.Request) string { return "/runs/" + r.PathValue("id") + "?sent=cancel" }))
 	mux.Handle("GET /releases/{run}", s.page(RoleViewer, s.releasePage))
 	mux.Handle("GET /apps/{app}", s.page(RoleViewer, s.latestRelease))
-	for _, c := range append(releaseCommands, "promote-full") {
-		mux.Handle("GET /releases/{run}/"+c, s.page(RoleViewer, s.commandConfirm(c)))
-		mux.Handle("POST /releases/{run}/"+c, s.form(RoleReleaseManager, s.releaseForm(c), func(r *http.Request) string {
-			return "/releases/" + r.PathValue("run") + "?sent=" + c
+	for _, c := range release.Commands {
+		mux.Handle("GET /releases/{run}/"+string(c), s.page(RoleViewer, s.commandConfirm(c)))
+		mux.Handle("POST /releases/{run}/"+string(c), s.form(RoleReleaseManager, s.releaseForm(c), func(r *http.Request) string {
+			return "/releases/" + r.PathValue("run") + "?sent=" + string(c)
 		}))
 	}
 	mux.Handle("GET /rollbacks", s.page(RoleViewer, s.rollbacksPage))
@@ -122,7 +122,8 @@ func pageName(p web.Page) string {
 }
 
 func validCommand(c string) bool {
-	return slices.Contains(releaseCommands, c) || c == "promote-full" || c == "cancel"
+	_, ok := release.ParseCommand(c)
+	return ok || c == "cancel"
 }
 
 type errorBody struct{ Message, Back string }

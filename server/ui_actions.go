@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/web"
 	"github.com/slipwayci/slipway/stages"
@@ -22,7 +23,7 @@ type confirmBody struct {
 func (confirmBody) Template() string { return "confirm" }
 
 // commandConfirm is the confirm page of a release command.
-func (s *Server) commandConfirm(command string) pageFunc {
+func (s *Server) commandConfirm(command release.Command) pageFunc {
 	return func(r *http.Request, who *Token) (web.Page, error) {
 		_, rel, err := s.release(r, who, "run")
 		if err != nil {
@@ -31,30 +32,30 @@ func (s *Server) commandConfirm(command string) pageFunc {
 		if why := roleReason(who, RoleReleaseManager); why != "" {
 			return web.Page{}, &uiError{http.StatusForbidden, why}
 		}
-		if why := stateReason(command, rel.State); why != "" {
+		if why := release.Refusal(rel.State, command); why != "" {
 			return web.Page{}, &uiError{http.StatusConflict, why}
 		}
 		b := s.releaseBody(who, rel)
 		what := fmt.Sprintf("the release of %s (image %s), now at %d %% on the canary, %s", b.App, imageText(b.Image, b.Digest), b.Weight, b.StepText)
 		c := confirmBody{Action: fmt.Sprintf("/releases/%d/%s", rel.RunID, command), Back: fmt.Sprintf("/releases/%d", rel.RunID), Class: "primary"}
 		switch command {
-		case "promote":
+		case release.Promote:
 			c.Heading, c.Label = "Promote "+b.App+"?", "Promote"
 			c.Text = "Move " + what + " to its next step."
-			if rel.State == "paused" {
+			if rel.State == release.Paused {
 				c.Warning = "The release waits at a gate (" + rel.Reason + "). Promoting passes it without the analysis that would otherwise decide."
 			}
-		case "promote-full":
+		case release.PromoteFull:
 			c.Heading, c.Label, c.Full = "Promote "+b.App+" fully?", "Promote full", true
 			c.Text = "Give the canary all traffic: " + what + "."
 			c.Warning = "The remaining steps and their analysis are skipped."
-		case "pause":
+		case release.Pause:
 			c.Heading, c.Label, c.AskReason = "Pause "+b.App+"?", "Pause", true
 			c.Text = "Hold " + what + " where it is until someone resumes, promotes or aborts it."
-		case "resume":
+		case release.Resume:
 			c.Heading, c.Label = "Resume "+b.App+"?", "Resume"
 			c.Text = "Carry on with " + what + "."
-		case "abort":
+		case release.Abort:
 			c.Heading, c.Label, c.Class, c.AskReason, c.ReasonRequired = "Abort "+b.App+"?", "Abort and roll back", "danger", true, true
 			c.Text = "Roll back " + what + ": all traffic and both workloads go back to the stable image, in git and in the route."
 		}
@@ -79,10 +80,10 @@ func (s *Server) cancelConfirm(r *http.Request, who *Token) (web.Page, error) {
 
 // releaseForm is the API's release command for the release of run
 // {run}, refused when that release is no longer the one in flight.
-func (s *Server) releaseForm(command string) handler {
+func (s *Server) releaseForm(command release.Command) handler {
 	name := command
-	if command == "promote-full" {
-		name = "promote" // the form says full=true
+	if command == release.PromoteFull {
+		name = release.Promote // the form says full=true
 	}
 	api := s.releaseCommand(name)
 	return func(w http.ResponseWriter, r *http.Request, who *Token) {

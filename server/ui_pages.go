@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/web"
 )
@@ -70,7 +71,7 @@ func (s *Server) homePage(r *http.Request, who *Token) (web.Page, error) {
 			continue
 		}
 		v := releaseView{Run: rel.RunID, App: rel.App, State: rel.State, Step: rel.Step + 1, Weight: rel.Weight, Reason: rel.Reason, Updated: rel.UpdatedAt}
-		if rel.State == "paused" {
+		if rel.State == release.Paused {
 			b.Waiting = append(b.Waiting, v)
 		} else {
 			b.InFlight = append(b.InFlight, v)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/web"
 	"github.com/slipwayci/slipway/stages"
@@ -18,17 +19,18 @@ import (
 // and the rollback page.
 
 type releaseBody struct {
-	Run                       int64
-	App, State, Reason, Image string
-	Digest, StepText          string
-	Weight                    int
-	LiveWeight                *liveWeight
-	StepStarted, Updated      time.Time
-	InStep                    string // time in the current step; "" once done
-	Steps                     []stepRow
-	Actions                   []action
-	Metrics                   []metricView
-	Rollback                  int64
+	Run                  int64
+	App, Reason, Image   string
+	State                release.State
+	Digest, StepText     string
+	Weight               int
+	LiveWeight           *liveWeight
+	StepStarted, Updated time.Time
+	InStep               string // time in the current step; "" once done
+	Steps                []stepRow
+	Actions              []action
+	Metrics              []metricView
+	Rollback             int64
 }
 
 type liveWeight struct {
@@ -94,7 +96,7 @@ func (s *Server) releasePage(r *http.Request, who *Token) (web.Page, error) {
 		}
 	}
 	live := ""
-	if !slices.Contains(store.ReleaseDone, rel.State) {
+	if !rel.State.Done() {
 		live = fmt.Sprintf("/ui/events?release=%d", run.ID)
 	}
 	return web.Page{Title: "Release of " + run.App, Nav: "release", Live: live, Body: b}, nil
@@ -108,7 +110,7 @@ func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
 	if p.LiveWeight != nil {
 		b.LiveWeight = &liveWeight{*p.LiveWeight, p.LiveAt}
 	}
-	done := slices.Contains(store.ReleaseDone, rel.State)
+	done := rel.State.Done()
 	if !done && !p.StepStartedAt.IsZero() {
 		b.InStep = web.Duration(time.Since(p.StepStartedAt))
 	}
@@ -117,36 +119,25 @@ func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
 		if st.Pause != "" {
 			text = "pause " + st.Pause
 		}
-		b.Steps = append(b.Steps, stepRow{Text: text, Current: !done && i == rel.Step, Done: done && rel.State == "promoted" || i < rel.Step})
+		b.Steps = append(b.Steps, stepRow{Text: text, Current: !done && i == rel.Step, Done: done && rel.State == release.Promoted || i < rel.Step})
 	}
 	b.StepText = fmt.Sprintf("step %d", rel.Step+1)
 	if len(p.Steps) > 0 {
 		b.StepText = fmt.Sprintf("step %d of %d", rel.Step+1, len(p.Steps))
 	}
-	for _, c := range []struct{ name, label string }{{"promote", "Promote"}, {"promote-full", "Promote full"}, {"pause", "Pause"}, {"resume", "Resume"}, {"abort", "Abort"}} {
-		a := action{Name: c.name, Label: c.label, ConfirmURL: fmt.Sprintf("/releases/%d/%s", rel.RunID, c.name), Reason: roleReason(who, RoleReleaseManager)}
+	for _, c := range release.Commands {
+		a := action{Name: string(c), Label: commandLabels[c], ConfirmURL: fmt.Sprintf("/releases/%d/%s", rel.RunID, c), Reason: roleReason(who, RoleReleaseManager)}
 		if a.Reason == "" {
-			a.Reason = stateReason(c.name, rel.State)
+			a.Reason = release.Refusal(rel.State, c)
 		}
 		b.Actions = append(b.Actions, a)
 	}
 	return b
 }
 
-// stateReason is why command cannot apply to a release in state, or "".
-func stateReason(command, state string) string {
-	switch {
-	case slices.Contains(store.ReleaseDone, state):
-		return "the release has ended (" + state + ")"
-	case state == "promoting" || state == "rolling-back":
-		return "the release is " + state
-	case command == "resume" && state != "paused":
-		return "the release is not paused"
-	case command == "pause" && state == "paused":
-		return "the release is already paused"
-	}
-	return ""
-}
+// commandLabels are the release page's buttons.
+var commandLabels = map[release.Command]string{release.Promote: "Promote", release.PromoteFull: "Promote full",
+	release.Pause: "Pause", release.Resume: "Resume", release.Abort: "Abort"}
 
 // metricViews groups measurements by metric, in the order they first
 // appear; decisive names the measurement IDs a rollback was decided on.

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/stages"
 )
@@ -140,7 +141,7 @@ func ptr(v float64) *float64 { return &v }
 
 // seedRelease gives the in-flight run a canary's progress, measurements
 // (one of them NaN) and, when rolledBack, a rollback record.
-func (a *apiTest) seedRelease(t testing.TB, run int64, state string) {
+func (a *apiTest) seedRelease(t testing.TB, run int64, state release.State) {
 	t.Helper()
 	ctx := context.Background()
 	r, err := a.st.GetRun(ctx, run)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/slipwayci/slipway/release"
 )
 
 // ErrShutdown is the cause of a stage's context when the engine is going
@@ -49,7 +51,7 @@ type Release interface {
 // promoting, rolling-back, promoted, rolled-back), the step and weight,
 // why, and the stage's own notes as JSON.
 type Checkpoint struct {
-	State  string
+	State  release.State
 	Step   int
 	Weight int
 	Reason string

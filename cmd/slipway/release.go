@@ -9,27 +9,28 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/server"
 )
 
 // newReleaseCmds are promote, abort, pause and resume: commands to the
 // release of an app in flight.
 func newReleaseCmds() []*cobra.Command {
-	short := map[string]string{
-		"promote": "Let an app's release go on past its gate (--full: straight to 100%, never past a failing analysis)",
-		"abort":   "Roll back an app's release in flight",
-		"pause":   "Hold an app's release at its current weight",
-		"resume":  "Let a paused release go on",
+	short := map[release.Command]string{
+		release.Promote: "Let an app's release go on past its gate (--full: straight to 100%, never past a failing analysis)",
+		release.Abort:   "Roll back an app's release in flight",
+		release.Pause:   "Hold an app's release at its current weight",
+		release.Resume:  "Let a paused release go on",
 	}
 	var cmds []*cobra.Command
-	for _, name := range []string{"promote", "abort", "pause", "resume"} {
+	for _, name := range []release.Command{release.Promote, release.Abort, release.Pause, release.Resume} {
 		var (
 			f      clientFlags
 			full   bool
 			reason string
 		)
 		cmd := &cobra.Command{
-			Use:   name + " APP",
+			Use:   string(name) + " APP",
 			Short: short[name],
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,7 +46,7 @@ func newReleaseCmds() []*cobra.Command {
 					body["reason"] = reason
 				}
 				var out map[string]any
-				if err := c.do(cmd.Context(), "POST", "/api/v1/apps/"+url.PathEscape(args[0])+"/"+name, body, &out); err != nil {
+				if err := c.do(cmd.Context(), "POST", "/api/v1/apps/"+url.PathEscape(args[0])+"/"+string(name), body, &out); err != nil {
 					return err
 				}
 				if c.json {
@@ -57,9 +58,9 @@ func newReleaseCmds() []*cobra.Command {
 		}
 		f.register(cmd)
 		switch name {
-		case "promote":
+		case release.Promote:
 			cmd.Flags().BoolVar(&full, "full", false, "skip the remaining steps (the current analysis must not be failing)")
-		case "abort":
+		case release.Abort:
 			cmd.Flags().StringVar(&reason, "reason", "", "why, for the rollback record")
 		}
 		cmds = append(cmds, cmd)

@@ -44,9 +44,22 @@ func (n *Node) enforceNetworkPolicies(ctx context.Context, c *cluster.Cluster) e
 }
 
 // PolicyInForce says whether the agent judges the traffic of Pod ns/name
-// (which some policy selects): its chain is in the filter table.
-func (n *Node) PolicyInForce(ctx context.Context, ns, name string) bool {
-	return strings.Contains(iptablesSave(ctx, "filter"), "name:"+name+" namespace: "+ns+" ")
+// (which some policy selects) at address ip: the forwarded traffic goes
+// through the agent's chain, and that chain sends what ip sends to the
+// Pod's own. (The Pod's chain alone is not enough: a chain left from an
+// earlier Pod of the same name would say so too early.)
+func (n *Node) PolicyInForce(ctx context.Context, ns, name, ip string) bool {
+	var forward, pod bool
+	for line := range strings.Lines(iptablesSave(ctx, "filter")) {
+		switch {
+		case strings.HasPrefix(line, "-A FORWARD ") && strings.Contains(line, "-j KUBE-ROUTER-FORWARD"):
+			forward = true
+		case strings.HasPrefix(line, "-A KUBE-ROUTER-FORWARD ") && strings.Contains(line, "name:"+name+" namespace: "+ns+" ") &&
+			strings.Contains(line, " -s "+ip+"/32 "):
+			pod = true
+		}
+	}
+	return forward && pod
 }
 
 // iptablesSave is the rules of one iptables table, as iptables-save

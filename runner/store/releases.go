@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/slipwayci/slipway/release"
 )
 
 // Measurement is one stored analysis measurement of a canary step.
@@ -85,16 +87,13 @@ type RollbackCount struct {
 type Release struct {
 	RunID     int64
 	App       string
-	State     string // see ReleaseDone
+	State     release.State
 	Step      int
 	Weight    int
 	Reason    string
 	Data      []byte
 	UpdatedAt time.Time
 }
-
-// ReleaseDone lists the final states of a release.
-var ReleaseDone = []string{"promoted", "rolled-back", "failed"}
 
 // Command is what a person (or an alert) asks of a release: promote,
 // promote-full, abort, pause, resume.

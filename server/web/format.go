@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages"
 )
 
@@ -69,9 +70,11 @@ func Short(s string, n int) string {
 	return s
 }
 
-// Status is a status word with a symbol, so it never relies on colour:
-// "✓ succeeded", "✗ failed", "● running".
-func Status(s string) template.HTML {
+// Status is a status word (a run's, a stage's, a release's, an
+// outcome) with a symbol, so it never relies on colour: "✓ succeeded",
+// "✗ failed", "● running".
+func Status(word any) template.HTML {
+	s := fmt.Sprint(word)
 	sym, ok := symbols[s]
 	if !ok {
 		sym = "•"
@@ -81,8 +84,10 @@ func Status(s string) template.HTML {
 }
 
 var symbols = map[string]string{
-	"succeeded": "✓", "promoted": "✓", "pass": "✓", "started": "✓",
-	"failed": "✗", "fail": "✗", "rolled-back": "↩", "rolling-back": "↩", "error": "!", "refused": "✗",
-	"running": "●", "progressing": "●", "promoting": "●", "queued": "…", "pending": "…",
-	"paused": "‖", "inconclusive": "?", "cancelled": "⊘", "skipped": "–", "ignored": "–",
+	"succeeded": "✓", "pass": "✓", "started": "✓",
+	"failed": "✗", "fail": "✗", "error": "!", "refused": "✗",
+	"running": "●", "queued": "…", "pending": "…",
+	"inconclusive": "?", "cancelled": "⊘", "skipped": "–", "ignored": "–",
+	string(release.Promoted): "✓", string(release.RolledBack): "↩", string(release.RollingBack): "↩",
+	string(release.Progressing): "●", string(release.Promoting): "●", string(release.Paused): "‖",
 }

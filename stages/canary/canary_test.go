@@ -18,6 +18,7 @@ import (
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/analysis"
 	"github.com/slipwayci/slipway/stages/argocd"
@@ -28,7 +29,7 @@ import (
 type memRelease struct {
 	mu        sync.Mutex
 	cp        *stages.Checkpoint
-	states    []string
+	states    []release.State
 	ms        []stages.Measurement
 	rollbacks []stages.RollbackRecord
 	commands  []stages.Command
@@ -105,7 +106,7 @@ func (m *memRelease) queue(name string) {
 }
 
 // allStates is every state saved so far, in order.
-func (m *memRelease) allStates() []string {
+func (m *memRelease) allStates() []release.State {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.states)
@@ -121,7 +122,7 @@ func (m *memRelease) reason() string {
 	return m.cp.Reason
 }
 
-func (m *memRelease) state() string {
+func (m *memRelease) state() release.State {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cp == nil {
@@ -187,7 +188,7 @@ func (q *querier) Query(context.Context, string) (float64, error) {
 }
 
 type fixture struct {
-	rel    *release
+	rel    *rollout
 	mem    *memRelease
 	router *liveRouter
 	q      *querier
@@ -235,7 +236,7 @@ func newFixture(t *testing.T, steps []pipeline.Step, promotion string) *fixture 
 	f.router = &liveRouter{Router: split}
 	run := &stages.Run{ID: 7, Pipeline: "order-service", App: "order-service", Release: f.mem, Log: io.Discard,
 		Trigger: pipeline.RunData{SHA: "abc123"}, Outputs: map[string]map[string]string{"deploy": {"digest": "sha256:" + strings.Repeat("2", 64), "commit": "deadbeef"}}}
-	f.rel = &release{spec: spec, run: run, argo: fakeArgo{f.router}, writer: gitops.WriterFor(spec.GitOps, nil), router: f.router,
+	f.rel = &rollout{spec: spec, run: run, argo: fakeArgo{f.router}, writer: gitops.WriterFor(spec.GitOps, nil), router: f.router,
 		querier: f.q, ref: f.v2, say: func(string, ...any) {}}
 	f.rel.image, f.rel.digest, _ = strings.Cut(f.v2, "@")
 	f.rel.notify = newNotifier(nil, nil, f.rel.say)
@@ -249,7 +250,7 @@ func newFixture(t *testing.T, steps []pipeline.Step, promotion string) *fixture 
 // when the release reaches a state.
 func (f *fixture) drive(ctx context.Context) (stages.Result, error) { return f.rel.drive(ctx) }
 
-func (f *fixture) waitState(t *testing.T, state string) {
+func (f *fixture) waitState(t *testing.T, state release.State) {
 	t.Helper()
 	if err := eventually.Within(5*time.Second, func() bool { return f.mem.state() == state }); err != nil {
 		t.Fatalf("the release never became %s (states %v): %v", state, f.mem.allStates(), err)
@@ -285,7 +286,7 @@ func TestGoodReleaseIsPromotedStepByStep(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, steps(10, 50, 100), "auto")
 	res, err := f.drive(context.Background())
-	if err != nil || res.Outputs["outcome"] != Promoted {
+	if err != nil || res.Outputs["outcome"] != string(release.Promoted) {
 		t.Fatalf("drive: %v %v", res.Outputs, err)
 	}
 	if got := fmt.Sprint(f.router.appliedWeights()); got != "[10 50 100 0]" {
@@ -341,7 +342,7 @@ func TestPromoteFullNeverPassesAFailingAnalysis(t *testing.T) {
 		switch {
 		case failing && (err == nil || len(f.mem.rollbacks) != 1):
 			t.Errorf("failing analysis: promoted anyway (%v)", res.Outputs)
-		case !failing && (err != nil || res.Outputs["outcome"] != Promoted || fmt.Sprint(f.router.appliedWeights()) != "[10 0]"):
+		case !failing && (err != nil || res.Outputs["outcome"] != string(release.Promoted) || fmt.Sprint(f.router.appliedWeights()) != "[10 0]"):
 			t.Errorf("passing analysis: %v %v, weights %v", res.Outputs, err, f.router.appliedWeights())
 		}
 	}
@@ -353,22 +354,22 @@ func TestGatesWaitForPeople(t *testing.T) {
 	f := newFixture(t, steps(10, 0, 50), "manual")
 	done := make(chan error, 1)
 	go func() { _, err := f.drive(context.Background()); done <- err }()
-	f.waitState(t, Paused) // the pause step
+	f.waitState(t, release.Paused) // the pause step
 	f.mem.queue("resume")
-	f.waitState(t, Progressing)
-	f.waitState(t, Paused) // promotion: manual
+	f.waitState(t, release.Progressing)
+	f.waitState(t, release.Paused) // promotion: manual
 	if f.mem.reason() != "promotion: manual — run slipway promote order-service" {
 		t.Errorf("paused because %q", f.mem.reason())
 	}
 	f.mem.queue("promote")
-	if err := <-done; err != nil || f.mem.state() != Promoted {
+	if err := <-done; err != nil || f.mem.state() != release.Promoted {
 		t.Fatalf("after promote: %v, %s", err, f.mem.state())
 	}
 
 	f = newFixture(t, steps(10, 50), "auto")
 	f.q.err = analysis.ErrNoData // no traffic
 	go func() { _, err := f.drive(context.Background()); done <- err }()
-	f.waitState(t, Paused)
+	f.waitState(t, release.Paused)
 	if !strings.Contains(f.mem.reason(), "inconclusive") || fmt.Sprint(f.router.appliedWeights()) != "[10]" {
 		t.Errorf("paused at weights %v (states %v)", f.router.appliedWeights(), f.mem.allStates())
 	}
@@ -388,10 +389,10 @@ func TestCancelRollsBackShutdownResumes(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := f.drive(ctx); done <- err }()
-	f.waitState(t, Progressing)
+	f.waitState(t, release.Progressing)
 	f.waitWeight(t, func() bool { return f.router.VerifyWeightNow() == 10 })
 	cancel(stages.ErrShutdown)
-	if err := <-done; !errors.Is(err, context.Canceled) || len(f.mem.rollbacks) != 0 || f.mem.state() != Progressing {
+	if err := <-done; !errors.Is(err, context.Canceled) || len(f.mem.rollbacks) != 0 || f.mem.state() != release.Progressing {
 		t.Fatalf("shutdown: %v, %d rollbacks, state %s", err, len(f.mem.rollbacks), f.mem.state())
 	}
 	// The next attempt: same checkpoint; now the run is cancelled.
@@ -433,12 +434,13 @@ func TestRollbackInterruptedByACrashIsCompleted(t *testing.T) {
 	f := newFixture(t, steps(10, 50), "auto")
 	f.rel.notes.Pending = &verdict{Action: rollback, Trigger: "alert", Actor: "HighErrorRate", Reason: "alert HighErrorRate fired",
 		Evidence: &stages.RollbackDetail{Alert: stages.Alert{Labels: map[string]string{"alertname": "HighErrorRate"}}}, DetectedAt: time.Now()}
-	must(t, f.rel.save(context.Background(), RollingBack, 0, 10, "alert HighErrorRate fired"))
+	must(t, f.rel.move(context.Background(), release.Start, 0, 0, "started"))
+	must(t, f.rel.move(context.Background(), release.Failed, 0, 10, "alert HighErrorRate fired"))
 	// The crash: a new attempt starts from what the store holds.
 	f.rel.cp, f.rel.notes = stages.Checkpoint{}, notes{}
 	must(t, f.rel.load(context.Background()))
 	_, err := f.drive(context.Background())
-	if err == nil || len(f.mem.rollbacks) != 1 || f.mem.rollbacks[0].Actor != "HighErrorRate" || f.mem.state() != RolledBack {
+	if err == nil || len(f.mem.rollbacks) != 1 || f.mem.rollbacks[0].Actor != "HighErrorRate" || f.mem.state() != release.RolledBack {
 		t.Fatalf("after the restart: %v %+v %s", err, f.mem.rollbacks, f.mem.state())
 	}
 	if stable, canary, _ := f.images(t); stable != f.v1 || canary != f.v1 {
@@ -517,7 +519,7 @@ func TestCanaryWorseThanStableIsRolledBackMidStep(t *testing.T) {
 			Metrics: []pipeline.Metric{{Name: "errors", Builtin: "request-success-rate", Compare: "stable", MaxIncrease: tt.increase}}}
 		res, err := f.drive(context.Background())
 		if !bad {
-			if err != nil || res.Outputs["outcome"] != Promoted {
+			if err != nil || res.Outputs["outcome"] != string(release.Promoted) {
 				t.Fatalf("a healthy canary: %v %v (%s)", err, res.Outputs, f.mem.reason())
 			}
 			ms, _ := f.mem.Measurements(context.Background())
@@ -633,7 +635,7 @@ func TestFixedBoundsAreCheckedWithinTheStep(t *testing.T) {
 		f.rel.spec.Analysis = pipeline.AnalysisSpec{CheckEvery: pipeline.Duration(100 * time.Millisecond), Metrics: tt.metrics}
 		res, err := f.drive(context.Background())
 		if tt.because == nil {
-			if err != nil || res.Outputs["outcome"] != Promoted {
+			if err != nil || res.Outputs["outcome"] != string(release.Promoted) {
 				t.Errorf("%s: %v %v (%s)", tt.name, err, res.Outputs, f.mem.reason())
 			}
 			ms, _ := f.mem.Measurements(context.Background())

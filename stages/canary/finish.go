@@ -9,13 +9,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/gitops"
 )
 
 // apply commits one edit of the config repository and has Argo CD sync
 // exactly that commit.
-func (r *release) apply(ctx context.Context, msg string, edit gitops.Edit) (string, error) {
+func (r *rollout) apply(ctx context.Context, msg string, edit gitops.Edit) (string, error) {
 	res, err := r.writer.Write(ctx, msg, edit)
 	if err != nil {
 		return "", fmt.Errorf("writing the config repository: %w", stages.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token]))
@@ -27,7 +28,7 @@ func (r *release) apply(ctx context.Context, msg string, edit gitops.Edit) (stri
 	return res.Commit, nil
 }
 
-func (r *release) syncTimeout() time.Duration {
+func (r *rollout) syncTimeout() time.Duration {
 	if t := time.Duration(r.spec.ArgoCD.Timeout); t > 0 {
 		return t
 	}
@@ -36,7 +37,7 @@ func (r *release) syncTimeout() time.Duration {
 
 // verify waits (a few seconds at most) until the live router gives the
 // canary weight percent, and returns when it saw it.
-func (r *release) verify(ctx context.Context, weight int) (time.Time, error) {
+func (r *rollout) verify(ctx context.Context, weight int) (time.Time, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, err := r.router.VerifyWeight(ctx)
@@ -62,12 +63,12 @@ func (r *release) verify(ctx context.Context, weight int) (time.Time, error) {
 // one commit, syncs and verifies it, then records and notifies. It runs
 // on a context of its own: a cancelled run or an expired stage timeout
 // does not stop it.
-func (r *release) rollback(ctx context.Context, v verdict) (stages.Result, error) {
+func (r *rollout) rollback(ctx context.Context, v verdict) (stages.Result, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*r.syncTimeout()+time.Minute)
 	defer cancel()
 	r.notes.Pending = &v
 	weight := r.cp.Weight
-	if err := r.save(rctx, RollingBack, r.cp.Step, weight, v.Reason); err != nil {
+	if err := r.move(rctx, release.Failed, r.cp.Step, weight, v.Reason); err != nil {
 		return stages.Result{}, err
 	}
 	r.say("rolling back %s at %d%%: %s", r.short(), weight, v.Reason)
@@ -106,12 +107,12 @@ func (r *release) rollback(ctx context.Context, v verdict) (stages.Result, error
 	if err != nil {
 		return stages.Result{}, fmt.Errorf("recording the rollback (traffic is back on stable): %w", err)
 	}
-	if err := r.save(rctx, RolledBack, r.cp.Step, 0, v.Reason); err != nil {
+	if err := r.move(rctx, release.Finished, r.cp.Step, 0, v.Reason); err != nil {
 		return stages.Result{}, err
 	}
 	took := restored.Sub(v.DetectedAt).Round(10 * time.Millisecond)
 	r.say("rolled back: traffic back on stable %s in %s after detection (config %.7s); slipway rollbacks show %d", r.notes.StableRef, took, commit, id)
-	ev := r.event("rolled-back", fmt.Sprintf("%s rolled back at %d%%: %s; traffic back on stable in %s (slipway rollbacks show %d)", r.short(), weight, v.Reason, took, id))
+	ev := r.event(string(release.RolledBack), fmt.Sprintf("%s rolled back at %d%%: %s; traffic back on stable in %s (slipway rollbacks show %d)", r.short(), weight, v.Reason, took, id))
 	ev["rollback"] = id
 	r.notify.send(ev)
 	res := r.result()
@@ -121,7 +122,7 @@ func (r *release) rollback(ctx context.Context, v verdict) (stages.Result, error
 
 // syncWatching syncs commit and, meanwhile, watches the live router: it
 // returns when traffic was seen back on stable, after the sync finished.
-func (r *release) syncWatching(ctx context.Context, commit string) (time.Time, error) {
+func (r *rollout) syncWatching(ctx context.Context, commit string) (time.Time, error) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	seen := make(chan time.Time, 1)
@@ -147,8 +148,8 @@ func (r *release) syncWatching(ctx context.Context, commit string) (time.Time, e
 }
 
 // promote gives the stable workload the new image and all traffic.
-func (r *release) promote(ctx context.Context) (stages.Result, error) {
-	if err := r.save(ctx, Promoting, r.cp.Step, r.cp.Weight, "promoting"); err != nil {
+func (r *rollout) promote(ctx context.Context) (stages.Result, error) {
+	if err := r.move(ctx, release.Passed, r.cp.Step, r.cp.Weight, string(release.Promoting)); err != nil {
 		return stages.Result{}, err
 	}
 	msg := fmt.Sprintf("slipway: promote %s %s to stable\n\nPipeline: %s\nRun: %d\nSource: %s %s\nImage: %s\n",
@@ -168,11 +169,11 @@ func (r *release) promote(ctx context.Context) (stages.Result, error) {
 		}
 		return r.rollback(ctx, r.failed(ctx, fmt.Errorf("promoting: %w", err)))
 	}
-	if err := r.save(ctx, Promoted, r.cp.Step, 0, "promoted"); err != nil {
+	if err := r.move(ctx, release.Finished, r.cp.Step, 0, string(release.Promoted)); err != nil {
 		return stages.Result{}, err
 	}
 	r.say("promoted: the stable workload runs %s and takes all traffic (config %.7s)", r.short(), commit)
-	r.notify.send(r.event("promoted", fmt.Sprintf("%s promoted to stable", r.short())))
+	r.notify.send(r.event(string(release.Promoted), fmt.Sprintf("%s promoted to stable", r.short())))
 	return r.result(), nil
 }
 

@@ -16,7 +16,7 @@ import (
 // decides on all the measurements of this release that still count,
 // returning the decision's evidence as stored (with step and weight). It
 // also reports whether every metric passed this time.
-func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (d analysis.Decision, evidence []stages.Measurement, passed bool, err error) {
+func (r *rollout) measure(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (d analysis.Decision, evidence []stages.Measurement, passed bool, err error) {
 	a := r.spec.Analysis
 	if len(a.Metrics) == 0 {
 		return analysis.Decision{Action: analysis.Continue}, nil, true, nil
@@ -75,7 +75,7 @@ func (r *release) measure(ctx context.Context, w *watcher, i, weight int, interv
 
 // fromAnalysis is the rollback verdict of a decision, with the deciding
 // measurements, as stored, for evidence.
-func (r *release) fromAnalysis(d analysis.Decision, evidence []stages.Measurement) verdict {
+func (r *rollout) fromAnalysis(d analysis.Decision, evidence []stages.Measurement) verdict {
 	v := verdict{Action: rollback, Trigger: "analysis", Reason: d.Reason, DetectedAt: time.Now()}
 	if n := len(d.Evidence); n > 0 {
 		v.DetectedAt = d.Evidence[n-1].At

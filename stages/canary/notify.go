@@ -51,7 +51,7 @@ func newNotifier(specs []pipeline.Notify, secrets map[string]string, say func(st
 }
 
 // event is a release event's JSON body (the generic format).
-func (r *release) event(kind, text string) map[string]any {
+func (r *rollout) event(kind, text string) map[string]any {
 	return map[string]any{"event": kind, "app": r.run.App, "pipeline": r.run.Pipeline, "run": r.run.ID,
 		"image": r.ref, "sourceSha": r.run.Trigger.SHA, "weight": r.cp.Weight, "text": text, "at": time.Now().UTC()}
 }

@@ -70,7 +70,7 @@ func (s *Stage) Run(ctx context.Context, run *stages.Run) (stages.Result, error)
 
 // open gathers what the release needs: the image, Argo CD, the config
 // repository, the router, Prometheus, the checkpoint.
-func (s *Stage) open(ctx context.Context, run *stages.Run) (*release, error) {
+func (s *Stage) open(ctx context.Context, run *stages.Run) (*rollout, error) {
 	ref := s.spec.Image
 	if ref == "" {
 		var err error
@@ -83,7 +83,7 @@ func (s *Stage) open(ctx context.Context, run *stages.Run) (*release, error) {
 	if err != nil {
 		return nil, stages.Retryable(err)
 	}
-	r := &release{spec: s.spec, run: run, argo: client, ref: ref, writer: gitops.WriterFor(s.spec.GitOps, run.Secrets),
+	r := &rollout{spec: s.spec, run: run, argo: client, ref: ref, writer: gitops.WriterFor(s.spec.GitOps, run.Secrets),
 		say: func(format string, args ...any) { fmt.Fprintf(run.Log, "slipway: "+format+"\n", args...) }}
 	r.image, r.digest, _ = strings.Cut(ref, "@")
 	r.notify = newNotifier(s.spec.Notify, run.Secrets, r.say)
@@ -108,7 +108,7 @@ func (s *Stage) open(ctx context.Context, run *stages.Run) (*release, error) {
 
 // load reads the checkpoint, or starts one: the stable image as the
 // config repository has it now, and the commit that deployed the canary.
-func (r *release) load(ctx context.Context) error {
+func (r *rollout) load(ctx context.Context) error {
 	cp, err := r.run.Release.Checkpoint(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the release checkpoint: %w", err)

@@ -7,15 +7,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/analysis"
 )
 
 // shift commits the weight, has Argo CD sync it and verifies it live.
-func (r *release) shift(ctx context.Context, i, weight int) error {
+func (r *rollout) shift(ctx context.Context, i, weight int) error {
 	r.notes.StepStartedAt = time.Now()
 	why := fmt.Sprintf("step %d: %d%%", i+1, weight)
-	if err := r.save(ctx, Progressing, i, weight, why); err != nil {
+	if err := r.move(ctx, release.Shift, i, weight, why); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("slipway: %s canary at %d%%\n\nPipeline: %s\nRun: %d\nImage: %s\n", r.run.App, weight, r.run.Pipeline, r.run.ID, r.ref)
@@ -26,7 +27,7 @@ func (r *release) shift(ctx context.Context, i, weight int) error {
 	if _, err := r.verify(ctx, weight); err != nil {
 		return err
 	}
-	if err := r.save(ctx, Progressing, i, weight, why); err != nil { // with the live weight
+	if err := r.move(ctx, release.Shift, i, weight, why); err != nil { // with the live weight
 		return err
 	}
 	r.say("step %d of %d: %d%% of traffic on the canary (config %.7s, verified live)", i+1, len(r.spec.Steps), weight, commit)
@@ -35,18 +36,18 @@ func (r *release) shift(ctx context.Context, i, weight int) error {
 
 // hold waits for a person at a gate (a pause step, manual promotion, an
 // inconclusive analysis, a pause command) — or for d, when d > 0.
-func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Duration) verdict {
-	if r.cp.State != Paused {
+func (r *rollout) hold(ctx context.Context, i, weight int, why string, d time.Duration) verdict {
+	if r.cp.State != release.Paused {
 		r.notes.StepStartedAt = time.Now()
 	}
-	if err := r.save(ctx, Paused, i, weight, why); err != nil {
+	if err := r.move(ctx, release.Gate, i, weight, why); err != nil {
 		return r.failed(ctx, err)
 	}
 	if d > 0 {
 		r.say("paused for %s: %s", d, why)
 	} else {
 		r.say("paused at %d%%: %s; waiting for promote, resume or abort", weight, why)
-		r.notify.send(r.event("paused", fmt.Sprintf("release of %s paused at %d%%: %s", r.short(), weight, why)))
+		r.notify.send(r.event(string(release.Paused), fmt.Sprintf("release of %s paused at %d%%: %s", r.short(), weight, why)))
 	}
 	var timer <-chan time.Time
 	if d > 0 {
@@ -60,23 +61,37 @@ func (r *release) hold(ctx context.Context, i, weight int, why string, d time.Du
 		case ctx.Err() != nil:
 			return r.stopped(ctx)
 		case cmd == nil: // the pause's duration is over
-			return r.resumed(ctx, i, weight, verdict{Action: next})
-		case cmd.Name == "pause":
+			return r.resumed(ctx, i, weight, release.GateOver, verdict{Action: next})
+		}
+		t, ok := r.take(cmd, weight)
+		switch {
+		case !ok:
 			continue
+		case t.Effect == release.RollBack:
+			return r.abort(cmd)
+		case t.Effect == release.PromoteAll:
+			return verdict{Action: full, Actor: cmd.Actor}
 		}
-		r.say("%s by %s", cmd.Name, cmd.Actor)
-		v := r.command(cmd)
-		if v.Action == rollback {
-			return v
-		}
-		return r.resumed(ctx, i, weight, v)
+		return r.resumed(ctx, i, weight, release.Given(release.Command(cmd.Name)), verdict{Action: next, Actor: cmd.Actor})
 	}
+}
+
+// take is the transition of a command on the release where it stands,
+// said in the run's log; ok is false when the release cannot take it.
+func (r *rollout) take(cmd *stages.Command, weight int) (t release.Transition, ok bool) {
+	t = release.Next(r.cp.State, release.Given(release.Command(cmd.Name)))
+	if t.Refused != "" {
+		r.say("%s by %s not taken at %d%%: %s", cmd.Name, cmd.Actor, weight, t.Refused)
+		return t, false
+	}
+	r.say("%s by %s at %d%%", cmd.Name, cmd.Actor, weight)
+	return t, true
 }
 
 // waitCommand returns the next command, or nil when ctx ends or timer
 // fires first (a nil timer never fires). A command given on any engine
 // wakes it; it also looks every pollEvery, in case a wake-up was lost.
-func (r *release) waitCommand(ctx context.Context, timer <-chan time.Time) *stages.Command {
+func (r *rollout) waitCommand(ctx context.Context, timer <-chan time.Time) *stages.Command {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
@@ -99,32 +114,28 @@ func (r *release) waitCommand(ctx context.Context, timer <-chan time.Time) *stag
 	}
 }
 
-// resumed checkpoints the release as progressing again.
-func (r *release) resumed(ctx context.Context, i, weight int, v verdict) verdict {
-	if err := r.save(ctx, Progressing, i, weight, "resumed"); err != nil {
+// resumed checkpoints the release past its gate (ev: the gate's time was
+// up, or a person let it go).
+func (r *rollout) resumed(ctx context.Context, i, weight int, ev release.Event, v verdict) verdict {
+	if err := r.move(ctx, ev, i, weight, "resumed"); err != nil {
 		return r.failed(ctx, err)
 	}
 	return v
 }
 
-// command turns a person's (or an alert's) command into a verdict.
-func (r *release) command(c *stages.Command) verdict {
-	switch c.Name {
-	case "abort":
-		v := verdict{Action: rollback, Trigger: "manual", Actor: c.Actor, Reason: "aborted by " + c.Actor, DetectedAt: c.At}
-		var d stages.CommandDetail
-		if json.Unmarshal(c.Detail, &d) == nil && d.Alert != nil {
-			v.Trigger, v.Actor, v.Evidence = "alert", d.AlertName, &stages.RollbackDetail{Alert: *d.Alert}
-			v.Reason = fmt.Sprintf("alert %s fired for %s", d.AlertName, r.run.App)
-		}
-		if d.Reason != "" {
-			v.Reason += ": " + d.Reason
-		}
-		return v
-	case "promote-full":
-		return verdict{Action: full, Actor: c.Actor}
+// abort is the verdict of an abort: a person's, or an alert's (with the
+// alert as the evidence).
+func (r *rollout) abort(c *stages.Command) verdict {
+	v := verdict{Action: rollback, Trigger: "manual", Actor: c.Actor, Reason: "aborted by " + c.Actor, DetectedAt: c.At}
+	var d stages.CommandDetail
+	if json.Unmarshal(c.Detail, &d) == nil && d.Alert != nil {
+		v.Trigger, v.Actor, v.Evidence = "alert", d.AlertName, &stages.RollbackDetail{Alert: *d.Alert}
+		v.Reason = fmt.Sprintf("alert %s fired for %s", d.AlertName, r.run.App)
 	}
-	return verdict{Action: next, Actor: c.Actor}
+	if d.Reason != "" {
+		v.Reason += ": " + d.Reason
+	}
+	return v
 }
 
 // analyse measures step i every interval until the analysis decides, a
@@ -132,20 +143,20 @@ func (r *release) command(c *stages.Command) verdict {
 // measurement of every metric passed: an inconclusive or failed-to-measure
 // round is measured again (and counts towards its limit) rather than
 // letting more traffic onto a canary nobody could judge.
-func (r *release) analyse(ctx context.Context, i, weight int, interval time.Duration) verdict {
+func (r *rollout) analyse(ctx context.Context, i, weight int, interval time.Duration) verdict {
 	w, err := r.watch(ctx)
 	if err != nil {
 		r.say("reading the request counters at the step's start: %v; the step's success rate is measured over its interval instead", err)
 		w = nil
 	}
-	early := ""
+	var early release.Effect // a promote given during the step
 	for {
-		cmd, v := r.await(ctx, w, i, weight, interval)
+		effect, v := r.await(ctx, w, i, weight, interval)
 		if v != nil {
 			return *v
 		}
-		if cmd != "" {
-			early = cmd
+		if effect != "" {
+			early = effect
 		}
 		d, evidence, passed, err := r.measure(ctx, w, i, weight, interval)
 		switch {
@@ -164,8 +175,8 @@ func (r *release) analyse(ctx context.Context, i, weight int, interval time.Dura
 			r.say("measuring step %d again: not every metric passed", i+1)
 			continue
 		}
-		if early != "" {
-			return r.command(&stages.Command{Name: early})
+		if early == release.MeasureToFull {
+			return verdict{Action: full}
 		}
 		return verdict{Action: next}
 	}
@@ -173,10 +184,10 @@ func (r *release) analyse(ctx context.Context, i, weight int, interval time.Dura
 
 // await waits out one analysis interval, taking commands meanwhile and,
 // with a watcher, checking the comparisons with the stable every
-// checkEvery. It returns a command that ends the wait early (promote,
-// promote-full), or a verdict that ends the step (abort, a conclusive
-// comparison, ctx done).
-func (r *release) await(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (string, *verdict) {
+// checkEvery. It returns the effect of a command that ends the wait early
+// (promote, promote-full: measure now), or a verdict that ends the step
+// (abort, a conclusive comparison, ctx done).
+func (r *rollout) await(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (release.Effect, *verdict) {
 	end := time.Now().Add(interval)
 	confidence := cmp.Or(r.spec.Analysis.Confidence, DefaultConfidence)
 	for {
@@ -204,23 +215,24 @@ func (r *release) await(ctx context.Context, w *watcher, i, weight int, interval
 			}
 			continue
 		}
-		r.say("%s by %s at %d%%", cmd.Name, cmd.Actor, weight)
-		switch cmd.Name {
-		case "abort":
-			v := r.command(cmd)
+		taken, ok := r.take(cmd, weight)
+		switch {
+		case !ok:
+		case taken.Effect == release.RollBack:
+			v := r.abort(cmd)
 			return "", &v
-		case "pause":
+		case taken.Effect == release.Hold:
 			if v := r.hold(ctx, i, weight, "paused by "+cmd.Actor, 0); v.Action != next {
 				return "", &v
 			}
-		case "promote", "promote-full": // measure now; never past a failing analysis
-			return cmd.Name, nil
+		case taken.Effect == release.MeasureUp, taken.Effect == release.MeasureToFull: // never past a failing analysis
+			return taken.Effect, nil
 		}
 	}
 }
 
 // lastMeasurement is the ID of this run's newest measurement.
-func (r *release) lastMeasurement(ctx context.Context) int64 {
+func (r *rollout) lastMeasurement(ctx context.Context) int64 {
 	all, _ := r.run.Release.Measurements(ctx)
 	if len(all) == 0 {
 		return 0

@@ -70,7 +70,7 @@ func bound(m pipeline.Metric) (c analysis.Counter, limit float64, ok bool) {
 
 // watch starts watching a step, or returns nil when no metric needs the
 // counters (or there is no Prometheus).
-func (r *release) watch(ctx context.Context) (*watcher, error) {
+func (r *rollout) watch(ctx context.Context) (*watcher, error) {
 	needs := func(m pipeline.Metric) bool {
 		_, _, ok := bound(m)
 		return counted(m) || ok
@@ -110,14 +110,14 @@ func (r *release) watch(ctx context.Context) (*watcher, error) {
 }
 
 // target is what the metrics' queries are about.
-func (r *release) target(interval string) analysis.Target {
+func (r *rollout) target(interval string) analysis.Target {
 	ns := cmp.Or(r.spec.Workloads.Namespace, "default")
 	return analysis.Target{App: r.run.App, Namespace: ns, Canary: r.spec.Workloads.Canary, Stable: r.spec.Workloads.Stable, Interval: interval}
 }
 
 // checkEvery is the analysis's checkEvery, else Prometheus's scrape
 // interval, else one second.
-func (r *release) checkEvery(ctx context.Context) time.Duration {
+func (r *rollout) checkEvery(ctx context.Context) time.Duration {
 	if d := time.Duration(r.spec.Analysis.CheckEvery); d > 0 {
 		return d
 	}
@@ -174,7 +174,7 @@ func (w *watcher) measure(m pipeline.Metric, minRequests int) analysis.Measureme
 
 // verdictOn is the rollback the evidence s on m decided within step i at
 // weight, stored as a failed measurement: the evidence on-call reads.
-func (r *release) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, s analysis.Sequence, i, weight int) verdict {
+func (r *rollout) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, s analysis.Sequence, i, weight int) verdict {
 	meas, why := w.measure(m, r.spec.Analysis.MinRequests), "the canary is worse than the stable"
 	meas.Outcome, meas.At = analysis.Fail, s.PeakAt
 	if s.Bound {
@@ -232,7 +232,7 @@ func (w *watcher) beyondBound(m pipeline.Metric, s analysis.Sequence, meas analy
 // reportScrape says, at the release's start, how often Prometheus
 // scrapes and which steps are too short to see enough scrapes (fewer
 // than 5 in an interval: measurements over it are noisy or empty).
-func (r *release) reportScrape(ctx context.Context) {
+func (r *rollout) reportScrape(ctx context.Context) {
 	if len(r.spec.Analysis.Metrics) == 0 {
 		return
 	}
@@ -262,7 +262,7 @@ func (r *release) reportScrape(ctx context.Context) {
 var errNoScrapeInterval = errors.New("the querier does not report a scrape interval")
 
 // scrapeInterval is how often the analysis's Prometheus scrapes.
-func (r *release) scrapeInterval(ctx context.Context) (time.Duration, error) {
+func (r *rollout) scrapeInterval(ctx context.Context) (time.Duration, error) {
 	s, ok := r.querier.(interface {
 		ScrapeInterval(ctx context.Context) (time.Duration, error)
 	})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -59,9 +60,9 @@ func (s *Store) ListReleases(ctx context.Context, app string, inFlight bool) ([]
 		where, args = append(where, "app = ?"), append(args, app)
 	}
 	if inFlight {
-		where = append(where, "state NOT IN (?"+strings.Repeat(", ?", len(store.ReleaseDone)-1)+")")
-		for _, d := range store.ReleaseDone {
-			args = append(args, d)
+		where = append(where, "state NOT IN (?"+strings.Repeat(", ?", len(release.Final)-1)+")")
+		for _, d := range release.Final {
+			args = append(args, string(d))
 		}
 		// a release whose run ended (failed after crashes, say) is not in flight either
 		where = append(where, "run_id IN (SELECT id FROM runs WHERE status IN ('queued', 'running'))")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -70,12 +71,12 @@ func TestReleaseCheckpointsAndCommands(t *testing.T) {
 		if _, err := s.GetRelease(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("GetRelease before any save = %v", err)
 		}
-		for _, st := range []string{"progressing", "paused"} {
+		for _, st := range []release.State{release.Progressing, release.Paused} {
 			if err := s.SaveRelease(ctx, &store.Release{RunID: a.ID, App: "order-service", State: st, Step: 2, Weight: 25, Data: []byte(`{"since":3}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		must(t, s.SaveRelease(ctx, &store.Release{RunID: b.ID, App: "payments", State: "rolled-back"}))
+		must(t, s.SaveRelease(ctx, &store.Release{RunID: b.ID, App: "payments", State: release.RolledBack}))
 		got, err := s.GetRelease(ctx, a.ID)
 		if err != nil || got.State != "paused" || got.Weight != 25 || string(got.Data) != `{"since":3}` {
 			t.Errorf("GetRelease = %+v, %v", got, err)

@@ -8,20 +8,11 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/analysis"
 	"github.com/slipwayci/slipway/stages/argocd"
 	"github.com/slipwayci/slipway/stages/gitops"
-)
-
-// States of a release, as checkpointed.
-const (
-	Progressing = "progressing"
-	Paused      = "paused"
-	Promoting   = "promoting"
-	RollingBack = "rolling-back"
-	Promoted    = "promoted"
-	RolledBack  = "rolled-back"
 )
 
 // syncer is what the canary needs of Argo CD.
@@ -30,8 +21,9 @@ type syncer interface {
 	Close() error
 }
 
-// release is one canary release in progress.
-type release struct {
+// rollout is one canary release in progress, carried out: it asks release.Next
+// where each event leaves the release and does what the transition says.
+type rollout struct {
 	spec               pipeline.CanarySpec
 	run                *stages.Run
 	argo               syncer
@@ -72,33 +64,33 @@ const (
 	rollback = "rollback"
 )
 
-func (r *release) close() {
+func (r *rollout) close() {
 	r.notify.wait(10 * time.Second)
 	r.argo.Close()
 }
 
-func (r *release) short() string {
+func (r *rollout) short() string {
 	return fmt.Sprintf("%s@%.19s", r.image[strings.LastIndex(r.image, "/")+1:], r.digest)
 }
 
 // drive takes the release from its checkpoint to its end.
-func (r *release) drive(ctx context.Context) (stages.Result, error) {
+func (r *rollout) drive(ctx context.Context) (stages.Result, error) {
 	switch r.cp.State {
-	case Promoted:
+	case release.Promoted:
 		return r.result(), nil
-	case RolledBack:
+	case release.RolledBack:
 		return r.result(), fmt.Errorf("rolled back: %s", r.cp.Reason)
-	case RollingBack:
+	case release.RollingBack:
 		v := verdict{Action: rollback, Trigger: "error", Reason: r.cp.Reason, DetectedAt: time.Now()}
 		if r.notes.Pending != nil {
 			v = *r.notes.Pending
 		}
 		return r.rollback(ctx, v)
-	case Promoting:
+	case release.Promoting:
 		return r.promote(ctx)
-	case "":
+	case release.None:
 		r.notes.Image, r.notes.Digest, r.notes.Steps = r.ref, r.digest, r.plan()
-		if err := r.save(ctx, Progressing, 0, 0, "started"); err != nil {
+		if err := r.move(ctx, release.Start, 0, 0, "started"); err != nil {
 			return stages.Result{}, err
 		}
 		r.notify.send(r.event("started", fmt.Sprintf("release of %s started (%s)", r.short(), r.stepsText())))
@@ -117,7 +109,7 @@ func (r *release) drive(ctx context.Context) (stages.Result, error) {
 // advance walks the steps from the checkpoint; it returns the verdict
 // (full or next: promote; rollback), or an error only when the engine is
 // shutting down.
-func (r *release) advance(ctx context.Context) (verdict, error) {
+func (r *rollout) advance(ctx context.Context) (verdict, error) {
 	steps := r.spec.Steps
 	for i := r.cp.Step; i < len(steps); i++ {
 		var v verdict
@@ -144,7 +136,7 @@ func (r *release) advance(ctx context.Context) (verdict, error) {
 }
 
 // step shifts traffic to s.Weight and analyses it.
-func (r *release) step(ctx context.Context, i int, s pipeline.Step) verdict {
+func (r *rollout) step(ctx context.Context, i int, s pipeline.Step) verdict {
 	if err := r.shift(ctx, i, s.Weight); err != nil {
 		return r.failed(ctx, fmt.Errorf("shifting %d%% of traffic to the canary: %w", s.Weight, err))
 	}
@@ -160,7 +152,7 @@ func (r *release) step(ctx context.Context, i int, s pipeline.Step) verdict {
 
 // failed is the verdict after an error: a rollback, because traffic may
 // be on a canary nobody is measuring.
-func (r *release) failed(ctx context.Context, err error) verdict {
+func (r *rollout) failed(ctx context.Context, err error) verdict {
 	if ctx.Err() != nil {
 		return r.stopped(ctx)
 	}
@@ -169,18 +161,23 @@ func (r *release) failed(ctx context.Context, err error) verdict {
 
 // stopped is the verdict when ctx ended without a shutdown: the run was
 // cancelled or the stage timed out. That rolls back.
-func (r *release) stopped(ctx context.Context) verdict {
+func (r *rollout) stopped(ctx context.Context) verdict {
 	return verdict{Action: rollback, Trigger: "manual", Actor: "engine",
 		Reason: fmt.Sprintf("the run stopped mid-release (%v)", context.Cause(ctx)), DetectedAt: time.Now()}
 }
 
-// save checkpoints the release.
-func (r *release) save(ctx context.Context, state string, step, weight int, reason string) error {
+// move checkpoints the release where event ev leaves it (release.Next);
+// an event the release cannot take is an error of the stage's own.
+func (r *rollout) move(ctx context.Context, ev release.Event, step, weight int, reason string) error {
+	t := release.Next(r.cp.State, ev)
+	if t.Refused != "" {
+		return fmt.Errorf("the release cannot take %s: %s", ev, t.Refused)
+	}
 	data, err := json.Marshal(r.notes)
 	if err != nil {
 		return err
 	}
-	r.cp = stages.Checkpoint{State: state, Step: step, Weight: weight, Reason: reason, Data: data}
+	r.cp = stages.Checkpoint{State: t.State, Step: step, Weight: weight, Reason: reason, Data: data}
 	if err := r.run.Release.Save(context.WithoutCancel(ctx), r.cp); err != nil {
 		return fmt.Errorf("checkpointing the release: %w", err)
 	}
@@ -188,7 +185,7 @@ func (r *release) save(ctx context.Context, state string, step, weight int, reas
 }
 
 // plan is the configured steps, as the release page shows them.
-func (r *release) plan() []stages.PlannedStep {
+func (r *rollout) plan() []stages.PlannedStep {
 	var out []stages.PlannedStep
 	for _, st := range r.spec.Steps {
 		switch {
@@ -210,7 +207,7 @@ func (r *release) plan() []stages.PlannedStep {
 	return out
 }
 
-func (r *release) stepsText() string {
+func (r *rollout) stepsText() string {
 	s := ""
 	for i, st := range r.spec.Steps {
 		if i > 0 {
@@ -225,7 +222,7 @@ func (r *release) stepsText() string {
 	return s
 }
 
-func (r *release) result() stages.Result {
-	return stages.Result{Outputs: map[string]string{"outcome": r.cp.State, "weight": fmt.Sprint(r.cp.Weight),
+func (r *rollout) result() stages.Result {
+	return stages.Result{Outputs: map[string]string{"outcome": string(r.cp.State), "weight": fmt.Sprint(r.cp.Weight),
 		"commit": r.notes.LastCommit, "image": r.ref, "digest": r.digest, "stable": r.notes.StableRef}}
 }
