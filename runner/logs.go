@@ -40,8 +40,10 @@ const maxPendingLogBytes = 8 << 20
 // closed pipe because the store hiccuped. Lines the store refuses are
 // retried at the next store and at Close, then dropped and counted.
 type sink struct {
-	ctx      context.Context
-	store    store.Logs
+	ctx   context.Context
+	store interface {
+		AppendLogs(ctx context.Context, lines []store.LogLine) error
+	}
 	notes    *notifier
 	mask     *masker
 	log      *slog.Logger

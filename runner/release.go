@@ -13,7 +13,7 @@ import (
 
 // release is stages.Release over the store, for one run of one app.
 type release struct {
-	st    store.Releases
+	st    store.ReleaseProgress
 	cmds  *notifier
 	runID int64
 	app   string

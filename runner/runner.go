@@ -18,7 +18,7 @@ import (
 // Runner executes pipeline runs. Create it with New; run Recover once at
 // engine start, then Serve (long-running engine) or Drain (one-shot).
 type Runner struct {
-	store store.Store
+	store Store
 	kinds *stages.Registry
 	opts  options
 	log   *slog.Logger
@@ -219,7 +219,7 @@ func WithSecrets(s Secrets) Option {
 }
 
 // New returns a Runner over st that makes stages from kinds.
-func New(st store.Store, kinds *stages.Registry, opts ...Option) (*Runner, error) {
+func New(st Store, kinds *stages.Registry, opts ...Option) (*Runner, error) {
 	o := options{
 		logger:         slog.New(slog.DiscardHandler),
 		workRoot:       filepath.Join(os.TempDir(), "slipway-work"),
@@ -273,7 +273,7 @@ func (r *Runner) signalled(s store.Signal) {
 }
 
 // Store returns the store the runner persists to.
-func (r *Runner) Store() store.Store { return r.store }
+func (r *Runner) Store() Store { return r.store }
 
 func (r *Runner) poke() {
 	select {

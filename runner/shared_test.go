@@ -69,7 +69,7 @@ func TestEnginesOnOneDatabaseWakeEachOther(t *testing.T) {
 
 	rel := &release{st: a.store, cmds: a.cmds, runID: run.ID}
 	given := rel.CommandGiven()
-	if err := b.store.AddCommand(ctx, &store.Command{RunID: run.ID, Name: "promote", Actor: "alice", CreatedAt: time.Now()}); err != nil {
+	if err := b.store.(store.Store).AddCommand(ctx, &store.Command{RunID: run.ID, Name: "promote", Actor: "alice", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -104,7 +104,7 @@ func TestEnginesOnOneDatabaseWakeEachOther(t *testing.T) {
 	if len(atts) != 2 || atts[0].Status != AttemptInterrupted || atts[1].Status != store.StageRunning {
 		t.Errorf("attempts = %+v, want the first interrupted and the second running", atts)
 	}
-	evs, _ := b.store.ListEvents(ctx, run.ID)
+	evs, _ := b.store.(store.Store).ListEvents(ctx, run.ID)
 	var starts []string
 	for _, e := range evs {
 		if e.Kind == "started" {

@@ -41,7 +41,7 @@ type Resolved struct {
 }
 
 // Store is what the server reads and writes, declared here by the methods
-// it calls (the runner owns the whole store.Store).
+// it calls (as the runner declares its own, runner.Store).
 type Store interface {
 	runReader
 	releaseDesk

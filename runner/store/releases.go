@@ -50,30 +50,44 @@ type RollbackFilter struct {
 	Limit int // default 50
 }
 
-// Releases persists the evidence of canary releases.
+// Releases persists canary releases: what the stage carrying one out
+// writes (ReleaseProgress) and what people read and send it
+// (ReleaseControl).
 type Releases interface {
-	AddMeasurement(ctx context.Context, m *Measurement) error // sets m.ID
-	ListMeasurements(ctx context.Context, runID int64) ([]Measurement, error)
-	AddRollback(ctx context.Context, r *Rollback) error // sets r.ID; a run's second rollback returns the first's ID
-	GetRollback(ctx context.Context, id int64) (*Rollback, error)
-	ListRollbacks(ctx context.Context, f RollbackFilter) ([]*Rollback, error) // newest first
+	ReleaseProgress
+	ReleaseControl
+}
 
+// ReleaseProgress is a release's side, written by the canary stage (through
+// the runner): where it stands, its measurements, its rollback, and the
+// commands it takes.
+type ReleaseProgress interface {
 	// SaveRelease creates or replaces the checkpoint of run r.RunID.
 	SaveRelease(ctx context.Context, r *Release) error
 	// GetRelease returns the checkpoint of a run, or ErrNotFound.
 	GetRelease(ctx context.Context, runID int64) (*Release, error)
+	AddMeasurement(ctx context.Context, m *Measurement) error // sets m.ID
+	ListMeasurements(ctx context.Context, runID int64) ([]Measurement, error)
+	AddRollback(ctx context.Context, r *Rollback) error // sets r.ID; a run's second rollback returns the first's ID
+	// TakeCommand returns the oldest command of a run not yet taken and
+	// marks it taken, or returns nil: each command is taken once.
+	TakeCommand(ctx context.Context, runID int64, at time.Time) (*Command, error)
+}
+
+// ReleaseControl is people's side, the server's: the releases and
+// rollbacks they read, and the commands they give.
+type ReleaseControl interface {
 	// ListReleases returns the checkpoints of app (every app when ""),
 	// newest first; with inFlight only those not yet promoted or rolled
 	// back whose run is still queued or running.
 	ListReleases(ctx context.Context, app string, inFlight bool) ([]*Release, error)
+	GetRollback(ctx context.Context, id int64) (*Rollback, error)
+	ListRollbacks(ctx context.Context, f RollbackFilter) ([]*Rollback, error) // newest first
+	// CountRollbacks counts every rollback by app and trigger.
+	CountRollbacks(ctx context.Context) ([]RollbackCount, error)
 	// AddCommand queues a command for a release (c.ID is set) and appends
 	// its audit entries, atomically.
 	AddCommand(ctx context.Context, c *Command, audit ...AuditEntry) error
-	// CountRollbacks counts every rollback by app and trigger.
-	CountRollbacks(ctx context.Context) ([]RollbackCount, error)
-	// TakeCommand returns the oldest command of a run not yet taken and
-	// marks it taken, or returns nil: each command is taken once.
-	TakeCommand(ctx context.Context, runID int64, at time.Time) (*Command, error)
 }
 
 // RollbackCount is how many rollbacks of App a Trigger caused.
