@@ -34,7 +34,7 @@ func seedBigRun(b *testing.B, data string, measurements, lines int) int64 {
 	min := 99.0
 	t0 := time.Now().Add(-time.Hour)
 	for i := range measurements {
-		must(b, st.AddMeasurement(ctx, &store.Measurement{RunID: run.ID, Index: i * 2 / measurements, Weight: 10, Metric: []string{"success-rate", "latency-p99"}[i%2],
+		must(b, st.AddMeasurement(ctx, &store.Measurement{RunID: run.ID, Step: i * 2 / measurements, Weight: 10, Metric: []string{"success-rate", "latency-p99"}[i%2],
 			Query: "q", Value: 99 + float64(i%7)/10, Min: &min, Requests: 40, Outcome: "pass", At: t0.Add(time.Duration(i) * time.Second)}))
 	}
 	batch := make([]store.LogLine, 0, 1000)

@@ -38,20 +38,13 @@ func (r *release) Save(ctx context.Context, c stages.Checkpoint) error {
 }
 
 func (r *release) RecordMeasurement(ctx context.Context, m stages.Measurement) (int64, error) {
-	row := store.Measurement{RunID: r.runID, Index: m.Step, Weight: m.Weight, Metric: m.Metric, Query: m.Query,
-		Value: m.Value, Min: m.Min, Max: m.Max, Requests: m.Requests, Outcome: m.Outcome, Message: m.Message, At: m.At}
-	err := r.st.AddMeasurement(ctx, &row)
-	return row.ID, err
+	m.RunID = r.runID
+	err := r.st.AddMeasurement(ctx, &m)
+	return m.ID, err
 }
 
 func (r *release) Measurements(ctx context.Context) ([]stages.Measurement, error) {
-	rows, err := r.st.ListMeasurements(ctx, r.runID)
-	out := make([]stages.Measurement, 0, len(rows))
-	for _, m := range rows {
-		out = append(out, stages.Measurement{ID: m.ID, Step: m.Index, Weight: m.Weight, Metric: m.Metric, Query: m.Query,
-			Value: m.Value, Min: m.Min, Max: m.Max, Requests: m.Requests, Outcome: m.Outcome, Message: m.Message, At: m.At})
-	}
-	return out, err
+	return r.st.ListMeasurements(ctx, r.runID)
 }
 
 func (r *release) RecordRollback(ctx context.Context, rb stages.RollbackRecord) (int64, error) {

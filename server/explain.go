@@ -65,7 +65,7 @@ func (v RollbackView) Explain() string {
 	if len(v.Measurements) > 0 {
 		w("All measurements of the release:")
 		for _, m := range v.Measurements {
-			w("  %s  step %d at %3d%%  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Index+1, m.Weight, m.Metric, m.Outcome, orOutcome(m.Message, stages.FormatNumber(m.Value)))
+			w("  %s  step %d at %3d%%  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Step+1, m.Weight, m.Metric, m.Outcome, orOutcome(m.Message, stages.FormatNumber(m.Value)))
 		}
 	}
 	return b.String()

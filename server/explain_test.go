@@ -30,7 +30,7 @@ func TestRollbackExplainsItselfWithNumbers(t *testing.T) {
 				{Metric: "success-rate", Value: 80, Outcome: "fail", Message: "80 < min 99", At: at.Add(-4 * time.Second)},
 				{Metric: "success-rate", Value: 71.2, Outcome: "fail", Message: "71.2 < min 99", At: at}}, FailureLimit: 2, ConsecutiveErrorLimit: 3},
 				Timings: stages.RollbackTimings{DecidedAt: at.Add(10 * time.Millisecond), PushedAt: at.Add(400 * time.Millisecond), RestoredAt: at.Add(4100 * time.Millisecond)}},
-			Measurements: []store.Measurement{{Index: 0, Weight: 10, Metric: "success-rate", Value: 71.2, Min: &min, Outcome: "fail", Message: "71.2 < min 99", At: at}}},
+			Measurements: []store.Measurement{{Step: 0, Weight: 10, Metric: "success-rate", Value: 71.2, Min: &min, Outcome: "fail", Message: "71.2 < min 99", At: at}}},
 			"success-rate 71.2 < min 99 at 10% weight, 2 failures (failureLimit 2); traffic back to stable in 4.1s",
 			[]string{"Rollback 3 of order-service (run 12), triggered by analysis at 10% canary weight", "success-rate   fail         71.2 < min 99",
 				"Release: source 1a2b3c4d5e6f, image sha256:abc", "released in c0ffee123456, rolled back in deadbeef1234",

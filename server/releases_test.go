@@ -167,7 +167,7 @@ func TestRollbackHistory(t *testing.T) {
 	run := a.inFlight(t)
 	ctx := context.Background()
 	min := 99.0
-	m := &store.Measurement{RunID: run, Index: 0, Weight: 10, Metric: "success-rate", Query: "q", Value: 71.2, Min: &min, Outcome: "fail", At: time.Now()}
+	m := &store.Measurement{RunID: run, Step: 0, Weight: 10, Metric: "success-rate", Query: "q", Value: 71.2, Min: &min, Outcome: "fail", At: time.Now()}
 	if err := a.st.AddMeasurement(ctx, m); err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func BenchmarkReleasePage1000Measurements(b *testing.B) {
 	a.seedRelease(b, run, "progressing")
 	t0 := time.Now().Add(-time.Hour)
 	for i := range 1000 {
-		m := &store.Measurement{RunID: run, Index: i / 250, Weight: 10, Metric: []string{"success-rate", "latency-p99"}[i%2], Query: "q",
+		m := &store.Measurement{RunID: run, Step: i / 250, Weight: 10, Metric: []string{"success-rate", "latency-p99"}[i%2], Query: "q",
 			Value: 99 + float64(i%7)/10, Min: ptr(99), Requests: 40, Outcome: "pass", At: t0.Add(time.Duration(i) * time.Second)}
 		if err := a.st.AddMeasurement(context.Background(), m); err != nil {
 			b.Fatal(err)

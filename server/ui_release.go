@@ -154,7 +154,7 @@ func metricViews(ms []store.Measurement, decisive map[int64]bool) []metricView {
 		v := &out[i]
 		v.Query = m.Query
 		v.DryRun = v.DryRun || strings.HasPrefix(m.Message, stages.DryRunNote)
-		v.Rows = append(v.Rows, measurementRow{At: m.At, Step: m.Index + 1, Weight: m.Weight, Value: web.Number(m.Value),
+		v.Rows = append(v.Rows, measurementRow{At: m.At, Step: m.Step + 1, Weight: m.Weight, Value: web.Number(m.Value),
 			Limits: limits(m.Min, m.Max), Requests: requests(m.Requests), Outcome: m.Outcome, Message: m.Message, Decisive: decisive[m.ID]})
 	}
 	for i := range out {

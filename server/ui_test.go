@@ -161,14 +161,14 @@ func (a *apiTest) seedRelease(t testing.TB, run int64, state release.State) {
 		if math.IsNaN(v) {
 			v, outcome = 0, "error" // as the canary stores a query that failed
 		}
-		m := &store.Measurement{RunID: run, Index: i / 3, Weight: 10 + 15*(i/3), Metric: "success-rate", Query: `sum(rate(http_requests_total{code!~"5.."}[2s]))`,
+		m := &store.Measurement{RunID: run, Step: i / 3, Weight: 10 + 15*(i/3), Metric: "success-rate", Query: `sum(rate(http_requests_total{code!~"5.."}[2s]))`,
 			Value: v, Min: ptr(99), Requests: 40, Outcome: outcome, At: t0.Add(time.Duration(i) * 5 * time.Second)}
 		if err := a.st.AddMeasurement(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A metric in dry run that failed: charted and explained, deciding nothing.
-	dry := &store.Measurement{RunID: run, Index: 1, Weight: 25, Metric: "new-latency", Query: "histogram_quantile(0.99, …)", Value: 740, Max: ptr(250),
+	dry := &store.Measurement{RunID: run, Step: 1, Weight: 25, Metric: "new-latency", Query: "histogram_quantile(0.99, …)", Value: 740, Max: ptr(250),
 		Requests: 40, Outcome: "fail", Message: stages.DryRunNote + "; 740 > max 250", At: t0.Add(30 * time.Second)}
 	if err := a.st.AddMeasurement(ctx, dry); err != nil {
 		t.Fatal(err)

@@ -62,20 +62,9 @@ type Checkpoint struct {
 // run (dryRun: true): measured and explained, never deciding.
 const DryRunNote = "dry run, never changes the outcome"
 
-// Measurement is one stored analysis measurement.
-type Measurement struct {
-	ID       int64
-	Step     int
-	Weight   int // the canary's share of traffic when measured
-	Metric   string
-	Query    string // as rendered and sent
-	Value    float64
-	Min, Max *float64
-	Requests float64 // -1 when not measured
-	Outcome  string  // pass, fail, inconclusive, error
-	Message  string
-	At       time.Time
-}
+// Measurement is one measurement of a canary step (release.Measurement:
+// the store and the API keep the same).
+type Measurement = release.Measurement
 
 // RollbackRecord says what was rolled back, why, on what evidence, with
 // which config-repo commits, and when traffic was back on stable.

@@ -8,21 +8,7 @@ import (
 )
 
 // Measurement is one stored analysis measurement of a canary step.
-type Measurement struct {
-	ID       int64     `json:"id"`
-	RunID    int64     `json:"run"`
-	Index    int       `json:"step"`   // the canary step (0-based)
-	Weight   int       `json:"weight"` // the canary's traffic share when measured
-	Metric   string    `json:"metric"`
-	Query    string    `json:"query"` // as rendered and sent
-	Value    float64   `json:"value"`
-	Min      *float64  `json:"min,omitempty"`
-	Max      *float64  `json:"max,omitempty"`
-	Requests float64   `json:"requests"` // -1 when not measured
-	Outcome  string    `json:"outcome"`  // pass, fail, inconclusive, error
-	Message  string    `json:"message,omitempty"`
-	At       time.Time `json:"at"`
-}
+type Measurement = release.Measurement
 
 // Rollback is the record of one rollback: what, why, by what evidence,
 // which commits, how fast traffic was back on stable.

@@ -15,7 +15,7 @@ func (s *Store) AddMeasurement(ctx context.Context, m *store.Measurement) error 
 	err := s.tx(ctx, func(tx txn) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO measurements (run_id, idx, weight, metric, query, value, min_bound, max_bound,
 		requests, outcome, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			m.RunID, m.Index, m.Weight, m.Metric, m.Query, m.Value, m.Min, m.Max, m.Requests, m.Outcome, m.Message, micros(m.At)).Scan(&m.ID)
+			m.RunID, m.Step, m.Weight, m.Metric, m.Query, m.Value, m.Min, m.Max, m.Requests, m.Outcome, m.Message, micros(m.At)).Scan(&m.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("storing measurement %s of run %d: %w", m.Metric, m.RunID, err)
@@ -30,7 +30,7 @@ func (s *Store) ListMeasurements(ctx context.Context, runID int64) ([]store.Meas
 			at       int64
 			min, max sql.NullFloat64
 		)
-		err = row.Scan(&m.ID, &m.RunID, &m.Index, &m.Weight, &m.Metric, &m.Query, &m.Value, &min, &max, &m.Requests, &m.Outcome, &m.Message, &at)
+		err = row.Scan(&m.ID, &m.RunID, &m.Step, &m.Weight, &m.Metric, &m.Query, &m.Value, &min, &max, &m.Requests, &m.Outcome, &m.Message, &at)
 		if min.Valid {
 			m.Min = &min.Float64
 		}

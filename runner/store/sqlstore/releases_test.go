@@ -18,8 +18,8 @@ func TestMeasurementsAndRollbacks(t *testing.T) {
 		min := 99.0
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		ms := []*store.Measurement{
-			{RunID: run.ID, Index: 4, Weight: 10, Metric: "success-rate", Query: "sum(rate(...))", Value: 71.2, Min: &min, Requests: 120, Outcome: "fail", Message: "71.2 < min 99", At: now},
-			{RunID: run.ID, Index: 4, Weight: 10, Metric: "p99", Query: "histogram_quantile(...)", Value: 12, Requests: -1, Outcome: "pass", At: now},
+			{RunID: run.ID, Step: 4, Weight: 10, Metric: "success-rate", Query: "sum(rate(...))", Value: 71.2, Min: &min, Requests: 120, Outcome: "fail", Message: "71.2 < min 99", At: now},
+			{RunID: run.ID, Step: 4, Weight: 10, Metric: "p99", Query: "histogram_quantile(...)", Value: 12, Requests: -1, Outcome: "pass", At: now},
 		}
 		for _, m := range ms {
 			if err := s.AddMeasurement(ctx, m); err != nil || m.ID == 0 {
