@@ -228,7 +228,7 @@ func TestCanaryPromotesGoodAndRollsBackBad(t *testing.T) {
 	}
 	rb := rbs[0]
 	if rb.Trigger != "analysis" || rb.Weight != 10 || rb.RollbackCommit != head || rb.ReleaseCommit != runs[0].Outputs["commit"] ||
-		!strings.HasSuffix(bad, rb.Digest) || !strings.Contains(string(rb.Evidence), `"Metric":"success-rate"`) ||
+		!strings.HasSuffix(bad, rb.Digest) || !strings.Contains(string(rb.Evidence), `"metric":"success-rate"`) ||
 		!rb.RestoredAt.After(rb.DetectedAt) || rb.SourceSHA != strings.Repeat("c", 40) {
 		t.Errorf("rollback record %+v\nevidence %s", rb, rb.Evidence)
 	}
