@@ -6,8 +6,6 @@
 package engineconfig
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -51,50 +49,6 @@ type Config struct {
 	Kubernetes KubernetesConfig `yaml:"kubernetes"`
 
 	file string
-}
-
-// TrivyConfig is how scan stages run Trivy: as a client of a Trivy
-// server holding the vulnerability database, or on their own with a
-// database in Cache.
-type TrivyConfig struct {
-	// Server is the URL of a `trivy server`; unset, each scan runs Trivy
-	// alone with the database in Cache.
-	Server string              `yaml:"server"`
-	Token  *pipeline.SecretRef `yaml:"token"` // the server's token
-	// Cache is Trivy's cache directory (image layers, and the database
-	// when scanning alone); default trivy-cache in the tools directory.
-	Cache string `yaml:"cache"`
-	// Offline: scan with the database in Cache and never download one.
-	Offline bool `yaml:"offline"`
-}
-
-// KubernetesConfig is where stages with executor: kubernetes run their
-// Pods. Without kubeconfig, and outside a cluster, there is no cluster and
-// such stages fail saying so.
-type KubernetesConfig struct {
-	// Kubeconfig is a kubeconfig file (beside the config when relative);
-	// in a cluster the engine's own service account is used when unset.
-	Kubeconfig string `yaml:"kubeconfig"`
-	// Namespace holds the stage Pods; default the engine's own namespace
-	// in a cluster, else slipway-builds.
-	Namespace string `yaml:"namespace"`
-	// HelperImage is the image whose `slipway checkout` fetches the
-	// commit into a stage's Pod; default this release's own image.
-	HelperImage string `yaml:"helperImage"`
-	// KanikoImage is the executor image of builds run as Pods.
-	KanikoImage string `yaml:"kanikoImage"`
-	// ServiceAccount is the stage Pods' service account;
-	// ServiceAccounts the others a pipeline may name (and a repository's
-	// serviceAccounts grant).
-	ServiceAccount  string   `yaml:"serviceAccount"`
-	ServiceAccounts []string `yaml:"serviceAccounts"`
-	// PullSecret is the Secret holding the registry credentials the Pods
-	// pull their images with.
-	PullSecret string `yaml:"pullSecret"`
-	// Fence is an address (host:port, or api-server) the build
-	// namespace's NetworkPolicies refuse: each Pod waits until it is
-	// refused before anything of its stage runs.
-	Fence string `yaml:"fence"`
 }
 
 // DatabaseConfig puts the engine's store in PostgreSQL, where several
@@ -456,44 +410,6 @@ func (v *checker) database(d *DatabaseConfig) {
 	}
 }
 
-// settings checks where the stages' tools and cluster are.
-func (v *checker) settings(c *Config) {
-	if c.Prometheus != "" {
-		v.httpURL("prometheus", c.Prometheus)
-	}
-	t := c.Trivy
-	if t.Server != "" {
-		v.httpURL("trivy.server", t.Server)
-	}
-	if t.Token != nil {
-		v.ref("trivy.token", *t.Token)
-		if t.Server == "" {
-			v.failf("trivy.token", "is the token of a Trivy server; set trivy.server too")
-		}
-	}
-	if t.Offline && t.Server != "" {
-		v.failf("trivy.offline", "scans with a database of its own; a Trivy server holds it instead (set one of offline, server)")
-	}
-	k := c.Kubernetes
-	for at, name := range map[string]string{"kubernetes.namespace": k.Namespace, "kubernetes.serviceAccount": k.ServiceAccount, "kubernetes.pullSecret": k.PullSecret} {
-		if name != "" && !dnsName.MatchString(name) {
-			v.failf(at, "%q is not a Kubernetes name (lower-case letters, digits, '-' and '.')", name)
-		}
-	}
-	for i, name := range k.ServiceAccounts {
-		if !dnsName.MatchString(name) {
-			v.failf(fmt.Sprintf("kubernetes.serviceAccounts[%d]", i), "%q is not a Kubernetes name (lower-case letters, digits, '-' and '.')", name)
-		}
-	}
-	if k.Fence != "" && k.Fence != "api-server" {
-		if _, port, err := net.SplitHostPort(k.Fence); err != nil || port == "" {
-			v.failf("kubernetes.fence", "%q is neither host:port nor api-server", k.Fence)
-		}
-	}
-}
-
-// url refuses what is not a remote repository URL: empty, option-like,
-// local paths and file:// or ext:: transports.
 // httpURL checks an http(s) address the engine connects to: a scheme, a
 // host, and nothing that hides another host (user info).
 func (v *checker) httpURL(at, u string) {
@@ -503,6 +419,8 @@ func (v *checker) httpURL(at, u string) {
 	}
 }
 
+// url refuses what is not a remote repository URL: empty, option-like,
+// local paths and file:// or ext:: transports.
 func (v *checker) url(at, u string) {
 	lower := strings.ToLower(u)
 	switch {
@@ -511,117 +429,6 @@ func (v *checker) url(at, u string) {
 	case strings.HasPrefix(lower, "file:") || strings.HasPrefix(lower, "ext::") || strings.HasPrefix(u, "/") || strings.HasPrefix(u, "."):
 		v.failf(at, "%q is a local path or a command transport; give an https:// or ssh:// URL", u)
 	}
-}
-
-// Resolve reads every secret the config references and loads its
-// pipeline files (relative to the config file).
-func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolved, error) {
-	read := func(what string, r pipeline.SecretRef) (string, error) { return c.read(what, r, lookupEnv) }
-	out := &server.Resolved{URL: c.URL}
-	seen := map[string]string{}
-	for _, rc := range c.Repositories {
-		repo := &triggers.Repo{Config: rc}
-		var err error
-		if repo.Secret, err = read("repository "+rc.Name+" webhook secret", rc.WebhookSecret); err != nil {
-			return nil, err
-		}
-		token := ""
-		if rc.Token != nil {
-			if token, err = read("repository "+rc.Name+" token", *rc.Token); err != nil {
-				return nil, err
-			}
-		}
-		if s := rc.Status; s != nil && s.GitHubApp != nil {
-			if repo.StatusAppKey, err = read("repository "+rc.Name+" GitHub App private key", s.GitHubApp.PrivateKey); err != nil {
-				return nil, err
-			}
-			if _, err := forgestatus.ParsePrivateKey([]byte(repo.StatusAppKey)); err != nil {
-				return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
-			}
-		} else if s != nil {
-			if repo.StatusToken, err = read("repository "+rc.Name+" status token", s.Token); err != nil {
-				return nil, err
-			}
-			if repo.StatusToken == "" {
-				return nil, fmt.Errorf("repository %s status token is empty", rc.Name)
-			}
-		}
-		repo.Config.Secrets = slices.Clone(rc.Secrets)
-		for i, g := range rc.Secrets { // grant files are read at run time, relative to this config
-			if g.From.File != "" {
-				repo.Config.Secrets[i].From.File = c.beside(g.From.File)
-			}
-		}
-		for _, pr := range rc.Pipelines {
-			if pr.Path != "" {
-				repo.Sources = append(repo.Sources, triggers.RepoFileSource{URL: rc.URL, Path: pr.Path, Token: token, Limits: rc.Limits})
-				continue
-			}
-			file := c.beside(pr.File)
-			p, err := pipeline.Load(file)
-			if err != nil {
-				return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
-			}
-			if other, dup := seen[p.Metadata.Name]; dup {
-				return nil, fmt.Errorf("pipeline name %s is used by both %s and %s", p.Metadata.Name, other, file)
-			}
-			seen[p.Metadata.Name] = file
-			repo.Sources = append(repo.Sources, triggers.FileSource{P: p})
-		}
-		out.Repos = append(out.Repos, repo)
-	}
-	for _, tc := range c.Tokens {
-		role, _ := server.ParseRole(tc.Role)
-		t := server.Token{Name: tc.Name, Role: role, Apps: slices.Clone(tc.Apps)}
-		if tc.Secret != nil {
-			v, err := read("token "+tc.Name, *tc.Secret)
-			if err != nil {
-				return nil, err
-			}
-			t.Hash = sha256.Sum256([]byte(v))
-		} else {
-			b, _ := hex.DecodeString(tc.SHA256)
-			copy(t.Hash[:], b)
-		}
-		out.Tokens = append(out.Tokens, t)
-	}
-	if a := c.Alertmanager; a != nil {
-		out.Alertmanager = &server.AlertmanagerAuth{Username: a.Username, AppLabel: a.AppLabel}
-		if out.Alertmanager.AppLabel == "" {
-			out.Alertmanager.AppLabel = "app"
-		}
-		ref, what := a.Password, "alertmanager password"
-		if a.BearerToken != nil {
-			ref, what = a.BearerToken, "alertmanager bearer token"
-		}
-		v, err := read(what, *ref)
-		if err != nil {
-			return nil, err
-		}
-		if v == "" {
-			// An empty secret would admit anyone who sends empty credentials.
-			return nil, fmt.Errorf("%s is empty: Alertmanager's credentials must not be empty", what)
-		}
-		if a.BearerToken != nil {
-			out.Alertmanager.Bearer = v
-		} else {
-			out.Alertmanager.Password = v
-		}
-	}
-	return out, nil
-}
-
-// beside makes a path relative to the config file absolute.
-// read reads a referenced secret (a file relative to the config).
-func (c *Config) read(what string, r pipeline.SecretRef, lookupEnv func(string) (string, bool)) (string, error) {
-	if r.File != "" {
-		r.File = c.beside(r.File)
-	}
-	v, err := r.Read(lookupEnv)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	return v, nil
 }
 
 // LeaseTTL is how long engines sharing the database lease their runs
@@ -646,24 +453,7 @@ func (c *Config) DatabasePassword(lookupEnv func(string) (string, bool)) (string
 	return c.read("database password", *c.Database.Password, lookupEnv)
 }
 
-// TrivyToken reads the Trivy server's token the config references ("" when
-// it references none).
-func (c *Config) TrivyToken(lookupEnv func(string) (string, bool)) (string, error) {
-	if c.Trivy.Token == nil {
-		return "", nil
-	}
-	return c.read("trivy token", *c.Trivy.Token, lookupEnv)
-}
-
-// Path is a path the config names, made absolute beside the config file
-// ("" stays "").
-func (c *Config) Path(path string) string {
-	if path == "" {
-		return ""
-	}
-	return c.beside(path)
-}
-
+// beside makes a path relative to the config file absolute.
 func (c *Config) beside(path string) string {
 	if filepath.IsAbs(path) {
 		return path
