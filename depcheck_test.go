@@ -18,13 +18,13 @@ const module = "github.com/slipwayci/slipway/"
 
 // layers is the module layout: which of the module's packages each part may
 // import. A package matches the longest prefix listed; "kind" is any
-// stages/<kind> package of a stage kind the pipeline file names.
+// stages/kinds/<kind> package of a stage kind the pipeline file names.
 var layers = map[string][]string{
 	"pipeline": {"pipeline"},
-	"stages":   {"pipeline", "release", "stages", "excerpt"}, // shared machinery under stages/ too; kinds: see kindRule
+	"stages":   {"pipeline", "release", "stages", "excerpt"}, // the contract (package stages), the kinds (stages/kinds/…) and the machinery they share (stages/…)
 	"runner":   {"pipeline", "release", "stages", "runner"},
 	"triggers": {"pipeline", "release", "runner", "triggers"},
-	"server":   {"pipeline", "release", "stages", "runner", "triggers", "server"}, // stages: the contract only (rollback evidence, commands)
+	"server":   {"pipeline", "release", "runner", "triggers", "server"},
 	"configs":  {},
 	// commit statuses on the forges: reads runs (runner/store), quotes forges' answers (excerpt)
 	"forgestatus": {"release", "runner", "forgestatus", "excerpt"},
@@ -40,7 +40,7 @@ var layers = map[string][]string{
 // free may import anything in the module.
 var free = []string{"cmd", "integration", "bench"}
 
-// stageKinds are the packages under stages/ that are kinds (one per
+// stageKinds are the packages under stages/kinds/ (one per
 // pipeline.Kinds): they never import one another, and only cmd and
 // integration import them.
 var stageKinds = pipeline.Kinds
@@ -97,12 +97,12 @@ func listPackages(t *testing.T) []pkg {
 }
 
 // area is the first path element of a package of the module: runner for
-// runner/store/sqlstore. kind is set for stages/<kind>[/…].
+// runner/store/sqlstore. kind is set for stages/kinds/<kind>[/…].
 func area(path string) (top, kind string) {
 	rel := strings.TrimPrefix(path, module)
 	parts := strings.Split(rel, "/")
-	if parts[0] == "stages" && len(parts) > 1 && slices.Contains(stageKinds, parts[1]) {
-		kind = parts[1]
+	if len(parts) > 2 && parts[0] == "stages" && parts[1] == "kinds" {
+		kind = parts[2]
 	}
 	return parts[0], kind
 }
@@ -117,6 +117,9 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 			continue // this test
 		}
 		top, kind := area(p.ImportPath)
+		if kind != "" && !slices.Contains(stageKinds, kind) {
+			t.Errorf("%s: stages/kinds/ holds the stage kinds a pipeline file names (%v), not %s", p.ImportPath, stageKinds, kind)
+		}
 		if slices.Contains(free, top) {
 			for _, imp := range p.Imports {
 				if strings.HasPrefix(imp, module+"internal/") {
@@ -151,9 +154,18 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 	}
 }
 
+// Each stage kind a pipeline file names is a package of stages/kinds/.
+func TestEveryKindHasItsPackage(t *testing.T) {
+	for _, k := range stageKinds {
+		if files, _ := filepath.Glob(filepath.Join("stages", "kinds", k, "*.go")); len(files) == 0 {
+			t.Errorf("stage kind %s has no package stages/kinds/%s", k, k)
+		}
+	}
+}
+
 // testOnly are packages the shipped binary must not contain: only files
 // built with the slipway_fake tag (test and benchmark builds) import them.
-var testOnly = []string{module + "stages/fake"}
+var testOnly = []string{module + "stages/kinds/fake"}
 
 func TestShippedBinaryLeavesOutTestKinds(t *testing.T) {
 	files, err := filepath.Glob("cmd/slipway/*.go")

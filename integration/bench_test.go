@@ -16,8 +16,8 @@ import (
 	"github.com/slipwayci/slipway/integration/gitserver"
 	"github.com/slipwayci/slipway/integration/registry"
 	"github.com/slipwayci/slipway/integration/trivydb"
-	"github.com/slipwayci/slipway/stages/build"
-	"github.com/slipwayci/slipway/stages/scan"
+	"github.com/slipwayci/slipway/stages/kinds/build"
+	"github.com/slipwayci/slipway/stages/kinds/scan"
 	"github.com/slipwayci/slipway/stages/tools"
 )
 

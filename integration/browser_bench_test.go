@@ -12,8 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // seedBigRun stores, before the engine starts, a finished run of app shop
@@ -28,8 +28,8 @@ func seedBigRun(b *testing.B, data string, measurements, lines int) int64 {
 	must(b, st.CreateRun(ctx, &store.NewRun{Run: run, Stages: []store.Stage{{Index: 0, Name: "release", Kind: "canary", Status: store.StagePending}}}))
 	_, err := st.TransitionRun(ctx, run.ID, []store.RunStatus{store.RunQueued}, store.RunFailed, "seeded for a benchmark", time.Now())
 	must(b, err)
-	data5, _ := json.Marshal(stages.ReleaseProgress{Image: "registry.local/shop@sha256:" + strings.Repeat("ab", 32),
-		Steps: []stages.PlannedStep{{Weight: 10, Interval: "1m"}, {Weight: 50, Interval: "1m"}}})
+	data5, _ := json.Marshal(release.Progress{Image: "registry.local/shop@sha256:" + strings.Repeat("ab", 32),
+		Steps: []release.PlannedStep{{Weight: 10, Interval: "1m"}, {Weight: 50, Interval: "1m"}}})
 	must(b, st.SaveRelease(ctx, &store.Release{RunID: run.ID, App: "shop", State: "rolled-back", Step: 1, Weight: 50, Reason: "seeded", Data: data5, UpdatedAt: time.Now()}))
 	min := 99.0
 	t0 := time.Now().Add(-time.Hour)

@@ -18,8 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/slipwayci/slipway/integration/loadgen"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/gitops"
 )
 
@@ -283,7 +283,7 @@ func TestCanaryComparedWithTheStable(t *testing.T) {
 		rel, err := st.GetRelease(context.Background(), rbs[0].RunID)
 		st.Close()
 		must(t, err)
-		var ev stages.RollbackEvidence
+		var ev release.RollbackEvidence
 		must(t, json.Unmarshal(rbs[0].Evidence, &ev))
 		m := ev.Detail.Measurements
 		if rbs[0].Weight != 10 || len(m) != 1 || !strings.Contains(m[0].Message, "canary worse than stable: canary") || !strings.Contains(m[0].Message, "; confidence ") {
@@ -292,7 +292,7 @@ func TestCanaryComparedWithTheStable(t *testing.T) {
 		// Decided within the first step, before its minute was over (the
 		// step's start, not the release's: the deploy before it takes a
 		// time of its own).
-		var progress stages.ReleaseProgress
+		var progress release.Progress
 		must(t, json.Unmarshal(rel.Data, &progress))
 		if into := m[0].At.Sub(progress.StepStartedAt); progress.StepStartedAt.IsZero() || into >= time.Minute {
 			t.Errorf("%s: decided %s into the first step (which began %v), not within its minute", tt.version, into, progress.StepStartedAt)
@@ -330,7 +330,7 @@ func TestCanaryComparedWithTheStable(t *testing.T) {
 		metrics: "[{name: errors-vs-stable, builtin: request-success-rate, compare: stable, min: 95}, {name: trial, query: 'vector(1)', max: 0, dryRun: true}]"})
 	good := pushDemoImage(t, e.reg, "shop/order-service:v5", "v5", 0, 0)
 	if out, code := e.release(t, quick, good); code != 0 || !strings.Contains(out, "promoted: the stable workload runs") ||
-		!strings.Contains(out, "trial: fail (1, max 0) — "+stages.DryRunNote) {
+		!strings.Contains(out, "trial: fail (1, max 0) — "+release.DryRunNote) {
 		t.Fatalf("a healthy canary compared with the stable, beside a failing metric in dry run: exit %d\n%s", code, out)
 	}
 }

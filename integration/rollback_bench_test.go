@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/benchreport"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // probe sends requests through the mesh at a fixed rate and remembers when
@@ -124,7 +124,7 @@ func timeToRollback(b *testing.B, e *releaseEnv, pipe, bad string) {
 		st := openStore(b, filepath.Join(e.dir, "data"))
 		rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{Limit: 1})
 		st.Close()
-		var ev stages.RollbackEvidence
+		var ev release.RollbackEvidence
 		json.Unmarshal(rbs[0].Evidence, &ev)
 		t := ev.Timings
 		add := func(name string, d time.Duration) { phases[name] = append(phases[name], d) }

@@ -3,8 +3,10 @@
 // people and alerts give it) and Next, the pure function that says where
 // an event leaves a release and what must be done about it. The canary
 // stage carries out the effects, the store keeps the state, and the
-// server and the UI ask Next before they accept a command. No other
-// package writes a state's or a command's name.
+// server and the UI ask Next before they accept a command. The release's
+// records (records.go) are one type each, from the canary stage through
+// the store to the API and the UI. No other package writes a state's or
+// a command's name.
 package release
 
 import "slices"

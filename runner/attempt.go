@@ -167,7 +167,7 @@ func (r *Runner) attempt(ctx context.Context, ex *execution, i, n int) (stages.R
 		ID: ex.run.ID, Pipeline: ex.p.Metadata.Name, App: ex.p.AppName(), Stage: st.Name, Attempt: n,
 		Trigger: ex.data().Run, Workdir: ex.workdir, Env: ex.p.Env, Secrets: ex.secrets, Outputs: ex.outputs,
 		MayFetch: r.mayFetch(ex.run), Log: log, Logger: ex.log.With("stage", st.Name, "attempt", n),
-		Release: &release{st: r.store, cmds: r.cmds, runID: ex.run.ID, app: ex.p.AppName()},
+		Release: &releaseStore{st: r.store, cmds: r.cmds, runID: ex.run.ID, app: ex.p.AppName()},
 	}
 	spec, err := pipeline.RenderSpec(st.Name, st.Spec(), ex.data())
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
-	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/stages/kinds/fake"
 )
 
 // countingStore counts the store calls that write.

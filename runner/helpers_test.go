@@ -12,7 +12,7 @@ import (
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
-	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/stages/kinds/fake"
 )
 
 // testEngine is a runner over a real temporary SQLite store with the fake

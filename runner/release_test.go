@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
@@ -21,7 +22,7 @@ type probeResult struct {
 	commands     []string
 	rollbackIDs  [2]int64
 	measurements int
-	checkpoint   *stages.Checkpoint
+	checkpoint   *release.Checkpoint
 }
 
 func (p *probeStage) Validate() error { return nil }
@@ -29,9 +30,9 @@ func (p *probeStage) Validate() error { return nil }
 func (p *probeStage) Run(ctx context.Context, run *stages.Run) (stages.Result, error) {
 	var res probeResult
 	rel := run.Release
-	res.err = rel.Save(ctx, stages.Checkpoint{State: "progressing", Step: 1, Weight: 25, Data: []byte(`{"since":0}`)})
+	res.err = rel.Save(ctx, release.Checkpoint{State: "progressing", Step: 1, Weight: 25, Data: []byte(`{"since":0}`)})
 	for range 2 {
-		if _, err := rel.RecordMeasurement(ctx, stages.Measurement{Step: 1, Weight: 25, Metric: "sr", Outcome: "pass", Requests: -1, At: time.Now()}); err != nil {
+		if _, err := rel.RecordMeasurement(ctx, release.Measurement{Step: 1, Weight: 25, Metric: "sr", Outcome: "pass", Requests: -1, At: time.Now()}); err != nil {
 			res.err = err
 		}
 	}
@@ -39,12 +40,12 @@ func (p *probeStage) Run(ctx context.Context, run *stages.Run) (stages.Result, e
 	res.measurements = len(ms)
 	res.checkpoint, _ = rel.Checkpoint(ctx)
 	for i := range 2 {
-		res.rollbackIDs[i], _ = rel.RecordRollback(ctx, stages.RollbackRecord{Trigger: "manual", DetectedAt: time.Now(), RestoredAt: time.Now()})
+		res.rollbackIDs[i], _ = rel.RecordRollback(ctx, release.Rollback{Trigger: "manual", DetectedAt: time.Now(), RestoredAt: time.Now()})
 	}
 	p.seen <- res // the test queues a command now
 	for ctx.Err() == nil {
-		if c, _ := rel.NextCommand(ctx); c != nil {
-			res.commands = append(res.commands, c.Name+"/"+c.Actor)
+		if c, _ := rel.NextRequest(ctx); c != nil {
+			res.commands = append(res.commands, string(c.Command)+"/"+c.Actor)
 			p.seen <- res // the command arrived; the test stops the run now
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/internal/eventually"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 )
@@ -67,8 +68,8 @@ func TestEnginesOnOneDatabaseWakeEachOther(t *testing.T) {
 		return got.Status == store.RunRunning && got.Owner == "a" && len(atts) == 1
 	})
 
-	rel := &release{st: a.store, cmds: a.cmds, runID: run.ID}
-	given := rel.CommandGiven()
+	rel := &releaseStore{st: a.store, cmds: a.cmds, runID: run.ID}
+	given := rel.RequestMade()
 	if err := b.store.(store.Store).AddCommand(ctx, &store.Command{RunID: run.ID, Name: "promote", Actor: "alice", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +78,8 @@ func TestEnginesOnOneDatabaseWakeEachOther(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a command given through engine b did not wake the release on engine a")
 	}
-	if c, err := rel.NextCommand(ctx); err != nil || c == nil || c.Name != "promote" {
-		t.Errorf("NextCommand on a = %+v, %v", c, err)
+	if c, err := rel.NextRequest(ctx); err != nil || c == nil || c.Command != release.Promote {
+		t.Errorf("NextRequest on a = %+v, %v", c, err)
 	}
 
 	logged := b.notes.wait(run.ID)

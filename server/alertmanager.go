@@ -12,7 +12,6 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // AlertmanagerAuth is how Alertmanager authenticates to
@@ -126,15 +125,15 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 			"alertStartsAt", a.StartsAt.Format(time.RFC3339), "releaseBegan", began.Format(time.RFC3339))
 		return 0, nil
 	}
-	detail, err := json.Marshal(stages.CommandDetail{AlertName: name,
-		Alert: &stages.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, GeneratorURL: a.GeneratorURL}})
+	detail, err := json.Marshal(release.CommandDetail{AlertName: name,
+		Alert: &release.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, GeneratorURL: a.GeneratorURL}})
 	if err != nil {
 		return 0, err
 	}
 	now := time.Now()
 	audit := store.AuditEntry{Time: now, Actor: "alertmanager", Action: "release." + string(release.Abort), Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID),
 		Detail: fmt.Sprintf("alert %s firing since %s", name, a.StartsAt.Format(time.RFC3339))}
-	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: string(release.Abort), Actor: "alertmanager",
+	if err := s.store.AddCommand(r.Context(), &store.Command{RunID: rel.RunID, Name: release.Abort, Actor: "alertmanager",
 		Detail: detail, CreatedAt: now}, audit); err != nil {
 		return 0, err
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/release"
 )
 
 // Summary is a rollback in one line, with the numbers: "success-rate 71.2
@@ -41,7 +41,7 @@ func (v RollbackView) Explain() string {
 	w("  %s", v.Summary())
 	w("Why: %s", v.Reason)
 	for _, m := range ev.Detail.Measurements {
-		w("  %s  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Metric, m.Outcome, orOutcome(m.Message, stages.FormatNumber(m.Value)))
+		w("  %s  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Metric, m.Outcome, orOutcome(m.Message, release.FormatNumber(m.Value)))
 	}
 	if name := ev.Detail.Labels["alertname"]; name != "" {
 		w("  alert %s firing since %s", name, ev.Detail.StartsAt.Local().Format("2006-01-02 15:04:05"))
@@ -65,7 +65,7 @@ func (v RollbackView) Explain() string {
 	if len(v.Measurements) > 0 {
 		w("All measurements of the release:")
 		for _, m := range v.Measurements {
-			w("  %s  step %d at %3d%%  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Step+1, m.Weight, m.Metric, m.Outcome, orOutcome(m.Message, stages.FormatNumber(m.Value)))
+			w("  %s  step %d at %3d%%  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Step+1, m.Weight, m.Metric, m.Outcome, orOutcome(m.Message, release.FormatNumber(m.Value)))
 		}
 	}
 	return b.String()

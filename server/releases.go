@@ -11,7 +11,6 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // apiCommands are the commands people give a release in flight:
@@ -77,8 +76,8 @@ func (s *Server) releaseCommand(name release.Command) handler {
 			writeError(w, http.StatusConflict, "%s not sent to the release of %s (run %d): %s", cmd, app, rel.RunID, why)
 			return
 		}
-		detail, _ := json.Marshal(stages.CommandDetail{Reason: req.Reason})
-		c := &store.Command{RunID: rel.RunID, Name: string(cmd), Actor: who.Name, Detail: detail, CreatedAt: time.Now()}
+		detail, _ := json.Marshal(release.CommandDetail{Reason: req.Reason})
+		c := &store.Command{RunID: rel.RunID, Name: cmd, Actor: who.Name, Detail: detail, CreatedAt: time.Now()}
 		audit := store.AuditEntry{Time: c.CreatedAt, Actor: who.Name, Action: "release." + string(cmd),
 			Target: fmt.Sprintf("app/%s run/%d", app, rel.RunID), Detail: fmt.Sprintf("at %d%% (%s) %s", rel.Weight, rel.State, req.Reason)}
 		if err := s.store.AddCommand(r.Context(), c, audit); err != nil {
@@ -120,29 +119,29 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, who *Token
 // RollbackView is a rollback record as the API shows it; Measurements are
 // all of the release's measurements (the deciding ones are in Evidence).
 type RollbackView struct {
-	ID             int64                   `json:"id"`
-	Run            int64                   `json:"run"`
-	App            string                  `json:"app"`
-	SourceSHA      string                  `json:"sourceSha"`
-	Digest         string                  `json:"digest"`
-	Trigger        string                  `json:"trigger"`
-	Actor          string                  `json:"actor,omitempty"`
-	Reason         string                  `json:"reason"`
-	Weight         int                     `json:"weight"`
-	ReleaseCommit  string                  `json:"releaseCommit"`
-	RollbackCommit string                  `json:"rollbackCommit"`
-	DetectedAt     time.Time               `json:"detectedAt"`
-	RestoredAt     time.Time               `json:"restoredAt"`
-	Evidence       stages.RollbackEvidence `json:"evidence"`
-	Measurements   []store.Measurement     `json:"measurements,omitempty"`
+	ID             int64                    `json:"id"`
+	Run            int64                    `json:"run"`
+	App            string                   `json:"app"`
+	SourceSHA      string                   `json:"sourceSha"`
+	Digest         string                   `json:"digest"`
+	Trigger        string                   `json:"trigger"`
+	Actor          string                   `json:"actor,omitempty"`
+	Reason         string                   `json:"reason"`
+	Weight         int                      `json:"weight"`
+	ReleaseCommit  string                   `json:"releaseCommit"`
+	RollbackCommit string                   `json:"rollbackCommit"`
+	DetectedAt     time.Time                `json:"detectedAt"`
+	RestoredAt     time.Time                `json:"restoredAt"`
+	Evidence       release.RollbackEvidence `json:"evidence"`
+	Measurements   []store.Measurement      `json:"measurements,omitempty"`
 }
 
 // rollbackView is the API's view of a stored rollback; evidence the
 // engine cannot read (a record damaged by hand) shows as none.
 func rollbackView(rb *store.Rollback) RollbackView {
-	var ev stages.RollbackEvidence
+	var ev release.RollbackEvidence
 	if err := json.Unmarshal(rb.Evidence, &ev); err != nil {
-		ev = stages.RollbackEvidence{}
+		ev = release.RollbackEvidence{}
 	}
 	return RollbackView{ID: rb.ID, Run: rb.RunID, App: rb.App, SourceSHA: rb.SourceSHA, Digest: rb.Digest, Trigger: rb.Trigger,
 		Actor: rb.Actor, Reason: rb.Reason, Weight: rb.Weight, ReleaseCommit: rb.ReleaseCommit, RollbackCommit: rb.RollbackCommit,

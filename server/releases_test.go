@@ -39,7 +39,7 @@ func (a *apiTest) commands(t *testing.T, run int64) []string {
 		if c == nil {
 			return out
 		}
-		out = append(out, c.Name+" by "+c.Actor)
+		out = append(out, string(c.Name)+" by "+c.Actor)
 	}
 }
 

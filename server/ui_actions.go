@@ -10,7 +10,6 @@ import (
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/web"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // confirmBody is a confirm page: what will happen, to what, and the form
@@ -155,7 +154,7 @@ func (s *Server) rollbackPage(r *http.Request, who *Token) (web.Page, error) {
 
 // phases splits a rollback's time: deciding, committing and pushing,
 // Argo CD syncing until the route flipped.
-func phases(t stages.RollbackTimings) []web.Phase {
+func phases(t release.RollbackTimings) []web.Phase {
 	if t.DetectedAt.IsZero() || t.DecidedAt.IsZero() || t.PushedAt.IsZero() || t.RestoredAt.IsZero() {
 		return nil
 	}
@@ -163,7 +162,7 @@ func phases(t stages.RollbackTimings) []web.Phase {
 		{Name: "sync until stable serves", Took: t.RestoredAt.Sub(t.PushedAt)}}
 }
 
-func alertOf(a stages.Alert) *alertTable {
+func alertOf(a release.Alert) *alertTable {
 	if len(a.Labels) == 0 && len(a.Annotations) == 0 {
 		return nil
 	}

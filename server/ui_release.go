@@ -12,7 +12,6 @@ import (
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/web"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // The release page (one canary, by its run), its command confirmations,
@@ -103,7 +102,7 @@ func (s *Server) releasePage(r *http.Request, who *Token) (web.Page, error) {
 }
 
 func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
-	var p stages.ReleaseProgress
+	var p release.Progress
 	json.Unmarshal(rel.Data, &p) // a checkpoint without progress shows without it
 	b := releaseBody{Run: rel.RunID, App: rel.App, State: rel.State, Reason: rel.Reason, Image: p.Image, Digest: p.Digest,
 		Weight: rel.Weight, StepStarted: p.StepStartedAt, Updated: rel.UpdatedAt}
@@ -153,7 +152,7 @@ func metricViews(ms []store.Measurement, decisive map[int64]bool) []metricView {
 		}
 		v := &out[i]
 		v.Query = m.Query
-		v.DryRun = v.DryRun || strings.HasPrefix(m.Message, stages.DryRunNote)
+		v.DryRun = v.DryRun || strings.HasPrefix(m.Message, release.DryRunNote)
 		v.Rows = append(v.Rows, measurementRow{At: m.At, Step: m.Step + 1, Weight: m.Weight, Value: web.Number(m.Value),
 			Limits: limits(m.Min, m.Max), Requests: requests(m.Requests), Outcome: m.Outcome, Message: m.Message, Decisive: decisive[m.ID]})
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // browser is an HTTP client with a cookie jar that does not follow
@@ -149,8 +148,8 @@ func (a *apiTest) seedRelease(t testing.TB, run int64, state release.State) {
 		t.Fatal(err)
 	}
 	live := 25
-	data, _ := json.Marshal(stages.ReleaseProgress{Image: "registry.local/shop:v2", Digest: "sha256:" + strings.Repeat("ab", 32),
-		Steps:         []stages.PlannedStep{{Weight: 10, Interval: "2s"}, {Weight: 25, Interval: "2s"}, {Pause: "until promoted"}},
+	data, _ := json.Marshal(release.Progress{Image: "registry.local/shop:v2", Digest: "sha256:" + strings.Repeat("ab", 32),
+		Steps:         []release.PlannedStep{{Weight: 10, Interval: "2s"}, {Weight: 25, Interval: "2s"}, {Pause: "until promoted"}},
 		StepStartedAt: time.Now().Add(-90 * time.Second), LiveWeight: &live, LiveAt: time.Now()})
 	if err := a.st.SaveRelease(ctx, &store.Release{RunID: run, App: r.App, State: state, Step: 1, Weight: 25, Reason: "step 2: 25%", Data: data, UpdatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -169,7 +168,7 @@ func (a *apiTest) seedRelease(t testing.TB, run int64, state release.State) {
 	}
 	// A metric in dry run that failed: charted and explained, deciding nothing.
 	dry := &store.Measurement{RunID: run, Step: 1, Weight: 25, Metric: "new-latency", Query: "histogram_quantile(0.99, …)", Value: 740, Max: ptr(250),
-		Requests: 40, Outcome: "fail", Message: stages.DryRunNote + "; 740 > max 250", At: t0.Add(30 * time.Second)}
+		Requests: 40, Outcome: "fail", Message: release.DryRunNote + "; 740 > max 250", At: t0.Add(30 * time.Second)}
 	if err := a.st.AddMeasurement(ctx, dry); err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +182,10 @@ func TestPagesShowTheStore(t *testing.T) {
 	run := a.inFlight(t)
 	a.seedRelease(t, run, "paused")
 	ms, _ := a.st.ListMeasurements(context.Background(), run)
-	ev, _ := json.Marshal(stages.RollbackEvidence{Detail: stages.RollbackDetail{Measurements: []stages.Measurement{
+	ev, _ := json.Marshal(release.RollbackEvidence{Detail: release.RollbackDetail{Measurements: []release.Measurement{
 		{ID: ms[2].ID, Metric: "success-rate", Value: ms[2].Value, Outcome: "fail", Message: "72.7 < min 99"},
 		{ID: ms[4].ID, Metric: "success-rate", Value: ms[4].Value, Outcome: "fail", Message: "71.2 < min 99"}}, FailureLimit: 1},
-		Timings: stages.RollbackTimings{DetectedAt: time.Now().Add(-4 * time.Second), DecidedAt: time.Now().Add(-3900 * time.Millisecond),
+		Timings: release.RollbackTimings{DetectedAt: time.Now().Add(-4 * time.Second), DecidedAt: time.Now().Add(-3900 * time.Millisecond),
 			PushedAt: time.Now().Add(-3 * time.Second), RestoredAt: time.Now()}})
 	rb := &store.Rollback{RunID: run, App: "slow", Trigger: "analysis", Reason: "success-rate below min", Weight: 25, Evidence: ev,
 		ReleaseCommit: "1111111", RollbackCommit: "2222222", DetectedAt: time.Now().Add(-4 * time.Second), RestoredAt: time.Now()}
@@ -226,7 +225,7 @@ func TestPagesShowTheStore(t *testing.T) {
 		}
 	}
 	if got := text(dryRun); dryRun == nil || !strings.Contains(got, "dry run") || !strings.Contains(text(dryRun.Parent), "In dry run: its measurements never roll back") ||
-		!strings.Contains(text(dryRun.Parent), stages.DryRunNote+"; 740 > max 250") {
+		!strings.Contains(text(dryRun.Parent), release.DryRunNote+"; 740 > max 250") {
 		t.Errorf("the metric in dry run: heading %q", got)
 	}
 	actions := text(find(rel, "div", "class", "actions"))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/release"
 )
 
 // Stage is one attempt of one stage of one run.
@@ -68,7 +69,7 @@ type Run struct {
 	Logger *slog.Logger
 	// Release keeps a canary's checkpoint, evidence and commands; set by
 	// the runner for every attempt.
-	Release Release
+	Release release.Store
 }
 
 // Result is what an attempt leaves behind. Outputs (of a successful

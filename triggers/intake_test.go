@@ -21,7 +21,7 @@ import (
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/runner/store/sqlstore"
 	"github.com/slipwayci/slipway/stages"
-	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/stages/kinds/fake"
 )
 
 func TestGitHubSignatureTestVector(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/slipwayci/slipway/stages/clone"
+	"github.com/slipwayci/slipway/stages/kinds/clone"
 )
 
 func main() {

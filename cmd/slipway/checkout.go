@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayci/slipway/pipeline"
-	"github.com/slipwayci/slipway/stages/clone"
+	"github.com/slipwayci/slipway/stages/kinds/clone"
 )
 
 // newCheckoutCmd is the init container of a stage's Pod (executor:

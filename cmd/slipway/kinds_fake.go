@@ -4,7 +4,7 @@ package main
 
 import (
 	"github.com/slipwayci/slipway/stages"
-	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/stages/kinds/fake"
 )
 
 // testKinds: built with -tags slipway_fake (the integration tests and the

@@ -18,7 +18,7 @@ import (
 
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server"
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/retry"
 )
 
 func newLogsCmd() *cobra.Command {
@@ -102,7 +102,7 @@ func followLogs(ctx context.Context, c *client, id string, print func(store.LogL
 		}
 		wait := b.Step()
 		fmt.Fprintf(endw, "slipway: the log stream broke off (%v); reconnecting in %s after line %s\n", broken.err, wait, cmp.Or(f.lastID, "0"))
-		if err := stages.Sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return "", err
 		}
 	}

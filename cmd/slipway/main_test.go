@@ -15,7 +15,7 @@ import (
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/stages"
-	"github.com/slipwayci/slipway/stages/fake"
+	"github.com/slipwayci/slipway/stages/kinds/fake"
 )
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -1,6 +1,6 @@
 // Package slipwayimage builds Slipway's own image — the repository's
 // Dockerfile — with the pinned Kaniko executor in the build stage's local
-// sandbox (stages/build.Local: no Docker engine), from a static slipway
+// sandbox (stages/kinds/build.Local: no Docker engine), from a static slipway
 // and the static Trivy, onto a distroless-like base it pushes to the same
 // registry (gcr.io cannot be reached here). `make image` and the tests
 // that run Slipway in the cluster use it.
@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/slipwayci/slipway/integration/registry"
-	"github.com/slipwayci/slipway/stages/build"
+	"github.com/slipwayci/slipway/stages/kinds/build"
 )
 
 // Options says what to build and where to push it.

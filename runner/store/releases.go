@@ -100,7 +100,7 @@ type Release struct {
 type Command struct {
 	ID        int64
 	RunID     int64
-	Name      string
+	Name      release.Command
 	Actor     string
 	Detail    []byte // JSON, e.g. the alert that asked for an abort
 	CreatedAt time.Time

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/release"
-	"github.com/slipwayci/slipway/stages"
 )
 
 // funcs are the helpers every template may call.
@@ -58,8 +57,8 @@ func Duration(d time.Duration) string {
 	}
 }
 
-// Number is a measured value for people (stages.FormatNumber).
-func Number(v float64) string { return stages.FormatNumber(v) }
+// Number is a measured value for people (release.FormatNumber).
+func Number(v float64) string { return release.FormatNumber(v) }
 
 // Short cuts a commit or digest to n characters (after a sha256: prefix).
 func Short(s string, n int) string {

@@ -23,7 +23,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/release"
 )
 
 // Outcome is how one measurement came out.
@@ -152,9 +152,9 @@ func Decide(history []Measurement, limits Limits) Decision {
 func Classify(value float64, min, max *float64) (Outcome, string) {
 	switch {
 	case min != nil && value < *min:
-		return Fail, fmt.Sprintf("%s < min %s", stages.FormatNumber(value), stages.FormatNumber(*min))
+		return Fail, fmt.Sprintf("%s < min %s", release.FormatNumber(value), release.FormatNumber(*min))
 	case max != nil && value > *max:
-		return Fail, fmt.Sprintf("%s > max %s", stages.FormatNumber(value), stages.FormatNumber(*max))
+		return Fail, fmt.Sprintf("%s > max %s", release.FormatNumber(value), release.FormatNumber(*max))
 	}
 	return Pass, ""
 }

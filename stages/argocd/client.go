@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/retry"
 )
 
 // Client talks to one Argo CD API server.
@@ -45,11 +45,11 @@ func Dial(server, token string, plainText, insecure bool) (*Client, error) {
 	c, err := apiclient.NewClient(&apiclient.ClientOptions{ServerAddr: server, AuthToken: token, PlainText: plainText,
 		Insecure: insecure, ConfigPath: filepath.Join(configDir, "none")})
 	if err != nil {
-		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, stages.Redact(err, token))
+		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, Redact(err, token))
 	}
 	closer, apps, err := c.NewApplicationClient()
 	if err != nil {
-		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, stages.Redact(err, token))
+		return nil, fmt.Errorf("Argo CD is unreachable at %s: %w", server, Redact(err, token))
 	}
 	return &Client{apps: apps, closer: closer, token: token}, nil
 }
@@ -59,7 +59,7 @@ func Dial(server, token string, plainText, insecure bool) (*Client, error) {
 func (c *Client) Check(ctx context.Context, app string) error {
 	_, err := c.apps.Get(ctx, &application.ApplicationQuery{Name: &app})
 	if err != nil {
-		return fmt.Errorf("checking application %s in Argo CD: %s", app, explainRPC(stages.Redact(err, c.token)))
+		return fmt.Errorf("checking application %s in Argo CD: %s", app, explainRPC(Redact(err, c.token)))
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func (c *Client) SyncAndWait(ctx context.Context, app, revision string, timeout 
 			c.terminate(app, log)
 			return Result{}, fmt.Errorf("sync of %s at %.7s interrupted: %w", app, revision, ctx.Err())
 		case err != nil:
-			return Result{}, fmt.Errorf("reading application %s from Argo CD: %w", app, stages.Redact(err, c.token))
+			return Result{}, fmt.Errorf("reading application %s from Argo CD: %w", app, Redact(err, c.token))
 		}
 		st := a.Status
 		op := st.OperationState
@@ -116,7 +116,7 @@ func (c *Client) SyncAndWait(ctx context.Context, app, revision string, timeout 
 			return Result{}, fmt.Errorf("%w: %s did not become Synced and Healthy at %.7s within %s (sync %s, health %s)%s",
 				ErrUnhealthy, app, revision, timeout, st.Sync.Status, st.Health.Status, c.Diagnose(ctx, app))
 		}
-		if stages.Sleep(ctx, 200*time.Millisecond) != nil {
+		if retry.Sleep(ctx, 200*time.Millisecond) != nil {
 			c.terminate(app, log)
 			return Result{}, fmt.Errorf("sync of %s at %.7s interrupted: %w", app, revision, ctx.Err())
 		}
@@ -132,7 +132,7 @@ func (c *Client) startSync(ctx context.Context, app, revision string, deadline t
 			log("Argo CD is syncing %s to %.7s", app, revision)
 			return nil
 		}
-		err = stages.Redact(err, c.token)
+		err = Redact(err, c.token)
 		if !strings.Contains(err.Error(), "another operation is already in progress") {
 			return fmt.Errorf("asking Argo CD to sync %s at %.7s: %s", app, revision, explainRPC(err))
 		}
@@ -140,7 +140,7 @@ func (c *Client) startSync(ctx context.Context, app, revision string, deadline t
 			return fmt.Errorf("asking Argo CD to sync %s: another operation stayed in progress past the deadline", app)
 		}
 		log("another Argo CD operation on %s is in progress; waiting for it", app)
-		if stages.Sleep(ctx, time.Second) != nil {
+		if retry.Sleep(ctx, time.Second) != nil {
 			return ctx.Err()
 		}
 	}
@@ -158,8 +158,8 @@ func (c *Client) terminate(app string, log func(string, ...any)) {
 			log("terminated the Argo CD operation on %s", app)
 			return
 		}
-		if !strings.Contains(err.Error(), "No operation is in progress") || stages.Sleep(ctx, 250*time.Millisecond) != nil {
-			log("could not terminate the Argo CD operation on %s: %v", app, stages.Redact(err, c.token))
+		if !strings.Contains(err.Error(), "No operation is in progress") || retry.Sleep(ctx, 250*time.Millisecond) != nil {
+			log("could not terminate the Argo CD operation on %s: %v", app, Redact(err, c.token))
 			return
 		}
 	}

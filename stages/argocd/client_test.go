@@ -13,8 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/slipwayci/slipway/stages"
 )
 
 // refusingApps is an Argo CD application service that refuses each app
@@ -70,7 +68,7 @@ func TestClientExplainsRefusalsByStatusCode(t *testing.T) {
 		}
 	}
 	raw := status.Error(codes.NotFound, "app x for tok-s3cret-argocd")
-	red := stages.Redact(raw, "tok-s3cret-argocd")
+	red := Redact(raw, "tok-s3cret-argocd")
 	if status.Code(red) != codes.NotFound || !errors.Is(red, raw) || strings.Contains(red.Error(), "tok-s3cret") ||
 		strings.Contains(status.Convert(red).Message(), "tok-s3cret") {
 		t.Errorf("redacted error: code %v, is %v, text %q", status.Code(red), errors.Is(red, raw), red)

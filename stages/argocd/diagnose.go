@@ -9,7 +9,6 @@ import (
 	"github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/pods"
 )
 
@@ -19,7 +18,7 @@ import (
 func (c *Client) Diagnose(ctx context.Context, app string) string {
 	tree, err := c.apps.ResourceTree(ctx, &application.ResourcesQuery{ApplicationName: &app})
 	if err != nil {
-		return fmt.Sprintf("\n  (could not read the resource tree: %v)", stages.Redact(err, c.token))
+		return fmt.Sprintf("\n  (could not read the resource tree: %v)", Redact(err, c.token))
 	}
 	var lines []string
 	for _, n := range tree.Nodes {

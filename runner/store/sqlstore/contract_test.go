@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -163,7 +164,7 @@ func TestRacesLandOnce(t *testing.T) {
 
 		r := newRun(t, s, "order-service", "")
 		for i := range 20 {
-			must(t, s.AddCommand(ctx, &store.Command{RunID: r.ID, Name: fmt.Sprint("c", i), Actor: "alice", CreatedAt: time.Now()}))
+			must(t, s.AddCommand(ctx, &store.Command{RunID: r.ID, Name: release.Command(fmt.Sprint("c", i)), Actor: "alice", CreatedAt: time.Now()}))
 		}
 		taken := map[int64]int{}
 		for _, err := range race(n, func(int) error {

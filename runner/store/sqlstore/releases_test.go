@@ -96,10 +96,10 @@ func TestReleaseCheckpointsAndCommands(t *testing.T) {
 		if got, _ := s.ListReleases(ctx, "billing", true); len(got) != 0 {
 			t.Errorf("the release of a failed run is listed in flight: %+v", got[0])
 		}
-		for _, name := range []string{"pause", "promote"} {
+		for _, name := range []release.Command{release.Pause, release.Promote} {
 			must(t, s.AddCommand(ctx, &store.Command{RunID: a.ID, Name: name, Actor: "alice", CreatedAt: time.Now()}))
 		}
-		must(t, s.AddCommand(ctx, &store.Command{RunID: b.ID, Name: "abort", Actor: "bob", Detail: []byte(`{"alert":{}}`)}))
+		must(t, s.AddCommand(ctx, &store.Command{RunID: b.ID, Name: release.Abort, Actor: "bob", Detail: []byte(`{"alert":{}}`)}))
 		var taken []string
 		for {
 			c, err := s.TakeCommand(ctx, a.ID, time.Now())
@@ -109,7 +109,7 @@ func TestReleaseCheckpointsAndCommands(t *testing.T) {
 			if c == nil {
 				break
 			}
-			taken = append(taken, c.Name+"/"+c.Actor)
+			taken = append(taken, string(c.Name)+"/"+c.Actor)
 		}
 		if len(taken) != 2 || taken[0] != "pause/alice" || taken[1] != "promote/alice" {
 			t.Errorf("taken from run a: %v", taken)

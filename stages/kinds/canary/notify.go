@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slipwayci/slipway/pipeline"
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/retry"
 )
 
 // notifier posts release events to webhooks, in the background: a slow
@@ -80,7 +80,7 @@ func (n *notifier) send(ev map[string]any) {
 // notifyAttempts times, until the notifier gives up on it.
 func (n *notifier) deliver(i int, url string, data []byte, event any) {
 	b := wait.Backoff{Duration: time.Second, Factor: 2, Steps: notifyAttempts}
-	err := stages.Retry(n.ctx, b, notifyAttempts, func(ctx context.Context) error { return n.post(ctx, url, data) }, nil)
+	err := retry.Retry(n.ctx, b, notifyAttempts, func(ctx context.Context) error { return n.post(ctx, url, data) }, nil)
 	if err != nil {
 		n.say("notification %d (%v) not delivered: %v", i, event, err)
 	}

@@ -34,7 +34,7 @@ type rollout struct {
 	say                func(string, ...any)
 	ref, image, digest string
 
-	cp    stages.Checkpoint
+	cp    release.Checkpoint
 	notes notes
 }
 
@@ -45,17 +45,17 @@ type notes struct {
 	Since         int64    `json:"since"`         // measurements up to this ID no longer count (a person resumed)
 	Pending       *verdict `json:"pending,omitempty"`
 	LastCommit    string   `json:"lastCommit,omitempty"`
-	stages.ReleaseProgress
+	release.Progress
 }
 
 // verdict is where a step (or a gate) leaves the release.
 type verdict struct {
-	Action     string                 `json:"action"`  // next, full, rollback
-	Trigger    string                 `json:"trigger"` // analysis, manual, alert, error
-	Actor      string                 `json:"actor,omitempty"`
-	Reason     string                 `json:"reason"`
-	Evidence   *stages.RollbackDetail `json:"evidence,omitempty"`
-	DetectedAt time.Time              `json:"detectedAt"`
+	Action     string                  `json:"action"`  // next, full, rollback
+	Trigger    string                  `json:"trigger"` // analysis, manual, alert, error
+	Actor      string                  `json:"actor,omitempty"`
+	Reason     string                  `json:"reason"`
+	Evidence   *release.RollbackDetail `json:"evidence,omitempty"`
+	DetectedAt time.Time               `json:"detectedAt"`
 }
 
 const (
@@ -177,7 +177,7 @@ func (r *rollout) move(ctx context.Context, ev release.Event, step, weight int, 
 	if err != nil {
 		return err
 	}
-	r.cp = stages.Checkpoint{State: t.State, Step: step, Weight: weight, Reason: reason, Data: data}
+	r.cp = release.Checkpoint{State: t.State, Step: step, Weight: weight, Reason: reason, Data: data}
 	if err := r.run.Release.Save(context.WithoutCancel(ctx), r.cp); err != nil {
 		return fmt.Errorf("checkpointing the release: %w", err)
 	}
@@ -185,8 +185,8 @@ func (r *rollout) move(ctx context.Context, ev release.Event, step, weight int, 
 }
 
 // plan is the configured steps, as the release page shows them.
-func (r *rollout) plan() []stages.PlannedStep {
-	var out []stages.PlannedStep
+func (r *rollout) plan() []release.PlannedStep {
+	var out []release.PlannedStep
 	for _, st := range r.spec.Steps {
 		switch {
 		case st.Pause == nil:
@@ -197,11 +197,11 @@ func (r *rollout) plan() []stages.PlannedStep {
 			if iv == 0 {
 				iv = DefaultInterval
 			}
-			out = append(out, stages.PlannedStep{Weight: st.Weight, Interval: iv.String()})
+			out = append(out, release.PlannedStep{Weight: st.Weight, Interval: iv.String()})
 		case st.Pause.Duration > 0:
-			out = append(out, stages.PlannedStep{Pause: time.Duration(st.Pause.Duration).String()})
+			out = append(out, release.PlannedStep{Pause: time.Duration(st.Pause.Duration).String()})
 		default:
-			out = append(out, stages.PlannedStep{Pause: "until promoted"})
+			out = append(out, release.PlannedStep{Pause: "until promoted"})
 		}
 	}
 	return out

@@ -11,7 +11,9 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/stages/argocd"
 	"github.com/slipwayci/slipway/stages/gitops"
+	"github.com/slipwayci/slipway/stages/retry"
 )
 
 // apply commits one edit of the config repository and has Argo CD sync
@@ -19,7 +21,7 @@ import (
 func (r *rollout) apply(ctx context.Context, msg string, edit gitops.Edit) (string, error) {
 	res, err := r.writer.Write(ctx, msg, edit)
 	if err != nil {
-		return "", fmt.Errorf("writing the config repository: %w", stages.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token]))
+		return "", fmt.Errorf("writing the config repository: %w", argocd.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token]))
 	}
 	r.notes.LastCommit = res.Commit
 	if _, err := r.argo.SyncAndWait(ctx, r.spec.ArgoCD.App, res.Commit, r.syncTimeout(), r.say); err != nil {
@@ -53,7 +55,7 @@ func (r *rollout) verify(ctx context.Context, weight int) (time.Time, error) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return time.Time{}, fmt.Errorf("verifying the weight Argo CD reports live: %w", err)
 		}
-		if stages.Sleep(ctx, 100*time.Millisecond) != nil {
+		if retry.Sleep(ctx, 100*time.Millisecond) != nil {
 			return time.Time{}, ctx.Err()
 		}
 	}
@@ -79,7 +81,7 @@ func (r *rollout) rollback(ctx context.Context, v verdict) (stages.Result, error
 	image, digest, _ := strings.Cut(r.notes.StableRef, "@")
 	var commit string
 	var restored, pushed time.Time
-	err := retry(rctx, r.say, "the rollback", func() error {
+	err := persist(rctx, r.say, "the rollback", func() error {
 		res, err := r.writer.Write(rctx, msg, func(root string) (bool, error) {
 			return anyChanged(
 				func() (bool, error) { return r.router.SetWeight(root, 0) },
@@ -87,7 +89,7 @@ func (r *rollout) rollback(ctx context.Context, v verdict) (stages.Result, error
 				func() (bool, error) { return gitops.SetImage(root, r.spec.GitOps.Path, stable, image, digest) })
 		})
 		if err != nil {
-			return stages.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token])
+			return argocd.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token])
 		}
 		commit, pushed = res.Commit, time.Now()
 		restored, err = r.syncWatching(rctx, commit)
@@ -97,11 +99,11 @@ func (r *rollout) rollback(ctx context.Context, v verdict) (stages.Result, error
 		return stages.Result{}, fmt.Errorf("rolling back (traffic may still reach the canary; the next start retries): %w", err)
 	}
 	r.notes.LastCommit = commit
-	evidence := stages.RollbackEvidence{Timings: stages.RollbackTimings{DetectedAt: v.DetectedAt, DecidedAt: decided, PushedAt: pushed, RestoredAt: restored}}
+	evidence := release.RollbackEvidence{Timings: release.RollbackTimings{DetectedAt: v.DetectedAt, DecidedAt: decided, PushedAt: pushed, RestoredAt: restored}}
 	if v.Evidence != nil {
 		evidence.Detail = *v.Evidence
 	}
-	id, err := r.run.Release.RecordRollback(rctx, stages.RollbackRecord{SourceSHA: r.run.Trigger.SHA, Digest: r.digest,
+	id, err := r.run.Release.RecordRollback(rctx, release.Rollback{SourceSHA: r.run.Trigger.SHA, Digest: r.digest,
 		Trigger: v.Trigger, Actor: v.Actor, Reason: v.Reason, Weight: weight, ReleaseCommit: r.notes.ReleaseCommit,
 		RollbackCommit: commit, Evidence: evidence, DetectedAt: v.DetectedAt, RestoredAt: restored})
 	if err != nil {
@@ -132,7 +134,7 @@ func (r *rollout) syncWatching(ctx context.Context, commit string) (time.Time, e
 				seen <- time.Now()
 				return
 			}
-			stages.Sleep(wctx, 50*time.Millisecond)
+			retry.Sleep(wctx, 50*time.Millisecond)
 		}
 	}()
 	if _, err := r.argo.SyncAndWait(ctx, r.spec.ArgoCD.App, commit, r.syncTimeout(), r.say); err != nil {
@@ -190,10 +192,10 @@ func anyChanged(edits ...func() (bool, error)) (bool, error) {
 	return changed, nil
 }
 
-// retry runs f until it succeeds or ctx ends, backing off from 1 s to 10 s.
-func retry(ctx context.Context, say func(string, ...any), what string, f func() error) error {
+// persist runs f until it succeeds or ctx ends, backing off from 1 s to 10 s.
+func persist(ctx context.Context, say func(string, ...any), what string, f func() error) error {
 	b := wait.Backoff{Duration: time.Second, Factor: 2, Cap: 10 * time.Second, Steps: math.MaxInt32}
-	return stages.Retry(ctx, b, 0, func(context.Context) error { return f() }, func(err error, next time.Duration) {
+	return retry.Retry(ctx, b, 0, func(context.Context) error { return f() }, func(err error, next time.Duration) {
 		say("%s failed (%v); retrying in %s", what, err, next)
 	})
 }

@@ -1,31 +1,18 @@
-package stages
+package release
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/slipwayci/slipway/release"
 )
 
-// ErrShutdown is the cause of a stage's context when the engine is going
-// away (SIGTERM, a drained one-shot run): the attempt is interrupted and
-// resumed at the next start. Any other cancellation — the run was
-// cancelled, the stage timed out — is final. A canary rolls back then, but
-// not on ErrShutdown: traffic stays where it is until the engine is back.
-var ErrShutdown = errors.New("engine shutting down")
-
-// ShuttingDown reports whether ctx ended because the engine is going away.
-func ShuttingDown(ctx context.Context) bool { return errors.Is(context.Cause(ctx), ErrShutdown) }
-
-// Release is what the engine keeps for a canary stage: its checkpoint (so
-// a restarted engine carries on where it stood), its measurements and its
-// rollback record (the evidence on-call reads), and the commands people
-// and alerts give it (promote, abort, …). The runner implements it over
-// its store, for one run; methods are safe for concurrent use. Every
-// method is idempotent where the contract says so, because a crash can
-// repeat any step.
-type Release interface {
+// Store is what the engine keeps for one release (a canary stage of one
+// run): its checkpoint (so a restarted engine carries on where it stood),
+// its measurements and its rollback record (the evidence on-call reads),
+// and the requests people and alerts make of it (promote, abort, …). The
+// runner implements it over its store; methods are safe for concurrent
+// use. Every method is idempotent where the contract says so, because a
+// crash can repeat any step.
+type Store interface {
 	// Checkpoint returns what Save stored last for this run, or nil.
 	Checkpoint(ctx context.Context) (*Checkpoint, error)
 	// Save replaces the checkpoint.
@@ -36,22 +23,21 @@ type Release interface {
 	Measurements(ctx context.Context) ([]Measurement, error)
 	// RecordRollback stores the run's rollback record and returns its ID; a
 	// second call for the same run returns the first record's ID.
-	RecordRollback(ctx context.Context, r RollbackRecord) (int64, error)
-	// NextCommand returns the oldest command not yet taken, or nil. Each
-	// command is returned once.
-	NextCommand(ctx context.Context) (*Command, error)
-	// CommandGiven returns a channel closed when a command may have been
-	// given since the call — on this engine or another sharing its store.
-	// Take it before NextCommand, so that a command given in between is
-	// not missed. It is a wake-up, not a promise; nil never wakes.
-	CommandGiven() <-chan struct{}
+	RecordRollback(ctx context.Context, r Rollback) (int64, error)
+	// NextRequest returns the oldest request not yet taken, or nil. Each
+	// request is returned once.
+	NextRequest(ctx context.Context) (*Request, error)
+	// RequestMade returns a channel closed when a request may have been
+	// made since the call — on this engine or another sharing its store.
+	// Take it before NextRequest, so that a request made in between is not
+	// missed. It is a wake-up, not a promise; nil never wakes.
+	RequestMade() <-chan struct{}
 }
 
-// Checkpoint is where a release stands: State (progressing, paused,
-// promoting, rolling-back, promoted, rolled-back), the step and weight,
+// Checkpoint is where a release stands: its State, the step and weight,
 // why, and the stage's own notes as JSON.
 type Checkpoint struct {
-	State  release.State
+	State  State
 	Step   int
 	Weight int
 	Reason string
@@ -62,13 +48,9 @@ type Checkpoint struct {
 // run (dryRun: true): measured and explained, never deciding.
 const DryRunNote = "dry run, never changes the outcome"
 
-// Measurement is one measurement of a canary step (release.Measurement:
-// the store and the API keep the same).
-type Measurement = release.Measurement
-
-// RollbackRecord says what was rolled back, why, on what evidence, with
+// Rollback says what was rolled back, why, on what evidence, with
 // which config-repo commits, and when traffic was back on stable.
-type RollbackRecord struct {
+type Rollback struct {
 	SourceSHA      string
 	Digest         string
 	Trigger        string // analysis, manual, alert
@@ -118,7 +100,7 @@ type RollbackTimings struct {
 	RestoredAt time.Time `json:"restoredAt,omitzero"`
 }
 
-// CommandDetail is a Command's Detail as JSON: why, and for an abort that
+// CommandDetail is a Request's Detail as JSON: why, and for an abort that
 // Alertmanager sent, the alert.
 type CommandDetail struct {
 	Reason    string `json:"reason,omitempty"`
@@ -126,21 +108,21 @@ type CommandDetail struct {
 	Alert     *Alert `json:"alert,omitempty"`
 }
 
-// Command is a request to a release: promote, promote-full, abort, pause
-// or resume, by Actor; Detail is a CommandDetail as JSON.
-type Command struct {
-	Name   string
-	Actor  string
-	Detail []byte
-	At     time.Time
+// Request is a Command given to a release by Actor (a person, or an
+// alert); Detail is a CommandDetail as JSON.
+type Request struct {
+	Command Command
+	Actor   string
+	Detail  []byte
+	At      time.Time
 }
 
-// ReleaseProgress is what a canary tells people about where it stands,
+// Progress is what a canary tells people about where it stands,
 // beside its checkpoint: what it releases, its planned steps, when the
 // current step began and the weight Argo CD last reported live. The
 // canary keeps it in its checkpoint's Data (its fields at the top level
 // of that JSON object); the server reads it for the release page.
-type ReleaseProgress struct {
+type Progress struct {
 	Image         string        `json:"image,omitempty"`
 	Digest        string        `json:"digest,omitempty"`
 	Steps         []PlannedStep `json:"steps,omitempty"`

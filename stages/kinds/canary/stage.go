@@ -127,7 +127,7 @@ func (r *rollout) load(ctx context.Context) error {
 		return false, err
 	})
 	if err != nil {
-		return fmt.Errorf("reading the stable image from the config repository: %w", stages.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token]))
+		return fmt.Errorf("reading the stable image from the config repository: %w", argocd.Redact(err, r.run.Secrets[r.spec.GitOps.Auth.Token]))
 	}
 	r.notes.ReleaseCommit = releaseCommit(r.run.Outputs, r.digest, head.Commit)
 	return nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/release"
-	"github.com/slipwayci/slipway/stages"
 	"github.com/slipwayci/slipway/stages/analysis"
 )
 
@@ -72,31 +71,31 @@ func (r *rollout) hold(ctx context.Context, i, weight int, why string, d time.Du
 		case t.Effect == release.PromoteAll:
 			return verdict{Action: full, Actor: cmd.Actor}
 		}
-		return r.resumed(ctx, i, weight, release.Given(release.Command(cmd.Name)), verdict{Action: next, Actor: cmd.Actor})
+		return r.resumed(ctx, i, weight, release.Given(cmd.Command), verdict{Action: next, Actor: cmd.Actor})
 	}
 }
 
 // take is the transition of a command on the release where it stands,
 // said in the run's log; ok is false when the release cannot take it.
-func (r *rollout) take(cmd *stages.Command, weight int) (t release.Transition, ok bool) {
-	t = release.Next(r.cp.State, release.Given(release.Command(cmd.Name)))
+func (r *rollout) take(cmd *release.Request, weight int) (t release.Transition, ok bool) {
+	t = release.Next(r.cp.State, release.Given(cmd.Command))
 	if t.Refused != "" {
-		r.say("%s by %s not taken at %d%%: %s", cmd.Name, cmd.Actor, weight, t.Refused)
+		r.say("%s by %s not taken at %d%%: %s", cmd.Command, cmd.Actor, weight, t.Refused)
 		return t, false
 	}
-	r.say("%s by %s at %d%%", cmd.Name, cmd.Actor, weight)
+	r.say("%s by %s at %d%%", cmd.Command, cmd.Actor, weight)
 	return t, true
 }
 
 // waitCommand returns the next command, or nil when ctx ends or timer
 // fires first (a nil timer never fires). A command given on any engine
 // wakes it; it also looks every pollEvery, in case a wake-up was lost.
-func (r *rollout) waitCommand(ctx context.Context, timer <-chan time.Time) *stages.Command {
+func (r *rollout) waitCommand(ctx context.Context, timer <-chan time.Time) *release.Request {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
-		given := r.run.Release.CommandGiven()
-		cmd, err := r.run.Release.NextCommand(ctx)
+		given := r.run.Release.RequestMade()
+		cmd, err := r.run.Release.NextRequest(ctx)
 		switch {
 		case err != nil:
 			r.say("reading commands: %v", err)
@@ -125,11 +124,11 @@ func (r *rollout) resumed(ctx context.Context, i, weight int, ev release.Event, 
 
 // abort is the verdict of an abort: a person's, or an alert's (with the
 // alert as the evidence).
-func (r *rollout) abort(c *stages.Command) verdict {
+func (r *rollout) abort(c *release.Request) verdict {
 	v := verdict{Action: rollback, Trigger: "manual", Actor: c.Actor, Reason: "aborted by " + c.Actor, DetectedAt: c.At}
-	var d stages.CommandDetail
+	var d release.CommandDetail
 	if json.Unmarshal(c.Detail, &d) == nil && d.Alert != nil {
-		v.Trigger, v.Actor, v.Evidence = "alert", d.AlertName, &stages.RollbackDetail{Alert: *d.Alert}
+		v.Trigger, v.Actor, v.Evidence = "alert", d.AlertName, &release.RollbackDetail{Alert: *d.Alert}
 		v.Reason = fmt.Sprintf("alert %s fired for %s", d.AlertName, r.run.App)
 	}
 	if d.Reason != "" {

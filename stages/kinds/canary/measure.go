@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages/analysis"
 )
 
@@ -16,7 +16,7 @@ import (
 // decides on all the measurements of this release that still count,
 // returning the decision's evidence as stored (with step and weight). It
 // also reports whether every metric passed this time.
-func (r *rollout) measure(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (d analysis.Decision, evidence []stages.Measurement, passed bool, err error) {
+func (r *rollout) measure(ctx context.Context, w *watcher, i, weight int, interval time.Duration) (d analysis.Decision, evidence []release.Measurement, passed bool, err error) {
 	a := r.spec.Analysis
 	if len(a.Metrics) == 0 {
 		return analysis.Decision{Action: analysis.Continue}, nil, true, nil
@@ -41,7 +41,7 @@ func (r *rollout) measure(ctx context.Context, w *watcher, i, weight int, interv
 			return analysis.Decision{}, nil, false, ctx.Err()
 		}
 		if metric.DryRun {
-			m.Message = strings.TrimSuffix(stages.DryRunNote+"; "+m.Message, "; ")
+			m.Message = strings.TrimSuffix(release.DryRunNote+"; "+m.Message, "; ")
 		}
 		if _, err := r.run.Release.RecordMeasurement(ctx, toStored(m, i, weight)); err != nil {
 			return analysis.Decision{}, nil, false, fmt.Errorf("storing a measurement: %w", err)
@@ -54,7 +54,7 @@ func (r *rollout) measure(ctx context.Context, w *watcher, i, weight int, interv
 		return analysis.Decision{}, nil, false, fmt.Errorf("reading the measurements: %w", err)
 	}
 	var history []analysis.Measurement
-	byID := map[int64]stages.Measurement{}
+	byID := map[int64]release.Measurement{}
 	for _, m := range stored {
 		if m.ID > r.notes.Since {
 			history = append(history, fromStored(m))
@@ -75,13 +75,13 @@ func (r *rollout) measure(ctx context.Context, w *watcher, i, weight int, interv
 
 // fromAnalysis is the rollback verdict of a decision, with the deciding
 // measurements, as stored, for evidence.
-func (r *rollout) fromAnalysis(d analysis.Decision, evidence []stages.Measurement) verdict {
+func (r *rollout) fromAnalysis(d analysis.Decision, evidence []release.Measurement) verdict {
 	v := verdict{Action: rollback, Trigger: "analysis", Reason: d.Reason, DetectedAt: time.Now()}
 	if n := len(d.Evidence); n > 0 {
 		v.DetectedAt = d.Evidence[n-1].At
 	}
 	a := r.spec.Analysis
-	v.Evidence = &stages.RollbackDetail{Measurements: evidence, FailureLimit: max(a.FailureLimit, 1),
+	v.Evidence = &release.RollbackDetail{Measurements: evidence, FailureLimit: max(a.FailureLimit, 1),
 		ConsecutiveErrorLimit: cmp.Or(a.ConsecutiveErrorLimit, 3)}
 	return v
 }
@@ -90,30 +90,30 @@ func (r *rollout) fromAnalysis(d analysis.Decision, evidence []stages.Measuremen
 func describe(m analysis.Measurement) string {
 	s := fmt.Sprintf("%s: %s", m.Metric, m.Outcome)
 	if m.Outcome == analysis.Pass || m.Outcome == analysis.Fail {
-		s += " (" + stages.FormatNumber(m.Value)
+		s += " (" + release.FormatNumber(m.Value)
 		if m.Min != nil {
-			s += ", min " + stages.FormatNumber(*m.Min)
+			s += ", min " + release.FormatNumber(*m.Min)
 		}
 		if m.Max != nil {
-			s += ", max " + stages.FormatNumber(*m.Max)
+			s += ", max " + release.FormatNumber(*m.Max)
 		}
 		s += ")"
 	}
-	if m.Message != "" && (m.Outcome != analysis.Pass || strings.HasPrefix(m.Message, stages.DryRunNote)) {
+	if m.Message != "" && (m.Outcome != analysis.Pass || strings.HasPrefix(m.Message, release.DryRunNote)) {
 		s += " — " + m.Message
 	}
 	return s
 }
 
-func toStored(m analysis.Measurement, step, weight int) stages.Measurement {
+func toStored(m analysis.Measurement, step, weight int) release.Measurement {
 	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 		m.Value = 0 // the message says NaN; stores and JSON take no NaN
 	}
-	return stages.Measurement{Step: step, Weight: weight, Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
+	return release.Measurement{Step: step, Weight: weight, Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
 		Requests: m.Requests, Outcome: string(m.Outcome), Message: m.Message, At: m.At}
 }
 
-func fromStored(m stages.Measurement) analysis.Measurement {
+func fromStored(m release.Measurement) analysis.Measurement {
 	return analysis.Measurement{ID: m.ID, Metric: m.Metric, Query: m.Query, Value: m.Value, Min: m.Min, Max: m.Max,
 		Requests: m.Requests, Outcome: analysis.Outcome(m.Outcome), Message: m.Message, At: m.At}
 }

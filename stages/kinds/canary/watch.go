@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
-	"github.com/slipwayci/slipway/stages"
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/stages/analysis"
 )
 
@@ -192,7 +192,7 @@ func (r *rollout) verdictOn(ctx context.Context, w *watcher, m pipeline.Metric, 
 	meas.ID = id
 	d := analysis.Decision{Action: analysis.Rollback, Evidence: []analysis.Measurement{meas},
 		Reason: fmt.Sprintf("%s: %s (%s)", m.Name, why, meas.Message)}
-	return r.fromAnalysis(d, []stages.Measurement{stored})
+	return r.fromAnalysis(d, []release.Measurement{stored})
 }
 
 // beyondBound is meas, the measurement of m when its bound's evidence s
@@ -208,17 +208,17 @@ func (w *watcher) beyondBound(m pipeline.Metric, s analysis.Sequence, meas analy
 	}
 	switch {
 	case m.Builtin == "request-success-rate":
-		what, why = "failed (5xx)", fmt.Sprintf("the canary's success rate is below min %s", stages.FormatNumber(*m.Min))
+		what, why = "failed (5xx)", fmt.Sprintf("the canary's success rate is below min %s", release.FormatNumber(*m.Min))
 		meas.Value = 100 - meas.Value
 		_, beyond = analysis.Classify(meas.Value, m.Min, nil)
 	case m.Builtin == "request-duration":
 		// The p99 is above max: more than 1 % of the requests are slower.
-		what, why = "slower than "+stages.FormatNumber(*m.Max)+" ms", fmt.Sprintf("the canary's p99 is above max %s ms", stages.FormatNumber(*m.Max))
-		meas.Value, beyond = *m.Max, "p99 > max "+stages.FormatNumber(*m.Max)
+		what, why = "slower than "+release.FormatNumber(*m.Max)+" ms", fmt.Sprintf("the canary's p99 is above max %s ms", release.FormatNumber(*m.Max))
+		meas.Value, beyond = *m.Max, "p99 > max "+release.FormatNumber(*m.Max)
 		queries, _ := t.counter.Queries(w.target)
 		meas.Query = strings.Join(queries, "\n")
 	default: // requests and bad counters of the pipeline's own
-		what, why = "bad", fmt.Sprintf("the canary's bad share is above max %s %%", stages.FormatNumber(*m.Max))
+		what, why = "bad", fmt.Sprintf("the canary's bad share is above max %s %%", release.FormatNumber(*m.Max))
 		_, beyond = analysis.Classify(meas.Value, nil, m.Max)
 	}
 	if beyond == "" { // the share so far is within the bound; the evidence is not
@@ -248,7 +248,7 @@ func (r *rollout) reportScrape(ctx context.Context) {
 	for _, m := range r.spec.Analysis.Metrics {
 		if _, _, ok := bound(m); !ok && m.Builtin == "request-duration" && m.Compare == "" && m.Max != nil {
 			r.say("analysis: %s's max %s ms is not a bound of Istio's duration histogram buckets (%s ms): it is judged at each interval's end, not within it",
-				m.Name, stages.FormatNumber(*m.Max), strings.Trim(fmt.Sprint(istioBuckets), "[]"))
+				m.Name, release.FormatNumber(*m.Max), strings.Trim(fmt.Sprint(istioBuckets), "[]"))
 		}
 	}
 	for i, st := range r.plan() {

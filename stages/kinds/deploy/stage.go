@@ -92,7 +92,7 @@ func (s *Stage) write(ctx context.Context, run *stages.Run, image, digest string
 		lastPart(image), digest, g.Path, run.Pipeline, run.ID, run.Trigger.Ref, run.Trigger.SHA, image, digest)
 	res, err := w.Write(ctx, msg, func(root string) (bool, error) { return gitops.SetImage(root, g.Path, loc, image, digest) })
 	if err != nil {
-		return res, fmt.Errorf("writing %s into the config repository: %w", digest, stages.Redact(err, run.Secrets[g.Auth.Token]))
+		return res, fmt.Errorf("writing %s into the config repository: %w", digest, argocd.Redact(err, run.Secrets[g.Auth.Token]))
 	}
 	if res.Changed {
 		say("committed %.7s to %s %s (%d attempt(s)): %s now runs %s@%.19s", res.Commit, g.Repo, w.Branch, res.Attempts, g.Path, lastPart(image), digest)

@@ -25,18 +25,18 @@ import (
 	"github.com/slipwayci/slipway/stages/gitops"
 )
 
-// memRelease is stages.Release in memory, with commands a test queues.
+// memRelease is release.Store in memory, with commands a test queues.
 type memRelease struct {
 	mu        sync.Mutex
-	cp        *stages.Checkpoint
+	cp        *release.Checkpoint
 	states    []release.State
-	ms        []stages.Measurement
-	rollbacks []stages.RollbackRecord
-	commands  []stages.Command
+	ms        []release.Measurement
+	rollbacks []release.Rollback
+	commands  []release.Request
 	given     chan struct{} // closed by queue
 }
 
-func (m *memRelease) CommandGiven() <-chan struct{} {
+func (m *memRelease) RequestMade() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.given == nil {
@@ -45,13 +45,13 @@ func (m *memRelease) CommandGiven() <-chan struct{} {
 	return m.given
 }
 
-func (m *memRelease) Checkpoint(context.Context) (*stages.Checkpoint, error) {
+func (m *memRelease) Checkpoint(context.Context) (*release.Checkpoint, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.cp, nil
 }
 
-func (m *memRelease) Save(_ context.Context, c stages.Checkpoint) error {
+func (m *memRelease) Save(_ context.Context, c release.Checkpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cp = &c
@@ -61,7 +61,7 @@ func (m *memRelease) Save(_ context.Context, c stages.Checkpoint) error {
 	return nil
 }
 
-func (m *memRelease) RecordMeasurement(_ context.Context, x stages.Measurement) (int64, error) {
+func (m *memRelease) RecordMeasurement(_ context.Context, x release.Measurement) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	x.ID = int64(len(m.ms) + 1)
@@ -69,13 +69,13 @@ func (m *memRelease) RecordMeasurement(_ context.Context, x stages.Measurement) 
 	return x.ID, nil
 }
 
-func (m *memRelease) Measurements(context.Context) ([]stages.Measurement, error) {
+func (m *memRelease) Measurements(context.Context) ([]release.Measurement, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]stages.Measurement(nil), m.ms...), nil
+	return append([]release.Measurement(nil), m.ms...), nil
 }
 
-func (m *memRelease) RecordRollback(_ context.Context, r stages.RollbackRecord) (int64, error) {
+func (m *memRelease) RecordRollback(_ context.Context, r release.Rollback) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.rollbacks) == 0 {
@@ -84,7 +84,7 @@ func (m *memRelease) RecordRollback(_ context.Context, r stages.RollbackRecord) 
 	return 1, nil
 }
 
-func (m *memRelease) NextCommand(context.Context) (*stages.Command, error) {
+func (m *memRelease) NextRequest(context.Context) (*release.Request, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.commands) == 0 {
@@ -98,7 +98,7 @@ func (m *memRelease) NextCommand(context.Context) (*stages.Command, error) {
 func (m *memRelease) queue(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.commands = append(m.commands, stages.Command{Name: name, Actor: "alice", At: time.Now()})
+	m.commands = append(m.commands, release.Request{Command: release.Command(name), Actor: "alice", At: time.Now()})
 	if m.given != nil {
 		close(m.given)
 		m.given = nil
@@ -396,7 +396,7 @@ func TestCancelRollsBackShutdownResumes(t *testing.T) {
 		t.Fatalf("shutdown: %v, %d rollbacks, state %s", err, len(f.mem.rollbacks), f.mem.state())
 	}
 	// The next attempt: same checkpoint; now the run is cancelled.
-	f.rel.cp, f.rel.notes = stages.Checkpoint{}, notes{}
+	f.rel.cp, f.rel.notes = release.Checkpoint{}, notes{}
 	if err := f.rel.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -433,11 +433,11 @@ func TestRollbackInterruptedByACrashIsCompleted(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, steps(10, 50), "auto")
 	f.rel.notes.Pending = &verdict{Action: rollback, Trigger: "alert", Actor: "HighErrorRate", Reason: "alert HighErrorRate fired",
-		Evidence: &stages.RollbackDetail{Alert: stages.Alert{Labels: map[string]string{"alertname": "HighErrorRate"}}}, DetectedAt: time.Now()}
+		Evidence: &release.RollbackDetail{Alert: release.Alert{Labels: map[string]string{"alertname": "HighErrorRate"}}}, DetectedAt: time.Now()}
 	must(t, f.rel.move(context.Background(), release.Start, 0, 0, "started"))
 	must(t, f.rel.move(context.Background(), release.Failed, 0, 10, "alert HighErrorRate fired"))
 	// The crash: a new attempt starts from what the store holds.
-	f.rel.cp, f.rel.notes = stages.Checkpoint{}, notes{}
+	f.rel.cp, f.rel.notes = release.Checkpoint{}, notes{}
 	must(t, f.rel.load(context.Background()))
 	_, err := f.drive(context.Background())
 	if err == nil || len(f.mem.rollbacks) != 1 || f.mem.rollbacks[0].Actor != "HighErrorRate" || f.mem.state() != release.RolledBack {
