@@ -77,20 +77,25 @@ fi
 # at a time (default 2) so that one's module download can overlap
 # another's compile; more does not help on 2 cores, where compiling is
 # the bulk of a fresh machine's hour. Each writes its log to
-# $TOOLS_DIR/logs/<name>.log; a failed one is printed whole. Symbols are
-# stripped at link (-s -w): smaller binaries; panics keep their traces.
+# $TOOLS_DIR/logs/<name>.log; a failed one is printed whole. No debug
+# information is made: the compiler writes no DWARF (-dwarf=false, less
+# work per package) and the linker strips symbols (-s -w); panics keep
+# their traces. Every build uses the machine's one module cache (GOMODCACHE)
+# and build cache (GOCACHE).
 LDSTRIP="-s -w"
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-gcflags=all=-dwarf=false"
 
 # The Kaniko executor, from its own small module (tools/kaniko) so its
 # dependency graph never touches slipway's. Static, as the sandbox needs.
 kaniko="$TOOLS_DIR/kaniko-$KANIKO_VERSION/executor"
+kaniko_pkg=github.com/GoogleContainerTools/kaniko/cmd/executor
 grep -q "github.com/GoogleContainerTools/kaniko $KANIKO_VERSION" tools/kaniko/go.mod ||
   { echo "tools: tools/kaniko/go.mod does not pin Kaniko $KANIKO_VERSION" >&2; exit 1; }
 build_kaniko() {
   current "$kaniko" && return 0
   echo "tools: building Kaniko executor $KANIKO_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$kaniko")"
-  (cd tools/kaniko && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$kaniko.tmp" github.com/GoogleContainerTools/kaniko/cmd/executor)
+  (cd tools/kaniko && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$kaniko.tmp" "$kaniko_pkg")
   mv "$kaniko.tmp" "$kaniko"
 }
 
@@ -120,32 +125,36 @@ build_trivy() {
 # parse the server version.
 kube="$TOOLS_DIR/kubernetes-$KUBERNETES_VERSION"
 kube_bins="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
+kube_pkgs=()
+for bin in $kube_bins; do kube_pkgs+=("k8s.io/kubernetes/cmd/$bin"); done
 build_kubernetes() {
   local bin paths=()
   for bin in $kube_bins; do paths+=("$kube/$bin"); done
   current "${paths[@]}" && return 0
   echo "tools: building $kube_bins $KUBERNETES_VERSION (minutes the first time)"
   mkdir -p "$kube"
-  local minor ldflags="$LDSTRIP" pkgs=()
+  local minor ldflags="$LDSTRIP"
   minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   done
-  for bin in $kube_bins; do pkgs+=("k8s.io/kubernetes/cmd/$bin"); done
   rm -rf "$kube/.build" && mkdir "$kube/.build"
-  (cd tools/kubernetes && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kube/.build/" "${pkgs[@]}")
+  (cd tools/kubernetes && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$kube/.build/" "${kube_pkgs[@]}")
   for bin in $kube_bins; do mv "$kube/.build/$bin" "$kube/$bin"; done
   rmdir "$kube/.build"
 }
 
-# Argo CD's multi-call binary (it picks its role from argv[0]), from a
-# module carrying Argo CD's own replace block.
+# The Argo CD components the local cluster runs (API server, application
+# controller, repo-server and its git askpass helper) in one binary that
+# picks its role from argv[0], from tools/argocd: its main carries only
+# those roles (not Argo CD's CLI, Dex, notifications, ApplicationSet
+# controller or commit server), its go.mod Argo CD's own replace block.
 argocd="$TOOLS_DIR/argocd-$ARGOCD_VERSION/argocd"
 build_argocd() {
-  current "$argocd" && return 0
+  current "$argocd" && go version -m "$argocd" | grep -q 'path.slipway.local/tools/argocd' && return 0
   echo "tools: building Argo CD $ARGOCD_VERSION (minutes the first time)"
   mkdir -p "$(dirname "$argocd")"
-  (cd tools/argocd && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$argocd.tmp" github.com/argoproj/argo-cd/v2/cmd)
+  (cd tools/argocd && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$argocd.tmp" .)
   mv "$argocd.tmp" "$argocd"
 }
 
@@ -183,12 +192,14 @@ build_kustomize() {
 # the policies deploy/ ships are enforced, not only applied. Built from
 # tools/kube-router, whose go.mod raises the dependencies kube-router's
 # only release pins past their known vulnerabilities.
+kube_router="$TOOLS_DIR/kube-router-$KUBE_ROUTER_VERSION/kube-router"
+kube_router_pkg=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 build_netpolicy() {
-  local dir="$TOOLS_DIR/kube-router-$KUBE_ROUTER_VERSION"
-  current "$dir/kube-router" && return 0
+  local dir; dir=$(dirname "$kube_router")
+  current "$kube_router" && return 0
   echo "tools: building kube-router $KUBE_ROUTER_VERSION"
   mkdir -p "$dir"
-  (cd tools/kube-router && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$dir/kube-router.tmp" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
+  (cd tools/kube-router && CGO_ENABLED=0 go build -trimpath -ldflags "$LDSTRIP" -o "$dir/kube-router.tmp" "$kube_router_pkg")
   mv "$dir/kube-router.tmp" "$dir/kube-router"
 }
 
@@ -220,27 +231,61 @@ build_checkers() {
   mv "$vulndb.tmp" "$vulndb"
 }
 
-# Runs the builds, the longest first, at most TOOLS_JOBS at a time; each
-# says how long it took. A failed one has its log printed and fails the
-# script once the others have finished.
+# fetch DIR PACKAGE...: downloads into the module cache what building
+# the packages of the module in DIR needs, and compiles nothing.
+fetch() {
+  local dir=$1; shift
+  (cd "$dir" && go list -deps "$@" >/dev/null)
+}
+# The modules of every tool still to build, downloaded side by side (the
+# network, not the processors) while the first builds compile, so that a
+# build finds its modules there. Trivy's, installed by version, come with
+# its build, which starts first.
+prefetch() {
+  current "$kube/kube-apiserver" || fetch tools/kubernetes "${kube_pkgs[@]}" &
+  current "$argocd" || fetch tools/argocd . &
+  current "$gitea_dir/gitea" || fetch tools/gitea gitea.dev &
+  current "$kaniko" || fetch tools/kaniko "$kaniko_pkg" &
+  current "$kube_router" || fetch tools/kube-router "$kube_router_pkg" &
+  wait
+}
+
+# Runs the builds, the longest first, at most TOOLS_JOBS at a time, beside
+# the downloads; each says how long it took, and the times are listed
+# again at the end. A failed one has its log printed and fails the script
+# once the others have finished.
 logs="$TOOLS_DIR/logs"
 mkdir -p "$logs"
 jobs_max=${TOOLS_JOBS:-2}
+began=$(date +%s)
+prefetch >"$logs/prefetch.log" 2>&1 &
+fetching=$!
 started=()
 for name in trivy kubernetes argocd gitea kaniko checkers kustomize netpolicy; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
-  rm -f "$logs/$name.rc"
+  while [ "$(jobs -rp | grep -cvx "$fetching")" -ge "$jobs_max" ]; do wait -n || true; done
+  rm -f "$logs/$name.rc" "$logs/$name.took"
   (
     set +e
     t0=$(date +%s)
     (set -e; "build_$name") >"$logs/$name.log" 2>&1
     rc=$?
     echo "$rc" >"$logs/$name.rc"
-    [ -s "$logs/$name.log" ] && echo "tools: $name done in $(($(date +%s) - t0)) s (exit $rc)"
+    if [ -s "$logs/$name.log" ]; then
+      echo "$(($(date +%s) - t0))" >"$logs/$name.took"
+      echo "tools: $name done in $(cat "$logs/$name.took") s (exit $rc)"
+    fi
   ) &
   started+=("$name")
 done
 wait
+times=()
+for name in "${started[@]}"; do
+  [ -f "$logs/$name.took" ] && times+=("$name $(cat "$logs/$name.took") s")
+done
+if [ ${#times[@]} -gt 0 ]; then
+  list=$(printf '%s, ' "${times[@]}")
+  echo "tools: built ${list%, } — $(($(date +%s) - began)) s in all, $jobs_max at a time"
+fi
 failed=0
 for name in "${started[@]}"; do
   if [ "$(cat "$logs/$name.rc" 2>/dev/null)" != 0 ]; then
