@@ -30,7 +30,7 @@ func seedBigRun(b *testing.B, data string, measurements, lines int) int64 {
 	must(b, err)
 	data5, _ := json.Marshal(release.Progress{Image: "registry.local/shop@sha256:" + strings.Repeat("ab", 32),
 		Steps: []release.PlannedStep{{Weight: 10, Interval: "1m"}, {Weight: 50, Interval: "1m"}}})
-	must(b, st.SaveRelease(ctx, &store.Release{RunID: run.ID, App: "shop", State: "rolled-back", Step: 1, Weight: 50, Reason: "seeded", Data: data5, UpdatedAt: time.Now()}))
+	must(b, st.SaveRelease(ctx, &store.Release{RunID: run.ID, App: "shop", Checkpoint: release.Checkpoint{State: release.RolledBack, Step: 1, Weight: 50, Reason: "seeded", Data: data5}, UpdatedAt: time.Now()}))
 	min := 99.0
 	t0 := time.Now().Add(-time.Hour)
 	for i := range measurements {

@@ -29,12 +29,11 @@ func (r *releaseStore) Checkpoint(ctx context.Context) (*release.Checkpoint, err
 	if err != nil {
 		return nil, err
 	}
-	return &release.Checkpoint{State: got.State, Step: got.Step, Weight: got.Weight, Reason: got.Reason, Data: got.Data}, nil
+	return &got.Checkpoint, nil
 }
 
 func (r *releaseStore) Save(ctx context.Context, c release.Checkpoint) error {
-	return r.st.SaveRelease(ctx, &store.Release{RunID: r.runID, App: r.app, State: c.State, Step: c.Step,
-		Weight: c.Weight, Reason: c.Reason, Data: c.Data, UpdatedAt: time.Now()})
+	return r.st.SaveRelease(ctx, &store.Release{RunID: r.runID, App: r.app, Checkpoint: c, UpdatedAt: time.Now()})
 }
 
 func (r *releaseStore) RecordMeasurement(ctx context.Context, m release.Measurement) (int64, error) {

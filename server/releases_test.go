@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -21,7 +22,7 @@ func (a *apiTest) inFlight(t testing.TB) int64 {
 		t.Fatalf("trigger: %d %v", code, run)
 	}
 	id := int64(run["id"].(float64))
-	err := a.st.SaveRelease(context.Background(), &store.Release{RunID: id, App: "shop", State: "paused", Step: 1, Weight: 25, UpdatedAt: time.Now()})
+	err := a.st.SaveRelease(context.Background(), &store.Release{RunID: id, App: "shop", Checkpoint: release.Checkpoint{State: release.Paused, Step: 1, Weight: 25}, UpdatedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

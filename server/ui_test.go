@@ -151,7 +151,7 @@ func (a *apiTest) seedRelease(t testing.TB, run int64, state release.State) {
 	data, _ := json.Marshal(release.Progress{Image: "registry.local/shop:v2", Digest: "sha256:" + strings.Repeat("ab", 32),
 		Steps:         []release.PlannedStep{{Weight: 10, Interval: "2s"}, {Weight: 25, Interval: "2s"}, {Pause: "until promoted"}},
 		StepStartedAt: time.Now().Add(-90 * time.Second), LiveWeight: &live, LiveAt: time.Now()})
-	if err := a.st.SaveRelease(ctx, &store.Release{RunID: run, App: r.App, State: state, Step: 1, Weight: 25, Reason: "step 2: 25%", Data: data, UpdatedAt: time.Now()}); err != nil {
+	if err := a.st.SaveRelease(ctx, &store.Release{RunID: run, App: r.App, Checkpoint: release.Checkpoint{State: state, Step: 1, Weight: 25, Reason: "step 2: 25%", Data: data}, UpdatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now().Add(-time.Minute)

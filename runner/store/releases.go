@@ -85,13 +85,9 @@ type RollbackCount struct {
 // Release is the checkpoint of a canary release: where it stands, and the
 // canary stage's own notes (Data, JSON) to carry on after a restart.
 type Release struct {
-	RunID     int64
-	App       string
-	State     release.State
-	Step      int
-	Weight    int
-	Reason    string
-	Data      []byte
+	RunID int64
+	App   string
+	release.Checkpoint
 	UpdatedAt time.Time
 }
 

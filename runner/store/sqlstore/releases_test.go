@@ -72,11 +72,11 @@ func TestReleaseCheckpointsAndCommands(t *testing.T) {
 			t.Fatalf("GetRelease before any save = %v", err)
 		}
 		for _, st := range []release.State{release.Progressing, release.Paused} {
-			if err := s.SaveRelease(ctx, &store.Release{RunID: a.ID, App: "order-service", State: st, Step: 2, Weight: 25, Data: []byte(`{"since":3}`)}); err != nil {
+			if err := s.SaveRelease(ctx, &store.Release{RunID: a.ID, App: "order-service", Checkpoint: release.Checkpoint{State: st, Step: 2, Weight: 25, Data: []byte(`{"since":3}`)}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		must(t, s.SaveRelease(ctx, &store.Release{RunID: b.ID, App: "payments", State: release.RolledBack}))
+		must(t, s.SaveRelease(ctx, &store.Release{RunID: b.ID, App: "payments", Checkpoint: release.Checkpoint{State: release.RolledBack}}))
 		got, err := s.GetRelease(ctx, a.ID)
 		if err != nil || got.State != "paused" || got.Weight != 25 || string(got.Data) != `{"since":3}` {
 			t.Errorf("GetRelease = %+v, %v", got, err)
@@ -89,7 +89,7 @@ func TestReleaseCheckpointsAndCommands(t *testing.T) {
 		}
 		// A release whose run ended (it failed after crashes, say) is not in flight.
 		c := newRun(t, s, "billing", "")
-		must(t, s.SaveRelease(ctx, &store.Release{RunID: c.ID, App: "billing", State: "progressing"}))
+		must(t, s.SaveRelease(ctx, &store.Release{RunID: c.ID, App: "billing", Checkpoint: release.Checkpoint{State: release.Progressing}}))
 		if ok, err := s.TransitionRun(ctx, c.ID, []store.RunStatus{store.RunQueued}, store.RunFailed, "engine restarted", time.Now()); !ok || err != nil {
 			t.Fatalf("failing run c: %v %v", ok, err)
 		}
