@@ -28,8 +28,8 @@ var layers = map[string][]string{
 	"configs":  {},
 	// commit statuses on the forges: reads runs (runner/store), quotes forges' answers (excerpt)
 	"forgestatus": {"release", "runner", "forgestatus", "excerpt"},
-	// the engine config file, resolved into what the server runs on
-	"engineconfig": {"pipeline", "triggers", "server", "forgestatus", "engineconfig"},
+	// the engine config file, read and checked; cmd/slipway maps it onto the server
+	"engineconfig": {"pipeline", "triggers", "forgestatus", "engineconfig"},
 	// helpers for tests only (internal/eventually); see TestShippedBinaryLeavesOutTestKinds
 	"internal": {},
 	"release":  {}, // the release's domain: states, events, transitions; imports nothing of Slipway

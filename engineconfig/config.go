@@ -1,8 +1,9 @@
 // Package engineconfig reads the engine config file (slipway.yaml: where
 // the engine listens, the repositories it watches and what each may do,
-// API tokens, the Alertmanager receiver), checks it whole with
-// FILE:LINE:COL positions, and resolves it — secrets read, pipeline files
-// loaded — into what the server runs on.
+// API tokens, the Alertmanager receiver, the settings of the stages) and
+// checks it whole with FILE:LINE:COL positions. It reads the secrets the
+// config references when asked (ReadSecret); cmd/slipway maps the config
+// onto the components (resolve.go there).
 package engineconfig
 
 import (
@@ -22,7 +23,6 @@ import (
 	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/pipeline/strictyaml"
-	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/triggers"
 )
 
@@ -94,6 +94,12 @@ type AlertmanagerConfig struct {
 	Password    *pipeline.SecretRef `yaml:"password"`
 	AppLabel    string              `yaml:"appLabel"` // default "app"
 }
+
+// Roles are the roles a token may hold, least first: a viewer reads, a
+// release manager also steers releases, an admin also runs pipelines and
+// manages the engine. (The server gives them their rights; a test in
+// cmd/slipway checks the two lists agree.)
+var Roles = []string{"viewer", "release-manager", "admin"}
 
 // TokenConfig is one API token: its SHA-256 (hex) kept at rest, or a
 // reference to its value, hashed when the config is loaded.
@@ -285,8 +291,8 @@ func (v *checker) tokens(tokens []TokenConfig) {
 			v.failf(at+".name", "a unique name is required")
 		}
 		names[t.Name] = true
-		if _, ok := server.ParseRole(t.Role); !ok {
-			v.failf(at+".role", "%q is not one of viewer, release-manager, admin", t.Role)
+		if !slices.Contains(Roles, t.Role) {
+			v.failf(at+".role", "%q is not one of %s", t.Role, strings.Join(Roles, ", "))
 		}
 		switch {
 		case (t.SHA256 == "") == (t.Secret == nil):
@@ -450,7 +456,7 @@ func (c *Config) DatabasePassword(lookupEnv func(string) (string, bool)) (string
 	if c.Database == nil || c.Database.Password == nil {
 		return "", nil
 	}
-	return c.read("database password", *c.Database.Password, lookupEnv)
+	return c.ReadSecret("database password", *c.Database.Password, lookupEnv)
 }
 
 // beside makes a path relative to the config file absolute.
@@ -459,4 +465,17 @@ func (c *Config) beside(path string) string {
 		return path
 	}
 	return filepath.Join(filepath.Dir(c.file), path)
+}
+
+// ReadSecret reads a secret the config references (a file relative to the
+// config); what names it in the error.
+func (c *Config) ReadSecret(what string, r pipeline.SecretRef, lookupEnv func(string) (string, bool)) (string, error) {
+	if r.File != "" {
+		r.File = c.beside(r.File)
+	}
+	v, err := r.Read(lookupEnv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
 }

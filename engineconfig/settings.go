@@ -96,7 +96,7 @@ func (c *Config) TrivyToken(lookupEnv func(string) (string, bool)) (string, erro
 	if c.Trivy.Token == nil {
 		return "", nil
 	}
-	return c.read("trivy token", *c.Trivy.Token, lookupEnv)
+	return c.ReadSecret("trivy token", *c.Trivy.Token, lookupEnv)
 }
 
 // Path is a path the config names, made absolute beside the config file

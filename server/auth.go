@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,6 +25,9 @@ func ParseRole(name string) (Role, bool) {
 	r, ok := roles[name]
 	return r, ok
 }
+
+// RoleNames lists the roles a config may name, sorted.
+func RoleNames() []string { return slices.Sorted(maps.Keys(roles)) }
 
 func (r Role) String() string {
 	for name, v := range roles {

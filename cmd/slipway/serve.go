@@ -48,7 +48,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return exitCode{code: 1, err: fmt.Errorf("%s is not a valid engine config:\n%v", configPath, err)}
 	}
-	res, err := cfg.Resolve(os.LookupEnv)
+	res, err := resolve(cfg, os.LookupEnv)
 	if err != nil {
 		return exitCode{code: 1, err: err}
 	}

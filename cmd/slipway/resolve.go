@@ -1,4 +1,4 @@
-package engineconfig
+package main
 
 import (
 	"crypto/sha256"
@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/triggers"
 )
 
-// Resolve reads every secret the config references and loads its
-// pipeline files (relative to the config file).
-func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolved, error) {
-	read := func(what string, r pipeline.SecretRef) (string, error) { return c.read(what, r, lookupEnv) }
+// resolve maps the engine config onto what the server runs on: every
+// secret it references read, its pipeline files loaded (both relative to
+// the config file), its repositories made ready for intake, its tokens
+// hashed.
+func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*server.Resolved, error) {
+	read := func(what string, r pipeline.SecretRef) (string, error) { return c.ReadSecret(what, r, lookupEnv) }
 	out := &server.Resolved{URL: c.URL}
 	seen := map[string]string{}
 	for _, rc := range c.Repositories {
@@ -48,7 +51,7 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 		repo.Config.Secrets = slices.Clone(rc.Secrets)
 		for i, g := range rc.Secrets { // grant files are read at run time, relative to this config
 			if g.From.File != "" {
-				repo.Config.Secrets[i].From.File = c.beside(g.From.File)
+				repo.Config.Secrets[i].From.File = c.Path(g.From.File)
 			}
 		}
 		for _, pr := range rc.Pipelines {
@@ -56,7 +59,7 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 				repo.Sources = append(repo.Sources, triggers.RepoFileSource{URL: rc.URL, Path: pr.Path, Token: token, Limits: rc.Limits})
 				continue
 			}
-			file := c.beside(pr.File)
+			file := c.Path(pr.File)
 			p, err := pipeline.Load(file)
 			if err != nil {
 				return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
@@ -108,16 +111,4 @@ func (c *Config) Resolve(lookupEnv func(string) (string, bool)) (*server.Resolve
 		}
 	}
 	return out, nil
-}
-
-// read reads a referenced secret (a file relative to the config).
-func (c *Config) read(what string, r pipeline.SecretRef, lookupEnv func(string) (string, bool)) (string, error) {
-	if r.File != "" {
-		r.File = c.beside(r.File)
-	}
-	v, err := r.Read(lookupEnv)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	return v, nil
 }
