@@ -23,13 +23,13 @@ var layers = map[string][]string{
 	"pipeline": {"pipeline"},
 	"stages":   {"pipeline", "release", "stages", "excerpt"}, // the contract (package stages), the kinds (stages/kinds/…) and the machinery they share (stages/…)
 	"runner":   {"pipeline", "release", "stages", "runner"},
-	"triggers": {"pipeline", "release", "runner", "triggers"},
+	"triggers": {"pipeline", "release", "runner", "engineconfig", "triggers"}, // engineconfig: the repository model
 	"server":   {"pipeline", "release", "runner", "triggers", "server"},
 	"configs":  {},
 	// commit statuses on the forges: reads runs (runner/store), quotes forges' answers (excerpt)
 	"forgestatus": {"release", "runner", "forgestatus", "excerpt"},
 	// the engine config file, read and checked; cmd/slipway maps it onto the server
-	"engineconfig": {"pipeline", "triggers", "forgestatus", "engineconfig"},
+	"engineconfig": {"pipeline", "forgestatus", "engineconfig"},
 	// helpers for tests only (internal/eventually); see TestShippedBinaryLeavesOutTestKinds
 	"internal": {},
 	"release":  {}, // the release's domain: states, events, transitions; imports nothing of Slipway

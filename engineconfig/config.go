@@ -23,7 +23,6 @@ import (
 	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/pipeline/strictyaml"
-	"github.com/slipwayci/slipway/triggers"
 )
 
 // Kind is the kind of an engine config file.
@@ -31,17 +30,17 @@ const Kind = "EngineConfig"
 
 // Config is the engine config file (configs/slipway.yaml documents it).
 type Config struct {
-	APIVersion   string                `yaml:"apiVersion"`
-	Kind         string                `yaml:"kind"`
-	Listen       string                `yaml:"listen"` // default 127.0.0.1:8080
-	URL          string                `yaml:"url"`    // where people reach the engine, for links; default http:// and the address it listens on
-	Data         string                `yaml:"data"`   // default .slipway beside the config
-	Webhooks     WebhookConfig         `yaml:"webhooks"`
-	Repositories []triggers.Repository `yaml:"repositories"`
-	Tokens       []TokenConfig         `yaml:"tokens"`
-	Alertmanager *AlertmanagerConfig   `yaml:"alertmanager"`
-	Database     *DatabaseConfig       `yaml:"database"` // nil: SQLite in Data
-	Sandbox      SandboxConfig         `yaml:"sandbox"`
+	APIVersion   string              `yaml:"apiVersion"`
+	Kind         string              `yaml:"kind"`
+	Listen       string              `yaml:"listen"` // default 127.0.0.1:8080
+	URL          string              `yaml:"url"`    // where people reach the engine, for links; default http:// and the address it listens on
+	Data         string              `yaml:"data"`   // default .slipway beside the config
+	Webhooks     WebhookConfig       `yaml:"webhooks"`
+	Repositories []Repository        `yaml:"repositories"`
+	Tokens       []TokenConfig       `yaml:"tokens"`
+	Alertmanager *AlertmanagerConfig `yaml:"alertmanager"`
+	Database     *DatabaseConfig     `yaml:"database"` // nil: SQLite in Data
+	Sandbox      SandboxConfig       `yaml:"sandbox"`
 	// Prometheus is the Prometheus (an http(s) URL) a canary's analysis
 	// asks when its pipeline names none.
 	Prometheus string           `yaml:"prometheus"`
@@ -84,6 +83,15 @@ const DefaultLeaseTTL = 15 * time.Second
 type WebhookConfig struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"` // default 25 MiB
 }
+
+// DefaultMaxBodyBytes is the largest webhook body accepted by default
+// (GitHub caps its own at 25 MB).
+const DefaultMaxBodyBytes = 25 << 20
+
+// Forges are the forges a repository may be on: where its webhooks come
+// from and its commit statuses go (a test in triggers checks each has its
+// intake).
+var Forges = []string{"github", "gitlab", "gitea"}
 
 // AlertmanagerConfig enables POST /hooks/alertmanager: how Alertmanager
 // authenticates (its http_config: a bearer token, or basic auth) and which
@@ -153,7 +161,7 @@ func Load(path string) (*Config, error) {
 		c.Data = filepath.Join(filepath.Dir(path), c.Data)
 	}
 	if c.Webhooks.MaxBodyBytes == 0 {
-		c.Webhooks.MaxBodyBytes = triggers.DefaultMaxBody
+		c.Webhooks.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	return c, nil
 }
@@ -207,8 +215,8 @@ func (v *checker) config(c *Config) {
 		if r.URL == "" || strings.HasPrefix(r.URL, "-") {
 			v.failf(at+".url", "a clone URL is required (and may not start with '-')")
 		}
-		if _, ok := triggers.Forges()[r.Forge]; !ok {
-			v.failf(at+".forge", "%q is not one of github, gitlab, gitea", r.Forge)
+		if !slices.Contains(Forges, r.Forge) {
+			v.failf(at+".forge", "%q is not one of %s", r.Forge, strings.Join(Forges, ", "))
 		}
 		v.ref(at+".webhookSecret", r.WebhookSecret)
 		if r.Token != nil {
@@ -267,7 +275,7 @@ func httpURL(s string) bool {
 
 // statusCredential checks that a repository's commit statuses are
 // written with exactly one credential: a token, or a GitHub App.
-func (v *checker) statusCredential(at, forge string, s *triggers.StatusConfig) {
+func (v *checker) statusCredential(at, forge string, s *StatusConfig) {
 	a := s.GitHubApp
 	switch {
 	case a == nil:
@@ -308,7 +316,7 @@ func (v *checker) tokens(tokens []TokenConfig) {
 // grants checks what a repository's runs are granted: secrets (each from
 // exactly one source, for valid refs and events), apps (each bound to one
 // repository only), GitOps paths and clone sources.
-func (v *checker) grants(at string, r triggers.Repository, apps map[string]string) {
+func (v *checker) grants(at string, r Repository, apps map[string]string) {
 	secrets := map[string]bool{}
 	for i, g := range r.Secrets {
 		gat := fmt.Sprintf("%s.secrets[%d]", at, i)
@@ -388,7 +396,7 @@ func (v *checker) grants(at string, r triggers.Repository, apps map[string]strin
 		}
 	}
 	for i, p := range r.Images {
-		if why := triggers.ImagePrefixProblem(p); why != "" {
+		if why := ImagePrefixProblem(p); why != "" {
 			v.failf(fmt.Sprintf("%s.images[%d]", at, i), "%s", why)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
@@ -60,7 +61,7 @@ func newAPI(t testing.TB) *apiTest {
 		t.Fatal(err)
 	}
 	res := &Resolved{
-		Repos: []*triggers.Repo{{Config: triggers.Repository{Name: "shop", URL: "https://git.example.com/shop.git", Forge: "github"}, Secret: "s",
+		Repos: []*triggers.Repo{{Config: engineconfig.Repository{Name: "shop", URL: "https://git.example.com/shop.git", Forge: "github"}, Secret: "s",
 			Sources: []triggers.Source{
 				mustPipeline(t, `metadata: {name: shop}
 on: {manual: {parameters: {size: {default: small}}}}
@@ -483,10 +484,10 @@ func TestAPushedNameTakesNoOtherTeamsPipeline(t *testing.T) {
 	stagesLine := "on: {manual: {}}\nstages: [{name: a, fake: {}}]\n"
 	res := &Resolved{
 		Repos: []*triggers.Repo{
-			{Config: triggers.Repository{Name: "mine", URL: "https://git.example.com/mine.git", Forge: "github", Apps: []triggers.AppBinding{{Name: "mine"}}}, Secret: "s",
+			{Config: engineconfig.Repository{Name: "mine", URL: "https://git.example.com/mine.git", Forge: "github", Apps: []engineconfig.AppBinding{{Name: "mine"}}}, Secret: "s",
 				Sources: []triggers.Source{pushed(t, "mine", "metadata: {name: other-deploy, app: mine}\n"+stagesLine),
 					pushed(t, "mine", "metadata: {name: ops-deploy, app: mine}\n"+stagesLine)}},
-			{Config: triggers.Repository{Name: "other", URL: "https://git.example.com/other.git", Forge: "github", Apps: []triggers.AppBinding{{Name: "other"}}}, Secret: "s",
+			{Config: engineconfig.Repository{Name: "other", URL: "https://git.example.com/other.git", Forge: "github", Apps: []engineconfig.AppBinding{{Name: "other"}}}, Secret: "s",
 				Sources: []triggers.Source{pushed(t, "other", "metadata: {name: other-deploy, app: other}\n"+stagesLine),
 					mustPipeline(t, "metadata: {name: ops-deploy, app: other}\n"+stagesLine)}},
 		},

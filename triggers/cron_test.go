@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/runner/store"
 )
@@ -16,7 +17,7 @@ import (
 func newSchedulerOn(t *testing.T, path string) (*Scheduler, store.Store) {
 	t.Helper()
 	st, r := newRunner(t, path)
-	repo := &Repo{Config: Repository{Name: "shop", URL: "https://git.example.com/shop.git"},
+	repo := &Repo{Config: engineconfig.Repository{Name: "shop", URL: "https://git.example.com/shop.git"},
 		Sources: []Source{filePipeline(t, "nightly", `{schedule: ["0 3 * * *", "@hourly"]}`)}}
 	s, err := NewScheduler(context.Background(), []*Repo{repo}, st, r, nil)
 	if err != nil {

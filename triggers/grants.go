@@ -10,54 +10,19 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-// SecretGrant gives the runs of one repository one secret — optionally only
-// for some refs and events, as GitHub's environments give deploy
-// credentials to protected branches only.
-type SecretGrant struct {
-	Name     string             `yaml:"name"`     // what the pipeline calls it (secrets: [NAME])
-	From     pipeline.SecretRef `yaml:"from"`     // where the engine reads it: {env: VAR} or {file: PATH}
-	Branches []string           `yaml:"branches"` // globs; with tags, the refs it is granted for (both empty: every ref)
-	Tags     []string           `yaml:"tags"`
-	Events   []string           `yaml:"events"` // push, tag, schedule, manual; empty: every event
-}
-
 // allows reports whether the grant covers a run of ref started by event.
-func (g *SecretGrant) allows(ref, event string) bool {
+func allows(g *engineconfig.SecretGrant, ref, event string) bool {
 	return (len(g.Events) == 0 || slices.Contains(g.Events, event)) && pipeline.MatchRef(g.Branches, g.Tags, ref)
 }
 
-// AppBinding is one app a repository's pipelines may release, and where:
-// the config-repository paths its deploy and canary stages may write and
-// the Argo CD applications they may sync.
-type AppBinding struct {
-	Name   string       `yaml:"name"`
-	GitOps []GitOpsPath `yaml:"gitops"`
-	ArgoCD []string     `yaml:"argocd"`
-	// Where the engine connects for the app, with the repository's granted
-	// credentials: a pipeline read from the repository may name only these
-	// (written literally), never a host of its own choosing.
-	ArgoCDServer string `yaml:"argocdServer"` // host:port of the Argo CD its applications live on
-	// ArgoCDInsecure lets its pipelines reach that server without TLS or
-	// without verifying it (argocd.plainText, argocd.insecure): the token
-	// goes with the request, so it is the operator's choice.
-	ArgoCDInsecure bool     `yaml:"argocdInsecure"`
-	Prometheus     string   `yaml:"prometheus"` // an analysis's Prometheus, if not the engine's default
-	Notify         []string `yaml:"notify"`     // URL prefixes its canaries may post release events to
-}
-
-// GitOpsPath is a directory of a config repository (and everything under it).
-type GitOpsPath struct {
-	Repo string `yaml:"repo"`
-	Path string `yaml:"path"`
-}
-
 // covers reports whether the binding lets a stage write path of repo.
-func (g GitOpsPath) covers(repo, p string) bool {
+func covers(g engineconfig.GitOpsPath, repo, p string) bool {
 	if NormalizeRepoURL(g.Repo) != NormalizeRepoURL(repo) {
 		return false
 	}
@@ -108,13 +73,13 @@ func (r *Repo) operatorPipeline(name string) string {
 }
 
 // grant finds the grant of secret name for a run of trig.
-func (r *Repo) grant(name string, trig store.Trigger) (*SecretGrant, error) {
+func (r *Repo) grant(name string, trig store.Trigger) (*engineconfig.SecretGrant, error) {
 	for i := range r.Config.Secrets {
 		g := &r.Config.Secrets[i]
 		if g.Name != name {
 			continue
 		}
-		if !g.allows(trig.Ref, trig.Event) {
+		if !allows(g, trig.Ref, trig.Event) {
 			return nil, fmt.Errorf("secret %s is not granted to repository %s for ref %q (%s)", name, r.Config.Name, trig.Ref, trig.Event)
 		}
 		return g, nil
@@ -157,7 +122,7 @@ func (r *Repo) bound(p *pipeline.Pipeline, fail func(path, format string, args .
 			continue
 		}
 		if literal(at+".gitops.repo", g.Repo) && literal(at+".gitops.path", g.Path) &&
-			!slices.ContainsFunc(binding.GitOps, func(b GitOpsPath) bool { return b.covers(g.Repo, g.Path) }) {
+			!slices.ContainsFunc(binding.GitOps, func(b engineconfig.GitOpsPath) bool { return covers(b, g.Repo, g.Path) }) {
 			fail(at+".gitops", "app %s may not write %s in %s (not in its gitops bindings)", app, g.Path, g.Repo)
 		}
 		if literal(at+".argocd.app", a.App) && !slices.Contains(binding.ArgoCD, a.App) {
@@ -170,14 +135,14 @@ func (r *Repo) bound(p *pipeline.Pipeline, fail func(path, format string, args .
 			fail(at+".argocd", "app %s's Argo CD server is reached with TLS, verified; plainText and insecure are the engine config's to allow (apps[].argocdInsecure)", app)
 		}
 		if st.Canary != nil {
-			binding.connects(at, st.Canary, literal, fail)
+			connects(binding, at, st.Canary, literal, fail)
 		}
 	}
 }
 
 // connects checks where a canary makes the engine connect: its analysis's
 // Prometheus and its notification URLs.
-func (b *AppBinding) connects(at string, c *pipeline.CanarySpec, literal func(at, v string) bool, fail func(path, format string, args ...any)) {
+func connects(b *engineconfig.AppBinding, at string, c *pipeline.CanarySpec, literal func(at, v string) bool, fail func(path, format string, args ...any)) {
 	if p := c.Analysis.Prometheus; p != "" && literal(at+".analysis.prometheus", p) && p != b.Prometheus {
 		fail(at+".analysis.prometheus", "app %s may query only %s, not %s (apps[].prometheus in the engine config)", b.Name, orNone(b.Prometheus), p)
 	}
@@ -211,14 +176,14 @@ func orNone(s string) string {
 
 // app is the binding of app name; a repository that binds no apps may use
 // its own name as app, to release nothing.
-func (r *Repo) app(name string) *AppBinding {
+func (r *Repo) app(name string) *engineconfig.AppBinding {
 	for i := range r.Config.Apps {
 		if r.Config.Apps[i].Name == name {
 			return &r.Config.Apps[i]
 		}
 	}
 	if len(r.Config.Apps) == 0 && name == r.Config.Name {
-		return &AppBinding{Name: name}
+		return &engineconfig.AppBinding{Name: name}
 	}
 	return nil
 }

@@ -6,19 +6,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
-var grantRepo = &Repo{Config: Repository{
+var grantRepo = &Repo{Config: engineconfig.Repository{
 	Name: "shop", URL: "https://git.example.com/shop/order.git",
-	Secrets: []SecretGrant{
+	Secrets: []engineconfig.SecretGrant{
 		{Name: "REGISTRY", From: pipeline.SecretRef{Env: "REG"}},
 		{Name: "DEPLOY", From: pipeline.SecretRef{Env: "DEP"}, Branches: []string{"main"}, Tags: []string{"v*"}, Events: []string{"push", "tag"}},
 	},
-	Apps: []AppBinding{{Name: "order", ArgoCD: []string{"order"}, ArgoCDServer: "argocd:443",
+	Apps: []engineconfig.AppBinding{{Name: "order", ArgoCD: []string{"order"}, ArgoCDServer: "argocd:443",
 		Prometheus: "http://prometheus:9090", Notify: []string{"https://hooks.example.com/releases"},
-		GitOps: []GitOpsPath{{Repo: "https://git.example.com/platform/gitops.git", Path: "apps/order"}}}},
+		GitOps: []engineconfig.GitOpsPath{{Repo: "https://git.example.com/platform/gitops.git", Path: "apps/order"}}}},
 	CloneFrom: []string{"https://git.example.com/shop/shared.git"},
 }}
 
@@ -239,8 +240,8 @@ func TestAdmitHoldsARepositoryToItsLimits(t *testing.T) {
 		t.Errorf("35 stages within the default limits: %v", err)
 	}
 	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
-	big := &Repo{Config: Repository{Name: "shop", Limits: raised}}
-	small := &Repo{Config: Repository{Name: "shop"}}
+	big := &Repo{Config: engineconfig.Repository{Name: "shop", Limits: raised}}
+	small := &Repo{Config: engineconfig.Repository{Name: "shop"}}
 	if got := big.Admit(p, trig); got != "" {
 		t.Errorf("the repository allowed 40 stages refused 35: %q", got)
 	}
@@ -267,7 +268,7 @@ func TestAdmitHoldsARepositoryToItsLimits(t *testing.T) {
 		repo  *Repo
 		p     *pipeline.Pipeline
 		slots int
-	}{{small, p, 2}, {&Repo{Config: Repository{Name: "shop", Limits: pipeline.Limits{MaxRunning: 5}}}, p, 5}} {
+	}{{small, p, 2}, {&Repo{Config: engineconfig.Repository{Name: "shop", Limits: pipeline.Limits{MaxRunning: 5}}}, p, 5}} {
 		if req := tt.repo.Request(tt.p, trig, "k"); req.Slot != "repository shop" || req.Slots != tt.slots {
 			t.Errorf("request slot %q of %d, want repository shop of %d", req.Slot, req.Slots, tt.slots)
 		}
@@ -312,7 +313,7 @@ func TestAPushedPipelineCannotTakeTheOperatorsName(t *testing.T) {
 func TestPodsGoOnlyToTheRepositorysNodePools(t *testing.T) {
 	t.Parallel()
 	repo := &Repo{Config: grantRepo.Config}
-	repo.Config.NodePools = []NodePool{{Name: "builders", NodeSelector: map[string]string{"pool": "builders"},
+	repo.Config.NodePools = []engineconfig.NodePool{{Name: "builders", NodeSelector: map[string]string{"pool": "builders"},
 		Tolerations: []pipeline.Toleration{{Key: "builds", Operator: "Exists", Effect: "NoSchedule"}}}}
 	repo.Config.Images = []string{"docker.io/reg"}
 	trig := store.Trigger{Event: "push", Ref: "refs/heads/main"}
@@ -413,7 +414,7 @@ func TestImagePrefixes(t *testing.T) {
 		{"ci", "does not start with a registry host"}, {"", "does not start with a registry host"},
 		{"registry.example.com/UPPER", "is not a registry and a repository path"},
 	} {
-		if got := ImagePrefixProblem(tt.prefix); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+		if got := engineconfig.ImagePrefixProblem(tt.prefix); (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("%q: %q, want %q", tt.prefix, got, tt.want)
 		}
 	}

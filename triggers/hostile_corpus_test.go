@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner/store"
@@ -41,16 +42,16 @@ func corpusRepo(t *testing.T, file string) *Repo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Repository{
+	cfg := engineconfig.Repository{
 		Name: "team-a", URL: "https://github.com/Codertocat/Hello-World.git", Forge: "github",
-		Secrets: []SecretGrant{{Name: "READ_TOKEN", From: pipeline.SecretRef{Env: "READ"}},
+		Secrets: []engineconfig.SecretGrant{{Name: "READ_TOKEN", From: pipeline.SecretRef{Env: "READ"}},
 			{Name: "DEPLOY_TOKEN", From: pipeline.SecretRef{Env: "DEPLOY"}, Branches: []string{"release"}}},
-		Apps: []AppBinding{{Name: "team-a", ArgoCD: []string{"team-a"}, ArgoCDServer: "argocd.example.com:443",
+		Apps: []engineconfig.AppBinding{{Name: "team-a", ArgoCD: []string{"team-a"}, ArgoCDServer: "argocd.example.com:443",
 			Prometheus: "http://prometheus:9090", Notify: []string{"https://hooks.example.com/team-a"},
-			GitOps: []GitOpsPath{{Repo: "https://git.example.com/gitops.git", Path: "apps/team-a"}}}},
+			GitOps: []engineconfig.GitOpsPath{{Repo: "https://git.example.com/gitops.git", Path: "apps/team-a"}}}},
 		Images:          []string{"registry.example.com/team-a"},
 		ServiceAccounts: []string{"team-a-pusher"},
-		NodePools:       []NodePool{{Name: "builders", NodeSelector: map[string]string{"pool": "builders"}}},
+		NodePools:       []engineconfig.NodePool{{Name: "builders", NodeSelector: map[string]string{"pool": "builders"}}},
 	}
 	return &Repo{Config: cfg, Secret: "gh-secret", Cluster: true,
 		Sources: []Source{FileSource{P: ops}, pushedFile{path: file, limits: cfg.Limits}}}

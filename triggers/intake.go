@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
@@ -30,8 +31,9 @@ type Submitter interface {
 	Admit(ctx context.Context, p *runner.Prepared) error
 }
 
-// DefaultMaxBody is the largest webhook body accepted (GitHub caps its own at 25 MB).
-const DefaultMaxBody = 25 << 20
+// DefaultMaxBody is the largest webhook body accepted unless the engine
+// config says otherwise.
+const DefaultMaxBody = engineconfig.DefaultMaxBodyBytes
 
 // Webhook results, as counted in the engine's metrics.
 const (

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
@@ -104,14 +105,14 @@ func newIntakeTest(t *testing.T, extra ...*Repo) *intakeTest {
 	st, r := newRunner(t, filepath.Join(t.TempDir(), "s.db"))
 	var err error
 	repos := append([]*Repo{
-		{Config: Repository{Name: "hello", URL: "https://github.com/Codertocat/Hello-World.git", Forge: "github"}, Secret: "gh-secret",
+		{Config: engineconfig.Repository{Name: "hello", URL: "https://github.com/Codertocat/Hello-World.git", Forge: "github"}, Secret: "gh-secret",
 			Sources: []Source{
 				filePipeline(t, "order", `{push: {branches: [main], paths: ["services/order/**"]}}`),
 				filePipeline(t, "docs", `{push: {branches: [main], paths: ["docs/**"]}}`),
 			}},
-		{Config: Repository{Name: "diaspora", URL: "git@example.com:mike/diaspora.git", Forge: "gitlab"}, Secret: "gl-token",
+		{Config: engineconfig.Repository{Name: "diaspora", URL: "git@example.com:mike/diaspora.git", Forge: "gitlab"}, Secret: "gl-token",
 			Sources: []Source{filePipeline(t, "diaspora", `{push: {branches: [main], tags: ["v*"]}}`)}},
-		{Config: Repository{Name: "webhooks", URL: "http://localhost:3000/gitea/webhooks", Forge: "gitea"}, Secret: "gt-secret",
+		{Config: engineconfig.Repository{Name: "webhooks", URL: "http://localhost:3000/gitea/webhooks", Forge: "gitea"}, Secret: "gt-secret",
 			Sources: []Source{filePipeline(t, "gitea-ci", `{push: {branches: [develop]}}`)}},
 	}, extra...)
 	it := &intakeTest{st: st, counts: map[string]int{}}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/pipeline"
 )
 
@@ -17,17 +18,9 @@ import (
 // only on the repository's node pools, as its service accounts, from
 // images under its prefixes.
 
-// NodePool is a place in the cluster the operator lets a repository's
-// stage Pods go: nodes selected by labels, with the taints they tolerate.
-type NodePool struct {
-	Name         string                `yaml:"name"`
-	NodeSelector map[string]string     `yaml:"nodeSelector"`
-	Tolerations  []pipeline.Toleration `yaml:"tolerations"`
-}
-
 // holds reports whether pod is placed in the pool: the same selector and
 // the same tolerations, in any order.
-func (n NodePool) holds(pod pipeline.PodSettings) bool {
+func holds(n engineconfig.NodePool, pod pipeline.PodSettings) bool {
 	if !maps.Equal(n.NodeSelector, pod.NodeSelector) || len(n.Tolerations) != len(pod.Tolerations) {
 		return false
 	}
@@ -78,7 +71,7 @@ func (r *Repo) placed(p *pipeline.Pipeline, fail func(path, format string, args 
 			fail(kindAt+".executor", "local would run code pushed to repository %s on the engine's own machine; on this engine it runs as a Pod (leave executor out, or write kubernetes; the engine config may give the repository the local sandbox: repositories[].localSandbox)", r.Config.Name)
 		}
 		if (len(pod.NodeSelector) > 0 || len(pod.Tolerations) > 0) &&
-			!slices.ContainsFunc(r.Config.NodePools, func(n NodePool) bool { return n.holds(pod) }) {
+			!slices.ContainsFunc(r.Config.NodePools, func(n engineconfig.NodePool) bool { return holds(n, pod) }) {
 			fail(podAt, "its nodeSelector and tolerations are not those of a node pool of repository %s (repositories[].nodePools in the engine config)", r.Config.Name)
 		}
 		if sa := pod.ServiceAccount; sa != "" && !slices.Contains(r.Config.ServiceAccounts, sa) {
@@ -120,19 +113,4 @@ func ImageUnder(ref string, prefixes []string) bool {
 		}
 	}
 	return false
-}
-
-// ImagePrefixProblem says what is wrong with an image prefix of the engine
-// config, or "".
-func ImagePrefixProblem(p string) string {
-	host, path, _ := strings.Cut(strings.TrimSuffix(p, "/"), "/")
-	if _, err := name.NewRegistry(host, name.StrictValidation); err != nil || !strings.ContainsAny(host, ".:") && host != "localhost" {
-		return fmt.Sprintf("%q does not start with a registry host (registry.example.com, 127.0.0.1:5000)", p)
-	}
-	if path != "" {
-		if _, err := name.NewRepository(host+"/"+path, name.StrictValidation); err != nil {
-			return fmt.Sprintf("%q is not a registry and a repository path: %v", p, err)
-		}
-	}
-	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/triggers"
 )
@@ -33,8 +34,8 @@ func TestStatusForgeAsAGitHubApp(t *testing.T) {
 		fmt.Fprintf(w, `{"token": "ghs_app", "expires_at": %q}`, time.Now().Add(time.Hour).Format(time.RFC3339))
 	}))
 	defer srv.Close()
-	repo := &triggers.Repo{Config: triggers.Repository{Name: "shop", URL: "https://github.com/acme/shop.git", Forge: "github",
-		Status: &triggers.StatusConfig{API: srv.URL, GitHubApp: &triggers.GitHubAppConfig{ID: 12345, Installation: 678}}},
+	repo := &triggers.Repo{Config: engineconfig.Repository{Name: "shop", URL: "https://github.com/acme/shop.git", Forge: "github",
+		Status: &engineconfig.StatusConfig{API: srv.URL, GitHubApp: &engineconfig.GitHubAppConfig{ID: 12345, Installation: 678}}},
 		StatusAppKey: string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))}
 	f, err := statusForge(repo)
 	if err != nil {
