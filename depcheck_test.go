@@ -27,9 +27,11 @@ var layers = map[string][]string{
 	"server":   {"pipeline", "release", "runner", "triggers", "server"},
 	"configs":  {},
 	// commit statuses on the forges: reads runs (runner/store), quotes forges' answers (excerpt)
-	"forgestatus": {"release", "runner", "forgestatus", "excerpt"},
+	"forgestatus": {"release", "runner", "forgestatus", "forgeapi", "excerpt"},
+	// where a forge's API is for a repository: imports nothing of ours
+	"forgeapi": {},
 	// the engine config file, read and checked; cmd/slipway maps it onto the server
-	"engineconfig": {"pipeline", "forgestatus", "engineconfig"},
+	"engineconfig": {"pipeline", "forgeapi", "engineconfig"},
 	// helpers for tests only (internal/eventually); see TestShippedBinaryLeavesOutTestKinds
 	"internal": {},
 	"release":  {}, // the release's domain: states, events, transitions; imports nothing of Slipway

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipwayci/slipway/forgestatus"
+	"github.com/slipwayci/slipway/forgeapi"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/pipeline/strictyaml"
 )
@@ -224,7 +224,7 @@ func (v *checker) config(c *Config) {
 		}
 		if s := r.Status; s != nil {
 			v.statusCredential(at+".status", r.Forge, s)
-			if _, err := forgestatus.New(r.Forge, r.URL, s.API, ""); s.API != "" && !httpURL(s.API) {
+			if _, _, err := forgeapi.Locate(r.Forge, r.URL, s.API); s.API != "" && !httpURL(s.API) {
 				v.failf(at+".status.api", "%q is not an http(s) URL", s.API)
 			} else if err != nil {
 				v.failf(at+".status", "%v", err)

@@ -14,8 +14,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
+
+	"github.com/slipwayci/slipway/forgeapi"
 )
 
 // States of a run as a forge is told.
@@ -45,25 +46,13 @@ type Forge interface {
 }
 
 // New is the status API of the repository at repoURL on forge (github,
-// gitlab, gitea), reached at api (default: derived from repoURL) with
-// token.
+// gitlab, gitea), reached at api (default: derived from repoURL, see
+// forgeapi.Locate) with token.
 func New(forge, repoURL, api, token string) (Forge, error) {
-	scheme, host, path, ok := splitRepoURL(repoURL)
-	if !ok || (api == "" && scheme == "") {
-		return nil, fmt.Errorf("commit statuses need an http(s) repository URL to find the forge's API, or api: set; %q is not one", repoURL)
+	base, path, err := forgeapi.Locate(forge, repoURL, api)
+	if err != nil {
+		return nil, err
 	}
-	path = strings.TrimSuffix(strings.Trim(path, "/"), ".git")
-	if strings.Count(path, "/") < 1 || slices.Contains(strings.Split(path, "/"), "..") || strings.Contains(path, "//") {
-		return nil, fmt.Errorf("%q does not name an owner/repository", repoURL)
-	}
-	base := api
-	if base == "" {
-		base = scheme + "://" + host + map[string]string{"github": "/api/v3", "gitlab": "/api/v4", "gitea": "/api/v1"}[forge]
-		if forge == "github" && strings.EqualFold(host, "github.com") {
-			base = "https://api.github.com"
-		}
-	}
-	base = strings.TrimSuffix(base, "/")
 	switch forge {
 	case "github":
 		return github{api: base, repo: path, token: token}, nil
@@ -73,20 +62,6 @@ func New(forge, repoURL, api, token string) (Forge, error) {
 		return gitea{api: base, repo: path, token: token}, nil
 	}
 	return nil, fmt.Errorf("forge %q has no commit status API here", forge)
-}
-
-// splitRepoURL reads an http(s) URL, or an scp-style git@host:owner/repo
-// (scheme ""), into its parts.
-func splitRepoURL(raw string) (scheme, host, path string, ok bool) {
-	if u, err := url.Parse(raw); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
-		return u.Scheme, u.Host, u.Path, true
-	}
-	at, rest, found := strings.Cut(raw, "@")
-	if !found || strings.Contains(at, "/") || strings.Contains(raw, "://") {
-		return "", "", "", false
-	}
-	host, path, found = strings.Cut(rest, ":")
-	return "", host, path, found && host != ""
 }
 
 // jsonRequest is a POST of body as JSON.
