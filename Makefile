@@ -35,9 +35,10 @@ demo: tools build
 	$(DEMO_BIN) --slipway $(BIN) $(DEMO_FLAGS)
 
 # The tests and the hygiene checks side by side: the tests spend most of
-# their time waiting on real systems, vet on the processor.
+# their time waiting on real systems, vet on the processor — at the lowest
+# priority, so that it takes the processor time the tests leave.
 test: tools
-	@vetlog=$$(mktemp); $(MAKE) --no-print-directory vet > $$vetlog 2>&1 & vet=$$!; \
+	@vetlog=$$(mktemp); nice -n 19 $(MAKE) --no-print-directory vet > $$vetlog 2>&1 & vet=$$!; \
 	$(GO) test -race -count=1 -timeout 45m ./...; tests=$$?; \
 	wait $$vet; vetted=$$?; echo "== make vet"; cat $$vetlog; rm -f $$vetlog; \
 	[ $$tests -eq 0 ] && [ $$vetted -eq 0 ]
