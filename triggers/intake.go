@@ -31,10 +31,6 @@ type Submitter interface {
 	Admit(ctx context.Context, p *runner.Prepared) error
 }
 
-// DefaultMaxBody is the largest webhook body accepted unless the engine
-// config says otherwise.
-const DefaultMaxBody = engineconfig.DefaultMaxBodyBytes
-
 // Webhook results, as counted in the engine's metrics.
 const (
 	ResultAccepted     = "accepted"
@@ -70,7 +66,7 @@ type Intake struct {
 // IntakeOption configures an Intake.
 type IntakeOption func(*Intake) error
 
-// WithMaxBody sets the largest body accepted (default DefaultMaxBody);
+// WithMaxBody sets the largest body accepted (default engineconfig.DefaultMaxBodyBytes);
 // larger deliveries are answered 413.
 func WithMaxBody(n int64) IntakeOption {
 	return func(in *Intake) error {
@@ -153,7 +149,7 @@ func WithIntakeLogger(l *slog.Logger) IntakeOption {
 
 // NewIntake returns the webhook intake for repos.
 func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
-	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: DefaultMaxBody,
+	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: engineconfig.DefaultMaxBodyBytes,
 		maxUnauth: DefaultMaxUnauthenticated, evictAfter: DefaultEvictAfter, readFor: DefaultReadTimeout, minRate: MinBodyRate,
 		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {

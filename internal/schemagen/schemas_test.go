@@ -21,7 +21,6 @@ import (
 	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/internal/schemagen"
 	"github.com/slipwayci/slipway/pipeline"
-	"github.com/slipwayci/slipway/triggers"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/schema/*.json from the model")
@@ -72,7 +71,7 @@ func (f schemaFile) path() string { return filepath.Join(root, "docs", "schema",
 func (f schemaFile) generate(t *testing.T) []byte {
 	t.Helper()
 	docs := map[string]string{}
-	for _, dir := range []string{"pipeline", "engineconfig", "triggers"} {
+	for _, dir := range []string{"pipeline", "engineconfig"} {
 		if err := schemagen.ReadDocs(filepath.Join(root, dir), "github.com/slipwayci/slipway/"+dir, docs); err != nil {
 			t.Fatal(err)
 		}
@@ -356,13 +355,7 @@ func pipelineHints() map[string]Schema {
 }
 
 func engineHints() map[string]Schema {
-	forges := slices.Sorted(func(yield func(string) bool) {
-		for name := range triggers.Forges() {
-			if !yield(name) {
-				return
-			}
-		}
-	})
+	forges := slices.Sorted(slices.Values(engineconfig.Forges))
 	return map[string]Schema{
 		"Config":             {"required": []string{"apiVersion", "kind"}},
 		"Config.apiVersion":  {"const": pipeline.APIVersion},
