@@ -156,6 +156,43 @@ func TestImportDirectionFollowsTheDesign(t *testing.T) {
 	}
 }
 
+// serverParts is how the server's parts may import one another: the
+// JSON API, the UI and the hooks share the auth Guard and the views, the
+// UI's forms go through the API's handlers, and only package server
+// (which routes them) knows them all.
+var serverParts = map[string][]string{
+	"server/auth":  {},
+	"server/view":  {},
+	"server/web":   {},
+	"server/hooks": {"server/view"},
+	"server/api":   {"server/auth", "server/view"},
+	"server/ui":    {"server/auth", "server/view", "server/api", "server/web"},
+}
+
+func TestServerPartsImportOnlyWhatTheyShare(t *testing.T) {
+	seen := 0
+	for _, p := range listPackages(t) {
+		part := strings.TrimPrefix(p.ImportPath, module)
+		if !strings.HasPrefix(part, "server/") {
+			continue
+		}
+		allowed, known := serverParts[part]
+		if !known {
+			t.Errorf("%s: a part of the server not in serverParts; add it to this test", p.ImportPath)
+			continue
+		}
+		seen++
+		for _, imp := range p.Imports {
+			if i := strings.TrimPrefix(imp, module); strings.HasPrefix(i, "server") && !slices.Contains(allowed, i) {
+				t.Errorf("%s imports %s: %s may import only %v of the server", p.ImportPath, imp, part, allowed)
+			}
+		}
+	}
+	if seen != len(serverParts) {
+		t.Errorf("found %d of the server's %d parts", seen, len(serverParts))
+	}
+}
+
 // Each stage kind a pipeline file names is a package of stages/kinds/.
 func TestEveryKindHasItsPackage(t *testing.T) {
 	for _, k := range stageKinds {

@@ -1,8 +1,7 @@
-// Package server is `slipway serve`'s HTTP face: the JSON API over runs,
-// logs (Server-Sent Events), promotions and rollbacks, API tokens with
-// roles scoped by app, the audit log, the engine's /metrics, release
-// commands, rollback history and the Alertmanager receiver — and the
-// browser UI (ui*.go: login sessions with CSRF, pages built from the same
-// store reads, actions through the API's own handlers, one live event
-// stream per tab; templates and assets in server/web).
+// Package server is `slipway serve`'s HTTP face. It routes the parts it
+// is made of, which share one auth Guard: the forges' webhooks (package
+// triggers), the JSON API (server/api), the browser UI (server/ui, with
+// its templates and assets in server/web), the Alertmanager receiver
+// (server/hooks) and the engine's /metrics (here). Each part declares the
+// store methods it calls; server.Store is their union.
 package server

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
 	"github.com/slipwayci/slipway/server/web"
 )
 
@@ -98,9 +99,9 @@ func BenchmarkEventStreamMemory(b *testing.B) {
 		g0 := runtime.NumGoroutine()
 		var bodies []io.Closer
 		for range streams {
-			sess := a.srv.sessions.start("viewer", time.Now())
+			sess := a.srv.Guard().Sessions().Start("viewer", time.Now())
 			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/ui/events?run=%d", a.url, run), nil)
-			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: sess.id})
+			req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: sess.ID})
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil || resp.StatusCode != 200 {
 				b.Fatalf("opening a stream: %v %v", err, resp)

@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/api"
+	"github.com/slipwayci/slipway/server/auth"
 )
 
 // browser is an HTTP client with a cookie jar that does not follow
@@ -301,7 +302,7 @@ func TestSessionsAndCSRF(t *testing.T) {
 	u, _ := url.Parse(a.url)
 	var cookie *http.Cookie
 	for _, c := range rm.c.Jar.Cookies(u) {
-		if c.Name == sessionCookie {
+		if c.Name == auth.SessionCookie {
 			cookie = c
 		}
 	}
@@ -352,7 +353,7 @@ func TestSessionsAndCSRF(t *testing.T) {
 
 	// An unknown or expired session is no session.
 	a2 := a.browser(t)
-	a2.c.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: "not-a-session", Path: "/"}})
+	a2.c.Jar.SetCookies(u, []*http.Cookie{{Name: auth.SessionCookie, Value: "not-a-session", Path: "/"}})
 	if code, _, _ := a2.get("/"); code != 303 {
 		t.Errorf("unknown session: %d, want a redirect to login", code)
 	}
@@ -362,37 +363,6 @@ func TestSessionsAndCSRF(t *testing.T) {
 	}
 	if code, _, _ := rm.get("/"); code != 303 {
 		t.Errorf("home after logout: %d, want a redirect to login", code)
-	}
-}
-
-func TestSessionsExpireAndAreBounded(t *testing.T) {
-	t.Parallel()
-	var ss sessions
-	now := time.Now()
-	s := ss.start("rm", now)
-	req := func(id string) *http.Request {
-		r, _ := http.NewRequest("GET", "/", nil)
-		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: id})
-		return r
-	}
-	if ss.get(req(s.id), now.Add(SessionTTL-time.Second)) == nil {
-		t.Error("a session is gone before its TTL")
-	}
-	if ss.get(req(s.id), now.Add(SessionTTL)) != nil {
-		t.Error("a session outlives its TTL")
-	}
-	for i := range MaxSessions + 5 {
-		ss.start(fmt.Sprint("token-", i%1000), now.Add(time.Duration(i)))
-	}
-	if len(ss.m) != MaxSessions {
-		t.Errorf("%d sessions held, want at most %d", len(ss.m), MaxSessions)
-	}
-	var newest *session
-	for i := range MaxSessionsPerToken + 5 {
-		newest = ss.start("viewer", now.Add(time.Hour+time.Duration(i)))
-	}
-	if n := ss.count("viewer"); n != MaxSessionsPerToken || ss.get(req(newest.id), now.Add(time.Hour)) == nil {
-		t.Errorf("one token holds %d sessions (want %d, its newest kept)", n, MaxSessionsPerToken)
 	}
 }
 
@@ -467,7 +437,7 @@ func TestEventStream(t *testing.T) {
 	resp.Body.Close()
 
 	// An idle stream sends a heartbeat comment.
-	a.srv.heartbeatEvery.Store(int64(50 * time.Millisecond))
+	a.srv.API().SetHeartbeat(50 * time.Millisecond)
 	_, r3 := open(last["id"])
 	for seen := 0; seen < 2; {
 		line, err := r3.ReadString('\n')
@@ -479,7 +449,7 @@ func TestEventStream(t *testing.T) {
 		}
 	}
 
-	if n := MaxStreamsPerSession; n > 0 {
+	if n := api.MaxStreamsPerSession; n > 0 {
 		b := a.browser(t)
 		b.login("view-token")
 		if codes := b.openStreams(t, a.url, n+1); codes[n-1] != 200 || codes[n] != 429 {
@@ -489,13 +459,13 @@ func TestEventStream(t *testing.T) {
 	// Sessions are free to make: the streams of all of one token's
 	// sessions are bounded too.
 	var codes []int
-	for len(codes) <= MaxStreamsPerToken {
+	for len(codes) <= api.MaxStreamsPerToken {
 		b := a.browser(t)
 		b.login("rm-token")
-		codes = append(codes, b.openStreams(t, a.url, MaxStreamsPerSession)...)
+		codes = append(codes, b.openStreams(t, a.url, api.MaxStreamsPerSession)...)
 	}
-	if codes[MaxStreamsPerToken-1] != 200 || codes[MaxStreamsPerToken] != 429 {
-		t.Errorf("streams over several sessions of one token: %v, want %d × 200 then 429", codes, MaxStreamsPerToken)
+	if codes[api.MaxStreamsPerToken-1] != 200 || codes[api.MaxStreamsPerToken] != 429 {
+		t.Errorf("streams over several sessions of one token: %v, want %d × 200 then 429", codes, api.MaxStreamsPerToken)
 	}
 }
 
@@ -596,34 +566,6 @@ func TestRunPageShowsTheScanReport(t *testing.T) {
 			t.Errorf("GET %s: %v %v", l, err, resp)
 		}
 		resp.Body.Close()
-	}
-}
-
-// Behind a proxy that ends TLS the engine is asked in plain HTTP; an
-// https:// url in its config still makes every cookie Secure, and so does
-// a request that came over TLS.
-func TestCookiesAreSecureBehindATLSProxy(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		url    string
-		tls    bool
-		secure bool
-	}{
-		{"", false, false}, {"http://slipway.internal", false, false},
-		{"https://slipway.example.com", false, true}, {"HTTPS://slipway.example.com", false, true}, {"", true, true},
-	} {
-		s := New(nil, nil, nil, &Resolved{URL: tt.url}, nil, nil)
-		target := "http://slipway/login"
-		if tt.tls {
-			target = "https://slipway/login" // httptest gives it a TLS state
-		}
-		r := httptest.NewRequest("GET", target, nil)
-		w := httptest.NewRecorder()
-		s.setCookie(w, r, sessionCookie, "v", 60)
-		cookies := w.Result().Cookies()
-		if len(cookies) != 1 || cookies[0].Secure != tt.secure {
-			t.Errorf("url %q, TLS %v: cookies %v, want Secure %v", tt.url, tt.tls, cookies, tt.secure)
-		}
 	}
 }
 

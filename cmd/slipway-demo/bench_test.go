@@ -13,7 +13,7 @@ import (
 
 	"github.com/slipwayci/slipway/integration/demoapp"
 	"github.com/slipwayci/slipway/internal/benchreport"
-	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/view"
 )
 
 // From `git push` to the new version serving, on the environment make
@@ -78,9 +78,9 @@ func BenchmarkPushToCanaryServing(b *testing.B) {
 
 // awaitRun waits (at most 10 minutes) for run id to end and returns its
 // log and the run.
-func (d *demoEnv) awaitRun(ctx context.Context, b *testing.B, id int64) ([]server.LogLineView, server.RunView) {
+func (d *demoEnv) awaitRun(ctx context.Context, b *testing.B, id int64) ([]view.LogLineView, view.RunView) {
 	b.Helper()
-	var run server.RunView
+	var run view.RunView
 	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		if err := d.get(ctx, fmt.Sprintf("/api/v1/runs/%d", id), &run); err != nil {
 			b.Fatal(err)
@@ -89,10 +89,10 @@ func (d *demoEnv) awaitRun(ctx context.Context, b *testing.B, id int64) ([]serve
 			break
 		}
 	}
-	var lines []server.LogLineView
+	var lines []view.LogLineView
 	for after := int64(0); ; {
 		var page struct {
-			Lines []server.LogLineView
+			Lines []view.LogLineView
 			Next  int64
 		}
 		if err := d.get(ctx, fmt.Sprintf("/api/v1/runs/%d/logs?after=%d", id, after), &page); err != nil {

@@ -25,7 +25,7 @@ import (
 	"github.com/slipwayci/slipway/integration/gitea"
 	"github.com/slipwayci/slipway/integration/incluster"
 	"github.com/slipwayci/slipway/integration/kubenode"
-	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/stages/tools"
 )
 
@@ -219,7 +219,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // summary says what happened and where to look.
-func (d *demoEnv) summary(rb server.RollbackView) {
+func (d *demoEnv) summary(rb view.RollbackView) {
 	fmt.Fprintf(d.out, `
 What happened:
   0. Slipway's image was built by Kaniko from the Dockerfile, and Argo CD deployed it from deploy/

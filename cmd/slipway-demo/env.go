@@ -21,7 +21,7 @@ import (
 	"github.com/slipwayci/slipway/integration/incluster"
 	"github.com/slipwayci/slipway/integration/loadgen"
 	"github.com/slipwayci/slipway/integration/localenv"
-	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/stages/argocd"
 	"github.com/slipwayci/slipway/stages/relay"
 )
@@ -243,7 +243,7 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 	if err := logs.Run(); err != nil {
 		return "", fmt.Errorf("following run %d with slipway logs -f: %w", id, err)
 	}
-	var run server.RunView
+	var run view.RunView
 	if err := d.get(ctx, fmt.Sprintf("/api/v1/runs/%d", id), &run); err != nil {
 		return "", err
 	}
@@ -256,7 +256,7 @@ func (d *demoEnv) release(ctx context.Context, c demoChange) (string, error) {
 func (d *demoEnv) runOf(ctx context.Context, sha string) (int64, error) {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		var list struct{ Runs []server.RunView }
+		var list struct{ Runs []view.RunView }
 		if err := d.get(ctx, "/api/v1/runs?limit=10", &list); err != nil {
 			return 0, err
 		}
@@ -294,9 +294,9 @@ func (d *demoEnv) showStatus(ctx context.Context, sha, runStatus string) {
 }
 
 // lastRollback reads the newest rollback, with its measurements.
-func (d *demoEnv) lastRollback(ctx context.Context) (server.RollbackView, error) {
-	var list []server.RollbackView
-	var v server.RollbackView
+func (d *demoEnv) lastRollback(ctx context.Context) (view.RollbackView, error) {
+	var list []view.RollbackView
+	var v view.RollbackView
 	if err := d.get(ctx, "/api/v1/rollbacks?limit=1", &list); err != nil {
 		return v, err
 	}

@@ -59,7 +59,7 @@ func podRunner(s settings) (*pods.Runner, error) {
 // reapPods deletes the stage Pods and Secrets of runs that have ended (an engine
 // that died mid-stage left them), once Recover has settled which runs go
 // on; it returns how many. Without a cluster (r nil) there is none.
-func reapPods(ctx context.Context, r *pods.Runner, st store.Store) (int, error) {
+func reapPods(ctx context.Context, r *pods.Runner, st store.Runs) (int, error) {
 	if r == nil {
 		return 0, nil
 	}

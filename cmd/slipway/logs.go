@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slipwayci/slipway/runner/store"
-	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/stages/retry"
 )
 
@@ -49,8 +49,8 @@ func newLogsCmd() *cobra.Command {
 			var after int64
 			for {
 				var page struct {
-					Lines []server.LogLineView `json:"lines"`
-					Next  int64                `json:"next"`
+					Lines []view.LogLineView `json:"lines"`
+					Next  int64              `json:"next"`
 				}
 				if err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/runs/%s/logs?after=%d", id, after), nil, &page); err != nil {
 					return err
@@ -73,7 +73,7 @@ func newLogsCmd() *cobra.Command {
 	return cmd
 }
 
-func lineOf(l server.LogLineView) store.LogLine {
+func lineOf(l view.LogLineView) store.LogLine {
 	return store.LogLine{Seq: l.Seq, Stage: l.Stage, Attempt: l.Attempt, Time: l.Time, Text: l.Text}
 }
 
@@ -162,7 +162,7 @@ func (f *follower) stream(ctx context.Context) (string, error) {
 		case strings.HasPrefix(line, "event: "):
 			event = line[len("event: "):]
 		case strings.HasPrefix(line, "data: ") && event == "log":
-			var l server.LogLineView
+			var l view.LogLineView
 			if err := json.Unmarshal([]byte(line[len("data: "):]), &l); err != nil {
 				return "", fmt.Errorf("reading the log stream: %w", err)
 			}

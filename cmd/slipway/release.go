@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayci/slipway/release"
-	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/view"
 )
 
 // newReleaseCmds are promote, abort, pause and resume: commands to the
@@ -94,7 +94,7 @@ func newRollbacksCmd() *cobra.Command {
 			if since > 0 {
 				q.Set("since", since.String())
 			}
-			var out []server.RollbackView
+			var out []view.RollbackView
 			if err := c.do(cmd.Context(), "GET", "/api/v1/rollbacks?"+q.Encode(), nil, &out); err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func newRollbacksShowCmd() *cobra.Command {
 			if err != nil || n <= 0 {
 				return exitCode{code: 2, err: fmt.Errorf("rollback ID %q is not a positive number", args[0])}
 			}
-			var v server.RollbackView
+			var v view.RollbackView
 			if err := c.do(cmd.Context(), "GET", "/api/v1/rollbacks/"+strconv.FormatInt(n, 10), nil, &v); err != nil {
 				return err
 			}

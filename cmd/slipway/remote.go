@@ -11,9 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/spf13/cobra"
-
-	"github.com/slipwayci/slipway/server"
 )
 
 func newRunsCmd() *cobra.Command {
@@ -45,7 +44,7 @@ func newRunsCmd() *cobra.Command {
 			}
 			q.Set("limit", strconv.Itoa(limit))
 			var out struct {
-				Runs []server.RunView `json:"runs"`
+				Runs []view.RunView `json:"runs"`
 			}
 			if err := c.do(cmd.Context(), "GET", "/api/v1/runs?"+q.Encode(), nil, &out); err != nil {
 				return err
@@ -82,7 +81,7 @@ func newRunsShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r server.RunView
+			var r view.RunView
 			if err := c.do(cmd.Context(), "GET", "/api/v1/runs/"+id, nil, &r); err != nil {
 				return err
 			}
@@ -172,7 +171,7 @@ func newTriggerCmd() *cobra.Command {
 				given[name] = value
 			}
 			body["params"] = given
-			var r server.RunView
+			var r view.RunView
 			if err := c.do(cmd.Context(), "POST", "/api/v1/pipelines/"+url.PathEscape(args[0])+"/runs", body, &r); err != nil {
 				return err
 			}

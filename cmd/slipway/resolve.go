@@ -10,6 +10,8 @@ import (
 	"github.com/slipwayci/slipway/forgestatus"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/hooks"
 	"github.com/slipwayci/slipway/triggers"
 )
 
@@ -73,8 +75,8 @@ func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*se
 		out.Repos = append(out.Repos, repo)
 	}
 	for _, tc := range c.Tokens {
-		role, _ := server.ParseRole(tc.Role)
-		t := server.Token{Name: tc.Name, Role: role, Apps: slices.Clone(tc.Apps)}
+		role, _ := auth.ParseRole(tc.Role)
+		t := auth.Token{Name: tc.Name, Role: role, Apps: slices.Clone(tc.Apps)}
 		if tc.Secret != nil {
 			v, err := read("token "+tc.Name, *tc.Secret)
 			if err != nil {
@@ -88,7 +90,7 @@ func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*se
 		out.Tokens = append(out.Tokens, t)
 	}
 	if a := c.Alertmanager; a != nil {
-		out.Alertmanager = &server.AlertmanagerAuth{Username: a.Username, AppLabel: a.AppLabel}
+		out.Alertmanager = &hooks.AlertmanagerAuth{Username: a.Username, AppLabel: a.AppLabel}
 		if out.Alertmanager.AppLabel == "" {
 			out.Alertmanager.AppLabel = "app"
 		}

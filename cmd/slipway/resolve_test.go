@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/slipwayci/slipway/engineconfig"
-	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/server/auth"
 )
 
 func TestResolveReadsSecretsAndLoadsPipelines(t *testing.T) {
@@ -83,7 +83,7 @@ repositories:
 
 // The roles a config may give a token are the server's.
 func TestConfigRolesAreTheServers(t *testing.T) {
-	if got, want := server.RoleNames(), slices.Sorted(slices.Values(engineconfig.Roles)); !slices.Equal(got, want) {
+	if got, want := auth.RoleNames(), slices.Sorted(slices.Values(engineconfig.Roles)); !slices.Equal(got, want) {
 		t.Errorf("the server's roles %v, the engine config's %v", got, want)
 	}
 }

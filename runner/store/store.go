@@ -234,8 +234,9 @@ type Events interface {
 	ListEvents(ctx context.Context, runID int64) ([]Event, error)
 }
 
-// Store is everything the runner needs. Implementations are safe for
-// concurrent use.
+// Store is all of the engine's store, as sqlstore implements it; each
+// consumer declares the part it calls (runner.Store, the server's parts,
+// triggers' intake). Implementations are safe for concurrent use.
 type Store interface {
 	Runs
 	Stages

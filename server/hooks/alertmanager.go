@@ -1,4 +1,7 @@
-package server
+// Package hooks receives what other systems send the engine, besides the
+// forges' webhooks (package triggers): Alertmanager's alerts, each of
+// which aborts the release of the app it names.
+package hooks
 
 import (
 	"context"
@@ -6,12 +9,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/view"
 )
 
 // AlertmanagerAuth is how Alertmanager authenticates to
@@ -58,39 +63,64 @@ type alert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-// alertmanager receives Alertmanager's webhook: each firing alert whose
+// Store is what the receiver reads and writes: the releases in flight,
+// when they began, and the abort it queues with its audit entry.
+type Store interface {
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+	ListStages(ctx context.Context, runID int64) ([]*store.Stage, error)
+	ListReleases(ctx context.Context, app string, inFlight bool) ([]*store.Release, error)
+	AddCommand(ctx context.Context, c *store.Command, audit ...store.AuditEntry) error
+}
+
+// Alertmanager is the receiver of POST /hooks/alertmanager.
+type Alertmanager struct {
+	store  Store
+	alerts *AlertmanagerAuth // nil: the receiver is off
+	log    *slog.Logger
+}
+
+// NewAlertmanager is the receiver; with auth nil it answers 404.
+func NewAlertmanager(st Store, auth *AlertmanagerAuth, log *slog.Logger) *Alertmanager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Alertmanager{store: st, alerts: auth, log: log}
+}
+
+// ServeHTTP receives Alertmanager's webhook: each firing alert whose
 // app label names an app with a release in flight aborts that release,
 // with the alert as the rollback's evidence. Resolved alerts, and alerts
 // for apps with nothing in flight, are acknowledged and ignored.
-func (s *Server) alertmanager(w http.ResponseWriter, r *http.Request) {
+func (s *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.alerts == nil {
-		writeError(w, http.StatusNotFound, "the Alertmanager receiver is not configured (alertmanager: in the engine config)")
+		view.Error(w, http.StatusNotFound, "the Alertmanager receiver is not configured (alertmanager: in the engine config)")
 		return
 	}
 	if !s.alerts.admits(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway-alertmanager"`)
-		writeError(w, http.StatusUnauthorized, "Alertmanager credentials are required")
+		view.Error(w, http.StatusUnauthorized, "Alertmanager credentials are required")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAlertBody))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "an Alertmanager delivery is at most %d bytes", maxAlertBody)
+		view.Error(w, http.StatusRequestEntityTooLarge, "an Alertmanager delivery is at most %d bytes", maxAlertBody)
 		return
 	}
 	var g alertGroup
 	if err := json.Unmarshal(body, &g); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed Alertmanager payload: %v", err)
+		view.Error(w, http.StatusBadRequest, "malformed Alertmanager payload: %v", err)
 		return
 	}
 	if g.Version != "4" {
-		writeError(w, http.StatusBadRequest, "Alertmanager webhook payload version %q; Slipway reads version 4", g.Version)
+		view.Error(w, http.StatusBadRequest, "Alertmanager webhook payload version %q; Slipway reads version 4", g.Version)
 		return
 	}
 	aborted, ignored := []map[string]any{}, 0
 	for _, a := range g.Alerts {
 		run, err := s.abortFor(r, a)
 		if err != nil {
-			s.internal(w, "aborting a release for an alert", err)
+			s.log.Error("aborting a release for an alert", "err", err)
+			view.Error(w, http.StatusInternalServerError, "aborting a release for an alert failed; see the engine log")
 			return
 		}
 		if run == 0 {
@@ -99,14 +129,14 @@ func (s *Server) alertmanager(w http.ResponseWriter, r *http.Request) {
 		}
 		aborted = append(aborted, map[string]any{"app": a.Labels[s.alerts.AppLabel], "run": run, "alert": a.Labels["alertname"]})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"aborted": aborted, "ignored": ignored})
+	view.JSON(w, http.StatusOK, map[string]any{"aborted": aborted, "ignored": ignored})
 }
 
 // abortFor queues an abort of the release the alert names, if it fires and
 // a release of its app is in flight; it returns that release's run.
-func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
+func (s *Alertmanager) abortFor(r *http.Request, a alert) (int64, error) {
 	app := a.Labels[s.alerts.AppLabel]
-	if a.Status != "firing" || app == "" || !appName.MatchString(app) {
+	if a.Status != "firing" || app == "" || !view.ValidApp(app) {
 		return 0, nil
 	}
 	rels, err := s.store.ListReleases(r.Context(), app, true)
@@ -142,7 +172,7 @@ func (s *Server) abortFor(r *http.Request, a alert) (int64, error) {
 
 // releaseBegan is when the release of run id began: the start of its
 // canary stage, or of the run when no canary stage has started.
-func (s *Server) releaseBegan(ctx context.Context, id int64) (time.Time, error) {
+func (s *Alertmanager) releaseBegan(ctx context.Context, id int64) (time.Time, error) {
 	stages, err := s.store.ListStages(ctx, id)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading the stages of run %d: %w", id, err)

@@ -1,4 +1,4 @@
-package server
+package api
 
 import (
 	"bufio"
@@ -9,67 +9,56 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 )
-
-// LogLineView is one log line as the API shows it.
-type LogLineView struct {
-	Seq     int64     `json:"seq"`
-	Stage   string    `json:"stage"`
-	Attempt int       `json:"attempt"`
-	Time    time.Time `json:"time"`
-	Text    string    `json:"text"`
-}
-
-func logView(l store.LogLine) LogLineView {
-	return LogLineView{Seq: l.Seq, Stage: l.Stage, Attempt: l.Attempt, Time: l.Time, Text: l.Text}
-}
 
 // runLogs serves a run's log: as JSON pages (?after=SEQ), or with
 // ?follow=1 as Server-Sent Events that end when the run ends. Each event
 // carries its seq as id, so a client reconnecting with Last-Event-ID
 // resumes where it stopped.
-func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, who *Token) {
-	run := s.runFor(w, r, who)
+func (a *API) runLogs(w http.ResponseWriter, r *http.Request, who *auth.Token) {
+	run := a.runFor(w, r, who)
 	if run == nil {
 		return
 	}
-	after, err := queryInt(r, "after", 0, 1<<62)
+	after, err := view.QueryInt(r, "after", 0, 1<<62)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if r.URL.Query().Get("format") == "text" {
-		s.logText(w, r, run)
+		a.logText(w, r, run)
 		return
 	}
 	if r.URL.Query().Get("follow") != "1" {
-		lines, err := s.store.ReadLogs(r.Context(), run.ID, after, 1000)
+		lines, err := a.store.ReadLogs(r.Context(), run.ID, after, 1000)
 		if err != nil {
-			s.internal(w, "reading logs", err)
+			a.internal(w, "reading logs", err)
 			return
 		}
-		out := []LogLineView{}
+		out := []view.LogLineView{}
 		next := after
 		for _, l := range lines {
-			out = append(out, logView(l))
+			out = append(out, view.LogLine(l))
 			next = l.Seq
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"lines": out, "next": next, "done": run.Status.Done() && len(lines) < 1000})
+		view.JSON(w, http.StatusOK, map[string]any{"lines": out, "next": next, "done": run.Status.Done() && len(lines) < 1000})
 		return
 	}
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		if after, err = strconv.ParseInt(id, 10, 64); err != nil || after < 0 {
-			writeError(w, http.StatusBadRequest, "Last-Event-ID %q is not a log sequence number", id)
+			view.Error(w, http.StatusBadRequest, "Last-Event-ID %q is not a log sequence number", id)
 			return
 		}
 	}
-	if !s.follow(who.Name, +1, MaxFollowersPerToken) {
+	if !a.follow(who.Name, +1, MaxFollowersPerToken) {
 		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusTooManyRequests, "token %s already follows %d logs; close one first", who.Name, MaxFollowersPerToken)
+		view.Error(w, http.StatusTooManyRequests, "token %s already follows %d logs; close one first", who.Name, MaxFollowersPerToken)
 		return
 	}
-	defer s.follow(who.Name, -1, MaxFollowersPerToken)
-	s.streamLogs(w, r, run.ID, after)
+	defer a.follow(who.Name, -1, MaxFollowersPerToken)
+	a.streamLogs(w, r, run.ID, after)
 }
 
 // MaxFollowersPerToken bounds the live log streams one token holds open.
@@ -77,27 +66,27 @@ const MaxFollowersPerToken = 16
 
 // follow counts the live streams held under key up (+1, refused at
 // limit) or down.
-func (s *Server) follow(key string, delta, limit int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.followers == nil {
-		s.followers = map[string]int{}
+func (a *API) follow(key string, delta, limit int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.followers == nil {
+		a.followers = map[string]int{}
 	}
-	if delta > 0 && s.followers[key] >= limit {
+	if delta > 0 && a.followers[key] >= limit {
 		return false
 	}
-	s.followers[key] += delta
+	a.followers[key] += delta
 	return true
 }
 
-func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after int64) {
+func (a *API) streamLogs(w http.ResponseWriter, r *http.Request, id, after int64) {
 	flusher := startEvents(w)
 	if flusher == nil {
 		return
 	}
 	flusher.Flush()
-	err := s.engine.Follow(r.Context(), id, after, func(l store.LogLine) error {
-		b, _ := json.Marshal(logView(l))
+	err := a.engine.Follow(r.Context(), id, after, func(l store.LogLine) error {
+		b, _ := json.Marshal(view.LogLine(l))
 		if _, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", l.Seq, b); err != nil {
 			return err
 		}
@@ -107,7 +96,7 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after in
 	if err != nil {
 		return // the client went away, or the engine is stopping
 	}
-	run, err := s.store.GetRun(r.Context(), id)
+	run, err := a.store.GetRun(r.Context(), id)
 	if err != nil {
 		return
 	}
@@ -117,15 +106,15 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, id, after in
 }
 
 // logText serves a run's whole log as a text file, read page by page.
-func (s *Server) logText(w http.ResponseWriter, r *http.Request, run *store.Run) {
+func (a *API) logText(w http.ResponseWriter, r *http.Request, run *store.Run) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"run-%d.log\"", run.ID))
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 	for after := int64(0); ; {
-		lines, err := s.store.ReadLogs(r.Context(), run.ID, after, 1000)
+		lines, err := a.store.ReadLogs(r.Context(), run.ID, after, 1000)
 		if err != nil {
-			s.log.Error("reading logs for a download", "run", run.ID, "err", err)
+			a.log.Error("reading logs for a download", "run", run.ID, "err", err)
 			fmt.Fprintf(bw, "\n[the log could not be read past line %d; see the engine log]\n", after)
 			return
 		}
@@ -145,7 +134,7 @@ func (s *Server) logText(w http.ResponseWriter, r *http.Request, run *store.Run)
 func startEvents(w http.ResponseWriter) http.Flusher {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming is not supported by this connection")
+		view.Error(w, http.StatusInternalServerError, "streaming is not supported by this connection")
 		return nil
 	}
 	// A stream lasts as long as its reader wants: the deadlines every

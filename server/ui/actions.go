@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"fmt"
@@ -9,6 +9,9 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/api"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/server/web"
 )
 
@@ -22,19 +25,19 @@ type confirmBody struct {
 func (confirmBody) Template() string { return "confirm" }
 
 // commandConfirm is the confirm page of a release command.
-func (s *Server) commandConfirm(command release.Command) pageFunc {
-	return func(r *http.Request, who *Token) (web.Page, error) {
-		_, rel, err := s.release(r, who, "run")
+func (u *UI) commandConfirm(command release.Command) pageFunc {
+	return func(r *http.Request, who *auth.Token) (web.Page, error) {
+		_, rel, err := u.release(r, who, "run")
 		if err != nil {
 			return web.Page{}, err
 		}
-		if why := roleReason(who, RoleReleaseManager); why != "" {
+		if why := roleReason(who, auth.RoleReleaseManager); why != "" {
 			return web.Page{}, &uiError{http.StatusForbidden, why}
 		}
 		if why := release.Refusal(rel.State, command); why != "" {
 			return web.Page{}, &uiError{http.StatusConflict, why}
 		}
-		b := s.releaseBody(who, rel)
+		b := u.releaseBody(who, rel)
 		what := fmt.Sprintf("the release of %s (image %s), now at %d %% on the canary, %s", b.App, imageText(b.Image, b.Digest), b.Weight, b.StepText)
 		c := confirmBody{Action: fmt.Sprintf("/releases/%d/%s", rel.RunID, command), Back: fmt.Sprintf("/releases/%d", rel.RunID), Class: "primary"}
 		switch command {
@@ -63,12 +66,12 @@ func (s *Server) commandConfirm(command release.Command) pageFunc {
 }
 
 // cancelConfirm is the confirm page of cancelling a run.
-func (s *Server) cancelConfirm(r *http.Request, who *Token) (web.Page, error) {
-	run, err := s.runInScopeFor(r, who, "id")
+func (u *UI) cancelConfirm(r *http.Request, who *auth.Token) (web.Page, error) {
+	run, err := u.runInScopeFor(r, who, "id")
 	if err != nil {
 		return web.Page{}, err
 	}
-	if why := roleReason(who, RoleReleaseManager); why != "" {
+	if why := roleReason(who, auth.RoleReleaseManager); why != "" {
 		return web.Page{}, &uiError{http.StatusForbidden, why}
 	}
 	c := confirmBody{Heading: fmt.Sprintf("Cancel run %d?", run.ID), Label: "Cancel the run", Class: "danger",
@@ -79,35 +82,36 @@ func (s *Server) cancelConfirm(r *http.Request, who *Token) (web.Page, error) {
 
 // releaseForm is the API's release command for the release of run
 // {run}, refused when that release is no longer the one in flight.
-func (s *Server) releaseForm(command release.Command) handler {
+func (u *UI) releaseForm(command release.Command) api.Handler {
 	name := command
 	if command == release.PromoteFull {
 		name = release.Promote // the form says full=true
 	}
-	api := s.releaseCommand(name)
-	return func(w http.ResponseWriter, r *http.Request, who *Token) {
-		run, err := s.runInScopeFor(r, who, "run")
+	send := u.api.Command(name)
+	return func(w http.ResponseWriter, r *http.Request, who *auth.Token) {
+		run, err := u.runInScopeFor(r, who, "run")
 		if err != nil {
-			writeError(w, http.StatusNotFound, "%v", err)
+			view.Error(w, http.StatusNotFound, "%v", err)
 			return
 		}
-		rels, err := s.store.ListReleases(r.Context(), run.App, true)
+		rels, err := u.store.ListReleases(r.Context(), run.App, true)
 		if err != nil {
-			s.internal(w, "reading releases", err)
+			u.log.Error("reading releases", "err", err)
+			view.Error(w, http.StatusInternalServerError, "reading releases failed; see the engine log")
 			return
 		}
 		if len(rels) == 0 || rels[0].RunID != run.ID {
-			writeError(w, http.StatusConflict, "the release of run %d is no longer in flight; nothing was sent", run.ID)
+			view.Error(w, http.StatusConflict, "the release of run %d is no longer in flight; nothing was sent", run.ID)
 			return
 		}
 		r.SetPathValue("app", run.App)
-		api(w, r, who)
+		send(w, r, who)
 	}
 }
 
 // rollbackBody is the rollback page.
 type rollbackBody struct {
-	RollbackView
+	view.RollbackView
 	Summary, Explain, Restore string
 	Timing                    []web.Phase
 	TimingBar                 any
@@ -122,20 +126,20 @@ type alertTable struct {
 	Rows []struct{ Kind, Name, Value string }
 }
 
-func (s *Server) rollbackPage(r *http.Request, who *Token) (web.Page, error) {
+func (u *UI) rollbackPage(r *http.Request, who *auth.Token) (web.Page, error) {
 	id, err := pathID(r, "id", "rollback")
 	if err != nil {
 		return web.Page{}, err
 	}
-	rb, err := s.store.GetRollback(r.Context(), id)
-	if err == store.ErrNotFound || (err == nil && !who.mayAccess(rb.App)) {
+	rb, err := u.store.GetRollback(r.Context(), id)
+	if err == store.ErrNotFound || (err == nil && !who.MayAccess(rb.App)) {
 		return web.Page{}, notFound(fmt.Sprintf("rollback %d not found", id))
 	}
 	if err != nil {
 		return web.Page{}, err
 	}
-	v := rollbackView(rb)
-	ms, err := s.store.ListMeasurements(r.Context(), rb.RunID)
+	v := view.Rollback(rb)
+	ms, err := u.store.ListMeasurements(r.Context(), rb.RunID)
 	if err != nil {
 		return web.Page{}, err
 	}
@@ -166,7 +170,7 @@ func alertOf(a release.Alert) *alertTable {
 	if len(a.Labels) == 0 && len(a.Annotations) == 0 {
 		return nil
 	}
-	t := &alertTable{Name: orDash(a.Labels["alertname"])}
+	t := &alertTable{Name: view.OrDash(a.Labels["alertname"])}
 	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
 		t.Rows = append(t.Rows, struct{ Kind, Name, Value string }{"label", k, a.Labels[k]})
 	}
@@ -180,7 +184,7 @@ func alertOf(a release.Alert) *alertTable {
 func imageText(image, digest string) string {
 	switch {
 	case image == "":
-		return orDash(digest)
+		return view.OrDash(digest)
 	case digest == "" || strings.Contains(image, digest):
 		return image
 	}

@@ -1,4 +1,4 @@
-package server
+package api
 
 import (
 	"bytes"
@@ -8,98 +8,86 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/runner"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/triggers"
 )
 
-// queryInt reads an optional positive integer parameter, bounded.
-func queryInt(r *http.Request, name string, def, maxValue int64) (int64, error) {
-	raw := r.URL.Query().Get(name)
-	if raw == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n < 0 || n > maxValue {
-		return 0, fmt.Errorf("query parameter %s=%q must be a number from 0 to %d", name, raw, maxValue)
-	}
-	return n, nil
-}
-
 // page reads the limit and before parameters of a listing.
 func page(r *http.Request, defLimit, maxLimit int64) (limit, before int64, err error) {
-	if limit, err = queryInt(r, "limit", defLimit, maxLimit); err != nil {
+	if limit, err = view.QueryInt(r, "limit", defLimit, maxLimit); err != nil {
 		return 0, 0, err
 	}
-	before, err = queryInt(r, "before", 0, 1<<62)
+	before, err = view.QueryInt(r, "before", 0, 1<<62)
 	return limit, before, err
 }
 
-func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who *Token) {
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request, who *auth.Token) {
 	q := r.URL.Query()
 	limit, before, err := page(r, 50, 500)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	f := store.RunFilter{Pipeline: q.Get("pipeline"), Repository: q.Get("repository"), BeforeID: before, Limit: int(limit)}
 	for _, st := range q["status"] {
 		if !slices.Contains([]store.RunStatus{store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCancelled}, store.RunStatus(st)) {
-			writeError(w, http.StatusBadRequest, "status %q is not one of queued, running, succeeded, failed, cancelled", st)
+			view.Error(w, http.StatusBadRequest, "status %q is not one of queued, running, succeeded, failed, cancelled", st)
 			return
 		}
 		f.Status = append(f.Status, store.RunStatus(st))
 	}
-	runs, err := s.store.ListRuns(r.Context(), f)
+	runs, err := a.store.ListRuns(r.Context(), f)
 	if err != nil {
-		s.internal(w, "listing runs", err)
+		a.internal(w, "listing runs", err)
 		return
 	}
-	out := []RunView{}
+	out := []view.RunView{}
 	for _, run := range runs {
-		if who.mayAccess(run.App) {
-			out = append(out, runView(run))
+		if who.MayAccess(run.App) {
+			out = append(out, view.Run(run))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": out})
+	view.JSON(w, http.StatusOK, map[string]any{"runs": out})
 }
 
-func (s *Server) getRun(w http.ResponseWriter, r *http.Request, who *Token) {
-	run := s.runFor(w, r, who)
+func (a *API) getRun(w http.ResponseWriter, r *http.Request, who *auth.Token) {
+	run := a.runFor(w, r, who)
 	if run == nil {
 		return
 	}
-	view, err := s.runDetail(r, run)
+	detail, err := a.RunDetail(r.Context(), run)
 	if err != nil {
-		s.internal(w, "reading run", err)
+		a.internal(w, "reading run", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view)
+	view.JSON(w, http.StatusOK, detail)
 }
 
-func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, who *Token) {
-	run := s.runFor(w, r, who)
+func (a *API) cancelRun(w http.ResponseWriter, r *http.Request, who *auth.Token) {
+	run := a.runFor(w, r, who)
 	if run == nil {
 		return
 	}
 	reason := "cancelled by " + who.Name
-	if !s.auditFirst(w, r, who, "run.cancel", fmt.Sprintf("app/%s run/%d", run.App, run.ID), "pipeline "+run.Pipeline) {
+	if !a.auditFirst(w, r, who, "run.cancel", fmt.Sprintf("app/%s run/%d", run.App, run.ID), "pipeline "+run.Pipeline) {
 		return
 	}
-	err := s.engine.Cancel(r.Context(), run.ID, reason)
+	err := a.engine.Cancel(r.Context(), run.ID, reason)
 	switch {
 	case errors.Is(err, runner.ErrFinished):
-		writeError(w, http.StatusConflict, "run %d has already finished (%s)", run.ID, run.Status)
+		view.Error(w, http.StatusConflict, "run %d has already finished (%s)", run.ID, run.Status)
 		return
 	case err != nil:
-		s.internal(w, "cancelling run", err)
+		a.internal(w, "cancelling run", err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"run": run.ID, "result": "cancel requested"})
+	view.JSON(w, http.StatusAccepted, map[string]any{"run": run.ID, "result": "cancel requested"})
 }
 
 // triggerRequest is the body of POST /api/v1/pipelines/{name}/runs.
@@ -112,46 +100,46 @@ type triggerRequest struct {
 	Repository string `json:"repository"`
 }
 
-func (s *Server) triggerRun(w http.ResponseWriter, r *http.Request, who *Token) {
+func (a *API) triggerRun(w http.ResponseWriter, r *http.Request, who *auth.Token) {
 	var req triggerRequest
 	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if _, err := pipeline.NormalizeRef(req.Ref, "main"); err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if req.SHA != "" && !pipeline.IsCommitID(req.SHA) {
-		writeError(w, http.StatusBadRequest, "sha %q is not a commit id", req.SHA)
+		view.Error(w, http.StatusBadRequest, "sha %q is not a commit id", req.SHA)
 		return
 	}
 	name := r.PathValue("name")
-	p, repo, err := s.findPipeline(r, who, name, &req)
+	p, repo, err := a.findPipeline(r, who, name, &req)
 	var ambiguous errAmbiguous
 	switch {
 	case errors.As(err, &ambiguous):
-		writeError(w, http.StatusConflict, "%v", err)
+		view.Error(w, http.StatusConflict, "%v", err)
 		return
 	case err != nil:
-		writeError(w, http.StatusNotFound, "%v", err)
+		view.Error(w, http.StatusNotFound, "%v", err)
 		return
 	}
 	params, err := p.ManualParams(req.Params)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if !s.auditFirst(w, r, who, "run.trigger", fmt.Sprintf("pipeline/%s app/%s", name, p.AppName()), "at "+req.Ref) {
+	if !a.auditFirst(w, r, who, "run.trigger", fmt.Sprintf("pipeline/%s app/%s", name, p.AppName()), "at "+req.Ref) {
 		return
 	}
-	run, _, err := s.engine.Submit(r.Context(), repo.Request(p,
+	run, _, err := a.engine.Submit(r.Context(), repo.Request(p,
 		store.Trigger{Event: pipeline.EventManual, Repo: repo.Config.URL, Ref: req.Ref, SHA: req.SHA, Actor: who.Name, Params: params}, ""))
 	if err != nil {
-		s.internal(w, "starting run", err)
+		a.internal(w, "starting run", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, runView(run))
+	view.JSON(w, http.StatusCreated, view.Run(run))
 }
 
 // decodeBody decodes a bounded JSON body strictly into v; an empty body
@@ -183,7 +171,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 // pushed one of that name, or the request names its repository: anyone
 // who can push to one repository writes those names, and must not take
 // another team's.
-func (s *Server) findPipeline(r *http.Request, who *Token, name string, req *triggerRequest) (*pipeline.Pipeline, *triggers.Repo, error) {
+func (a *API) findPipeline(r *http.Request, who *auth.Token, name string, req *triggerRequest) (*pipeline.Pipeline, *triggers.Repo, error) {
 	type found struct {
 		p    *pipeline.Pipeline
 		repo *triggers.Repo
@@ -191,7 +179,7 @@ func (s *Server) findPipeline(r *http.Request, who *Token, name string, req *tri
 	}
 	var pushed []found
 	for pass := range 2 { // the operator's pipelines, then those read from repositories
-		for _, repo := range s.repos {
+		for _, repo := range a.repos {
 			if req.Repository != "" && repo.Config.Name != req.Repository {
 				continue
 			}
@@ -203,17 +191,17 @@ func (s *Server) findPipeline(r *http.Request, who *Token, name string, req *tri
 				op, operators := src.(triggers.FileSource)
 				switch {
 				case pass == 0 && operators:
-					if op.P.Metadata.Name == name && who.mayAccess(op.P.AppName()) {
+					if op.P.Metadata.Name == name && who.MayAccess(op.P.AppName()) {
 						req.Ref = ref
 						return op.P, repo, nil
 					}
 				case pass == 1 && !operators:
 					p, err := src.Load(r.Context(), ref, req.SHA)
 					if err != nil {
-						s.log.Warn("reading pipeline for a manual run", "source", src.String(), "err", err)
+						a.log.Warn("reading pipeline for a manual run", "source", src.String(), "err", err)
 						continue
 					}
-					if p.Metadata.Name == name && who.mayAccess(p.AppName()) {
+					if p.Metadata.Name == name && who.MayAccess(p.AppName()) {
 						pushed = append(pushed, found{p, repo, ref})
 					}
 				}
@@ -239,42 +227,42 @@ type errAmbiguous string
 
 func (e errAmbiguous) Error() string { return string(e) }
 
-func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, who *Token) {
-	limit, err := queryInt(r, "limit", 50, 500)
+func (a *API) listDeliveries(w http.ResponseWriter, r *http.Request, who *auth.Token) {
+	limit, err := view.QueryInt(r, "limit", 50, 500)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	list, err := s.store.ListDeliveries(r.Context(), store.DeliveryFilter{Status: r.URL.Query().Get("status"), Repo: r.URL.Query().Get("repo"), Limit: int(limit)})
+	list, err := a.store.ListDeliveries(r.Context(), store.DeliveryFilter{Status: r.URL.Query().Get("status"), Repo: r.URL.Query().Get("repo"), Limit: int(limit)})
 	if err != nil {
-		s.internal(w, "listing deliveries", err)
+		a.internal(w, "listing deliveries", err)
 		return
 	}
-	out := []DeliveryView{}
+	out := []view.DeliveryView{}
 	for _, d := range list {
-		if s.deliveryInScope(r.Context(), who, d) {
-			out = append(out, deliveryView(d))
+		if a.DeliveryInScope(r.Context(), who, d) {
+			out = append(out, view.Delivery(d))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+	view.JSON(w, http.StatusOK, map[string]any{"deliveries": out})
 }
 
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, who *Token) {
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request, who *auth.Token) {
 	limit, before, err := page(r, 100, 1000)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	entries, err := s.store.ListAudit(r.Context(), before, int(limit))
+	entries, err := a.store.ListAudit(r.Context(), before, int(limit))
 	if err != nil {
-		s.internal(w, "reading the audit log", err)
+		a.internal(w, "reading the audit log", err)
 		return
 	}
 	visible := []store.AuditEntry{}
 	for _, e := range entries {
-		if s.auditInScope(r.Context(), who, e) {
+		if a.AuditInScope(r.Context(), who, e) {
 			visible = append(visible, e)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": visible})
+	view.JSON(w, http.StatusOK, map[string]any{"entries": visible})
 }

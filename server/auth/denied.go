@@ -1,8 +1,6 @@
-package server
+package auth
 
 import (
-	"context"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -47,16 +45,4 @@ func (d *denials) note(key string, now time.Time) (write bool, since int) {
 	}
 	since, e.written, e.suppressed = e.suppressed, now, 0
 	return true, since
-}
-
-// auditDenied writes a refused call to the audit log, aggregated (denials).
-func (s *Server) auditDenied(ctx context.Context, who *Token, target, detail string) {
-	write, since := s.denied.note(who.Name+"\x00"+target+"\x00"+detail, time.Now())
-	if !write {
-		return
-	}
-	if since > 0 {
-		detail += fmt.Sprintf(" (and %d more times in the minute before, not written one by one)", since)
-	}
-	s.audit(ctx, who, "denied", target, detail)
 }

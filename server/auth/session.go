@@ -1,4 +1,4 @@
-package server
+package auth
 
 import (
 	"crypto/rand"
@@ -15,8 +15,10 @@ import (
 // carries the CSRF token every state-changing request must send back.
 
 const (
-	sessionCookie = "slipway_session"
-	loginCookie   = "slipway_login" // the login form's CSRF token, before a session exists
+	// SessionCookie holds a browser's session ID, and LoginCookie the
+	// login form's CSRF token before a session exists.
+	SessionCookie = "slipway_session"
+	LoginCookie   = "slipway_login"
 	// SessionTTL is how long a session lasts from login.
 	SessionTTL = 12 * time.Hour
 	// MaxSessions bounds the sessions held, and MaxSessionsPerToken those
@@ -25,60 +27,62 @@ const (
 	MaxSessionsPerToken = 20
 )
 
-type session struct {
-	id      string
-	csrf    string
+// Session is one browser's login.
+type Session struct {
+	ID      string
+	CSRF    string // what every state-changing request of the session sends back
 	token   string // the token's name; looked up on every request
 	expires time.Time
 	created time.Time
 }
 
-// sessions is the server-side session table; safe for concurrent use.
-type sessions struct {
+// Sessions is the server-side session table; safe for concurrent use.
+type Sessions struct {
 	mu sync.Mutex
-	m  map[string]*session
+	m  map[string]*Session
 }
 
-func randomID() string {
+// RandomID is 32 random bytes, URL-safe: a session ID or a CSRF token.
+func RandomID() string {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails (crypto/rand documents it)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// start makes a session for token name.
-func (ss *sessions) start(name string, now time.Time) *session {
+// Start makes a session for token name.
+func (ss *Sessions) Start(name string, now time.Time) *Session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.m == nil {
-		ss.m = map[string]*session{}
+		ss.m = map[string]*Session{}
 	}
 	ss.sweep(now)
 	if len(ss.m) >= MaxSessions {
-		ss.dropOldest(func(*session) bool { return true })
+		ss.dropOldest(func(*Session) bool { return true })
 	}
 	if ss.count(name) >= MaxSessionsPerToken {
-		ss.dropOldest(func(s *session) bool { return s.token == name })
+		ss.dropOldest(func(s *Session) bool { return s.token == name })
 	}
-	s := &session{id: randomID(), csrf: randomID(), token: name, created: now, expires: now.Add(SessionTTL)}
-	ss.m[s.id] = s
+	s := &Session{ID: RandomID(), CSRF: RandomID(), token: name, created: now, expires: now.Add(SessionTTL)}
+	ss.m[s.ID] = s
 	return s
 }
 
 // dropOldest drops the oldest session of those which; callers hold mu.
-func (ss *sessions) dropOldest(which func(*session) bool) {
-	var oldest *session
+func (ss *Sessions) dropOldest(which func(*Session) bool) {
+	var oldest *Session
 	for _, s := range ss.m {
 		if which(s) && (oldest == nil || s.created.Before(oldest.created)) {
 			oldest = s
 		}
 	}
 	if oldest != nil {
-		delete(ss.m, oldest.id)
+		delete(ss.m, oldest.ID)
 	}
 }
 
 // count is how many sessions token name holds; callers hold mu.
-func (ss *sessions) count(name string) int {
+func (ss *Sessions) count(name string) int {
 	n := 0
 	for _, s := range ss.m {
 		if s.token == name {
@@ -89,7 +93,7 @@ func (ss *sessions) count(name string) int {
 }
 
 // sweep drops expired sessions; callers hold mu.
-func (ss *sessions) sweep(now time.Time) {
+func (ss *Sessions) sweep(now time.Time) {
 	for id, s := range ss.m {
 		if !now.Before(s.expires) {
 			delete(ss.m, id)
@@ -97,9 +101,9 @@ func (ss *sessions) sweep(now time.Time) {
 	}
 }
 
-// get returns the live session a request's cookie names, or nil.
-func (ss *sessions) get(r *http.Request, now time.Time) *session {
-	c, err := r.Cookie(sessionCookie)
+// Get returns the live session a request's cookie names, or nil.
+func (ss *Sessions) Get(r *http.Request, now time.Time) *Session {
+	c, err := r.Cookie(SessionCookie)
 	if err != nil || len(c.Value) > 64 {
 		return nil
 	}
@@ -110,28 +114,21 @@ func (ss *sessions) get(r *http.Request, now time.Time) *session {
 		return nil
 	}
 	if !now.Before(s.expires) {
-		delete(ss.m, s.id)
+		delete(ss.m, s.ID)
 		return nil
 	}
 	return s
 }
 
-func (ss *sessions) end(id string) {
+// End ends session id (a logout).
+func (ss *Sessions) End(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.m, id)
 }
 
-// validCSRF compares a request's CSRF token with the expected one in
+// ValidCSRF compares a request's CSRF token with the expected one in
 // constant time.
-func validCSRF(got, want string) bool {
+func ValidCSRF(got, want string) bool {
 	return got != "" && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
-// setCookie writes a cookie the way every Slipway cookie is written:
-// Secure when the request came over TLS or people reach the engine over
-// https (behind a proxy that ends TLS).
-func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil || s.secureCookies, SameSite: http.SameSiteStrictMode})
 }

@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"cmp"
@@ -12,13 +12,15 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/server/web"
 )
 
 // The pages that list: home, rollbacks, deliveries, audit.
 
 type homeBody struct {
-	Waiting, InFlight []releaseView
+	Waiting, InFlight []view.ReleaseView
 	Counts            []statusCount
 	Runs              []runRow
 }
@@ -59,37 +61,37 @@ func took(start, end time.Time) string {
 	return web.Duration(end.Sub(start))
 }
 
-func (s *Server) homePage(r *http.Request, who *Token) (web.Page, error) {
+func (u *UI) homePage(r *http.Request, who *auth.Token) (web.Page, error) {
 	ctx := r.Context()
-	rels, err := s.store.ListReleases(ctx, "", true)
+	rels, err := u.store.ListReleases(ctx, "", true)
 	if err != nil {
 		return web.Page{}, err
 	}
 	var b homeBody
 	for _, rel := range rels {
-		if !who.mayAccess(rel.App) {
+		if !who.MayAccess(rel.App) {
 			continue
 		}
-		v := releaseView{Run: rel.RunID, App: rel.App, State: rel.State, Step: rel.Step + 1, Weight: rel.Weight, Reason: rel.Reason, Updated: rel.UpdatedAt}
+		v := view.Release(rel)
 		if rel.State == release.Paused {
 			b.Waiting = append(b.Waiting, v)
 		} else {
 			b.InFlight = append(b.InFlight, v)
 		}
 	}
-	counts, err := s.store.CountRuns(ctx, who.Apps)
+	counts, err := u.store.CountRuns(ctx, who.Apps)
 	if err != nil {
 		return web.Page{}, err
 	}
 	for _, st := range []store.RunStatus{store.RunRunning, store.RunQueued, store.RunFailed, store.RunSucceeded, store.RunCancelled} {
 		b.Counts = append(b.Counts, statusCount{string(st), counts[st]})
 	}
-	runs, err := s.store.ListRuns(ctx, store.RunFilter{Limit: 30})
+	runs, err := u.store.ListRuns(ctx, store.RunFilter{Limit: 30})
 	if err != nil {
 		return web.Page{}, err
 	}
 	for _, run := range runs {
-		if who.mayAccess(run.App) {
+		if who.MayAccess(run.App) {
 			b.Runs = append(b.Runs, newRunRow(run))
 		}
 	}
@@ -106,21 +108,21 @@ type rollbackRow struct {
 
 type rollbacksBody struct{ Rows []rollbackRow }
 
-func (s *Server) rollbacksPage(r *http.Request, who *Token) (web.Page, error) {
-	rbs, err := s.store.ListRollbacks(r.Context(), store.RollbackFilter{Limit: 200})
+func (u *UI) rollbacksPage(r *http.Request, who *auth.Token) (web.Page, error) {
+	rbs, err := u.store.ListRollbacks(r.Context(), store.RollbackFilter{Limit: 200})
 	if err != nil {
 		return web.Page{}, err
 	}
 	var b rollbacksBody
 	for _, rb := range rbs {
-		if !who.mayAccess(rb.App) {
+		if !who.MayAccess(rb.App) {
 			continue
 		}
-		v := rollbackView(rb)
+		v := view.Rollback(rb)
 		failed := v.Reason
 		if ms := v.Evidence.Detail.Measurements; len(ms) > 0 {
 			last := ms[len(ms)-1]
-			failed = last.Metric + " " + orOutcome(last.Message, last.Outcome)
+			failed = last.Metric + " " + view.OrOutcome(last.Message, last.Outcome)
 		}
 		b.Rows = append(b.Rows, rollbackRow{ID: v.ID, App: v.App, Trigger: v.Trigger, Actor: v.Actor, Failed: failed,
 			When: v.DetectedAt, Weight: v.Weight, Restore: web.Duration(v.RestoredAt.Sub(v.DetectedAt))})
@@ -128,17 +130,17 @@ func (s *Server) rollbacksPage(r *http.Request, who *Token) (web.Page, error) {
 	return web.Page{Title: "Rollbacks", Nav: "rollbacks", Live: "/ui/events", Body: b}, nil
 }
 
-type deliveriesBody struct{ Rows []DeliveryView }
+type deliveriesBody struct{ Rows []view.DeliveryView }
 
-func (s *Server) deliveriesPage(r *http.Request, who *Token) (web.Page, error) {
-	list, err := s.store.ListDeliveries(r.Context(), store.DeliveryFilter{Limit: 200})
+func (u *UI) deliveriesPage(r *http.Request, who *auth.Token) (web.Page, error) {
+	list, err := u.store.ListDeliveries(r.Context(), store.DeliveryFilter{Limit: 200})
 	if err != nil {
 		return web.Page{}, err
 	}
 	var b deliveriesBody
 	for _, d := range list {
-		if s.deliveryInScope(r.Context(), who, d) {
-			b.Rows = append(b.Rows, deliveryView(d))
+		if u.api.DeliveryInScope(r.Context(), who, d) {
+			b.Rows = append(b.Rows, view.Delivery(d))
 		}
 	}
 	return web.Page{Title: "Deliveries", Nav: "deliveries", Body: b}, nil
@@ -149,19 +151,19 @@ type auditBody struct {
 	Older int64
 }
 
-func (s *Server) auditPage(r *http.Request, who *Token) (web.Page, error) {
-	before, err := queryInt(r, "before", 0, 1<<62)
+func (u *UI) auditPage(r *http.Request, who *auth.Token) (web.Page, error) {
+	before, err := view.QueryInt(r, "before", 0, 1<<62)
 	if err != nil {
 		return web.Page{}, &uiError{http.StatusBadRequest, err.Error()}
 	}
 	const pageSize = 100
-	list, err := s.store.ListAudit(r.Context(), before, pageSize)
+	list, err := u.store.ListAudit(r.Context(), before, pageSize)
 	if err != nil {
 		return web.Page{}, err
 	}
 	var b auditBody
 	for _, e := range list {
-		if s.auditInScope(r.Context(), who, e) {
+		if u.api.AuditInScope(r.Context(), who, e) {
 			b.Rows = append(b.Rows, e)
 		}
 	}
@@ -181,24 +183,24 @@ func pathID(r *http.Request, name, what string) (int64, error) {
 }
 
 // runInScopeFor loads a run the caller may see, or a not-found error.
-func (s *Server) runInScopeFor(r *http.Request, who *Token, param string) (*store.Run, error) {
+func (u *UI) runInScopeFor(r *http.Request, who *auth.Token, param string) (*store.Run, error) {
 	id, err := pathID(r, param, "run")
 	if err != nil {
 		return nil, err
 	}
-	run, err := s.store.GetRun(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !who.mayAccess(run.App)) {
+	run, err := u.store.GetRun(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !who.MayAccess(run.App)) {
 		return nil, notFound(fmt.Sprintf("run %d not found", id))
 	}
 	return run, err
 }
 
 // commitURL links a commit on its forge, when the repository is watched.
-func (s *Server) commitURL(t store.Trigger) string {
+func (u *UI) commitURL(t store.Trigger) string {
 	if t.SHA == "" || t.Repo == "" {
 		return ""
 	}
-	for _, repo := range s.repos {
+	for _, repo := range u.repos {
 		c := repo.Config
 		if c.Name != t.Repo && c.URL != t.Repo {
 			continue

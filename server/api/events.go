@@ -1,4 +1,4 @@
-package server
+package api
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 )
 
 // The UI's live stream: one Server-Sent Events connection per browser tab
@@ -35,7 +37,7 @@ const (
 	MaxStreamsPerToken   = 16
 )
 
-func (s *Server) events(w http.ResponseWriter, r *http.Request, who *Token) {
+func (a *API) events(w http.ResponseWriter, r *http.Request, who *auth.Token) {
 	q := r.URL.Query()
 	var runID, releaseID int64
 	var err error
@@ -45,46 +47,46 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, who *Token) {
 	}{{"run", &runID}, {"release", &releaseID}} {
 		if v := q.Get(p.name); v != "" {
 			if *p.to, err = strconv.ParseInt(v, 10, 64); err != nil || *p.to <= 0 {
-				writeError(w, http.StatusBadRequest, "%s=%q is not a positive number", p.name, v)
+				view.Error(w, http.StatusBadRequest, "%s=%q is not a positive number", p.name, v)
 				return
 			}
 		}
 	}
-	after, err := queryInt(r, "after", 0, 1<<62)
+	after, err := view.QueryInt(r, "after", 0, 1<<62)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+		view.Error(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		if after, err = strconv.ParseInt(id, 10, 64); err != nil || after < 0 {
-			writeError(w, http.StatusBadRequest, "Last-Event-ID %q is not a log sequence number", id)
+			view.Error(w, http.StatusBadRequest, "Last-Event-ID %q is not a log sequence number", id)
 			return
 		}
 	}
 	for _, id := range []int64{runID, releaseID} {
-		if id != 0 && !s.runInScope(r.Context(), who, id) {
-			writeError(w, http.StatusNotFound, "run %d not found", id)
+		if id != 0 && !a.RunInScope(r.Context(), who, id) {
+			view.Error(w, http.StatusNotFound, "run %d not found", id)
 			return
 		}
 	}
 	key := "stream:" + who.Name
-	if _, sess := s.caller(r); sess != nil {
-		key = "session:" + sess.id
+	if _, sess := a.guard.Caller(r); sess != nil {
+		key = "session:" + sess.ID
 	}
-	if !s.follow(key, +1, MaxStreamsPerSession) {
+	if !a.follow(key, +1, MaxStreamsPerSession) {
 		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusTooManyRequests, "this session already has %d live streams open; close a tab", MaxStreamsPerSession)
+		view.Error(w, http.StatusTooManyRequests, "this session already has %d live streams open; close a tab", MaxStreamsPerSession)
 		return
 	}
-	defer s.follow(key, -1, MaxStreamsPerSession)
+	defer a.follow(key, -1, MaxStreamsPerSession)
 	tokenKey := "streams:" + who.Name
-	if !s.follow(tokenKey, +1, MaxStreamsPerToken) {
+	if !a.follow(tokenKey, +1, MaxStreamsPerToken) {
 		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusTooManyRequests, "token %s already has %d live streams open in its sessions; close some tabs", who.Name, MaxStreamsPerToken)
+		view.Error(w, http.StatusTooManyRequests, "token %s already has %d live streams open in its sessions; close some tabs", who.Name, MaxStreamsPerToken)
 		return
 	}
-	defer s.follow(tokenKey, -1, MaxStreamsPerToken)
-	s.stream(w, r, who, streamOf{run: runID, release: releaseID, stage: q.Get("stage")}, after)
+	defer a.follow(tokenKey, -1, MaxStreamsPerToken)
+	a.stream(w, r, who, streamOf{run: runID, release: releaseID, stage: q.Get("stage")}, after)
 }
 
 // streamOf is what one tab's stream follows: a run's log (of one stage,
@@ -95,7 +97,7 @@ type streamOf struct {
 }
 
 // stream runs one tab's stream until the client goes away.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of streamOf, after int64) {
+func (a *API) stream(w http.ResponseWriter, r *http.Request, who *auth.Token, of streamOf, after int64) {
 	runID, releaseID := of.run, of.release
 	flusher := startEvents(w)
 	if flusher == nil {
@@ -111,7 +113,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of s
 	if runID != 0 {
 		go func() {
 			defer close(logDone)
-			s.engine.Follow(ctx, runID, after, func(l store.LogLine) error {
+			a.engine.Follow(ctx, runID, after, func(l store.LogLine) error {
 				select {
 				case lines <- l:
 					return nil
@@ -132,13 +134,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of s
 		if of.stage != "" && l.Stage != of.stage {
 			return true
 		}
-		b, _ := json.Marshal(logView(l))
+		b, _ := json.Marshal(view.LogLine(l))
 		return send("log", string(b))
 	}
-	seen := s.fingerprint(ctx, who, runID, releaseID)
+	seen := a.fingerprint(ctx, who, runID, releaseID)
 	watch := time.NewTicker(watchEvery)
 	defer watch.Stop()
-	beat := time.NewTicker(s.heartbeat())
+	beat := time.NewTicker(a.heartbeat())
 	defer beat.Stop()
 	for {
 		select {
@@ -164,7 +166,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of s
 				return
 			}
 		case <-watch.C:
-			if fp := s.fingerprint(ctx, who, runID, releaseID); fp != seen {
+			if fp := a.fingerprint(ctx, who, runID, releaseID); fp != seen {
 				seen = fp
 				if !send("changed", "{}") {
 					return
@@ -183,41 +185,41 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, who *Token, of s
 // the run's and its stages' states, the release's checkpoint and its
 // measurement count, and (on pages about no run) the releases in flight
 // and the newest runs.
-func (s *Server) fingerprint(ctx context.Context, who *Token, runID, releaseID int64) string {
+func (a *API) fingerprint(ctx context.Context, who *auth.Token, runID, releaseID int64) string {
 	h := sha256.New()
 	put := func(v any) { b, _ := json.Marshal(v); h.Write(b) }
 	for _, id := range []int64{runID, releaseID} {
 		if id == 0 {
 			continue
 		}
-		run, err := s.store.GetRun(ctx, id)
+		run, err := a.store.GetRun(ctx, id)
 		if err != nil {
 			return "error"
 		}
 		put(run.Status)
-		stages, _ := s.store.ListStages(ctx, id)
+		stages, _ := a.store.ListStages(ctx, id)
 		for _, st := range stages {
 			put([]string{string(st.Status), st.Error})
 		}
-		rels, _ := s.store.ListReleases(ctx, run.App, false)
+		rels, _ := a.store.ListReleases(ctx, run.App, false)
 		for _, rel := range rels {
 			if rel.RunID == id {
 				put(rel)
 			}
 		}
-		ms, _ := s.store.ListMeasurements(ctx, id)
+		ms, _ := a.store.ListMeasurements(ctx, id)
 		put(len(ms))
 	}
 	if runID == 0 && releaseID == 0 {
-		rels, _ := s.store.ListReleases(ctx, "", true)
+		rels, _ := a.store.ListReleases(ctx, "", true)
 		for _, rel := range rels {
-			if who.mayAccess(rel.App) {
+			if who.MayAccess(rel.App) {
 				put(rel)
 			}
 		}
-		runs, _ := s.store.ListRuns(ctx, store.RunFilter{Limit: 30})
+		runs, _ := a.store.ListRuns(ctx, store.RunFilter{Limit: 30})
 		for _, run := range runs {
-			if who.mayAccess(run.App) {
+			if who.MayAccess(run.App) {
 				put([]any{run.ID, run.Status})
 			}
 		}
@@ -226,8 +228,8 @@ func (s *Server) fingerprint(ctx context.Context, who *Token, runID, releaseID i
 }
 
 // heartbeat is HeartbeatEvery, or what a test set.
-func (s *Server) heartbeat() time.Duration {
-	if d := time.Duration(s.heartbeatEvery.Load()); d > 0 {
+func (a *API) heartbeat() time.Duration {
+	if d := time.Duration(a.heartbeatEvery.Load()); d > 0 {
 		return d
 	}
 	return HeartbeatEvery

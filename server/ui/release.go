@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/server/web"
 )
 
@@ -58,12 +60,12 @@ type measurementRow struct {
 }
 
 // release loads run {param}'s release, in the caller's scope.
-func (s *Server) release(r *http.Request, who *Token, param string) (*store.Run, *store.Release, error) {
-	run, err := s.runInScopeFor(r, who, param)
+func (u *UI) release(r *http.Request, who *auth.Token, param string) (*store.Run, *store.Release, error) {
+	run, err := u.runInScopeFor(r, who, param)
 	if err != nil {
 		return nil, nil, err
 	}
-	rels, err := s.store.ListReleases(r.Context(), run.App, false)
+	rels, err := u.store.ListReleases(r.Context(), run.App, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,18 +76,18 @@ func (s *Server) release(r *http.Request, who *Token, param string) (*store.Run,
 	return run, rels[i], nil
 }
 
-func (s *Server) releasePage(r *http.Request, who *Token) (web.Page, error) {
-	run, rel, err := s.release(r, who, "run")
+func (u *UI) releasePage(r *http.Request, who *auth.Token) (web.Page, error) {
+	run, rel, err := u.release(r, who, "run")
 	if err != nil {
 		return web.Page{}, err
 	}
-	b := s.releaseBody(who, rel)
-	ms, err := s.store.ListMeasurements(r.Context(), run.ID)
+	b := u.releaseBody(who, rel)
+	ms, err := u.store.ListMeasurements(r.Context(), run.ID)
 	if err != nil {
 		return web.Page{}, err
 	}
 	b.Metrics = metricViews(ms, nil)
-	rbs, err := s.store.ListRollbacks(r.Context(), store.RollbackFilter{App: run.App, Limit: 500})
+	rbs, err := u.store.ListRollbacks(r.Context(), store.RollbackFilter{App: run.App, Limit: 500})
 	if err != nil {
 		return web.Page{}, err
 	}
@@ -101,7 +103,7 @@ func (s *Server) releasePage(r *http.Request, who *Token) (web.Page, error) {
 	return web.Page{Title: "Release of " + run.App, Nav: "release", Live: live, Body: b}, nil
 }
 
-func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
+func (u *UI) releaseBody(who *auth.Token, rel *store.Release) releaseBody {
 	var p release.Progress
 	json.Unmarshal(rel.Data, &p) // a checkpoint without progress shows without it
 	b := releaseBody{Run: rel.RunID, App: rel.App, State: rel.State, Reason: rel.Reason, Image: p.Image, Digest: p.Digest,
@@ -125,7 +127,7 @@ func (s *Server) releaseBody(who *Token, rel *store.Release) releaseBody {
 		b.StepText = fmt.Sprintf("step %d of %d", rel.Step+1, len(p.Steps))
 	}
 	for _, c := range release.Commands {
-		a := action{Name: string(c), Label: commandLabels[c], ConfirmURL: fmt.Sprintf("/releases/%d/%s", rel.RunID, c), Reason: roleReason(who, RoleReleaseManager)}
+		a := action{Name: string(c), Label: commandLabels[c], ConfirmURL: fmt.Sprintf("/releases/%d/%s", rel.RunID, c), Reason: roleReason(who, auth.RoleReleaseManager)}
 		if a.Reason == "" {
 			a.Reason = release.Refusal(rel.State, c)
 		}
@@ -197,12 +199,12 @@ func requests(n float64) string {
 }
 
 // latestRelease sends /apps/{app} to the app's newest release.
-func (s *Server) latestRelease(r *http.Request, who *Token) (web.Page, error) {
+func (u *UI) latestRelease(r *http.Request, who *auth.Token) (web.Page, error) {
 	app := r.PathValue("app")
-	if !appName.MatchString(app) || !who.mayAccess(app) {
+	if !view.ValidApp(app) || !who.MayAccess(app) {
 		return web.Page{}, notFound("app " + app + " not found")
 	}
-	rels, err := s.store.ListReleases(r.Context(), app, false)
+	rels, err := u.store.ListReleases(r.Context(), app, false)
 	if err != nil {
 		return web.Page{}, err
 	}

@@ -1,4 +1,4 @@
-package server
+package view
 
 import (
 	"encoding/json"
@@ -44,7 +44,7 @@ func TestRollbackExplainsItselfWithNumbers(t *testing.T) {
 				Annotations: map[string]string{"summary": "5xx above 5%"}, StartsAt: at.Add(-time.Minute)}}}},
 			"alert HighErrorRate firing at 50% weight; traffic back to stable in 2.0s",
 			[]string{"alert HighErrorRate firing since", "summary: 5xx above 5%", "labels: alertname=HighErrorRate app=shop"}},
-		{"manual, evidence unreadable", rollbackView(&store.Rollback{ID: 6, App: "shop", Trigger: "manual", Actor: "alice", Weight: 25, DetectedAt: at, RestoredAt: at.Add(-time.Second),
+		{"manual, evidence unreadable", Rollback(&store.Rollback{ID: 6, App: "shop", Trigger: "manual", Actor: "alice", Weight: 25, DetectedAt: at, RestoredAt: at.Add(-time.Second),
 			Evidence: []byte(`not json`)}),
 			"aborted by alice at 25% weight; traffic back to stable in -", []string{"Release: source -, image -"}},
 	}
@@ -68,13 +68,13 @@ func TestStoredEvidenceReadsAsTyped(t *testing.T) {
 	stored := []byte(`{"detail":{"measurements":[{"Metric":"success-rate","Query":"q","Value":71.2,"Min":99,"Max":null,"Requests":40,` +
 		`"Outcome":"fail","Message":"71.2 < min 99","At":"2026-11-27T10:01:04Z"}],"failureLimit":1,"consecutiveErrorLimit":3},` +
 		`"timings":{"decidedAt":"2026-11-27T10:01:04.01Z","detectedAt":"2026-11-27T10:01:04Z","pushedAt":"2026-11-27T10:01:04.4Z","restoredAt":"2026-11-27T10:01:08.1Z"}}`)
-	v := rollbackView(&store.Rollback{ID: 1, Trigger: "analysis", Evidence: stored})
+	v := Rollback(&store.Rollback{ID: 1, Trigger: "analysis", Evidence: stored})
 	ms := v.Evidence.Detail.Measurements
 	if len(ms) != 1 || ms[0].Value != 71.2 || ms[0].Min == nil || *ms[0].Min != 99 || ms[0].Requests != 40 || v.Evidence.Detail.FailureLimit != 1 ||
 		v.Evidence.Timings.RestoredAt.Sub(v.Evidence.Timings.PushedAt) != 3700*time.Millisecond {
 		t.Errorf("stored evidence read as %+v", v.Evidence)
 	}
-	alert := rollbackView(&store.Rollback{Trigger: "alert", Evidence: []byte(`{"detail":{"status":"firing","labels":{"alertname":"HighErrorRate"},` +
+	alert := Rollback(&store.Rollback{Trigger: "alert", Evidence: []byte(`{"detail":{"status":"firing","labels":{"alertname":"HighErrorRate"},` +
 		`"annotations":{"summary":"5xx"},"startsAt":"2026-11-27T10:00:00Z","fingerprint":"f"},"timings":{}}`)})
 	if alert.Evidence.Detail.Labels["alertname"] != "HighErrorRate" || alert.Evidence.Detail.StartsAt.IsZero() {
 		t.Errorf("stored alert evidence read as %+v", alert.Evidence)
@@ -85,7 +85,7 @@ func TestStoredEvidenceReadsAsTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rollbackView(&store.Rollback{Evidence: b}).Evidence; !reflect.DeepEqual(got, want) {
+	if got := Rollback(&store.Rollback{Evidence: b}).Evidence; !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
 }

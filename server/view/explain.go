@@ -1,4 +1,4 @@
-package server
+package view
 
 import (
 	"fmt"
@@ -22,11 +22,11 @@ func (v RollbackView) Summary() string {
 		if last.Outcome == "error" {
 			limit = fmt.Sprintf("consecutiveErrorLimit %d", ev.Detail.ConsecutiveErrorLimit)
 		}
-		what = fmt.Sprintf("%s %s at %d%% weight, %d %s (%s)", last.Metric, orOutcome(last.Message, last.Outcome), v.Weight, len(ms), plural(len(ms), last.Outcome), limit)
+		what = fmt.Sprintf("%s %s at %d%% weight, %d %s (%s)", last.Metric, OrOutcome(last.Message, last.Outcome), v.Weight, len(ms), plural(len(ms), last.Outcome), limit)
 	case v.Trigger == "alert":
 		what = fmt.Sprintf("alert %s firing at %d%% weight", v.Actor, v.Weight)
 	case v.Trigger == "manual":
-		what = fmt.Sprintf("aborted by %s at %d%% weight", orDash(v.Actor), v.Weight)
+		what = fmt.Sprintf("aborted by %s at %d%% weight", OrDash(v.Actor), v.Weight)
 	}
 	return fmt.Sprintf("%s; traffic back to stable in %s", what, seconds(v.RestoredAt.Sub(v.DetectedAt)))
 }
@@ -41,7 +41,7 @@ func (v RollbackView) Explain() string {
 	w("  %s", v.Summary())
 	w("Why: %s", v.Reason)
 	for _, m := range ev.Detail.Measurements {
-		w("  %s  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Metric, m.Outcome, orOutcome(m.Message, release.FormatNumber(m.Value)))
+		w("  %s  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Metric, m.Outcome, OrOutcome(m.Message, release.FormatNumber(m.Value)))
 	}
 	if name := ev.Detail.Labels["alertname"]; name != "" {
 		w("  alert %s firing since %s", name, ev.Detail.StartsAt.Local().Format("2006-01-02 15:04:05"))
@@ -54,8 +54,8 @@ func (v RollbackView) Explain() string {
 		}
 		w("    labels: %s", strings.Join(labels, " "))
 	}
-	w("Release: source %s, image %s", orDash(short(v.SourceSHA, 12)), orDash(v.Digest))
-	w("Config repo: released in %s, rolled back in %s", orDash(short(v.ReleaseCommit, 12)), orDash(short(v.RollbackCommit, 12)))
+	w("Release: source %s, image %s", OrDash(short(v.SourceSHA, 12)), OrDash(v.Digest))
+	w("Config repo: released in %s, rolled back in %s", OrDash(short(v.ReleaseCommit, 12)), OrDash(short(v.RollbackCommit, 12)))
 	w("Detected %s, traffic back on stable %s: %s", v.DetectedAt.Local().Format("15:04:05.000"), v.RestoredAt.Local().Format("15:04:05.000"), seconds(v.RestoredAt.Sub(v.DetectedAt)))
 	t := ev.Timings
 	if !t.DecidedAt.IsZero() && !t.PushedAt.IsZero() && !t.RestoredAt.IsZero() {
@@ -65,13 +65,14 @@ func (v RollbackView) Explain() string {
 	if len(v.Measurements) > 0 {
 		w("All measurements of the release:")
 		for _, m := range v.Measurements {
-			w("  %s  step %d at %3d%%  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Step+1, m.Weight, m.Metric, m.Outcome, orOutcome(m.Message, release.FormatNumber(m.Value)))
+			w("  %s  step %d at %3d%%  %-14s %-12s %s", m.At.Local().Format("15:04:05.000"), m.Step+1, m.Weight, m.Metric, m.Outcome, OrOutcome(m.Message, release.FormatNumber(m.Value)))
 		}
 	}
 	return b.String()
 }
 
-func orOutcome(msg, alt string) string {
+// OrOutcome is msg, or alt when msg is empty.
+func OrOutcome(msg, alt string) string {
 	if msg == "" {
 		return alt
 	}
@@ -97,7 +98,8 @@ func paren(s string) string {
 	return " (" + s + ")"
 }
 
-func orDash(s string) string {
+// OrDash is s, or "-" when s is empty.
+func OrDash(s string) string {
 	if s == "" {
 		return "-"
 	}

@@ -1,7 +1,10 @@
-package server
+// Package view is how the engine shows what it holds, the same to every
+// face: the JSON API's shapes of runs, stages, log lines, deliveries and
+// rollbacks (the CLI decodes them), the sentences that explain a
+// rollback, and the API's JSON answers and errors.
+package view
 
 import (
-	"net/http"
 	"path"
 	"path/filepath"
 	"time"
@@ -98,28 +101,16 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
-func runView(r *store.Run) RunView {
+// Run is r as the API shows it (without its stages and timeline).
+func Run(r *store.Run) RunView {
 	return RunView{ID: r.ID, Pipeline: r.Pipeline, App: r.App, Status: string(r.Status), Reason: r.Reason,
 		Trigger: r.Trigger, Source: sourceView(r), Group: r.Group, Resumes: r.Resumes, CreatedAt: r.CreatedAt,
 		StartedAt: optTime(r.StartedAt), FinishedAt: optTime(r.FinishedAt)}
 }
 
-// runDetail is a run with its stages, attempts and timeline.
-func (s *Server) runDetail(r *http.Request, run *store.Run) (RunView, error) {
-	v := runView(run)
-	ctx := r.Context()
-	stages, err := s.store.ListStages(ctx, run.ID)
-	if err != nil {
-		return v, err
-	}
-	attempts, err := s.store.ListAttempts(ctx, run.ID)
-	if err != nil {
-		return v, err
-	}
-	events, err := s.store.ListEvents(ctx, run.ID)
-	if err != nil {
-		return v, err
-	}
+// Detail is run with its stages, attempts and timeline.
+func Detail(run *store.Run, stages []*store.Stage, attempts []*store.Attempt, events []store.Event) RunView {
+	v := Run(run)
 	for _, st := range stages {
 		sv := StageView{Name: st.Name, Kind: st.Kind, Status: string(st.Status), Error: st.Error, Outputs: st.Outputs,
 			StartedAt: optTime(st.StartedAt), FinishedAt: optTime(st.FinishedAt), Attempts: []AttemptView{}}
@@ -134,10 +125,11 @@ func (s *Server) runDetail(r *http.Request, run *store.Run) (RunView, error) {
 	for _, e := range events {
 		v.Events = append(v.Events, EventView{Time: e.Time, Kind: e.Kind, Message: e.Message})
 	}
-	return v, nil
+	return v
 }
 
-func deliveryView(d *store.Delivery) DeliveryView {
+// Delivery is d as the API shows it.
+func Delivery(d *store.Delivery) DeliveryView {
 	m := d.Matches
 	if m == nil {
 		m = []store.Match{}

@@ -1,16 +1,16 @@
-package server
+package ui
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
+	"github.com/slipwayci/slipway/server/auth"
+	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/server/web"
 )
 
@@ -21,7 +21,7 @@ import (
 const LogPage = 500
 
 type runBody struct {
-	RunView
+	view.RunView
 	Created     time.Time
 	Took        string
 	CommitURL   string
@@ -29,7 +29,7 @@ type runBody struct {
 	Cancellable bool
 	Cancel      action
 	Stages      []stageRow
-	Events      []EventView
+	Events      []view.EventView
 	Scan        *scanReport
 	Log         logTail
 }
@@ -59,43 +59,43 @@ type action struct {
 	Name, Label, ConfirmURL, Reason string
 }
 
-func (s *Server) runPage(r *http.Request, who *Token) (web.Page, error) {
-	run, err := s.runInScopeFor(r, who, "id")
+func (u *UI) runPage(r *http.Request, who *auth.Token) (web.Page, error) {
+	run, err := u.runInScopeFor(r, who, "id")
 	if err != nil {
 		return web.Page{}, err
 	}
 	ctx := r.Context()
-	view, err := s.runDetail(r, run)
+	detail, err := u.api.RunDetail(r.Context(), run)
 	if err != nil {
 		return web.Page{}, err
 	}
-	b := runBody{RunView: view, Created: run.CreatedAt, Took: took(run.StartedAt, run.FinishedAt), CommitURL: s.commitURL(run.Trigger),
-		Events: view.Events, Cancellable: !run.Status.Done()}
-	b.Cancel = action{Name: "cancel", Label: "Cancel run", ConfirmURL: fmt.Sprintf("/runs/%d/cancel", run.ID), Reason: roleReason(who, RoleReleaseManager)}
-	for _, st := range view.Stages {
+	b := runBody{RunView: detail, Created: run.CreatedAt, Took: took(run.StartedAt, run.FinishedAt), CommitURL: u.commitURL(run.Trigger),
+		Events: detail.Events, Cancellable: !run.Status.Done()}
+	b.Cancel = action{Name: "cancel", Label: "Cancel run", ConfirmURL: fmt.Sprintf("/runs/%d/cancel", run.ID), Reason: roleReason(who, auth.RoleReleaseManager)}
+	for _, st := range detail.Stages {
 		row := stageRow{Name: st.Name, Kind: st.Kind, Status: st.Status, Error: st.Error, Took: took(deref(st.StartedAt), deref(st.FinishedAt)), Outputs: sortedOutputs(st.Outputs)}
 		for _, a := range st.Attempts {
 			row.Attempts = append(row.Attempts, attemptRow{N: a.Attempt, Status: a.Status, Error: a.Error, Took: took(deref(a.StartedAt), deref(a.FinishedAt))})
 		}
 		b.Stages = append(b.Stages, row)
 	}
-	rels, err := s.store.ListReleases(ctx, run.App, false)
+	rels, err := u.store.ListReleases(ctx, run.App, false)
 	if err != nil {
 		return web.Page{}, err
 	}
 	b.Release = slices.ContainsFunc(rels, func(rel *store.Release) bool { return rel.RunID == run.ID })
-	if b.Scan, err = s.scanReport(r, run.ID); err != nil {
+	if b.Scan, err = u.scanReport(r, run.ID); err != nil {
 		return web.Page{}, err
 	}
-	before, err := queryInt(r, "before", 0, 1<<62)
+	before, err := view.QueryInt(r, "before", 0, 1<<62)
 	if err != nil {
 		return web.Page{}, &uiError{http.StatusBadRequest, err.Error()}
 	}
 	stage := r.URL.Query().Get("stage")
-	if stage != "" && !slices.ContainsFunc(view.Stages, func(st StageView) bool { return st.Name == stage }) {
+	if stage != "" && !slices.ContainsFunc(detail.Stages, func(st view.StageView) bool { return st.Name == stage }) {
 		return web.Page{}, &uiError{http.StatusBadRequest, fmt.Sprintf("run %d has no stage %q", run.ID, stage)}
 	}
-	lines, err := s.store.ReadLogsBefore(ctx, run.ID, stage, before, LogPage+1)
+	lines, err := u.store.ReadLogsBefore(ctx, run.ID, stage, before, LogPage+1)
 	if err != nil {
 		return web.Page{}, err
 	}
@@ -124,7 +124,7 @@ func deref(t *time.Time) time.Time {
 }
 
 // roleReason is why who may not do what needs role, or "".
-func roleReason(who *Token, role Role) string {
+func roleReason(who *auth.Token, role auth.Role) string {
 	if who.Role >= role {
 		return ""
 	}
@@ -166,8 +166,8 @@ type trivyReport struct {
 var severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"}
 
 // scanReport reads the run's last Trivy report, or nil when it has none.
-func (s *Server) scanReport(r *http.Request, runID int64) (*scanReport, error) {
-	arts, err := s.store.ListArtifacts(r.Context(), runID)
+func (u *UI) scanReport(r *http.Request, runID int64) (*scanReport, error) {
+	arts, err := u.store.ListArtifacts(r.Context(), runID)
 	if err != nil {
 		return nil, err
 	}
@@ -177,14 +177,14 @@ func (s *Server) scanReport(r *http.Request, runID int64) (*scanReport, error) {
 		url := fmt.Sprintf("/api/v1/runs/%d/artifacts/%d/%s", runID, a.Index, a.Name)
 		switch a.Name {
 		case "trivy-report.json":
-			full, err := s.store.GetArtifact(r.Context(), runID, a.Index, a.Name)
+			full, err := u.store.GetArtifact(r.Context(), runID, a.Index, a.Name)
 			if err != nil {
 				return nil, err
 			}
 			rep = &scanReport{Digest: a.Subject, ReportURL: url}
 			var t trivyReport
 			if err := json.Unmarshal(full.Data, &t); err != nil {
-				s.log.Warn("reading a stored Trivy report", "run", runID, "err", err)
+				u.log.Warn("reading a stored Trivy report", "run", runID, "err", err)
 			}
 			n := map[string]int{}
 			for _, res := range t.Results {
@@ -218,30 +218,4 @@ func safeURL(u string) string {
 		return u
 	}
 	return ""
-}
-
-// getArtifact serves a stored artifact as a download.
-func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, who *Token) {
-	run := s.runFor(w, r, who)
-	if run == nil {
-		return
-	}
-	index, err := strconv.Atoi(r.PathValue("stage"))
-	if err != nil || index < 0 || index > 10000 {
-		writeError(w, http.StatusBadRequest, "stage %q is not a stage number", r.PathValue("stage"))
-		return
-	}
-	a, err := s.store.GetArtifact(r.Context(), run.ID, index, r.PathValue("name"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "run %d has no artifact %s from stage %d", run.ID, r.PathValue("name"), index)
-		return
-	}
-	if err != nil {
-		s.internal(w, "reading the artifact", err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fmt.Sprintf("run-%d-%s", run.ID, a.Name)))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write(a.Data)
 }

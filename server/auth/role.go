@@ -1,4 +1,8 @@
-package server
+// Package auth is who calls the engine and what they may do: API tokens
+// with roles scoped by app, browser sessions with their CSRF tokens, and
+// the audit entries of what was done and refused. The API, the UI and
+// the hooks share one Guard.
+package auth
 
 import (
 	"crypto/sha256"
@@ -46,14 +50,14 @@ type Token struct {
 	Hash [32]byte
 }
 
-// mayAccess reports whether the token's scope covers app.
-func (t *Token) mayAccess(app string) bool {
+// MayAccess reports whether the token's scope covers app.
+func (t *Token) MayAccess(app string) bool {
 	return len(t.Apps) == 0 || slices.Contains(t.Apps, app)
 }
 
-// authenticate finds the token a request's bearer credential hashes to.
+// Authenticate finds the token a request's bearer credential hashes to.
 // Every configured hash is compared, in constant time.
-func authenticate(tokens []Token, r *http.Request) *Token {
+func Authenticate(tokens []Token, r *http.Request) *Token {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" || len(raw) > 4096 {
 		return nil
