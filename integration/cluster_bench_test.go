@@ -25,12 +25,13 @@ import (
 // Benchmarks of the local environment. They report numbers; nothing about
 // speed is asserted.
 
-// BenchmarkLauncher starts and tears down the whole environment; the first
+// BenchmarkLauncher starts and tears down the whole environment (the
+// median teardown is reported as stop-s); the first
 // start of the process is reported apart (cold: binaries not yet in the
 // page cache, images not yet unpacked) from the following (warm).
 func BenchmarkLauncher(b *testing.B) {
 	skipWithoutCluster(b)
-	var starts []time.Duration
+	var starts, stops []time.Duration
 	for b.Loop() {
 		dir := b.TempDir()
 		began := time.Now()
@@ -43,9 +44,13 @@ func BenchmarkLauncher(b *testing.B) {
 		for _, tm := range env.Timings {
 			parts = append(parts, fmt.Sprintf("%s %s", tm.Part, tm.Took.Round(time.Millisecond)))
 		}
-		b.Logf("start %d: %s (%s)", len(starts), starts[len(starts)-1].Round(time.Millisecond), strings.Join(parts, ", "))
+		began = time.Now()
 		env.Close()
+		stops = append(stops, time.Since(began))
+		b.Logf("start %d: %s (%s); down in %s", len(starts), starts[len(starts)-1].Round(time.Millisecond), strings.Join(parts, ", "),
+			stops[len(stops)-1].Round(time.Millisecond))
 	}
+	b.ReportMetric(benchreport.Median(stops).Seconds(), "stop-s")
 	b.ReportMetric(starts[0].Seconds(), "first-start-s")
 	if len(starts) > 1 {
 		b.ReportMetric(benchreport.Median(starts[1:]).Seconds(), "warm-start-s")

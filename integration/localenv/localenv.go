@@ -5,16 +5,19 @@
 // also a real control plane (etcd, kube-apiserver, kube-controller-manager)
 // and a real node (kubelet, kube-proxy, kube-scheduler on containerd,
 // package kubenode); with Options.Mesh the mesh proxy and Prometheus
-// scraping it every second; with Options.ArgoCD the real Argo CD. Every
+// scraping it every second; with Options.ArgoCD the real Argo CD. Parts
+// that do not need each other come up (and go down) side by side. Every
 // component logs to a file under the directory; Close tears everything
 // down, newest first, and leaves no process behind.
 package localenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -63,11 +66,14 @@ type Env struct {
 	// PodBase is Base as Pods name it.
 	PodGit, PodRegistry, PodBase string
 
-	// Timings is how long each part took to come up, in start order.
+	// Timings is how long each part took to come up, in the order they
+	// came up (parts of one phase come up side by side).
 	Timings []Timing
 
 	cancel  context.CancelFunc
-	closers []func()
+	mu      sync.Mutex
+	closers [][]func() // by start phase
+
 }
 
 // Timing is one part's start-up time.
@@ -95,33 +101,66 @@ func Start(ctx context.Context, dir string, opts ...Options) (e *Env, err error)
 			started.Close()
 		}
 	}()
-	steps := []struct {
-		part string
+	// Parts come up in two phases, each part of a phase beside the others:
+	// what needs nothing, then what needs the control plane (and the
+	// registry and git server, which the node exposes to Pods). Within a
+	// lane the parts come up one after the other.
+	type part struct {
+		name string
 		on   bool
 		run  func() error
-	}{
-		{"registry", true, func() error { return e.startRegistry(ctx) }},
-		{"git server", true, func() error { return e.startGit(bg) }},
-		{"trivy database", true, func() error { return trivydb.Write(e.TrivyDir, trivydb.Fixture) }},
-		{"control plane", o.Cluster, func() error { return e.startCluster(ctx) }},
-		{"node", o.Cluster, func() error { return e.startNode(ctx) }},
-		{"routing CRDs", o.Cluster, func() error { return e.installRouting(ctx) }},
-		{"argo cd", o.ArgoCD, func() error { return e.startArgoCD(ctx) }},
-		{"mesh proxy", o.Mesh, func() error { return e.startProxy(bg) }},
-		{"prometheus", o.Mesh, func() error { return e.startPrometheus(ctx) }},
-		{"gitea", o.Gitea, func() error { return e.startGitea(ctx) }},
 	}
-	for _, s := range steps {
-		if !s.on {
-			continue
+	phases := [][][]part{{
+		{{"registry", true, func() error { return e.startRegistry(ctx) }}},
+		{{"git server", true, func() error { return e.startGit(bg) }}},
+		{{"trivy database", true, func() error { return trivydb.Write(e.TrivyDir, trivydb.Fixture) }}},
+		{{"control plane", o.Cluster, func() error { return e.startCluster(ctx) }}},
+		{{"gitea", o.Gitea, func() error { return e.startGitea(ctx) }}},
+	}, {
+		{{"node", o.Cluster, func() error { return e.startNode(ctx) }}},
+		{{"argo cd", o.ArgoCD, func() error { return e.startArgoCD(ctx) }}},
+		{
+			{"routing CRDs", o.Cluster, func() error { return e.installRouting(ctx) }},
+			{"mesh proxy", o.Mesh, func() error { return e.startProxy(bg) }},
+			{"prometheus", o.Mesh, func() error { return e.startPrometheus(ctx) }},
+		},
+	}}
+	for _, lanes := range phases {
+		e.closers = append(e.closers, nil)
+		errs := make([]error, len(lanes))
+		var wg sync.WaitGroup
+		for i, lane := range lanes {
+			wg.Go(func() {
+				for _, p := range lane {
+					if !p.on {
+						continue
+					}
+					began := time.Now()
+					if err := p.run(); err != nil {
+						errs[i] = fmt.Errorf("starting the %s: %w", p.name, err)
+						return
+					}
+					e.mu.Lock()
+					e.Timings = append(e.Timings, Timing{Part: p.name, Took: time.Since(began)})
+					e.mu.Unlock()
+				}
+			})
 		}
-		began := time.Now()
-		if err := s.run(); err != nil {
-			return nil, fmt.Errorf("starting the %s: %w", s.part, err)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
 		}
-		e.Timings = append(e.Timings, Timing{Part: s.part, Took: time.Since(began)})
 	}
 	return e, nil
+}
+
+// onClose adds stop to what Close calls: with the other parts of the
+// phase that started it, before the parts of earlier phases.
+func (e *Env) onClose(stop func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	last := len(e.closers) - 1
+	e.closers[last] = append(e.closers[last], stop)
 }
 
 func (e *Env) startRegistry(ctx context.Context) error {
@@ -130,7 +169,7 @@ func (e *Env) startRegistry(ctx context.Context) error {
 		return err
 	}
 	e.Registry = r
-	e.closers = append(e.closers, r.Stop)
+	e.onClose(r.Stop)
 	e.Base = r.Addr + "/base/busybox:1"
 	if _, err := registry.PushBusybox(e.Base); err != nil {
 		return fmt.Errorf("pushing the base image: %w", err)
@@ -144,7 +183,7 @@ func (e *Env) startGit(ctx context.Context) error {
 		return err
 	}
 	e.Git = g
-	e.closers = append(e.closers, func() { g.Close() })
+	e.onClose(func() { g.Close() })
 	return nil
 }
 
@@ -154,7 +193,7 @@ func (e *Env) startGitea(ctx context.Context) error {
 		return err
 	}
 	e.Gitea = g
-	e.closers = append(e.closers, g.Close)
+	e.onClose(g.Close)
 	return nil
 }
 
@@ -164,7 +203,7 @@ func (e *Env) startCluster(ctx context.Context) error {
 		return err
 	}
 	e.Cluster = c
-	e.closers = append(e.closers, c.Stop)
+	e.onClose(c.Stop)
 	if e.Kube, err = c.Client(); err != nil {
 		return err
 	}
@@ -182,7 +221,7 @@ func (e *Env) startNode(ctx context.Context) error {
 		return err
 	}
 	e.Node = n
-	e.closers = append(e.closers, n.Stop)
+	e.onClose(n.Stop)
 	if e.PodRegistry, err = n.Expose(e.Registry.Addr); err != nil {
 		return err
 	}
@@ -209,12 +248,17 @@ func (e *Env) startArgoCD(ctx context.Context) error {
 		return err
 	}
 	e.ArgoCD = a
-	e.closers = append(e.closers, a.Stop)
+	e.onClose(a.Stop)
 	return nil
 }
 
+// startProxy starts the mesh proxy, which stops with the other parts of
+// its phase: its watches must end before the API server stops, whose
+// graceful shutdown would otherwise wait for them (10 s, then killed).
 func (e *Env) startProxy(bg context.Context) error {
-	p, err := meshproxy.Start(bg, e.Kube, e.Dynamic)
+	ctx, stop := context.WithCancel(bg)
+	e.onClose(stop)
+	p, err := meshproxy.Start(ctx, e.Kube, e.Dynamic)
 	e.Proxy = p
 	return err
 }
@@ -225,14 +269,19 @@ func (e *Env) startPrometheus(ctx context.Context) error {
 		return err
 	}
 	e.Prometheus = p
-	e.closers = append(e.closers, p.Stop)
+	e.onClose(p.Stop)
 	return nil
 }
 
-// Close stops what Start started, newest first.
+// Close stops what Start started: the parts of the latest phase first,
+// side by side, then those of the phase before.
 func (e *Env) Close() {
 	for i := len(e.closers) - 1; i >= 0; i-- {
-		e.closers[i]()
+		var wg sync.WaitGroup
+		for _, stop := range e.closers[i] {
+			wg.Go(stop)
+		}
+		wg.Wait()
 	}
 	e.closers = nil
 	if e.cancel != nil {
