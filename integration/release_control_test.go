@@ -195,7 +195,7 @@ func TestPeopleAndAlertsSteerReleases(t *testing.T) {
 	rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{})
 	st.Close()
 	if len(rbs) != 2 || rbs[0].Trigger != "alert" || rbs[0].Actor != "OrderServiceCanaryErrors" ||
-		!strings.Contains(string(rbs[0].Evidence), "order-service canary answers 5xx") || rbs[1].Trigger != "manual" || rbs[1].Actor != "rm" {
+		rbs[0].Evidence.Detail.Annotations["summary"] != "order-service canary answers 5xx" || rbs[1].Trigger != "manual" || rbs[1].Actor != "rm" {
 		t.Errorf("rollbacks: %+v", rbs)
 	}
 	out, code = cli(t, "rollbacks", "show", fmt.Sprint(rbs[0].ID), "--server", c.eng.url, "--token", "view-token")

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/benchreport"
-	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -124,9 +122,7 @@ func timeToRollback(b *testing.B, e *releaseEnv, pipe, bad string) {
 		st := openStore(b, filepath.Join(e.dir, "data"))
 		rbs, _ := st.ListRollbacks(context.Background(), store.RollbackFilter{Limit: 1})
 		st.Close()
-		var ev release.RollbackEvidence
-		json.Unmarshal(rbs[0].Evidence, &ev)
-		t := ev.Timings
+		t := rbs[0].Evidence.Timings
 		add := func(name string, d time.Duration) { phases[name] = append(phases[name], d) }
 		add("total", last.Sub(first))
 		add("detection", rbs[0].DetectedAt.Sub(first))

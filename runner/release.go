@@ -2,9 +2,7 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/slipwayci/slipway/release"
@@ -47,14 +45,8 @@ func (r *releaseStore) Measurements(ctx context.Context) ([]release.Measurement,
 }
 
 func (r *releaseStore) RecordRollback(ctx context.Context, rb release.Rollback) (int64, error) {
-	evidence, err := json.Marshal(rb.Evidence)
-	if err != nil {
-		return 0, fmt.Errorf("recording the rollback's evidence: %w", err)
-	}
-	row := store.Rollback{RunID: r.runID, App: r.app, SourceSHA: rb.SourceSHA, Digest: rb.Digest, Trigger: rb.Trigger,
-		Actor: rb.Actor, Reason: rb.Reason, Weight: rb.Weight, ReleaseCommit: rb.ReleaseCommit, RollbackCommit: rb.RollbackCommit,
-		Evidence: evidence, DetectedAt: rb.DetectedAt, RestoredAt: rb.RestoredAt}
-	err = r.st.AddRollback(ctx, &row)
+	row := store.Rollback{RunID: r.runID, App: r.app, Rollback: rb}
+	err := r.st.AddRollback(ctx, &row)
 	return row.ID, err
 }
 

@@ -172,8 +172,8 @@ func TestRollbackHistory(t *testing.T) {
 	if err := a.st.AddMeasurement(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	rb := &store.Rollback{RunID: run, App: "shop", Trigger: "analysis", Reason: "success-rate failed", Weight: 10,
-		Evidence: []byte(`{"detail":{},"timings":{}}`), DetectedAt: time.Now().Add(-time.Minute), RestoredAt: time.Now()}
+	rb := &store.Rollback{RunID: run, App: "shop", Rollback: release.Rollback{Trigger: "analysis", Reason: "success-rate failed", Weight: 10,
+		DetectedAt: time.Now().Add(-time.Minute), RestoredAt: time.Now()}}
 	if err := a.st.AddRollback(ctx, rb); err != nil {
 		t.Fatal(err)
 	}

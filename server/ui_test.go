@@ -183,13 +183,13 @@ func TestPagesShowTheStore(t *testing.T) {
 	run := a.inFlight(t)
 	a.seedRelease(t, run, "paused")
 	ms, _ := a.st.ListMeasurements(context.Background(), run)
-	ev, _ := json.Marshal(release.RollbackEvidence{Detail: release.RollbackDetail{Measurements: []release.Measurement{
+	ev := release.RollbackEvidence{Detail: release.RollbackDetail{Measurements: []release.Measurement{
 		{ID: ms[2].ID, Metric: "success-rate", Value: ms[2].Value, Outcome: "fail", Message: "72.7 < min 99"},
 		{ID: ms[4].ID, Metric: "success-rate", Value: ms[4].Value, Outcome: "fail", Message: "71.2 < min 99"}}, FailureLimit: 1},
 		Timings: release.RollbackTimings{DetectedAt: time.Now().Add(-4 * time.Second), DecidedAt: time.Now().Add(-3900 * time.Millisecond),
-			PushedAt: time.Now().Add(-3 * time.Second), RestoredAt: time.Now()}})
-	rb := &store.Rollback{RunID: run, App: "slow", Trigger: "analysis", Reason: "success-rate below min", Weight: 25, Evidence: ev,
-		ReleaseCommit: "1111111", RollbackCommit: "2222222", DetectedAt: time.Now().Add(-4 * time.Second), RestoredAt: time.Now()}
+			PushedAt: time.Now().Add(-3 * time.Second), RestoredAt: time.Now()}}
+	rb := &store.Rollback{RunID: run, App: "slow", Rollback: release.Rollback{Trigger: "analysis", Reason: "success-rate below min", Weight: 25, Evidence: ev,
+		ReleaseCommit: "1111111", RollbackCommit: "2222222", DetectedAt: time.Now().Add(-4 * time.Second), RestoredAt: time.Now()}}
 	if err := a.st.AddRollback(context.Background(), rb); err != nil {
 		t.Fatal(err)
 	}

@@ -13,20 +13,10 @@ type Measurement = release.Measurement
 // Rollback is the record of one rollback: what, why, by what evidence,
 // which commits, how fast traffic was back on stable.
 type Rollback struct {
-	ID             int64
-	RunID          int64
-	App            string
-	SourceSHA      string
-	Digest         string
-	Trigger        string // analysis, manual, alert
-	Actor          string // who aborted (manual), the alert's name (alert)
-	Reason         string
-	Weight         int    // the canary's share when it was rolled back
-	ReleaseCommit  string // the config-repo commit that deployed the canary
-	RollbackCommit string // the config-repo commit that rolled it back
-	Evidence       []byte // JSON: the failing measurements' IDs, or the alert
-	DetectedAt     time.Time
-	RestoredAt     time.Time // traffic back on stable
+	ID    int64
+	RunID int64
+	App   string
+	release.Rollback
 }
 
 // RollbackFilter selects rollbacks; zero fields match everything.

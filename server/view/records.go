@@ -1,7 +1,6 @@
 package view
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/slipwayci/slipway/release"
@@ -58,14 +57,9 @@ type RollbackView struct {
 	Measurements   []store.Measurement      `json:"measurements,omitempty"`
 }
 
-// Rollback is the API's view of a stored rollback; evidence the
-// engine cannot read (a record damaged by hand) shows as none.
+// Rollback is the API's view of a stored rollback.
 func Rollback(rb *store.Rollback) RollbackView {
-	var ev release.RollbackEvidence
-	if err := json.Unmarshal(rb.Evidence, &ev); err != nil {
-		ev = release.RollbackEvidence{}
-	}
 	return RollbackView{ID: rb.ID, Run: rb.RunID, App: rb.App, SourceSHA: rb.SourceSHA, Digest: rb.Digest, Trigger: rb.Trigger,
 		Actor: rb.Actor, Reason: rb.Reason, Weight: rb.Weight, ReleaseCommit: rb.ReleaseCommit, RollbackCommit: rb.RollbackCommit,
-		DetectedAt: rb.DetectedAt, RestoredAt: rb.RestoredAt, Evidence: ev}
+		DetectedAt: rb.DetectedAt, RestoredAt: rb.RestoredAt, Evidence: rb.Evidence}
 }

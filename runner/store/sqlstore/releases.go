@@ -3,10 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -58,21 +60,26 @@ func scanRollback(row scanner) (*store.Rollback, error) {
 	)
 	err := row.Scan(&r.ID, &r.RunID, &r.App, &r.SourceSHA, &r.Digest, &r.Trigger, &r.Actor, &r.Reason, &r.Weight,
 		&r.ReleaseCommit, &r.RollbackCommit, &evidence, &detected, &restored)
-	r.Evidence, r.DetectedAt, r.RestoredAt = []byte(evidence), fromMicros(detected), fromMicros(restored)
+	r.DetectedAt, r.RestoredAt = fromMicros(detected), fromMicros(restored)
+	if err == nil && json.Unmarshal([]byte(evidence), &r.Evidence) != nil {
+		// A record damaged by hand: the rollback is still shown, without
+		// the evidence the engine cannot read.
+		r.Evidence = release.RollbackEvidence{}
+	}
 	return &r, err
 }
 
 // AddRollback stores a rollback record.
 func (s *Store) AddRollback(ctx context.Context, r *store.Rollback) error {
-	evidence := string(r.Evidence)
-	if evidence == "" {
-		evidence = "null"
+	evidence, err := json.Marshal(r.Evidence)
+	if err != nil {
+		return fmt.Errorf("storing the rollback of run %d: its evidence: %w", r.RunID, err)
 	}
-	err := s.tx(ctx, func(tx txn) error {
+	err = s.tx(ctx, func(tx txn) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO rollbacks (run_id, app, source_sha, digest, trigger_kind, actor, reason, weight,
 		release_commit, rollback_commit, evidence_json, detected_at, restored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id) DO UPDATE SET run_id = excluded.run_id RETURNING id`,
-			r.RunID, r.App, r.SourceSHA, r.Digest, r.Trigger, r.Actor, r.Reason, r.Weight, r.ReleaseCommit, r.RollbackCommit, evidence,
+			r.RunID, r.App, r.SourceSHA, r.Digest, r.Trigger, r.Actor, r.Reason, r.Weight, r.ReleaseCommit, r.RollbackCommit, string(evidence),
 			micros(r.DetectedAt), micros(r.RestoredAt)).Scan(&r.ID)
 	})
 	if err != nil {

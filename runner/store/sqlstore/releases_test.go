@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -30,9 +31,11 @@ func TestMeasurementsAndRollbacks(t *testing.T) {
 		if err != nil || len(got) != 2 || *got[0].Min != 99 || got[0].Max != nil || got[1].Min != nil || got[0].Value != 71.2 || !got[0].At.Equal(now) {
 			t.Fatalf("ListMeasurements = %+v, %v", got, err)
 		}
-		r := &store.Rollback{RunID: run.ID, App: "order-service", SourceSHA: "abc", Digest: "sha256:bad", Trigger: "analysis",
+		evidence := release.RollbackEvidence{Detail: release.RollbackDetail{Measurements: []release.Measurement{*ms[0]}, FailureLimit: 1},
+			Timings: release.RollbackTimings{DetectedAt: now, RestoredAt: now.Add(4100 * time.Millisecond)}}
+		r := &store.Rollback{RunID: run.ID, App: "order-service", Rollback: release.Rollback{SourceSHA: "abc", Digest: "sha256:bad", Trigger: "analysis",
 			Reason: "success-rate failed 1 of 1 allowed times", Weight: 10, ReleaseCommit: "c1", RollbackCommit: "c2",
-			Evidence: []byte(`{"measurements":[1]}`), DetectedAt: now, RestoredAt: now.Add(4100 * time.Millisecond)}
+			Evidence: evidence, DetectedAt: now, RestoredAt: now.Add(4100 * time.Millisecond)}}
 		if err := s.AddRollback(ctx, r); err != nil || r.ID == 0 {
 			t.Fatalf("AddRollback: %v", err)
 		}
@@ -41,12 +44,12 @@ func TestMeasurementsAndRollbacks(t *testing.T) {
 			t.Errorf("a second rollback of run %d: id %d, want %d (%v)", run.ID, again.ID, r.ID, err)
 		}
 		run2 := newRun(t, s, "payments", "")
-		other := &store.Rollback{RunID: run2.ID, App: "payments", Trigger: "manual", Actor: "alice", DetectedAt: now.Add(-time.Hour), RestoredAt: now}
+		other := &store.Rollback{RunID: run2.ID, App: "payments", Rollback: release.Rollback{Trigger: "manual", Actor: "alice", DetectedAt: now.Add(-time.Hour), RestoredAt: now}}
 		if err := s.AddRollback(ctx, other); err != nil {
 			t.Fatal(err)
 		}
 		back, err := s.GetRollback(ctx, r.ID)
-		if err != nil || back.RestoredAt.Sub(back.DetectedAt) != 4100*time.Millisecond || string(back.Evidence) != `{"measurements":[1]}` || back.Weight != 10 {
+		if err != nil || back.RestoredAt.Sub(back.DetectedAt) != 4100*time.Millisecond || !reflect.DeepEqual(back.Evidence, evidence) || back.Weight != 10 {
 			t.Errorf("GetRollback = %+v, %v", back, err)
 		}
 		if _, err := s.GetRollback(ctx, 999); !errors.Is(err, store.ErrNotFound) {
