@@ -9,7 +9,10 @@
 // a command's name.
 package release
 
-import "slices"
+import (
+	"regexp"
+	"slices"
+)
 
 // State is where a release stands, as checkpointed.
 type State string
@@ -171,3 +174,10 @@ func Next(s State, e Event) Transition {
 func Refusal(s State, c Command) string {
 	return Next(s, Given(c)).Refused
 }
+
+// appName is what an app's name may be in a request: a word of letters,
+// digits, dots, dashes and underscores, at most 128 characters.
+var appName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidApp reports whether name may be an app's name.
+func ValidApp(name string) bool { return appName.MatchString(name) }

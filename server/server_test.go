@@ -407,6 +407,26 @@ func TestRefusedCallsAreAuditedOnceAMinute(t *testing.T) {
 	if denied := a.deniedRows(t); denied != 1 {
 		t.Errorf("200 refusals within a minute wrote %d audit rows, want 1", denied)
 	}
+	// Paths the caller writes, each new, long, or carrying words of another
+	// app's scope: still one row per route, naming the route, not the path.
+	for i := range 100 {
+		a.do(t, "POST", fmt.Sprintf("/api/v1/runs/%d/cancel", 1000+i), "view-token", "")
+		a.do(t, "POST", "/api/v1/apps/"+strings.Repeat("a", 2000+i)+"/promote", "view-token", "")
+		a.do(t, "POST", "/api/v1/runs/x%20app%2Fbilling%20run%2F2%20/cancel", "view-token", "")
+	}
+	if denied := a.deniedRows(t); denied != 3 {
+		t.Errorf("refusals on 300 paths of two routes wrote %d audit rows in all, want 3", denied)
+	}
+	_, audit := a.do(t, "GET", "/api/v1/audit", "admin-token", "")
+	for _, e := range audit["entries"].([]any) {
+		if target := e.(map[string]any)["Target"].(string); strings.Contains(target, "aaaa") || strings.Contains(target, "x app") || len(target) > 200 {
+			t.Errorf("a refusal's target quotes the path the caller wrote: %.300q", target)
+		}
+	}
+	_, scoped := a.do(t, "GET", "/api/v1/audit", "billing-admin-token", "")
+	if got := fmt.Sprint(scoped["entries"]); strings.Contains(got, "denied") {
+		t.Errorf("an admin scoped to billing sees refusals that only named it in a forged path: %s", got)
+	}
 }
 
 // deniedRows counts the refused calls in the audit log.

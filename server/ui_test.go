@@ -501,7 +501,7 @@ func TestUIRefusesBadInput(t *testing.T) {
 		code int
 	}{
 		{"/runs/abc", 400}, {"/runs/-1", 400}, {fmt.Sprintf("/runs/%d?before=x", run), 400}, {"/releases/99999", 404},
-		{"/rollbacks/0", 400}, {"/apps/..%2f..", 404}, {"/audit?before=-5", 403},
+		{"/rollbacks/0", 400}, {"/rollbacks/99999", 404}, {"/apps/..%2f..", 404}, {"/audit?before=-5", 403},
 		{"/ui/events?run=abc", 400}, {"/ui/events?release=0", 400}, {"/ui/events?run=99999", 404},
 		{fmt.Sprintf("/api/v1/runs/%d/artifacts/x/y", run), 400}, {fmt.Sprintf("/api/v1/runs/%d/artifacts/0/nothing", run), 404},
 		{"/ui/static/000000000000/nothing.js", 404},

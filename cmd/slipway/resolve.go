@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/forgestatus"
@@ -81,6 +82,11 @@ func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*se
 			v, err := read("token "+tc.Name, *tc.Secret)
 			if err != nil {
 				return nil, err
+			}
+			if strings.TrimSpace(v) == "" {
+				// An empty token would admit anyone who sends an empty
+				// (or blank) credential.
+				return nil, fmt.Errorf("token %s: its secret is empty", tc.Name)
 			}
 			t.Hash = sha256.Sum256([]byte(v))
 		} else {

@@ -53,6 +53,17 @@ tokens:
 			t.Errorf("alertmanager %s: %v, want an error about empty credentials", am, err)
 		}
 	}
+	// So is an API token's: anyone could send an empty (or blank) one.
+	for _, secret := range []string{"{file: empty}", "{env: BLANK}"} {
+		os.WriteFile(filepath.Join(dir, "tokens.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: EngineConfig\ntokens:\n  - {name: ci, role: admin, secret: "+secret+"}\n"), 0o644)
+		c, err := engineconfig.Load(filepath.Join(dir, "tokens.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := resolve(c, func(k string) (string, bool) { return " \u00a0", k == "BLANK" }); err == nil || !strings.Contains(err.Error(), "token ci: its secret is empty") {
+			t.Errorf("token secret %s: %v, want an error about an empty secret", secret, err)
+		}
+	}
 	// A GitHub App's private key is read and parsed when the config is.
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	os.WriteFile(filepath.Join(dir, "app.pem"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)

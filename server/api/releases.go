@@ -23,7 +23,7 @@ type commandRequest struct {
 // inFlight returns the release of app in flight, answering the request
 // itself when there is none (or the caller may not see the app).
 func (a *API) inFlight(w http.ResponseWriter, r *http.Request, who *auth.Token, app string) *store.Release {
-	if !view.ValidApp(app) {
+	if !release.ValidApp(app) {
 		view.Error(w, http.StatusBadRequest, "%q is not an app name", app)
 		return nil
 	}
@@ -101,7 +101,7 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request, who *auth.Tok
 
 func (a *API) listRollbacks(w http.ResponseWriter, r *http.Request, who *auth.Token) {
 	f := store.RollbackFilter{App: r.URL.Query().Get("app")}
-	if f.App != "" && !view.ValidApp(f.App) {
+	if f.App != "" && !release.ValidApp(f.App) {
 		view.Error(w, http.StatusBadRequest, "%q is not an app name", f.App)
 		return
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -83,5 +84,24 @@ func TestRefusalsAreWrittenOnceAMinute(t *testing.T) {
 	}
 	if write, _ := d.note("other", start.Add(2*time.Second)); !write {
 		t.Error("another refusal was not written")
+	}
+}
+
+// A blank credential is none: not even a token whose secret was empty
+// (the config refuses those) is found by it.
+func TestBlankCredentialsAuthenticateNobody(t *testing.T) {
+	t.Parallel()
+	tokens := []Token{{Name: "blank", Role: RoleAdmin, Hash: sha256.Sum256(nil)}, {Name: "t", Role: RoleViewer, Hash: sha256.Sum256([]byte("s3cret"))}}
+	for _, h := range []string{"Bearer ", "Bearer  ", "Bearer \u00a0", "Bearer \t\u2003", "bearer s3cret", "s3cret"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", h)
+		if got := Authenticate(tokens, r); got != nil {
+			t.Errorf("Authorization %q authenticates as %s", h, got.Name)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer s3cret ")
+	if got := Authenticate(tokens, r); got == nil || got.Name != "t" {
+		t.Errorf("a token with a trailing space: %v", got)
 	}
 }

@@ -1,13 +1,16 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 )
 
@@ -80,12 +83,12 @@ func (g *Guard) Admit(r *http.Request, role Role) (*Token, *Refusal) {
 	}
 	if who.Role < role {
 		if r.Method != http.MethodGet {
-			g.AuditDenied(r.Context(), who, r.Method+" "+r.URL.Path, fmt.Sprintf("role %s, needs %s", who.Role, role))
+			g.AuditDenied(r, who, fmt.Sprintf("role %s, needs %s", who.Role, role))
 		}
 		return who, &Refusal{http.StatusForbidden, fmt.Sprintf("token %s has role %s; this needs %s", who.Name, who.Role, role)}
 	}
 	if sess != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && !ValidCSRF(r.Header.Get("X-CSRF-Token"), sess.CSRF) {
-		g.AuditDenied(r.Context(), who, r.Method+" "+r.URL.Path, "no valid CSRF token")
+		g.AuditDenied(r, who, "no valid CSRF token")
 		return who, &Refusal{http.StatusForbidden, "a request from a browser session must carry its CSRF token"}
 	}
 	return who, nil
@@ -141,14 +144,35 @@ func (g *Guard) Audit(ctx context.Context, who *Token, action, target, detail st
 	}
 }
 
-// AuditDenied writes a refused call to the audit log, aggregated (denials).
-func (g *Guard) AuditDenied(ctx context.Context, who *Token, target, detail string) {
-	write, since := g.denied.note(who.Name+"\x00"+target+"\x00"+detail, time.Now())
+// AuditDenied writes who's refused call r to the audit log, aggregated
+// by token, route and reason (denials): a token refused in a loop, on
+// any number of paths, costs the log one row a minute per route.
+func (g *Guard) AuditDenied(r *http.Request, who *Token, detail string) {
+	route := cmp.Or(r.Pattern, r.Method+" (no route)")
+	write, since := g.denied.note(who.Name+"\x00"+route+"\x00"+detail, time.Now())
 	if !write {
 		return
 	}
 	if since > 0 {
 		detail += fmt.Sprintf(" (and %d more times in the minute before, not written one by one)", since)
 	}
-	g.Audit(ctx, who, "denied", target, detail)
+	g.Audit(r.Context(), who, "denied", refusedTarget(route, r), detail)
+}
+
+// refusedTarget is what a refused call was aimed at, for the audit log:
+// the route it matched — never the path as sent, which the caller writes
+// and which could carry any words — and the app and run it named when
+// they are well-formed, so that an admin scoped to an app sees the
+// refusals aimed at it.
+func refusedTarget(route string, r *http.Request) string {
+	target := route
+	if app := r.PathValue("app"); release.ValidApp(app) {
+		target += " app/" + app
+	}
+	for _, name := range []string{"id", "run"} {
+		if id, err := strconv.ParseInt(r.PathValue(name), 10, 64); err == nil && id > 0 {
+			target += " run/" + strconv.FormatInt(id, 10)
+		}
+	}
+	return target
 }

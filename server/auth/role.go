@@ -59,10 +59,11 @@ func (t *Token) MayAccess(app string) bool {
 // Every configured hash is compared, in constant time.
 func Authenticate(tokens []Token, r *http.Request) *Token {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	raw = strings.TrimSpace(raw)
 	if !ok || raw == "" || len(raw) > 4096 {
-		return nil
+		return nil // a blank credential is none, whatever a token's hash is
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	sum := sha256.Sum256([]byte(raw))
 	var found *Token
 	for i := range tokens {
 		if subtle.ConstantTimeCompare(sum[:], tokens[i].Hash[:]) == 1 {

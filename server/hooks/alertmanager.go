@@ -136,7 +136,7 @@ func (s *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // a release of its app is in flight; it returns that release's run.
 func (s *Alertmanager) abortFor(r *http.Request, a alert) (int64, error) {
 	app := a.Labels[s.alerts.AppLabel]
-	if a.Status != "firing" || app == "" || !view.ValidApp(app) {
+	if a.Status != "firing" || app == "" || !release.ValidApp(app) {
 		return 0, nil
 	}
 	rels, err := s.store.ListReleases(r.Context(), app, true)

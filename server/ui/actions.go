@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -132,7 +133,7 @@ func (u *UI) rollbackPage(r *http.Request, who *auth.Token) (web.Page, error) {
 		return web.Page{}, err
 	}
 	rb, err := u.store.GetRollback(r.Context(), id)
-	if err == store.ErrNotFound || (err == nil && !who.MayAccess(rb.App)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !who.MayAccess(rb.App)) {
 		return web.Page{}, notFound(fmt.Sprintf("rollback %d not found", id))
 	}
 	if err != nil {

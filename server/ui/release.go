@@ -12,7 +12,6 @@ import (
 	"github.com/slipwayci/slipway/release"
 	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/server/auth"
-	"github.com/slipwayci/slipway/server/view"
 	"github.com/slipwayci/slipway/server/web"
 )
 
@@ -201,7 +200,7 @@ func requests(n float64) string {
 // latestRelease sends /apps/{app} to the app's newest release.
 func (u *UI) latestRelease(r *http.Request, who *auth.Token) (web.Page, error) {
 	app := r.PathValue("app")
-	if !view.ValidApp(app) || !who.MayAccess(app) {
+	if !release.ValidApp(app) || !who.MayAccess(app) {
 		return web.Page{}, notFound("app " + app + " not found")
 	}
 	rels, err := u.store.ListReleases(r.Context(), app, false)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 )
 
@@ -21,12 +20,6 @@ func JSON(w http.ResponseWriter, code int, v any) {
 func Error(w http.ResponseWriter, code int, format string, args ...any) {
 	JSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
-
-// appName is what an app's name may be.
-var appName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// ValidApp reports whether name may be an app's name.
-func ValidApp(name string) bool { return appName.MatchString(name) }
 
 // QueryInt reads an optional positive integer parameter, bounded.
 func QueryInt(r *http.Request, name string, def, maxValue int64) (int64, error) {

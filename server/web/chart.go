@@ -108,7 +108,7 @@ func (c Chart) SVG() template.HTML {
 // marker draws one point by its outcome.
 func marker(p Point, x, y float64) string {
 	s := markerSize
-	tip := fmt.Sprintf("<title>%s %s: %s</title>", p.At.UTC().Format("15:04:05"), Number(p.Value), p.Outcome)
+	tip := fmt.Sprintf("<title>%s %s: %s</title>", p.At.UTC().Format("15:04:05"), Number(p.Value), template.HTMLEscapeString(p.Outcome))
 	var shape string
 	switch p.Outcome {
 	case "fail":

@@ -39,7 +39,11 @@ func TestChartSVG(t *testing.T) {
 	c := Chart{Title: "success-rate", Min: &minV, Points: []Point{
 		{At: t0, Value: 99.5, Outcome: "pass"}, {At: t0.Add(time.Second), Value: 72.7, Outcome: "fail", Decisive: true},
 		{At: t0.Add(2 * time.Second), Value: math.NaN(), Outcome: "error"}, {At: t0.Add(3 * time.Second), Value: 98, Outcome: "inconclusive"}}}
-	svg := string(c.SVG())
+	svg := string(Chart{Points: []Point{{At: t0, Value: 1, Outcome: "<script>x</script>"}}}.SVG())
+	if strings.Contains(svg, "<script>") {
+		t.Errorf("a point's outcome is written unescaped: %s", svg)
+	}
+	svg = string(c.SVG())
 	for _, want := range []string{`data-points="4"`, `class="m m-pass"`, `class="m m-fail"`, `class="m m-error"`, `class="m m-inconclusive"`,
 		`class="threshold min"`, `class="decisive"`, `min 99`, `<desc`, `1 fail`} {
 		if !strings.Contains(svg, want) {
