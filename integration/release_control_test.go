@@ -150,7 +150,7 @@ func TestPeopleAndAlertsSteerReleases(t *testing.T) {
 		Entries []struct{ Action, Actor, Target string }
 	}
 	c.eng.api(t, "GET", "/api/v1/audit", "ops-token", &audit)
-	if got := fmt.Sprint(audit.Entries); !strings.Contains(got, "release.promote rm app/order-service") || !strings.Contains(got, "denied viewer POST /api/v1/apps/order-service/promote") {
+	if got := fmt.Sprint(audit.Entries); !strings.Contains(got, "release.promote rm app/order-service") || !strings.Contains(got, "denied viewer POST /api/v1/apps/{app}/promote app/order-service") {
 		t.Errorf("audit log: %s", got)
 	}
 

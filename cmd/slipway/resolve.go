@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/forgestatus"
@@ -83,7 +82,7 @@ func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*se
 			if err != nil {
 				return nil, err
 			}
-			if strings.TrimSpace(v) == "" {
+			if auth.Blank(v) {
 				// An empty token would admit anyone who sends an empty
 				// (or blank) credential.
 				return nil, fmt.Errorf("token %s: its secret is empty", tc.Name)
@@ -108,7 +107,7 @@ func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*se
 		if err != nil {
 			return nil, err
 		}
-		if v == "" {
+		if auth.Blank(v) {
 			// An empty secret would admit anyone who sends empty credentials.
 			return nil, fmt.Errorf("%s is empty: Alertmanager's credentials must not be empty", what)
 		}

@@ -43,7 +43,8 @@ tokens:
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "empty"), []byte("\n"), 0o600)
-	for _, am := range []string{"{bearerToken: {file: empty}}", "{username: am, password: {file: empty}}"} {
+	os.WriteFile(filepath.Join(dir, "bom"), []byte("\xef\xbb\xbf\r\n"), 0o600) // "empty" as some editors save it
+	for _, am := range []string{"{bearerToken: {file: empty}}", "{username: am, password: {file: empty}}", "{bearerToken: {file: bom}}"} {
 		os.WriteFile(filepath.Join(dir, "am.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: EngineConfig\nalertmanager: "+am+"\n"), 0o644)
 		c, err := engineconfig.Load(filepath.Join(dir, "am.yaml"))
 		if err != nil {
@@ -54,7 +55,7 @@ tokens:
 		}
 	}
 	// So is an API token's: anyone could send an empty (or blank) one.
-	for _, secret := range []string{"{file: empty}", "{env: BLANK}"} {
+	for _, secret := range []string{"{file: empty}", "{env: BLANK}", "{file: bom}"} {
 		os.WriteFile(filepath.Join(dir, "tokens.yaml"), []byte("apiVersion: slipway.dev/v1\nkind: EngineConfig\ntokens:\n  - {name: ci, role: admin, secret: "+secret+"}\n"), 0o644)
 		c, err := engineconfig.Load(filepath.Join(dir, "tokens.yaml"))
 		if err != nil {

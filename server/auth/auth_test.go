@@ -75,15 +75,31 @@ func TestRefusalsAreWrittenOnceAMinute(t *testing.T) {
 	var d denials
 	start := time.Unix(1000, 0)
 	for i := range 5 {
-		if write, _ := d.note("k", start.Add(time.Duration(i)*time.Second)); write != (i == 0) {
+		if write, _, _ := d.note("v", "k", start.Add(time.Duration(i)*time.Second)); write != (i == 0) {
 			t.Errorf("refusal %d: written %v", i, write)
 		}
 	}
-	if write, since := d.note("k", start.Add(deniedEvery+time.Second)); !write || since != 4 {
+	if write, since, _ := d.note("v", "k", start.Add(deniedEvery+time.Second)); !write || since != 4 {
 		t.Errorf("the first refusal after the minute: written %v, since %d; want written, saying 4", write, since)
 	}
-	if write, _ := d.note("other", start.Add(2*time.Second)); !write {
+	if write, _, _ := d.note("v", "other", start.Add(2*time.Second)); !write {
 		t.Error("another refusal was not written")
+	}
+	// Past MaxDeniedRowsPerToken different refusals in a minute, a token's
+	// are counted, not written; its first row of the next minute says so.
+	var b denials
+	written := 0
+	for i := range 3 * MaxDeniedRowsPerToken {
+		if write, _, _ := b.note("v", fmt.Sprint("target ", i), start.Add(time.Duration(i)*time.Millisecond)); write {
+			written++
+		}
+	}
+	if write, _, _ := b.note("other-token", "target 0", start); written != MaxDeniedRowsPerToken || !write {
+		t.Errorf("%d of a token's %d different refusals written in a minute, want %d (and another token's written: %v)",
+			written, 3*MaxDeniedRowsPerToken, MaxDeniedRowsPerToken, write)
+	}
+	if write, _, over := b.note("v", "target new", start.Add(deniedEvery+time.Second)); !write || over != 2*MaxDeniedRowsPerToken {
+		t.Errorf("the token's first refusal of the next minute: written %v, over %d; want written, saying %d", write, over, 2*MaxDeniedRowsPerToken)
 	}
 }
 
@@ -92,7 +108,7 @@ func TestRefusalsAreWrittenOnceAMinute(t *testing.T) {
 func TestBlankCredentialsAuthenticateNobody(t *testing.T) {
 	t.Parallel()
 	tokens := []Token{{Name: "blank", Role: RoleAdmin, Hash: sha256.Sum256(nil)}, {Name: "t", Role: RoleViewer, Hash: sha256.Sum256([]byte("s3cret"))}}
-	for _, h := range []string{"Bearer ", "Bearer  ", "Bearer \u00a0", "Bearer \t\u2003", "bearer s3cret", "s3cret"} {
+	for _, h := range []string{"Bearer ", "Bearer  ", "Bearer \u00a0", "Bearer \t\u2003", "Bearer \ufeff", "Bearer \u200b\u2060", "bearer s3cret", "s3cret"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", h)
 		if got := Authenticate(tokens, r); got != nil {

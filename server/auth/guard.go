@@ -27,6 +27,7 @@ type Guard struct {
 	secureCookies bool // people reach the engine over https
 	audit         AuditLog
 	denied        denials // refused calls, aggregated in the audit log
+	logins        denials // logins and logouts, aggregated the same way
 	log           *slog.Logger
 }
 
@@ -104,14 +105,14 @@ func (g *Guard) Login(r *http.Request, raw string) (*Token, *Session) {
 		return nil, nil
 	}
 	sess := g.sessions.Start(who.Name, time.Now())
-	g.Audit(r.Context(), who, "ui.login", "session", "from "+r.RemoteAddr)
+	g.auditOften(r.Context(), &g.logins, who, "ui.login", "session", "from "+r.RemoteAddr)
 	return who, sess
 }
 
 // Logout ends sess, which who held.
 func (g *Guard) Logout(ctx context.Context, who *Token, sess *Session) {
 	g.sessions.End(sess.ID)
-	g.Audit(ctx, who, "ui.logout", "session", "")
+	g.auditOften(ctx, &g.logins, who, "ui.logout", "session", "")
 }
 
 // Sessions is the guard's session table.
@@ -145,18 +146,27 @@ func (g *Guard) Audit(ctx context.Context, who *Token, action, target, detail st
 }
 
 // AuditDenied writes who's refused call r to the audit log, aggregated
-// by token, route and reason (denials): a token refused in a loop, on
-// any number of paths, costs the log one row a minute per route.
+// by token, target and reason (denials): a token refused in a loop costs
+// the log one row a minute per target, and at most
+// MaxDeniedRowsPerToken rows a minute in all.
 func (g *Guard) AuditDenied(r *http.Request, who *Token, detail string) {
-	route := cmp.Or(r.Pattern, r.Method+" (no route)")
-	write, since := g.denied.note(who.Name+"\x00"+route+"\x00"+detail, time.Now())
+	g.auditOften(r.Context(), &g.denied, who, "denied", refusedTarget(cmp.Or(r.Pattern, r.Method+" (no route)"), r), detail)
+}
+
+// auditOften writes an entry a token can cause as often as it likes
+// (a refusal, a login), aggregated by agg.
+func (g *Guard) auditOften(ctx context.Context, agg *denials, who *Token, action, target, detail string) {
+	write, since, over := agg.note(who.Name, action+"\x00"+target+"\x00"+detail, time.Now())
 	if !write {
 		return
 	}
 	if since > 0 {
 		detail += fmt.Sprintf(" (and %d more times in the minute before, not written one by one)", since)
 	}
-	g.Audit(r.Context(), who, "denied", refusedTarget(route, r), detail)
+	if over > 0 {
+		detail += fmt.Sprintf(" (and %d more of this token's, past %d rows a minute, not written)", over, MaxDeniedRowsPerToken)
+	}
+	g.Audit(ctx, who, action, target, detail)
 }
 
 // refusedTarget is what a refused call was aimed at, for the audit log:

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Role is what a token may do; each role may do what the ones below it may.
@@ -60,7 +61,7 @@ func (t *Token) MayAccess(app string) bool {
 func Authenticate(tokens []Token, r *http.Request) *Token {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	raw = strings.TrimSpace(raw)
-	if !ok || raw == "" || len(raw) > 4096 {
+	if !ok || Blank(raw) || len(raw) > 4096 {
 		return nil // a blank credential is none, whatever a token's hash is
 	}
 	sum := sha256.Sum256([]byte(raw))
@@ -71,4 +72,11 @@ func Authenticate(tokens []Token, r *http.Request) *Token {
 		}
 	}
 	return found
+}
+
+// Blank reports whether s has nothing a person could see or type as a
+// credential: only spaces and invisible format characters (a byte-order
+// mark, zero-width spaces). A blank secret would admit anyone.
+func Blank(s string) bool {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }) == ""
 }
