@@ -90,13 +90,7 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request, who *auth.Tok
 		a.internal(w, "reading releases", err)
 		return
 	}
-	out := []view.ReleaseView{}
-	for _, rel := range rels {
-		if who.MayAccess(rel.App) {
-			out = append(out, view.Release(rel))
-		}
-	}
-	view.JSON(w, http.StatusOK, out)
+	view.JSON(w, http.StatusOK, visible(who, rels, func(r *store.Release) string { return r.App }, view.Release))
 }
 
 func (a *API) listRollbacks(w http.ResponseWriter, r *http.Request, who *auth.Token) {
@@ -124,13 +118,7 @@ func (a *API) listRollbacks(w http.ResponseWriter, r *http.Request, who *auth.To
 		a.internal(w, "reading rollbacks", err)
 		return
 	}
-	out := []view.RollbackView{}
-	for _, rb := range rbs {
-		if who.MayAccess(rb.App) {
-			out = append(out, view.Rollback(rb))
-		}
-	}
-	view.JSON(w, http.StatusOK, out)
+	view.JSON(w, http.StatusOK, visible(who, rbs, func(r *store.Rollback) string { return r.App }, view.Rollback))
 }
 
 func (a *API) getRollback(w http.ResponseWriter, r *http.Request, who *auth.Token) {

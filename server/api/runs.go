@@ -47,13 +47,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request, who *auth.Token) 
 		a.internal(w, "listing runs", err)
 		return
 	}
-	out := []view.RunView{}
-	for _, run := range runs {
-		if who.MayAccess(run.App) {
-			out = append(out, view.Run(run))
-		}
-	}
-	view.JSON(w, http.StatusOK, map[string]any{"runs": out})
+	view.JSON(w, http.StatusOK, map[string]any{"runs": visible(who, runs, func(r *store.Run) string { return r.App }, view.Run)})
 }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request, who *auth.Token) {

@@ -66,3 +66,15 @@ func (a *API) RunInScope(ctx context.Context, who *auth.Token, id int64) bool {
 	run, err := a.store.GetRun(ctx, id)
 	return err == nil && who.MayAccess(run.App)
 }
+
+// visible is what of items who may see (by the app each belongs to), as
+// the API shows it; never nil, so an empty list is [] in JSON.
+func visible[T, V any](who *auth.Token, items []T, app func(T) string, show func(T) V) []V {
+	out := []V{}
+	for _, it := range items {
+		if who.MayAccess(app(it)) {
+			out = append(out, show(it))
+		}
+	}
+	return out
+}
