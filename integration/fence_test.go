@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +19,15 @@ import (
 )
 
 // reachProbe is a Pod's shell script: how many IPv6 addresses the Pod
-// has ("ipv6 addresses: N"), then rounds of probes, each "round N",
-// then for each URL it is given one line, "reached URL" when a server
-// answered (any HTTP status), else "blocked URL: what wget said" (a
-// dropped connection is given up after 3 s; busybox's own wget -T
-// crashes), then "end N".
+// has ("ipv6 addresses: N"), then rounds of probes, each "round N AT"
+// where AT is when it began (the kernel's uptime in seconds, the same
+// clock inside the Pod and on the node), then for each URL it is given
+// one line, "reached URL" when a server answered (any HTTP status), else
+// "blocked URL: what wget said" (a dropped connection is given up after
+// 3 s; busybox's own wget -T crashes), then "end N".
 const reachProbe = `echo "ipv6 addresses: $(cat /proc/net/if_inet6 2>/dev/null | wc -l)"
-for r in $(seq 1 20); do
-  echo "round $r"
+for r in $(seq 1 100); do
+  echo "round $r $(cut -d ' ' -f 1 /proc/uptime)"
   for u in "$@"; do
     if out=$(timeout 3 wget -q -O /dev/null "$u" 2>&1) || echo "$out" | grep -q 'HTTP/'; then echo "reached $u"; else echo "blocked $u: ${out:-no answer in 3 s}"; fi
   done
@@ -51,7 +54,7 @@ func reachFrom(t *testing.T, lc *localCluster, ns, image string, fenced bool, ur
 		out, _ := lc.client.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
 		return string(out)
 	}
-	round := 1
+	since := -1.0 // any round
 	if fenced {
 		var ip string
 		eventually.True(t, time.Minute, "the probe in "+ns+" to have an address", func() bool {
@@ -64,16 +67,20 @@ func reachFrom(t *testing.T, lc *localCluster, ns, image string, fenced bool, ur
 		eventually.True(t, 2*time.Minute, "the NetworkPolicy agent to judge the probe in "+ns+" at "+ip, func() bool {
 			return lc.Node.PolicyInForce(ctx, ns, name, ip)
 		})
-		// A round that had begun before is not the policies' to judge.
-		round = strings.Count(logs(), "round ") + 1
+		// A round that had begun before is not the policies' to judge —
+		// told by the clock, not by the log, which the Pod writes a moment
+		// after the round begins.
+		since = uptime(t)
 	}
-	end := fmt.Sprintf("end %d\n", round)
-	eventually.True(t, 3*time.Minute, "the probe in "+ns+" to finish "+strings.TrimSpace(end), func() bool {
-		return strings.Contains(logs(), end)
+	var round, out string
+	eventually.True(t, 3*time.Minute, "the probe in "+ns+" to finish a round begun after "+fmt.Sprint(since), func() bool {
+		out = logs()
+		round = firstRoundAfter(out, since)
+		return round != "" && strings.Contains(out, "end "+round+"\n")
 	})
-	out := logs()
-	_, rest, _ := strings.Cut(out, fmt.Sprintf("round %d\n", round))
-	rest, _, _ = strings.Cut(rest, end)
+	_, rest, _ := strings.Cut(out, "round "+round+" ")
+	_, rest, _ = strings.Cut(rest, "\n")
+	rest, _, _ = strings.Cut(rest, "end "+round+"\n")
 	found := map[string]string{}
 	for line := range strings.Lines(rest) {
 		verdict, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
@@ -82,7 +89,7 @@ func reachFrom(t *testing.T, lc *localCluster, ns, image string, fenced bool, ur
 	}
 	for _, u := range urls {
 		if found[u] == "" {
-			t.Fatalf("the probe in %s said nothing of %s in round %d:\n%s", ns, u, round, out)
+			t.Fatalf("the probe in %s said nothing of %s in round %s:\n%s", ns, u, round, out)
 		}
 	}
 	// None: link-local IPv6 would reach the node's other Pods past an
@@ -91,6 +98,35 @@ func reachFrom(t *testing.T, lc *localCluster, ns, image string, fenced bool, ur
 		t.Errorf("the probe in %s has IPv6 addresses:\n%s", ns, out)
 	}
 	return found
+}
+
+// firstRoundAfter is the number of the probe's first round that began
+// after since (seconds of uptime), "" while there is none.
+func firstRoundAfter(out string, since float64) string {
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "round" {
+			continue
+		}
+		if at, err := strconv.ParseFloat(f[2], 64); err == nil && at > since {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// uptime is the kernel's uptime in seconds, the clock the probe's rounds
+// are stamped with.
+func uptime(t *testing.T) float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	must(t, err)
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		t.Fatalf("/proc/uptime says %q", b)
+	}
+	at, err := strconv.ParseFloat(f[0], 64)
+	must(t, err)
+	return at
 }
 
 // serveAway serves a fixed answer at host:port of the node's away
@@ -135,4 +171,15 @@ func checkBuildFence(t *testing.T, lc *localCluster, engine, trivy string) {
 		}
 	}
 	t.Logf("a stage Pod in slipway-builds: %v", fenced)
+}
+
+// The round judged is the first stamped after the policies were in
+// force, whatever the log had shown when they came in.
+func TestFirstRoundAfter(t *testing.T) {
+	out := "ipv6 addresses: 0\nround 1 100.50\nreached a\nend 1\nround 2 100.61\nreached a\nend 2\nround 3 100.62\n"
+	for since, want := range map[float64]string{-1: "1", 100.50: "2", 100.61: "3", 100.62: ""} {
+		if got := firstRoundAfter(out, since); got != want {
+			t.Errorf("firstRoundAfter(%v) = %q, want %q", since, got, want)
+		}
+	}
 }

@@ -49,6 +49,7 @@ var allowedFuncs = []string{"and", "eq", "ge", "gt", "index", "le", "len", "lt",
 // its result after.
 type renderBudget struct {
 	deadline time.Time
+	limit    time.Duration // what the deadline was set at, for the error
 	made     int
 }
 
@@ -72,15 +73,15 @@ func (b *renderBudget) funcs() template.FuncMap {
 
 // make runs format for function fn with arguments args within the budget.
 func (b *renderBudget) make(fn string, args []any, format func() string) (string, error) {
-	if time.Now().After(b.deadline) {
-		return "", fmt.Errorf("the template ran longer than %s", MaxRenderTime)
-	}
 	in := 0
 	for _, a := range args {
 		in += argSize(a)
 	}
 	if in > MaxValueBytes {
 		return "", fmt.Errorf("%s was given %d bytes, more than the %d a template function may take", fn, in, MaxValueBytes)
+	}
+	if time.Now().After(b.deadline) {
+		return "", fmt.Errorf("the template ran longer than %s", b.limit)
 	}
 	s := format()
 	if len(s) > MaxValueBytes {
@@ -211,6 +212,7 @@ func isNilNode(n parse.Node) bool {
 type boundedWriter struct {
 	strings.Builder
 	deadline time.Time
+	limit    time.Duration
 }
 
 func (w *boundedWriter) Write(p []byte) (int, error) {
@@ -218,7 +220,7 @@ func (w *boundedWriter) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("the template's output passed %d bytes", MaxRenderBytes)
 	}
 	if time.Now().After(w.deadline) {
-		return 0, fmt.Errorf("the template ran longer than %s", MaxRenderTime)
+		return 0, fmt.Errorf("the template ran longer than %s", w.limit)
 	}
 	return w.Builder.Write(p)
 }
@@ -248,13 +250,18 @@ func (b *Budget) spend(n int) error {
 // and executes it against data, within MaxRenderBytes and MaxRenderTime.
 // Stages that render their own templates (analysis queries) use it too.
 func ExecuteBounded(name, text string, data any) (string, error) {
+	return executeWithin(name, text, data, MaxRenderTime)
+}
+
+// executeWithin is ExecuteBounded with the time it may take.
+func executeWithin(name, text string, data any, limit time.Duration) (string, error) {
 	t, err := newTemplate(name, text)
 	if err != nil {
 		return "", err
 	}
-	deadline := time.Now().Add(MaxRenderTime)
-	t.Funcs((&renderBudget{deadline: deadline}).funcs()) // this render's own
-	w := &boundedWriter{deadline: deadline}
+	deadline := time.Now().Add(limit)
+	t.Funcs((&renderBudget{deadline: deadline, limit: limit}).funcs()) // this render's own
+	w := &boundedWriter{deadline: deadline, limit: limit}
 	if err := t.Execute(w, data); err != nil {
 		return "", err
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // doubling is a template that doubles a value n times through a variable:
@@ -31,7 +32,9 @@ func TestRendersAreBounded(t *testing.T) {
 		{"padding", `{{printf "%01000000d" 0}}`, `printf directive "%01000000d"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := RenderString("f", tt.text, &Data{Params: map[string]string{"f": "%0999999d"}})
+			// Time enough that the bound met is the one the case is
+			// about, however busy the machine (time has its own test).
+			out, err := executeWithin("f", tt.text, &Data{Params: map[string]string{"f": "%0999999d"}}, time.Hour)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("RenderString: %v", err)
@@ -39,6 +42,17 @@ func TestRendersAreBounded(t *testing.T) {
 				t.Errorf("RenderString = %d bytes, %v; want an error saying %q", len(out), err, tt.want)
 			}
 		})
+	}
+}
+
+// A render that runs past its time stops with a sentence, whether a
+// function or the output meets the deadline.
+func TestRendersAreTimed(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{`{{print "a"}}`, `{{.App}}`} {
+		if out, err := executeWithin("f", text, &Data{App: "a"}, -time.Second); err == nil || !strings.Contains(err.Error(), "the template ran longer than -1s") {
+			t.Errorf("%s past its deadline = %q, %v; want it stopped", text, out, err)
+		}
 	}
 }
 
