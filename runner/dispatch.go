@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipwayci/slipway/runner/store"
 	"github.com/slipwayci/slipway/stages"
 )
 
@@ -82,6 +83,8 @@ func (r *Runner) startNext(ctx context.Context, slot chan struct{}, wg *sync.Wai
 	// The run's context ends with stages.ErrShutdown when the engine's
 	// does, so a stage can tell a shutdown (resume later) from a cancel.
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	// What the run writes is fenced by the epoch it was claimed at.
+	runCtx = store.WithFence(runCtx, store.Fence{Run: run.ID, Epoch: run.Epoch, Stale: r.fencedOut(run.ID, cancel)})
 	stopShutdown := context.AfterFunc(ctx, func() { cancel(stages.ErrShutdown) })
 	r.running[run.ID] = cancel
 	r.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/slipwayci/slipway/runner/store"
@@ -136,6 +137,20 @@ func (r *Runner) dropLost(lost func(id int64) bool) {
 			r.log.Warn("lease lost: stopping the run here", "run", id)
 			cancel(errLeaseLost)
 		}
+	}
+}
+
+// fencedOut is what a run does when the store refuses one of its writes
+// because another engine took it over (this engine was paused past its
+// lease, or cut off from the database, and did not notice in time): it
+// says so once and stops the run here, as a lost lease does.
+func (r *Runner) fencedOut(id int64, cancel context.CancelCauseFunc) func(error) {
+	var once sync.Once
+	return func(err error) {
+		once.Do(func() {
+			r.log.Error("another engine took the run over: its writes from this engine are refused; stopping it here", "run", id, "err", err)
+			cancel(errLeaseLost)
+		})
 	}
 }
 

@@ -71,6 +71,7 @@ type Run struct {
 	Untrusted  bool      // its pipeline was read from a repository (see pipeline.ParseUntrusted)
 	Owner      string    // the engine running it, when engines share the store ("" otherwise)
 	LeaseUntil time.Time // when Owner's lease on it ends unless renewed
+	Epoch      int64     // raised by each claim and takeover: the fencing token of the lease (fence.go)
 	CreatedAt  time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time
@@ -167,7 +168,7 @@ type Runs interface {
 	// transaction: an event of kind `to` saying reason.
 	TransitionRun(ctx context.Context, id int64, from []RunStatus, to RunStatus, reason string, at time.Time) (bool, error)
 	// ClaimNext moves the oldest queued run that may start to running,
-	// leased to lease.Owner, and returns it, or returns nil. A run may
+	// leased to lease.Owner at a raised Epoch, and returns it, or returns nil. A run may
 	// start when no run of its concurrency group is running and no older
 	// run of the group is queued. The claim is in the run's timeline, in
 	// the same transaction: an event "started" saying StartedBy(lease).
@@ -177,8 +178,9 @@ type Runs interface {
 	// and returns their IDs: a run missing from them was taken over.
 	RenewLeases(ctx context.Context, owner string, until time.Time) ([]int64, error)
 	// TakeExpired leases running run id to lease.Owner if its lease ended
-	// before at, and reports whether it did: of engines racing to recover
-	// a run, one wins.
+	// before at, raising its Epoch, and reports whether it did: of engines
+	// racing to recover a run, one wins, and the loser's writes under the
+	// old epoch are refused from then on.
 	TakeExpired(ctx context.Context, id int64, at time.Time, lease Lease) (bool, error)
 }
 

@@ -47,9 +47,10 @@ func (s *Store) writeAll(ctx context.Context, stmts []stmt, sigs ...store.Signal
 	if err := ctx.Err(); err != nil {
 		return err // given up before it began: not written
 	}
+	guarded, read := guardBatch(ctx, stmts)
 	// Once sent, a write is carried out even if ctx ends: its caller learns how.
-	if err := s.db.sendBatch(context.WithoutCancel(ctx), stmts); err != nil {
-		return err
+	if err := s.db.sendBatch(context.WithoutCancel(ctx), guarded); err != nil {
+		return heard(ctx, read(err))
 	}
 	s.publish(sigs...)
 	return nil

@@ -13,7 +13,7 @@ import (
 )
 
 const runColumns = `id, pipeline, app, pipeline_file, pipeline_source, workdir, trigger_json, grp, policy,
-	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until, slot, slots`
+	status, reason, resumes, created_at, started_at, finished_at, dedup_key, untrusted, owner, lease_until, slot, slots, epoch`
 
 // CreateRun stores a new run with its pending stages and its event
 // (store.Runs).
@@ -148,7 +148,7 @@ func scanRun(row scanner) (*store.Run, error) {
 		leaseUntil                 int64
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &r.App, &r.PipelineFile, &source, &r.Workdir, &trig, &r.Group, &r.Policy,
-		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted, &r.Owner, &leaseUntil, &r.Slot, &r.Slots)
+		&r.Status, &r.Reason, &r.Resumes, &created, &started, &finished, &r.DedupKey, &r.Untrusted, &r.Owner, &leaseUntil, &r.Slot, &r.Slots, &r.Epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -372,8 +372,8 @@ func mayStart(r string) string {
 		r, store.RunRunning, store.RunQueued)
 }
 
-// claimSet marks a claimed run running, leased to an owner.
-const claimSet = `status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END, owner = ?, lease_until = ?`
+// claimSet marks a claimed run running, leased to an owner at a new epoch.
+const claimSet = `status = ?, started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END, owner = ?, lease_until = ?, epoch = epoch + 1`
 
 // eventStarted is the kind of the event a claim records.
 const eventStarted = "started"
@@ -439,7 +439,7 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, until time.Time) 
 
 // TakeExpired leases a running run whose lease ended to another owner.
 func (s *Store) TakeExpired(ctx context.Context, id int64, at time.Time, lease store.Lease) (bool, error) {
-	res, err := s.exec(ctx, `UPDATE runs SET owner = ?, lease_until = ? WHERE id = ? AND status = ? AND lease_until < ?`,
+	res, err := s.exec(ctx, `UPDATE runs SET owner = ?, lease_until = ?, epoch = epoch + 1 WHERE id = ? AND status = ? AND lease_until < ?`,
 		lease.Owner, micros(lease.Until), id, store.RunRunning, micros(at))
 	if err != nil {
 		return false, fmt.Errorf("taking over run %d: %w", id, err)

@@ -67,7 +67,13 @@ func (w *writer) close() {
 // tx runs f in a transaction (shared with other writes waiting at the
 // same time) and returns once it committed, then delivers the signals f
 // gave in this process (SQLite).
+// A write under a fence checks it first (fence.go).
 func (s *Store) tx(ctx context.Context, f func(txn) error) error {
+	return heard(ctx, s.commitTx(ctx, fenced(ctx, f)))
+}
+
+// commitTx is tx without the fence.
+func (s *Store) commitTx(ctx context.Context, f func(txn) error) error {
 	wr := &write{ctx: ctx, f: f, done: make(chan struct{})}
 	if s.d.numbered {
 		// PostgreSQL runs transactions side by side and merges their
@@ -98,9 +104,9 @@ func (s *Store) deliverAfter(wr *write) error {
 
 // autocommit runs f, which makes one statement, as a write: on
 // PostgreSQL on its own (one round trip, committed by the server), on
-// SQLite through the writer.
+// SQLite — and under a fence — as a transaction.
 func (s *Store) autocommit(ctx context.Context, f func(context.Context, querier) error) error {
-	if s.d.numbered {
+	if _, ok := store.FenceOf(ctx); s.d.numbered && !ok {
 		if err := ctx.Err(); err != nil {
 			return err // given up before it began: not written
 		}
