@@ -82,7 +82,18 @@ const DefaultLeaseTTL = 15 * time.Second
 // WebhookConfig bounds webhook intake.
 type WebhookConfig struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"` // default 25 MiB
+	// ReconcileEvery, when set, is how often the engine lists each watched
+	// repository's heads to find pushes whose deliveries it missed (and
+	// once at start); 0 lists none.
+	ReconcileEvery pipeline.Duration `yaml:"reconcileEvery"`
 }
+
+// Bounds of webhooks.reconcileEvery: a forge's API is not to be polled
+// hard, and a missed push not to wait a day.
+const (
+	MinReconcileEvery = 30 * time.Second
+	MaxReconcileEvery = 24 * time.Hour
+)
 
 // DefaultMaxBodyBytes is the largest webhook body accepted by default
 // (GitHub caps its own at 25 MB).
@@ -197,6 +208,9 @@ func (v *checker) config(c *Config) {
 	}
 	if c.Webhooks.MaxBodyBytes < 0 {
 		v.failf("webhooks.maxBodyBytes", "must be positive")
+	}
+	if d := time.Duration(c.Webhooks.ReconcileEvery); d != 0 && (d < MinReconcileEvery || d > MaxReconcileEvery) {
+		v.failf("webhooks.reconcileEvery", "%s is not between %s and %s", d, MinReconcileEvery, MaxReconcileEvery)
 	}
 	if c.URL != "" && !httpURL(c.URL) {
 		v.failf("url", "%q is not an http(s) URL", c.URL)

@@ -26,6 +26,7 @@ func TestConfig(t *testing.T) {
 	for _, want := range []string{
 		`bad.yaml:3:9: listen: "localhost" is not host:port`,
 		`webhooks.maxBodyBytes: must be positive`,
+		`bad.yaml:5:46: webhooks.reconcileEvery: 5s is not between 30s and 24h0m0s`,
 		`repositories[0].name: "Shop" must be lower-case`,
 		`repositories[0].url: a clone URL is required (and may not start with '-')`,
 		`repositories[0].forge: "bitbucket" is not one of github, gitlab, gitea`,

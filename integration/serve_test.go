@@ -84,6 +84,17 @@ func startServeEnv(t testing.TB, env []string, config string) *engineProc {
 	return nil
 }
 
+// metrics is what the engine's /metrics says.
+func (e *engineProc) metrics(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(e.url + "/metrics")
+	must(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(t, err)
+	return string(b)
+}
+
 func (e *engineProc) api(t testing.TB, method, path, token string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.url+path, nil)
@@ -226,11 +237,7 @@ tokens:
 	if !strings.Contains(out, "commit status: gitea answered HTTP 502; retrying in 1s") || !strings.Contains(out, "commit status: slipway/web success on gitea") {
 		t.Errorf("run 1's log lacks its commit statuses:\n%s", out)
 	}
-	resp, err := http.Get(eng2.url + "/metrics")
-	must(t, err)
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), `slipway_commit_status_requests_total{forge="gitea",result="ok"}`) {
+	if metrics := eng2.metrics(t); !strings.Contains(metrics, `slipway_commit_status_requests_total{forge="gitea",result="ok"}`) {
 		t.Errorf("/metrics lacks the commit status requests:\n%s", metrics)
 	}
 	out, code2 = cli(t, append([]string{"trigger", "web", "-p", "nope=1"}, env...)...)

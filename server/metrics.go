@@ -21,6 +21,7 @@ type Metrics struct {
 	webhooks      *prometheus.CounterVec
 	statuses      *prometheus.CounterVec
 	logsDropped   prometheus.Counter
+	missedPushes  *prometheus.CounterVec
 }
 
 // Counts is what the metrics read from the store at each scrape.
@@ -50,8 +51,11 @@ func NewMetrics(counter Counts) *Metrics {
 		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_log_lines_dropped_total", Help: "Stage log lines lost because the store refused them.",
 		}),
+		missedPushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_missed_pushes_found_total", Help: "Pushes found by listing a repository's heads, whose deliveries never arrived, by repository.",
+		}, []string{"repository"}),
 	}
-	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, m.statuses, m.logsDropped, runsCollector{counter},
+	m.reg.MustRegister(m.stageDuration, m.runsFinished, m.webhooks, m.statuses, m.logsDropped, m.missedPushes, runsCollector{counter},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -68,6 +72,11 @@ func (m *Metrics) RunFinished(status store.RunStatus) {
 
 // LogLinesDropped counts log lines the store refused.
 func (m *Metrics) LogLinesDropped(n int) { m.logsDropped.Add(float64(n)) }
+
+// MissedPush counts a push found by listing repository's heads.
+func (m *Metrics) MissedPush(repository string) {
+	m.missedPushes.WithLabelValues(repository).Inc()
+}
 
 // Webhook counts one delivery's result.
 func (m *Metrics) Webhook(forge, result string) {

@@ -29,6 +29,9 @@ type Event struct {
 	// commits for the forge to list), and path filters then let it through.
 	Paths  []string `json:"paths"`
 	Pusher string   `json:"pusher,omitempty"`
+	// Listed: the push was found by listing the repository (Reconciler),
+	// which does not tell the paths it changed.
+	Listed bool `json:"listed,omitempty"`
 }
 
 // commit is the part of a commit every forge's push payload shares.

@@ -4,14 +4,23 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/slipwayci/slipway/engineconfig"
 	"github.com/slipwayci/slipway/integration/gitserver"
 )
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 const repoPipeline = `apiVersion: slipway.dev/v1
 kind: Pipeline
@@ -125,5 +134,33 @@ func TestAPushOfLargeFilesIsNotReadIntoMemory(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > files*size {
 		t.Errorf("reading the pipeline file of a commit of %d MiB of files allocated %d MiB", files*size>>20, alloc>>20)
+	}
+}
+
+// A repository's heads are listed over real git HTTP: its branches and
+// its tags, nothing else (an empty repository has none); a
+// repository that is not there is an error that names it.
+func TestGitHeadsListsBranchesAndTags(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, wt := sourceRepo(t, "heads")
+	mainHead, err := wt.Commit("main", "first", map[string]string{"a": "1"})
+	must(t, err)
+	devHead, err := wt.Commit("dev", "second", map[string]string{"b": "2"})
+	must(t, err)
+	must(t, wt.Tag("v1"))
+	must(t, wt.Push("main", "dev", "v1"))
+	heads, err := GitHeads(ctx, &Repo{Config: engineconfig.Repository{Name: "heads", URL: url}})
+	want := map[string]string{"refs/heads/main": mainHead, "refs/heads/dev": devHead, "refs/tags/v1": devHead}
+	if err != nil || !maps.Equal(heads, want) {
+		t.Errorf("GitHeads = %v, %v; want %v", heads, err, want)
+	}
+	empty, _ := sourceRepo(t, "empty")
+	if heads, err := GitHeads(ctx, &Repo{Config: engineconfig.Repository{URL: empty}}); err != nil || len(heads) != 0 {
+		t.Errorf("GitHeads of an empty repository = %v, %v; want none", heads, err)
+	}
+	absent := strings.TrimSuffix(url, "/heads.git") + "/absent.git"
+	if _, err := GitHeads(ctx, &Repo{Config: engineconfig.Repository{URL: absent}, Token: "s3cret-token"}); err == nil || !strings.Contains(err.Error(), absent) || strings.Contains(err.Error(), "s3cret-token") {
+		t.Errorf("GitHeads of a missing repository: %v", err)
 	}
 }

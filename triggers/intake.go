@@ -46,11 +46,18 @@ const (
 	ResultBusy         = "busy"
 )
 
+// IntakeStore is what the intake keeps: deliveries, and the heads they
+// moved (which the Reconciler compares with the forge's).
+type IntakeStore interface {
+	store.Deliveries
+	store.Heads
+}
+
 // Intake receives webhook deliveries and turns pushes into runs.
 type Intake struct {
 	repos      []*Repo
 	forges     map[string]Forge
-	deliveries store.Deliveries
+	deliveries IntakeStore
 	runs       Submitter
 	maxBody    int64
 	maxUnauth  int           // places for bodies being read before they are verified
@@ -148,7 +155,7 @@ func WithIntakeLogger(l *slog.Logger) IntakeOption {
 }
 
 // NewIntake returns the webhook intake for repos.
-func NewIntake(repos []*Repo, d store.Deliveries, runs Submitter, opts ...IntakeOption) (*Intake, error) {
+func NewIntake(repos []*Repo, d IntakeStore, runs Submitter, opts ...IntakeOption) (*Intake, error) {
 	in := &Intake{repos: repos, forges: Forges(), deliveries: d, runs: runs, maxBody: engineconfig.DefaultMaxBodyBytes,
 		maxUnauth: DefaultMaxUnauthenticated, evictAfter: DefaultEvictAfter, readFor: DefaultReadTimeout, minRate: MinBodyRate,
 		count: func(string, string) {}, log: slog.New(slog.DiscardHandler)}
@@ -390,6 +397,7 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 	if err != nil || old.Processed() {
 		return old, err
 	}
+	in.moveHead(ctx, repo, ev)
 	for _, p := range pending {
 		if !p.run.Created {
 			continue
@@ -400,6 +408,25 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 		}
 	}
 	return old, nil
+}
+
+// moveHead records where a push moved its ref, for the Reconciler. A
+// head not recorded costs nothing worse than a listing that finds the
+// push again — under the same key, so it starts nothing twice.
+func (in *Intake) moveHead(ctx context.Context, repo *Repo, ev *Event) {
+	if ev.Kind != KindPush && ev.Kind != KindTag || ev.Ref == "" {
+		return
+	}
+	before, after := ev.Before, ev.After
+	if isZeroSHA(before) {
+		before = ""
+	}
+	if ev.Deleted || isZeroSHA(after) {
+		after = ""
+	}
+	if err := in.deliveries.MoveHead(context.WithoutCancel(ctx), repo.Config.Name, ev.Ref, before, after, time.Now()); err != nil {
+		in.log.Warn("recording a pushed head", "repository", repo.Config.Name, "ref", ev.Ref, "err", err)
+	}
 }
 
 // reason says why the stored run will not run as a new one ("" if it will).
@@ -429,6 +456,11 @@ func (in *Intake) prepare(ctx context.Context, ev *Event, repo *Repo, src Source
 	m := store.Match{Pipeline: p.Metadata.Name}
 	if ok, reason := p.MatchPush(ev.Ref, ev.Paths); !ok {
 		m.Reason = reason
+		return m, nil, nil
+	}
+	if ev.Listed && strings.HasPrefix(ev.Ref, "refs/heads/") && len(p.On.Push.Paths) > 0 {
+		// Never more than the delivery would have started.
+		m.Reason = fmt.Sprintf("not started: the push was found by listing the repository, which does not tell the paths it changed, and the pipeline runs only for changes to %v", p.On.Push.Paths)
 		return m, nil, nil
 	}
 	// Keyed by what was pushed, not by the delivery's ID (which is not

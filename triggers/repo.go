@@ -30,6 +30,7 @@ func (f FileSource) String() string { return f.P.File }
 type Repo struct {
 	Config       engineconfig.Repository
 	Secret       string
+	Token        string // with Config.Token: reads the repository (its files, its heads)
 	Sources      []Source
 	StatusToken  string // with Config.Status.Token
 	StatusAppKey string // with Config.Status.GitHubApp: its private key, PEM

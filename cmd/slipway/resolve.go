@@ -34,6 +34,7 @@ func resolve(c *engineconfig.Config, lookupEnv func(string) (string, bool)) (*se
 			if token, err = read("repository "+rc.Name+" token", *rc.Token); err != nil {
 				return nil, err
 			}
+			repo.Token = token
 		}
 		if s := rc.Status; s != nil && s.GitHubApp != nil {
 			if repo.StatusAppKey, err = read("repository "+rc.Name+" GitHub App private key", s.GitHubApp.PrivateKey); err != nil {

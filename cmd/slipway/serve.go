@@ -133,7 +133,11 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		log.Info("schedules read", "schedules", sched.Len())
 		sched.Run(ctx)
 	}
-	return serveHTTP(ctx, ln, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, schedules, reporter.Run)
+	background := []func(context.Context){schedules, reporter.Run}
+	if every := time.Duration(cfg.Webhooks.ReconcileEvery); every > 0 {
+		background = append(background, triggers.NewReconciler(intake, every, triggers.WithFound(metrics.MissedPush)).Run)
+	}
+	return serveHTTP(ctx, ln, server.New(st, r, intake, res, metrics, log).Handler(), r, stdout, log, background...)
 }
 
 // statusReporter reports runs of the repositories that ask for it as

@@ -82,6 +82,22 @@ type Deliveries interface {
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 }
 
+// Heads are the branch and tag heads the engine last saw of each watched
+// repository (ref → commit), from deliveries and from listing the
+// repository on its forge.
+type Heads interface {
+	// ListHeads returns repo's heads, and whether repo was listed before
+	// (AddHeads).
+	ListHeads(ctx context.Context, repo string) (heads map[string]string, listed bool, err error)
+	// AddHeads records the heads of refs that have none recorded, and
+	// marks repo listed.
+	AddHeads(ctx context.Context, repo string, heads map[string]string, at time.Time) error
+	// MoveHead records that ref of repo moved from before to after ("":
+	// deleted) — only if the head stored is before, or none is: a push
+	// known late never moves a head back.
+	MoveHead(ctx context.Context, repo, ref, before, after string, at time.Time) error
+}
+
 // Schedules remembers when each cron schedule last fired.
 type Schedules interface {
 	// LastFire returns the zero time for a schedule that never fired.

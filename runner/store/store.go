@@ -246,6 +246,7 @@ type Store interface {
 	Events
 	Deliveries
 	Schedules
+	Heads
 	Audit
 	StatusCounter
 	Artifacts
