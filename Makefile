@@ -15,7 +15,7 @@ GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # Per-machine cache of pinned external tools, shared by every checkout.
 TOOLS_DIR ?= $(HOME)/.cache/slipway/tools
 
-.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots image schemas
+.PHONY: all build demo test test-short tools bench fuzz vet clean screenshots image schemas faults
 
 all: build
 
@@ -62,6 +62,13 @@ vet:
 	@dir=$$(mktemp -d); $(MAKE) --no-print-directory build BIN=$$dir/slipway >/dev/null && \
 	got=$$($(GO) version $$dir/slipway | awk '{print $$2}'); rm -rf $$dir; \
 	[ "$$got" = "$(GOTOOLCHAIN)" ] || { echo "the shipped binary was built by $$got, not $(GOTOOLCHAIN) (go.mod)" >&2; exit 1; }; echo "the shipped binary: built by $$got"
+
+# The fault suite (the integration tests named TestFault…) alone, and the
+# table of docs/faults.md written from what it measured.
+faults: tools
+	@report=$$(mktemp); \
+	SLIPWAY_FAULT_REPORT=$$report $(GO) test -count=1 -timeout 30m -run '^TestFault' -skip TestFaultTableNamesEveryCase ./integration && \
+	SLIPWAY_FAULT_REPORT=$$report $(GO) test -count=1 -run TestWriteFaultTable ./internal/faultreport; status=$$?; rm -f $$report; exit $$status
 
 tools:
 	@TOOLS_DIR=$(TOOLS_DIR) bash scripts/tools.sh

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/internal/eventually"
+	"github.com/slipwayci/slipway/internal/faultreport"
 )
 
 // frozenPipeline's build stage runs long enough to be frozen in.
@@ -29,7 +30,7 @@ stages:
 // refused by the store — the run's epoch moved on — and it says so. The
 // run ends once, succeeded by the engine that took it over, and the
 // interrupted attempt stays interrupted.
-func TestFrozenEngineIsFenced(t *testing.T) {
+func TestFaultEngineFrozenPastItsLease(t *testing.T) {
 	offNode(t)
 	dir := t.TempDir()
 	srv, dsn := startPostgres(t)
@@ -65,7 +66,8 @@ func TestFrozenEngineIsFenced(t *testing.T) {
 	if !strings.Contains(takenBy, fmt.Sprintf("/%d/", other.cmd.Process.Pid)) || taken <= epoch {
 		t.Fatalf("run held by %q at epoch %d after the takeover; want the other engine past epoch %d", takenBy, taken, epoch)
 	}
-	t.Logf("taken over %.1fs after the freeze (epoch %d → %d)", time.Since(stopped).Seconds(), epoch, taken)
+	takenAfter := time.Since(stopped)
+	t.Logf("taken over %.1fs after the freeze (epoch %d → %d)", takenAfter.Seconds(), epoch, taken)
 	must(t, syscall.Kill(frozen.cmd.Process.Pid, syscall.SIGCONT))
 
 	var status string
@@ -90,5 +92,14 @@ func TestFrozenEngineIsFenced(t *testing.T) {
 	const refused = "another engine took the run over: its writes from this engine are refused"
 	eventually.True(t, 10*time.Second, "the woken engine to say its writes were refused", func() bool {
 		return strings.Contains(frozen.out.String(), refused)
+	})
+	lost := 0
+	if status != "succeeded" {
+		lost = 1
+	}
+	faultreport.Record(t, faultreport.Outcome{
+		Fault:     "the engine running a build frozen (SIGSTOP) past its lease (3 s), then woken",
+		Happened:  fmt.Sprintf("the other engine took the run over (fencing token %d → %d) and built again; the woken engine's writes were refused (%d log lines landed after the takeover) and it stopped the run", epoch, taken, late),
+		Recovered: takenAfter, RunsLost: lost, Double: max(0, succeededAttempts-1),
 	})
 }

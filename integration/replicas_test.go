@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/slipwayci/slipway/internal/eventually"
 )
 
@@ -154,25 +156,7 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 		return count(`SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')`) == runs
 	})
 
-	if n := count(`SELECT COUNT(*) FROM runs`); n != runs {
-		t.Errorf("%d runs for %d deliveries", n, runs)
-	}
-	if n := count(`SELECT COUNT(*) FROM runs WHERE status <> 'succeeded'`); n != 0 {
-		var why string
-		conn.QueryRow(context.Background(), `SELECT status || ': ' || reason FROM runs WHERE status <> 'succeeded' LIMIT 1`).Scan(&why)
-		t.Errorf("%d runs did not succeed; one: %s", n, why)
-	}
-	if n := count(`SELECT COUNT(*) FROM (SELECT run_id, idx FROM attempts WHERE status = 'succeeded'
-			GROUP BY run_id, idx HAVING COUNT(*) > 1) twice`); n != 0 {
-		t.Errorf("%d stages succeeded twice: a stage done before a kill ran again", n)
-	}
-	if n := count(`SELECT COUNT(*) FROM stages WHERE status <> 'succeeded'`); n != 0 {
-		t.Errorf("%d stages did not succeed", n)
-	}
-	if n := count(`SELECT COUNT(*) FROM attempts a JOIN attempts b ON a.run_id = b.run_id AND a.idx = b.idx AND a.attempt < b.attempt
-			WHERE b.started_at < a.finished_at OR a.finished_at = 0`); n != 0 {
-		t.Errorf("%d pairs of attempts of one stage overlap in time", n)
-	}
+	checkRunsEndedOnce(t, conn, runs)
 	interrupted := count(`SELECT COUNT(*) FROM attempts WHERE status = 'interrupted'`)
 	if interrupted < 2 {
 		t.Errorf("%d attempts interrupted by the two kills, want at least 2", interrupted)
@@ -206,6 +190,40 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 		t.Errorf("runs started on %d engines, want the work shared by all: %v", len(spread), spread)
 	}
 	t.Logf("%d runs, %d interrupted attempts; starts by engine: %v", runs, interrupted, spread)
+}
+
+// checkRunsEndedOnce checks the database of engines that shared runs
+// through faults: runs runs, each succeeded, every stage succeeded once
+// (none ran again after it succeeded), and no two attempts of a stage
+// overlapped in time. It returns how many stages succeeded twice.
+func checkRunsEndedOnce(t *testing.T, conn *pgx.Conn, runs int) (twice int) {
+	t.Helper()
+	count := func(q string) int {
+		var n int
+		must(t, conn.QueryRow(context.Background(), q).Scan(&n))
+		return n
+	}
+	if n := count(`SELECT COUNT(*) FROM runs`); n != runs {
+		t.Errorf("%d runs for %d deliveries", n, runs)
+	}
+	if n := count(`SELECT COUNT(*) FROM runs WHERE status <> 'succeeded'`); n != 0 {
+		var why string
+		conn.QueryRow(context.Background(), `SELECT status || ': ' || reason FROM runs WHERE status <> 'succeeded' LIMIT 1`).Scan(&why)
+		t.Errorf("%d runs did not succeed; one: %s", n, why)
+	}
+	twice = count(`SELECT COUNT(*) FROM (SELECT run_id, idx FROM attempts WHERE status = 'succeeded'
+			GROUP BY run_id, idx HAVING COUNT(*) > 1) twice`)
+	if twice != 0 {
+		t.Errorf("%d stages succeeded twice: a stage done before the fault ran again", twice)
+	}
+	if n := count(`SELECT COUNT(*) FROM stages WHERE status <> 'succeeded'`); n != 0 {
+		t.Errorf("%d stages did not succeed", n)
+	}
+	if n := count(`SELECT COUNT(*) FROM attempts a JOIN attempts b ON a.run_id = b.run_id AND a.idx = b.idx AND a.attempt < b.attempt
+			WHERE b.started_at < a.finished_at OR a.finished_at = 0`); n != 0 {
+		t.Errorf("%d pairs of attempts of one stage overlap in time", n)
+	}
+	return twice
 }
 
 // A canary release outlives the replica running it. Two engines share one

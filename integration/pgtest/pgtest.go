@@ -44,6 +44,10 @@ type Server struct {
 	Password string
 	cmd      *exec.Cmd
 	exited   chan error
+	bin      string // what it was started with, to start it again
+	data     string
+	cred     *syscall.Credential
+	opt      Options
 	n        int // databases created
 	mu       sync.Mutex
 }
@@ -129,6 +133,12 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 	if err != nil {
 		return err
 	}
+	return s.startOn(ctx, port, bin, data, cred, opt)
+}
+
+// startOn runs postgres on port and waits until it answers.
+func (s *Server) startOn(ctx context.Context, port int, bin, data string, cred *syscall.Credential, opt Options) error {
+	s.bin, s.data, s.cred, s.opt = bin, data, cred, opt
 	s.Port = port
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", s.Dir, "-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=200"}
@@ -188,6 +198,25 @@ func (s *Server) CreateDB(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("creating database %s: %w", name, err)
 	}
 	return s.DSN(name), nil
+}
+
+// Crash stops the server as a crash would (an immediate shutdown: no
+// checkpoint, every session cut) and, after down, starts it again on its
+// port, where it recovers from its write-ahead log.
+func (s *Server) Crash(ctx context.Context, down time.Duration) error {
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	select {
+	case <-time.After(down):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.startOn(ctx, s.Port, s.bin, s.data, s.cred, s.opt)
 }
 
 // Stop stops the server (a fast shutdown: open sessions are ended) and
