@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/slipwayci/slipway/internal/eventually"
+	"github.com/slipwayci/slipway/internal/faultreport"
 )
 
 const replicaPipeline = `apiVersion: slipway.dev/v1
@@ -80,7 +81,7 @@ func deliverPush(url, secret, delivery, repo, before, after string) (int, error)
 // done before a kill is not run again), and no stage's attempts overlap
 // in time: the runs of a killed engine were taken over only after their
 // lease ended.
-func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
+func TestFaultEngineKilledDuringBuilds(t *testing.T) {
 	offNode(t)
 	dir := t.TempDir()
 	srv, dsn := startPostgres(t)
@@ -156,21 +157,24 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 		return count(`SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')`) == runs
 	})
 
-	checkRunsEndedOnce(t, conn, runs)
+	twice := checkRunsEndedOnce(t, conn, runs)
 	interrupted := count(`SELECT COUNT(*) FROM attempts WHERE status = 'interrupted'`)
 	if interrupted < 2 {
 		t.Errorf("%d attempts interrupted by the two kills, want at least 2", interrupted)
 	}
 	// takeover time: from a kill to the interrupted attempt's stage running again
 	close(kills)
+	var takeover time.Duration
 	for killedAt := range kills {
 		var resumedAt int64
 		err := conn.QueryRow(context.Background(), `SELECT MIN(b.started_at) FROM attempts a JOIN attempts b
 			ON a.run_id = b.run_id AND a.idx = b.idx AND b.attempt = a.attempt + 1
 			WHERE a.status = 'interrupted' AND a.finished_at >= $1`, killedAt.UnixMicro()).Scan(&resumedAt)
 		if err == nil && resumedAt > 0 {
+			took := time.UnixMicro(resumedAt).Sub(killedAt)
+			takeover = max(takeover, took)
 			t.Logf("a stage interrupted by the kill at %s ran again %s later (lease 3s)",
-				killedAt.Format("15:04:05.000"), time.UnixMicro(resumedAt).Sub(killedAt).Round(time.Millisecond))
+				killedAt.Format("15:04:05.000"), took.Round(time.Millisecond))
 		}
 	}
 	// each start is in the run's timeline with the engine that took it
@@ -190,6 +194,11 @@ func TestReplicasShareRunsAndSurviveKill9(t *testing.T) {
 		t.Errorf("runs started on %d engines, want the work shared by all: %v", len(spread), spread)
 	}
 	t.Logf("%d runs, %d interrupted attempts; starts by engine: %v", runs, interrupted, spread)
+	faultreport.Record(t, faultreport.Outcome{
+		Fault:     fmt.Sprintf("one of three engines on PostgreSQL killed (SIGKILL) twice in the middle of builds, %d runs from webhooks", runs),
+		Happened:  fmt.Sprintf("%d attempts interrupted; each run taken over once its lease (3 s) ended and resumed at its stage", interrupted),
+		Recovered: takeover, RunsLost: count(`SELECT COUNT(*) FROM runs WHERE status <> 'succeeded'`), Double: twice,
+	})
 }
 
 // checkRunsEndedOnce checks the database of engines that shared runs
@@ -235,7 +244,7 @@ func checkRunsEndedOnce(t *testing.T, conn *pgx.Conn, runs int) (twice int) {
 // replica rolling it back is killed before it finishes: the other
 // completes the rollback — git, Argo CD and traffic back on stable, one
 // rollback recorded, one rollback commit.
-func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
+func TestFaultEngineKilledDuringACanary(t *testing.T) {
 	onNode(t)
 	e := newReleaseEnv(t)
 	e.steadyLoad(t, 40)
@@ -326,7 +335,8 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 	if got := owner(run1); got != 1-k {
 		t.Fatalf("run %d is held by replica %d after replica %d was killed", run1, got, k)
 	}
-	t.Logf("replica %d killed at step 1; replica %d brought the release to its gate %s later", k, 1-k, time.Since(killedAt).Round(time.Millisecond))
+	toGate := time.Since(killedAt)
+	t.Logf("replica %d killed at step 1; replica %d brought the release to its gate %s later", k, 1-k, toGate.Round(time.Millisecond))
 	replicas[k].eng = e.serve(t, replicas[k].config)
 	if out, code := cli(t, "promote", "order-service", "--server", replicas[k].eng.url, "--token", "rm-token"); code != 0 {
 		t.Fatalf("slipway promote through the restarted replica: %d\n%s", code, out)
@@ -335,9 +345,15 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 	if stable, canary, weight, _ := e.configState(t); stable != v2 || canary != v2 || weight != 0 {
 		t.Errorf("after promote: stable %s, canary %s, weight %d", stable, canary, weight)
 	}
-	if n := commits(run1, "slipway: order-service canary at 20%", "slipway: order-service canary at 50%", "slipway: promote "); !slices.Equal(n, []int{1, 1, 1}) {
-		t.Errorf("run %d committed 20%%, 50%% and the promotion %v times, want once each", run1, n)
+	stepCommits := commits(run1, "slipway: order-service canary at 20%", "slipway: order-service canary at 50%", "slipway: promote ")
+	if !slices.Equal(stepCommits, []int{1, 1, 1}) {
+		t.Errorf("run %d committed 20%%, 50%% and the promotion %v times, want once each", run1, stepCommits)
 	}
+	faultreport.Record(t, faultreport.Outcome{
+		Fault:     "the engine driving a canary killed (SIGKILL) in its first step; two engines, lease 3 s",
+		Happened:  "the other took the release over from its checkpoint and brought it to its manual gate (the time below includes the step); a promote given to the restarted engine reached it; each step and the promotion committed once",
+		Recovered: toGate, Double: extra(stepCommits),
+	})
 	if n := interrupted(run1); n != 1 {
 		t.Errorf("run %d has %d interrupted attempts, want the one the kill cut", run1, n)
 	}
@@ -361,7 +377,9 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 		t.Fatalf("the release of run %d to be rolling back after the abort: %v\n%s", run2, err, seen(run2))
 	}
 	replicas[k].eng.killHard(t)
+	killedAt = time.Now()
 	replicas[1-k].waitRun(t, run2, "failed")
+	rolledBack := time.Since(killedAt)
 	if n := interrupted(run2); n != 1 {
 		t.Errorf("run %d has %d interrupted attempts: the kill did not cut the rollback", run2, n)
 	}
@@ -377,7 +395,22 @@ func TestCanaryReleaseSurvivesItsReplica(t *testing.T) {
 	if rollbacks != 1 || actor != "rm" {
 		t.Errorf("run %d recorded %d rollbacks (actor %q), want 1 by rm", run2, rollbacks, actor)
 	}
-	if n := commits(run2, "slipway: roll back "); n[0] != 1 {
-		t.Errorf("run %d committed its rollback %d times, want once", run2, n[0])
+	rollbackCommits := commits(run2, "slipway: roll back ")
+	if rollbackCommits[0] != 1 {
+		t.Errorf("run %d committed its rollback %d times, want once", run2, rollbackCommits[0])
 	}
+	faultreport.Record(t, faultreport.Outcome{
+		Fault:     "the engine rolling an aborted canary back killed (SIGKILL) before it finished",
+		Happened:  "the other completed the rollback: git, Argo CD and traffic back on stable, one rollback recorded, one rollback commit",
+		Recovered: rolledBack, Double: extra(rollbackCommits) + max(0, rollbacks-1),
+	})
+}
+
+// extra is how many of counts are past one each: work done again.
+func extra(counts []int) int {
+	n := 0
+	for _, c := range counts {
+		n += max(0, c-1)
+	}
+	return n
 }
