@@ -174,11 +174,13 @@ func TestARunClaimedDuringARenewalIsKept(t *testing.T) {
 func TestAnEngineThatLostTheDatabaseRecoversWhatItStopped(t *testing.T) {
 	t.Parallel()
 	e, hook := hookedEngine(t)
-	run := e.submit(t, parse(t, "stages:\n  - {name: wait, fake: {sleep: 2s, sleepAttempts: [1]}}\n"))
+	// The first attempt waits until the engine stops it (a busy machine
+	// may take seconds to fail two renewals); the second does not wait.
+	run := e.submit(t, parse(t, "stages:\n  - {name: wait, fake: {sleep: 10m, sleepAttempts: [1]}}\n"))
 	e.serve(t)
 	eventually.True(t, 10*time.Second, "the run to start", func() bool { return slices.Contains(e.runningIDs(), run.ID) })
 	hook.fail.Store(2) // two renewals (≈ 0.67 s) fail: more than half the TTL
-	e.waitStatus(t, run.ID, store.RunSucceeded)
+	eventually.True(t, time.Minute, "the run to succeed", func() bool { return e.get(t, run.ID).Status == store.RunSucceeded })
 	atts, _ := e.store.ListAttempts(context.Background(), run.ID)
 	if len(atts) != 2 || atts[0].Status != AttemptInterrupted || atts[1].Status != store.StageSucceeded {
 		t.Errorf("attempts = %+v, want the first interrupted and the second succeeded", atts)
