@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/internal/faultreport"
+	"github.com/slipwayci/slipway/runner/store"
 )
 
 // The fault suite is the tests named TestFault…: each injects one fault
@@ -113,5 +116,114 @@ func TestFaultPostgreSQLCrashesMidRun(t *testing.T) {
 		Happened: fmt.Sprintf("%d runs in flight when it came back; %d attempts interrupted, resumed by whichever engine took each run over",
 			inFlight, interrupted),
 		Recovered: recovered, RunsLost: lost, Double: twice,
+	})
+}
+
+// fillDisk writes a file at path until the disk holding it is full.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	must(t, err)
+	defer f.Close()
+	for _, size := range []int{1 << 20, 4 << 10, 512} {
+		chunk := make([]byte, size)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// The data disk fills up (a 32 MiB disk of its own holds the engine's
+// SQLite database) in the middle of a stage. A delivery meanwhile is
+// answered 500 and stores nothing; the stage's end cannot be recorded,
+// which is not the stage's failure: the engine stops the run there,
+// recording nothing more, and once space returns resumes it at that stage
+// (the attempt interrupted, "the store refused the run's progress"). The
+// run succeeds once, and the store takes new work.
+func TestFaultDataDiskFull(t *testing.T) {
+	offNode(t)
+	need(t, os.Geteuid() == 0, "root (the test mounts a small disk)")
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk")
+	must(t, os.MkdirAll(disk, 0o755))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=32m", "slipway-full", disk).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a small disk: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
+	writeFile(t, dir, "svc.yaml", `apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata: {name: svc}
+on: {push: {branches: [main]}}
+stages:
+  - {name: build, fake: {log: ["building"], sleep: 4s, sleepAttempts: [1]}}
+  - {name: deploy, fake: {log: ["deploying"]}}
+`)
+	writeFile(t, dir, "hook-secret", "s3cret\n")
+	writeFile(t, dir, "ops-token", "ops-token-value\n")
+	data := filepath.Join(disk, "data")
+	config := writeFile(t, dir, "slipway.yaml", fmt.Sprintf(`apiVersion: slipway.dev/v1
+kind: EngineConfig
+listen: 127.0.0.1:0
+data: %s
+repositories:
+  - {name: svc, url: "https://github.com/acme/svc.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: svc.yaml}]}
+tokens:
+  - {name: ops, role: admin, secret: {file: ops-token}}
+`, data))
+	eng := startServe(t, config)
+	if code, err := deliver(eng.url, "s3cret", 1); err != nil || code != 202 {
+		t.Fatalf("the first delivery: %d %v", code, err)
+	}
+	waitAttemptRunning(t, data, eng.engine, 0, 1)
+	filler := filepath.Join(disk, "filler")
+	fillDisk(t, filler)
+	if code, err := deliver(eng.url, "s3cret", 2); err != nil || code != 500 {
+		t.Errorf("a delivery to a full disk: %d %v; want 500 (could not store the delivery)", code, err)
+	}
+	const stopped = "the store refused a run's progress: stopping the run here"
+	eventually.True(t, time.Minute, "the engine to stop the run for the full disk", func() bool { return strings.Contains(eng.out.String(), stopped) })
+	must(t, os.Remove(filler))
+	freed := time.Now()
+	var run struct{ Status, Reason string }
+	eventually.True(t, time.Minute, "the run to succeed once space returned", func() bool {
+		eng.api(t, "GET", "/api/v1/runs/1", "ops-token-value", &run)
+		return run.Status == "succeeded" || run.Status == "failed"
+	})
+	if code, err := deliver(eng.url, "s3cret", 3); err != nil || code != 202 {
+		t.Errorf("a delivery once space returned: %d %v", code, err)
+	}
+	st := openStore(t, data)
+	defer st.Close()
+	atts, err := st.ListAttempts(context.Background(), 1)
+	must(t, err)
+	var got []string
+	resumed := time.Duration(0)
+	succeeded := map[int]int{}
+	for _, a := range atts {
+		got = append(got, fmt.Sprintf("%d/%d/%s/%s", a.Index, a.Attempt, a.Status, a.Error))
+		if a.Status == store.StageSucceeded {
+			succeeded[a.Index]++
+		}
+		if a.Index == 0 && a.Attempt == 2 {
+			resumed = a.StartedAt.Sub(freed)
+		}
+	}
+	want := []string{"0/1/interrupted/the store refused the run's progress", "0/2/succeeded/", "1/1/succeeded/"}
+	if run.Status != "succeeded" || !slices.Equal(got, want) {
+		t.Errorf("run 1 %s (%s), attempts %v; want succeeded, attempts %v\n%s", run.Status, run.Reason, got, want, eng.out.String())
+	}
+	lost, double := 0, 0
+	if run.Status != "succeeded" {
+		lost = 1
+	}
+	for _, n := range succeeded {
+		double += max(0, n-1)
+	}
+	faultreport.Record(t, faultreport.Outcome{
+		Fault:     "the data disk full (SQLite) in the middle of a stage, then space freed",
+		Happened:  "a delivery meanwhile answered 500, nothing stored; the stage's end could not be recorded, so the engine stopped the run there and resumed it at that stage once space returned",
+		Recovered: resumed, RunsLost: lost, Double: double,
 	})
 }

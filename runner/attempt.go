@@ -95,6 +95,9 @@ func (r *Runner) interruption(ctx context.Context) (store.StageStatus, string) {
 	if errors.As(context.Cause(ctx), &c) {
 		return store.StageCancelled, c.reason
 	}
+	if stoppedForTheStore(ctx) {
+		return AttemptInterrupted, ReasonStoreRefused
+	}
 	return AttemptInterrupted, "engine shutting down"
 }
 
@@ -133,7 +136,10 @@ func (r *Runner) settle(ctx context.Context, ex *execution, i, n int, outputs ma
 	outputs = ex.mask.MaskMap(outputs) // outputs are stored, served and templated: never a secret
 	at := time.Now()
 	if rerr := r.store.FinishAttempt(context.WithoutCancel(ctx), ex.run.ID, i, n, status, reason, outputs, at); rerr != nil {
-		return store.StageFailed, rerr.Error()
+		if refusedByStore(rerr) {
+			r.storeLost(ex.run.ID, rerr)
+		}
+		return AttemptInterrupted, rerr.Error()
 	}
 	if status == store.StageSucceeded {
 		ex.outputs[ex.p.Stages[i].Name] = outputs
@@ -158,6 +164,9 @@ func (r *Runner) keepArtifacts(ctx context.Context, ex *execution, i, n int, art
 func (r *Runner) attempt(ctx context.Context, ex *execution, i, n int) (stages.Result, error) {
 	st := &ex.p.Stages[i]
 	if err := r.store.StartAttempt(ctx, ex.run.ID, i, n, time.Now()); err != nil {
+		if refusedByStore(err) {
+			r.storeLost(ex.run.ID, err)
+		}
 		return stages.Result{}, err
 	}
 	r.changed(ex.run.ID)

@@ -42,6 +42,7 @@ func (r *Runner) loop(ctx context.Context, untilIdle bool) error {
 	tick := time.NewTicker(rescanInterval)
 	defer tick.Stop()
 	for {
+		r.recoverStopped(ctx)
 		for ctx.Err() == nil {
 			started, err := r.startNext(ctx, slot, &wg)
 			if err != nil {

@@ -117,6 +117,10 @@ func (r *Runner) finish(ctx context.Context, ex *execution, status store.RunStat
 		ex.log.Warn("run left to the engine that takes it over", "status", status, "reason", reason)
 		return
 	}
+	if stoppedForTheStore(ctx) {
+		ex.log.Warn("run stopped until the store takes writes again", "status", status, "reason", reason)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	// First, so a finished run never shows pending stages; a run that

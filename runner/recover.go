@@ -12,6 +12,11 @@ import (
 // engine crash interrupted.
 const ReasonEngineRestarted = "engine restarted"
 
+// ReasonStoreRefused is the reason given to runs and attempts the engine
+// stopped because the store refused their progress (a full disk, a
+// database that failed a write), and resumed once it took writes again.
+const ReasonStoreRefused = "the store refused the run's progress"
+
 // Recover is called once when an engine starts, before Serve or Drain:
 // every run the store says is running was left by an engine that died.
 // The attempt it was in is recorded as interrupted, and the run is queued
@@ -57,24 +62,29 @@ func (r *Runner) Recover(ctx context.Context) (resumed, failed int, err error) {
 // recoverRun records a dead run's attempt as interrupted and queues the
 // run again (true), or fails it when it has been resumed too often.
 func (r *Runner) recoverRun(ctx context.Context, run *store.Run) (resumed bool, err error) {
-	stage, err := r.interruptAttempts(ctx, run.ID)
+	return r.recoverRunFor(ctx, run, ReasonEngineRestarted)
+}
+
+// recoverRunFor is recoverRun saying why the run stopped.
+func (r *Runner) recoverRunFor(ctx context.Context, run *store.Run, why string) (resumed bool, err error) {
+	stage, err := r.interruptAttempts(ctx, run.ID, why)
 	if err != nil {
 		return false, fmt.Errorf("recovering run %d: %w", run.ID, err)
 	}
 	if run.Resumes >= r.opts.maxResumes {
-		reason := fmt.Sprintf("%s during %s, after %d resumes; giving up", ReasonEngineRestarted, stage, run.Resumes)
+		reason := fmt.Sprintf("%s during %s, after %d resumes; giving up", why, stage, run.Resumes)
 		r.skipPending(ctx, run.ID, "not run: the run failed")
 		_, err := r.transition(ctx, run.ID, store.RunFailed, reason)
 		return false, err
 	}
-	reason := fmt.Sprintf("%s during %s; resuming there", ReasonEngineRestarted, stage)
+	reason := fmt.Sprintf("%s during %s; resuming there", why, stage)
 	_, err = r.transition(ctx, run.ID, store.RunQueued, reason)
 	return err == nil, err
 }
 
-// interruptAttempts marks a dead run's running attempts interrupted and
-// names the stage it was in.
-func (r *Runner) interruptAttempts(ctx context.Context, id int64) (string, error) {
+// interruptAttempts marks a dead run's running attempts interrupted (for
+// why) and names the stage it was in.
+func (r *Runner) interruptAttempts(ctx context.Context, id int64, why string) (string, error) {
 	attempts, err := r.store.ListAttempts(ctx, id)
 	if err != nil {
 		return "", err
@@ -88,7 +98,7 @@ func (r *Runner) interruptAttempts(ctx context.Context, id int64) (string, error
 		if a.Status != store.StageRunning {
 			continue
 		}
-		if err := r.store.FinishAttempt(ctx, id, a.Index, a.Attempt, AttemptInterrupted, ReasonEngineRestarted, nil, time.Now()); err != nil {
+		if err := r.store.FinishAttempt(ctx, id, a.Index, a.Attempt, AttemptInterrupted, why, nil, time.Now()); err != nil {
 			return "", err
 		}
 		where = fmt.Sprintf("stage %s (attempt %d)", rows[a.Index].Name, a.Attempt)

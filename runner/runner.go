@@ -28,6 +28,7 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[int64]context.CancelCauseFunc // runs executing in this process
+	stopped map[int64]bool                    // runs stopped because the store refused their progress (storelost.go)
 }
 
 type options struct {
