@@ -131,6 +131,9 @@ func (r *Runner) finish(ctx context.Context, ex *execution, status store.RunStat
 	ok, err := r.transition(ctx, ex.run.ID, status, reason)
 	if err != nil || !ok {
 		ex.log.Error("recording the end of a run", "status", status, "ok", ok, "err", err)
+		if refusedByStore(err) { // its end is not written: resumed once the store takes writes
+			r.storeLost(ex.run.ID, err)
+		}
 		return
 	}
 	// A workdir the engine made goes with the run's end (a resumed run
