@@ -65,11 +65,7 @@ func TestFaultTableNamesEveryCase(t *testing.T) {
 // again; no two attempts of a stage overlap.
 func TestFaultPostgreSQLCrashesMidRun(t *testing.T) {
 	offNode(t)
-	dir := t.TempDir()
-	srv, dsn := startPostgres(t)
-	writeFile(t, dir, "svc.yaml", replicaPipeline)
-	writeFile(t, dir, "hook-secret", "s3cret\n")
-	writeFile(t, dir, "pg-password", srv.Password+"\n")
+	dir, srv, dsn := replicaFiles(t, replicaPipeline)
 	engines := []*engineProc{startServe(t, replicaConfig(t, dir, dsn, 0)), startServe(t, replicaConfig(t, dir, dsn, 1))}
 	const runs = 30
 	for i := range runs {

@@ -32,11 +32,7 @@ stages:
 // interrupted attempt stays interrupted.
 func TestFaultEngineFrozenPastItsLease(t *testing.T) {
 	offNode(t)
-	dir := t.TempDir()
-	srv, dsn := startPostgres(t)
-	writeFile(t, dir, "svc.yaml", frozenPipeline)
-	writeFile(t, dir, "hook-secret", "s3cret\n")
-	writeFile(t, dir, "pg-password", srv.Password+"\n")
+	dir, srv, dsn := replicaFiles(t, frozenPipeline)
 	engines := []*engineProc{startServe(t, replicaConfig(t, dir, dsn, 0)), startServe(t, replicaConfig(t, dir, dsn, 1))}
 	conn := connectPostgres(t, srv, dsn)
 	ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/slipwayci/slipway/integration/pgtest"
 	"github.com/slipwayci/slipway/internal/eventually"
 	"github.com/slipwayci/slipway/internal/faultreport"
 )
@@ -43,6 +44,19 @@ database: {url: %q, password: {file: pg-password}, leaseTTL: 3s}
 repositories:
   - {name: svc, url: "https://github.com/acme/svc.git", forge: github, webhookSecret: {file: hook-secret}, pipelines: [{file: svc.yaml}]}
 `, i, dsn))
+}
+
+// replicaFiles makes what every replica's config (replicaConfig) names —
+// the pipeline file, the webhook secret, the password of a PostgreSQL
+// server of the test's own — in a directory for them.
+func replicaFiles(t *testing.T, pipeline string) (dir string, srv *pgtest.Server, dsn string) {
+	t.Helper()
+	dir = t.TempDir()
+	srv, dsn = startPostgres(t)
+	writeFile(t, dir, "svc.yaml", pipeline)
+	writeFile(t, dir, "hook-secret", "s3cret\n")
+	writeFile(t, dir, "pg-password", srv.Password+"\n")
+	return dir, srv, dsn
 }
 
 // deliver sends a signed GitHub push delivery (as github.com would) and
@@ -83,11 +97,7 @@ func deliverPush(url, secret, delivery, repo, before, after string) (int, error)
 // lease ended.
 func TestFaultEngineKilledDuringBuilds(t *testing.T) {
 	offNode(t)
-	dir := t.TempDir()
-	srv, dsn := startPostgres(t)
-	writeFile(t, dir, "svc.yaml", replicaPipeline)
-	writeFile(t, dir, "hook-secret", "s3cret\n")
-	writeFile(t, dir, "pg-password", srv.Password+"\n")
+	dir, srv, dsn := replicaFiles(t, replicaPipeline)
 	engines := make([]*engineProc, 3)
 	for i := range engines {
 		engines[i] = startServe(t, replicaConfig(t, dir, dsn, i))

@@ -204,13 +204,7 @@ func (s *Server) CreateDB(ctx context.Context) (string, error) {
 // checkpoint, every session cut) and, after down, starts it again on its
 // port, where it recovers from its write-ahead log.
 func (s *Server) Crash(ctx context.Context, down time.Duration) error {
-	s.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.halt(syscall.SIGQUIT)
 	select {
 	case <-time.After(down):
 	case <-ctx.Done():
@@ -223,15 +217,21 @@ func (s *Server) Crash(ctx context.Context, down time.Duration) error {
 // removes its directory.
 func (s *Server) Stop() error {
 	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.exited:
-		case <-time.After(20 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
+		s.halt(syscall.SIGINT)
 	}
 	return os.RemoveAll(s.Dir)
+}
+
+// halt asks the server to shut down with sig (killing it after 20 s) and
+// waits until it has.
+func (s *Server) halt(sig syscall.Signal) {
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
 }
 
 // serverUser is the user postgres runs as: nil (this process's) unless
