@@ -46,13 +46,6 @@ const (
 	ResultBusy         = "busy"
 )
 
-// IntakeStore is what the intake keeps: deliveries, and the heads they
-// moved (which the Reconciler compares with the forge's).
-type IntakeStore interface {
-	store.Deliveries
-	store.Heads
-}
-
 // Intake receives webhook deliveries and turns pushes into runs.
 type Intake struct {
 	repos      []*Repo
@@ -410,25 +403,6 @@ func (in *Intake) process(ctx context.Context, d *store.Delivery, ev *Event, rep
 	return old, nil
 }
 
-// moveHead records where a push moved its ref, for the Reconciler. A
-// head not recorded costs nothing worse than a listing that finds the
-// push again — under the same key, so it starts nothing twice.
-func (in *Intake) moveHead(ctx context.Context, repo *Repo, ev *Event) {
-	if ev.Kind != KindPush && ev.Kind != KindTag || ev.Ref == "" {
-		return
-	}
-	before, after := ev.Before, ev.After
-	if isZeroSHA(before) {
-		before = ""
-	}
-	if ev.Deleted || isZeroSHA(after) {
-		after = ""
-	}
-	if err := in.deliveries.MoveHead(context.WithoutCancel(ctx), repo.Config.Name, ev.Ref, before, after, time.Now()); err != nil {
-		in.log.Warn("recording a pushed head", "repository", repo.Config.Name, "ref", ev.Ref, "err", err)
-	}
-}
-
 // reason says why the stored run will not run as a new one ("" if it will).
 func (p pendingRun) reason() string {
 	switch {
@@ -500,15 +474,6 @@ func (in *Intake) repo(name string) *Repo {
 	}
 	return nil
 }
-
-// pushKey identifies a push by its content: repository, ref, before and
-// after (and the pipeline it starts: where it was read from, and its name).
-func pushKey(repo *Repo, ev *Event, pipelineName string) string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{repo.Config.Name, ev.Ref, ev.Before, ev.After, pipelineName}, "\x00")))
-	return "push/" + hex.EncodeToString(sum[:])
-}
-
-func short(sha string) string { return sha[:min(7, len(sha))] }
 
 // jsonPayload is the delivery's JSON: the body, or its payload field when
 // the hook was set to send application/x-www-form-urlencoded (GitHub and
